@@ -1,0 +1,36 @@
+/**
+ * @module The Bun entrypoint (compiled into `dist/jwtgate`): Bun's server, files, signals and
+ * fetch behaviour, handed to the runtime-neutral command line.
+ */
+import { readFileSync } from 'node:fs'
+import { main } from './cli/main.ts'
+import type { Host } from './cli/host.ts'
+
+const host: Host = {
+  runtime: `bun ${Bun.version}`,
+  env: process.env,
+  readFile: (path) => readFileSync(path, 'utf8'),
+  stdout: (line) => void process.stdout.write(`${line}\n`),
+  stderr: (line) => void process.stderr.write(`${line}\n`),
+  async serve(handler, { host: hostname, port }) {
+    const server = Bun.serve({
+      hostname,
+      port,
+      // Bun closes connections idle for 10 s by default: that would cut a request waiting for a
+      // slow upstream or a quiet streamed response. The upstream timeout bounds the wait instead.
+      idleTimeout: 0,
+      // Bun caps request bodies at 128 MB by default; uploads stream through, so no cap here.
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+      fetch: (request, srv) => handler(request, { clientAddress: srv.requestIP(request)?.address }),
+    })
+    return { port: server.port ?? port, stop: (force) => server.stop(force) }
+  },
+  onSignal(listener) {
+    process.once('SIGINT', () => listener('SIGINT'))
+    process.once('SIGTERM', () => listener('SIGTERM'))
+  },
+  // Keep the upstream's encoded bytes and their Content-Encoding as they are.
+  gatewayDeps: { fetchInit: { decompress: false }, fetchDecodes: false },
+}
+
+if (import.meta.main) process.exit(await main(process.argv.slice(2), host))

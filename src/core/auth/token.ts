@@ -1,0 +1,147 @@
+/**
+ * @module Token extraction: where a request may carry its token (`header:Authorization`,
+ * `header:X-Name`, `cookie:name`, `query:name`) and how to find, and later remove, it.
+ */
+import { TokenError } from '../errors.ts'
+
+/** One place a token may be found, parsed from `JWTGATE_TOKEN_SOURCES`. */
+export type TokenSource =
+  | { readonly kind: 'authorization' }
+  | { readonly kind: 'header'; readonly name: string }
+  | { readonly kind: 'cookie'; readonly name: string }
+  | { readonly kind: 'query'; readonly name: string }
+
+/** A token and the source it came from. */
+export interface FoundToken {
+  readonly token: string
+  readonly source: TokenSource
+}
+
+/** RFC 9110 §5.6.2 token characters (header names, cookie names). */
+const TCHAR = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/** Parses `header:Authorization`, `header:X-Name`, `cookie:name` or `query:name`. */
+export function parseTokenSource(spec: string): TokenSource | undefined {
+  const colon = spec.indexOf(':')
+  if (colon < 0) return undefined
+  const kind = spec.slice(0, colon).trim().toLowerCase()
+  const name = spec.slice(colon + 1).trim()
+  if (name === '') return undefined
+  if (kind === 'header') {
+    if (!TCHAR.test(name)) return undefined
+    const lower = name.toLowerCase()
+    return lower === 'authorization' ? { kind: 'authorization' } : { kind: 'header', name: lower }
+  }
+  if (kind === 'cookie') return TCHAR.test(name) ? { kind: 'cookie', name } : undefined
+  if (kind === 'query') return /^[A-Za-z0-9._~-]+$/.test(name) ? { kind: 'query', name } : undefined
+  return undefined
+}
+
+/** How a source is written in configuration and logs. */
+export function describeTokenSource(source: TokenSource): string {
+  return source.kind === 'authorization' ? 'header:Authorization' : `${source.kind}:${source.name}`
+}
+
+const MALFORMED = 'The token is malformed.'
+
+/**
+ * True when `token` has the compact JWS shape: exactly three base64url segments, the first two
+ * non-empty. Checked before any decoding.
+ */
+export function isCompactJws(token: string): boolean {
+  let dots = 0
+  let segmentStart = 0
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i)
+    if (c === 46 /* . */) {
+      if (i === segmentStart && dots < 2) return false
+      dots++
+      segmentStart = i + 1
+      continue
+    }
+    const ok =
+      (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95
+    if (!ok) return false
+  }
+  return dots === 2 && segmentStart < token.length
+}
+
+function checked(token: string, source: TokenSource, maxBytes: number): FoundToken {
+  if (token.length > maxBytes) throw new TokenError('token_malformed', 'The token is too long.')
+  if (!isCompactJws(token)) throw new TokenError('token_malformed', MALFORMED)
+  return { token, source }
+}
+
+/** Value of cookie `name` in a Cookie header (RFC 6265 §4.2), or undefined. */
+export function readCookie(header: string, name: string): string | undefined {
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=')
+    if (eq < 0) continue
+    if (pair.slice(0, eq).trim() === name) {
+      const value = pair.slice(eq + 1).trim()
+      return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value
+    }
+  }
+  return undefined
+}
+
+/** The Cookie header without cookie `name`, or undefined when nothing is left. */
+export function removeCookie(header: string, name: string): string | undefined {
+  const kept = header
+    .split(';')
+    .filter((pair) => {
+      const eq = pair.indexOf('=')
+      return pair.trim() !== '' && (eq < 0 || pair.slice(0, eq).trim() !== name)
+    })
+    .map((pair) => pair.trim())
+  return kept.length > 0 ? kept.join('; ') : undefined
+}
+
+/**
+ * Finds the token in the first source, in the configured order, that carries one. An
+ * Authorization header with another scheme (Basic …) counts as no token; a Bearer credential
+ * that is empty or not a compact JWS is `token_malformed`. Returns undefined when no source has
+ * a token.
+ */
+export function extractToken(
+  headers: Headers,
+  url: URL,
+  sources: readonly TokenSource[],
+  maxBytes: number,
+): FoundToken | undefined {
+  for (const source of sources) {
+    switch (source.kind) {
+      case 'authorization': {
+        const value = headers.get('authorization')
+        if (value === null) break
+        // RFC 6750 §2.1: `Bearer` (case-insensitive), one space, the token.
+        if (value.length < 6 || value.slice(0, 6).toLowerCase() !== 'bearer') break
+        if (value.length === 6 || value.trim().length === 6) throw new TokenError('token_malformed', 'The Bearer token is empty.')
+        if (value.charCodeAt(6) !== 32) break
+        return checked(value.slice(7), source, maxBytes)
+      }
+      case 'header': {
+        const value = headers.get(source.name)
+        if (value === null) break
+        const token = value.length > 7 && value.slice(0, 7).toLowerCase() === 'bearer ' ? value.slice(7) : value
+        if (token.trim() === '') throw new TokenError('token_malformed', 'The token is empty.')
+        return checked(token, source, maxBytes)
+      }
+      case 'cookie': {
+        const header = headers.get('cookie')
+        const value = header === null ? undefined : readCookie(header, source.name)
+        if (value === undefined) break
+        if (value === '') throw new TokenError('token_malformed', 'The token is empty.')
+        return checked(value, source, maxBytes)
+      }
+      case 'query': {
+        if (url.search === '') break
+        const value = url.searchParams.get(source.name)
+        if (value === null) break
+        if (value === '') throw new TokenError('token_malformed', 'The token is empty.')
+        return checked(value, source, maxBytes)
+      }
+    }
+  }
+  return undefined
+}

@@ -1,0 +1,159 @@
+/**
+ * @module The configuration schema: one valibot schema over the `JWTGATE_*` variables, turning
+ * their strings into typed values. Every issue's path is the variable's name.
+ */
+import * as v from 'valibot'
+import { claimPath, type ClaimPath } from '../auth/claims.ts'
+import { SUPPORTED_ALGS } from '../auth/keys.ts'
+import { parseTokenSource, type TokenSource } from '../auth/token.ts'
+import { GATEWAY_HEADERS, HOP_BY_HOP } from '../proxy/headers.ts'
+import { upstreamBaseProblem } from '../proxy/url.ts'
+import { boolean, count, duration, parseInteger, parseList, parsed, port, shown } from './values.ts'
+
+/** A string that passes `problem` (which returns a message, or undefined when fine). */
+function checked(problem: (value: string) => string | undefined) {
+  return v.pipe(
+    v.string(),
+    v.rawCheck<string>(({ dataset, addIssue }) => {
+      if (!dataset.typed) return
+      const message = problem(dataset.value)
+      if (message !== undefined) addIssue({ message })
+    }),
+  )
+}
+
+/** Decodes a secret: `base64:` prefix for raw bytes, else the UTF-8 bytes of the text. */
+export function decodeSecret(text: string): Uint8Array | undefined {
+  if (!text.startsWith('base64:')) return new TextEncoder().encode(text)
+  const b64 = text.slice(7).trim().replace(/-/g, '+').replace(/_/g, '/')
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return undefined
+  try {
+    const bin = atob(b64)
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0))
+  } catch {
+    return undefined
+  }
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/** Headers a claim may never be forwarded as. */
+const RESERVED_HEADERS = new Set([...HOP_BY_HOP, ...GATEWAY_HEADERS, 'host', 'authorization', 'cookie', 'content-length', 'content-type', 'content-encoding', 'expect'])
+
+export interface ClaimHeader {
+  readonly claim: ClaimPath
+  /** Lower-cased header name. */
+  readonly header: string
+}
+
+/** Parses `sub=X-User-Id,email=X-User-Email`. */
+export function parseClaimHeaders(text: string): ClaimHeader[] | string {
+  const out: ClaimHeader[] = []
+  const seen = new Set<string>()
+  for (const item of parseList(text)) {
+    const eq = item.lastIndexOf('=')
+    if (eq <= 0 || eq === item.length - 1) return `each item must be claim=Header-Name (got ${shown(item)})`
+    const claim = item.slice(0, eq).trim()
+    const header = item.slice(eq + 1).trim()
+    if (!HEADER_NAME.test(header)) return `${shown(header)} is not a valid header name`
+    const lower = header.toLowerCase()
+    if (RESERVED_HEADERS.has(lower)) return `${header} is reserved and cannot carry a claim`
+    if (seen.has(lower)) return `header ${header} is mapped twice`
+    seen.add(lower)
+    out.push(Object.freeze({ claim: claimPath(claim), header: lower }))
+  }
+  return out.length > 0 ? out : 'expected at least one claim=Header-Name pair'
+}
+
+function parseSources(text: string): TokenSource[] | undefined {
+  const list = parseList(text)
+  const out: TokenSource[] = []
+  for (const spec of list) {
+    const source = parseTokenSource(spec)
+    if (source === undefined) return undefined
+    out.push(source)
+  }
+  return out.length > 0 ? out : undefined
+}
+
+function parseAlgorithms(text: string): string[] | string {
+  const algs = parseList(text, true)
+  for (const alg of algs) {
+    if (alg.toLowerCase() === 'none') return '"none" is never allowed'
+    if (!SUPPORTED_ALGS.includes(alg)) return `unknown algorithm ${shown(alg)}; supported: ${SUPPORTED_ALGS.join(', ')}`
+  }
+  return algs.length > 0 ? algs : 'expected at least one algorithm'
+}
+
+function parsePattern(pattern: string): string | undefined {
+  if (!pattern.startsWith('/')) return `${shown(pattern)} must start with /`
+  if (pattern.includes('?') || pattern.includes('#')) return `${shown(pattern)} must be a path without query or fragment`
+  const star = pattern.indexOf('*')
+  if (star >= 0 && (star !== pattern.length - 1 || !pattern.endsWith('/*'))) return `${shown(pattern)}: * is only allowed as a final /* segment`
+  return undefined
+}
+
+/** A valibot pipe for a value whose parser returns either the value or a message. */
+function orMessage<T>(parse: (text: string) => T | string) {
+  return v.pipe(
+    v.string(),
+    v.rawTransform<string, T>(({ dataset, addIssue, NEVER }) => {
+      const out = parse(dataset.value)
+      if (typeof out === 'string') {
+        addIssue({ message: out })
+        return NEVER
+      }
+      return out
+    }),
+  )
+}
+
+const list = v.pipe(v.string(), v.transform((s: string) => parseList(s)))
+const spacedList = v.pipe(v.string(), v.transform((s: string) => parseList(s, true)))
+
+/** The schema over the environment; keys are variable names, so issue paths name them. */
+export const EnvSchema = v.object({
+  JWTGATE_UPSTREAM: checked(upstreamBaseProblem),
+  JWTGATE_HOST: v.optional(v.string(), '0.0.0.0'),
+  JWTGATE_PORT: v.optional(port, '8080'),
+  JWTGATE_SECRET: v.optional(parsed(decodeSecret, 'the base64: value is not valid base64', true)),
+  JWTGATE_PUBLIC_KEY: v.optional(v.string()),
+  JWTGATE_JWKS_URL: v.optional(v.pipe(v.string(), v.url('must be an absolute URL, e.g. https://idp.example.com/.well-known/jwks.json'))),
+  JWTGATE_OIDC_ISSUER: v.optional(v.pipe(v.string(), v.url('must be the issuer URL, e.g. https://idp.example.com/realms/main'))),
+  JWTGATE_JWKS_COOLDOWN: v.optional(duration, '30s'),
+  JWTGATE_JWKS_TIMEOUT: v.optional(duration, '5s'),
+  JWTGATE_JWKS_MAX_AGE: v.optional(duration, '10m'),
+  JWTGATE_ALLOW_INSECURE_JWKS: v.optional(boolean, 'false'),
+  JWTGATE_ISSUER: v.optional(list, ''),
+  JWTGATE_AUDIENCE: v.optional(list, ''),
+  JWTGATE_ALGORITHMS: v.optional(orMessage(parseAlgorithms)),
+  JWTGATE_CLOCK_SKEW: v.optional(parsed((t) => parseInteger(t, 0, 3600), 'must be a whole number of seconds from 0 to 3600'), '30'),
+  JWTGATE_REQUIRED_CLAIMS: v.optional(v.pipe(v.string(), v.transform((s: string) => (s.trim() === 'none' ? [] : parseList(s)))), 'exp'),
+  JWTGATE_TOKEN_SOURCES: v.optional(
+    parsed(parseSources, 'must be a comma-separated list of header:Authorization, header:X-Name, cookie:name or query:name'),
+    'header:Authorization',
+  ),
+  JWTGATE_MAX_TOKEN_BYTES: v.optional(parsed((t) => parseInteger(t, 256, 65536), 'must be a whole number of bytes from 256 to 65536'), '8192'),
+  JWTGATE_PUBLIC_PATHS: v.optional(orMessage((s) => {
+    const patterns = parseList(s)
+    for (const p of patterns) {
+      const problem = parsePattern(p)
+      if (problem !== undefined) return problem
+    }
+    return patterns
+  }), ''),
+  JWTGATE_REQUIRED_SCOPES: v.optional(spacedList, ''),
+  JWTGATE_REQUIRED_ROLES: v.optional(spacedList, ''),
+  JWTGATE_ROLES_CLAIM: v.optional(v.pipe(v.string(), v.transform(claimPath)), 'roles'),
+  JWTGATE_FORWARD_CLAIMS: v.optional(orMessage(parseClaimHeaders)),
+  JWTGATE_FORWARD_TOKEN: v.optional(boolean, 'false'),
+  JWTGATE_UPSTREAM_TIMEOUT: v.optional(duration, '30s'),
+  JWTGATE_TRUSTED_PROXIES: v.optional(count, '0'),
+  JWTGATE_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error'], 'must be one of debug, info, warn, error'), 'info'),
+  JWTGATE_LOG_FORMAT: v.optional(v.picklist(['json', 'pretty'], 'must be json or pretty'), 'json'),
+})
+
+export type EnvInput = v.InferInput<typeof EnvSchema>
+export type EnvValues = v.InferOutput<typeof EnvSchema>
+
+/** Every variable the gateway reads, including the `_FILE` forms resolved before parsing. */
+export const VARIABLES: readonly string[] = [...Object.keys(EnvSchema.entries), 'JWTGATE_SECRET_FILE', 'JWTGATE_PUBLIC_KEY_FILE']

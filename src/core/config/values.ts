@@ -1,0 +1,66 @@
+/**
+ * @module Parsers for the value syntaxes shared by configuration variables: durations, lists,
+ * booleans, ports. Pure functions returning `undefined` on bad input, plus the valibot actions that
+ * wrap them with a message naming the expected form.
+ */
+import * as v from 'valibot'
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** `500ms`, `30s`, `5m`, `1h`, or a plain number of seconds (`1.5`) → milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim())
+  if (match === null) return undefined
+  const ms = Number(match[1]) * UNIT_MS[match[2] ?? 's']!
+  return Number.isFinite(ms) ? Math.round(ms) : undefined
+}
+
+/** A comma- (and, with `spaces`, whitespace-) separated list; empty items dropped. */
+export function parseList(text: string, spaces = false): string[] {
+  return text
+    .split(spaces ? /[\s,]+/ : ',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
+}
+
+/** `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`), case-insensitive. */
+export function parseBoolean(text: string): boolean | undefined {
+  const t = text.trim().toLowerCase()
+  if (t === 'true' || t === '1' || t === 'yes' || t === 'on') return true
+  if (t === 'false' || t === '0' || t === 'no' || t === 'off') return false
+  return undefined
+}
+
+/** A whole number in [min, max], written in plain decimal digits. */
+export function parseInteger(text: string, min: number, max: number): number | undefined {
+  if (!/^\d+$/.test(text.trim())) return undefined
+  const n = Number(text.trim())
+  return n >= min && n <= max ? n : undefined
+}
+
+/** Shows a user's value in an error message, shortened; never use it for secrets. */
+export function shown(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value)
+}
+
+type Parse<T> = (text: string) => T | undefined
+
+/** A valibot pipe turning a string into T with `parse`, or an issue "<expected> (got "…")". */
+export function parsed<T>(parse: Parse<T>, expected: string, secret = false) {
+  return v.pipe(
+    v.string(),
+    v.rawTransform<string, T>(({ dataset, addIssue, NEVER }) => {
+      const out = parse(dataset.value)
+      if (out === undefined) {
+        addIssue({ message: secret ? expected : `${expected} (got ${shown(dataset.value)})` })
+        return NEVER
+      }
+      return out
+    }),
+  )
+}
+
+export const duration = parsed(parseDuration, 'must be a duration such as 500ms, 30s, 5m, or a number of seconds')
+export const boolean = parsed(parseBoolean, 'must be true or false')
+export const port = parsed((t) => parseInteger(t, 0, 65535), 'must be a port number from 0 to 65535')
+export const count = parsed((t) => parseInteger(t, 0, 1000), 'must be a whole number from 0 to 1000')

@@ -1,0 +1,109 @@
+/**
+ * @module The gateway's error hierarchy: every failure is data (a stable `code`, an HTTP status)
+ * until `respond.ts` turns it into a Response.
+ */
+
+/** Stable reason codes for a rejected token (all 401). */
+export type TokenErrorCode =
+  | 'token_missing'
+  | 'token_malformed'
+  | 'bad_signature'
+  | 'token_expired'
+  | 'token_not_yet_valid'
+  | 'wrong_issuer'
+  | 'wrong_audience'
+  | 'alg_not_allowed'
+  | 'unknown_key'
+  | 'claim_missing'
+  | 'claim_invalid'
+
+/** Every stable code a gateway response can carry. */
+export type ErrorCode =
+  | TokenErrorCode
+  | 'insufficient_scope'
+  | 'insufficient_role'
+  | 'keys_unavailable'
+  | 'upstream_unreachable'
+  | 'upstream_timeout'
+  | 'bad_request'
+  | 'internal_error'
+
+/** Base of all request-time errors: a stable `code`, an HTTP `status`, a generic `detail`. */
+export class GatewayError extends Error {
+  override readonly name: string = 'GatewayError'
+  constructor(
+    readonly code: ErrorCode,
+    readonly status: number,
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(detail, options)
+  }
+}
+
+/** The request carries no usable token, or one that does not verify (401, RFC 6750 §3.1). */
+export class TokenError extends GatewayError {
+  override readonly name = 'TokenError'
+  constructor(code: TokenErrorCode, detail: string, options?: { cause?: unknown }) {
+    super(code, 401, detail, options)
+  }
+}
+
+/** The token is valid but lacks what the route requires (403 insufficient_scope). */
+export class ForbiddenError extends GatewayError {
+  override readonly name = 'ForbiddenError'
+  constructor(
+    code: 'insufficient_scope' | 'insufficient_role',
+    detail: string,
+    /** Scopes the route requires, advertised in `WWW-Authenticate`. */
+    readonly scopes: readonly string[] = [],
+  ) {
+    super(code, 403, detail)
+  }
+}
+
+/** No key set has loaded yet (JWKS or OIDC still unreachable since start): 503. */
+export class UnavailableError extends GatewayError {
+  override readonly name = 'UnavailableError'
+  constructor(detail: string, readonly retryAfterSeconds = 1) {
+    super('keys_unavailable', 503, detail)
+  }
+}
+
+/** The upstream could not be reached (502) or did not answer in time (504). */
+export class UpstreamError extends GatewayError {
+  override readonly name = 'UpstreamError'
+  constructor(code: 'upstream_unreachable' | 'upstream_timeout', options?: { cause?: unknown }) {
+    super(
+      code,
+      code === 'upstream_timeout' ? 504 : 502,
+      code === 'upstream_timeout'
+        ? 'The upstream did not send response headers in time.'
+        : 'The upstream could not be reached.',
+      options,
+    )
+  }
+}
+
+/** The request itself is unacceptable (400). */
+export class BadRequestError extends GatewayError {
+  override readonly name = 'BadRequestError'
+  constructor(detail: string) {
+    super('bad_request', 400, detail)
+  }
+}
+
+/** One problem in the configuration: where (a variable name or a file path) and what. */
+export interface ConfigIssue {
+  readonly path: string
+  readonly message: string
+}
+
+/** The configuration is invalid; `issues` lists every problem found, not just the first. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+  readonly code = 'config_invalid'
+  constructor(readonly issues: readonly ConfigIssue[]) {
+    super(issues.map((i) => `${i.path}: ${i.message}`).join('\n'))
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * @module createGateway: the runtime-agnostic core, `(Request) => Promise<Response>`. Wires the
+ * key sources, verifier, policy and proxy together; every error becomes a response in respond.ts.
+ */
+import { encodeClaim, readClaim, type Claims } from './auth/claims.ts'
+import { remoteSource } from './auth/jwks.ts'
+import { checkPolicy } from './auth/policy.ts'
+import { staticSource, type KeySource } from './auth/source.ts'
+import { extractToken, removeCookie, type FoundToken } from './auth/token.ts'
+import { createVerifier } from './auth/verify.ts'
+import type { Config } from './config/load.ts'
+import { GatewayError, TokenError } from './errors.ts'
+import { silentLogger, type Logger } from './log.ts'
+import { forward, type ForwardOptions } from './proxy/forward.ts'
+import { acceptableRequestId, downstreamHeaders, foldHeaderName, upstreamHeaders } from './proxy/headers.ts'
+import { searchWithout, upstreamUrl } from './proxy/url.ts'
+import { errorResponse } from './respond.ts'
+import { compilePublicPaths, isPublicPath } from './routing/public-paths.ts'
+
+/** What the host runtime provides. All optional: the defaults are the global ones. */
+export interface GatewayDeps {
+  /** Used for upstream requests and JWKS/OIDC fetches. */
+  readonly fetch?: typeof fetch
+  /** The clock, in milliseconds since the epoch. */
+  readonly now?: () => number
+  readonly logger?: Logger
+  /** Runtime-specific options for upstream fetches, e.g. Bun's `{ decompress: false }`. */
+  readonly fetchInit?: Readonly<Record<string, unknown>>
+  /**
+   * True when this runtime's fetch decodes compressed upstream bodies despite `fetchInit`; the
+   * gateway then drops `Content-Encoding`/`Content-Length` so the client's headers fit the body.
+   */
+  readonly fetchDecodes?: boolean
+}
+
+/** Runtime-neutral facts about the connection, filled in by each entrypoint. */
+export interface ConnectionInfo {
+  readonly clientAddress?: string
+}
+
+export interface Gateway {
+  fetch(request: Request, info?: ConnectionInfo): Promise<Response>
+  /** True once every key source has a key set. */
+  readonly ready: boolean
+  /** Stops background work (JWKS retries). */
+  close(): void
+}
+
+const NO_INFO: ConnectionInfo = Object.freeze({})
+const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' }
+
+/** Per-request facts the access log reports. */
+interface Outcome {
+  code: string | undefined
+  sub: string | undefined
+  upstreamStatus: number | undefined
+}
+
+/**
+ * Builds a gateway from a loaded Config.
+ *
+ * @example
+ * const gateway = createGateway(await loadConfig(process.env))
+ * Bun.serve({ fetch: (req, server) => gateway.fetch(req, { clientAddress: server.requestIP(req)?.address }) })
+ */
+export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
+  const fetchImpl = deps.fetch ?? globalThis.fetch
+  const now = deps.now ?? Date.now
+  const logger = deps.logger ?? silentLogger
+  const sources: KeySource[] = config.keys.local.map((l) => staticSource(l.label, l.keys))
+  if (config.keys.jwksUrl !== undefined || config.keys.oidcIssuer !== undefined) {
+    const remote = remoteSource({
+      jwksUrl: config.keys.jwksUrl,
+      oidcIssuer: config.keys.oidcIssuer,
+      algorithms: config.verify.algorithms,
+      cooldownMs: config.keys.cooldownMs,
+      maxAgeMs: config.keys.maxAgeMs,
+      timeoutMs: config.keys.timeoutMs,
+      allowInsecure: config.keys.allowInsecure,
+      fetch: fetchImpl,
+      now,
+      logger,
+    })
+    remote.start()
+    sources.push(remote)
+  }
+  const verifier = createVerifier({ sources, ...config.verify, now })
+  const publicPaths = compilePublicPaths(config.publicPaths)
+  const claimHeaders = config.forward.claims
+  const strip = new Set(claimHeaders.map((c) => foldHeaderName(c.header)))
+  const forwardOptions: ForwardOptions = { fetch: fetchImpl, timeoutMs: config.upstream.timeoutMs, init: deps.fetchInit ?? {} }
+  const fetchDecodes = deps.fetchDecodes ?? false
+  const logRequests = logger.enabled('info')
+  const isReady = () => sources.every((s) => s.current() !== undefined)
+
+  function removeTokens(headers: Headers, search: string, found: FoundToken | undefined): string {
+    for (const source of config.tokenSources) {
+      if (source.kind === 'authorization') {
+        const value = headers.get('authorization')
+        if (value !== null && value.slice(0, 7).toLowerCase() === 'bearer ') headers.delete('authorization')
+      } else if (source.kind === 'header') headers.delete(source.name)
+      else if (source.kind === 'cookie') {
+        const cookie = headers.get('cookie')
+        if (cookie === null) continue
+        const rest = removeCookie(cookie, source.name)
+        if (rest === undefined) headers.delete('cookie')
+        else headers.set('cookie', rest)
+      } else if (search !== '' && (found === undefined || found.source === source)) {
+        search = searchWithout(search, source.name)
+      }
+    }
+    return search
+  }
+
+  async function proxy(request: Request, url: URL, info: ConnectionInfo, requestId: string, claims: Claims | undefined, found: FoundToken | undefined, outcome: Outcome): Promise<Response> {
+    const headers = upstreamHeaders(
+      request.headers,
+      { clientAddress: info.clientAddress, proto: url.protocol.slice(0, -1), host: request.headers.get('host'), requestId, trustedProxies: config.trustedProxies },
+      strip,
+    )
+    let search = url.search
+    if (!config.forward.token) search = removeTokens(headers, search, found)
+    if (claims !== undefined) {
+      for (const { claim, header } of claimHeaders) {
+        const value = encodeClaim(readClaim(claims, claim))
+        if (value !== undefined) headers.set(header, value)
+      }
+    }
+    const upstream = await forward(request, upstreamUrl(config.upstream.base, url.pathname, search), headers, forwardOptions)
+    outcome.upstreamStatus = upstream.status
+    const decoded = fetchDecodes && upstream.headers.has('content-encoding')
+    return new Response(upstream.body, {
+      status: upstream.status,
+      statusText: upstream.statusText,
+      headers: downstreamHeaders(upstream.headers, decoded, requestId),
+    })
+  }
+
+  async function handle(request: Request, url: URL, info: ConnectionInfo, requestId: string, outcome: Outcome): Promise<Response> {
+    const path = url.pathname
+    if ((path === '/healthz' || path === '/readyz') && (request.method === 'GET' || request.method === 'HEAD')) {
+      const ok = path === '/healthz' || isReady()
+      return new Response(JSON.stringify({ status: ok ? 'ok' : 'starting' }), {
+        status: ok ? 200 : 503,
+        headers: { ...JSON_HEADERS, 'x-request-id': requestId },
+      })
+    }
+    if (isPublicPath(publicPaths, path)) return proxy(request, url, info, requestId, undefined, undefined, outcome)
+    const found = extractToken(request.headers, url, config.tokenSources, config.maxTokenBytes)
+    if (found === undefined) throw new TokenError('token_missing', 'A bearer token is required.')
+    const claims = await verifier.verify(found.token)
+    outcome.sub = typeof claims.sub === 'string' ? claims.sub : undefined
+    checkPolicy(claims, config.policy)
+    return proxy(request, url, info, requestId, claims, found, outcome)
+  }
+
+  async function handleRequest(request: Request, info: ConnectionInfo = NO_INFO): Promise<Response> {
+    const started = now()
+    const incomingId = request.headers.get('x-request-id')
+    const requestId = acceptableRequestId(incomingId) ? incomingId : crypto.randomUUID()
+    const outcome: Outcome = { code: undefined, sub: undefined, upstreamStatus: undefined }
+    let response: Response
+    let url: URL | undefined
+    try {
+      url = new URL(request.url)
+      response = await handle(request, url, info, requestId, outcome)
+    } catch (e) {
+      outcome.code = e instanceof GatewayError ? e.code : 'internal_error'
+      if (!(e instanceof GatewayError)) logger.log('error', 'internal_error', { request_id: requestId, error: e instanceof Error ? e.name : 'unknown' })
+      response = errorResponse(e, requestId)
+    }
+    if (logRequests) {
+      logger.log('info', 'request', {
+        request_id: requestId,
+        client: info.clientAddress,
+        method: request.method,
+        path: url?.pathname,
+        status: response.status,
+        decision: outcome.code ?? 'allowed',
+        sub: outcome.sub,
+        upstream_status: outcome.upstreamStatus,
+        duration_ms: now() - started,
+      })
+    }
+    return response
+  }
+
+  return {
+    fetch: handleRequest,
+    get ready() {
+      return isReady()
+    },
+    close() {
+      for (const s of sources) s.close()
+    },
+  }
+}

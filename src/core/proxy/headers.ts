@@ -1,0 +1,125 @@
+/**
+ * @module Header hygiene for both directions of the proxy: hop-by-hop removal (RFC 9110 §7.6.1),
+ * the gateway's own headers (X-Forwarded-*, X-Request-Id, claim headers) set after the client's
+ * copies are removed.
+ */
+
+/** RFC 9110 §7.6.1 hop-by-hop fields, plus the de-facto Proxy-Connection and Keep-Alive. */
+export const HOP_BY_HOP: readonly string[] = [
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]
+
+/** Headers the gateway writes itself; a client's copy never reaches the upstream. */
+export const GATEWAY_HEADERS: readonly string[] = [
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'forwarded',
+  'x-real-ip',
+  'x-request-id',
+]
+
+/** Folds a header name the way some backends do (`X_User.Id` ~ `x-user-id`). */
+export function foldHeaderName(name: string): string {
+  return name.toLowerCase().replace(/[_.]/g, '-')
+}
+
+/** Removes hop-by-hop headers and every header that `Connection` names. */
+export function removeHopByHop(headers: Headers): void {
+  const connection = headers.get('connection')
+  if (connection !== null) {
+    for (const name of connection.split(',')) {
+      const n = name.trim().toLowerCase()
+      if (n !== '') headers.delete(n)
+    }
+  }
+  for (const name of HOP_BY_HOP) headers.delete(name)
+}
+
+/** What the gateway adds to the upstream request, all computed before the headers are built. */
+export interface ForwardContext {
+  readonly clientAddress: string | undefined
+  readonly proto: string
+  readonly host: string | null
+  readonly requestId: string
+  /** Client-sent forwarding headers are kept only behind this many trusted proxies. */
+  readonly trustedProxies: number
+}
+
+/**
+ * `X-Forwarded-For` for the upstream: the last `trusted` entries the client's value carries (the
+ * ones trusted proxies appended), then the address of the peer that connected to us.
+ */
+export function forwardedFor(clientValue: string | null, clientAddress: string | undefined, trusted: number): string | undefined {
+  const kept =
+    trusted > 0 && clientValue !== null
+      ? clientValue
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
+          .slice(-trusted)
+      : []
+  if (clientAddress !== undefined) kept.push(clientAddress)
+  return kept.length > 0 ? kept.join(', ') : undefined
+}
+
+/**
+ * The upstream request's headers. Order matters: first the client's hop-by-hop headers, those its
+ * `Connection` names, its copies of `strip` (claim headers, in any folded spelling) and of the
+ * gateway's own headers are removed; then the gateway's are set. So a client's
+ * `Connection: X-User-Id` can only remove its own copy.
+ */
+export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, strip: ReadonlySet<string>): Headers {
+  const headers = new Headers(incoming)
+  const clientXff = incoming.get('x-forwarded-for')
+  const clientProto = incoming.get('x-forwarded-proto')
+  const clientHost = incoming.get('x-forwarded-host')
+  removeHopByHop(headers)
+  headers.delete('host')
+  for (const name of GATEWAY_HEADERS) headers.delete(name)
+  for (const [name] of incoming) {
+    if (strip.has(name) || strip.has(foldHeaderName(name))) headers.delete(name)
+  }
+  const xff = forwardedFor(clientXff, ctx.clientAddress, ctx.trustedProxies)
+  if (xff !== undefined) headers.set('x-forwarded-for', xff)
+  const behindProxy = ctx.trustedProxies > 0
+  headers.set('x-forwarded-proto', behindProxy && clientProto !== null ? clientProto : ctx.proto)
+  const host = behindProxy && clientHost !== null ? clientHost : ctx.host
+  if (host !== null) headers.set('x-forwarded-host', host)
+  headers.set('x-request-id', ctx.requestId)
+  return headers
+}
+
+/**
+ * The client response's headers: the upstream's less hop-by-hop ones. When the runtime's fetch
+ * decoded the body, its `Content-Encoding` and `Content-Length` no longer describe it and go too.
+ */
+export function downstreamHeaders(upstream: Headers, bodyDecoded: boolean, requestId: string): Headers {
+  const headers = new Headers(upstream)
+  removeHopByHop(headers)
+  if (bodyDecoded) {
+    headers.delete('content-encoding')
+    headers.delete('content-length')
+  }
+  headers.set('x-request-id', requestId)
+  return headers
+}
+
+/** An incoming X-Request-Id worth keeping: 1–200 visible ASCII characters. */
+export function acceptableRequestId(value: string | null): value is string {
+  if (value === null || value.length === 0 || value.length > 200) return false
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if (c < 33 || c > 126) return false
+  }
+  return true
+}

@@ -1,0 +1,40 @@
+/**
+ * @module The Deno entrypoint (`deno run -A src/deno.ts`): Deno's server, files, signals and
+ * fetch behaviour, handed to the runtime-neutral command line.
+ */
+import { main } from './cli/main.ts'
+import type { Host } from './cli/host.ts'
+
+const encoder = new TextEncoder()
+
+const host: Host = {
+  runtime: `deno ${Deno.version.deno}`,
+  env: Deno.env.toObject(),
+  readFile: (path) => Deno.readTextFileSync(path),
+  stdout: (line) => void Deno.stdout.writeSync(encoder.encode(`${line}\n`)),
+  stderr: (line) => void Deno.stderr.writeSync(encoder.encode(`${line}\n`)),
+  serve(handler, { host: hostname, port }) {
+    return new Promise((resolve, reject) => {
+      try {
+        const server = Deno.serve(
+          {
+            hostname,
+            port,
+            onListen: (addr) => resolve({ port: (addr as Deno.NetAddr).port, stop: async () => { await server.shutdown() } }),
+            onError: () => new Response(null, { status: 500 }),
+          },
+          (request, info) => handler(request, { clientAddress: (info.remoteAddr as Deno.NetAddr).hostname }),
+        )
+      } catch (e) {
+        reject(e)
+      }
+    })
+  },
+  onSignal(listener) {
+    Deno.addSignalListener('SIGINT', () => listener('SIGINT'))
+    Deno.addSignalListener('SIGTERM', () => listener('SIGTERM'))
+  },
+  gatewayDeps: { fetchInit: {}, fetchDecodes: true },
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args, host))

@@ -30,7 +30,7 @@ const host: Host = {
     process.once('SIGTERM', () => listener('SIGTERM'))
   },
   // Keep the upstream's encoded bytes and their Content-Encoding as they are.
-  gatewayDeps: { fetchInit: { decompress: false }, fetchDecodes: false },
+  gatewayDeps: { fetchInit: { decompress: false } },
 }
 
 if (import.meta.main) process.exit(await main(process.argv.slice(2), host))

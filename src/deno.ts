@@ -34,7 +34,8 @@ const host: Host = {
     Deno.addSignalListener('SIGINT', () => listener('SIGINT'))
     Deno.addSignalListener('SIGTERM', () => listener('SIGTERM'))
   },
-  gatewayDeps: { fetchInit: {}, fetchDecodes: true },
+  // Deno's fetch always decodes gzip and br (it has no `decompress: false`).
+  gatewayDeps: { decodedEncodings: ['gzip', 'br'] },
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args, host))

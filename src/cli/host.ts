@@ -25,5 +25,5 @@ export interface Host {
   /** Calls `listener` on SIGINT or SIGTERM. */
   onSignal(listener: (signal: string) => void): void
   /** Runtime-specific fetch behaviour for the gateway (see GatewayDeps). */
-  readonly gatewayDeps: Pick<GatewayDeps, 'fetchInit' | 'fetchDecodes'>
+  readonly gatewayDeps: Pick<GatewayDeps, 'fetchInit' | 'decodedEncodings'>
 }

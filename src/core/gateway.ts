@@ -27,10 +27,11 @@ export interface GatewayDeps {
   /** Runtime-specific options for upstream fetches, e.g. Bun's `{ decompress: false }`. */
   readonly fetchInit?: Readonly<Record<string, unknown>>
   /**
-   * True when this runtime's fetch decodes compressed upstream bodies despite `fetchInit`; the
-   * gateway then drops `Content-Encoding`/`Content-Length` so the client's headers fit the body.
+   * Content codings this runtime's fetch decodes by itself despite `fetchInit` (Deno: gzip, br).
+   * The runtime then negotiates `Accept-Encoding` itself, and a response it decoded loses
+   * `Content-Encoding`/`Content-Length` so the client's headers fit the body.
    */
-  readonly fetchDecodes?: boolean
+  readonly decodedEncodings?: readonly string[]
 }
 
 /** Runtime-neutral facts about the connection, filled in by each entrypoint. */
@@ -89,7 +90,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
   const claimHeaders = config.forward.claims
   const strip = new Set(claimHeaders.map((c) => foldHeaderName(c.header)))
   const forwardOptions: ForwardOptions = { fetch: fetchImpl, timeoutMs: config.upstream.timeoutMs, init: deps.fetchInit ?? {} }
-  const fetchDecodes = deps.fetchDecodes ?? false
+  const decodedEncodings = deps.decodedEncodings ?? []
   const logRequests = logger.enabled('info')
   const isReady = () => sources.every((s) => s.current() !== undefined)
 
@@ -118,6 +119,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
       { clientAddress: info.clientAddress, proto: url.protocol.slice(0, -1), host: request.headers.get('host'), requestId, trustedProxies: config.trustedProxies },
       strip,
     )
+    if (decodedEncodings.length > 0) headers.delete('accept-encoding')
     let search = url.search
     if (!config.forward.token) search = removeTokens(headers, search, found)
     if (claims !== undefined) {
@@ -128,7 +130,8 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     }
     const upstream = await forward(request, upstreamUrl(config.upstream.base, url.pathname, search), headers, forwardOptions)
     outcome.upstreamStatus = upstream.status
-    const decoded = fetchDecodes && upstream.headers.has('content-encoding')
+    const encoding = decodedEncodings.length > 0 ? upstream.headers.get('content-encoding') : null
+    const decoded = encoding !== null && decodedEncodings.includes(encoding.trim().toLowerCase())
     return new Response(upstream.body, {
       status: upstream.status,
       statusText: upstream.statusText,

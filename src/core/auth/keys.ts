@@ -4,11 +4,17 @@
  */
 import { importJWK, importSPKI, importX509, type JWK } from 'jose'
 
+/**
+ * The CryptoKey type as jose declares it (under Deno, jose's types name node's webcrypto
+ * CryptoKey, which the DOM one does not satisfy).
+ */
+export type JoseKey = Awaited<ReturnType<typeof importSPKI>>
+
 /** A key ready for jose: one CryptoKey bound to exactly one algorithm. */
 export interface VerifyKey {
   readonly kid: string | undefined
   readonly alg: string
-  readonly key: CryptoKey
+  readonly key: JoseKey
 }
 
 export const HMAC_ALGS = ['HS256', 'HS384', 'HS512'] as const
@@ -39,7 +45,7 @@ export async function importSecret(bytes: Uint8Array, allowed: readonly string[]
     algs.map(async (alg) => ({
       kid: undefined,
       alg,
-      key: await crypto.subtle.importKey('raw', bytes as BufferSource, { name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify']),
+      key: (await crypto.subtle.importKey('raw', bytes as BufferSource, { name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify'])) as unknown as JoseKey,
     })),
   )
 }
@@ -75,7 +81,7 @@ export async function importPublicJwk(jwk: JWK, allowed: readonly string[] | und
   const keys: VerifyKey[] = []
   for (const alg of algs) {
     try {
-      keys.push({ kid, alg, key: (await importJWK({ ...bare, ext: false }, alg)) as CryptoKey })
+      keys.push({ kid, alg, key: (await importJWK({ ...bare, ext: false }, alg)) as JoseKey })
     } catch {
       throw new KeyImportError(`the ${String(jwk.kty)} key${kid ? ` "${kid}"` : ''} cannot be imported for ${alg}`)
     }

@@ -116,7 +116,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
   async function proxy(request: Request, url: URL, info: ConnectionInfo, requestId: string, claims: Claims | undefined, found: FoundToken | undefined, outcome: Outcome): Promise<Response> {
     const headers = upstreamHeaders(
       request.headers,
-      { clientAddress: info.clientAddress, proto: url.protocol.slice(0, -1), host: request.headers.get('host'), requestId, trustedProxies: config.trustedProxies },
+      { clientAddress: info.clientAddress, proto: url.protocol.slice(0, -1), host: request.headers.get('host') ?? url.host, requestId, trustedProxies: config.trustedProxies },
       strip,
     )
     if (decodedEncodings.length > 0) headers.delete('accept-encoding')

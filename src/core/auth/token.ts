@@ -45,8 +45,8 @@ export function describeTokenSource(source: TokenSource): string {
 const MALFORMED = 'The token is malformed.'
 
 /**
- * True when `token` has the compact JWS shape: exactly three base64url segments, the first two
- * non-empty. Checked before any decoding.
+ * True when `token` has the compact JWS shape: exactly three non-empty base64url segments (a
+ * stripped signature fails here). Checked before any decoding.
  */
 export function isCompactJws(token: string): boolean {
   let dots = 0
@@ -54,7 +54,7 @@ export function isCompactJws(token: string): boolean {
   for (let i = 0; i < token.length; i++) {
     const c = token.charCodeAt(i)
     if (c === 46 /* . */) {
-      if (i === segmentStart && dots < 2) return false
+      if (i === segmentStart) return false
       dots++
       segmentStart = i + 1
       continue

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict'
+import { extractToken, isCompactJws, parseTokenSource, readCookie, removeCookie, type TokenSource } from '../../../src/core/auth/token.ts'
+import { TokenError } from '../../../src/core/errors.ts'
+import { test } from '../../helpers/t.ts'
+
+const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln'
+const AUTH: TokenSource[] = [{ kind: 'authorization' }]
+const ALL: TokenSource[] = [
+  { kind: 'authorization' },
+  { kind: 'header', name: 'x-token' },
+  { kind: 'cookie', name: 'session' },
+  { kind: 'query', name: 'access_token' },
+]
+const URL0 = new URL('http://gw/x')
+
+function extract(headers: Record<string, string>, sources = AUTH, url = URL0) {
+  return extractToken(new Headers(headers), url, sources, 8192)
+}
+
+function code(fn: () => unknown): string {
+  try {
+    fn()
+  } catch (e) {
+    assert.ok(e instanceof TokenError)
+    return e.code
+  }
+  return 'no error'
+}
+
+test('isCompactJws() accepts three non-empty base64url segments and nothing else', () => {
+  assert.ok(isCompactJws(JWT))
+  for (const bad of ['a.b.', '', 'a', 'a.b', 'a.b.c.d', '.b.c', 'a..c', 'a.b.c=', 'a.b.c d', 'a+b.c.d', 'a/b.c.d', 'é.b.c']) {
+    assert.equal(isCompactJws(bad), false, bad)
+  }
+})
+
+test('extractToken() reads a Bearer token, scheme case-insensitive', () => {
+  assert.equal(extract({ authorization: `Bearer ${JWT}` })?.token, JWT)
+  assert.equal(extract({ authorization: `bearer ${JWT}` })?.token, JWT)
+  assert.equal(extract({ authorization: `BEARER ${JWT}` })?.token, JWT)
+})
+
+test('extractToken() treats another scheme or no header as no token', () => {
+  assert.equal(extract({}), undefined)
+  assert.equal(extract({ authorization: 'Basic dXNlcjpwYXNz' }), undefined)
+  assert.equal(extract({ authorization: `Token ${JWT}` }), undefined)
+})
+
+test('extractToken() rejects an empty or malformed Bearer credential as token_malformed', () => {
+  assert.equal(code(() => extract({ authorization: 'Bearer' })), 'token_malformed')
+  assert.equal(code(() => extract({ authorization: 'Bearer   ' })), 'token_malformed')
+  assert.equal(code(() => extract({ authorization: `Bearer  ${JWT}` })), 'token_malformed')
+  assert.equal(code(() => extract({ authorization: 'Bearer abc.def' })), 'token_malformed')
+  assert.equal(code(() => extract({ authorization: `Bearer ${JWT}.x` })), 'token_malformed')
+  assert.equal(code(() => extract({ authorization: `Bearer ${JWT}, Bearer ${JWT}` })), 'token_malformed')
+})
+
+test('extractToken() caps the token length before any decoding', () => {
+  const long = `${'a'.repeat(9000)}.b.c`
+  assert.throws(() => extract({ authorization: `Bearer ${long}` }), (e: unknown) => e instanceof TokenError && e.detail === 'The token is too long.')
+})
+
+test('extractToken() reads a custom header, tolerating a Bearer prefix', () => {
+  const found = extract({ 'x-token': JWT }, ALL)
+  assert.equal(found?.token, JWT)
+  assert.deepEqual(found?.source, { kind: 'header', name: 'x-token' })
+  assert.equal(extract({ 'x-token': `Bearer ${JWT}` }, ALL)?.token, JWT)
+  assert.equal(code(() => extract({ 'x-token': '' }, ALL)), 'token_malformed')
+})
+
+test('extractToken() reads a cookie and a query parameter', () => {
+  assert.equal(extract({ cookie: `a=1; session=${JWT}; b=2` }, ALL)?.token, JWT)
+  assert.equal(extract({ cookie: 'a=1' }, ALL), undefined)
+  const q = extract({}, ALL, new URL(`http://gw/x?access_token=${JWT}&y=1`))
+  assert.equal(q?.token, JWT)
+  assert.equal(q?.source.kind, 'query')
+})
+
+test('extractToken() follows the configured order and ignores sources not listed', () => {
+  const other = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJiIn0.c2ln'
+  const found = extract({ authorization: `Bearer ${JWT}`, 'x-token': other }, [{ kind: 'header', name: 'x-token' }, { kind: 'authorization' }])
+  assert.equal(found?.token, other)
+  assert.equal(extract({ cookie: `session=${JWT}` }, AUTH), undefined)
+  assert.equal(extract({}, AUTH, new URL(`http://gw/?access_token=${JWT}`)), undefined)
+})
+
+test('parseTokenSource() parses each kind and rejects bad names', () => {
+  assert.deepEqual(parseTokenSource('header:Authorization'), { kind: 'authorization' })
+  assert.deepEqual(parseTokenSource('header:X-Token'), { kind: 'header', name: 'x-token' })
+  assert.deepEqual(parseTokenSource('cookie:sid'), { kind: 'cookie', name: 'sid' })
+  assert.deepEqual(parseTokenSource('query:t'), { kind: 'query', name: 't' })
+  for (const bad of ['header', 'header:', 'header:X Y', 'body:t', 'cookie:a;b', 'query:a&b']) assert.equal(parseTokenSource(bad), undefined, bad)
+})
+
+test('readCookie() and removeCookie() handle one cookie among several', () => {
+  assert.equal(readCookie('a=1; sid="v"; b=2', 'sid'), 'v')
+  assert.equal(readCookie('a=1', 'sid'), undefined)
+  assert.equal(removeCookie('a=1; sid=v; b=2', 'sid'), 'a=1; b=2')
+  assert.equal(removeCookie('sid=v', 'sid'), undefined)
+})

@@ -1,0 +1,309 @@
+import assert from 'node:assert/strict'
+import { loadConfig } from '../../src/core/config/load.ts'
+import { createGateway, type GatewayDeps } from '../../src/core/gateway.ts'
+import { createLogger } from '../../src/core/log.ts'
+import { keyPair, secret, sign } from '../helpers/keys.ts'
+import { recordingUpstream, serve } from '../helpers/serve.ts'
+import { isDeno, test } from '../helpers/t.ts'
+
+const HS = secret(32)
+/** What each entrypoint passes for its runtime's fetch (see src/bun.ts and src/deno.ts). */
+const RUNTIME: GatewayDeps = isDeno ? { decodedEncodings: ['gzip', 'br'] } : { fetchInit: { decompress: false } }
+
+async function setup(env: Record<string, string> = {}, respond?: (r: Request) => Response | Promise<Response>) {
+  const upstream = await recordingUpstream(respond)
+  const lines: string[] = []
+  const config = await loadConfig({ JWTGATE_UPSTREAM: `${upstream.url}/base/`, JWTGATE_SECRET: HS.config, JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id,roles=X-Roles', ...env })
+  const gateway = createGateway(config, { ...RUNTIME, logger: createLogger({ level: 'info', format: 'json', sink: (l) => lines.push(l) }) })
+  const call = (path: string, init: RequestInit = {}) => gateway.fetch(new Request(`http://gw.test${path}`, init), { clientAddress: '192.0.2.7' })
+  return {
+    upstream,
+    lines,
+    call,
+    async close() {
+      gateway.close()
+      await upstream.close()
+    },
+  }
+}
+
+const token = (claims: Record<string, unknown> = { sub: 'alice' }) => sign(claims, { alg: 'HS256', key: HS.raw })
+const bearer = async (claims?: Record<string, unknown>) => ({ authorization: `Bearer ${await token(claims)}` })
+
+test('gateway forwards a request with a valid token, with identity and forwarding headers', async () => {
+  const g = await setup()
+  try {
+    const res = await g.call('/orders/7?x=1', { headers: { ...(await bearer({ sub: 'alice', roles: ['a', 'b'] })), 'x-user-id': 'mallory', 'x-request-id': 'abc' } })
+    assert.equal(res.status, 200)
+    assert.deepEqual(await res.json(), { path: '/base/orders/7' })
+    assert.equal(res.headers.get('x-request-id'), 'abc')
+    const seen = g.upstream.seen[0]!
+    assert.equal(seen.search, '?x=1')
+    assert.equal(seen.headers.get('x-user-id'), 'alice')
+    assert.equal(seen.headers.get('x-roles'), 'a,b')
+    assert.equal(seen.headers.get('authorization'), null)
+    assert.equal(seen.headers.get('x-forwarded-for'), '192.0.2.7')
+    assert.equal(seen.headers.get('x-forwarded-proto'), 'http')
+    assert.equal(seen.headers.get('x-forwarded-host'), 'gw.test')
+    assert.equal(seen.headers.get('x-request-id'), 'abc')
+  } finally {
+    await g.close()
+  }
+})
+
+test('gateway rejects a request without a token and sends nothing upstream', async () => {
+  const g = await setup()
+  try {
+    const res = await g.call('/orders')
+    assert.equal(res.status, 401)
+    assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="jwtgate"')
+    assert.equal((await res.json()).code, 'token_missing')
+    const basic = await g.call('/orders', { headers: { authorization: 'Basic dTpw' } })
+    assert.equal(basic.status, 401)
+    assert.equal(g.upstream.seen.length, 0)
+  } finally {
+    await g.close()
+  }
+})
+
+test('gateway rejects a bad token with invalid_token and sends nothing upstream', async () => {
+  const g = await setup()
+  try {
+    const good = await token()
+    for (const [auth, code] of [
+      [`Bearer ${good.slice(0, -3)}AAA`, 'bad_signature'],
+      [`Bearer ${good}.x`, 'token_malformed'],
+      [`Bearer ${await sign({}, { alg: 'HS256', key: HS.raw, expiresIn: -120 })}`, 'token_expired'],
+    ] as const) {
+      const res = await g.call('/x', { headers: { authorization: auth } })
+      assert.equal(res.status, 401)
+      assert.match(res.headers.get('www-authenticate')!, /error="invalid_token"/)
+      assert.equal((await res.json()).code, code)
+    }
+    assert.equal(g.upstream.seen.length, 0)
+  } finally {
+    await g.close()
+  }
+})
+
+test('gateway enforces required scopes (403) and roles', async () => {
+  const g = await setup({ JWTGATE_REQUIRED_SCOPES: 'orders:read', JWTGATE_REQUIRED_ROLES: 'admin' })
+  try {
+    const noScope = await g.call('/x', { headers: await bearer({ scope: 'other', roles: ['admin'] }) })
+    assert.equal(noScope.status, 403)
+    assert.equal(noScope.headers.get('www-authenticate'), 'Bearer realm="jwtgate", error="insufficient_scope", error_description="The token lacks a required scope.", scope="orders:read"')
+    const noRole = await g.call('/x', { headers: await bearer({ scope: 'orders:read', roles: ['user'] }) })
+    assert.equal(noRole.status, 403)
+    assert.equal((await noRole.json()).code, 'insufficient_role')
+    assert.equal(g.upstream.seen.length, 0)
+    const ok = await g.call('/x', { headers: await bearer({ scope: 'orders:read', roles: ['admin'] }) })
+    assert.equal(ok.status, 200)
+  } finally {
+    await g.close()
+  }
+})
+
+test('gateway forwards public paths without a token but never the client claim headers', async () => {
+  const g = await setup({ JWTGATE_PUBLIC_PATHS: '/health,/docs/*' })
+  try {
+    assert.equal((await g.call('/health', { headers: { 'x-user-id': 'mallory', X_User_Id: 'm2' } as Record<string, string> })).status, 200)
+    assert.equal((await g.call('/docs/a/b')).status, 200)
+    assert.equal((await g.call('/docsx')).status, 401)
+    assert.equal((await g.call('/health/x')).status, 401)
+    assert.equal((await g.call('/Health')).status, 401)
+    assert.equal(g.upstream.seen.length, 2)
+    assert.equal(g.upstream.seen[0]!.headers.get('x-user-id'), null)
+    assert.equal(g.upstream.seen[0]!.headers.get('x_user_id'), null)
+  } finally {
+    await g.close()
+  }
+})
+
+test('gateway removes the token from a query parameter or cookie unless told to forward it', async () => {
+  const g = await setup({ JWTGATE_TOKEN_SOURCES: 'query:access_token,cookie:sid' })
+  try {
+    const t = await token()
+    assert.equal((await g.call(`/q?a=1&access_token=${t}&b=2`)).status, 200)
+    assert.equal(g.upstream.seen[0]!.search, '?a=1&b=2')
+    assert.equal((await g.call('/c', { headers: { cookie: `theme=dark; sid=${t}` } })).status, 200)
+    assert.equal(g.upstream.seen[1]!.headers.get('cookie'), 'theme=dark')
+  } finally {
+    await g.close()
+  }
+  const keep = await setup({ JWTGATE_FORWARD_TOKEN: 'true' })
+  try {
+    const auth = await bearer()
+    assert.equal((await keep.call('/k', { headers: auth })).status, 200)
+    assert.equal(keep.upstream.seen[0]!.headers.get('authorization'), auth.authorization)
+  } finally {
+    await keep.close()
+  }
+})
+
+test('gateway passes upstream statuses, headers and redirects back unchanged', async () => {
+  const g = await setup({}, (r) => {
+    const path = new URL(r.url).pathname
+    if (path.endsWith('/created')) return new Response('made', { status: 201, headers: [['location', '/base/items/1'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2']] })
+    if (path.endsWith('/redirect')) return new Response(null, { status: 302, headers: { location: 'https://elsewhere.example/' } })
+    return new Response('boom', { status: 500 })
+  })
+  try {
+    const auth = await bearer()
+    const created = await g.call('/created', { headers: auth })
+    assert.equal(created.status, 201)
+    assert.equal(created.headers.get('location'), '/base/items/1')
+    assert.deepEqual(created.headers.getSetCookie(), ['a=1', 'b=2'])
+    assert.equal(await created.text(), 'made')
+    const redirect = await g.call('/redirect', { headers: auth })
+    assert.equal(redirect.status, 302)
+    assert.equal(redirect.headers.get('location'), 'https://elsewhere.example/')
+    const failed = await g.call('/fail', { headers: auth })
+    assert.equal(failed.status, 500)
+    assert.equal(await failed.text(), 'boom')
+  } finally {
+    await g.close()
+  }
+})
+
+test('gateway streams a request body upstream intact', async () => {
+  const g = await setup({}, async (r) => {
+    const digest = await crypto.subtle.digest('SHA-256', await r.arrayBuffer())
+    return new Response(btoa(String.fromCharCode(...new Uint8Array(digest))))
+  })
+  try {
+    const body = crypto.getRandomValues(new Uint8Array(60_000))
+    const expected = btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest('SHA-256', body))))
+    const res = await g.call('/upload', { method: 'POST', body, headers: await bearer() })
+    assert.equal(await res.text(), expected)
+  } finally {
+    await g.close()
+  }
+})
+
+test('gateway streams the response: the first event arrives before the upstream finishes', async () => {
+  let release: () => void = () => {}
+  const gate = new Promise<void>((r) => (release = r))
+  const g = await setup({}, () => {
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(new TextEncoder().encode('data: first\n\n'))
+        await gate
+        controller.enqueue(new TextEncoder().encode('data: second\n\n'))
+        controller.close()
+      },
+    })
+    return new Response(body, { headers: { 'content-type': 'text/event-stream' } })
+  })
+  try {
+    const res = await g.call('/events', { headers: await bearer() })
+    const reader = res.body!.getReader()
+    const first = await reader.read()
+    assert.match(new TextDecoder().decode(first.value), /data: first/)
+    release()
+    let rest = ''
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      rest += new TextDecoder().decode(value)
+    }
+    assert.match(rest, /data: second/)
+  } finally {
+    release()
+    await g.close()
+  }
+})
+
+test('gateway gives the client a body consistent with its Content-Encoding', async () => {
+  const text = 'hello '.repeat(200)
+  const gz = new Uint8Array(await new Response(new Blob([text]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer())
+  const g = await setup({}, () => new Response(gz, { headers: { 'content-encoding': 'gzip', 'content-length': String(gz.byteLength), 'content-type': 'text/plain' } }))
+  try {
+    const res = await g.call('/gz', { headers: { ...(await bearer()), 'accept-encoding': 'gzip' } })
+    const bytes = new Uint8Array(await res.arrayBuffer())
+    const length = res.headers.get('content-length')
+    if (res.headers.get('content-encoding') === 'gzip') {
+      const decoded = await new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))).text()
+      assert.equal(decoded, text)
+    } else {
+      assert.equal(new TextDecoder().decode(bytes), text)
+    }
+    if (length !== null) assert.equal(Number(length), bytes.byteLength)
+  } finally {
+    await g.close()
+  }
+})
+
+test('gateway answers 502 when the upstream is unreachable and 504 when it is slow', async () => {
+  const closed = await serve(() => new Response('x'))
+  await closed.close()
+  const down = await loadConfig({ JWTGATE_UPSTREAM: closed.url, JWTGATE_SECRET: HS.config })
+  const gw = createGateway(down, RUNTIME)
+  const res = await gw.fetch(new Request('http://gw/x', { headers: await bearer() }))
+  assert.equal(res.status, 502)
+  assert.equal((await res.json()).code, 'upstream_unreachable')
+  const slow = await setup({ JWTGATE_UPSTREAM_TIMEOUT: '200ms' }, async () => {
+    await new Promise((r) => setTimeout(r, 1500))
+    return new Response('late')
+  })
+  try {
+    const started = Date.now()
+    const timedOut = await slow.call('/slow', { headers: await bearer() })
+    assert.equal(timedOut.status, 504)
+    assert.equal((await timedOut.json()).code, 'upstream_timeout')
+    assert.ok(Date.now() - started < 1400)
+  } finally {
+    await slow.close()
+  }
+})
+
+test('gateway answers /healthz and /readyz itself, without a token', async () => {
+  const g = await setup()
+  try {
+    assert.equal((await g.call('/healthz')).status, 200)
+    assert.deepEqual(await (await g.call('/readyz')).json(), { status: 'ok' })
+    assert.equal(g.upstream.seen.length, 0)
+  } finally {
+    await g.close()
+  }
+})
+
+test('gateway is not ready and answers 503 while its JWKS has not loaded', async () => {
+  const upstream = await recordingUpstream()
+  const jwks = await serve(() => new Response('down', { status: 503 }))
+  const config = await loadConfig({ JWTGATE_UPSTREAM: upstream.url, JWTGATE_JWKS_URL: `${jwks.url}/jwks` })
+  const gateway = createGateway(config, RUNTIME)
+  try {
+    assert.equal(gateway.ready, false)
+    assert.equal((await gateway.fetch(new Request('http://gw/readyz'))).status, 503)
+    const rsa = await keyPair('RS256', 'k1')
+    const res = await gateway.fetch(new Request('http://gw/x', { headers: { authorization: `Bearer ${await sign({}, { alg: 'RS256', key: rsa.privateKey, kid: 'k1' })}` } }))
+    assert.equal(res.status, 503)
+    assert.equal(res.headers.get('retry-after'), '1')
+    assert.equal((await gateway.fetch(new Request('http://gw/x'))).status, 401)
+    assert.equal(upstream.seen.length, 0)
+  } finally {
+    gateway.close()
+    await jwks.close()
+    await upstream.close()
+  }
+})
+
+test('gateway logs one access line per request with the decision, never the token', async () => {
+  const g = await setup()
+  try {
+    const auth = await bearer({ sub: 'alice' })
+    await g.call('/ok', { headers: auth })
+    await g.call('/no')
+    const [ok, no] = g.lines.map((l) => JSON.parse(l))
+    assert.equal(ok.event, 'request')
+    assert.equal(ok.decision, 'allowed')
+    assert.equal(ok.sub, 'alice')
+    assert.equal(ok.status, 200)
+    assert.equal(ok.upstream_status, 200)
+    assert.equal(no.decision, 'token_missing')
+    assert.equal(no.status, 401)
+    assert.ok(!g.lines.join('\n').includes(auth.authorization.slice(7)))
+  } finally {
+    await g.close()
+  }
+})

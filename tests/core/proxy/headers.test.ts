@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict'
+import { acceptableRequestId, downstreamHeaders, forwardedFor, upstreamHeaders, type ForwardContext } from '../../../src/core/proxy/headers.ts'
+import { test } from '../../helpers/t.ts'
+
+const CTX: ForwardContext = { clientAddress: '10.0.0.9', proto: 'http', host: 'gw.example', requestId: 'rid-1', trustedProxies: 0 }
+
+test('upstreamHeaders() removes hop-by-hop headers and those Connection names', () => {
+  const h = upstreamHeaders(
+    new Headers({ connection: 'keep-alive, X-Secret', 'keep-alive': '5', te: 'trailers', upgrade: 'h2c', 'proxy-authorization': 'Basic x', 'x-secret': 's', accept: 'text/plain', host: 'gw.example' }),
+    CTX,
+    new Set(),
+  )
+  for (const name of ['connection', 'keep-alive', 'te', 'upgrade', 'proxy-authorization', 'x-secret', 'host']) assert.equal(h.get(name), null, name)
+  assert.equal(h.get('accept'), 'text/plain')
+})
+
+test('upstreamHeaders() removes client copies of claim headers in every folded spelling', () => {
+  const incoming = new Headers({ 'X-User-Id': 'evil', x_user_id: 'evil2', 'x.user.id': 'evil3', 'x-user-idx': 'kept' })
+  const h = upstreamHeaders(incoming, CTX, new Set(['x-user-id']))
+  assert.equal(h.get('x-user-id'), null)
+  assert.equal(h.get('x_user_id'), null)
+  assert.equal(h.get('x.user.id'), null)
+  assert.equal(h.get('x-user-idx'), 'kept')
+})
+
+test('upstreamHeaders() sets the gateway headers after the client copies are gone', () => {
+  const h = upstreamHeaders(
+    new Headers({ connection: 'x-request-id, x-forwarded-for', 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil', 'x-real-ip': '6.6.6.6', forwarded: 'for=6.6.6.6' }),
+    CTX,
+    new Set(),
+  )
+  assert.equal(h.get('x-forwarded-for'), '10.0.0.9')
+  assert.equal(h.get('x-forwarded-proto'), 'http')
+  assert.equal(h.get('x-forwarded-host'), 'gw.example')
+  assert.equal(h.get('x-request-id'), 'rid-1')
+  assert.equal(h.get('x-real-ip'), null)
+  assert.equal(h.get('forwarded'), null)
+})
+
+test('upstreamHeaders() keeps client forwarding headers only behind trusted proxies', () => {
+  const incoming = new Headers({ 'x-forwarded-for': '1.1.1.1, 2.2.2.2, 3.3.3.3', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example' })
+  const h = upstreamHeaders(incoming, { ...CTX, trustedProxies: 2 }, new Set())
+  assert.equal(h.get('x-forwarded-for'), '2.2.2.2, 3.3.3.3, 10.0.0.9')
+  assert.equal(h.get('x-forwarded-proto'), 'https')
+  assert.equal(h.get('x-forwarded-host'), 'api.example')
+})
+
+test('forwardedFor() keeps the last N client entries and appends the peer', () => {
+  assert.equal(forwardedFor('a, b, c', 'p', 0), 'p')
+  assert.equal(forwardedFor('a, b, c', 'p', 1), 'c, p')
+  assert.equal(forwardedFor('a,b', 'p', 5), 'a, b, p')
+  assert.equal(forwardedFor(null, 'p', 2), 'p')
+  assert.equal(forwardedFor('a', undefined, 0), undefined)
+})
+
+test('downstreamHeaders() strips hop-by-hop headers and keeps multiple Set-Cookie', () => {
+  const up = new Headers([
+    ['set-cookie', 'a=1'],
+    ['set-cookie', 'b=2'],
+    ['connection', 'x-internal'],
+    ['x-internal', '1'],
+    ['transfer-encoding', 'chunked'],
+    ['content-encoding', 'gzip'],
+    ['content-length', '42'],
+  ])
+  const h = downstreamHeaders(up, false, 'rid')
+  assert.deepEqual(h.getSetCookie(), ['a=1', 'b=2'])
+  assert.equal(h.get('x-internal'), null)
+  assert.equal(h.get('transfer-encoding'), null)
+  assert.equal(h.get('content-encoding'), 'gzip')
+  assert.equal(h.get('content-length'), '42')
+  assert.equal(h.get('x-request-id'), 'rid')
+})
+
+test('downstreamHeaders() drops Content-Encoding and Content-Length of a body fetch decoded', () => {
+  const h = downstreamHeaders(new Headers({ 'content-encoding': 'gzip', 'content-length': '42', etag: '"x"' }), true, 'rid')
+  assert.equal(h.get('content-encoding'), null)
+  assert.equal(h.get('content-length'), null)
+  assert.equal(h.get('etag'), '"x"')
+})
+
+test('acceptableRequestId() keeps short visible ASCII ids only', () => {
+  assert.equal(acceptableRequestId('abc-123'), true)
+  assert.equal(acceptableRequestId(null), false)
+  assert.equal(acceptableRequestId(''), false)
+  assert.equal(acceptableRequestId('a b'), false)
+  assert.equal(acceptableRequestId('x'.repeat(201)), false)
+  assert.equal(acceptableRequestId('é'), false)
+})

@@ -40,7 +40,8 @@ export async function startDemo(host: Host): Promise<DemoRun> {
   })
   const logger = createLogger({ level: 'info', format: 'pretty', sink: host.stderr })
   const gateway = createGateway(config, { ...host.gatewayDeps, logger })
-  const port = Number(host.env.JWTGATE_PORT ?? '8080') || 8080
+  const requested = host.env.JWTGATE_PORT?.trim()
+  const port = requested !== undefined && /^\d{1,5}$/.test(requested) ? Number(requested) : 8080
   const server = await listen(host, gateway.fetch, port)
   const token = await new SignJWT({ scope: 'read write', name: 'Demo User' })
     .setProtectedHeader({ alg: 'ES256', kid: 'demo', typ: 'JWT' })

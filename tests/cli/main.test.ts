@@ -1,0 +1,146 @@
+import { expect, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
+import type { Host } from '../../src/cli/host.ts'
+import { main } from '../../src/cli/main.ts'
+import { startDemo } from '../../src/cli/demo.ts'
+import { VERSION } from '../../src/version.ts'
+import { secret, sign } from '../helpers/keys.ts'
+import { recordingUpstream, serve } from '../helpers/serve.ts'
+
+interface TestHost extends Host {
+  out: string[]
+  err: string[]
+  signal(): void
+}
+
+function testHost(env: Record<string, string>, files: Record<string, string> = {}): TestHost {
+  let listener: ((s: string) => void) | undefined
+  const out: string[] = []
+  const err: string[] = []
+  return {
+    runtime: 'test',
+    env,
+    out,
+    err,
+    readFile(path) {
+      if (!(path in files)) throw new Error('ENOENT')
+      return files[path]!
+    },
+    stdout: (l) => void out.push(l),
+    stderr: (l) => void err.push(l),
+    async serve(handler) {
+      const s = await serve((r) => handler(r, { clientAddress: '127.0.0.1' }))
+      return { port: s.port, stop: () => s.close() }
+    },
+    onSignal: (l) => void (listener = l),
+    gatewayDeps: { fetchInit: { decompress: false } },
+    signal: () => listener?.('SIGTERM'),
+  }
+}
+
+const HS = secret(32)
+
+test('VERSION matches package.json', () => {
+  expect(VERSION).toBe(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version)
+})
+
+test('--version and --help print and exit 0; an unknown command exits 2', async () => {
+  const h = testHost({})
+  expect(await main(['--version'], h)).toBe(0)
+  expect(h.out).toEqual([`jwtgate ${VERSION}`])
+  expect(await main(['--help'], h)).toBe(0)
+  expect(h.out.at(-1)).toContain('jwtgate demo')
+  expect(await main(['launch'], h)).toBe(2)
+  expect(h.err.at(-1)).toContain('unknown command "launch"')
+  expect(await main(['check', 'extra'], h)).toBe(2)
+})
+
+test('check exits 0 with a summary that holds no secret', async () => {
+  const h = testHost({ JWTGATE_UPSTREAM: 'http://127.0.0.1:3000/api', JWTGATE_SECRET: HS.config, JWTGATE_AUDIENCE: 'api' })
+  expect(await main(['check'], h)).toBe(0)
+  const text = h.out.join('\n')
+  expect(text).toContain('configuration OK')
+  expect(text).toContain('upstream: http://127.0.0.1:3000/api')
+  expect(text).toContain('secret (HS256)')
+  expect(text).toContain('audience api')
+  expect(text).not.toContain(HS.config.slice(7))
+})
+
+test('check exits 1 with one line per problem naming the variable', async () => {
+  const h = testHost({ JWTGATE_UPSTREAM: 'ftp://x', JWTGATE_SECRET: 'too-short', JWTGATE_PORT: 'eighty' })
+  expect(await main(['check'], h)).toBe(1)
+  expect(h.err.slice(0, -1).sort()).toEqual([
+    'JWTGATE_PORT: must be a port number from 0 to 65535 (got "eighty")',
+    'JWTGATE_UPSTREAM: must use http:// or https://, not ftp://',
+  ])
+  const keys = testHost({ JWTGATE_UPSTREAM: 'http://x', JWTGATE_SECRET: 'too-short' })
+  expect(await main(['check'], keys)).toBe(1)
+  expect(keys.err[0]).toBe('JWTGATE_SECRET: the secret is 9 bytes; at least 32 bytes (256 bits) are required for HS256')
+  expect(keys.err.join('\n')).not.toContain('too-short')
+})
+
+test('serve with no configuration at all points at jwtgate demo and does not listen', async () => {
+  const h = testHost({ PATH: '/bin' })
+  let listened = false
+  h.serve = async () => {
+    listened = true
+    throw new Error('must not listen')
+  }
+  expect(await main([], h)).toBe(1)
+  expect(h.err.join('\n')).toContain('jwtgate demo')
+  expect(listened).toBe(false)
+})
+
+test('serve refuses an invalid configuration before listening', async () => {
+  const h = testHost({ JWTGATE_UPSTREAM: 'http://x' })
+  let listened = false
+  h.serve = async () => {
+    listened = true
+    throw new Error('must not listen')
+  }
+  expect(await main(['serve'], h)).toBe(1)
+  expect(h.err[0]).toContain('key source: none configured')
+  expect(h.err.at(-1)).toBe('jwtgate: refusing to start with an invalid configuration')
+  expect(listened).toBe(false)
+})
+
+test('serve prints one start-up line, proxies, and exits 0 on a signal', async () => {
+  const upstream = await recordingUpstream()
+  const h = testHost({ JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: HS.config, JWTGATE_PORT: '0', JWTGATE_LOG_LEVEL: 'warn' })
+  let port = 0
+  const original = h.serve
+  h.serve = async (handler, o) => {
+    const s = await original(handler, o)
+    port = s.port
+    return s
+  }
+  const exit = main(['serve'], h)
+  while (port === 0) await Bun.sleep(5)
+  const start = JSON.parse(h.out[0]!)
+  expect(start.event).toBe('start')
+  expect(start.version).toBe(VERSION)
+  expect(start.keys).toBe('secret (HS256)')
+  expect(JSON.stringify(start)).not.toContain(HS.config.slice(7))
+  const res = await fetch(`http://127.0.0.1:${port}/x`, { headers: { authorization: `Bearer ${await sign({ sub: 's' }, { alg: 'HS256', key: HS.raw })}` } })
+  expect(res.status).toBe(200)
+  h.signal()
+  expect(await exit).toBe(0)
+  await upstream.close()
+})
+
+test('demo prints a token and curl commands that work against its gateway', async () => {
+  const h = testHost({ JWTGATE_PORT: '0' })
+  const run = await startDemo(h)
+  try {
+    const text = h.out.join('\n')
+    expect(text).toContain(`TOKEN=${run.token}`)
+    expect(text).toContain('curl -i -H "Authorization: Bearer $TOKEN"')
+    const ok = await fetch(`http://127.0.0.1:${run.gatewayPort}/hello`, { headers: { authorization: `Bearer ${run.token}` } })
+    expect(ok.status).toBe(200)
+    expect((await ok.json()).headers['x-user-id']).toBe('demo-user')
+    expect((await fetch(`http://127.0.0.1:${run.gatewayPort}/hello`)).status).toBe(401)
+    expect((await fetch(`http://127.0.0.1:${run.gatewayPort}/public/info`)).status).toBe(200)
+  } finally {
+    await run.stop()
+  }
+})

@@ -25,7 +25,8 @@ export type ErrorCode =
   | 'keys_unavailable'
   | 'upstream_unreachable'
   | 'upstream_timeout'
-  | 'bad_request'
+  | 'bad_path'
+  | 'method_not_allowed'
   | 'internal_error'
 
 /** Base of all request-time errors: a stable `code`, an HTTP `status`, a generic `detail`. */
@@ -85,11 +86,11 @@ export class UpstreamError extends GatewayError {
   }
 }
 
-/** The request itself is unacceptable (400). */
+/** The request itself is unacceptable: an ambiguous path (400) or an unknown method (405). */
 export class BadRequestError extends GatewayError {
   override readonly name = 'BadRequestError'
-  constructor(detail: string) {
-    super('bad_request', 400, detail)
+  constructor(code: 'bad_path' | 'method_not_allowed', detail: string) {
+    super(code, code === 'method_not_allowed' ? 405 : 400, detail)
   }
 }
 

@@ -15,6 +15,8 @@ import { forward, type ForwardOptions } from './proxy/forward.ts'
 import { acceptableRequestId, downstreamHeaders, foldHeaderName, upstreamHeaders } from './proxy/headers.ts'
 import { searchWithout, upstreamUrl } from './proxy/url.ts'
 import { errorResponse } from './respond.ts'
+import { checkMethod } from './routing/method.ts'
+import { normalizeTarget, type Target } from './routing/path.ts'
 import { compilePublicPaths, isPublicPath } from './routing/public-paths.ts'
 
 /** What the host runtime provides. All optional: the defaults are the global ones. */
@@ -48,6 +50,13 @@ export interface Gateway {
 }
 
 const NO_INFO: ConnectionInfo = Object.freeze({})
+
+/** The authority of an absolute URL (a Request built without a Host header). */
+function urlHost(url: string): string {
+  const start = url.indexOf('://') + 3
+  const end = url.indexOf('/', start)
+  return url.slice(start, end < 0 ? undefined : end)
+}
 const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' }
 
 /** Per-request facts the access log reports. */
@@ -113,14 +122,20 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     return search
   }
 
-  async function proxy(request: Request, url: URL, info: ConnectionInfo, requestId: string, claims: Claims | undefined, found: FoundToken | undefined, outcome: Outcome): Promise<Response> {
+  async function proxy(request: Request, target: Target, info: ConnectionInfo, requestId: string, claims: Claims | undefined, found: FoundToken | undefined, outcome: Outcome): Promise<Response> {
     const headers = upstreamHeaders(
       request.headers,
-      { clientAddress: info.clientAddress, proto: url.protocol.slice(0, -1), host: request.headers.get('host') ?? url.host, requestId, trustedProxies: config.trustedProxies },
+      {
+        clientAddress: info.clientAddress,
+        proto: request.url.startsWith('https:') ? 'https' : 'http',
+        host: request.headers.get('host') ?? urlHost(request.url),
+        requestId,
+        trustedProxies: config.trustedProxies,
+      },
       strip,
     )
     if (decodedEncodings.length > 0) headers.delete('accept-encoding')
-    let search = url.search
+    let search = target.search
     if (!config.forward.token) search = removeTokens(headers, search, found)
     if (claims !== undefined) {
       for (const { claim, header } of claimHeaders) {
@@ -128,7 +143,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
         if (value !== undefined) headers.set(header, value)
       }
     }
-    const upstream = await forward(request, upstreamUrl(config.upstream.base, url.pathname, search), headers, forwardOptions)
+    const upstream = await forward(request, upstreamUrl(config.upstream.base, target.path, search), headers, forwardOptions)
     outcome.upstreamStatus = upstream.status
     const encoding = decodedEncodings.length > 0 ? upstream.headers.get('content-encoding') : null
     const decoded = encoding !== null && decodedEncodings.includes(encoding.trim().toLowerCase())
@@ -139,8 +154,8 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     })
   }
 
-  async function handle(request: Request, url: URL, info: ConnectionInfo, requestId: string, outcome: Outcome): Promise<Response> {
-    const path = url.pathname
+  async function handle(request: Request, target: Target, info: ConnectionInfo, requestId: string, outcome: Outcome): Promise<Response> {
+    const path = target.path
     if ((path === '/healthz' || path === '/readyz') && (request.method === 'GET' || request.method === 'HEAD')) {
       const ok = path === '/healthz' || isReady()
       return new Response(JSON.stringify({ status: ok ? 'ok' : 'starting' }), {
@@ -148,13 +163,13 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
         headers: { ...JSON_HEADERS, 'x-request-id': requestId },
       })
     }
-    if (isPublicPath(publicPaths, path)) return proxy(request, url, info, requestId, undefined, undefined, outcome)
-    const found = extractToken(request.headers, url, config.tokenSources, config.maxTokenBytes)
+    if (isPublicPath(publicPaths, path)) return proxy(request, target, info, requestId, undefined, undefined, outcome)
+    const found = extractToken(request.headers, target.search, config.tokenSources, config.maxTokenBytes)
     if (found === undefined) throw new TokenError('token_missing', 'A bearer token is required.')
     const claims = await verifier.verify(found.token)
     outcome.sub = typeof claims.sub === 'string' ? claims.sub : undefined
     checkPolicy(claims, config.policy)
-    return proxy(request, url, info, requestId, claims, found, outcome)
+    return proxy(request, target, info, requestId, claims, found, outcome)
   }
 
   async function handleRequest(request: Request, info: ConnectionInfo = NO_INFO): Promise<Response> {
@@ -163,10 +178,11 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     const requestId = acceptableRequestId(incomingId) ? incomingId : crypto.randomUUID()
     const outcome: Outcome = { code: undefined, sub: undefined, upstreamStatus: undefined }
     let response: Response
-    let url: URL | undefined
+    let target: Target | undefined
     try {
-      url = new URL(request.url)
-      response = await handle(request, url, info, requestId, outcome)
+      checkMethod(request.method)
+      target = normalizeTarget(request.url)
+      response = await handle(request, target, info, requestId, outcome)
     } catch (e) {
       outcome.code = e instanceof GatewayError ? e.code : 'internal_error'
       if (!(e instanceof GatewayError)) logger.log('error', 'internal_error', { request_id: requestId, error: e instanceof Error ? e.name : 'unknown' })
@@ -177,7 +193,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
         request_id: requestId,
         client: info.clientAddress,
         method: request.method,
-        path: url?.pathname,
+        path: target?.path,
         status: response.status,
         decision: outcome.code ?? 'allowed',
         sub: outcome.sub,

@@ -3,12 +3,14 @@
  * 401/403 and an RFC 9457 `application/problem+json` body carrying our stable `code`.
  */
 import { ForbiddenError, GatewayError, TokenError, UnavailableError } from './errors.ts'
+import { ALLOWED_METHODS } from './routing/method.ts'
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  405: 'Method Not Allowed',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
@@ -47,6 +49,7 @@ export function errorResponse(thrown: unknown, requestId?: string): Response {
   const auth = challenge(error)
   if (auth !== undefined) headers.set('www-authenticate', auth)
   if (error instanceof UnavailableError) headers.set('retry-after', String(error.retryAfterSeconds))
+  if (error.code === 'method_not_allowed') headers.set('allow', ALLOWED_METHODS.join(', '))
   if (requestId !== undefined) headers.set('x-request-id', requestId)
   const body = {
     type: `urn:jwtgate:problem:${error.code}`,

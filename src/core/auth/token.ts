@@ -105,7 +105,7 @@ export function removeCookie(header: string, name: string): string | undefined {
  */
 export function extractToken(
   headers: Headers,
-  url: URL,
+  search: string,
   sources: readonly TokenSource[],
   maxBytes: number,
 ): FoundToken | undefined {
@@ -135,8 +135,8 @@ export function extractToken(
         return checked(value, source, maxBytes)
       }
       case 'query': {
-        if (url.search === '') break
-        const value = url.searchParams.get(source.name)
+        if (search === '') break
+        const value = new URLSearchParams(search).get(source.name)
         if (value === null) break
         if (value === '') throw new TokenError('token_malformed', 'The token is empty.')
         return checked(value, source, maxBytes)

@@ -28,18 +28,42 @@ export const GATEWAY_HEADERS: readonly string[] = [
   'x-request-id',
 ]
 
+/**
+ * Headers that let a client tell a backend to act on another path or method than the one the
+ * gateway evaluated; never forwarded.
+ */
+export const OVERRIDE_HEADERS: readonly string[] = [
+  'x-original-url',
+  'x-rewrite-url',
+  'x-forwarded-uri',
+  'x-forwarded-prefix',
+  'x-forwarded-path',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+]
+
+/**
+ * End-to-end headers a client's `Connection` may not name (the names are ignored): those the
+ * gateway relies on or sets itself.
+ */
+const CONNECTION_PROTECTED = new Set(['authorization', 'cookie', 'host', 'content-length', 'content-type', 'content-encoding', ...GATEWAY_HEADERS])
+
 /** Folds a header name the way some backends do (`X_User.Id` ~ `x-user-id`). */
 export function foldHeaderName(name: string): string {
   return name.toLowerCase().replace(/[_.]/g, '-')
 }
 
-/** Removes hop-by-hop headers and every header that `Connection` names. */
-export function removeHopByHop(headers: Headers): void {
+/**
+ * Removes hop-by-hop headers and every header that `Connection` names, except the `protect`ed
+ * ones, which a `Connection` header cannot remove.
+ */
+export function removeHopByHop(headers: Headers, protect?: ReadonlySet<string>): void {
   const connection = headers.get('connection')
   if (connection !== null) {
     for (const name of connection.split(',')) {
       const n = name.trim().toLowerCase()
-      if (n !== '') headers.delete(n)
+      if (n !== '' && protect?.has(n) !== true) headers.delete(n)
     }
   }
   for (const name of HOP_BY_HOP) headers.delete(name)
@@ -83,9 +107,10 @@ export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, strip: R
   const clientXff = incoming.get('x-forwarded-for')
   const clientProto = incoming.get('x-forwarded-proto')
   const clientHost = incoming.get('x-forwarded-host')
-  removeHopByHop(headers)
+  removeHopByHop(headers, CONNECTION_PROTECTED)
   headers.delete('host')
   for (const name of GATEWAY_HEADERS) headers.delete(name)
+  for (const name of OVERRIDE_HEADERS) headers.delete(name)
   for (const [name] of incoming) {
     if (strip.has(name) || strip.has(foldHeaderName(name))) headers.delete(name)
   }

@@ -1,0 +1,121 @@
+/**
+ * @module Request-target normalisation: the one function that decides which path a request is
+ * for. Every rule is evaluated on its result and the upstream receives exactly it, never the raw
+ * form. RFC 3986 §6.2.2 (case and percent-encoding normalisation), §5.2.4 (dot segments).
+ *
+ * Runtimes differ in what reaches us: Bun resolves dot segments and turns `\` into `/` before
+ * `request.url` exists; Deno hands over the raw request-target. Both are handled the same way here.
+ */
+import { BadRequestError } from '../errors.ts'
+
+/** A normalised target: `path` starts with `/`; `search` is `''` or starts with `?`. */
+export interface Target {
+  readonly path: string
+  readonly search: string
+}
+
+const HEX = '0123456789ABCDEF'
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48
+  if (c >= 65 && c <= 70) return c - 55
+  if (c >= 97 && c <= 102) return c - 87
+  return -1
+}
+
+/** RFC 3986 §2.3 unreserved characters. */
+function isUnreserved(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95 || c === 126
+}
+
+function reject(detail: string): never {
+  throw new BadRequestError('bad_path', detail)
+}
+
+/** The path-and-query of `request.url` (which may be absolute-form: `http://host/x`). */
+export function rawTarget(url: string): string {
+  const scheme = url.indexOf('://')
+  const slash = url.indexOf('/', scheme < 0 ? 0 : scheme + 3)
+  return slash < 0 ? '/' : url.slice(slash)
+}
+
+/** Percent-decodes unreserved characters, upper-cases other escapes, rejects the ambiguous ones. */
+function decodePath(raw: string): string {
+  let out = ''
+  let plainFrom = 0
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i)
+    if (c === 37 /* % */) {
+      const hi = hexValue(raw.charCodeAt(i + 1))
+      const lo = hexValue(raw.charCodeAt(i + 2))
+      if (hi < 0 || lo < 0) reject('The path has an invalid percent-encoding.')
+      const byte = hi * 16 + lo
+      if (byte === 0x2f || byte === 0x5c) reject('Encoded slashes and backslashes are not allowed in the path.')
+      if (byte < 0x20 || byte === 0x7f) reject('Control characters are not allowed in the path.')
+      out += raw.slice(plainFrom, i) + (isUnreserved(byte) ? String.fromCharCode(byte) : `%${HEX[hi]}${HEX[lo]}`)
+      i += 2
+      plainFrom = i + 1
+      continue
+    }
+    if (c < 0x20 || c === 0x7f) reject('Control characters are not allowed in the path.')
+    if (c === 92 /* \ */) reject('Backslashes are not allowed in the path.')
+    if (c === 59 /* ; */) reject('Path parameters (;) are not allowed.')
+    if (c === 32 || c === 34 || c === 60 || c === 62 || c === 94 || c === 96 || c === 123 || c === 124 || c === 125 || c > 126) {
+      // Characters a client should have escaped: escape them (UTF-8), as a URL parser would.
+      const wide = c >= 0xd800 && c <= 0xdbff
+      let escaped: string
+      try {
+        escaped = encodeURIComponent(raw.slice(i, wide ? i + 2 : i + 1))
+      } catch {
+        reject('The path is not valid Unicode.')
+      }
+      out += raw.slice(plainFrom, i) + escaped
+      if (wide) i++
+      plainFrom = i + 1
+    }
+  }
+  return plainFrom === 0 ? raw : out + raw.slice(plainFrom)
+}
+
+/** RFC 3986 §5.2.4 on an absolute path; a `..` above the root is rejected, not clamped. */
+function removeDotSegments(path: string): string {
+  const segments = path.split('/')
+  const out: string[] = []
+  for (let i = 1; i < segments.length; i++) {
+    const segment = segments[i]!
+    const last = i === segments.length - 1
+    if (segment === '.') {
+      if (last) out.push('')
+    } else if (segment === '..') {
+      if (out.length === 0) reject('The path climbs above the root.')
+      out.pop()
+      if (last) out.push('')
+    } else out.push(segment)
+  }
+  return `/${out.join('/')}`
+}
+
+function needsWork(path: string): boolean {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i)
+    if (c === 37 || c === 46 || c === 92 || c === 59 || c <= 0x20 || c >= 0x7f || c === 34 || c === 60 || c === 62 || c === 94 || c === 96 || c === 123 || c === 124 || c === 125) return true
+  }
+  return false
+}
+
+/**
+ * Normalises the request-target of `url` (a `request.url`). Throws BadRequestError (400) for an
+ * encoded slash or backslash, a raw backslash, `;` path parameters, NUL and control characters,
+ * a `#`, a bad escape, or dot segments that climb above the root.
+ */
+export function normalizeTarget(url: string): Target {
+  const target = rawTarget(url)
+  if (target.includes('#')) reject('A fragment (#) is not allowed in the request-target.')
+  const q = target.indexOf('?')
+  const rawPath = q < 0 ? target : target.slice(0, q)
+  const search = q < 0 || q === target.length - 1 ? '' : target.slice(q)
+  if (!rawPath.startsWith('/')) reject('The path must start with /.')
+  if (!needsWork(rawPath)) return { path: rawPath, search }
+  const decoded = decodePath(rawPath)
+  return { path: decoded.includes('.') ? removeDotSegments(decoded) : decoded, search }
+}

@@ -24,6 +24,7 @@ Optional (defaults in brackets):
   JWTGATE_ALGORITHMS                    allowed algs [derived from the keys]
   JWTGATE_CLOCK_SKEW                    seconds of tolerance for exp/nbf/iat [30]
   JWTGATE_REQUIRED_CLAIMS               claims that must be present, or "none" [exp]
+  JWTGATE_REQUIRED_TYP                  required typ header, e.g. at+jwt
   JWTGATE_TOKEN_SOURCES                 header:Authorization, header:X, cookie:x, query:x [header:Authorization]
   JWTGATE_PUBLIC_PATHS                  paths open without a token: /health, /docs/*
   JWTGATE_REQUIRED_SCOPES               scopes that must all be present

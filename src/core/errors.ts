@@ -16,6 +16,7 @@ export type TokenErrorCode =
   | 'unknown_key'
   | 'claim_missing'
   | 'claim_invalid'
+  | 'wrong_type'
 
 /** Every stable code a gateway response can carry. */
 export type ErrorCode =

@@ -67,11 +67,11 @@ interface Outcome {
 }
 
 /**
- * Builds a gateway from a loaded Config.
+ * Builds a gateway from a loaded Config (see mod.ts for serving it from Bun or Deno).
  *
  * @example
- * const gateway = createGateway(await loadConfig(process.env))
- * Bun.serve({ fetch: (req, server) => gateway.fetch(req, { clientAddress: server.requestIP(req)?.address }) })
+ * const gateway = createGateway(await loadConfig(env), { logger })
+ * const response = await gateway.fetch(request, { clientAddress: '192.0.2.1' })
  */
 export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
   const fetchImpl = deps.fetch ?? globalThis.fetch

@@ -71,6 +71,7 @@ test('check exits 1 with one line per problem naming the variable', async () => 
   expect(await main(['check'], h)).toBe(1)
   expect(h.err.slice(0, -1).sort()).toEqual([
     'JWTGATE_PORT: must be a port number from 0 to 65535 (got "eighty")',
+    'JWTGATE_SECRET: the secret is 9 bytes; at least 32 bytes (256 bits) are required for HS256',
     'JWTGATE_UPSTREAM: must use http:// or https://, not ftp://',
   ])
   const keys = testHost({ JWTGATE_UPSTREAM: 'http://x', JWTGATE_SECRET: 'too-short' })

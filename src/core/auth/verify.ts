@@ -6,6 +6,7 @@
 import { errors, jwtVerify, type JWTVerifyOptions } from 'jose'
 import { TokenError, UnavailableError } from '../errors.ts'
 import type { Claims } from './claims.ts'
+import { hasDuplicateMembers } from './json.ts'
 import type { VerifyKey } from './keys.ts'
 import type { KeySource } from './source.ts'
 
@@ -17,6 +18,8 @@ export interface VerifierOptions {
   readonly audiences: readonly string[]
   readonly clockSkewSec: number
   readonly requiredClaims: readonly string[]
+  /** Required `typ` header (RFC 8725 §3.11 explicit typing), e.g. `at+jwt`. */
+  readonly requiredTyp?: string | undefined
   readonly now: () => number
 }
 
@@ -31,6 +34,16 @@ interface SelectHeader {
   readonly kid: string | undefined
 }
 
+/** A `kid` we accept: 1–256 printable ASCII characters. */
+function acceptableKid(kid: string): boolean {
+  if (kid.length === 0 || kid.length > 256) return false
+  for (let i = 0; i < kid.length; i++) {
+    const c = kid.charCodeAt(i)
+    if (c < 0x20 || c > 0x7e) return false
+  }
+  return true
+}
+
 function base64UrlDecode(segment: string): string {
   const b64 = segment.replace(/-/g, '+').replace(/_/g, '/')
   const bin = atob(b64 + '==='.slice((b64.length + 3) % 4))
@@ -41,18 +54,34 @@ function base64UrlDecode(segment: string): string {
 
 const MALFORMED = () => new TokenError('token_malformed', 'The token is malformed.')
 
-/** Reads `alg` and `kid` from the token's protected header; anything odd is `token_malformed`. */
-export function readHeader(token: string): SelectHeader {
-  let header: unknown
+/** Decodes a base64url JSON segment; malformed JSON or duplicate member names throw. */
+function decodeSegment(segment: string): unknown {
+  let text: string
+  let value: unknown
   try {
-    header = JSON.parse(base64UrlDecode(token.slice(0, token.indexOf('.'))))
+    text = base64UrlDecode(segment)
+    value = JSON.parse(text)
   } catch {
     throw MALFORMED()
   }
+  if (hasDuplicateMembers(text)) throw new TokenError('token_malformed', 'The token has duplicate member names.')
+  return value
+}
+
+/**
+ * Reads `alg` and `kid` from the token's protected header and checks both JSON parts for
+ * duplicate member names. Anything odd is `token_malformed`: a `kid` that is not 1–256 printable
+ * ASCII characters, any `crit` (we implement no extension), `b64` (unencoded payloads).
+ */
+export function readHeader(token: string): SelectHeader {
+  const firstDot = token.indexOf('.')
+  const header = decodeSegment(token.slice(0, firstDot))
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw MALFORMED()
-  const { alg, kid } = header as { alg?: unknown; kid?: unknown }
+  const { alg, kid, crit, b64 } = header as { alg?: unknown; kid?: unknown; crit?: unknown; b64?: unknown }
   if (typeof alg !== 'string') throw MALFORMED()
-  if (kid !== undefined && typeof kid !== 'string') throw MALFORMED()
+  if (kid !== undefined && (typeof kid !== 'string' || !acceptableKid(kid))) throw MALFORMED()
+  if (crit !== undefined || b64 !== undefined) throw new TokenError('token_malformed', 'The token uses an unsupported header extension.')
+  decodeSegment(token.slice(firstDot + 1, token.lastIndexOf('.')))
   return { alg, kid }
 }
 
@@ -67,6 +96,7 @@ export function tokenErrorFrom(error: unknown): TokenError {
     if (claim === 'nbf' || claim === 'iat') return new TokenError('token_not_yet_valid', 'The token is not yet valid.', { cause: error })
     if (claim === 'iss') return new TokenError('wrong_issuer', 'The token was issued by an issuer that is not accepted.', { cause: error })
     if (claim === 'aud') return new TokenError('wrong_audience', 'The token is not meant for this audience.', { cause: error })
+    if (claim === 'typ') return new TokenError('wrong_type', 'The token is not of the required type.', { cause: error })
     return new TokenError('claim_invalid', `The token's "${claim}" claim is invalid.`, { cause: error })
   }
   if (error instanceof errors.JOSEAlgNotAllowed) return new TokenError('alg_not_allowed', 'The token\'s algorithm is not allowed.', { cause: error })
@@ -90,6 +120,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     audience: options.audiences.length > 0 ? [...options.audiences] : undefined,
     clockTolerance: options.clockSkewSec,
     requiredClaims: [...options.requiredClaims],
+    typ: options.requiredTyp,
   })
 
   /** Candidate keys for (alg, kid), or undefined when a source has not loaded and none matched. */

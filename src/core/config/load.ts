@@ -11,7 +11,7 @@ import { ConfigError } from '../errors.ts'
 import type { LogFormat, LogLevel } from '../log.ts'
 import { parseUpstreamBase, type UpstreamBase } from '../proxy/url.ts'
 import { envInput, type ReadFile } from './env.ts'
-import { EnvSchema, type ClaimHeader } from './schema.ts'
+import { EnvSchema, type ClaimHeader, type EnvValues } from './schema.ts'
 
 /** Keys loaded at start, with the variable they came from. */
 export interface LocalKeys {
@@ -40,6 +40,8 @@ export interface Config {
     readonly audiences: readonly string[]
     readonly clockSkewSec: number
     readonly requiredClaims: readonly string[]
+    /** Required `typ` header value (RFC 8725 §3.11), e.g. `at+jwt`. */
+    readonly requiredTyp: string | undefined
   }
   readonly tokenSources: readonly TokenSource[]
   readonly maxTokenBytes: number
@@ -78,20 +80,26 @@ function deepFreeze<T>(value: T): T {
 export async function loadConfig(env: Readonly<Record<string, string | undefined>>, options: LoadOptions = {}): Promise<Config> {
   const { input, issues, origin } = envInput(env, options.readFile)
   const named = (variable: string) => origin[variable] ?? variable
-  const result = v.safeParse(EnvSchema, input)
-  if (!result.success) {
-    for (const issue of result.issues) {
-      const variable = v.getDotPath(issue) ?? 'configuration'
-      const message = issue.input === undefined && issue.kind === 'schema' && issue.expected !== 'undefined'
-        ? variable === 'JWTGATE_UPSTREAM'
-          ? 'is required: the base URL of the API to protect, e.g. http://127.0.0.1:3000'
-          : 'is required'
-        : issue.message
-      issues.push({ path: named(variable), message })
+  // Each variable on its own, so that one bad value never hides the problems of the others.
+  const values: Record<string, unknown> = {}
+  for (const [variable, schema] of Object.entries(EnvSchema.entries)) {
+    const result = v.safeParse(schema, input[variable])
+    if (result.success) {
+      values[variable] = result.output
+      continue
     }
-    throw new ConfigError(issues)
+    const issue = result.issues[0]
+    const required = input[variable] === undefined
+    issues.push({
+      path: named(variable),
+      message: !required
+        ? issue.message
+        : variable === 'JWTGATE_UPSTREAM'
+          ? 'is required: the base URL of the API to protect, e.g. http://127.0.0.1:3000'
+          : 'is required',
+    })
   }
-  const env2 = result.output
+  const env2 = values as EnvValues
   const configured = env2.JWTGATE_ALGORITHMS
   const local: LocalKeys[] = []
 
@@ -124,7 +132,7 @@ export async function loadConfig(env: Readonly<Record<string, string | undefined
     if (problem !== undefined) issues.push({ path: variable, message: problem })
   }
   const remote = jwksUrl !== undefined || oidcIssuer !== undefined
-  if (local.length === 0 && !remote && !issues.some((i) => /SECRET|PUBLIC_KEY/.test(i.path))) {
+  if (local.length === 0 && !remote && !issues.some((i) => /SECRET|PUBLIC_KEY|JWKS_URL|OIDC_ISSUER/.test(i.path))) {
     issues.push({
       path: 'key source',
       message: 'none configured: set JWTGATE_SECRET, JWTGATE_PUBLIC_KEY, JWTGATE_JWKS_URL or JWTGATE_OIDC_ISSUER (jwtgate never runs as an open proxy)',
@@ -166,6 +174,7 @@ export async function loadConfig(env: Readonly<Record<string, string | undefined
       audiences: env2.JWTGATE_AUDIENCE,
       clockSkewSec: env2.JWTGATE_CLOCK_SKEW,
       requiredClaims: env2.JWTGATE_REQUIRED_CLAIMS,
+      requiredTyp: env2.JWTGATE_REQUIRED_TYP,
     },
     tokenSources: env2.JWTGATE_TOKEN_SOURCES,
     maxTokenBytes: env2.JWTGATE_MAX_TOKEN_BYTES,

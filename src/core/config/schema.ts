@@ -128,6 +128,7 @@ export const EnvSchema = v.object({
   JWTGATE_ALGORITHMS: v.optional(orMessage(parseAlgorithms)),
   JWTGATE_CLOCK_SKEW: v.optional(parsed((t) => parseInteger(t, 0, 3600), 'must be a whole number of seconds from 0 to 3600'), '30'),
   JWTGATE_REQUIRED_CLAIMS: v.optional(v.pipe(v.string(), v.transform((s: string) => (s.trim() === 'none' ? [] : parseList(s)))), 'exp'),
+  JWTGATE_REQUIRED_TYP: v.optional(v.pipe(v.string(), v.regex(/^[\x21-\x7e]{1,100}$/, 'must be a media type such as at+jwt'))),
   JWTGATE_TOKEN_SOURCES: v.optional(
     parsed(parseSources, 'must be a comma-separated list of header:Authorization, header:X-Name, cookie:name or query:name'),
     'header:Authorization',

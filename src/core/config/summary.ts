@@ -19,6 +19,7 @@ export function describePolicy(config: Config): string {
   if (config.verify.issuers.length > 0) parts.push(`issuer ${config.verify.issuers.join(',')}`)
   if (config.verify.audiences.length > 0) parts.push(`audience ${config.verify.audiences.join(',')}`)
   if (config.verify.requiredClaims.length > 0) parts.push(`required claims ${config.verify.requiredClaims.join(',')}`)
+  if (config.verify.requiredTyp !== undefined) parts.push(`typ ${config.verify.requiredTyp}`)
   if (config.policy.requiredScopes.length > 0) parts.push(`scopes ${config.policy.requiredScopes.join(' ')}`)
   if (config.policy.requiredRoles.length > 0) parts.push(`roles ${config.policy.requiredRoles.join(' ')} in ${config.policy.rolesClaim.raw}`)
   if (config.publicPaths.length > 0) parts.push(`public ${config.publicPaths.join(',')}`)

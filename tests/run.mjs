@@ -69,10 +69,11 @@ run('typecheck (deno check)', bin('deno'), ['check', 'src/deno.ts', 'src/mod.ts'
 run('unit tests (bun test)', bin('bun'), ['test', 'tests/core', 'tests/cli'], bunCounts)
 run('core tests (deno test)', bin('deno'), ['test', '-A', 'tests/core'], denoCounts)
 if (run('build dist/jwtgate', 'npm', ['run', '--silent', 'build'])) {
-  run('end-to-end tests (bun test, dist/jwtgate)', bin('bun'), ['test', 'tests/e2e'], bunCounts)
+  run('end-to-end tests (bun test, dist/jwtgate and deno run)', bin('bun'), ['test', 'tests/e2e'], bunCounts)
+  run('security corpus (bun test, dist/jwtgate and deno run)', bin('bun'), ['test', 'tests/security'], bunCounts)
 } else {
-  failed++
-  results.push('end-to-end tests: not run, the build failed')
+  failed += 2
+  results.push('end-to-end and security tests: not run, the build failed')
 }
 
 process.stdout.write(`\n${results.join('\n')}\n\n`)

@@ -21,3 +21,9 @@ export const test: Register = await pick()
 
 /** True under Deno (for the few cases whose expectations differ by runtime). */
 export const isDeno = deno !== undefined
+
+/** An environment variable under either runtime. */
+export function envVar(name: string): string | undefined {
+  if (deno !== undefined) return (deno as unknown as { env: { get(n: string): string | undefined } }).env.get(name)
+  return (globalThis as unknown as { process: { env: Record<string, string | undefined> } }).process.env[name]
+}

@@ -2,7 +2,7 @@
  * @module The Bun entrypoint (compiled into `dist/jwtgate`): Bun's server, files, signals and
  * fetch behaviour, handed to the runtime-neutral command line.
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, unwatchFile, watchFile } from 'node:fs'
 import { main } from './cli/main.ts'
 import type { Host } from './cli/host.ts'
 
@@ -28,6 +28,15 @@ const host: Host = {
   onSignal(listener) {
     process.once('SIGINT', () => listener('SIGINT'))
     process.once('SIGTERM', () => listener('SIGTERM'))
+  },
+  onReload(listener) {
+    process.on('SIGHUP', listener)
+  },
+  watchFile(path, listener) {
+    // Polling survives editors that replace the file instead of writing it in place.
+    const onChange = (now: { mtimeMs: number }, before: { mtimeMs: number }) => now.mtimeMs !== before.mtimeMs && listener()
+    watchFile(path, { interval: 500 }, onChange)
+    return () => unwatchFile(path, onChange)
   },
   // Keep the upstream's encoded bytes and their Content-Encoding as they are.
   gatewayDeps: { fetchInit: { decompress: false } },

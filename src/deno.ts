@@ -34,6 +34,28 @@ const host: Host = {
     Deno.addSignalListener('SIGINT', () => listener('SIGINT'))
     Deno.addSignalListener('SIGTERM', () => listener('SIGTERM'))
   },
+  onReload(listener) {
+    Deno.addSignalListener('SIGHUP', listener)
+  },
+  watchFile(path, listener) {
+    // Polling survives editors that replace the file instead of writing it in place.
+    const mtime = () => {
+      try {
+        return Deno.statSync(path).mtime?.getTime() ?? 0
+      } catch {
+        return 0
+      }
+    }
+    let last = mtime()
+    const timer = setInterval(() => {
+      const now = mtime()
+      if (now !== last) {
+        last = now
+        listener()
+      }
+    }, 500)
+    return () => clearInterval(timer)
+  },
   // Deno's fetch always decodes gzip and br (it has no `decompress: false`).
   gatewayDeps: { decodedEncodings: ['gzip', 'br'] },
 }

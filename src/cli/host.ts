@@ -24,6 +24,10 @@ export interface Host {
   serve(handler: Handler, options: { readonly host: string; readonly port: number }): Promise<Server>
   /** Calls `listener` on SIGINT or SIGTERM. */
   onSignal(listener: (signal: string) => void): void
+  /** Calls `listener` on SIGHUP (reload). */
+  onReload(listener: () => void): void
+  /** Calls `listener` when the file changes; returns a function that stops watching. */
+  watchFile(path: string, listener: () => void): () => void
   /** Runtime-specific fetch behaviour for the gateway (see GatewayDeps). */
   readonly gatewayDeps: Pick<GatewayDeps, 'fetchInit' | 'decodedEncodings'>
 }

@@ -1,31 +1,78 @@
 /**
- * @module The command line: argv → serve | check | demo | --help | --version. Runtime-neutral:
- * the entrypoint passes a Host.
+ * @module The command line: argv → serve | check | demo | schema | explain | --help | --version.
+ * Runtime-neutral: the entrypoint passes a Host.
  */
 import { loadConfig, type Config } from '../core/config/load.ts'
-import { describeKeySources, describePolicy, summaryFields } from '../core/config/summary.ts'
+import { describeConfig, summaryFields } from '../core/config/summary.ts'
 import { ConfigError } from '../core/errors.ts'
+import { explain, formatExplanation } from '../core/explain.ts'
 import { createGateway } from '../core/gateway.ts'
 import { createLogger, formatLine } from '../core/log.ts'
 import { VERSION } from '../version.ts'
 import { startDemo } from './demo.ts'
 import { USAGE } from './help.ts'
 import type { Host } from './host.ts'
+import { jsonSchema } from './schema.ts'
 
 const NO_CONFIG = [
   'jwtgate: no configuration found (no JWTGATE_* variables are set).',
   'Set JWTGATE_UPSTREAM and a key source (JWTGATE_SECRET, JWTGATE_PUBLIC_KEY, JWTGATE_JWKS_URL or JWTGATE_OIDC_ISSUER),',
-  'see `jwtgate --help`, or try `jwtgate demo` for a zero-configuration first run.',
+  'or JWTGATE_CONFIG (or --config) for a configuration file; see `jwtgate --help`,',
+  'or try `jwtgate demo` for a zero-configuration first run.',
 ]
 
+interface Args {
+  readonly command: string
+  readonly positional: string[]
+  readonly config?: string
+  readonly token?: string
+  readonly headers: string[]
+  readonly json: boolean
+}
+
+/** Parses argv; returns a message for an unknown flag or a flag without its value. */
+export function parseArgs(argv: readonly string[]): Args | string {
+  const positional: string[] = []
+  const headers: string[] = []
+  let config: string | undefined
+  let token: string | undefined
+  let json = false
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    const value = () => {
+      const next = argv[++i]
+      if (next === undefined) throw new Error(`${arg} needs a value`)
+      return next
+    }
+    try {
+      if (arg === '--config' || arg === '-c') config = value()
+      else if (arg.startsWith('--config=')) config = arg.slice(9)
+      else if (arg === '--token') token = value()
+      else if (arg === '--header' || arg === '-H') headers.push(value())
+      else if (arg === '--json') json = true
+      else if (arg.startsWith('-') && positional.length > 0 && !['--help', '-h', '--version', '-v'].includes(arg)) return `unknown option ${arg}`
+      else positional.push(arg)
+    } catch (e) {
+      return (e as Error).message
+    }
+  }
+  const [command = 'serve', ...rest] = positional
+  return { command, positional: rest, config, token, headers, json }
+}
+
+/** The environment, with `--config` as JWTGATE_CONFIG. */
+function environment(host: Host, args: Args): Record<string, string | undefined> {
+  return args.config === undefined ? { ...host.env } : { ...host.env, JWTGATE_CONFIG: args.config }
+}
+
 /** Loads the configuration, or prints every problem and returns undefined. */
-async function configure(host: Host): Promise<Config | undefined> {
-  if (!Object.keys(host.env).some((k) => k.startsWith('JWTGATE_') && host.env[k]?.trim())) {
+async function configure(host: Host, env: Record<string, string | undefined>): Promise<Config | undefined> {
+  if (!Object.keys(env).some((k) => k.startsWith('JWTGATE_') && env[k]?.trim())) {
     for (const line of NO_CONFIG) host.stderr(line)
     return undefined
   }
   try {
-    return await loadConfig(host.env, { readFile: host.readFile })
+    return await loadConfig(env, { readFile: host.readFile })
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e
     for (const issue of e.issues) host.stderr(`${issue.path}: ${issue.message}`)
@@ -33,26 +80,20 @@ async function configure(host: Host): Promise<Config | undefined> {
   }
 }
 
-async function check(host: Host): Promise<number> {
-  const config = await configure(host)
+async function check(host: Host, args: Args): Promise<number> {
+  const config = await configure(host, environment(host, args))
   if (config === undefined) {
     host.stderr('jwtgate: the configuration is invalid')
     return 1
   }
   host.stdout(`configuration OK (jwtgate ${VERSION})`)
-  host.stdout(`listen:   ${config.host}:${config.port}`)
-  host.stdout(`upstream: ${config.upstream.url} (timeout ${config.upstream.timeoutMs} ms)`)
-  host.stdout(`keys:     ${describeKeySources(config)}`)
-  host.stdout(`policy:   ${describePolicy(config)}`)
+  for (const line of describeConfig(config)) host.stdout(line)
   return 0
 }
 
-function waitForSignal(host: Host): Promise<string> {
-  return new Promise((resolve) => host.onSignal(resolve))
-}
-
-async function serve(host: Host): Promise<number> {
-  const config = await configure(host)
+async function serve(host: Host, args: Args): Promise<number> {
+  const env = environment(host, args)
+  const config = await configure(host, env)
   if (config === undefined) {
     host.stderr('jwtgate: refusing to start with an invalid configuration')
     return 1
@@ -68,16 +109,29 @@ async function serve(host: Host): Promise<number> {
     return 1
   }
   // Always printed, whatever the log level: the one start-up line.
-  host.stdout(
-    formatLine(config.log.format, Date.now(), 'info', 'start', {
-      version: VERSION,
-      runtime: host.runtime,
-      listen: `${config.host}:${server.port}`,
-      ...summaryFields(config),
-    }),
-  )
-  const signal = await waitForSignal(host)
+  host.stdout(formatLine(config.log.format, Date.now(), 'info', 'start', { version: VERSION, runtime: host.runtime, listen: `${config.host}:${server.port}`, ...summaryFields(config) }))
+  for (const warning of config.warnings) logger.log('warn', 'config_warning', { warning })
+  if (config.debugHeaders) logger.log('warn', 'debug_headers', { warning: 'rejection reasons are sent to clients in X-Jwtgate-Reason; do not use in production' })
+
+  let reloading = Promise.resolve()
+  const reload = (trigger: string) => {
+    reloading = reloading.then(async () => {
+      try {
+        const next = await loadConfig(env, { readFile: host.readFile })
+        if (next.host !== config.host || next.port !== config.port) logger.log('warn', 'reload_listen_unchanged', { reason: 'the listen address changes only on restart' })
+        gateway.reload(next)
+        logger.log('info', 'reload', { trigger, routes: next.routes.length })
+      } catch (e) {
+        const problems = e instanceof ConfigError ? e.issues.map((i) => `${i.path}: ${i.message}`) : ['unexpected error']
+        logger.log('error', 'reload_failed', { trigger, problems, keeping: 'the running configuration' })
+      }
+    })
+  }
+  host.onReload(() => reload('SIGHUP'))
+  const unwatch = config.file?.watch ? host.watchFile(config.file.path, () => reload('file change')) : undefined
+  const signal = await new Promise<string>((resolve) => host.onSignal(resolve))
   logger.log('info', 'shutdown', { signal })
+  unwatch?.()
   gateway.close()
   await server.stop()
   return 0
@@ -85,14 +139,50 @@ async function serve(host: Host): Promise<number> {
 
 async function demo(host: Host): Promise<number> {
   const run = await startDemo(host)
-  await waitForSignal(host)
+  await new Promise<string>((resolve) => host.onSignal(resolve))
   await run.stop()
   return 0
 }
 
+async function explainCommand(host: Host, args: Args): Promise<number> {
+  const [method, target] = args.positional
+  if (method === undefined || target === undefined || args.positional.length > 2) {
+    host.stderr('usage: jwtgate explain METHOD URL-OR-PATH [--token T | --header "Name: value"]... [--json] [--config FILE]')
+    return 2
+  }
+  const config = await configure(host, environment(host, args))
+  if (config === undefined) return 1
+  const headers = new Headers()
+  for (const h of args.headers) {
+    const colon = h.indexOf(':')
+    if (colon <= 0) {
+      host.stderr(`jwtgate: --header must be "Name: value" (got ${JSON.stringify(h)})`)
+      return 2
+    }
+    headers.append(h.slice(0, colon).trim(), h.slice(colon + 1).trim())
+  }
+  if (args.token !== undefined) headers.set('authorization', `Bearer ${args.token}`)
+  const url = /^https?:\/\//.test(target) ? target : `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}${target.startsWith('/') ? '' : '/'}${target}`
+  let request: Request
+  try {
+    request = new Request(url, { method, headers })
+  } catch {
+    host.stderr(`jwtgate: cannot build a request for ${method} ${target}`)
+    return 2
+  }
+  const result = await explain(config, request, { fetch: globalThis.fetch })
+  host.stdout(args.json ? JSON.stringify(result, null, 2) : formatExplanation(result))
+  return result.status < 400 ? 0 : 1
+}
+
 /** Runs the command line; resolves with the exit code. */
 export async function main(argv: readonly string[], host: Host): Promise<number> {
-  const [command = 'serve', ...rest] = argv
+  const args = parseArgs(argv)
+  if (typeof args === 'string') {
+    host.stderr(`jwtgate: ${args}; see jwtgate --help`)
+    return 2
+  }
+  const { command } = args
   if (command === '--help' || command === '-h' || command === 'help') {
     host.stdout(USAGE)
     return 0
@@ -101,13 +191,18 @@ export async function main(argv: readonly string[], host: Host): Promise<number>
     host.stdout(`jwtgate ${VERSION}`)
     return 0
   }
-  if (rest.length > 0) {
-    host.stderr(`jwtgate: unexpected argument ${JSON.stringify(rest[0])}; see jwtgate --help`)
+  if (command === 'explain') return explainCommand(host, args)
+  if (args.positional.length > 0) {
+    host.stderr(`jwtgate: unexpected argument ${JSON.stringify(args.positional[0])}; see jwtgate --help`)
     return 2
   }
-  if (command === 'serve') return serve(host)
-  if (command === 'check') return check(host)
+  if (command === 'serve') return serve(host, args)
+  if (command === 'check') return check(host, args)
   if (command === 'demo') return demo(host)
+  if (command === 'schema') {
+    host.stdout(JSON.stringify(jsonSchema(), null, 2))
+    return 0
+  }
   host.stderr(`jwtgate: unknown command ${JSON.stringify(command)}; see jwtgate --help`)
   return 2
 }

@@ -23,6 +23,8 @@ export type ErrorCode =
   | TokenErrorCode
   | 'insufficient_scope'
   | 'insufficient_role'
+  | 'claim_mismatch'
+  | 'no_route'
   | 'keys_unavailable'
   | 'upstream_unreachable'
   | 'upstream_timeout'
@@ -55,12 +57,22 @@ export class TokenError extends GatewayError {
 export class ForbiddenError extends GatewayError {
   override readonly name = 'ForbiddenError'
   constructor(
-    code: 'insufficient_scope' | 'insufficient_role',
+    code: 'insufficient_scope' | 'insufficient_role' | 'claim_mismatch',
     detail: string,
     /** Scopes the route requires, advertised in `WWW-Authenticate`. */
     readonly scopes: readonly string[] = [],
+    /** Where the failed requirement is in the configuration (`routes[2].require.claims[0]`). */
+    readonly requirement?: string,
   ) {
     super(code, 403, detail)
+  }
+}
+
+/** No route matches the request (404); the upstream is never asked. */
+export class NoRouteError extends GatewayError {
+  override readonly name = 'NoRouteError'
+  constructor() {
+    super('no_route', 404, 'No route matches this request.')
   }
 }
 

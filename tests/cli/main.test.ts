@@ -11,10 +11,12 @@ interface TestHost extends Host {
   out: string[]
   err: string[]
   signal(): void
+  reload(): void
 }
 
 function testHost(env: Record<string, string>, files: Record<string, string> = {}): TestHost {
   let listener: ((s: string) => void) | undefined
+  let reloadListener: (() => void) | undefined
   const out: string[] = []
   const err: string[] = []
   return {
@@ -33,8 +35,11 @@ function testHost(env: Record<string, string>, files: Record<string, string> = {
       return { port: s.port, stop: () => s.close() }
     },
     onSignal: (l) => void (listener = l),
+    onReload: (l) => void (reloadListener = l),
+    watchFile: () => () => {},
     gatewayDeps: { fetchInit: { decompress: false } },
     signal: () => listener?.('SIGTERM'),
+    reload: () => reloadListener?.(),
   }
 }
 

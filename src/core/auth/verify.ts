@@ -24,14 +24,19 @@ export interface VerifierOptions {
 }
 
 export interface Verifier {
-  /** Verifies a compact JWS and returns its claims, or throws TokenError / UnavailableError. */
-  verify(token: string): Promise<Claims>
+  /**
+   * Verifies a compact JWS and returns its claims, or throws TokenError / UnavailableError.
+   * `header` is the token's own readHeader() result when the caller already has it.
+   */
+  verify(token: string, header?: TokenHeader): Promise<Claims>
 }
 
-/** The parts of a protected header used to select keys. */
-interface SelectHeader {
+/** What a token says about itself before verification: used only to select a provider and keys. */
+export interface TokenHeader {
   readonly alg: string
   readonly kid: string | undefined
+  /** The unverified `iss`, to route the token to its provider. */
+  readonly iss: string | undefined
 }
 
 /** A `kid` we accept: 1–256 printable ASCII characters. */
@@ -73,7 +78,7 @@ function decodeSegment(segment: string): unknown {
  * duplicate member names. Anything odd is `token_malformed`: a `kid` that is not 1–256 printable
  * ASCII characters, any `crit` (we implement no extension), `b64` (unencoded payloads).
  */
-export function readHeader(token: string): SelectHeader {
+export function readHeader(token: string): TokenHeader {
   const firstDot = token.indexOf('.')
   const header = decodeSegment(token.slice(0, firstDot))
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw MALFORMED()
@@ -81,8 +86,9 @@ export function readHeader(token: string): SelectHeader {
   if (typeof alg !== 'string') throw MALFORMED()
   if (kid !== undefined && (typeof kid !== 'string' || !acceptableKid(kid))) throw MALFORMED()
   if (crit !== undefined || b64 !== undefined) throw new TokenError('token_malformed', 'The token uses an unsupported header extension.')
-  decodeSegment(token.slice(firstDot + 1, token.lastIndexOf('.')))
-  return { alg, kid }
+  const payload = decodeSegment(token.slice(firstDot + 1, token.lastIndexOf('.')))
+  const iss = typeof payload === 'object' && payload !== null ? (payload as { iss?: unknown }).iss : undefined
+  return { alg, kid, iss: typeof iss === 'string' ? iss : undefined }
 }
 
 /** Maps a jose error to our stable reason code and a generic description. */
@@ -142,8 +148,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return { keys, pending, kidKnown }
   }
 
-  async function verify(token: string): Promise<Claims> {
-    const { alg, kid } = readHeader(token)
+  async function verify(token: string, header: TokenHeader = readHeader(token)): Promise<Claims> {
+    const { alg, kid } = header
     if (!algorithms.includes(alg)) throw new TokenError('alg_not_allowed', "The token's algorithm is not allowed.")
     let found = candidates(alg, kid)
     if (kid !== undefined && !found.kidKnown) {

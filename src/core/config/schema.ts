@@ -8,6 +8,7 @@ import { SUPPORTED_ALGS } from '../auth/keys.ts'
 import { parseTokenSource, type TokenSource } from '../auth/token.ts'
 import { GATEWAY_HEADERS, HOP_BY_HOP } from '../proxy/headers.ts'
 import { upstreamBaseProblem } from '../proxy/url.ts'
+import { patternProblem } from '../routing/routes.ts'
 import { boolean, count, duration, parseInteger, parseList, parsed, port, shown } from './values.ts'
 
 /** A string that passes `problem` (which returns a message, or undefined when fine). */
@@ -84,14 +85,6 @@ function parseAlgorithms(text: string): string[] | string {
   return algs.length > 0 ? algs : 'expected at least one algorithm'
 }
 
-function parsePattern(pattern: string): string | undefined {
-  if (!pattern.startsWith('/')) return `${shown(pattern)} must start with /`
-  if (pattern.includes('?') || pattern.includes('#')) return `${shown(pattern)} must be a path without query or fragment`
-  const star = pattern.indexOf('*')
-  if (star >= 0 && (star !== pattern.length - 1 || !pattern.endsWith('/*'))) return `${shown(pattern)}: * is only allowed as a final /* segment`
-  return undefined
-}
-
 /** A valibot pipe for a value whose parser returns either the value or a message. */
 function orMessage<T>(parse: (text: string) => T | string) {
   return v.pipe(
@@ -112,7 +105,9 @@ const spacedList = v.pipe(v.string(), v.transform((s: string) => parseList(s, tr
 
 /** The schema over the environment; keys are variable names, so issue paths name them. */
 export const EnvSchema = v.object({
-  JWTGATE_UPSTREAM: checked(upstreamBaseProblem),
+  JWTGATE_CONFIG: v.optional(v.string()),
+  JWTGATE_DEBUG_HEADERS: v.optional(boolean, 'false'),
+  JWTGATE_UPSTREAM: v.optional(checked(upstreamBaseProblem)),
   JWTGATE_HOST: v.optional(v.string(), '0.0.0.0'),
   JWTGATE_PORT: v.optional(port, '8080'),
   JWTGATE_SECRET: v.optional(parsed(decodeSecret, 'the base64: value is not valid base64', true)),
@@ -137,8 +132,8 @@ export const EnvSchema = v.object({
   JWTGATE_PUBLIC_PATHS: v.optional(orMessage((s) => {
     const patterns = parseList(s)
     for (const p of patterns) {
-      const problem = parsePattern(p)
-      if (problem !== undefined) return problem
+      const problem = patternProblem(p)
+      if (problem !== undefined) return `${shown(p)}: ${problem}`
     }
     return patterns
   }), ''),
@@ -154,6 +149,18 @@ export const EnvSchema = v.object({
 })
 
 export type EnvInput = v.InferInput<typeof EnvSchema>
+
+/**
+ * Variables that describe the single route of an environment-only setup. Next to a file they are
+ * refused: the file says where each key and upstream goes.
+ */
+export const ROUTE_VARIABLES: readonly string[] = [
+  'JWTGATE_UPSTREAM', 'JWTGATE_SECRET', 'JWTGATE_SECRET_FILE', 'JWTGATE_PUBLIC_KEY', 'JWTGATE_PUBLIC_KEY_FILE', 'JWTGATE_JWKS_URL',
+  'JWTGATE_OIDC_ISSUER', 'JWTGATE_JWKS_COOLDOWN', 'JWTGATE_JWKS_TIMEOUT', 'JWTGATE_JWKS_MAX_AGE', 'JWTGATE_ALLOW_INSECURE_JWKS',
+  'JWTGATE_ISSUER', 'JWTGATE_AUDIENCE', 'JWTGATE_ALGORITHMS', 'JWTGATE_CLOCK_SKEW', 'JWTGATE_REQUIRED_CLAIMS', 'JWTGATE_REQUIRED_TYP',
+  'JWTGATE_TOKEN_SOURCES', 'JWTGATE_PUBLIC_PATHS', 'JWTGATE_REQUIRED_SCOPES', 'JWTGATE_REQUIRED_ROLES', 'JWTGATE_ROLES_CLAIM',
+  'JWTGATE_FORWARD_CLAIMS', 'JWTGATE_UPSTREAM_TIMEOUT',
+]
 export type EnvValues = v.InferOutput<typeof EnvSchema>
 
 /** Every variable the gateway reads, including the `_FILE` forms resolved before parsing. */

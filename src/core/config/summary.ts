@@ -1,38 +1,66 @@
 /**
- * @module A one-line, secret-free description of a Config, for the start-up line and `check`.
+ * @module Secret-free descriptions of a Config, for the start-up line and `jwtgate check`.
  */
 import { describeKeys } from '../auth/keys.ts'
 import { describeTokenSource } from '../auth/token.ts'
-import type { Config } from './load.ts'
+import type { Config, ProviderConfig, RouteConfig } from './load.ts'
 
-/** Key sources, e.g. `secret (HS256), jwks https://idp/jwks.json`. */
-export function describeKeySources(config: Config): string {
-  const parts = config.keys.local.map((l) => `${l.label} (${describeKeys(l.keys)})`)
-  if (config.keys.jwksUrl !== undefined) parts.push(`jwks ${config.keys.jwksUrl}`)
-  if (config.keys.oidcIssuer !== undefined) parts.push(`oidc ${config.keys.oidcIssuer}`)
+/** A provider's key sources, e.g. `secret (HS256), jwks https://idp/jwks.json`. */
+export function describeKeySources(provider: ProviderConfig): string {
+  const parts = provider.keys.local.map((l) => `${l.label} (${describeKeys(l.keys)})`)
+  if (provider.keys.jwksUrl !== undefined) parts.push(`jwks ${provider.keys.jwksUrl}`)
+  if (provider.keys.oidcIssuer !== undefined) parts.push(`oidc ${provider.keys.oidcIssuer}`)
   return parts.join(', ')
 }
 
-/** The policy in a few words: what is checked beyond the signature. */
-export function describePolicy(config: Config): string {
-  const parts: string[] = [`algorithms ${config.verify.algorithms.join(',')}`]
-  if (config.verify.issuers.length > 0) parts.push(`issuer ${config.verify.issuers.join(',')}`)
-  if (config.verify.audiences.length > 0) parts.push(`audience ${config.verify.audiences.join(',')}`)
-  if (config.verify.requiredClaims.length > 0) parts.push(`required claims ${config.verify.requiredClaims.join(',')}`)
-  if (config.verify.requiredTyp !== undefined) parts.push(`typ ${config.verify.requiredTyp}`)
-  if (config.policy.requiredScopes.length > 0) parts.push(`scopes ${config.policy.requiredScopes.join(' ')}`)
-  if (config.policy.requiredRoles.length > 0) parts.push(`roles ${config.policy.requiredRoles.join(' ')} in ${config.policy.rolesClaim.raw}`)
-  if (config.publicPaths.length > 0) parts.push(`public ${config.publicPaths.join(',')}`)
-  parts.push(`tokens from ${config.tokenSources.map(describeTokenSource).join(',')}`)
-  if (config.forward.claims.length > 0) parts.push(`claims ${config.forward.claims.map((c) => `${c.claim.raw}→${c.header}`).join(',')}`)
+/** What a provider checks beyond the signature. */
+export function describeProvider(p: ProviderConfig): string {
+  const parts: string[] = [`algorithms ${p.verify.algorithms.join(',')}`]
+  if (p.verify.issuers.length > 0) parts.push(`issuer ${p.verify.issuers.join(',')}`)
+  if (p.verify.audiences.length > 0) parts.push(`audience ${p.verify.audiences.join(',')}`)
+  if (p.verify.requiredClaims.length > 0) parts.push(`required claims ${p.verify.requiredClaims.join(',')}`)
+  if (p.verify.requiredTyp !== undefined) parts.push(`typ ${p.verify.requiredTyp}`)
+  parts.push(`tokens from ${p.tokenSources.map(describeTokenSource).join(',')}`)
   return parts.join('; ')
+}
+
+/** One route: methods, pattern, upstream, auth and what it requires. */
+export function describeRoute(r: RouteConfig): string {
+  const parts = [`${(r.methods ?? ['*']).join(',')} ${r.pattern} → ${r.upstream}`, r.auth === 'public' ? 'public' : `${r.auth} (${r.providers.join(',')})`]
+  const q = r.require
+  if (q.scopesAll.length > 0) parts.push(`scopes ${q.scopesAll.join(' ')}`)
+  if (q.scopesAny.length > 0) parts.push(`any scope of ${q.scopesAny.join(' ')}`)
+  if (q.rolesAny.length > 0) parts.push(`roles ${q.rolesAny.join(' ')} in ${q.rolesClaim.raw}`)
+  if (q.claims.length > 0) parts.push(`${q.claims.length} claim condition${q.claims.length > 1 ? 's' : ''}`)
+  if (r.stripPrefix !== undefined) parts.push(`strip ${r.stripPrefix}`)
+  if (r.rewrite !== undefined) parts.push(`rewrite ${r.rewrite.text}`)
+  if (r.claimHeaders.length > 0) parts.push(`claims ${r.claimHeaders.map((c) => `${c.claim.raw}→${c.header}`).join(',')}`)
+  return parts.join('; ')
+}
+
+/** The lines `jwtgate check` prints for a valid configuration. */
+export function describeConfig(config: Config): string[] {
+  const lines = [`listen:   ${config.host}:${config.port}`]
+  if (config.file !== undefined) lines.push(`file:     ${config.file.path}${config.file.watch ? ' (watched)' : ''}`)
+  for (const u of config.upstreams) lines.push(`upstream: ${u.name === 'default' ? '' : `${u.name} `}${u.url} (timeout ${u.timeoutMs} ms)`)
+  for (const p of config.providers) {
+    const name = p.name === 'default' && config.file === undefined ? '' : `${p.name}: `
+    lines.push(`keys:     ${name}${describeKeySources(p)}`)
+    lines.push(`policy:   ${name}${describeProvider(p)}`)
+  }
+  for (const r of config.routes) lines.push(`route:    ${r.place} ${r.name === r.place ? '' : `"${r.name}" `}${describeRoute(r)}`)
+  if (config.debugHeaders) lines.push('warning:  JWTGATE_DEBUG_HEADERS is on: rejection reasons are sent to clients in X-Jwtgate-Reason')
+  for (const w of config.warnings) lines.push(`warning:  ${w}`)
+  return lines
 }
 
 /** Fields for the start-up log event. */
 export function summaryFields(config: Config): Record<string, string> {
+  const named = config.file !== undefined || config.providers.length > 1
   return {
-    upstream: config.upstream.url,
-    keys: describeKeySources(config),
-    policy: describePolicy(config),
+    upstream: config.upstreams.map((u) => (named ? `${u.name}=${u.url}` : u.url)).join(', '),
+    keys: config.providers.map((p) => (named ? `${p.name}: ${describeKeySources(p)}` : describeKeySources(p))).join('; '),
+    policy: config.providers.map((p) => (named ? `${p.name}: ${describeProvider(p)}` : describeProvider(p))).join(' | '),
+    routes: String(config.routes.length),
   }
 }

@@ -21,26 +21,26 @@ test('loadConfig() applies the documented defaults', async () => {
   const c = await loadConfig(BASE)
   assert.equal(c.host, '0.0.0.0')
   assert.equal(c.port, 8080)
-  assert.equal(c.upstream.timeoutMs, 30_000)
-  assert.equal(c.verify.clockSkewSec, 30)
-  assert.deepEqual(c.verify.requiredClaims, ['exp'])
-  assert.deepEqual(c.verify.algorithms, ['HS256'])
-  assert.deepEqual(c.tokenSources, [{ kind: 'authorization' }])
-  assert.equal(c.forward.token, false)
-  assert.equal(c.keys.cooldownMs, 30_000)
+  assert.equal(c.upstreams[0]!.timeoutMs, 30_000)
+  assert.equal(c.providers[0]!.verify.clockSkewSec, 30)
+  assert.deepEqual(c.providers[0]!.verify.requiredClaims, ['exp'])
+  assert.deepEqual(c.providers[0]!.verify.algorithms, ['HS256'])
+  assert.deepEqual(c.providers[0]!.tokenSources, [{ kind: 'authorization' }])
+  assert.equal(c.forwardToken, false)
+  assert.equal(c.providers[0]!.keys.cooldownMs, 30_000)
   assert.equal(c.maxTokenBytes, 8192)
   assert.equal(c.trustedProxies, 0)
   assert.deepEqual(c.log, { level: 'info', format: 'json' })
-  assert.equal(c.policy.rolesClaim.raw, 'roles')
+  assert.equal(c.routes.at(-1)!.require.rolesClaim.raw, 'roles')
 })
 
 test('loadConfig() returns a deeply frozen config', async () => {
   const c = await loadConfig(BASE)
   assert.ok(Object.isFrozen(c))
-  assert.ok(Object.isFrozen(c.upstream))
-  assert.ok(Object.isFrozen(c.verify.algorithms))
+  assert.ok(Object.isFrozen(c.upstreams[0]))
+  assert.ok(Object.isFrozen(c.providers[0]!.verify.algorithms))
   assert.throws(() => {
-    ;(c.verify.algorithms as string[]).push('none')
+    ;(c.providers[0]!.verify.algorithms as string[]).push('none')
   })
 })
 
@@ -58,7 +58,7 @@ test('loadConfig() rejects an upstream that is not an http(s) URL', async () => 
 
 test('loadConfig() keeps the upstream path prefix without a trailing slash', async () => {
   const c = await loadConfig({ ...BASE, JWTGATE_UPSTREAM: 'http://127.0.0.1:3000/api/v1/' })
-  assert.deepEqual(c.upstream.base, { origin: 'http://127.0.0.1:3000', prefix: '/api/v1' })
+  assert.deepEqual(c.upstreams[0]!.base, { origin: 'http://127.0.0.1:3000', prefix: '/api/v1' })
 })
 
 test('loadConfig() refuses to run without any key source', async () => {
@@ -74,11 +74,11 @@ test('loadConfig() refuses a secret shorter than 32 bytes without echoing it', a
 })
 
 test('loadConfig() enables the HS algorithms a secret length meets', async () => {
-  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_SECRET: secret(32).config })).verify.algorithms, ['HS256'])
-  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_SECRET: secret(48).config })).verify.algorithms, ['HS256', 'HS384'])
-  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_SECRET: secret(64).config })).verify.algorithms, ['HS256', 'HS384', 'HS512'])
+  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_SECRET: secret(32).config })).providers[0]!.verify.algorithms, ['HS256'])
+  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_SECRET: secret(48).config })).providers[0]!.verify.algorithms, ['HS256', 'HS384'])
+  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_SECRET: secret(64).config })).providers[0]!.verify.algorithms, ['HS256', 'HS384', 'HS512'])
   const text = 'x'.repeat(40)
-  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_SECRET: text })).verify.algorithms, ['HS256'])
+  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_SECRET: text })).providers[0]!.verify.algorithms, ['HS256'])
 })
 
 test('loadConfig() rejects invalid base64 in a secret', async () => {
@@ -92,7 +92,7 @@ test('loadConfig() reads JWTGATE_SECRET_FILE and names it in problems', async ()
     return files[p]!
   }
   const c = await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_SECRET_FILE: '/s' }, { readFile: read })
-  assert.deepEqual(c.verify.algorithms, ['HS256'])
+  assert.deepEqual(c.providers[0]!.verify.algorithms, ['HS256'])
   assert.match((await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_SECRET_FILE: '/short' }, read))[0]!, /^JWTGATE_SECRET_FILE: the secret is 4 bytes/)
   assert.deepEqual(await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_SECRET_FILE: '/missing' }, read), ['JWTGATE_SECRET_FILE: cannot read file "/missing"'])
   assert.match((await issues({ ...BASE, JWTGATE_SECRET_FILE: '/s' }, read))[0]!, /set either JWTGATE_SECRET or JWTGATE_SECRET_FILE, not both/)
@@ -102,12 +102,12 @@ test('loadConfig() accepts a PEM public key, a JWK and a JWK Set', async () => {
   const rsa = await keyPair('RS256')
   const es = await keyPair('ES256', 'e1')
   const pem = await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_PUBLIC_KEY: rsa.spki })
-  assert.deepEqual(pem.verify.algorithms, ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'])
+  assert.deepEqual(pem.providers[0]!.verify.algorithms, ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'])
   const jwk = await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_PUBLIC_KEY: JSON.stringify(es.publicJwk) })
-  assert.deepEqual(jwk.verify.algorithms, ['ES256'])
-  assert.equal(jwk.keys.local[0]!.keys[0]!.kid, 'e1')
+  assert.deepEqual(jwk.providers[0]!.verify.algorithms, ['ES256'])
+  assert.equal(jwk.providers[0]!.keys.local[0]!.keys[0]!.kid, 'e1')
   const set = await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_PUBLIC_KEY: JSON.stringify({ keys: [es.publicJwk, rsa.publicJwk] }) })
-  assert.equal(set.keys.local[0]!.keys.length, 7)
+  assert.equal(set.providers[0]!.keys.local[0]!.keys.length, 7)
 })
 
 test('loadConfig() rejects unusable public keys with a reason', async () => {
@@ -127,14 +127,14 @@ test('loadConfig() validates JWTGATE_ALGORITHMS against the keys and never allow
   assert.deepEqual(out, ['JWTGATE_ALGORITHMS: no configured key can verify RS256'])
   const rsa = await keyPair('RS256')
   const c = await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_PUBLIC_KEY: rsa.spki, JWTGATE_ALGORITHMS: 'PS256' })
-  assert.deepEqual(c.verify.algorithms, ['PS256'])
-  assert.deepEqual(c.keys.local[0]!.keys.map((k) => k.alg), ['PS256'])
+  assert.deepEqual(c.providers[0]!.verify.algorithms, ['PS256'])
+  assert.deepEqual(c.providers[0]!.keys.local[0]!.keys.map((k) => k.alg), ['PS256'])
 })
 
 test('loadConfig() checks JWKS and OIDC URLs: https, or http on loopback only', async () => {
   const ok = await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_JWKS_URL: 'http://127.0.0.1:9/jwks' })
-  assert.equal(ok.keys.jwksUrl, 'http://127.0.0.1:9/jwks')
-  assert.ok(ok.verify.algorithms.includes('RS256') && !ok.verify.algorithms.includes('HS256'))
+  assert.equal(ok.providers[0]!.keys.jwksUrl, 'http://127.0.0.1:9/jwks')
+  assert.ok(ok.providers[0]!.verify.algorithms.includes('RS256') && !ok.providers[0]!.verify.algorithms.includes('HS256'))
   assert.match((await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_JWKS_URL: 'http://idp.example.com/jwks' }))[0]!, /^JWTGATE_JWKS_URL: must be an https:\/\/ URL/)
   await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_JWKS_URL: 'http://idp.example.com/jwks', JWTGATE_ALLOW_INSECURE_JWKS: 'true' })
   assert.match((await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_JWKS_URL: 'nope' }))[0]!, /^JWTGATE_JWKS_URL: must be an absolute URL/)
@@ -142,7 +142,7 @@ test('loadConfig() checks JWKS and OIDC URLs: https, or http on loopback only', 
 
 test('loadConfig() derives the issuer from JWTGATE_OIDC_ISSUER', async () => {
   const c = await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_OIDC_ISSUER: 'https://idp.example.com/realms/x' })
-  assert.deepEqual(c.verify.issuers, ['https://idp.example.com/realms/x'])
+  assert.deepEqual(c.providers[0]!.verify.issuers, ['https://idp.example.com/realms/x'])
   const out = await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_OIDC_ISSUER: 'https://idp.example.com', JWTGATE_ISSUER: 'https://other' })
   assert.deepEqual(out, ['JWTGATE_ISSUER: must include the OIDC issuer https://idp.example.com'])
 })
@@ -162,18 +162,18 @@ test('loadConfig() parses lists, durations and numbers', async () => {
     JWTGATE_PORT: '0',
     JWTGATE_TRUSTED_PROXIES: '2',
   })
-  assert.deepEqual(c.verify.issuers, ['https://a', 'https://b'])
-  assert.deepEqual(c.verify.audiences, ['api'])
-  assert.equal(c.verify.clockSkewSec, 5)
-  assert.deepEqual(c.verify.requiredClaims, ['exp', 'sub'])
-  assert.equal(c.upstream.timeoutMs, 500)
-  assert.equal(c.keys.cooldownMs, 120_000)
-  assert.deepEqual(c.policy.requiredScopes, ['read', 'write', 'admin'])
-  assert.deepEqual(c.policy.rolesClaim.parts, ['realm_access', 'roles'])
+  assert.deepEqual(c.providers[0]!.verify.issuers, ['https://a', 'https://b'])
+  assert.deepEqual(c.providers[0]!.verify.audiences, ['api'])
+  assert.equal(c.providers[0]!.verify.clockSkewSec, 5)
+  assert.deepEqual(c.providers[0]!.verify.requiredClaims, ['exp', 'sub'])
+  assert.equal(c.upstreams[0]!.timeoutMs, 500)
+  assert.equal(c.providers[0]!.keys.cooldownMs, 120_000)
+  assert.deepEqual(c.routes.at(-1)!.require.scopesAll, ['read', 'write', 'admin'])
+  assert.deepEqual(c.routes.at(-1)!.require.rolesClaim.parts, ['realm_access', 'roles'])
   assert.equal(c.port, 0)
   assert.equal(c.trustedProxies, 2)
-  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_REQUIRED_CLAIMS: 'none' })).verify.requiredClaims, [])
-  assert.equal((await loadConfig({ ...BASE, JWTGATE_UPSTREAM_TIMEOUT: '2' })).upstream.timeoutMs, 2000)
+  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_REQUIRED_CLAIMS: 'none' })).providers[0]!.verify.requiredClaims, [])
+  assert.equal((await loadConfig({ ...BASE, JWTGATE_UPSTREAM_TIMEOUT: '2' })).upstreams[0]!.timeoutMs, 2000)
 })
 
 test('loadConfig() reports every bad value at once, each naming its variable and the expected form', async () => {
@@ -198,7 +198,7 @@ test('loadConfig() reports every bad value at once, each naming its variable and
 
 test('loadConfig() parses token sources and rejects unknown kinds', async () => {
   const c = await loadConfig({ ...BASE, JWTGATE_TOKEN_SOURCES: 'header:Authorization, header:X-Api-Token, cookie:session, query:access_token' })
-  assert.deepEqual(c.tokenSources, [
+  assert.deepEqual(c.providers[0]!.tokenSources, [
     { kind: 'authorization' },
     { kind: 'header', name: 'x-api-token' },
     { kind: 'cookie', name: 'session' },
@@ -209,14 +209,15 @@ test('loadConfig() parses token sources and rejects unknown kinds', async () => 
 
 test('loadConfig() parses public paths and rejects other wildcards', async () => {
   const c = await loadConfig({ ...BASE, JWTGATE_PUBLIC_PATHS: '/health, /docs/*' })
-  assert.deepEqual(c.publicPaths, ['/health', '/docs/*'])
+  assert.deepEqual(c.routes.map((r) => [r.pattern, r.auth]), [['/health', 'public'], ['/docs/*', 'public'], ['/*', 'required']])
   assert.match((await issues({ ...BASE, JWTGATE_PUBLIC_PATHS: 'health' }))[0]!, /must start with \//)
-  assert.match((await issues({ ...BASE, JWTGATE_PUBLIC_PATHS: '/a*b' }))[0]!, /only allowed as a final \/\* segment/)
+  assert.match((await issues({ ...BASE, JWTGATE_PUBLIC_PATHS: '/a*b' }))[0]!, /is not a literal, :param, :param\+ or \*/)
+  assert.match((await issues({ ...BASE, JWTGATE_PUBLIC_PATHS: '/a/*/b' }))[0]!, /only allowed as the last segment/)
 })
 
 test('loadConfig() parses forwarded claims and refuses reserved or duplicate headers', async () => {
   const c = await loadConfig({ ...BASE, JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id, realm_access.roles=X-Roles' })
-  assert.deepEqual(c.forward.claims.map((f) => [f.claim.raw, f.header]), [['sub', 'x-user-id'], ['realm_access.roles', 'x-roles']])
+  assert.deepEqual(c.routes.at(-1)!.claimHeaders.map((f) => [f.claim.raw, f.header]), [['sub', 'x-user-id'], ['realm_access.roles', 'x-roles']])
   assert.match((await issues({ ...BASE, JWTGATE_FORWARD_CLAIMS: 'sub=Authorization' }))[0]!, /Authorization is reserved/)
   assert.match((await issues({ ...BASE, JWTGATE_FORWARD_CLAIMS: 'sub=X-Forwarded-For' }))[0]!, /reserved/)
   assert.match((await issues({ ...BASE, JWTGATE_FORWARD_CLAIMS: 'sub' }))[0]!, /claim=Header-Name/)
@@ -232,5 +233,5 @@ test('loadConfig() reports unknown JWTGATE_ variables with the closest known nam
 test('loadConfig() treats empty variables as unset and ignores other variables', async () => {
   const c = await loadConfig({ ...BASE, JWTGATE_PORT: '', JWTGATE_AUDIENCE: '  ', PATH: '/bin', HOME: '/root' })
   assert.equal(c.port, 8080)
-  assert.deepEqual(c.verify.audiences, [])
+  assert.deepEqual(c.providers[0]!.verify.audiences, [])
 })

@@ -1,0 +1,44 @@
+/**
+ * @module Reading the configuration file: JSON or YAML (the `yaml` package), validated against
+ * FileSchema with every problem reported at its place (`routes[3].require.claims[0]: …`).
+ */
+import * as v from 'valibot'
+import { parse as parseYaml } from 'yaml'
+import type { ConfigIssue } from '../errors.ts'
+import { FileSchema, type FileConfig } from './file-schema.ts'
+
+/** `routes[3].require.claims[0]` from a valibot issue path. */
+export function issuePlace(issue: v.BaseIssue<unknown>): string {
+  let place = ''
+  for (const item of issue.path ?? []) {
+    const key = item.key
+    if (typeof key === 'number') place += `[${key}]`
+    else if (typeof key === 'string' && /^[A-Za-z_$][\w$]*$/.test(key)) place += place === '' ? key : `.${key}`
+    else place += `[${JSON.stringify(key)}]`
+  }
+  return place
+}
+
+function issueMessage(issue: v.BaseIssue<unknown>): string {
+  if (issue.type === 'strict_object' && issue.expected === 'never') return 'unknown key'
+  if (issue.input === undefined && issue.kind === 'schema' && issue.type !== 'union') return issue.message.startsWith('Invalid') ? 'is required' : issue.message
+  return issue.message
+}
+
+/** Parses JSON or YAML text (YAML is a superset of JSON; the path's extension picks the message). */
+export function parseConfigText(text: string, path: string): { value?: unknown; issue?: ConfigIssue } {
+  try {
+    return { value: path.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 }) }
+  } catch (e) {
+    const reason = e instanceof Error ? e.message.split('\n')[0] : 'unreadable'
+    return { issue: { path, message: `is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${reason}` } }
+  }
+}
+
+/** Validates a parsed file; returns its value or every problem found. */
+export function validateFile(value: unknown): { file?: FileConfig; issues: ConfigIssue[] } {
+  if (value === null || value === undefined) return { file: {}, issues: [] }
+  const result = v.safeParse(FileSchema, value)
+  if (result.success) return { file: result.output, issues: [] }
+  return { issues: result.issues.map((issue) => ({ path: issuePlace(issue) || '(file)', message: issueMessage(issue) })) }
+}

@@ -1,0 +1,105 @@
+/**
+ * @module The access decision for one request, apart from proxying: route, token, provider,
+ * verification, requirements. The gateway and `jwtgate explain` share it; with a trace it also
+ * records every step (explain), without one it does no extra work (the hot path).
+ */
+import type { Claims } from './auth/claims.ts'
+import { checkRequirements, type Trace } from './auth/requirements.ts'
+import { extractToken, describeTokenSource, type FoundToken, type TokenSource } from './auth/token.ts'
+import { readHeader } from './auth/verify.ts'
+import type { RouteConfig } from './config/load.ts'
+import { GatewayError, NoRouteError, TokenError } from './errors.ts'
+import type { Target } from './routing/path.ts'
+import { matchPath, matchRoute, type CompiledRoute } from './routing/routes.ts'
+import type { Provider, State } from './state.ts'
+
+export interface Decision {
+  readonly route: CompiledRoute<RouteConfig>
+  readonly params: Readonly<Record<string, string>>
+  /** Verified claims; undefined on a public route, or an optional one without a token. */
+  readonly claims: Claims | undefined
+  readonly provider: Provider | undefined
+  readonly found: FoundToken | undefined
+}
+
+function findRoute(state: State, method: string, path: string, trace?: Trace) {
+  if (trace === undefined) return matchRoute(state.routes, method, path)
+  for (const route of state.routes) {
+    const where = `${route.route.place} ${route.pattern}${route.methods ? ` [${[...route.methods].join(',')}]` : ''}`
+    if (route.methods !== undefined && !route.methods.has(method)) {
+      trace.push({ step: `${where}: method ${method} not listed`, ok: false })
+      continue
+    }
+    const params = matchPath(route, path)
+    if (params === undefined) {
+      trace.push({ step: `${where}: path does not match`, ok: false })
+      continue
+    }
+    trace.push({ step: `${where}: matches`, ok: true, detail: Object.keys(params).length > 0 ? `params ${JSON.stringify(params)}` : undefined })
+    return { route, params }
+  }
+  return undefined
+}
+
+/** The token sources of every provider a route accepts, in order, without repeats. */
+function routeSources(state: State, route: RouteConfig): TokenSource[] {
+  const out: TokenSource[] = []
+  const seen = new Set<string>()
+  for (const name of route.providers) {
+    for (const source of state.providers.get(name)?.config.tokenSources ?? []) {
+      const id = describeTokenSource(source)
+      if (!seen.has(id)) {
+        seen.add(id)
+        out.push(source)
+      }
+    }
+  }
+  return out
+}
+
+/** The provider for a token: by its `iss` among the route's providers, or the only one there is. */
+function chooseProvider(state: State, route: RouteConfig, iss: string | undefined): Provider {
+  if (route.providers.length === 1) return state.providers.get(route.providers[0]!)!
+  for (const name of route.providers) {
+    const provider = state.providers.get(name)!
+    if (iss !== undefined && provider.config.verify.issuers.includes(iss)) return provider
+  }
+  throw new TokenError('wrong_issuer', 'The token was issued by an issuer that is not accepted.')
+}
+
+/**
+ * Decides whether `request` may pass, and where to. Throws a GatewayError (404 no route, 401, 403,
+ * 503) otherwise. `note.route` receives the matched route's name as soon as it is known.
+ */
+export async function decide(state: State, request: Request, target: Target, trace?: Trace, note?: { route: string | undefined }): Promise<Decision> {
+  const match = findRoute(state, request.method, target.path, trace)
+  if (match === undefined) throw new NoRouteError()
+  const route = match.route.route
+  if (note !== undefined) note.route = route.name
+  if (route.auth === 'public') {
+    trace?.push({ step: `auth public: no token needed`, ok: true })
+    return { route: match.route, params: match.params, claims: undefined, provider: undefined, found: undefined }
+  }
+  const found = extractToken(request.headers, target.search, routeSources(state, route), state.config.maxTokenBytes)
+  if (found === undefined) {
+    trace?.push({ step: `token: none found (auth ${route.auth})`, ok: route.auth === 'optional' })
+    if (route.auth === 'optional') return { route: match.route, params: match.params, claims: undefined, provider: undefined, found: undefined }
+    throw new TokenError('token_missing', 'A bearer token is required.')
+  }
+  trace?.push({ step: `token: found in ${describeTokenSource(found.source)}`, ok: true })
+  let provider: Provider | undefined
+  let claims: Claims
+  try {
+    const header = readHeader(found.token)
+    trace?.push({ step: `token header: alg ${header.alg}${header.kid !== undefined ? `, kid ${header.kid}` : ''}${header.iss !== undefined ? `, iss ${header.iss}` : ''}`, ok: true })
+    provider = chooseProvider(state, route, header.iss)
+    trace?.push({ step: `provider ${provider.config.name}`, ok: true })
+    claims = await provider.verifier.verify(found.token, header)
+  } catch (e) {
+    trace?.push({ step: 'verification', ok: false, detail: e instanceof GatewayError ? e.code : 'failed' })
+    throw e
+  }
+  trace?.push({ step: 'verification: signature, times, issuer, audience, required claims', ok: true })
+  checkRequirements(route.require, claims, { method: request.method, params: match.params }, trace)
+  return { route: match.route, params: match.params, claims, provider, found }
+}

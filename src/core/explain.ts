@@ -1,0 +1,69 @@
+/**
+ * @module `jwtgate explain`: the decision for one request, step by step, without contacting the
+ * upstream — which route matched and why earlier ones did not, the provider, verification, each
+ * requirement with the claim value it saw, and the final status.
+ */
+import type { Trace } from './auth/requirements.ts'
+import type { Config } from './config/load.ts'
+import { decide } from './decide.ts'
+import { GatewayError } from './errors.ts'
+import { silentLogger } from './log.ts'
+import { upstreamUrl } from './proxy/url.ts'
+import { checkMethod } from './routing/method.ts'
+import { normalizeTarget } from './routing/path.ts'
+import { upstreamPath } from './routing/rewrite.ts'
+import { buildState, isReady, retireState } from './state.ts'
+
+export interface Explanation {
+  readonly method: string
+  readonly path: string | undefined
+  readonly status: number
+  readonly decision: string
+  readonly route: string | undefined
+  /** The upstream URL the request would go to (never contacted). */
+  readonly upstream: string | undefined
+  readonly steps: Trace
+}
+
+export interface ExplainDeps {
+  readonly fetch?: typeof fetch
+  readonly now?: () => number
+  /** How long to wait for remote key sets to load. */
+  readonly keysTimeoutMs?: number
+}
+
+/** Explains what the gateway would do with `request` under `config`. */
+export async function explain(config: Config, request: Request, deps: ExplainDeps = {}): Promise<Explanation> {
+  const now = deps.now ?? Date.now
+  const state = buildState(config, { fetch: deps.fetch ?? globalThis.fetch, now, logger: silentLogger })
+  const steps: Trace = []
+  const note: { route: string | undefined } = { route: undefined }
+  let path: string | undefined
+  try {
+    const deadline = Date.now() + (deps.keysTimeoutMs ?? 5000)
+    while (!isReady(state) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    if (!isReady(state)) steps.push({ step: 'keys: a remote key set has not loaded', ok: false })
+    checkMethod(request.method)
+    const target = normalizeTarget(request.url)
+    path = target.path
+    steps.push({ step: `request ${request.method} ${target.path}${target.search}`, ok: true })
+    const decision = await decide(state, request, target, steps, note)
+    const route = decision.route.route
+    const base = state.upstreams.get(route.upstream)!.base
+    steps.push({ step: 'allowed', ok: true })
+    return { method: request.method, path, status: 200, decision: 'allowed', route: route.name, upstream: upstreamUrl(base, upstreamPath(route, target.path, request.method, decision.params), target.search), steps }
+  } catch (e) {
+    const error = e instanceof GatewayError ? e : undefined
+    steps.push({ step: `rejected: ${error?.code ?? 'internal_error'}`, ok: false, detail: error?.detail })
+    return { method: request.method, path, status: error?.status ?? 500, decision: error?.code ?? 'internal_error', route: note.route, upstream: undefined, steps }
+  } finally {
+    retireState(state)
+  }
+}
+
+/** Plain-text form: one line per step, ✓ or ✗, then the final status. */
+export function formatExplanation(e: Explanation): string {
+  const lines = e.steps.map((s) => `${s.ok ? '✓' : '✗'} ${s.step}${s.detail !== undefined ? ` (${s.detail})` : ''}`)
+  lines.push(`→ ${e.status} ${e.decision}${e.route !== undefined ? ` via route "${e.route}"` : ''}${e.upstream !== undefined ? ` to ${e.upstream}` : ''}`)
+  return lines.join('\n')
+}

@@ -1,0 +1,98 @@
+/**
+ * @module Route matching: itty-router's path syntax (`/orders/:id`, `/files/*`, `/docs/:rest+`),
+ * compiled once at start by itty-router into regular expressions; first match wins. A route that
+ * allows GET also governs HEAD.
+ */
+import { IttyRouter } from 'itty-router'
+
+/** One compiled route: its index in the configuration, pattern, methods and regex. */
+export interface CompiledRoute<T> {
+  readonly index: number
+  readonly pattern: string
+  readonly methods: ReadonlySet<string> | undefined
+  readonly regex: RegExp
+  readonly route: T
+}
+
+export interface RouteMatch<T> {
+  readonly route: CompiledRoute<T>
+  /** Path parameters, percent-decoded. */
+  readonly params: Readonly<Record<string, string>>
+}
+
+/** A segment: literal characters (unreserved, some sub-delims, `@`, escapes), `:name`, `:name+`, or `*`. */
+const SEGMENT = /^(?:[A-Za-z0-9._~!&',=@-]|%[0-9A-Fa-f]{2})+$|^:[A-Za-z_]\w*\+?$|^\*$/
+
+/** Why `pattern` is not a route pattern we accept, or undefined. */
+export function patternProblem(pattern: string): string | undefined {
+  if (!pattern.startsWith('/')) return 'must start with /'
+  const segments = pattern.split('/').slice(1)
+  for (const [i, segment] of segments.entries()) {
+    if (segment === '' && i === segments.length - 1 && segments.length === 1) continue // "/"
+    if (!SEGMENT.test(segment)) return `segment ${JSON.stringify(segment)} is not a literal, :param, :param+ or *`
+    if ((segment === '*' || segment.endsWith('+')) && i !== segments.length - 1) return `${segment} is only allowed as the last segment`
+    if (segment === '.' || segment === '..') return 'dot segments are not allowed'
+  }
+  return undefined
+}
+
+/** Compiles routes once; `pattern` and `methods` are read from each route. */
+export function compileRoutes<T extends { readonly pattern: string; readonly methods: readonly string[] | undefined }>(routes: readonly T[]): CompiledRoute<T>[] {
+  const router = IttyRouter()
+  for (const route of routes) router.all(route.pattern, () => undefined)
+  return routes.map((route, index) => {
+    const methods = route.methods === undefined ? undefined : new Set(route.methods.includes('GET') ? [...route.methods, 'HEAD'] : route.methods)
+    return Object.freeze({ index, pattern: route.pattern, methods, regex: router.routes[index]![1], route })
+  })
+}
+
+function decodeParam(value: string): string {
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return value
+  }
+}
+
+/** Whether the route's path pattern matches, ignoring methods; params when it does. */
+export function matchPath<T>(route: CompiledRoute<T>, path: string): Record<string, string> | undefined {
+  const match = route.regex.exec(path)
+  if (match === null) return undefined
+  const params: Record<string, string> = {}
+  if (match.groups !== undefined) for (const [k, v] of Object.entries(match.groups)) if (v !== undefined) params[k] = decodeParam(v)
+  return params
+}
+
+/** The first route whose methods and pattern match. */
+export function matchRoute<T>(routes: readonly CompiledRoute<T>[], method: string, path: string): RouteMatch<T> | undefined {
+  for (const route of routes) {
+    if (route.methods !== undefined && !route.methods.has(method)) continue
+    const params = matchPath(route, path)
+    if (params !== undefined) return { route, params }
+  }
+  return undefined
+}
+
+/** A concrete path the pattern matches, to test whether an earlier route covers it. */
+function samplePath(pattern: string): string {
+  return pattern
+    .split('/')
+    .map((s) => (s === '*' ? 'x' : s.startsWith(':') ? (s.endsWith('+') ? 'x/y' : 'x') : s))
+    .join('/')
+}
+
+/** Indexes pairs [shadowed, by]: a later route whose sample path and methods an earlier one covers. */
+export function shadowedRoutes<T>(routes: readonly CompiledRoute<T>[]): [number, number][] {
+  const out: [number, number][] = []
+  for (const later of routes) {
+    const sample = samplePath(later.pattern)
+    const earlier = routes.find(
+      (r) =>
+        r.index < later.index &&
+        matchPath(r, sample) !== undefined &&
+        (r.methods === undefined || (later.methods !== undefined && [...later.methods].every((m) => r.methods!.has(m)))),
+    )
+    if (earlier !== undefined) out.push([later.index, earlier.index])
+  }
+  return out
+}

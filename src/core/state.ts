@@ -1,0 +1,92 @@
+/**
+ * @module The running form of a Config: key sources and a verifier per provider, upstreams by
+ * name, routes compiled once. A reload builds a new State and swaps it in; remote key sources
+ * whose settings did not change carry over, so a reload never waits for a JWK Set again.
+ */
+import { remoteSource } from './auth/jwks.ts'
+import { staticSource, type KeySource } from './auth/source.ts'
+import { createVerifier, type Verifier } from './auth/verify.ts'
+import type { Config, ProviderConfig, RouteConfig, UpstreamConfig } from './config/load.ts'
+import type { Logger } from './log.ts'
+import { foldHeaderName } from './proxy/headers.ts'
+import { compileRoutes, type CompiledRoute } from './routing/routes.ts'
+
+export interface Provider {
+  readonly config: ProviderConfig
+  readonly sources: readonly KeySource[]
+  readonly verifier: Verifier
+}
+
+export interface State {
+  readonly config: Config
+  readonly providers: ReadonlyMap<string, Provider>
+  readonly upstreams: ReadonlyMap<string, UpstreamConfig>
+  readonly routes: readonly CompiledRoute<RouteConfig>[]
+  /** Every claim header of every route, folded: a client's copy is removed on every path. */
+  readonly strip: ReadonlySet<string>
+  /** Remote sources by their settings, for reuse by the next State. */
+  readonly remotes: ReadonlyMap<string, KeySource & { start(): void }>
+}
+
+export interface StateDeps {
+  readonly fetch: typeof fetch
+  readonly now: () => number
+  readonly logger: Logger
+}
+
+function remoteKey(p: ProviderConfig): string {
+  const { jwksUrl, oidcIssuer, cooldownMs, timeoutMs, maxAgeMs, allowInsecure } = p.keys
+  return JSON.stringify([jwksUrl, oidcIssuer, cooldownMs, timeoutMs, maxAgeMs, allowInsecure, p.verify.algorithms])
+}
+
+/** Builds the running state; `previous` lends its remote key sources where settings match. */
+export function buildState(config: Config, deps: StateDeps, previous?: State): State {
+  const remotes = new Map<string, KeySource & { start(): void }>()
+  const providers = new Map<string, Provider>()
+  for (const p of config.providers) {
+    const sources: KeySource[] = p.keys.local.map((l) => staticSource(l.label, l.keys))
+    if (p.keys.jwksUrl !== undefined || p.keys.oidcIssuer !== undefined) {
+      const key = remoteKey(p)
+      let remote = remotes.get(key) ?? previous?.remotes.get(key)
+      if (remote === undefined) {
+        remote = remoteSource({
+          jwksUrl: p.keys.jwksUrl,
+          oidcIssuer: p.keys.oidcIssuer,
+          algorithms: p.verify.algorithms,
+          cooldownMs: p.keys.cooldownMs,
+          maxAgeMs: p.keys.maxAgeMs,
+          timeoutMs: p.keys.timeoutMs,
+          allowInsecure: p.keys.allowInsecure,
+          fetch: deps.fetch,
+          now: deps.now,
+          logger: deps.logger,
+        })
+        remote.start()
+      }
+      remotes.set(key, remote)
+      sources.push(remote)
+    }
+    providers.set(p.name, { config: p, sources, verifier: createVerifier({ sources, ...p.verify, now: deps.now }) })
+  }
+  const strip = new Set(config.routes.flatMap((r) => r.claimHeaders.map((c) => foldHeaderName(c.header))))
+  return {
+    config,
+    providers,
+    upstreams: new Map(config.upstreams.map((u) => [u.name, u])),
+    routes: compileRoutes(config.routes),
+    strip,
+    remotes,
+  }
+}
+
+/** True once every key source of every provider has a key set. */
+export function isReady(state: State): boolean {
+  for (const p of state.providers.values()) for (const s of p.sources) if (s.current() === undefined) return false
+  return true
+}
+
+/** Stops the remote sources of `old` that `next` does not carry over. */
+export function retireState(old: State, next?: State): void {
+  const kept = new Set(next?.remotes.values() ?? [])
+  for (const remote of old.remotes.values()) if (!kept.has(remote)) remote.close()
+}

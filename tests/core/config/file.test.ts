@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict'
+import { loadConfig } from '../../../src/core/config/load.ts'
+import { ConfigError } from '../../../src/core/errors.ts'
+import { keyPair, secret } from '../../helpers/keys.ts'
+import { test } from '../../helpers/t.ts'
+
+const SECRET = secret(32).config
+
+function files(map: Record<string, string>) {
+  return (path: string) => {
+    if (!(path in map)) throw new Error('ENOENT')
+    return map[path]!
+  }
+}
+
+async function load(text: string, env: Record<string, string> = {}, extra: Record<string, string> = {}) {
+  return loadConfig({ JWTGATE_CONFIG: '/etc/jwtgate.yaml', ...env }, { readFile: files({ '/etc/jwtgate.yaml': text, ...extra }) })
+}
+
+async function problems(text: string, env: Record<string, string> = {}, extra: Record<string, string> = {}): Promise<string[]> {
+  try {
+    await load(text, env, extra)
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, String(e))
+    return e.issues.map((i) => `${i.path}: ${i.message}`)
+  }
+  assert.fail('expected the configuration to be rejected')
+}
+
+const BASE = `
+providers:
+  main:
+    issuer: https://idp.test
+    secret: "${SECRET}"
+upstreams:
+  api: { url: "http://127.0.0.1:3000/v1" }
+`
+
+test('a YAML file describes providers, upstreams and ordered routes', async () => {
+  const rsa = await keyPair('RS256')
+  const c = await load(`
+listen: { port: 9000 }
+log: { level: warn, format: pretty }
+trustedProxies: 1
+providers:
+  main:
+    issuer: [https://idp.test]
+    audience: api
+    secret: "${SECRET}"
+    requiredTyp: at+jwt
+  partner:
+    issuer: https://partner.test
+    publicKey: { file: /keys/partner.pem }
+    tokenSources: [header:Authorization, cookie:session]
+upstreams:
+  orders: { url: "http://127.0.0.1:3001", timeout: 5s }
+  files: { url: "http://127.0.0.1:3002/store/", timeout: 2 }
+routes:
+  - { name: docs, path: /public/*, upstream: orders, auth: public }
+  - name: read-order
+    path: /orders/:id
+    methods: [GET]
+    upstream: orders
+    require: { scopes: { all: [orders:read] } }
+  - path: /orders/:id
+    methods: [DELETE]
+    upstream: orders
+    providers: [main]
+    require: { roles: { any: [admin], claim: realm_access.roles } }
+  - path: /tenants/:tenant/*
+    upstream: orders
+    claimHeaders: { sub: X-User-Id, "https://example.com/tenant": X-Tenant }
+    require:
+      claims:
+        - { claim: tenant, equals: "{params.tenant}" }
+        - any: [{ claim: plan, oneOf: [pro, enterprise] }, { not: { claim: trial, equals: true } }]
+  - { path: /files/*, upstream: files, stripPrefix: /files, auth: optional }
+  - { path: /v1/items/:id, upstream: files, rewrite: "/items/{params.id}" }
+`, {}, { '/keys/partner.pem': rsa.spki })
+  assert.equal(c.port, 9000)
+  assert.deepEqual(c.log, { level: 'warn', format: 'pretty' })
+  assert.equal(c.trustedProxies, 1)
+  assert.deepEqual(c.providers.map((p) => p.name), ['main', 'partner'])
+  assert.deepEqual(c.providers[0]!.verify.audiences, ['api'])
+  assert.equal(c.providers[0]!.verify.requiredTyp, 'at+jwt')
+  assert.deepEqual(c.providers[1]!.verify.algorithms.slice(0, 2), ['RS256', 'RS384'])
+  assert.deepEqual(c.providers[1]!.tokenSources, [{ kind: 'authorization' }, { kind: 'cookie', name: 'session' }])
+  assert.deepEqual(c.upstreams.map((u) => [u.name, u.base.prefix, u.timeoutMs]), [['orders', '', 5000], ['files', '/store', 2000]])
+  assert.deepEqual(c.routes.map((r) => [r.name, r.auth]), [['docs', 'public'], ['read-order', 'required'], ['routes[2]', 'required'], ['routes[3]', 'required'], ['routes[4]', 'optional'], ['routes[5]', 'required']])
+  assert.deepEqual(c.routes[1]!.providers, ['main', 'partner'])
+  assert.deepEqual(c.routes[2]!.require.rolesAny, ['admin'])
+  assert.equal(c.routes[3]!.require.claims.length, 2)
+  assert.deepEqual(c.routes[3]!.claimHeaders.map((h) => h.header), ['x-user-id', 'x-tenant'])
+  assert.equal(c.routes[4]!.stripPrefix, '/files')
+  assert.equal(c.routes[5]!.rewrite?.text, '/items/{params.id}')
+  assert.deepEqual(c.file, { path: '/etc/jwtgate.yaml', watch: false })
+})
+
+test('the file reads secrets from the environment', async () => {
+  const text = BASE.replace(`"${SECRET}"`, '{ env: MAIN_SECRET }') + 'routes: [{ path: /*, upstream: api }]\n'
+  const c = await loadConfig({ JWTGATE_CONFIG: '/c.yaml', MAIN_SECRET: SECRET }, { readFile: files({ '/c.yaml': text }) })
+  assert.deepEqual(c.providers[0]!.verify.algorithms, ['HS256'])
+  const missing = await problems(text)
+  assert.deepEqual(missing, ['providers.main.secret: environment variable MAIN_SECRET is not set', 'providers.main: has no key source: set secret, publicKey, jwksUrl or oidcIssuer'])
+})
+
+test('a JSON file works the same and may carry $schema', async () => {
+  const c = await loadConfig(
+    { JWTGATE_CONFIG: '/c.json' },
+    { readFile: files({ '/c.json': JSON.stringify({ $schema: './jwtgate.schema.json', providers: { m: { secret: SECRET } }, upstreams: { a: { url: 'http://a' } }, routes: [{ path: '/*', upstream: 'a' }] }) }) },
+  )
+  assert.equal(c.routes[0]!.pattern, '/*')
+})
+
+test('every problem in a file is reported at its place', async () => {
+  const out = await problems(`
+providers:
+  main: { secret: "${SECRET}", issuerr: x }
+upstreams:
+  api: { url: "ftp://x" }
+routes:
+  - { path: /a, upstream: api, pathh: /b }
+  - { path: /b, upstream: nope, providers: [ghost] }
+  - { path: "/c/*/d", upstream: api }
+  - path: /d
+    upstream: api
+    require: { claims: [{ claim: tenant, equal: x }] }
+  - { path: /e, upstream: api, auth: optional, require: { scopes: { all: [a] } } }
+  - { path: /f/:id, upstream: api, rewrite: "/g/{params.other}" }
+  - { path: /h, upstream: api, methods: [FETCH] }
+`)
+  assert.deepEqual(out.sort(), [
+    'providers.main.issuerr: unknown key',
+    'routes[0].pathh: unknown key',
+    'routes[2].path: * is only allowed as the last segment',
+    'routes[3].require.claims[0]: unknown operator "equal" (expected one of equals, oneOf, contains, matches, all, any, not)',
+    'routes[6].methods[0]: must be one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS',
+  ].sort())
+})
+
+test('cross-references and rule combinations are checked after the schema', async () => {
+  const out = await problems(`
+providers:
+  a: { secret: "${SECRET}" }
+  b: { secret: "${SECRET}" }
+upstreams:
+  api: { url: "ftp://x" }
+routes:
+  - { path: /b, upstream: nope, providers: [ghost] }
+  - { path: /e, upstream: api, auth: optional, require: { scopes: { all: [a] } } }
+  - { path: /f/:id, upstream: api, rewrite: "/g/{params.other}" }
+  - { path: /g, upstream: api, stripPrefix: /g, rewrite: /h }
+  - { path: /i, upstream: api }
+`)
+  assert.deepEqual(out.sort(), [
+    'providers.a.issuer: is required: routes[1] accepts several providers, and tokens go to a provider by their "iss"',
+    'providers.a.issuer: is required: routes[2] accepts several providers, and tokens go to a provider by their "iss"',
+    'providers.a.issuer: is required: routes[3] accepts several providers, and tokens go to a provider by their "iss"',
+    'providers.a.issuer: is required: routes[4] accepts several providers, and tokens go to a provider by their "iss"',
+    'providers.b.issuer: is required: routes[1] accepts several providers, and tokens go to a provider by their "iss"',
+    'providers.b.issuer: is required: routes[2] accepts several providers, and tokens go to a provider by their "iss"',
+    'providers.b.issuer: is required: routes[3] accepts several providers, and tokens go to a provider by their "iss"',
+    'providers.b.issuer: is required: routes[4] accepts several providers, and tokens go to a provider by their "iss"',
+    'routes[0].providers[0]: unknown provider "ghost"',
+    'routes[0].upstream: unknown upstream "nope"',
+    'routes[1].require: requirements need auth "required" (this route is "optional")',
+    'routes[2].rewrite: {params.other} is not a parameter of /f/:id',
+    'routes[3].rewrite: use either stripPrefix or rewrite, not both',
+    'upstreams.api.url: must use http:// or https://, not ftp://',
+  ].sort())
+})
+
+test('a file that is not valid YAML or JSON is reported with the reason', async () => {
+  const [yaml] = await problems('routes: [\n')
+  assert.match(yaml!, /^\/etc\/jwtgate.yaml: is not valid YAML: /)
+  const json = await loadConfig({ JWTGATE_CONFIG: '/c.json' }, { readFile: files({ '/c.json': '{"routes":' }) }).catch((e: ConfigError) => e.issues[0]!.message)
+  assert.match(json as string, /^is not valid JSON/)
+  const dup = await problems(`${BASE}\nupstreams: {}\n`)
+  assert.match(dup[0]!, /is not valid YAML: .*(unique|Map keys)/i)
+  assert.deepEqual(await loadConfig({ JWTGATE_CONFIG: '/none' }, { readFile: files({}) }).catch((e: ConfigError) => e.issues.map((i) => i.message)), ['cannot read file "/none"'])
+})
+
+test('a file needs routes', async () => {
+  assert.deepEqual(await problems(BASE), ['routes: is empty: without routes every request would be 404'])
+})
+
+test('environment variables override top-level values next to a file, and route variables are refused', async () => {
+  const text = `${BASE}listen: { port: 9000, host: 127.0.0.1 }\nlog: { level: warn }\nroutes: [{ path: /*, upstream: api }]\n`
+  const c = await load(text, { JWTGATE_PORT: '9100', JWTGATE_LOG_LEVEL: 'debug', JWTGATE_DEBUG_HEADERS: 'true' })
+  assert.equal(c.port, 9100)
+  assert.equal(c.host, '127.0.0.1')
+  assert.equal(c.log.level, 'debug')
+  assert.equal(c.debugHeaders, true)
+  const out = await problems(text, { JWTGATE_UPSTREAM: 'http://x', JWTGATE_SECRET: SECRET })
+  assert.deepEqual(out.map((l) => l.split(':')[0]).sort(), ['JWTGATE_SECRET', 'JWTGATE_UPSTREAM'])
+  assert.match(out[0]!, /with JWTGATE_CONFIG, set it in the file/)
+})
+
+test('a route shadowed by an earlier one is a warning, not an error', async () => {
+  const c = await load(`${BASE}routes:
+  - { path: /orders/*, upstream: api }
+  - { path: /orders/:id, upstream: api, methods: [GET] }
+  - { path: /users/:id, upstream: api, methods: [GET] }
+  - { path: /users/:id, upstream: api }
+`)
+  assert.deepEqual(c.warnings, ['routes[1] (/orders/:id) is shadowed by routes[0] (/orders/*) and never matches'])
+})
+
+test('route names must be unique', async () => {
+  const out = await problems(`${BASE}routes:
+  - { name: a, path: /x, upstream: api }
+  - { name: a, path: /y, upstream: api }
+`)
+  assert.deepEqual(out, ['routes[1].name: duplicates the name of routes[0]'])
+})

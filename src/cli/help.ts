@@ -4,11 +4,16 @@ import { VERSION } from '../version.ts'
 export const USAGE = `jwtgate ${VERSION}: a JWT-authenticating reverse proxy for APIs
 
 Usage:
-  jwtgate [serve]     start the gateway from JWTGATE_* environment variables
-  jwtgate check       validate the configuration and print a summary (exit 1 on problems)
-  jwtgate demo        zero-configuration demo: echo upstream, ES256 key, token, curl commands
-  jwtgate --version   print the version
-  jwtgate --help      print this help
+  jwtgate [serve] [--config FILE]   start the gateway (reloads FILE on SIGHUP)
+  jwtgate check [--config FILE]     validate the configuration and print the merged result
+  jwtgate explain METHOD URL-OR-PATH [--token T] [--header 'Name: value']... [--json] [--config FILE]
+                                    show how a request would be decided, without contacting the upstream
+  jwtgate schema                    print the configuration file's JSON Schema
+  jwtgate demo                      zero-configuration demo: echo upstream, ES256 key, token, curl commands
+  jwtgate --version | --help
+
+Configuration: a JSON or YAML file (JWTGATE_CONFIG or --config) with providers, upstreams and
+routes; or, for one upstream and one policy, environment variables alone:
 
 Required:
   JWTGATE_UPSTREAM            base URL of the protected API (a path prefix is kept)
@@ -37,5 +42,8 @@ Optional (defaults in brackets):
   JWTGATE_ALLOW_INSECURE_JWKS           allow http JWKS/OIDC URLs off loopback [false]
   JWTGATE_MAX_TOKEN_BYTES               longest token accepted [8192]
   JWTGATE_LOG_LEVEL / JWTGATE_LOG_FORMAT  debug|info|warn|error / json|pretty [info / json]
+  JWTGATE_DEBUG_HEADERS                 send rejection reasons in X-Jwtgate-Reason [false]
+  JWTGATE_CONFIG                        configuration file; next to it, the variables above that are
+                                        not about keys, upstreams or routes override its top-level values
 
 Docs: README.md`

@@ -150,3 +150,93 @@ test('demo prints a token and curl commands that work against its gateway', asyn
     await run.stop()
   }
 })
+
+const FILE = (upstream: string) => `
+providers:
+  main: { issuer: https://idp.test, secret: "${HS.config}" }
+upstreams:
+  api: { url: "${upstream}" }
+routes:
+  - { path: /public/*, upstream: api, auth: public }
+  - path: /tenants/:tenant/*
+    upstream: api
+    require: { claims: [{ claim: tenant, equals: "{params.tenant}" }] }
+`
+
+test('schema prints the JSON Schema of the configuration file', async () => {
+  const h = testHost({})
+  expect(await main(['schema'], h)).toBe(0)
+  const schema = JSON.parse(h.out.join('\n'))
+  expect(schema.$schema).toContain('json-schema.org')
+  expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['providers', 'upstreams', 'routes', 'listen']))
+  expect(schema.properties.routes.items.required).toEqual(['path', 'upstream'])
+})
+
+test('check --config prints the merged result; problems name their place in the file', async () => {
+  const good = testHost({ JWTGATE_PORT: '9999' }, { '/c.yaml': FILE('http://127.0.0.1:1') })
+  expect(await main(['check', '--config', '/c.yaml'], good)).toBe(0)
+  const text = good.out.join('\n')
+  expect(text).toContain('listen:   0.0.0.0:9999')
+  expect(text).toContain('file:     /c.yaml')
+  expect(text).toContain('route:    routes[1] * /tenants/:tenant/* → api; required (main); 1 claim condition')
+  expect(text).not.toContain(HS.config.slice(7))
+  const bad = testHost({}, { '/c.yaml': FILE('http://127.0.0.1:1').replace('equals:', 'equal:') })
+  expect(await main(['check', '--config', '/c.yaml'], bad)).toBe(1)
+  expect(bad.err[0]).toBe('routes[1].require.claims[0]: unknown operator "equal" (expected one of equals, oneOf, contains, matches, all, any, not)')
+})
+
+test('explain prints the decision without contacting the upstream, and exits 1 for a rejection', async () => {
+  const upstream = await recordingUpstream()
+  try {
+    const files = { '/c.yaml': FILE(upstream.url) }
+    const token = await sign({ iss: 'https://idp.test', tenant: 'globex' }, { alg: 'HS256', key: HS.raw })
+    const rejected = testHost({}, files)
+    expect(await main(['explain', 'GET', '/tenants/acme/x', '--token', token, '--config', '/c.yaml'], rejected)).toBe(1)
+    expect(rejected.out.join('\n')).toContain('✗ routes[1].require.claims[0]: claim tenant equals "acme" (saw "globex")')
+    expect(rejected.out.join('\n')).toContain('→ 403 claim_mismatch')
+    const json = testHost({}, files)
+    expect(await main(['explain', 'GET', 'http://gw.example/public/a', '--json', '--config', '/c.yaml'], json)).toBe(0)
+    const result = JSON.parse(json.out.join('\n'))
+    expect([result.status, result.decision, result.route]).toEqual([200, 'allowed', 'routes[0]'])
+    const none = testHost({}, files)
+    expect(await main(['explain', 'DELETE', '/nope', '--header', `Authorization: Bearer ${token}`, '--config', '/c.yaml'], none)).toBe(1)
+    expect(none.out.join('\n').endsWith('→ 404 no_route')).toBe(true)
+    expect(upstream.seen.length).toBe(0)
+    const usage = testHost({}, files)
+    expect(await main(['explain', 'GET'], usage)).toBe(2)
+  } finally {
+    await upstream.close()
+  }
+})
+
+test('serve reloads the file on SIGHUP and keeps the old configuration when the new one is invalid', async () => {
+  const upstream = await recordingUpstream()
+  const files: Record<string, string> = { '/c.yaml': FILE(upstream.url) }
+  const h = testHost({ JWTGATE_CONFIG: '/c.yaml', JWTGATE_PORT: '0' }, files)
+  let port = 0
+  const original = h.serve
+  h.serve = async (handler, o) => {
+    const s = await original(handler, o)
+    port = s.port
+    return s
+  }
+  const exit = main(['serve'], h)
+  while (port === 0) await Bun.sleep(5)
+  const url = `http://127.0.0.1:${port}`
+  expect((await fetch(`${url}/open/x`)).status).toBe(404)
+  files['/c.yaml'] = `${FILE(upstream.url)}  - { path: /open/*, upstream: api, auth: public }\n`
+  h.reload()
+  const until = async (check: () => boolean) => {
+    for (let i = 0; i < 200 && !check(); i++) await Bun.sleep(10)
+  }
+  await until(() => h.out.some((l) => l.includes('"event":"reload"')))
+  expect((await fetch(`${url}/open/x`)).status).toBe(200)
+  files['/c.yaml'] = 'routes: [{ path: nope }]'
+  h.reload()
+  await until(() => h.out.some((l) => l.includes('reload_failed')))
+  expect(h.out.find((l) => l.includes('reload_failed'))).toContain('routes[0].path: must start with /')
+  expect((await fetch(`${url}/open/x`)).status).toBe(200)
+  h.signal()
+  expect(await exit).toBe(0)
+  await upstream.close()
+})

@@ -1,0 +1,26 @@
+import { expect, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
+import { loadConfig } from '../../src/core/config/load.ts'
+import { describeConfig } from '../../src/core/config/summary.ts'
+import { secret } from '../helpers/keys.ts'
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+
+test('the README configuration file example is valid and says what the text says', async () => {
+  const yaml = /```yaml\n([\s\S]+?)```/.exec(readme)?.[1]
+  expect(yaml).toBeDefined()
+  const partnerSecret = secret(32).config
+  const config = await loadConfig({ JWTGATE_CONFIG: '/jwtgate.yaml', PARTNER_HS256_SECRET: partnerSecret }, { readFile: () => yaml! })
+  expect(config.routes.map((r) => r.name)).toEqual(['docs', 'read-order', 'delete-order', 'tenant-data', 'files', 'legacy-items'])
+  expect(config.routes[0]!.auth).toBe('public')
+  expect(config.routes[1]!.require.scopesAll).toEqual(['orders:read'])
+  expect(config.routes[2]!.require.rolesAny).toEqual(['admin'])
+  expect(config.routes[3]!.require.claims.length).toBe(2)
+  expect(config.warnings).toEqual([])
+  expect(describeConfig(config).join('\n')).not.toContain(partnerSecret.slice(7))
+})
+
+test('every JWTGATE_ variable the code reads is in the README', async () => {
+  const { VARIABLES } = await import('../../src/core/config/schema.ts')
+  for (const variable of VARIABLES) expect(readme).toContain(variable)
+})

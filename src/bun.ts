@@ -12,23 +12,26 @@ const host: Host = {
   readFile: (path) => readFileSync(path, 'utf8'),
   stdout: (line) => void process.stdout.write(`${line}\n`),
   stderr: (line) => void process.stderr.write(`${line}\n`),
-  async serve(handler, { host: hostname, port }) {
+  async serve(handler, { host: hostname, port, tls }) {
+    const protocol = tls === undefined ? 'http' : 'https'
     const server = Bun.serve({
       hostname,
       port,
+      tls,
       // Bun closes connections idle for 10 s by default: that would cut a request waiting for a
       // slow upstream or a quiet streamed response. The upstream timeout bounds the wait instead.
       idleTimeout: 0,
       // Bun caps request bodies at 128 MB by default; uploads stream through, so no cap here.
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-      fetch: (request, srv) => handler(request, { clientAddress: srv.requestIP(request)?.address }),
+      fetch: (request, srv) => handler(request, { clientAddress: srv.requestIP(request)?.address, protocol }),
     })
     return { port: server.port ?? port, stop: (force) => server.stop(force) }
   },
   onSignal(listener) {
-    process.once('SIGINT', () => listener('SIGINT'))
-    process.once('SIGTERM', () => listener('SIGTERM'))
+    process.on('SIGINT', () => listener('SIGINT'))
+    process.on('SIGTERM', () => listener('SIGTERM'))
   },
+  exit: (code) => process.exit(code),
   onReload(listener) {
     process.on('SIGHUP', listener)
   },

@@ -13,17 +13,29 @@ const host: Host = {
   readFile: (path) => Deno.readTextFileSync(path),
   stdout: (line) => void Deno.stdout.writeSync(encoder.encode(`${line}\n`)),
   stderr: (line) => void Deno.stderr.writeSync(encoder.encode(`${line}\n`)),
-  serve(handler, { host: hostname, port }) {
+  serve(handler, { host: hostname, port, tls }) {
+    const protocol = tls === undefined ? 'http' : 'https'
     return new Promise((resolve, reject) => {
       try {
+        const abort = new AbortController()
         const server = Deno.serve(
           {
             hostname,
             port,
-            onListen: (addr) => resolve({ port: (addr as Deno.NetAddr).port, stop: async () => { await server.shutdown() } }),
+            ...(tls === undefined ? {} : { cert: tls.cert, key: tls.key }),
+            signal: abort.signal,
+            onListen: (addr) =>
+              resolve({
+                port: (addr as Deno.NetAddr).port,
+                async stop(force) {
+                  if (force) abort.abort()
+                  else await server.shutdown()
+                  await server.finished
+                },
+              }),
             onError: () => new Response(null, { status: 500 }),
           },
-          (request, info) => handler(request, { clientAddress: (info.remoteAddr as Deno.NetAddr).hostname }),
+          (request, info) => handler(request, { clientAddress: (info.remoteAddr as Deno.NetAddr).hostname, protocol }),
         )
       } catch (e) {
         reject(e)
@@ -34,6 +46,7 @@ const host: Host = {
     Deno.addSignalListener('SIGINT', () => listener('SIGINT'))
     Deno.addSignalListener('SIGTERM', () => listener('SIGTERM'))
   },
+  exit: (code) => Deno.exit(code),
   onReload(listener) {
     Deno.addSignalListener('SIGHUP', listener)
   },

@@ -6,10 +6,19 @@ import type { ConnectionInfo, GatewayDeps } from '../core/gateway.ts'
 
 export type Handler = (request: Request, info: ConnectionInfo) => Response | Promise<Response>
 
+export interface ServeOptions {
+  readonly host: string
+  readonly port: number
+  readonly tls?: { readonly cert: string; readonly key: string } | undefined
+}
+
 export interface Server {
   /** The port actually bound (useful with port 0). */
   readonly port: number
-  /** Stops listening; with `force`, also closes open connections. */
+  /**
+   * Stops accepting connections and resolves once the requests in flight have finished; with
+   * `force`, closes every connection at once.
+   */
   stop(force?: boolean): Promise<void>
 }
 
@@ -21,9 +30,12 @@ export interface Host {
   /** Writes a line (a newline is added) to standard output / standard error. */
   stdout(line: string): void
   stderr(line: string): void
-  serve(handler: Handler, options: { readonly host: string; readonly port: number }): Promise<Server>
-  /** Calls `listener` on SIGINT or SIGTERM. */
+  /** Listens; with `tls` (PEM text), serves HTTPS. Rejects when it cannot listen. */
+  serve(handler: Handler, options: ServeOptions): Promise<Server>
+  /** Calls `listener` on every SIGINT or SIGTERM. */
   onSignal(listener: (signal: string) => void): void
+  /** Ends the process at once (a second shutdown signal). */
+  exit(code: number): void
   /** Calls `listener` on SIGHUP (reload). */
   onReload(listener: () => void): void
   /** Calls `listener` when the file changes; returns a function that stops watching. */

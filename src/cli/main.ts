@@ -11,7 +11,7 @@ import { createLogger, formatLine } from '../core/log.ts'
 import { VERSION } from '../version.ts'
 import { startDemo } from './demo.ts'
 import { USAGE } from './help.ts'
-import type { Host } from './host.ts'
+import type { Host, Server } from './host.ts'
 import { jsonSchema } from './schema.ts'
 
 const NO_CONFIG = [
@@ -100,16 +100,36 @@ async function serve(host: Host, args: Args): Promise<number> {
   }
   const logger = createLogger({ level: config.log.level, format: config.log.format, sink: host.stdout })
   const gateway = createGateway(config, { ...host.gatewayDeps, logger })
-  let server
+  let server: Server
+  let admin: Server | undefined
   try {
-    server = await host.serve(gateway.fetch, { host: config.host, port: config.port })
+    server = await host.serve(gateway.fetch, { host: config.host, port: config.port, tls: config.tls })
   } catch (e) {
     gateway.close()
-    host.stderr(`jwtgate: cannot listen on ${config.host}:${config.port}: ${e instanceof Error ? e.message : String(e)}`)
+    host.stderr(`jwtgate: cannot listen on ${config.host}:${config.port}${config.tls ? ' (TLS: check that the certificate and key match)' : ''}: ${e instanceof Error ? e.message : String(e)}`)
     return 1
   }
+  if (config.admin !== undefined) {
+    try {
+      admin = await host.serve((request) => gateway.admin(request), { host: config.admin.host, port: config.admin.port })
+    } catch (e) {
+      host.stderr(`jwtgate: cannot listen on the admin address ${config.admin.host}:${config.admin.port}: ${e instanceof Error ? e.message : String(e)}`)
+      await server.stop(true)
+      gateway.close()
+      return 1
+    }
+  }
   // Always printed, whatever the log level: the one start-up line.
-  host.stdout(formatLine(config.log.format, Date.now(), 'info', 'start', { version: VERSION, runtime: host.runtime, listen: `${config.host}:${server.port}`, ...summaryFields(config) }))
+  host.stdout(
+    formatLine(config.log.format, Date.now(), 'info', 'start', {
+      version: VERSION,
+      runtime: host.runtime,
+      listen: `${config.host}:${server.port}`,
+      tls: config.tls !== undefined,
+      admin: admin === undefined ? undefined : `${config.admin!.host}:${admin.port}`,
+      ...summaryFields(config),
+    }),
+  )
   for (const warning of config.warnings) logger.log('warn', 'config_warning', { warning })
   if (config.debugHeaders) logger.log('warn', 'debug_headers', { warning: 'rejection reasons are sent to clients in X-Jwtgate-Reason; do not use in production' })
 
@@ -118,7 +138,9 @@ async function serve(host: Host, args: Args): Promise<number> {
     reloading = reloading.then(async () => {
       try {
         const next = await loadConfig(env, { readFile: host.readFile })
-        if (next.host !== config.host || next.port !== config.port) logger.log('warn', 'reload_listen_unchanged', { reason: 'the listen address changes only on restart' })
+        if (next.host !== config.host || next.port !== config.port || JSON.stringify(next.admin) !== JSON.stringify(config.admin) || next.tls?.cert !== config.tls?.cert) {
+          logger.log('warn', 'reload_listen_unchanged', { reason: 'listen addresses and TLS change only on restart' })
+        }
         gateway.reload(next)
         logger.log('info', 'reload', { trigger, routes: next.routes.length })
       } catch (e) {
@@ -129,11 +151,35 @@ async function serve(host: Host, args: Args): Promise<number> {
   }
   host.onReload(() => reload('SIGHUP'))
   const unwatch = config.file?.watch ? host.watchFile(config.file.path, () => reload('file change')) : undefined
-  const signal = await new Promise<string>((resolve) => host.onSignal(resolve))
-  logger.log('info', 'shutdown', { signal })
+
+  // First signal: drain gracefully. A second one: exit at once.
+  let signals = 0
+  const signal = await new Promise<string>((resolve) =>
+    host.onSignal((name) => {
+      if (++signals > 1) {
+        logger.log('warn', 'shutdown_forced', { signal: name })
+        host.exit(1)
+      }
+      resolve(name)
+    }),
+  )
+  const timeoutMs = gateway.config.shutdownTimeoutMs
+  gateway.drain()
+  logger.log('info', 'shutdown', { signal, in_flight: gateway.metrics.inFlight.value, timeout_ms: timeoutMs })
   unwatch?.()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timedOut = await Promise.race([
+    server.stop().then(() => false),
+    new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, true))),
+  ])
+  clearTimeout(timer)
+  if (timedOut) {
+    logger.log('warn', 'shutdown_timeout', { timeout_ms: timeoutMs, reason: 'requests still in flight were cut' })
+    await server.stop(true)
+  }
+  await admin?.stop(true)
   gateway.close()
-  await server.stop()
+  logger.log('info', 'stopped', {})
   return 0
 }
 

@@ -29,7 +29,13 @@ export type ErrorCode =
   | 'upstream_unreachable'
   | 'upstream_timeout'
   | 'bad_path'
+  | 'bad_host'
   | 'method_not_allowed'
+  | 'payload_too_large'
+  | 'request_timeout'
+  | 'headers_too_large'
+  | 'rate_limited'
+  | 'cors_rejected'
   | 'internal_error'
 
 /** Base of all request-time errors: a stable `code`, an HTTP `status`, a generic `detail`. */
@@ -102,8 +108,21 @@ export class UpstreamError extends GatewayError {
 /** The request itself is unacceptable: an ambiguous path (400) or an unknown method (405). */
 export class BadRequestError extends GatewayError {
   override readonly name = 'BadRequestError'
-  constructor(code: 'bad_path' | 'method_not_allowed', detail: string) {
+  constructor(code: 'bad_path' | 'bad_host' | 'method_not_allowed', detail: string) {
     super(code, code === 'method_not_allowed' ? 405 : 400, detail)
+  }
+}
+
+/** A limit the request went over: body size (413), body idle (408), header size (431), rate (429). */
+export class LimitError extends GatewayError {
+  override readonly name = 'LimitError'
+  constructor(
+    code: 'payload_too_large' | 'request_timeout' | 'headers_too_large' | 'rate_limited',
+    detail: string,
+    /** For 429: seconds until a request would be allowed (`Retry-After`). */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(code, { payload_too_large: 413, request_timeout: 408, headers_too_large: 431, rate_limited: 429 }[code], detail)
   }
 }
 

@@ -1,17 +1,23 @@
 /**
- * @module createGateway: the runtime-agnostic core, `(Request) => Promise<Response>`. Normalises
- * the request, decides (decide.ts), proxies; every error becomes a response in respond.ts.
+ * @module createGateway: the runtime-agnostic core, `(Request) => Promise<Response>`. Checks the
+ * request's shape and limits, decides (decide.ts), proxies, and accounts for it (log line,
+ * metrics); every error becomes a response in respond.ts.
  */
 import { encodeClaim, readClaim } from './auth/claims.ts'
 import { removeCookie, type FoundToken } from './auth/token.ts'
 import type { Config } from './config/load.ts'
+import { addCorsHeaders, isPreflight, originAllowed, preflightResponse } from './cors.ts'
 import { decide, type Decision } from './decide.ts'
-import { ForbiddenError, GatewayError } from './errors.ts'
+import { ForbiddenError, GatewayError, LimitError } from './errors.ts'
 import { silentLogger, type Logger } from './log.ts'
-import { forward, type ForwardOptions } from './proxy/forward.ts'
+import { methodClass, Metrics } from './metrics.ts'
+import { watchBody, type BodyEnd } from './proxy/body.ts'
+import { forward, type BodyState, type ForwardOptions } from './proxy/forward.ts'
 import { acceptableRequestId, downstreamHeaders, upstreamHeaders } from './proxy/headers.ts'
 import { searchWithout, upstreamUrl } from './proxy/url.ts'
+import { RateLimiter } from './rate-limit.ts'
 import { errorResponse } from './respond.ts'
+import { checkHost } from './routing/host.ts'
 import { checkMethod } from './routing/method.ts'
 import { normalizeTarget, type Target } from './routing/path.ts'
 import { upstreamPath } from './routing/rewrite.ts'
@@ -37,16 +43,23 @@ export interface GatewayDeps {
 /** Runtime-neutral facts about the connection, filled in by each entrypoint. */
 export interface ConnectionInfo {
   readonly clientAddress?: string
+  /** The protocol the client connected with (never taken from the request line, which a client writes). */
+  readonly protocol?: 'http' | 'https'
 }
 
 export interface Gateway {
   fetch(request: Request, info?: ConnectionInfo): Promise<Response>
-  /** True once every key source has a key set. */
+  /** The admin listener's handler: `/metrics`, `/healthz`, `/readyz`. */
+  admin(request: Request): Response
+  /** True once every key source has a key set, until draining starts. */
   readonly ready: boolean
   /** The configuration in force. */
   readonly config: Config
+  readonly metrics: Metrics
   /** Swaps in a new configuration atomically; requests in flight finish on the old one. */
   reload(config: Config): void
+  /** Shutdown has begun: `/readyz` answers 503 from now on. */
+  drain(): void
   /** Stops background work (JWKS retries). */
   close(): void
 }
@@ -61,13 +74,36 @@ function urlHost(url: string): string {
   return url.slice(start, end < 0 ? undefined : end)
 }
 
-/** Per-request facts the access log reports. */
-interface Outcome {
+/** Everything the access log line and the metrics report about one request. */
+interface Exchange {
+  readonly requestId: string
+  readonly started: number
+  readonly client: string | undefined
+  readonly method: string
+  path: string | undefined
   route: string | undefined
   code: string | undefined
   requirement: string | undefined
   sub: string | undefined
+  iss: string | undefined
+  status: number
+  upstream: string | undefined
   upstreamStatus: number | undefined
+  upstreamMs: number | undefined
+  bytesIn: number | undefined
+  bytesOut: number | undefined
+  /** How the response body ended, when it was watched. */
+  end: BodyEnd | undefined
+  /** The response body is watched: the log line waits for its end. */
+  deferred: boolean
+  body: BodyState
+}
+
+/** Total size of the request's header fields, as they would be on the wire. */
+function headerBytes(headers: Headers): number {
+  let total = 0
+  for (const [name, value] of headers) total += name.length + value.length + 4
+  return total
 }
 
 /**
@@ -80,10 +116,41 @@ interface Outcome {
 export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
   const now = deps.now ?? Date.now
   const logger = deps.logger ?? silentLogger
-  const stateDeps = { fetch: deps.fetch ?? globalThis.fetch, now, logger }
+  const metrics = new Metrics(now())
+  const stateDeps = { fetch: deps.fetch ?? globalThis.fetch, now, logger, metrics }
   let state = buildState(config, stateDeps)
+  let limiter = config.rateLimit === undefined ? undefined : new RateLimiter(config.rateLimit)
+  let draining = false
   const decodedEncodings = deps.decodedEncodings ?? []
   const logRequests = logger.enabled('info')
+
+  function finish(x: Exchange): void {
+    const seconds = (now() - x.started) / 1000
+    const route = x.route ?? 'none'
+    metrics.requests.inc([route, methodClass(x.method), String(x.status)])
+    metrics.requestDuration.observe([route], seconds)
+    if (x.code !== undefined) metrics.rejections.inc([x.code])
+    if (!logRequests) return
+    logger.log('info', 'request', {
+      request_id: x.requestId,
+      client: x.client,
+      method: x.method,
+      path: x.path,
+      route: x.route,
+      status: x.status,
+      decision: x.code ?? 'allowed',
+      requirement: x.requirement,
+      sub: x.sub,
+      iss: x.iss,
+      upstream: x.upstream,
+      upstream_status: x.upstreamStatus,
+      upstream_ms: x.upstreamMs,
+      duration_ms: now() - x.started,
+      bytes_in: x.bytesIn,
+      bytes_out: x.bytesOut,
+      end: x.end === 'done' ? undefined : x.end,
+    })
+  }
 
   function removeTokens(s: State, headers: Headers, search: string, found: FoundToken | undefined): string {
     for (const provider of s.providers.values()) {
@@ -106,16 +173,38 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     return search
   }
 
-  async function proxy(s: State, request: Request, target: Target, info: ConnectionInfo, requestId: string, decision: Decision, outcome: Outcome): Promise<Response> {
+  /** The request body to forward: as it is, or watched for its cap, its idle time and its size. */
+  function requestBody(s: State, request: Request, x: Exchange): ReadableStream<Uint8Array> | null {
+    const body = request.body
+    if (body === null) return null
+    const { maxBodyBytes, streamIdleMs } = s.config.limits
+    const length = request.headers.get('content-length')
+    if (maxBodyBytes !== undefined && length !== null && Number(length) > maxBodyBytes) {
+      throw new LimitError('payload_too_large', 'The request body is larger than allowed.')
+    }
+    if (maxBodyBytes === undefined && !logRequests && length !== null) return body
+    return watchBody(body, {
+      maxBytes: maxBodyBytes,
+      idleMs: streamIdleMs,
+      now,
+      onEnd(bytes, end) {
+        x.bytesIn = bytes
+        x.body.end = end
+      },
+    })
+  }
+
+  async function proxy(s: State, request: Request, target: Target, info: ConnectionInfo, decision: Decision, x: Exchange): Promise<Response> {
     const route = decision.route.route
     const upstream = s.upstreams.get(route.upstream)!
+    x.upstream = upstream.name
     const headers = upstreamHeaders(
       request.headers,
       {
         clientAddress: info.clientAddress,
-        proto: request.url.startsWith('https:') ? 'https' : 'http',
+        proto: info.protocol ?? 'http',
         host: request.headers.get('host') ?? urlHost(request.url),
-        requestId,
+        requestId: x.requestId,
         trustedProxies: s.config.trustedProxies,
       },
       s.strip,
@@ -130,84 +219,141 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
         if (value !== undefined) headers.set(header, value)
       }
     }
+    const body = requestBody(s, request, x)
     const path = upstreamPath(route, target.path, request.method, decision.params)
     const options: ForwardOptions = { fetch: stateDeps.fetch, timeoutMs: upstream.timeoutMs, init: deps.fetchInit ?? {} }
-    const response = await forward(request, upstreamUrl(upstream.base, path, search), headers, options)
-    outcome.upstreamStatus = response.status
+    const sent = performance.now()
+    const response = await forward(request, body, upstreamUrl(upstream.base, path, search), headers, options, x.body)
+    const upstreamSeconds = (performance.now() - sent) / 1000
+    metrics.upstreamDuration.observe([upstream.name], upstreamSeconds)
+    x.upstreamMs = Math.round(upstreamSeconds * 1000)
+    x.upstreamStatus = response.status
     const encoding = decodedEncodings.length > 0 ? response.headers.get('content-encoding') : null
     const decoded = encoding !== null && decodedEncodings.includes(encoding.trim().toLowerCase())
-    return new Response(response.body, {
-      status: response.status,
-      statusText: response.statusText,
-      headers: downstreamHeaders(response.headers, decoded, requestId),
-    })
-  }
-
-  async function handle(s: State, request: Request, target: Target, info: ConnectionInfo, requestId: string, outcome: Outcome): Promise<Response> {
-    const path = target.path
-    if ((path === '/healthz' || path === '/readyz') && (request.method === 'GET' || request.method === 'HEAD')) {
-      const ok = path === '/healthz' || isReady(s)
-      return new Response(JSON.stringify({ status: ok ? 'ok' : 'starting' }), {
-        status: ok ? 200 : 503,
-        headers: { ...JSON_HEADERS, 'x-request-id': requestId },
+    const out = downstreamHeaders(response.headers, decoded, x.requestId)
+    let responseBody: ReadableStream<Uint8Array> | null = response.body
+    // A body without a length may be a stream (SSE, chunked): watch it for idleness, and watch
+    // every body when the log line reports its size.
+    if (responseBody !== null && (logRequests || !out.has('content-length'))) {
+      x.deferred = true
+      responseBody = watchBody(responseBody, {
+        maxBytes: undefined,
+        idleMs: s.config.limits.streamIdleMs,
+        now,
+        onEnd(bytes, end) {
+          x.bytesOut = bytes
+          x.end = end
+          finish(x)
+        },
       })
     }
-    const decision = await decide(s, request, target, undefined, outcome)
-    const sub = decision.claims?.sub
-    outcome.sub = typeof sub === 'string' ? sub : undefined
-    return proxy(s, request, target, info, requestId, decision, outcome)
+    return new Response(responseBody as BodyInit | null, { status: response.status, statusText: response.statusText, headers: out })
+  }
+
+  async function handle(s: State, request: Request, target: Target, info: ConnectionInfo, x: Exchange): Promise<Response> {
+    const path = target.path
+    if ((path === '/healthz' || path === '/readyz') && (request.method === 'GET' || request.method === 'HEAD')) return health(path, x.requestId)
+    const decision = await decide(s, request, target, undefined, x)
+    const claims = decision.claims
+    if (claims !== undefined) {
+      x.sub = typeof claims.sub === 'string' ? claims.sub : undefined
+      x.iss = typeof claims.iss === 'string' ? claims.iss : undefined
+    }
+    if (limiter !== undefined) {
+      const key = claims !== undefined ? `sub:${x.iss ?? ''}:${x.sub ?? ''}` : `ip:${info.clientAddress ?? ''}`
+      const wait = limiter.take(key, now())
+      if (wait > 0) throw new LimitError('rate_limited', 'Too many requests; retry later.', Math.ceil(wait / 1000))
+    }
+    return proxy(s, request, target, info, decision, x)
+  }
+
+  function health(path: string, requestId: string): Response {
+    const ok = path === '/healthz' || (!draining && isReady(state))
+    const status = path === '/healthz' ? 'ok' : draining ? 'draining' : ok ? 'ok' : 'starting'
+    return new Response(JSON.stringify({ status }), { status: ok ? 200 : 503, headers: { ...JSON_HEADERS, 'x-request-id': requestId } })
   }
 
   async function handleRequest(request: Request, info: ConnectionInfo = NO_INFO): Promise<Response> {
     // The state at arrival serves the whole request, even if a reload swaps it meanwhile.
     const s = state
-    const started = now()
     const incomingId = request.headers.get('x-request-id')
-    const requestId = acceptableRequestId(incomingId) ? incomingId : crypto.randomUUID()
-    const outcome: Outcome = { route: undefined, code: undefined, requirement: undefined, sub: undefined, upstreamStatus: undefined }
+    const x: Exchange = {
+      requestId: acceptableRequestId(incomingId) ? incomingId : crypto.randomUUID(),
+      started: now(),
+      client: info.clientAddress,
+      method: request.method,
+      path: undefined,
+      route: undefined,
+      code: undefined,
+      requirement: undefined,
+      sub: undefined,
+      iss: undefined,
+      status: 0,
+      upstream: undefined,
+      upstreamStatus: undefined,
+      upstreamMs: undefined,
+      bytesIn: undefined,
+      bytesOut: undefined,
+      end: undefined,
+      deferred: false,
+      body: { end: undefined },
+    }
+    metrics.inFlight.value++
+    const cors = s.config.cors
     let response: Response
-    let target: Target | undefined
     try {
       checkMethod(request.method)
-      target = normalizeTarget(request.url)
-      response = await handle(s, request, target, info, requestId, outcome)
+      if (cors !== undefined && isPreflight(request)) {
+        response = preflightResponse(cors, request, x.requestId)
+        if (response.status === 403) x.code = 'cors_rejected'
+      } else {
+        if (headerBytes(request.headers) > s.config.limits.maxHeaderBytes) throw new LimitError('headers_too_large', 'The request headers are too large.')
+        checkHost(request.headers.get('host'))
+        const target = normalizeTarget(request.url)
+        x.path = target.path
+        response = await handle(s, request, target, info, x)
+      }
     } catch (e) {
-      outcome.code = e instanceof GatewayError ? e.code : 'internal_error'
-      if (e instanceof ForbiddenError) outcome.requirement = e.requirement
-      if (!(e instanceof GatewayError)) logger.log('error', 'internal_error', { request_id: requestId, error: e instanceof Error ? e.name : 'unknown' })
-      response = errorResponse(e, requestId)
-      if (s.config.debugHeaders) response.headers.set('x-jwtgate-reason', outcome.requirement === undefined ? outcome.code : `${outcome.code}; ${outcome.requirement}`)
+      x.code = e instanceof GatewayError ? e.code : 'internal_error'
+      if (e instanceof ForbiddenError) x.requirement = e.requirement
+      if (!(e instanceof GatewayError)) logger.log('error', 'internal_error', { request_id: x.requestId, error: e instanceof Error ? e.name : 'unknown' })
+      response = errorResponse(e, x.requestId)
+      if (s.config.debugHeaders) response.headers.set('x-jwtgate-reason', x.requirement === undefined ? x.code : `${x.code}; ${x.requirement}`)
     }
-    if (logRequests) {
-      logger.log('info', 'request', {
-        request_id: requestId,
-        client: info.clientAddress,
-        method: request.method,
-        path: target?.path,
-        route: outcome.route,
-        status: response.status,
-        decision: outcome.code ?? 'allowed',
-        requirement: outcome.requirement,
-        sub: outcome.sub,
-        upstream_status: outcome.upstreamStatus,
-        duration_ms: now() - started,
-      })
+    if (cors !== undefined && !isPreflight(request)) {
+      const origin = request.headers.get('origin')
+      if (origin !== null && originAllowed(cors, origin)) addCorsHeaders(cors, origin, response.headers)
     }
+    metrics.inFlight.value--
+    x.status = response.status
+    if (!x.deferred) finish(x)
     return response
   }
 
   return {
     fetch: handleRequest,
+    admin(request: Request): Response {
+      const path = new URL(request.url).pathname
+      if (path === '/metrics') return new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } })
+      if (path === '/healthz' || path === '/readyz') return health(path, crypto.randomUUID())
+      return new Response('not found\n', { status: 404, headers: { 'content-type': 'text/plain' } })
+    },
     get ready() {
-      return isReady(state)
+      return !draining && isReady(state)
     },
     get config() {
       return state.config
     },
+    metrics,
     reload(next: Config) {
       const old = state
       state = buildState(next, stateDeps, old)
+      const same = JSON.stringify(next.rateLimit) === JSON.stringify(old.config.rateLimit)
+      if (!same) limiter = next.rateLimit === undefined ? undefined : new RateLimiter(next.rateLimit)
       retireState(old, state)
+    },
+    drain() {
+      draining = true
     },
     close() {
       retireState(state)

@@ -2,7 +2,7 @@
  * @module The one place where an error becomes an HTTP response: RFC 6750 `WWW-Authenticate` for
  * 401/403 and an RFC 9457 `application/problem+json` body carrying our stable `code`.
  */
-import { ForbiddenError, GatewayError, TokenError, UnavailableError } from './errors.ts'
+import { ForbiddenError, GatewayError, LimitError, TokenError, UnavailableError } from './errors.ts'
 import { ALLOWED_METHODS } from './routing/method.ts'
 
 const TITLES: Record<number, string> = {
@@ -11,6 +11,10 @@ const TITLES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
@@ -49,6 +53,7 @@ export function errorResponse(thrown: unknown, requestId?: string): Response {
   const auth = challenge(error)
   if (auth !== undefined) headers.set('www-authenticate', auth)
   if (error instanceof UnavailableError) headers.set('retry-after', String(error.retryAfterSeconds))
+  if (error instanceof LimitError && error.retryAfterSeconds !== undefined) headers.set('retry-after', String(error.retryAfterSeconds))
   if (error.code === 'method_not_allowed') headers.set('allow', ALLOWED_METHODS.join(', '))
   if (requestId !== undefined) headers.set('x-request-id', requestId)
   const body = {

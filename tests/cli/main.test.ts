@@ -35,6 +35,9 @@ function testHost(env: Record<string, string>, files: Record<string, string> = {
       return { port: s.port, stop: () => s.close() }
     },
     onSignal: (l) => void (listener = l),
+    exit: (code) => {
+      throw new Error(`exit ${code}`)
+    },
     onReload: (l) => void (reloadListener = l),
     watchFile: () => () => {},
     gatewayDeps: { fetchInit: { decompress: false } },

@@ -51,19 +51,33 @@ export function readClaim(claims: Claims, path: ClaimPath): unknown {
   return walk(claims as Record<string, unknown>, path.parts, 0)
 }
 
-/** True when the string holds a control character (C0, DEL) that must never reach a header. */
+/** True when the string holds a control character (C0, DEL, C1) that must never reach a header. */
 export function hasControlChar(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i)
-    if (c < 32 || c === 127) return true
+    if (c < 32 || (c >= 127 && c <= 159)) return true
   }
   return false
+}
+
+const utf8 = new TextEncoder()
+
+/**
+ * Header values are bytes: a value beyond ASCII is sent as its UTF-8 bytes (each byte one
+ * character of the header string), which is what a backend reading UTF-8 expects.
+ */
+function headerBytes(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) > 126) return String.fromCharCode(...utf8.encode(text))
+  }
+  return text
 }
 
 /**
  * Encodes a claim value for a header: strings as they are, numbers as decimal strings, booleans
  * `true`/`false`, arrays of scalars joined with `,`, objects and nested arrays as JSON. Returns
- * undefined for an absent (or null) claim. A value with control characters is `claim_invalid`.
+ * undefined for an absent (or null) claim. A value with control characters is `claim_invalid`;
+ * one beyond ASCII goes as UTF-8 bytes.
  */
 export function encodeClaim(value: unknown): string | undefined {
   let text: string
@@ -76,5 +90,5 @@ export function encodeClaim(value: unknown): string | undefined {
   if (hasControlChar(text)) {
     throw new TokenError('claim_invalid', 'A claim forwarded as a header contains control characters.')
   }
-  return text
+  return headerBytes(text)
 }

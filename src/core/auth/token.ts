@@ -114,10 +114,13 @@ export function extractToken(
       case 'authorization': {
         const value = headers.get('authorization')
         if (value === null) break
-        // RFC 6750 §2.1: `Bearer` (case-insensitive), one space, the token.
-        if (value.length < 6 || value.slice(0, 6).toLowerCase() !== 'bearer') break
-        if (value.length === 6 || value.trim().length === 6) throw new TokenError('token_malformed', 'The Bearer token is empty.')
-        if (value.charCodeAt(6) !== 32) break
+        const lower = value.toLowerCase()
+        // Another scheme (Basic, Digest …) is no token. But a Bearer credential anywhere — also in
+        // a second Authorization header, which arrives joined with ", " — must be exactly
+        // `Bearer <token>` (RFC 6750 §2.1: scheme case-insensitive, one space).
+        if (!lower.startsWith('bearer') && !/,\s*bearer/.test(lower)) break
+        if (!lower.startsWith('bearer ') || value.includes(',')) throw new TokenError('token_malformed', 'The Authorization header must be exactly one "Bearer <token>".')
+        if (value.trim().length === 6) throw new TokenError('token_malformed', 'The Bearer token is empty.')
         return checked(value.slice(7), source, maxBytes)
       }
       case 'header': {

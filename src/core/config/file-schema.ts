@@ -9,7 +9,9 @@ import { parseTokenSource } from '../auth/token.ts'
 import { ALLOWED_METHODS } from '../routing/method.ts'
 import { patternProblem } from '../routing/routes.ts'
 import { templateProblem } from '../routing/template.ts'
-import { parseDuration } from './values.ts'
+import { originPatternProblem } from '../cors.ts'
+import { parseRateLimit } from '../rate-limit.ts'
+import { parseDuration, parseSize } from './values.ts'
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
@@ -149,6 +151,29 @@ export const FileSchema = v.strictObject({
       format: v.optional(v.picklist(['json', 'pretty'])),
     }),
   ),
+  admin: v.optional(v.strictObject({ host: v.optional(v.string()), port: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)) })),
+  shutdownTimeout: v.optional(Duration),
+  tls: v.optional(v.strictObject({ cert: v.string('is required: the certificate file (PEM)'), key: v.string('is required: the private key file (PEM)') })),
+  cors: v.optional(
+    v.strictObject({
+      origins: v.array(v.pipe(v.string(), v.rawCheck(({ dataset, addIssue }) => {
+        const problem = dataset.typed ? originPatternProblem(dataset.value) : undefined
+        if (problem !== undefined) addIssue({ message: problem })
+      }))),
+      methods: v.optional(v.array(v.picklist(ALLOWED_METHODS))),
+      headers: v.optional(v.array(v.string())),
+      credentials: v.optional(v.boolean()),
+      maxAge: v.optional(Duration),
+    }),
+  ),
+  limits: v.optional(
+    v.strictObject({
+      maxHeaderBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(1_048_576))),
+      maxBody: v.optional(v.union([v.pipe(v.number(), v.integer(), v.minValue(0)), v.pipe(v.string(), v.check((s) => parseSize(s) !== undefined))], 'must be a size in bytes, or with a unit: 512k, 10mb, 2g')),
+      streamIdleTimeout: v.optional(Duration),
+    }),
+  ),
+  rateLimit: v.optional(v.pipe(v.string(), v.check((s) => parseRateLimit(s) !== undefined, 'must be requests per period, such as 100/1m or 10/1s'))),
   providers: v.optional(v.record(Name, Provider)),
   upstreams: v.optional(v.record(Name, Upstream)),
   routes: v.optional(v.array(Route)),

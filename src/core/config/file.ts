@@ -42,3 +42,28 @@ export function validateFile(value: unknown): { file?: FileConfig; issues: Confi
   if (result.success) return { file: result.output, issues: [] }
   return { issues: result.issues.map((issue) => ({ path: issuePlace(issue) || '(file)', message: issueMessage(issue) })) }
 }
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * References between parts of a file that failed validation elsewhere: checked on the raw value,
+ * so that a schema problem in one route does not hide an unknown upstream in another.
+ */
+export function referenceIssues(value: unknown): ConfigIssue[] {
+  if (!isRecord(value) || !Array.isArray(value.routes)) return []
+  const upstreams = isRecord(value.upstreams) ? Object.keys(value.upstreams) : []
+  const providers = isRecord(value.providers) ? Object.keys(value.providers) : []
+  const issues: ConfigIssue[] = []
+  for (const [i, route] of value.routes.entries()) {
+    if (!isRecord(route)) continue
+    if (typeof route.upstream === 'string' && !upstreams.includes(route.upstream)) {
+      issues.push({ path: `routes[${i}].upstream`, message: `unknown upstream ${JSON.stringify(route.upstream)}` })
+    }
+    if (Array.isArray(route.providers)) {
+      for (const [j, name] of route.providers.entries()) {
+        if (typeof name === 'string' && !providers.includes(name)) issues.push({ path: `routes[${i}].providers[${j}]`, message: `unknown provider ${JSON.stringify(name)}` })
+      }
+    }
+  }
+  return issues
+}

@@ -9,16 +9,18 @@ import { importPublicKeyText, importSecret, KeyImportError, SUPPORTED_ALGS, type
 import { insecureUrlProblem } from '../auth/fetch-json.ts'
 import { compileCondition, NO_REQUIREMENTS, type Requirements } from '../auth/requirements.ts'
 import { parseTokenSource, type TokenSource } from '../auth/token.ts'
+import type { CorsConfig } from '../cors.ts'
 import { ConfigError, type ConfigIssue } from '../errors.ts'
+import { parseRateLimit, type RateLimit } from '../rate-limit.ts'
 import type { LogFormat, LogLevel } from '../log.ts'
 import { parseUpstreamBase, upstreamBaseProblem, type UpstreamBase } from '../proxy/url.ts'
 import { compileRoutes, shadowedRoutes } from '../routing/routes.ts'
 import { parseTemplate, templateParams, type Template } from '../routing/template.ts'
 import { envInput, type ReadFile } from './env.ts'
 import type { DurationInput, FileConfig, ProviderInput, RouteInput, SecretRefInput } from './file-schema.ts'
-import { parseConfigText, validateFile } from './file.ts'
+import { parseConfigText, referenceIssues, validateFile } from './file.ts'
 import { decodeSecret, EnvSchema, ROUTE_VARIABLES, type ClaimHeader, type EnvValues } from './schema.ts'
-import { parseDuration } from './values.ts'
+import { parseDuration, parseSize } from './values.ts'
 
 /** Keys loaded at start, with where they came from. */
 export interface LocalKeys {
@@ -88,6 +90,19 @@ export interface Config {
   readonly upstreams: readonly UpstreamConfig[]
   readonly routes: readonly RouteConfig[]
   readonly log: { readonly level: LogLevel; readonly format: LogFormat }
+  /** The admin listener (metrics, health) — off unless a port is given. */
+  readonly admin: { readonly host: string; readonly port: number } | undefined
+  readonly shutdownTimeoutMs: number
+  /** PEM text of the certificate chain and key, read at start; undefined for plain HTTP. */
+  readonly tls: { readonly cert: string; readonly key: string } | undefined
+  readonly cors: CorsConfig | undefined
+  readonly limits: {
+    readonly maxHeaderBytes: number
+    /** Request body cap, enforced while streaming; undefined: none. */
+    readonly maxBodyBytes: number | undefined
+    readonly streamIdleMs: number
+  }
+  readonly rateLimit: RateLimit | undefined
   /** The configuration file, when there is one. */
   readonly file: { readonly path: string; readonly watch: boolean } | undefined
   /** Problems that do not stop the gateway (a route shadowed by an earlier one). */
@@ -169,7 +184,8 @@ async function compileProvider(spec: ProviderSpec, issues: ConfigIssue[]): Promi
     if (problem !== undefined) issues.push({ path: spec.place(field), message: problem })
   }
   const remote = jwksUrl !== undefined || oidcIssuer !== undefined
-  if (spec.secret === undefined && spec.publicKey === undefined && !remote) {
+  const unresolved = issues.some((i) => i.path === spec.place('secret') || i.path === spec.place('publicKey'))
+  if (spec.secret === undefined && spec.publicKey === undefined && !remote && !unresolved) {
     issues.push({
       path: spec.place('provider'),
       message: spec.place('provider') === 'key source'
@@ -403,6 +419,7 @@ export async function loadConfig(env: Readonly<Record<string, string | undefined
       else {
         const validated = validateFile(parsed.value)
         issues.push(...validated.issues)
+        if (validated.file === undefined) issues.push(...referenceIssues(parsed.value))
         file = validated.file
       }
     }
@@ -442,23 +459,74 @@ export async function loadConfig(env: Readonly<Record<string, string | undefined
     }
   }
 
+  const set = (variable: string) => variable in input
+  /** The variable when it was set, else the file's value (converted), else the variable's default. */
+  function pick<K extends keyof EnvValues, F>(variable: K, fileValue: F | undefined, convert?: (value: F) => EnvValues[K]): EnvValues[K] {
+    if (set(variable) || fileValue === undefined) return envValues[variable]
+    return convert === undefined ? (fileValue as unknown as EnvValues[K]) : convert(fileValue)
+  }
+
+  const tlsPaths = { cert: set('JWTGATE_TLS_CERT') ? envValues.JWTGATE_TLS_CERT : file?.tls?.cert, key: set('JWTGATE_TLS_KEY') ? envValues.JWTGATE_TLS_KEY : file?.tls?.key }
+  const tlsPlace = (part: 'cert' | 'key') => (set(part === 'cert' ? 'JWTGATE_TLS_CERT' : 'JWTGATE_TLS_KEY') || file === undefined ? `JWTGATE_TLS_${part.toUpperCase()}` : `tls.${part}`)
+  let tls: Config['tls']
+  if ((tlsPaths.cert === undefined) !== (tlsPaths.key === undefined)) {
+    issues.push({ path: tlsPlace(tlsPaths.cert === undefined ? 'cert' : 'key'), message: 'is required: TLS needs both a certificate and a key' })
+  } else if (tlsPaths.cert !== undefined && tlsPaths.key !== undefined) {
+    const read = (part: 'cert' | 'key', path: string, marker: RegExp, expected: string) => {
+      try {
+        const text = options.readFile!(path)
+        if (!marker.test(text)) issues.push({ path: tlsPlace(part), message: `${JSON.stringify(path)} is not ${expected}` })
+        return text
+      } catch {
+        issues.push({ path: tlsPlace(part), message: `cannot read file ${JSON.stringify(path)}` })
+        return ''
+      }
+    }
+    tls = {
+      cert: read('cert', tlsPaths.cert, /-----BEGIN CERTIFICATE-----/, 'a PEM certificate'),
+      key: read('key', tlsPaths.key, /-----BEGIN (?:RSA |EC )?PRIVATE KEY-----/, 'a PEM private key'),
+    }
+  }
+
+  const corsOrigins = set('JWTGATE_CORS_ORIGINS') ? envValues.JWTGATE_CORS_ORIGINS : file?.cors?.origins
+  let cors: CorsConfig | undefined
+  if (corsOrigins !== undefined && corsOrigins.length > 0) {
+    const credentials = pick('JWTGATE_CORS_CREDENTIALS', file?.cors?.credentials)
+    if (credentials && corsOrigins.includes('*')) issues.push({ path: set('JWTGATE_CORS_ORIGINS') ? 'JWTGATE_CORS_ORIGINS' : 'cors.origins', message: '"*" cannot be combined with credentials; list the origins' })
+    cors = {
+      origins: corsOrigins,
+      methods: pick('JWTGATE_CORS_METHODS', file?.cors?.methods),
+      headers: pick('JWTGATE_CORS_HEADERS', file?.cors?.headers),
+      credentials,
+      maxAgeSec: Math.round(pick('JWTGATE_CORS_MAX_AGE', file?.cors?.maxAge, (d) => durationMs(d, 600_000)) / 1000),
+    }
+  }
+  const adminPort = set('JWTGATE_ADMIN_PORT') ? envValues.JWTGATE_ADMIN_PORT : file?.admin?.port
+  const maxBody = pick('JWTGATE_MAX_BODY', file?.limits?.maxBody, (b) => (typeof b === 'number' ? b : parseSize(b)))
+
   if (issues.length > 0) throw new ConfigError(issues)
   const warnings = shadowedRoutes(compileRoutes(routes)).map(([later, earlier]) => `${routes[later]!.place} (${routes[later]!.pattern}) is shadowed by ${routes[earlier]!.place} (${routes[earlier]!.pattern}) and never matches`)
-  const set = (variable: string) => variable in input
   return deepFreeze<Config>({
-    host: set('JWTGATE_HOST') || file?.listen?.host === undefined ? envValues.JWTGATE_HOST : file.listen.host,
-    port: set('JWTGATE_PORT') || file?.listen?.port === undefined ? envValues.JWTGATE_PORT : file.listen.port,
-    trustedProxies: set('JWTGATE_TRUSTED_PROXIES') ? envValues.JWTGATE_TRUSTED_PROXIES : (file?.trustedProxies ?? envValues.JWTGATE_TRUSTED_PROXIES),
-    maxTokenBytes: set('JWTGATE_MAX_TOKEN_BYTES') ? envValues.JWTGATE_MAX_TOKEN_BYTES : (file?.maxTokenBytes ?? envValues.JWTGATE_MAX_TOKEN_BYTES),
-    forwardToken: set('JWTGATE_FORWARD_TOKEN') ? envValues.JWTGATE_FORWARD_TOKEN : (file?.forwardToken ?? envValues.JWTGATE_FORWARD_TOKEN),
-    debugHeaders: set('JWTGATE_DEBUG_HEADERS') ? envValues.JWTGATE_DEBUG_HEADERS : (file?.debugHeaders ?? envValues.JWTGATE_DEBUG_HEADERS),
+    host: pick('JWTGATE_HOST', file?.listen?.host),
+    port: pick('JWTGATE_PORT', file?.listen?.port),
+    trustedProxies: pick('JWTGATE_TRUSTED_PROXIES', file?.trustedProxies),
+    maxTokenBytes: pick('JWTGATE_MAX_TOKEN_BYTES', file?.maxTokenBytes),
+    forwardToken: pick('JWTGATE_FORWARD_TOKEN', file?.forwardToken),
+    debugHeaders: pick('JWTGATE_DEBUG_HEADERS', file?.debugHeaders),
     providers,
     upstreams,
     routes,
-    log: {
-      level: set('JWTGATE_LOG_LEVEL') ? envValues.JWTGATE_LOG_LEVEL : (file?.log?.level ?? envValues.JWTGATE_LOG_LEVEL),
-      format: set('JWTGATE_LOG_FORMAT') ? envValues.JWTGATE_LOG_FORMAT : (file?.log?.format ?? envValues.JWTGATE_LOG_FORMAT),
+    log: { level: pick('JWTGATE_LOG_LEVEL', file?.log?.level), format: pick('JWTGATE_LOG_FORMAT', file?.log?.format) },
+    admin: adminPort === undefined ? undefined : { host: pick('JWTGATE_ADMIN_HOST', file?.admin?.host), port: adminPort },
+    shutdownTimeoutMs: pick('JWTGATE_SHUTDOWN_TIMEOUT', file?.shutdownTimeout, (d) => durationMs(d, 30_000)),
+    tls,
+    cors,
+    limits: {
+      maxHeaderBytes: pick('JWTGATE_MAX_HEADER_BYTES', file?.limits?.maxHeaderBytes),
+      maxBodyBytes: maxBody,
+      streamIdleMs: pick('JWTGATE_STREAM_IDLE_TIMEOUT', file?.limits?.streamIdleTimeout, (d) => durationMs(d, 300_000)),
     },
+    rateLimit: pick('JWTGATE_RATE_LIMIT', file?.rateLimit, parseRateLimit),
     file: filePath === undefined ? undefined : { path: filePath, watch: file?.watch ?? false },
     warnings,
   })

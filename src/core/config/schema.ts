@@ -9,7 +9,9 @@ import { parseTokenSource, type TokenSource } from '../auth/token.ts'
 import { GATEWAY_HEADERS, HOP_BY_HOP } from '../proxy/headers.ts'
 import { upstreamBaseProblem } from '../proxy/url.ts'
 import { patternProblem } from '../routing/routes.ts'
-import { boolean, count, duration, parseInteger, parseList, parsed, port, shown } from './values.ts'
+import { originPatternProblem } from '../cors.ts'
+import { parseRateLimit } from '../rate-limit.ts'
+import { boolean, count, duration, parseInteger, parseList, parsed, port, shown, size } from './values.ts'
 
 /** A string that passes `problem` (which returns a message, or undefined when fine). */
 function checked(problem: (value: string) => string | undefined) {
@@ -144,6 +146,27 @@ export const EnvSchema = v.object({
   JWTGATE_FORWARD_TOKEN: v.optional(boolean, 'false'),
   JWTGATE_UPSTREAM_TIMEOUT: v.optional(duration, '30s'),
   JWTGATE_TRUSTED_PROXIES: v.optional(count, '0'),
+  JWTGATE_ADMIN_HOST: v.optional(v.string(), '127.0.0.1'),
+  JWTGATE_ADMIN_PORT: v.optional(port),
+  JWTGATE_SHUTDOWN_TIMEOUT: v.optional(duration, '30s'),
+  JWTGATE_TLS_CERT: v.optional(v.string()),
+  JWTGATE_TLS_KEY: v.optional(v.string()),
+  JWTGATE_CORS_ORIGINS: v.optional(orMessage((s) => {
+    const origins = parseList(s)
+    for (const o of origins) {
+      const problem = originPatternProblem(o)
+      if (problem !== undefined) return problem
+    }
+    return origins
+  })),
+  JWTGATE_CORS_METHODS: v.optional(list, 'GET,HEAD,POST,PUT,PATCH,DELETE'),
+  JWTGATE_CORS_HEADERS: v.optional(list, 'authorization,content-type'),
+  JWTGATE_CORS_CREDENTIALS: v.optional(boolean, 'false'),
+  JWTGATE_CORS_MAX_AGE: v.optional(duration, '10m'),
+  JWTGATE_MAX_HEADER_BYTES: v.optional(parsed((t) => parseInteger(t, 1024, 1_048_576), 'must be a whole number of bytes from 1024 to 1048576'), '16384'),
+  JWTGATE_MAX_BODY: v.optional(size),
+  JWTGATE_STREAM_IDLE_TIMEOUT: v.optional(duration, '5m'),
+  JWTGATE_RATE_LIMIT: v.optional(parsed(parseRateLimit, 'must be requests per period, such as 100/1m or 10/1s')),
   JWTGATE_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error'], 'must be one of debug, info, warn, error'), 'info'),
   JWTGATE_LOG_FORMAT: v.optional(v.picklist(['json', 'pretty'], 'must be json or pretty'), 'json'),
 })

@@ -38,6 +38,15 @@ export function parseInteger(text: string, min: number, max: number): number | u
   return n >= min && n <= max ? n : undefined
 }
 
+const SIZE_UNIT: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 }
+
+/** `1048576`, `512k`, `10mb`, `2g` (powers of 1024) → bytes. */
+export function parseSize(text: string): number | undefined {
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(text.trim())
+  const unit = match === null ? undefined : SIZE_UNIT[match[2]!.toLowerCase()]
+  return unit === undefined ? undefined : Number(match![1]) * unit
+}
+
 /** Shows a user's value in an error message, shortened; never use it for secrets. */
 export function shown(value: string): string {
   return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value)
@@ -63,4 +72,5 @@ export function parsed<T>(parse: Parse<T>, expected: string, secret = false) {
 export const duration = parsed(parseDuration, 'must be a duration such as 500ms, 30s, 5m, or a number of seconds')
 export const boolean = parsed(parseBoolean, 'must be true or false')
 export const port = parsed((t) => parseInteger(t, 0, 65535), 'must be a port number from 0 to 65535')
+export const size = parsed(parseSize, 'must be a size in bytes, or with a unit: 512k, 10mb, 2g')
 export const count = parsed((t) => parseInteger(t, 0, 1000), 'must be a whole number from 0 to 1000')

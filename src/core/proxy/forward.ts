@@ -3,7 +3,8 @@
  * passed back to the client, a timeout that covers connecting and waiting for response headers
  * only, and client disconnects propagated upstream.
  */
-import { UpstreamError } from '../errors.ts'
+import { LimitError, UpstreamError } from '../errors.ts'
+import type { BodyEnd } from './body.ts'
 
 export interface ForwardOptions {
   readonly fetch: typeof fetch
@@ -13,21 +14,30 @@ export interface ForwardOptions {
   readonly init: Readonly<Record<string, unknown>>
 }
 
-/** Marks an abort caused by the header timeout, as opposed to the client going away. */
-const TIMEOUT = new Error('upstream header timeout')
+/** How the request body ended, when it is watched (body.ts): a cap or an idle client explains a failed fetch. */
+export interface BodyState {
+  end: BodyEnd | undefined
+}
 
 function abortWithTimeout(controller: AbortController): void {
-  controller.abort(TIMEOUT)
+  controller.abort(new Error('upstream header timeout'))
 }
 
 /**
- * Fetches `url` with the client's method and streamed body. Resolves with the upstream response
- * once its headers arrive; its body still streams. Throws UpstreamError on failure or timeout.
+ * Fetches `url` with the request's method and `body` (the client's stream, possibly watched).
+ * Resolves with the upstream response once its headers arrive; its body still streams. Throws
+ * UpstreamError on failure or timeout, LimitError when the body went over its cap or stalled.
  */
-export async function forward(request: Request, url: string, headers: Headers, options: ForwardOptions): Promise<Response> {
+export async function forward(
+  request: Request,
+  body: ReadableStream<Uint8Array> | null,
+  url: string,
+  headers: Headers,
+  options: ForwardOptions,
+  bodyState?: BodyState,
+): Promise<Response> {
   const timeout = new AbortController()
   const timer = setTimeout(abortWithTimeout, options.timeoutMs, timeout)
-  const body = request.body
   const init: RequestInit & Record<string, unknown> = {
     ...options.init,
     method: request.method,
@@ -41,6 +51,8 @@ export async function forward(request: Request, url: string, headers: Headers, o
   try {
     return await options.fetch(url, init)
   } catch (e) {
+    if (bodyState?.end === 'too_large') throw new LimitError('payload_too_large', 'The request body is larger than allowed.')
+    if (bodyState?.end === 'idle') throw new LimitError('request_timeout', 'The request body stalled.')
     if (timeout.signal.aborted) throw new UpstreamError('upstream_timeout', { cause: e })
     throw new UpstreamError('upstream_unreachable', { cause: e })
   } finally {

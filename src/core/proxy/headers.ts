@@ -26,6 +26,12 @@ export const GATEWAY_HEADERS: readonly string[] = [
   'forwarded',
   'x-real-ip',
   'x-request-id',
+  // Client-address headers some platforms and backends trust.
+  'true-client-ip',
+  'x-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-cluster-client-ip',
 ]
 
 /**
@@ -38,6 +44,9 @@ export const OVERRIDE_HEADERS: readonly string[] = [
   'x-forwarded-uri',
   'x-forwarded-prefix',
   'x-forwarded-path',
+  'x-original-uri',
+  'x-original-method',
+  'x-envoy-original-path',
   'x-http-method-override',
   'x-http-method',
   'x-method-override',

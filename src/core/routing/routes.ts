@@ -1,7 +1,9 @@
 /**
  * @module Route matching: itty-router's path syntax (`/orders/:id`, `/files/*`, `/docs/:rest+`),
- * compiled once at start by itty-router into regular expressions; first match wins. A route that
- * allows GET also governs HEAD.
+ * compiled once at start by itty-router into regular expressions, then anchored strictly: a
+ * pattern matches its path exactly (no tolerated trailing slashes), and `/files/*` covers
+ * everything below `/files/` but not `/files` itself. First match wins; a route that allows GET
+ * also governs HEAD.
  */
 import { IttyRouter } from 'itty-router'
 
@@ -36,13 +38,25 @@ export function patternProblem(pattern: string): string | undefined {
   return undefined
 }
 
+/**
+ * itty-router ends every pattern with `\/*$` (any number of trailing slashes) and makes a final
+ * `/*` optional (`(\/.*)?`); both widen a rule beyond what it says, so both are tightened.
+ */
+function strict(pattern: string, regex: RegExp): RegExp {
+  if (pattern === '/') return /^\/$/
+  let source = regex.source
+  if (source.endsWith('\\/*$')) source = `${source.slice(0, -4)}$`
+  if (source.endsWith('(\\/.*)?$')) source = `${source.slice(0, -8)}\\/.*$`
+  return new RegExp(source)
+}
+
 /** Compiles routes once; `pattern` and `methods` are read from each route. */
 export function compileRoutes<T extends { readonly pattern: string; readonly methods: readonly string[] | undefined }>(routes: readonly T[]): CompiledRoute<T>[] {
   const router = IttyRouter()
   for (const route of routes) router.all(route.pattern, () => undefined)
   return routes.map((route, index) => {
     const methods = route.methods === undefined ? undefined : new Set(route.methods.includes('GET') ? [...route.methods, 'HEAD'] : route.methods)
-    return Object.freeze({ index, pattern: route.pattern, methods, regex: router.routes[index]![1], route })
+    return Object.freeze({ index, pattern: route.pattern, methods, regex: strict(route.pattern, router.routes[index]![1]), route })
   })
 }
 

@@ -42,3 +42,11 @@ test('encodeClaim() rejects control characters as claim_invalid', () => {
   }
   assert.throws(() => encodeClaim(['ok', 'bad\n']), TokenError)
 })
+
+test('encodeClaim() sends values beyond ASCII as UTF-8 bytes, and rejects C1 controls', () => {
+  const encoded = encodeClaim('日本 é')!
+  assert.deepEqual(Uint8Array.from(encoded, (c) => c.charCodeAt(0)), new TextEncoder().encode('日本 é'))
+  new Headers({ 'x-name': encoded }) // a valid header value
+  assert.throws(() => encodeClaim('a\u0085b'), TokenError)
+  assert.equal(encodeClaim('plain'), 'plain')
+})

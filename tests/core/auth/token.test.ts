@@ -43,6 +43,13 @@ test('extractToken() treats another scheme or no header as no token', () => {
   assert.equal(extract({}), undefined)
   assert.equal(extract({ authorization: 'Basic dXNlcjpwYXNz' }), undefined)
   assert.equal(extract({ authorization: `Token ${JWT}` }), undefined)
+  assert.equal(extract({ authorization: 'Digest username="a", realm="b"' }), undefined)
+})
+
+test('extractToken() rejects a Bearer credential that is not exactly one "Bearer <token>"', () => {
+  for (const value of [`Bearer\t${JWT}`, `Basic dTpw, Bearer ${JWT}`, `, Bearer ${JWT}`, `Bearer ${JWT}, Basic dTpw`, `Bearerx ${JWT}`]) {
+    assert.equal(code(() => extract({ authorization: value })), 'token_malformed', value)
+  }
 })
 
 test('extractToken() rejects an empty or malformed Bearer credential as token_malformed', () => {

@@ -101,7 +101,7 @@ test('the file reads secrets from the environment', async () => {
   const c = await loadConfig({ JWTGATE_CONFIG: '/c.yaml', MAIN_SECRET: SECRET }, { readFile: files({ '/c.yaml': text }) })
   assert.deepEqual(c.providers[0]!.verify.algorithms, ['HS256'])
   const missing = await problems(text)
-  assert.deepEqual(missing, ['providers.main.secret: environment variable MAIN_SECRET is not set', 'providers.main: has no key source: set secret, publicKey, jwksUrl or oidcIssuer'])
+  assert.deepEqual(missing, ['providers.main.secret: environment variable MAIN_SECRET is not set'])
 })
 
 test('a JSON file works the same and may carry $schema', async () => {
@@ -132,10 +132,20 @@ routes:
   assert.deepEqual(out.sort(), [
     'providers.main.issuerr: unknown key',
     'routes[0].pathh: unknown key',
+    'routes[1].providers[0]: unknown provider "ghost"',
+    'routes[1].upstream: unknown upstream "nope"',
     'routes[2].path: * is only allowed as the last segment',
     'routes[3].require.claims[0]: unknown operator "equal" (expected one of equals, oneOf, contains, matches, all, any, not)',
     'routes[6].methods[0]: must be one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS',
   ].sort())
+})
+
+test('a schema problem does not hide an unknown reference elsewhere in the file', async () => {
+  const out = await problems(`${BASE}routes:
+  - { path: /a, upstream: api, pathh: /x }
+  - { path: /b, upstream: nope, providers: [main, ghost] }
+`)
+  assert.deepEqual(out.sort(), ['routes[0].pathh: unknown key', 'routes[1].providers[1]: unknown provider "ghost"', 'routes[1].upstream: unknown upstream "nope"'])
 })
 
 test('cross-references and rule combinations are checked after the schema', async () => {

@@ -18,7 +18,8 @@ test('patternProblem() accepts itty-router syntax and rejects the rest', () => {
 test('matchRoute() takes the first route whose method and path match, with decoded params', () => {
   const routes = compileRoutes([route('/public/*'), route('/orders/:id', ['GET']), route('/orders/:id', ['DELETE']), route('/files/:rest+'), route('/*')])
   assert.equal(matchRoute(routes, 'GET', '/public/a/b')!.route.index, 0)
-  assert.equal(matchRoute(routes, 'GET', '/public')!.route.index, 0)
+  assert.equal(matchRoute(routes, 'GET', '/public')!.route.index, 4)
+  assert.equal(matchRoute(routes, 'GET', '/public/')!.route.index, 0)
   assert.equal(matchRoute(routes, 'GET', '/publicity')!.route.index, 4)
   const get = matchRoute(routes, 'GET', '/orders/a%20b')!
   assert.equal(get.route.index, 1)
@@ -28,6 +29,15 @@ test('matchRoute() takes the first route whose method and path match, with decod
   assert.equal(matchRoute(routes, 'POST', '/orders/7')!.route.index, 4)
   assert.deepEqual(matchRoute(routes, 'GET', '/files/x/y.txt')!.params, { rest: 'x/y.txt' })
   assert.equal(matchRoute(routes, 'GET', '/Orders/7')!.route.index, 4)
+})
+
+test('matchRoute() is exact: no tolerated trailing slashes', () => {
+  const routes = compileRoutes([route('/health'), route('/orders/:id'), route('/')])
+  assert.equal(matchRoute(routes, 'GET', '/health')!.route.index, 0)
+  assert.equal(matchRoute(routes, 'GET', '/health/'), undefined)
+  assert.equal(matchRoute(routes, 'GET', '/health//'), undefined)
+  assert.equal(matchRoute(routes, 'GET', '/orders/1/'), undefined)
+  assert.equal(matchRoute(routes, 'GET', '/')!.route.index, 2)
 })
 
 test('matchRoute() finds nothing when no route fits', () => {

@@ -1,0 +1,77 @@
+/**
+ * @module CORS for browser clients (off unless origins are configured): preflights answered by
+ * the gateway itself, without a token and never forwarded; the CORS headers added to every
+ * answer to an allowed origin, 401 and 403 included, so browsers can read them.
+ * https://fetch.spec.whatwg.org/#http-cors-protocol
+ */
+
+export interface CorsConfig {
+  /** Exact origins (`https://app.example.com`), subdomain patterns (`*.example.com`), or `*`. */
+  readonly origins: readonly string[]
+  readonly methods: readonly string[]
+  readonly headers: readonly string[]
+  readonly credentials: boolean
+  readonly maxAgeSec: number
+}
+
+/** Response headers a browser script may read besides the CORS-safelisted ones. */
+const EXPOSED = 'www-authenticate, x-request-id, retry-after'
+
+/** Why an origin pattern is unusable, or undefined. */
+export function originPatternProblem(pattern: string): string | undefined {
+  if (pattern === '*') return undefined
+  if (pattern.startsWith('*.')) return /^\*\.[a-z0-9.-]+$/.test(pattern) ? undefined : `${JSON.stringify(pattern)} must look like *.example.com`
+  try {
+    const url = new URL(pattern)
+    return url.origin === pattern ? undefined : `${JSON.stringify(pattern)} must be an origin such as https://app.example.com (no path, lower case)`
+  } catch {
+    return `${JSON.stringify(pattern)} must be an origin such as https://app.example.com, or *.example.com`
+  }
+}
+
+/** True when `origin` (a request's Origin header) is allowed. */
+export function originAllowed(cors: CorsConfig, origin: string): boolean {
+  for (const pattern of cors.origins) {
+    if (pattern === '*' || pattern === origin) return true
+    if (pattern.startsWith('*.')) {
+      const scheme = origin.indexOf('://')
+      if (scheme < 0) continue
+      const host = origin.slice(scheme + 3).replace(/:\d+$/, '')
+      if (host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1) return true
+    }
+  }
+  return false
+}
+
+/** Adds the CORS headers for an allowed `origin` to a response's headers. */
+export function addCorsHeaders(cors: CorsConfig, origin: string, headers: Headers): void {
+  headers.set('access-control-allow-origin', cors.origins.includes('*') && !cors.credentials ? '*' : origin)
+  if (cors.credentials) headers.set('access-control-allow-credentials', 'true')
+  headers.set('access-control-expose-headers', EXPOSED)
+  headers.append('vary', 'Origin')
+}
+
+/** True for a CORS preflight: OPTIONS with an Origin and Access-Control-Request-Method. */
+export function isPreflight(request: Request): boolean {
+  return request.method === 'OPTIONS' && request.headers.has('origin') && request.headers.has('access-control-request-method')
+}
+
+/** The gateway's answer to a preflight: 204 with the allowances, or 403 without any. */
+export function preflightResponse(cors: CorsConfig, request: Request, requestId: string): Response {
+  const origin = request.headers.get('origin')!
+  const method = request.headers.get('access-control-request-method')!.trim()
+  const asked = (request.headers.get('access-control-request-headers') ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => h !== '')
+  const allowedHeaders = new Set(cors.headers.map((h) => h.toLowerCase()))
+  const ok = originAllowed(cors, origin) && cors.methods.includes(method) && asked.every((h) => allowedHeaders.has(h) || allowedHeaders.has('*'))
+  const headers = new Headers({ 'x-request-id': requestId, vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers' })
+  if (!ok) return new Response(null, { status: 403, headers })
+  headers.set('access-control-allow-origin', origin)
+  headers.set('access-control-allow-methods', cors.methods.join(', '))
+  if (asked.length > 0) headers.set('access-control-allow-headers', asked.join(', '))
+  if (cors.credentials) headers.set('access-control-allow-credentials', 'true')
+  headers.set('access-control-max-age', String(cors.maxAgeSec))
+  return new Response(null, { status: 204, headers })
+}

@@ -1,0 +1,89 @@
+/**
+ * @module Watching a streamed body without buffering it: bytes counted, a size cap enforced
+ * while streaming (413 for a request body), and an idle timeout while waiting for the next chunk
+ * from its source. One timer per body, re-armed only when it fires, so a chunk costs an addition
+ * and a clock read.
+ */
+
+export type BodyEnd = 'done' | 'too_large' | 'idle' | 'aborted'
+
+export interface BodyWatch {
+  /** Stop with `too_large` once more than this many bytes passed (undefined: no cap). */
+  readonly maxBytes: number | undefined
+  /** Stop with `idle` when the source sends nothing for this long while a chunk is awaited (0: never). */
+  readonly idleMs: number
+  readonly now: () => number
+  /** Called once, when the body ends for any reason, with the bytes that passed. */
+  readonly onEnd: (bytes: number, end: BodyEnd) => void
+}
+
+/** Thrown into a stream that went over its size cap. */
+export class BodyTooLarge extends Error {
+  override readonly name = 'BodyTooLarge'
+}
+
+/** Thrown into a stream whose source stayed silent too long. */
+export class BodyIdle extends Error {
+  override readonly name = 'BodyIdle'
+}
+
+/** `body` as a watched stream; forward the returned one. */
+export function watchBody(body: ReadableStream<Uint8Array>, watch: BodyWatch): ReadableStream<Uint8Array> {
+  const reader = body.getReader()
+  let bytes = 0
+  let waitingSince: number | undefined
+  let ended = false
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const end = (how: BodyEnd) => {
+    if (ended) return
+    ended = true
+    if (timer !== undefined) clearTimeout(timer)
+    watch.onEnd(bytes, how)
+  }
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (watch.idleMs <= 0) return
+      const check = () => {
+        timer = undefined
+        if (ended) return
+        const quiet = waitingSince === undefined ? 0 : watch.now() - waitingSince
+        if (quiet >= watch.idleMs) {
+          end('idle')
+          controller.error(new BodyIdle('no data within the stream idle timeout'))
+          reader.cancel().catch(() => {})
+        } else timer = setTimeout(check, watch.idleMs - quiet)
+      }
+      timer = setTimeout(check, watch.idleMs)
+    },
+    async pull(controller) {
+      waitingSince = watch.now()
+      let result: Awaited<ReturnType<typeof reader.read>>
+      try {
+        result = await reader.read()
+      } catch (e) {
+        end('aborted')
+        controller.error(e)
+        return
+      }
+      waitingSince = undefined
+      if (ended) return
+      if (result.done) {
+        end('done')
+        controller.close()
+        return
+      }
+      bytes += result.value.byteLength
+      if (watch.maxBytes !== undefined && bytes > watch.maxBytes) {
+        end('too_large')
+        controller.error(new BodyTooLarge('the body is larger than allowed'))
+        reader.cancel().catch(() => {})
+        return
+      }
+      controller.enqueue(result.value)
+    },
+    cancel(reason) {
+      end('aborted')
+      return reader.cancel(reason)
+    },
+  })
+}

@@ -8,6 +8,7 @@ import { staticSource, type KeySource } from './auth/source.ts'
 import { createVerifier, type Verifier } from './auth/verify.ts'
 import type { Config, ProviderConfig, RouteConfig, UpstreamConfig } from './config/load.ts'
 import type { Logger } from './log.ts'
+import type { Metrics } from './metrics.ts'
 import { foldHeaderName } from './proxy/headers.ts'
 import { compileRoutes, type CompiledRoute } from './routing/routes.ts'
 
@@ -26,12 +27,14 @@ export interface State {
   readonly strip: ReadonlySet<string>
   /** Remote sources by their settings, for reuse by the next State. */
   readonly remotes: ReadonlyMap<string, KeySource & { start(): void }>
+  readonly metrics: Metrics | undefined
 }
 
 export interface StateDeps {
   readonly fetch: typeof fetch
   readonly now: () => number
   readonly logger: Logger
+  readonly metrics?: Metrics
 }
 
 function remoteKey(p: ProviderConfig): string {
@@ -60,6 +63,7 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
           fetch: deps.fetch,
           now: deps.now,
           logger: deps.logger,
+          onFetch: deps.metrics === undefined ? undefined : (ok) => deps.metrics!.jwksFetches.inc([p.name, ok ? 'success' : 'failure']),
         })
         remote.start()
       }
@@ -76,6 +80,7 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
     routes: compileRoutes(config.routes),
     strip,
     remotes,
+    metrics: deps.metrics,
   }
 }
 

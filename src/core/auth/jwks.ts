@@ -22,6 +22,8 @@ export interface RemoteSourceOptions {
   readonly fetch: typeof fetch
   readonly now: () => number
   readonly logger: Logger
+  /** Told the outcome of every fetch (metrics). */
+  readonly onFetch?: ((ok: boolean) => void) | undefined
 }
 
 /** Start-up retries: first within 1 s, doubling, capped at 10 s. */
@@ -133,10 +135,12 @@ class RemoteKeySource implements KeySource {
       this.#loadedAt = this.options.now()
       this.#attempt = 0
       logger.log('info', 'jwks_loaded', { source: this.label, keys: kids.size, skipped, added, removed })
+      this.options.onFetch?.(true)
       return true
     } catch (e) {
       const reason = e instanceof FetchDocumentError ? e.message : 'unexpected error'
       logger.log('warn', 'jwks_failed', { source: this.label, reason, keeping_keys: this.#keys !== undefined })
+      this.options.onFetch?.(false)
       return false
     }
   }

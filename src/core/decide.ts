@@ -95,8 +95,11 @@ export async function decide(state: State, request: Request, target: Target, tra
     provider = chooseProvider(state, route, header.iss)
     trace?.push({ step: `provider ${provider.config.name}`, ok: true })
     const started = performance.now()
-    claims = await provider.verifier.verify(found.token, header)
-    state.metrics?.verifyDuration.observe([provider.config.name], (performance.now() - started) / 1000)
+    try {
+      claims = await provider.verifier.verify(found.token, header)
+    } finally {
+      state.metrics?.verifyDuration.observe([provider.config.name], (performance.now() - started) / 1000)
+    }
   } catch (e) {
     trace?.push({ step: 'verification', ok: false, detail: e instanceof GatewayError ? e.code : 'failed' })
     throw e

@@ -3,6 +3,7 @@
  * verification, requirements. The gateway and `jwtgate explain` share it; with a trace it also
  * records every step (explain), without one it does no extra work (the hot path).
  */
+import type { CachedToken } from './auth/cache.ts'
 import type { Claims } from './auth/claims.ts'
 import { checkRequirements, type Trace } from './auth/requirements.ts'
 import { extractToken, describeTokenSource, type FoundToken, type TokenSource } from './auth/token.ts'
@@ -20,6 +21,8 @@ export interface Decision {
   readonly claims: Claims | undefined
   readonly provider: Provider | undefined
   readonly found: FoundToken | undefined
+  /** The token's cache entry, where per-route claim headers are kept once encoded. */
+  readonly cached: CachedToken | undefined
 }
 
 function findRoute(state: State, method: string, path: string, trace?: Trace) {
@@ -78,33 +81,56 @@ export async function decide(state: State, request: Request, target: Target, tra
   if (note !== undefined) note.route = route.name
   if (route.auth === 'public') {
     trace?.push({ step: `auth public: no token needed`, ok: true })
-    return { route: match.route, params: match.params, claims: undefined, provider: undefined, found: undefined }
+    return { route: match.route, params: match.params, claims: undefined, provider: undefined, found: undefined, cached: undefined }
   }
   const found = extractToken(request.headers, target.search, routeSources(state, route), state.config.maxTokenBytes)
   if (found === undefined) {
     trace?.push({ step: `token: none found (auth ${route.auth})`, ok: route.auth === 'optional' })
-    if (route.auth === 'optional') return { route: match.route, params: match.params, claims: undefined, provider: undefined, found: undefined }
+    if (route.auth === 'optional') return { route: match.route, params: match.params, claims: undefined, provider: undefined, found: undefined, cached: undefined }
     throw new TokenError('token_missing', 'A bearer token is required.')
   }
   trace?.push({ step: `token: found in ${describeTokenSource(found.source)}`, ok: true })
-  let provider: Provider | undefined
+  const now = state.now()
+  let cached = state.cache?.get(found.token, now, state.keysVersion)
+  if (cached !== undefined && !usableFor(state, route, cached)) cached = undefined
+  let provider: Provider
   let claims: Claims
-  try {
-    const header = readHeader(found.token)
-    trace?.push({ step: `token header: alg ${header.alg}${header.kid !== undefined ? `, kid ${header.kid}` : ''}${header.iss !== undefined ? `, iss ${header.iss}` : ''}`, ok: true })
-    provider = chooseProvider(state, route, header.iss)
-    trace?.push({ step: `provider ${provider.config.name}`, ok: true })
-    const started = performance.now()
+  if (cached !== undefined) {
+    state.metrics?.cache.inc(['hit'])
+    provider = state.providers.get(cached.provider)!
+    claims = cached.claims
+    trace?.push({ step: `token: verified before by provider ${provider.config.name} (cache)`, ok: true })
+  } else {
+    if (state.cache !== undefined) state.metrics?.cache.inc(['miss'])
+    let chosen: Provider | undefined
     try {
-      claims = await provider.verifier.verify(found.token, header)
-    } finally {
-      state.metrics?.verifyDuration.observe([provider.config.name], (performance.now() - started) / 1000)
+      const header = readHeader(found.token)
+      trace?.push({ step: `token header: alg ${header.alg}${header.kid !== undefined ? `, kid ${header.kid}` : ''}${header.iss !== undefined ? `, iss ${header.iss}` : ''}`, ok: true })
+      chosen = chooseProvider(state, route, header.iss)
+      trace?.push({ step: `provider ${chosen.config.name}`, ok: true })
+      const started = performance.now()
+      try {
+        claims = await chosen.verifier.verify(found.token, header)
+      } finally {
+        state.metrics?.verifyDuration.observe([chosen.config.name], (performance.now() - started) / 1000)
+      }
+    } catch (e) {
+      trace?.push({ step: 'verification', ok: false, detail: e instanceof GatewayError ? e.code : 'failed' })
+      throw e
     }
-  } catch (e) {
-    trace?.push({ step: 'verification', ok: false, detail: e instanceof GatewayError ? e.code : 'failed' })
-    throw e
+    provider = chosen
+    const name = provider.config.name
+    cached = state.cache?.set(found.token, claims, name, state.keysVersion(name), provider.config.verify.clockSkewSec, now)
+    trace?.push({ step: 'verification: signature, times, issuer, audience, required claims', ok: true })
   }
-  trace?.push({ step: 'verification: signature, times, issuer, audience, required claims', ok: true })
   checkRequirements(route.require, claims, { method: request.method, params: match.params }, trace)
-  return { route: match.route, params: match.params, claims, provider, found }
+  return { route: match.route, params: match.params, claims, provider, found, cached }
+}
+
+/** A cached verification counts for a route that would have chosen the same provider. */
+function usableFor(state: State, route: RouteConfig, cached: CachedToken): boolean {
+  if (!route.providers.includes(cached.provider)) return false
+  if (route.providers.length === 1) return true
+  const iss = cached.claims.iss
+  return typeof iss === 'string' && state.providers.get(cached.provider)!.config.verify.issuers.includes(iss)
 }

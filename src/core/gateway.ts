@@ -13,7 +13,7 @@ import { silentLogger, type Logger } from './log.ts'
 import { methodClass, Metrics } from './metrics.ts'
 import { watchBody, type BodyEnd } from './proxy/body.ts'
 import { forward, type BodyState, type ForwardOptions } from './proxy/forward.ts'
-import { acceptableRequestId, downstreamHeaders, upstreamHeaders } from './proxy/headers.ts'
+import { acceptableRequestId, cleanDownstream, downstreamHeaders, upstreamHeaders } from './proxy/headers.ts'
 import { searchWithout, upstreamUrl } from './proxy/url.ts'
 import { RateLimiter } from './rate-limit.ts'
 import { errorResponse } from './respond.ts'
@@ -97,6 +97,23 @@ interface Exchange {
   /** The response body is watched: the log line waits for its end. */
   deferred: boolean
   body: BodyState
+}
+
+const NO_HEADERS: readonly (readonly [string, string])[] = []
+
+/** The route's claim headers for the decision's claims, encoded once per cached token and route. */
+function claimHeaders(decision: Decision): readonly (readonly [string, string])[] {
+  const route = decision.route.route
+  if (route.claimHeaders.length === 0) return NO_HEADERS
+  const known = decision.cached?.headers.get(route.name)
+  if (known !== undefined) return known
+  const out: [string, string][] = []
+  for (const { claim, header } of route.claimHeaders) {
+    const value = encodeClaim(readClaim(decision.claims!, claim))
+    if (value !== undefined) out.push([header, value])
+  }
+  decision.cached?.headers.set(route.name, out)
+  return out
 }
 
 /** Total size of the request's header fields, as they would be on the wire. */
@@ -212,13 +229,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     if (decodedEncodings.length > 0) headers.delete('accept-encoding')
     let search = target.search
     if (!s.config.forwardToken) search = removeTokens(s, headers, search, decision.found)
-    const claims = decision.claims
-    if (claims !== undefined) {
-      for (const { claim, header } of route.claimHeaders) {
-        const value = encodeClaim(readClaim(claims, claim))
-        if (value !== undefined) headers.set(header, value)
-      }
-    }
+    if (decision.claims !== undefined) for (const [name, value] of claimHeaders(decision)) headers.set(name, value)
     const body = requestBody(s, request, x)
     const path = upstreamPath(route, target.path, request.method, decision.params)
     const options: ForwardOptions = { fetch: stateDeps.fetch, timeoutMs: upstream.timeoutMs, init: deps.fetchInit ?? {} }
@@ -230,13 +241,23 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     x.upstreamStatus = response.status
     const encoding = decodedEncodings.length > 0 ? response.headers.get('content-encoding') : null
     const decoded = encoding !== null && decodedEncodings.includes(encoding.trim().toLowerCase())
-    const out = downstreamHeaders(response.headers, decoded, x.requestId)
-    let responseBody: ReadableStream<Uint8Array> | null = response.body
+    const upstreamBody = response.body
     // A body without a length may be a stream (SSE, chunked): watch it for idleness, and watch
     // every body when the log line reports its size.
-    if (responseBody !== null && (logRequests || !out.has('content-length'))) {
+    const watch = upstreamBody !== null && (logRequests || !response.headers.has('content-length') || decoded)
+    if (!watch) {
+      try {
+        cleanDownstream(response.headers, decoded, x.requestId)
+        return response
+      } catch {
+        // Immutable headers (Deno): copy below.
+      }
+    }
+    const out = downstreamHeaders(response.headers, decoded, x.requestId)
+    let responseBody: ReadableStream<Uint8Array> | null = upstreamBody
+    if (watch) {
       x.deferred = true
-      responseBody = watchBody(responseBody, {
+      responseBody = watchBody(upstreamBody, {
         maxBytes: undefined,
         idleMs: s.config.limits.streamIdleMs,
         now,

@@ -3,6 +3,7 @@
  * name, routes compiled once. A reload builds a new State and swaps it in; remote key sources
  * whose settings did not change carry over, so a reload never waits for a JWK Set again.
  */
+import { TokenCache } from './auth/cache.ts'
 import { remoteSource } from './auth/jwks.ts'
 import { staticSource, type KeySource } from './auth/source.ts'
 import { createVerifier, type Verifier } from './auth/verify.ts'
@@ -28,6 +29,11 @@ export interface State {
   /** Remote sources by their settings, for reuse by the next State. */
   readonly remotes: ReadonlyMap<string, KeySource & { start(): void }>
   readonly metrics: Metrics | undefined
+  readonly now: () => number
+  /** Verified tokens of this configuration (a reload starts afresh: issuers or audiences may differ). */
+  readonly cache: TokenCache | undefined
+  /** The key-set version of a provider: the sum of its sources' versions. */
+  readonly keysVersion: (provider: string) => number
 }
 
 export interface StateDeps {
@@ -81,6 +87,13 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
     strip,
     remotes,
     metrics: deps.metrics,
+    now: deps.now,
+    cache: config.tokenCache.size > 0 ? new TokenCache({ maxEntries: config.tokenCache.size, maxAgeMs: config.tokenCache.maxAgeMs }) : undefined,
+    keysVersion(name) {
+      let version = 0
+      for (const source of providers.get(name)?.sources ?? []) version += source.version()
+      return version
+    },
   }
 }
 

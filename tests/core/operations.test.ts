@@ -163,7 +163,10 @@ test('operations: the admin handler serves metrics that count what happened', as
     assert.match(text, /^jwtgate_rejections_total\{reason="token_missing"\} 1$/m)
     assert.match(text, /^jwtgate_rejections_total\{reason="bad_signature"\} 1$/m)
     assert.match(text, /^jwtgate_upstream_duration_seconds_count\{upstream="default"\} 3$/m)
-    assert.match(text, /^jwtgate_token_verification_seconds_count\{provider="default"\} 4$/m)
+    // The same token three times: verified once, then served from the cache.
+    assert.match(text, /^jwtgate_token_verification_seconds_count\{provider="default"\} 2$/m)
+    assert.match(text, /^jwtgate_token_cache_total\{result="hit"\} 2$/m)
+    assert.match(text, /^jwtgate_token_cache_total\{result="miss"\} 2$/m)
     assert.match(text, /^jwtgate_requests_in_flight 0$/m)
     assert.equal(g.gateway.admin(new Request('http://admin/other')).status, 404)
     assert.equal(g.gateway.admin(new Request('http://admin/readyz')).status, 200)

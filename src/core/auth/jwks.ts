@@ -42,6 +42,7 @@ class RemoteKeySource implements KeySource {
   #timer: ReturnType<typeof setTimeout> | undefined
   #attempt = 0
   #closed = false
+  #version = 0
 
   constructor(readonly options: RemoteSourceOptions) {
     this.#jwksUrl = options.jwksUrl
@@ -73,6 +74,10 @@ class RemoteKeySource implements KeySource {
     if (this.#keys === undefined) return Promise.resolve(false) // the start-up loop owns fetching
     if (this.options.now() - this.#lastAttempt < this.options.cooldownMs) return Promise.resolve(false)
     return this.#load()
+  }
+
+  version(): number {
+    return this.#version
   }
 
   close(): void {
@@ -131,6 +136,7 @@ class RemoteKeySource implements KeySource {
       const added = [...kids].filter((k) => !this.#kids.has(k))
       const removed = [...this.#kids].filter((k) => !kids.has(k))
       this.#keys = Object.freeze(keys)
+      this.#version++
       this.#kids = kids
       this.#loadedAt = this.options.now()
       this.#attempt = 0

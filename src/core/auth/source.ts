@@ -16,10 +16,12 @@ export interface KeySource {
   refresh(): Promise<boolean>
   /** Stops timers (tests, shutdown). */
   close(): void
+  /** Grows whenever a new key set is loaded: cached verifications of older sets are dropped. */
+  version(): number
 }
 
 /** Keys fixed at start (a secret, PEM or JWK keys from configuration). */
 export function staticSource(label: string, keys: readonly VerifyKey[]): KeySource {
   const frozen = Object.freeze([...keys])
-  return { label, current: () => frozen, refresh: () => Promise.resolve(false), close() {} }
+  return { label, current: () => frozen, refresh: () => Promise.resolve(false), close() {}, version: () => 0 }
 }

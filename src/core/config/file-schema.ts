@@ -173,6 +173,7 @@ export const FileSchema = v.strictObject({
       streamIdleTimeout: v.optional(Duration),
     }),
   ),
+  tokenCache: v.optional(v.strictObject({ size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))), maxAge: v.optional(Duration) })),
   rateLimit: v.optional(v.pipe(v.string(), v.check((s) => parseRateLimit(s) !== undefined, 'must be requests per period, such as 100/1m or 10/1s'))),
   providers: v.optional(v.record(Name, Provider)),
   upstreams: v.optional(v.record(Name, Upstream)),

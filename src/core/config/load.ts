@@ -103,6 +103,8 @@ export interface Config {
     readonly streamIdleMs: number
   }
   readonly rateLimit: RateLimit | undefined
+  /** The verified-token cache: entries (0: off) and the longest an entry is used. */
+  readonly tokenCache: { readonly size: number; readonly maxAgeMs: number }
   /** The configuration file, when there is one. */
   readonly file: { readonly path: string; readonly watch: boolean } | undefined
   /** Problems that do not stop the gateway (a route shadowed by an earlier one). */
@@ -527,6 +529,10 @@ export async function loadConfig(env: Readonly<Record<string, string | undefined
       streamIdleMs: pick('JWTGATE_STREAM_IDLE_TIMEOUT', file?.limits?.streamIdleTimeout, (d) => durationMs(d, 300_000)),
     },
     rateLimit: pick('JWTGATE_RATE_LIMIT', file?.rateLimit, parseRateLimit),
+    tokenCache: {
+      size: pick('JWTGATE_TOKEN_CACHE_SIZE', file?.tokenCache?.size),
+      maxAgeMs: pick('JWTGATE_TOKEN_CACHE_TTL', file?.tokenCache?.maxAge, (d) => durationMs(d, 300_000)),
+    },
     file: filePath === undefined ? undefined : { path: filePath, watch: file?.watch ?? false },
     warnings,
   })

@@ -167,6 +167,8 @@ export const EnvSchema = v.object({
   JWTGATE_MAX_BODY: v.optional(size),
   JWTGATE_STREAM_IDLE_TIMEOUT: v.optional(duration, '5m'),
   JWTGATE_RATE_LIMIT: v.optional(parsed(parseRateLimit, 'must be requests per period, such as 100/1m or 10/1s')),
+  JWTGATE_TOKEN_CACHE_SIZE: v.optional(parsed((t) => parseInteger(t, 0, 10_000_000), 'must be a whole number of entries (0 turns the cache off)'), '10000'),
+  JWTGATE_TOKEN_CACHE_TTL: v.optional(duration, '5m'),
   JWTGATE_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error'], 'must be one of debug, info, warn, error'), 'info'),
   JWTGATE_LOG_FORMAT: v.optional(v.picklist(['json', 'pretty'], 'must be json or pretty'), 'json'),
 })

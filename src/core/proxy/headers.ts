@@ -105,23 +105,42 @@ export function forwardedFor(clientValue: string | null, clientAddress: string |
   return kept.length > 0 ? kept.join(', ') : undefined
 }
 
+/** Names never copied from the client: hop-by-hop, the gateway's own, overrides, and Host. */
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, ...GATEWAY_HEADERS, ...OVERRIDE_HEADERS, 'host'])
+
+/** The names a client's `Connection` header lists, less the protected ones. */
+function connectionNames(connection: string | null): Set<string> | undefined {
+  if (connection === null) return undefined
+  const names = new Set<string>()
+  for (const name of connection.split(',')) {
+    const n = name.trim().toLowerCase()
+    if (n !== '' && !CONNECTION_PROTECTED.has(n)) names.add(n)
+  }
+  return names
+}
+
 /**
- * The upstream request's headers. Order matters: first the client's hop-by-hop headers, those its
- * `Connection` names, its copies of `strip` (claim headers, in any folded spelling) and of the
- * gateway's own headers are removed; then the gateway's are set. So a client's
- * `Connection: X-User-Id` can only remove its own copy.
+ * The upstream request's headers, built in one pass over the client's. Order matters: the
+ * client's hop-by-hop headers, those its `Connection` names, its copies of `strip` (claim
+ * headers, in any folded spelling) and of the gateway's own headers are left out; only then does
+ * the gateway set its own. So a client's `Connection: X-User-Id` can only remove its own copy.
  */
 export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, strip: ReadonlySet<string>): Headers {
-  const headers = new Headers(incoming)
-  const clientXff = incoming.get('x-forwarded-for')
-  const clientProto = incoming.get('x-forwarded-proto')
-  const clientHost = incoming.get('x-forwarded-host')
-  removeHopByHop(headers, CONNECTION_PROTECTED)
-  headers.delete('host')
-  for (const name of GATEWAY_HEADERS) headers.delete(name)
-  for (const name of OVERRIDE_HEADERS) headers.delete(name)
-  for (const [name] of incoming) {
-    if (strip.has(name) || strip.has(foldHeaderName(name))) headers.delete(name)
+  const headers = new Headers()
+  const named = connectionNames(incoming.get('connection'))
+  let clientXff: string | null = null
+  let clientProto: string | null = null
+  let clientHost: string | null = null
+  for (const [name, value] of incoming) {
+    if (NOT_FORWARDED.has(name)) {
+      if (name === 'x-forwarded-for') clientXff = value
+      else if (name === 'x-forwarded-proto') clientProto = value
+      else if (name === 'x-forwarded-host') clientHost = value
+      continue
+    }
+    if (strip.has(name) || named?.has(name) === true) continue
+    if ((name.includes('_') || name.includes('.')) && strip.has(foldHeaderName(name))) continue
+    headers.append(name, value)
   }
   const xff = forwardedFor(clientXff, ctx.clientAddress, ctx.trustedProxies)
   if (xff !== undefined) headers.set('x-forwarded-for', xff)
@@ -139,13 +158,21 @@ export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, strip: R
  */
 export function downstreamHeaders(upstream: Headers, bodyDecoded: boolean, requestId: string): Headers {
   const headers = new Headers(upstream)
+  cleanDownstream(headers, bodyDecoded, requestId)
+  return headers
+}
+
+/**
+ * The same cleaning done in place, for runtimes whose fetch responses have mutable headers (Bun):
+ * the upstream response is then passed on without a copy. Throws where they are immutable (Deno).
+ */
+export function cleanDownstream(headers: Headers, bodyDecoded: boolean, requestId: string): void {
   removeHopByHop(headers)
   if (bodyDecoded) {
     headers.delete('content-encoding')
     headers.delete('content-length')
   }
   headers.set('x-request-id', requestId)
-  return headers
 }
 
 /** An incoming X-Request-Id worth keeping: 1–200 visible ASCII characters. */

@@ -157,7 +157,7 @@ test('verify() rejects non-finite or non-numeric NumericDates as claim_invalid',
 })
 
 test('verify() answers 503 keys_unavailable while a source has not loaded and no key matches', async () => {
-  const pending: KeySource = { label: 'jwks', current: () => undefined, refresh: () => Promise.resolve(false), close() {} }
+  const pending: KeySource = { label: 'jwks', current: () => undefined, refresh: () => Promise.resolve(false), close() {}, version: () => 0 }
   const v = createVerifier({ sources: [pending], algorithms: ['RS256'], issuers: [], audiences: [], clockSkewSec: 0, requiredClaims: [], now: Date.now })
   const rsa = await keyPair('RS256')
   assert.equal(await rejection(v.verify(await sign({}, { alg: 'RS256', key: rsa.privateKey, kid: 'x' }))), 'keys_unavailable')
@@ -176,6 +176,7 @@ test('verify() refreshes a source once for an unknown kid and uses the new key',
       return true
     },
     close() {},
+    version: () => refreshes,
   }
   const v = createVerifier({ sources: [source], algorithms: ['ES256'], issuers: [], audiences: [], clockSkewSec: 0, requiredClaims: [], now: Date.now })
   const token = await sign({ sub: 'r' }, { alg: 'ES256', key: rotated.privateKey, kid: 'new' })

@@ -1,0 +1,196 @@
+/**
+ * Helpers for the operations suite (not collected: no `.test.`): a served gateway whose process a
+ * test can signal and whose exit it can time, an admin port, self-signed certificates, the
+ * Prometheus text format, and raw TCP probes.
+ */
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import { cleanEnv, freePort, listenAddress, ROOT, sleep, type Target } from '../helpers/process.ts'
+import { logEvents, type LogEvent } from './files.ts'
+
+/** A served gateway: its URLs, its output, and its process (signals, exit code, exit time). */
+export interface OpsGateway {
+  readonly url: string
+  readonly port: number
+  /** `http://127.0.0.1:ADMIN` when JWTGATE_ADMIN_PORT was asked for, else undefined. */
+  readonly adminUrl: string | undefined
+  readonly pid: number
+  /** Resolves with the exit code once the process has exited and its output is drained. */
+  readonly exited: Promise<number>
+  /** performance.now() when the exit was seen, or undefined while it runs. */
+  exitedAt(): number | undefined
+  stdout(): string
+  /** stdout and stderr, in arrival order. */
+  output(): string
+  events(name?: string): LogEvent[]
+  signal(signal: 'SIGTERM' | 'SIGINT'): void
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. Safe to call twice. */
+  kill(graceMs?: number): Promise<number>
+}
+
+const live = new Set<Bun.Subprocess>()
+process.once('exit', () => {
+  for (const proc of live) proc.kill('SIGKILL')
+})
+
+/**
+ * `serve` under `target` with a clean environment plus JWTGATE_HOST=127.0.0.1, JWTGATE_PORT=0 and
+ * `env`; with `admin`, a free JWTGATE_ADMIN_PORT. Waits (bounded) for the start line.
+ */
+export async function startOps(target: Target, env: Readonly<Record<string, string>>, options: { admin?: boolean; timeoutMs?: number } = {}): Promise<OpsGateway> {
+  const adminPort = options.admin ? freePort() : undefined
+  const vars: Record<string, string> = { JWTGATE_HOST: '127.0.0.1', JWTGATE_PORT: '0', ...env }
+  if (adminPort !== undefined) vars.JWTGATE_ADMIN_PORT = String(adminPort)
+  const proc = Bun.spawn({ cmd: [...target.command, 'serve'], cwd: ROOT, env: cleanEnv(vars), stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })
+  live.add(proc)
+  let out = ''
+  let all = ''
+  const pump = async (stream: ReadableStream<Uint8Array>, isStdout: boolean) => {
+    const decoder = new TextDecoder()
+    for await (const chunk of stream) {
+      const s = decoder.decode(chunk, { stream: true })
+      if (isStdout) out += s
+      all += s
+    }
+  }
+  const drained = Promise.all([pump(proc.stdout, true), pump(proc.stderr, false)]).catch(() => {})
+  let exitedAt: number | undefined
+  let exitCode: number | undefined
+  const exited = proc.exited.then(async (code) => {
+    exitedAt = performance.now()
+    live.delete(proc)
+    await drained
+    exitCode = code
+    return code
+  })
+  const kill = async (graceMs = 3000) => {
+    if (exitedAt === undefined) {
+      proc.kill('SIGTERM')
+      const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs)
+      await proc.exited
+      clearTimeout(timer)
+    }
+    return exited
+  }
+  const timeoutMs = options.timeoutMs ?? 10_000
+  let listen: string | undefined
+  for (let waited = 0; ; waited += 20) {
+    listen = listenAddress(out)
+    if (listen !== undefined) break
+    if (exitCode !== undefined || waited >= timeoutMs) {
+      await kill(500)
+      throw new Error(`${target.name} serve ${exitCode !== undefined ? 'exited' : 'not ready'}:\n${all}`)
+    }
+    await sleep(20)
+  }
+  const port = Number(listen.slice(listen.lastIndexOf(':') + 1))
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    adminUrl: adminPort === undefined ? undefined : `http://127.0.0.1:${adminPort}`,
+    pid: proc.pid,
+    exited,
+    exitedAt: () => exitedAt,
+    stdout: () => out,
+    output: () => all,
+    events: (name) => logEvents(out).filter((e) => name === undefined || e.event === name),
+    signal: (signal) => void proc.kill(signal),
+    kill,
+  }
+}
+
+/** Resolves with `promise`'s value, or with `fallback` after `ms`. */
+export function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  return Promise.race([promise, new Promise<F>((resolve) => (timer = setTimeout(resolve, ms, fallback)))]).finally(() => clearTimeout(timer))
+}
+
+/** Opens a fresh TCP connection to 127.0.0.1:`port`: `refused`, `open` (then closed at once), or `timeout`. */
+export function probeConnect(port: number, timeoutMs = 2000): Promise<'refused' | 'open' | 'timeout' | string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port })
+    const timer = setTimeout(() => {
+      socket.destroy()
+      resolve('timeout')
+    }, timeoutMs)
+    socket.on('connect', () => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve('open')
+    })
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      resolve(e.code === 'ECONNREFUSED' ? 'refused' : `error ${e.code}`)
+    })
+  })
+}
+
+/** A self-signed P-256 certificate for 127.0.0.1/localhost, made with openssl in `dir`. */
+export function selfSigned(dir: string, name: string): { cert: string; key: string; certPem: string } {
+  const cert = join(dir, `${name}-cert.pem`)
+  const key = join(dir, `${name}-key.pem`)
+  const r = spawnSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert],
+    { encoding: 'utf8', timeout: 10_000 },
+  )
+  if (r.status !== 0) throw new Error(`openssl req failed: ${r.stderr}`)
+  return { cert, key, certPem: readFileSync(cert, 'utf8') }
+}
+
+/** A second P-256 private key in PEM (PKCS#8), matching no certificate. */
+export function otherKey(dir: string, name: string): string {
+  const key = join(dir, `${name}-key.pem`)
+  const r = spawnSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key], { encoding: 'utf8', timeout: 10_000 })
+  if (r.status !== 0) throw new Error(`openssl genpkey failed: ${r.stderr}`)
+  return key
+}
+
+/** One sample of the Prometheus text format. */
+export interface Sample {
+  readonly name: string
+  readonly labels: Readonly<Record<string, string>>
+  readonly value: number
+}
+
+/** Parses the Prometheus text format (0.0.4): samples, and each metric family's TYPE. */
+export function parsePrometheus(text: string): { samples: Sample[]; types: Map<string, string> } {
+  const samples: Sample[] = []
+  const types = new Map<string, string>()
+  for (const line of text.split('\n')) {
+    if (line === '') continue
+    const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line)
+    if (type) {
+      types.set(type[1]!, type[2]!)
+      continue
+    }
+    if (line.startsWith('#')) continue
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (m === null) throw new Error(`not a Prometheus sample line: ${JSON.stringify(line)}`)
+    const labels: Record<string, string> = {}
+    const body = m[2] ?? ''
+    const pair = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)/g
+    let consumed = 0
+    for (let p = pair.exec(body); p !== null; p = pair.exec(body)) {
+      labels[p[1]!] = p[2]!.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\')
+      consumed = pair.lastIndex
+    }
+    if (consumed !== body.length) throw new Error(`bad label set in ${JSON.stringify(line)}`)
+    const raw = m[3]!
+    const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw)
+    if (Number.isNaN(value) && raw !== 'NaN') throw new Error(`bad value in ${JSON.stringify(line)}`)
+    samples.push({ name: m[1]!, labels, value })
+  }
+  return { samples, types }
+}
+
+/** The value of the sample named `name` with exactly `labels`, or undefined. */
+export function sampleValue(samples: readonly Sample[], name: string, labels: Readonly<Record<string, string>> = {}): number | undefined {
+  const want = Object.entries(labels).sort()
+  const found = samples.filter((s) => s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === JSON.stringify(want))
+  if (found.length > 1) throw new Error(`${name} ${JSON.stringify(labels)} appears ${found.length} times`)
+  return found[0]?.value
+}

@@ -18,6 +18,7 @@ const host: Host = {
     return new Promise((resolve, reject) => {
       try {
         const abort = new AbortController()
+        let shuttingDown = false
         const server = Deno.serve(
           {
             hostname,
@@ -28,9 +29,14 @@ const host: Host = {
               resolve({
                 port: (addr as Deno.NetAddr).port,
                 async stop(force) {
-                  if (force) abort.abort()
-                  else await server.shutdown()
-                  await server.finished
+                  // After a graceful shutdown has begun the listener is closed: aborting it
+                  // again throws; Deno.exit ends the connections that are left.
+                  if (force && !shuttingDown) abort.abort()
+                  else if (!force) {
+                    shuttingDown = true
+                    await server.shutdown()
+                  }
+                  if (!force) await server.finished
                 },
               }),
             onError: () => new Response(null, { status: 500 }),

@@ -72,9 +72,10 @@ function chooseProvider(state: State, route: RouteConfig, iss: string | undefine
 
 /**
  * Decides whether `request` may pass, and where to. Throws a GatewayError (404 no route, 401, 403,
- * 503) otherwise. `note.route` receives the matched route's name as soon as it is known.
+ * 503) otherwise. `note` receives the route's name, then the token's subject and issuer, as
+ * soon as each is known.
  */
-export async function decide(state: State, request: Request, target: Target, trace?: Trace, note?: { route: string | undefined }): Promise<Decision> {
+export async function decide(state: State, request: Request, target: Target, trace?: Trace, note?: DecisionNote): Promise<Decision> {
   const match = findRoute(state, request.method, target.path, trace)
   if (match === undefined) throw new NoRouteError()
   const route = match.route.route
@@ -123,8 +124,19 @@ export async function decide(state: State, request: Request, target: Target, tra
     cached = state.cache?.set(found.token, claims, name, state.keysVersion(name), provider.config.verify.clockSkewSec, now)
     trace?.push({ step: 'verification: signature, times, issuer, audience, required claims', ok: true })
   }
+  if (note !== undefined) {
+    note.sub = typeof claims.sub === 'string' ? claims.sub : undefined
+    note.iss = typeof claims.iss === 'string' ? claims.iss : undefined
+  }
   checkRequirements(route.require, claims, { method: request.method, params: match.params }, trace)
   return { route: match.route, params: match.params, claims, provider, found, cached }
+}
+
+/** What the access log learns as the decision goes, even when it ends in a rejection. */
+export interface DecisionNote {
+  route: string | undefined
+  sub: string | undefined
+  iss: string | undefined
 }
 
 /** A cached verification counts for a route that would have chosen the same provider. */

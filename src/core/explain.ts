@@ -5,7 +5,7 @@
  */
 import type { Trace } from './auth/requirements.ts'
 import type { Config } from './config/load.ts'
-import { decide } from './decide.ts'
+import { decide, type DecisionNote } from './decide.ts'
 import { GatewayError } from './errors.ts'
 import { silentLogger } from './log.ts'
 import { upstreamUrl } from './proxy/url.ts'
@@ -37,7 +37,7 @@ export async function explain(config: Config, request: Request, deps: ExplainDep
   const now = deps.now ?? Date.now
   const state = buildState(config, { fetch: deps.fetch ?? globalThis.fetch, now, logger: silentLogger })
   const steps: Trace = []
-  const note: { route: string | undefined } = { route: undefined }
+  const note: DecisionNote = { route: undefined, sub: undefined, iss: undefined }
   let path: string | undefined
   try {
     const deadline = Date.now() + (deps.keysTimeoutMs ?? 5000)

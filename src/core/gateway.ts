@@ -276,10 +276,6 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     if ((path === '/healthz' || path === '/readyz') && (request.method === 'GET' || request.method === 'HEAD')) return health(path, x.requestId)
     const decision = await decide(s, request, target, undefined, x)
     const claims = decision.claims
-    if (claims !== undefined) {
-      x.sub = typeof claims.sub === 'string' ? claims.sub : undefined
-      x.iss = typeof claims.iss === 'string' ? claims.iss : undefined
-    }
     if (limiter !== undefined) {
       const key = claims !== undefined ? `sub:${x.iss ?? ''}:${x.sub ?? ''}` : `ip:${info.clientAddress ?? ''}`
       const wait = limiter.take(key, now())
@@ -347,7 +343,10 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     }
     metrics.inFlight.value--
     x.status = response.status
-    if (!x.deferred) finish(x)
+    if (!x.deferred) {
+      if (x.bytesOut === undefined) x.bytesOut = response.body === null ? 0 : Number(response.headers.get('content-length') ?? 0) || undefined
+      finish(x)
+    }
     return response
   }
 

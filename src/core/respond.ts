@@ -63,5 +63,7 @@ export function errorResponse(thrown: unknown, requestId?: string): Response {
     detail: error.detail,
     code: error.code,
   }
-  return new Response(JSON.stringify(body), { status: error.status, headers })
+  const bytes = new TextEncoder().encode(JSON.stringify(body))
+  headers.set('content-length', String(bytes.byteLength))
+  return new Response(bytes, { status: error.status, headers })
 }

@@ -194,3 +194,54 @@ export function sampleValue(samples: readonly Sample[], name: string, labels: Re
   if (found.length > 1) throw new Error(`${name} ${JSON.stringify(labels)} appears ${found.length} times`)
   return found[0]?.value
 }
+
+/**
+ * A keep-alive HTTP/1.1 connection opened now, for probes "on connections already open":
+ * `get(path)` writes a request on it and resolves with the status code, or `closed` when the
+ * server closed the connection instead of answering, or `timeout` after `timeoutMs`.
+ */
+export async function keepAlive(port: number): Promise<{ get(path: string, timeoutMs?: number): Promise<number | 'closed' | 'timeout'>; close(): void }> {
+  const socket = connect({ host: '127.0.0.1', port })
+  let data = ''
+  let closed = false
+  const waiters = new Set<() => void>()
+  const wake = () => {
+    for (const w of waiters) w()
+  }
+  socket.on('data', (chunk) => {
+    data += chunk.toString('latin1')
+    wake()
+  })
+  socket.on('close', () => {
+    closed = true
+    wake()
+  })
+  socket.on('error', () => {})
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve())
+    socket.once('error', reject)
+  })
+  return {
+    get(path, timeoutMs = 2000) {
+      data = ''
+      if (!closed) socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`)
+      return new Promise((resolve) => {
+        const check = () => {
+          const m = /^HTTP\/1\.1 (\d{3}) /.exec(data)
+          if (m !== null || closed) {
+            clearTimeout(timer)
+            waiters.delete(check)
+            resolve(m !== null ? Number(m[1]) : 'closed')
+          }
+        }
+        const timer = setTimeout(() => {
+          waiters.delete(check)
+          resolve('timeout')
+        }, timeoutMs)
+        waiters.add(check)
+        check()
+      })
+    },
+    close: () => void socket.destroy(),
+  }
+}

@@ -6,12 +6,12 @@
 import type { CachedToken } from './auth/cache.ts'
 import type { Claims } from './auth/claims.ts'
 import { checkRequirements, type Trace } from './auth/requirements.ts'
-import { extractToken, describeTokenSource, type FoundToken, type TokenSource } from './auth/token.ts'
+import { checkTokenShape, describeTokenSource, extractToken, type FoundToken } from './auth/token.ts'
 import { readHeader } from './auth/verify.ts'
 import type { RouteConfig } from './config/load.ts'
 import { GatewayError, NoRouteError, TokenError } from './errors.ts'
 import type { Target } from './routing/path.ts'
-import { matchPath, matchRoute, type CompiledRoute } from './routing/routes.ts'
+import { matchPath, matchRoute, type CompiledRoute, type RouteMatch } from './routing/routes.ts'
 import type { Provider, State } from './state.ts'
 
 export interface Decision {
@@ -44,22 +44,6 @@ function findRoute(state: State, method: string, path: string, trace?: Trace) {
   return undefined
 }
 
-/** The token sources of every provider a route accepts, in order, without repeats. */
-function routeSources(state: State, route: RouteConfig): TokenSource[] {
-  const out: TokenSource[] = []
-  const seen = new Set<string>()
-  for (const name of route.providers) {
-    for (const source of state.providers.get(name)?.config.tokenSources ?? []) {
-      const id = describeTokenSource(source)
-      if (!seen.has(id)) {
-        seen.add(id)
-        out.push(source)
-      }
-    }
-  }
-  return out
-}
-
 /** The provider for a token: by its `iss` among the route's providers, or the only one there is. */
 function chooseProvider(state: State, route: RouteConfig, iss: string | undefined): Provider {
   if (route.providers.length === 1) return state.providers.get(route.providers[0]!)!
@@ -75,7 +59,7 @@ function chooseProvider(state: State, route: RouteConfig, iss: string | undefine
  * 503) otherwise. `note` receives the route's name, then the token's subject and issuer, as
  * soon as each is known.
  */
-export async function decide(state: State, request: Request, target: Target, trace?: Trace, note?: DecisionNote): Promise<Decision> {
+export function decide(state: State, request: Request, target: Target, trace?: Trace, note?: DecisionNote): Decision | Promise<Decision> {
   const match = findRoute(state, request.method, target.path, trace)
   if (match === undefined) throw new NoRouteError()
   const route = match.route.route
@@ -84,7 +68,7 @@ export async function decide(state: State, request: Request, target: Target, tra
     trace?.push({ step: `auth public: no token needed`, ok: true })
     return { route: match.route, params: match.params, claims: undefined, provider: undefined, found: undefined, cached: undefined }
   }
-  const found = extractToken(request.headers, target.search, routeSources(state, route), state.config.maxTokenBytes)
+  const found = extractToken(request.headers, target.search, state.sources.get(route)!, state.config.maxTokenBytes)
   if (found === undefined) {
     trace?.push({ step: `token: none found (auth ${route.auth})`, ok: route.auth === 'optional' })
     if (route.auth === 'optional') return { route: match.route, params: match.params, claims: undefined, provider: undefined, found: undefined, cached: undefined }
@@ -92,43 +76,70 @@ export async function decide(state: State, request: Request, target: Target, tra
   }
   trace?.push({ step: `token: found in ${describeTokenSource(found.source)}`, ok: true })
   const now = state.now()
-  let cached = state.cache?.get(found.token, now, state.keysVersion)
-  if (cached !== undefined && !usableFor(state, route, cached)) cached = undefined
+  const cached = state.cache?.get(found.token, now, state.keysVersion)
+  if (cached !== undefined && usableFor(state, route, cached)) {
+    // The hot path: a token verified before needs no decoding and no await.
+    state.metrics?.cache.inc(HIT)
+    const provider = state.providers.get(cached.provider)!
+    trace?.push({ step: `token: verified before by provider ${provider.config.name} (cache)`, ok: true })
+    return authorize(match, request, cached.claims, provider, found, cached, trace, note)
+  }
+  if (state.cache !== undefined) state.metrics?.cache.inc(MISS)
+  checkTokenShape(found.token)
+  return verifyThenAuthorize(state, match, request, found, now, trace, note)
+}
+
+const HIT = ['hit']
+const MISS = ['miss']
+
+async function verifyThenAuthorize(
+  state: State,
+  match: RouteMatch<RouteConfig>,
+  request: Request,
+  found: FoundToken,
+  now: number,
+  trace: Trace | undefined,
+  note: DecisionNote | undefined,
+): Promise<Decision> {
   let provider: Provider
   let claims: Claims
-  if (cached !== undefined) {
-    state.metrics?.cache.inc(['hit'])
-    provider = state.providers.get(cached.provider)!
-    claims = cached.claims
-    trace?.push({ step: `token: verified before by provider ${provider.config.name} (cache)`, ok: true })
-  } else {
-    if (state.cache !== undefined) state.metrics?.cache.inc(['miss'])
-    let chosen: Provider | undefined
+  try {
+    const header = readHeader(found.token)
+    trace?.push({ step: `token header: alg ${header.alg}${header.kid !== undefined ? `, kid ${header.kid}` : ''}${header.iss !== undefined ? `, iss ${header.iss}` : ''}`, ok: true })
+    provider = chooseProvider(state, match.route.route, header.iss)
+    trace?.push({ step: `provider ${provider.config.name}`, ok: true })
+    const started = performance.now()
     try {
-      const header = readHeader(found.token)
-      trace?.push({ step: `token header: alg ${header.alg}${header.kid !== undefined ? `, kid ${header.kid}` : ''}${header.iss !== undefined ? `, iss ${header.iss}` : ''}`, ok: true })
-      chosen = chooseProvider(state, route, header.iss)
-      trace?.push({ step: `provider ${chosen.config.name}`, ok: true })
-      const started = performance.now()
-      try {
-        claims = await chosen.verifier.verify(found.token, header)
-      } finally {
-        state.metrics?.verifyDuration.observe([chosen.config.name], (performance.now() - started) / 1000)
-      }
-    } catch (e) {
-      trace?.push({ step: 'verification', ok: false, detail: e instanceof GatewayError ? e.code : 'failed' })
-      throw e
+      claims = await provider.verifier.verify(found.token, header)
+    } finally {
+      state.metrics?.verifyDuration.observe([provider.config.name], (performance.now() - started) / 1000)
     }
-    provider = chosen
-    const name = provider.config.name
-    cached = state.cache?.set(found.token, claims, name, state.keysVersion(name), provider.config.verify.clockSkewSec, now)
-    trace?.push({ step: 'verification: signature, times, issuer, audience, required claims', ok: true })
+  } catch (e) {
+    trace?.push({ step: 'verification', ok: false, detail: e instanceof GatewayError ? e.code : 'failed' })
+    throw e
   }
+  const name = provider.config.name
+  const cached = state.cache?.set(found.token, claims, name, state.keysVersion(name), provider.config.verify.clockSkewSec, now)
+  trace?.push({ step: 'verification: signature, times, issuer, audience, required claims', ok: true })
+  return authorize(match, request, claims, provider, found, cached, trace, note)
+}
+
+/** The route's requirements on verified claims; the decision when they hold. */
+function authorize(
+  match: RouteMatch<RouteConfig>,
+  request: Request,
+  claims: Claims,
+  provider: Provider,
+  found: FoundToken,
+  cached: CachedToken | undefined,
+  trace: Trace | undefined,
+  note: DecisionNote | undefined,
+): Decision {
   if (note !== undefined) {
     note.sub = typeof claims.sub === 'string' ? claims.sub : undefined
     note.iss = typeof claims.iss === 'string' ? claims.iss : undefined
   }
-  checkRequirements(route.require, claims, { method: request.method, params: match.params }, trace)
+  checkRequirements(match.route.route.require, claims, { method: request.method, params: match.params }, trace)
   return { route: match.route, params: match.params, claims, provider, found, cached }
 }
 

@@ -116,13 +116,6 @@ function claimHeaders(decision: Decision): readonly (readonly [string, string])[
   return out
 }
 
-/** Total size of the request's header fields, as they would be on the wire. */
-function headerBytes(headers: Headers): number {
-  let total = 0
-  for (const [name, value] of headers) total += name.length + value.length + 4
-  return total
-}
-
 /**
  * Builds a gateway from a loaded Config (see mod.ts for serving it from Bun or Deno).
  *
@@ -170,21 +163,19 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
   }
 
   function removeTokens(s: State, headers: Headers, search: string, found: FoundToken | undefined): string {
-    for (const provider of s.providers.values()) {
-      for (const source of provider.config.tokenSources) {
-        if (source.kind === 'authorization') {
-          const value = headers.get('authorization')
-          if (value !== null && value.slice(0, 7).toLowerCase() === 'bearer ') headers.delete('authorization')
-        } else if (source.kind === 'header') headers.delete(source.name)
-        else if (source.kind === 'cookie') {
-          const cookie = headers.get('cookie')
-          if (cookie === null) continue
-          const rest = removeCookie(cookie, source.name)
-          if (rest === undefined) headers.delete('cookie')
-          else headers.set('cookie', rest)
-        } else if (search !== '' && (found === undefined || found.source === source)) {
-          search = searchWithout(search, source.name)
-        }
+    for (const source of s.allSources) {
+      if (source.kind === 'authorization') {
+        const value = headers.get('authorization')
+        if (value !== null && value.slice(0, 7).toLowerCase() === 'bearer ') headers.delete('authorization')
+      } else if (source.kind === 'header') headers.delete(source.name)
+      else if (source.kind === 'cookie') {
+        const cookie = headers.get('cookie')
+        if (cookie === null) continue
+        const rest = removeCookie(cookie, source.name)
+        if (rest === undefined) headers.delete('cookie')
+        else headers.set('cookie', rest)
+      } else if (search !== '' && (found === undefined || (found.source.kind === 'query' && found.source.name === source.name))) {
+        search = searchWithout(search, source.name)
       }
     }
     return search
@@ -225,6 +216,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
         trustedProxies: s.config.trustedProxies,
       },
       s.strip,
+      s.config.limits.maxHeaderBytes,
     )
     if (decodedEncodings.length > 0) headers.delete('accept-encoding')
     let search = target.search
@@ -271,13 +263,14 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     return new Response(responseBody as BodyInit | null, { status: response.status, statusText: response.statusText, headers: out })
   }
 
+  /** The gateway's own endpoints, then the decision, the rate limit and the proxying. */
   async function handle(s: State, request: Request, target: Target, info: ConnectionInfo, x: Exchange): Promise<Response> {
     const path = target.path
     if ((path === '/healthz' || path === '/readyz') && (request.method === 'GET' || request.method === 'HEAD')) return health(path, x.requestId)
-    const decision = await decide(s, request, target, undefined, x)
-    const claims = decision.claims
+    let decision = decide(s, request, target, undefined, x)
+    if (decision instanceof Promise) decision = await decision
     if (limiter !== undefined) {
-      const key = claims !== undefined ? `sub:${x.iss ?? ''}:${x.sub ?? ''}` : `ip:${info.clientAddress ?? ''}`
+      const key = decision.claims !== undefined ? `sub:${x.iss ?? ''}:${x.sub ?? ''}` : `ip:${info.clientAddress ?? ''}`
       const wait = limiter.take(key, now())
       if (wait > 0) throw new LimitError('rate_limited', 'Too many requests; retry later.', Math.ceil(wait / 1000))
     }
@@ -324,7 +317,6 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
         response = preflightResponse(cors, request, x.requestId)
         if (response.status === 403) x.code = 'cors_rejected'
       } else {
-        if (headerBytes(request.headers) > s.config.limits.maxHeaderBytes) throw new LimitError('headers_too_large', 'The request headers are too large.')
         checkHost(request.headers.get('host'))
         const target = normalizeTarget(request.url)
         x.path = target.path

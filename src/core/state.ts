@@ -6,6 +6,7 @@
 import { TokenCache } from './auth/cache.ts'
 import { remoteSource } from './auth/jwks.ts'
 import { staticSource, type KeySource } from './auth/source.ts'
+import { describeTokenSource, type TokenSource } from './auth/token.ts'
 import { createVerifier, type Verifier } from './auth/verify.ts'
 import type { Config, ProviderConfig, RouteConfig, UpstreamConfig } from './config/load.ts'
 import type { Logger } from './log.ts'
@@ -24,6 +25,10 @@ export interface State {
   readonly providers: ReadonlyMap<string, Provider>
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>
   readonly routes: readonly CompiledRoute<RouteConfig>[]
+  /** Per route: the token sources of every provider it accepts, in order, without repeats. */
+  readonly sources: ReadonlyMap<RouteConfig, readonly TokenSource[]>
+  /** Every token source of every provider: where a token is removed from when not forwarded. */
+  readonly allSources: readonly TokenSource[]
   /** Every claim header of every route, folded: a client's copy is removed on every path. */
   readonly strip: ReadonlySet<string>
   /** Remote sources by their settings, for reuse by the next State. */
@@ -79,11 +84,14 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
     providers.set(p.name, { config: p, sources, verifier: createVerifier({ sources, ...p.verify, now: deps.now }) })
   }
   const strip = new Set(config.routes.flatMap((r) => r.claimHeaders.map((c) => foldHeaderName(c.header))))
+  const sources = new Map(config.routes.map((r) => [r, uniqueSources(r.providers.map((name) => providers.get(name)!))]))
   return {
     config,
     providers,
     upstreams: new Map(config.upstreams.map((u) => [u.name, u])),
     routes: compileRoutes(config.routes),
+    sources,
+    allSources: uniqueSources([...providers.values()]),
     strip,
     remotes,
     metrics: deps.metrics,
@@ -95,6 +103,21 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
       return version
     },
   }
+}
+
+/** The token sources of `providers`, in order, without repeats. */
+function uniqueSources(providers: readonly Provider[]): TokenSource[] {
+  const out: TokenSource[] = []
+  const seen = new Set<string>()
+  for (const provider of providers) {
+    for (const source of provider.config.tokenSources) {
+      const id = describeTokenSource(source)
+      if (seen.has(id)) continue
+      seen.add(id)
+      out.push(source)
+    }
+  }
+  return out
 }
 
 /** True once every key source of every provider has a key set. */

@@ -68,8 +68,15 @@ export function isCompactJws(token: string): boolean {
 
 function checked(token: string, source: TokenSource, maxBytes: number): FoundToken {
   if (token.length > maxBytes) throw new TokenError('token_malformed', 'The token is too long.')
-  if (!isCompactJws(token)) throw new TokenError('token_malformed', MALFORMED)
   return { token, source }
+}
+
+/**
+ * Throws `token_malformed` unless the token has the compact JWS shape. Run before any decoding;
+ * a token the verified-token cache knows has passed it already.
+ */
+export function checkTokenShape(token: string): void {
+  if (!isCompactJws(token)) throw new TokenError('token_malformed', MALFORMED)
 }
 
 /** Value of cookie `name` in a Cookie header (RFC 6265 §4.2), or undefined. */
@@ -99,9 +106,9 @@ export function removeCookie(header: string, name: string): string | undefined {
 
 /**
  * Finds the token in the first source, in the configured order, that carries one. An
- * Authorization header with another scheme (Basic …) counts as no token; a Bearer credential
- * that is empty or not a compact JWS is `token_malformed`. Returns undefined when no source has
- * a token.
+ * Authorization header with another scheme (Basic …) counts as no token; an empty or too long
+ * Bearer credential is `token_malformed` (its shape is checked by checkTokenShape). Returns
+ * undefined when no source has a token.
  */
 export function extractToken(
   headers: Headers,

@@ -5,6 +5,7 @@
  */
 import { LimitError, UpstreamError } from '../errors.ts'
 import type { BodyEnd } from './body.ts'
+import { TIMED_OUT, watchDeadline } from './deadline.ts'
 
 export interface ForwardOptions {
   readonly fetch: typeof fetch
@@ -17,10 +18,6 @@ export interface ForwardOptions {
 /** How the request body ended, when it is watched (body.ts): a cap or an idle client explains a failed fetch. */
 export interface BodyState {
   end: BodyEnd | undefined
-}
-
-function abortWithTimeout(controller: AbortController): void {
-  controller.abort(new Error('upstream header timeout'))
 }
 
 /**
@@ -36,16 +33,17 @@ export async function forward(
   options: ForwardOptions,
   bodyState?: BodyState,
 ): Promise<Response> {
-  const timeout = new AbortController()
-  const timer = setTimeout(abortWithTimeout, options.timeoutMs, timeout)
+  const controller = new AbortController()
+  const done = watchDeadline(controller, request.signal, options.timeoutMs)
   const init: RequestInit & Record<string, unknown> = {
     ...options.init,
     method: request.method,
     headers,
     body,
     redirect: 'manual',
-    // The client's disconnect aborts the upstream request, also while the body streams.
-    signal: AbortSignal.any([request.signal, timeout.signal]),
+    // Aborted on the deadline or when the client goes away (deadline.ts); once headers arrived,
+    // a client that goes away cancels the response body, which closes the upstream request.
+    signal: controller.signal,
   }
   if (body !== null) init.duplex = 'half'
   try {
@@ -53,9 +51,9 @@ export async function forward(
   } catch (e) {
     if (bodyState?.end === 'too_large') throw new LimitError('payload_too_large', 'The request body is larger than allowed.')
     if (bodyState?.end === 'idle') throw new LimitError('request_timeout', 'The request body stalled.')
-    if (timeout.signal.aborted) throw new UpstreamError('upstream_timeout', { cause: e })
+    if (controller.signal.reason === TIMED_OUT) throw new UpstreamError('upstream_timeout', { cause: e })
     throw new UpstreamError('upstream_unreachable', { cause: e })
   } finally {
-    clearTimeout(timer)
+    done()
   }
 }

@@ -3,6 +3,7 @@
  * the gateway's own headers (X-Forwarded-*, X-Request-Id, claim headers) set after the client's
  * copies are removed.
  */
+import { LimitError } from '../errors.ts'
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus the de-facto Proxy-Connection and Keep-Alive. */
 export const HOP_BY_HOP: readonly string[] = [
@@ -120,18 +121,23 @@ function connectionNames(connection: string | null): Set<string> | undefined {
 }
 
 /**
- * The upstream request's headers, built in one pass over the client's. Order matters: the
+ * The upstream request's headers, built in one pass over the client's, which also enforces
+ * `maxBytes` on the request's header fields (431; checked here, on the way upstream, so that no
+ * request pays a second pass over its headers). Order matters: the
  * client's hop-by-hop headers, those its `Connection` names, its copies of `strip` (claim
  * headers, in any folded spelling) and of the gateway's own headers are left out; only then does
  * the gateway set its own. So a client's `Connection: X-User-Id` can only remove its own copy.
  */
-export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, strip: ReadonlySet<string>): Headers {
+export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, strip: ReadonlySet<string>, maxBytes = Infinity): Headers {
   const headers = new Headers()
   const named = connectionNames(incoming.get('connection'))
   let clientXff: string | null = null
   let clientProto: string | null = null
   let clientHost: string | null = null
+  let bytes = 0
   for (const [name, value] of incoming) {
+    // The same pass measures the request's header fields (`name: value\r\n`).
+    bytes += name.length + value.length + 4
     if (NOT_FORWARDED.has(name)) {
       if (name === 'x-forwarded-for') clientXff = value
       else if (name === 'x-forwarded-proto') clientProto = value
@@ -142,6 +148,7 @@ export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, strip: R
     if ((name.includes('_') || name.includes('.')) && strip.has(foldHeaderName(name))) continue
     headers.append(name, value)
   }
+  if (bytes > maxBytes) throw new LimitError('headers_too_large', 'The request headers are too large.')
   const xff = forwardedFor(clientXff, ctx.clientAddress, ctx.trustedProxies)
   if (xff !== undefined) headers.set('x-forwarded-for', xff)
   const behindProxy = ctx.trustedProxies > 0

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { extractToken, isCompactJws, parseTokenSource, readCookie, removeCookie, type TokenSource } from '../../../src/core/auth/token.ts'
+import { checkTokenShape, extractToken, isCompactJws, parseTokenSource, readCookie, removeCookie, type TokenSource } from '../../../src/core/auth/token.ts'
 import { TokenError } from '../../../src/core/errors.ts'
 import { test } from '../../helpers/t.ts'
 
@@ -13,7 +13,9 @@ const ALL: TokenSource[] = [
 ]
 
 function extract(headers: Record<string, string>, sources = AUTH, search = '') {
-  return extractToken(new Headers(headers), search, sources, 8192)
+  const found = extractToken(new Headers(headers), search, sources, 8192)
+  if (found !== undefined) checkTokenShape(found.token)
+  return found
 }
 
 function code(fn: () => unknown): string {

@@ -11,7 +11,7 @@ import { createVerifier, type Verifier } from './auth/verify.ts'
 import type { Config, ProviderConfig, RouteConfig, UpstreamConfig } from './config/load.ts'
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
-import { foldHeaderName } from './proxy/headers.ts'
+import { foldHeaderName, type HeaderFilter } from './proxy/headers.ts'
 import { compileRoutes, type CompiledRoute } from './routing/routes.ts'
 
 export interface Provider {
@@ -31,6 +31,10 @@ export interface State {
   readonly allSources: readonly TokenSource[]
   /** Every claim header of every route, folded: a client's copy is removed on every path. */
   readonly strip: ReadonlySet<string>
+  /** What upstreamHeaders leaves out of every request (claim headers, token headers, the size cap). */
+  readonly headerFilter: HeaderFilter
+  /** Tokens may sit in cookies or query parameters, which are removed after the header pass. */
+  readonly removeTokensAfter: boolean
   /** Remote sources by their settings, for reuse by the next State. */
   readonly remotes: ReadonlyMap<string, KeySource & { start(): void }>
   readonly metrics: Metrics | undefined
@@ -85,14 +89,22 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
   }
   const strip = new Set(config.routes.flatMap((r) => r.claimHeaders.map((c) => foldHeaderName(c.header))))
   const sources = new Map(config.routes.map((r) => [r, uniqueSources(r.providers.map((name) => providers.get(name)!))]))
+  const allSources = uniqueSources([...providers.values()])
   return {
     config,
     providers,
     upstreams: new Map(config.upstreams.map((u) => [u.name, u])),
     routes: compileRoutes(config.routes),
     sources,
-    allSources: uniqueSources([...providers.values()]),
+    allSources,
     strip,
+    headerFilter: {
+      strip,
+      dropBearer: !config.forwardToken && allSources.some((t) => t.kind === 'authorization'),
+      dropHeaders: new Set(config.forwardToken ? [] : allSources.flatMap((t) => (t.kind === 'header' ? [t.name] : []))),
+      maxBytes: config.limits.maxHeaderBytes,
+    },
+    removeTokensAfter: !config.forwardToken && allSources.some((t) => t.kind === 'cookie' || t.kind === 'query'),
     remotes,
     metrics: deps.metrics,
     now: deps.now,

@@ -64,11 +64,17 @@ export function foldHeaderName(name: string): string {
   return name.toLowerCase().replace(/[_.]/g, '-')
 }
 
+const HOP_BY_HOP_SET: ReadonlySet<string> = new Set(HOP_BY_HOP)
+
 /**
  * Removes hop-by-hop headers and every header that `Connection` names, except the `protect`ed
- * ones, which a `Connection` header cannot remove.
+ * ones, which a `Connection` header cannot remove. One pass over the names finds them: most
+ * responses have none.
  */
 export function removeHopByHop(headers: Headers, protect?: ReadonlySet<string>): void {
+  let found: string[] | undefined
+  for (const name of headers.keys()) if (HOP_BY_HOP_SET.has(name)) (found ??= []).push(name)
+  if (found === undefined) return
   const connection = headers.get('connection')
   if (connection !== null) {
     for (const name of connection.split(',')) {
@@ -76,17 +82,30 @@ export function removeHopByHop(headers: Headers, protect?: ReadonlySet<string>):
       if (n !== '' && protect?.has(n) !== true) headers.delete(n)
     }
   }
-  for (const name of HOP_BY_HOP) headers.delete(name)
+  for (const name of found) headers.delete(name)
 }
 
 /** What the gateway adds to the upstream request, all computed before the headers are built. */
 export interface ForwardContext {
   readonly clientAddress: string | undefined
   readonly proto: string
-  readonly host: string | null
+  /** X-Forwarded-Host when the request has no Host header (a Request built in code). */
+  readonly fallbackHost: string
   readonly requestId: string
   /** Client-sent forwarding headers are kept only behind this many trusted proxies. */
   readonly trustedProxies: number
+}
+
+/** What of the client's headers never goes upstream beyond the fixed lists. */
+export interface HeaderFilter {
+  /** Claim headers of every route, folded: the client's copies, in any spelling. */
+  readonly strip: ReadonlySet<string>
+  /** Leave out an `Authorization: Bearer …` (the token is not forwarded). */
+  readonly dropBearer: boolean
+  /** Custom token headers to leave out (the token is not forwarded). */
+  readonly dropHeaders: ReadonlySet<string>
+  /** The largest total size of the request's header fields (431 above). */
+  readonly maxBytes: number
 }
 
 /**
@@ -128,33 +147,38 @@ function connectionNames(connection: string | null): Set<string> | undefined {
  * headers, in any folded spelling) and of the gateway's own headers are left out; only then does
  * the gateway set its own. So a client's `Connection: X-User-Id` can only remove its own copy.
  */
-export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, strip: ReadonlySet<string>, maxBytes = Infinity): Headers {
+export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, filter: HeaderFilter): Headers {
   const headers = new Headers()
-  const named = connectionNames(incoming.get('connection'))
   let clientXff: string | null = null
   let clientProto: string | null = null
   let clientHost: string | null = null
+  let host: string | null = null
+  let connection: string | null = null
   let bytes = 0
   for (const [name, value] of incoming) {
     // The same pass measures the request's header fields (`name: value\r\n`).
     bytes += name.length + value.length + 4
     if (NOT_FORWARDED.has(name)) {
-      if (name === 'x-forwarded-for') clientXff = value
+      if (name === 'host') host = value
+      else if (name === 'connection') connection = value
+      else if (name === 'x-forwarded-for') clientXff = value
       else if (name === 'x-forwarded-proto') clientProto = value
       else if (name === 'x-forwarded-host') clientHost = value
       continue
     }
-    if (strip.has(name) || named?.has(name) === true) continue
-    if ((name.includes('_') || name.includes('.')) && strip.has(foldHeaderName(name))) continue
+    if (filter.strip.has(name) || filter.dropHeaders.has(name)) continue
+    if (name === 'authorization' && filter.dropBearer && value.slice(0, 7).toLowerCase() === 'bearer ') continue
+    if ((name.includes('_') || name.includes('.')) && filter.strip.has(foldHeaderName(name))) continue
     headers.append(name, value)
   }
-  if (bytes > maxBytes) throw new LimitError('headers_too_large', 'The request headers are too large.')
+  if (bytes > filter.maxBytes) throw new LimitError('headers_too_large', 'The request headers are too large.')
+  const named = connectionNames(connection)
+  if (named !== undefined) for (const name of named) headers.delete(name)
   const xff = forwardedFor(clientXff, ctx.clientAddress, ctx.trustedProxies)
   if (xff !== undefined) headers.set('x-forwarded-for', xff)
   const behindProxy = ctx.trustedProxies > 0
   headers.set('x-forwarded-proto', behindProxy && clientProto !== null ? clientProto : ctx.proto)
-  const host = behindProxy && clientHost !== null ? clientHost : ctx.host
-  if (host !== null) headers.set('x-forwarded-host', host)
+  headers.set('x-forwarded-host', behindProxy && clientHost !== null ? clientHost : (host ?? ctx.fallbackHost))
   headers.set('x-request-id', ctx.requestId)
   return headers
 }

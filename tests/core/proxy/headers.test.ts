@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict'
-import { acceptableRequestId, downstreamHeaders, forwardedFor, upstreamHeaders, type ForwardContext } from '../../../src/core/proxy/headers.ts'
+import { acceptableRequestId, downstreamHeaders, forwardedFor, upstreamHeaders, type ForwardContext, type HeaderFilter } from '../../../src/core/proxy/headers.ts'
 import { test } from '../../helpers/t.ts'
 
-const CTX: ForwardContext = { clientAddress: '10.0.0.9', proto: 'http', host: 'gw.example', requestId: 'rid-1', trustedProxies: 0 }
+const CTX: ForwardContext = { clientAddress: '10.0.0.9', proto: 'http', fallbackHost: 'gw.example', requestId: 'rid-1', trustedProxies: 0 }
+const filter = (strip: Iterable<string> = [], extra: Partial<HeaderFilter> = {}): HeaderFilter => ({ strip: new Set(strip), dropBearer: false, dropHeaders: new Set(), maxBytes: Infinity, ...extra })
 
 test('upstreamHeaders() removes hop-by-hop headers and those Connection names', () => {
   const h = upstreamHeaders(
     new Headers({ connection: 'keep-alive, X-Secret', 'keep-alive': '5', te: 'trailers', upgrade: 'h2c', 'proxy-authorization': 'Basic x', 'x-secret': 's', accept: 'text/plain', host: 'gw.example' }),
     CTX,
-    new Set(),
+    filter(),
   )
   for (const name of ['connection', 'keep-alive', 'te', 'upgrade', 'proxy-authorization', 'x-secret', 'host']) assert.equal(h.get(name), null, name)
   assert.equal(h.get('accept'), 'text/plain')
@@ -16,7 +17,7 @@ test('upstreamHeaders() removes hop-by-hop headers and those Connection names', 
 
 test('upstreamHeaders() removes client copies of claim headers in every folded spelling', () => {
   const incoming = new Headers({ 'X-User-Id': 'evil', x_user_id: 'evil2', 'x.user.id': 'evil3', 'x-user-idx': 'kept' })
-  const h = upstreamHeaders(incoming, CTX, new Set(['x-user-id']))
+  const h = upstreamHeaders(incoming, CTX, filter(['x-user-id']))
   assert.equal(h.get('x-user-id'), null)
   assert.equal(h.get('x_user_id'), null)
   assert.equal(h.get('x.user.id'), null)
@@ -27,7 +28,7 @@ test('upstreamHeaders() sets the gateway headers after the client copies are gon
   const h = upstreamHeaders(
     new Headers({ connection: 'x-request-id, x-forwarded-for', 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil', 'x-real-ip': '6.6.6.6', forwarded: 'for=6.6.6.6' }),
     CTX,
-    new Set(),
+    filter(),
   )
   assert.equal(h.get('x-forwarded-for'), '10.0.0.9')
   assert.equal(h.get('x-forwarded-proto'), 'http')
@@ -39,7 +40,7 @@ test('upstreamHeaders() sets the gateway headers after the client copies are gon
 
 test('upstreamHeaders() keeps client forwarding headers only behind trusted proxies', () => {
   const incoming = new Headers({ 'x-forwarded-for': '1.1.1.1, 2.2.2.2, 3.3.3.3', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example' })
-  const h = upstreamHeaders(incoming, { ...CTX, trustedProxies: 2 }, new Set())
+  const h = upstreamHeaders(incoming, { ...CTX, trustedProxies: 2 }, filter())
   assert.equal(h.get('x-forwarded-for'), '2.2.2.2, 3.3.3.3, 10.0.0.9')
   assert.equal(h.get('x-forwarded-proto'), 'https')
   assert.equal(h.get('x-forwarded-host'), 'api.example')
@@ -86,4 +87,18 @@ test('acceptableRequestId() keeps short visible ASCII ids only', () => {
   assert.equal(acceptableRequestId('a b'), false)
   assert.equal(acceptableRequestId('x'.repeat(201)), false)
   assert.equal(acceptableRequestId('é'), false)
+})
+
+test('upstreamHeaders() leaves out the bearer token and custom token headers when asked', () => {
+  const incoming = new Headers({ authorization: 'Bearer a.b.c', 'x-token': 't', accept: '*/*' })
+  const h = upstreamHeaders(incoming, CTX, filter([], { dropBearer: true, dropHeaders: new Set(['x-token']) }))
+  assert.equal(h.get('authorization'), null)
+  assert.equal(h.get('x-token'), null)
+  assert.equal(h.get('accept'), '*/*')
+  const basic = upstreamHeaders(new Headers({ authorization: 'Basic dTpw' }), CTX, filter([], { dropBearer: true }))
+  assert.equal(basic.get('authorization'), 'Basic dTpw')
+})
+
+test('upstreamHeaders() enforces the header size cap in the same pass', () => {
+  assert.throws(() => upstreamHeaders(new Headers({ 'x-big': 'a'.repeat(100) }), CTX, filter([], { maxBytes: 50 })), /too large/)
 })

@@ -45,4 +45,4 @@ const host: Host = {
   gatewayDeps: { fetchInit: { decompress: false } },
 }
 
-if (import.meta.main) process.exit(await main(process.argv.slice(2), host))
+if (import.meta.main) void main(process.argv.slice(2), host).then((code) => process.exit(code))

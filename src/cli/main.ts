@@ -12,7 +12,6 @@ import { VERSION } from '../version.ts'
 import { startDemo } from './demo.ts'
 import { USAGE } from './help.ts'
 import type { Host, Server } from './host.ts'
-import { jsonSchema } from './schema.ts'
 
 const NO_CONFIG = [
   'jwtgate: no configuration found (no JWTGATE_* variables are set).',
@@ -246,6 +245,7 @@ export async function main(argv: readonly string[], host: Host): Promise<number>
   if (command === 'check') return check(host, args)
   if (command === 'demo') return demo(host)
   if (command === 'schema') {
+    const { jsonSchema } = await import('./schema.ts')
     host.stdout(JSON.stringify(jsonSchema(), null, 2))
     return 0
   }

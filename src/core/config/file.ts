@@ -3,7 +3,6 @@
  * FileSchema with every problem reported at its place (`routes[3].require.claims[0]: …`).
  */
 import * as v from 'valibot'
-import { parse as parseYaml } from 'yaml'
 import type { ConfigIssue } from '../errors.ts'
 import { FileSchema, type FileConfig } from './file-schema.ts'
 
@@ -25,10 +24,15 @@ function issueMessage(issue: v.BaseIssue<unknown>): string {
   return issue.message
 }
 
-/** Parses JSON or YAML text (YAML is a superset of JSON; the path's extension picks the message). */
-export function parseConfigText(text: string, path: string): { value?: unknown; issue?: ConfigIssue } {
+/**
+ * Parses JSON or YAML text (YAML is a superset of JSON; the path's extension picks the message).
+ * The YAML parser is loaded only when a YAML file is read.
+ */
+export async function parseConfigText(text: string, path: string): Promise<{ value?: unknown; issue?: ConfigIssue }> {
   try {
-    return { value: path.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 }) }
+    if (path.endsWith('.json')) return { value: JSON.parse(text) }
+    const { parse } = await import('yaml')
+    return { value: parse(text, { uniqueKeys: true, maxAliasCount: 100 }) }
   } catch (e) {
     const reason = e instanceof Error ? e.message.split('\n')[0] : 'unreadable'
     return { issue: { path, message: `is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${reason}` } }

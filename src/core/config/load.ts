@@ -416,7 +416,7 @@ export async function loadConfig(env: Readonly<Record<string, string | undefined
       issues.push({ path: 'JWTGATE_CONFIG', message: `cannot read file ${JSON.stringify(filePath)}` })
     }
     if (text !== undefined) {
-      const parsed = parseConfigText(text, filePath)
+      const parsed = await parseConfigText(text, filePath)
       if (parsed.issue !== undefined) issues.push(parsed.issue)
       else {
         const validated = validateFile(parsed.value)

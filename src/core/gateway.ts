@@ -256,20 +256,6 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     return new Response(responseBody as BodyInit | null, { status: response.status, statusText: response.statusText, headers: out })
   }
 
-  /** The gateway's own endpoints, then the decision, the rate limit and the proxying. */
-  async function handle(s: State, request: Request, target: Target, info: ConnectionInfo, x: Exchange): Promise<Response> {
-    const path = target.path
-    if ((path === '/healthz' || path === '/readyz') && (request.method === 'GET' || request.method === 'HEAD')) return health(path, x.requestId)
-    let decision = decide(s, request, target, undefined, x)
-    if (decision instanceof Promise) decision = await decision
-    if (limiter !== undefined) {
-      const key = decision.claims !== undefined ? `sub:${x.iss ?? ''}:${x.sub ?? ''}` : `ip:${info.clientAddress ?? ''}`
-      const wait = limiter.take(key, now())
-      if (wait > 0) throw new LimitError('rate_limited', 'Too many requests; retry later.', Math.ceil(wait / 1000))
-    }
-    return proxy(s, request, target, info, decision, x)
-  }
-
   function health(path: string, requestId: string): Response {
     const ok = path === '/healthz' || (!draining && isReady(state))
     const status = path === '/healthz' ? 'ok' : draining ? 'draining' : ok ? 'ok' : 'starting'
@@ -313,7 +299,18 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
         checkHost(request.headers.get('host'))
         const target = normalizeTarget(request.url)
         x.path = target.path
-        response = await handle(s, request, target, info, x)
+        const path = target.path
+        if ((path === '/healthz' || path === '/readyz') && (request.method === 'GET' || request.method === 'HEAD')) response = health(path, x.requestId)
+        else {
+          let decision = decide(s, request, target, undefined, x)
+          if (decision instanceof Promise) decision = await decision
+          if (limiter !== undefined) {
+            const key = decision.claims !== undefined ? `sub:${x.iss ?? ''}:${x.sub ?? ''}` : `ip:${info.clientAddress ?? ''}`
+            const wait = limiter.take(key, now())
+            if (wait > 0) throw new LimitError('rate_limited', 'Too many requests; retry later.', Math.ceil(wait / 1000))
+          }
+          response = await proxy(s, request, target, info, decision, x)
+        }
       }
     } catch (e) {
       x.code = e instanceof GatewayError ? e.code : 'internal_error'

@@ -43,6 +43,8 @@ export function describeTokenSource(source: TokenSource): string {
 }
 
 const MALFORMED = 'The token is malformed.'
+const ONE_BEARER = 'The Authorization header must be exactly one "Bearer <token>".'
+const BEARER_AFTER_COMMA = /,\s*bearer/i
 
 /**
  * True when `token` has the compact JWS shape: exactly three non-empty base64url segments (a
@@ -121,12 +123,14 @@ export function extractToken(
       case 'authorization': {
         const value = headers.get('authorization')
         if (value === null) break
-        const lower = value.toLowerCase()
         // Another scheme (Basic, Digest …) is no token. But a Bearer credential anywhere — also in
         // a second Authorization header, which arrives joined with ", " — must be exactly
         // `Bearer <token>` (RFC 6750 §2.1: scheme case-insensitive, one space).
-        if (!lower.startsWith('bearer') && !/,\s*bearer/.test(lower)) break
-        if (!lower.startsWith('bearer ') || value.includes(',')) throw new TokenError('token_malformed', 'The Authorization header must be exactly one "Bearer <token>".')
+        if (value.slice(0, 6).toLowerCase() !== 'bearer') {
+          if (value.indexOf(',') >= 0 && BEARER_AFTER_COMMA.test(value)) throw new TokenError('token_malformed', ONE_BEARER)
+          break
+        }
+        if (value.charCodeAt(6) !== 32 || value.indexOf(',') >= 0) throw new TokenError('token_malformed', ONE_BEARER)
         if (value.trim().length === 6) throw new TokenError('token_malformed', 'The Bearer token is empty.')
         return checked(value.slice(7), source, maxBytes)
       }

@@ -326,7 +326,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     metrics.inFlight.value--
     x.status = response.status
     if (!x.deferred) {
-      if (x.bytesOut === undefined) x.bytesOut = response.body === null ? 0 : Number(response.headers.get('content-length') ?? 0) || undefined
+      if (logRequests && x.bytesOut === undefined) x.bytesOut = response.body === null ? 0 : Number(response.headers.get('content-length') ?? 0) || undefined
       finish(x)
     }
     return response

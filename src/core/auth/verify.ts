@@ -49,12 +49,18 @@ function acceptableKid(kid: string): boolean {
   return true
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** `Uint8Array.fromBase64` (ES2026; Bun and Deno have it), else atob. */
+const fromBase64 = (Uint8Array as unknown as { fromBase64?: (text: string, options: { alphabet: 'base64url' }) => Uint8Array }).fromBase64
+
 function base64UrlDecode(segment: string): string {
+  if (fromBase64 !== undefined) return utf8.decode(fromBase64(segment, { alphabet: 'base64url' }))
   const b64 = segment.replace(/-/g, '+').replace(/_/g, '/')
   const bin = atob(b64 + '==='.slice((b64.length + 3) % 4))
   const bytes = new Uint8Array(bin.length)
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i)
-  return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  return utf8.decode(bytes)
 }
 
 const MALFORMED = () => new TokenError('token_malformed', 'The token is malformed.')

@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { keyPair, secret, sign } from '../helpers/keys.ts'
-import { freePort, listenAddress, runTarget, sleep, TARGETS } from '../helpers/process.ts'
+import { freePort, listenAddress, runTarget, sleep, startGateway, TARGETS, type Gateway, type LogEvent } from '../helpers/process.ts'
 import { recordingUpstream } from '../helpers/serve.ts'
-import { jwksServer, TempDir, type LogEvent } from './files.ts'
-import { keepAlive, otherKey, parsePrometheus, probeConnect, sampleValue, selfSigned, startOps, within, type OpsGateway } from './ops-helpers.ts'
+import { jwksServer, TempDir } from './files.ts'
+import { keepAlive, otherKey, parsePrometheus, probeConnect, sampleValue, selfSigned, within } from './ops-helpers.ts'
 import { expectInvalidToken, expectProblem, pollUntil, TokenLedger } from './support.ts'
 
 const ISSUER = 'https://issuer.test'
@@ -51,7 +51,7 @@ async function api(request: Request): Promise<Response> {
 }
 
 /** Waits (bounded) for the access-log line of `requestId`: it is written when the body has been sent. */
-async function requestLine(gateway: OpsGateway, requestId: string): Promise<LogEvent> {
+async function requestLine(gateway: Gateway, requestId: string): Promise<LogEvent> {
   let found: LogEvent | undefined
   await pollUntil(async () => {
     found = gateway.events('request').find((e) => e.request_id === requestId)
@@ -84,7 +84,7 @@ function expectCommonFields(line: LogEvent, requestId: string, method: string, p
   expect(line.duration_ms as number).toBeLessThan(5000)
 }
 
-async function metricsOf(gateway: OpsGateway) {
+async function metricsOf(gateway: Gateway) {
   const response = await fetch(`${gateway.adminUrl}/metrics`, { signal: AbortSignal.timeout(3000) })
   expect(response.status).toBe(200)
   expect(response.headers.get('content-type')).toStartWith('text/plain; version=0.0.4')
@@ -95,7 +95,7 @@ for (const target of TARGETS) {
   describe(`${target.name}: operations`, () => {
     const key = secret(32)
     const tokens = new TokenLedger()
-    const gateways: OpsGateway[] = []
+    const gateways: Gateway[] = []
     const cleanups: (() => unknown)[] = []
     const files = new TempDir()
     let upstream: Awaited<ReturnType<typeof recordingUpstream>>
@@ -105,8 +105,8 @@ for (const target of TARGETS) {
     const bearer = async (sub: string, extra: Record<string, unknown> = {}) => ({ authorization: `Bearer ${await token(sub, extra)}` })
     const seenAt = (path: string) => upstream.seen.filter((s) => s.path === path)
 
-    async function gatewayWith(env: Record<string, string>, options: { admin?: boolean } = {}): Promise<OpsGateway> {
-      const gateway = await startOps(target, { JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: key.config, JWTGATE_ISSUER: ISSUER, ...env }, options)
+    async function gatewayWith(env: Record<string, string>, options: { admin?: boolean } = {}): Promise<Gateway> {
+      const gateway = await startGateway(target, { JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: key.config, JWTGATE_ISSUER: ISSUER, ...env }, options)
       gateways.push(gateway)
       return gateway
     }
@@ -123,7 +123,7 @@ for (const target of TARGETS) {
     })
 
     describe('access log', () => {
-      let gateway: OpsGateway
+      let gateway: Gateway
       const cookieSecret = `theme-${crypto.randomUUID()}`
       const lines: Record<string, { response: Response; body: string; line: LogEvent }> = {}
 
@@ -306,7 +306,7 @@ for (const target of TARGETS) {
 
     describe('graceful shutdown', () => {
       /** Starts GET `path` with a valid token; resolves once the upstream holds it. */
-      async function inFlight(gateway: OpsGateway, path: string) {
+      async function inFlight(gateway: Gateway, path: string) {
         const before = seenAt(path).length
         const headers = await bearer('slow-user')
         let settledAt: number | undefined
@@ -399,7 +399,7 @@ for (const target of TARGETS) {
       const jwks = jwksServer([k1.publicJwk])
       let jwksUp = true
       cleanups.push(() => jwksUp && jwks.stop())
-      const gateway = await startOps(
+      const gateway = await startGateway(
         target,
         { JWTGATE_UPSTREAM: upstream.url, JWTGATE_JWKS_URL: jwks.url, JWTGATE_JWKS_COOLDOWN: '0s', JWTGATE_JWKS_TIMEOUT: '1s' },
         { admin: true },
@@ -499,7 +499,7 @@ for (const target of TARGETS) {
     })
 
     describe('CORS', () => {
-      let gateway: OpsGateway
+      let gateway: Gateway
       const preflight = (origin: string, path = '/cors/x') =>
         fetch(`${gateway.url}${path}`, {
           method: 'OPTIONS',
@@ -581,7 +581,7 @@ for (const target of TARGETS) {
     })
 
     describe('limits', () => {
-      let gateway: OpsGateway
+      let gateway: Gateway
 
       beforeAll(async () => {
         gateway = await gatewayWith({

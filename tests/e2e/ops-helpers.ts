@@ -1,105 +1,12 @@
 /**
- * Helpers for the operations suite (not collected: no `.test.`): a served gateway whose process a
- * test can signal and whose exit it can time, an admin port, self-signed certificates, the
- * Prometheus text format, and raw TCP probes.
+ * Helpers for the operations suite (not collected: no `.test.`): self-signed certificates, the
+ * Prometheus text format, and raw TCP probes. (The gateway process, with its signals, exit time
+ * and admin port: ../helpers/process.ts.)
  */
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
-import { cleanEnv, freePort, listenAddress, ROOT, sleep, type Target } from '../helpers/process.ts'
-import { logEvents, type LogEvent } from './files.ts'
-
-/** A served gateway: its URLs, its output, and its process (signals, exit code, exit time). */
-export interface OpsGateway {
-  readonly url: string
-  readonly port: number
-  /** `http://127.0.0.1:ADMIN` when JWTGATE_ADMIN_PORT was asked for, else undefined. */
-  readonly adminUrl: string | undefined
-  readonly pid: number
-  /** Resolves with the exit code once the process has exited and its output is drained. */
-  readonly exited: Promise<number>
-  /** performance.now() when the exit was seen, or undefined while it runs. */
-  exitedAt(): number | undefined
-  stdout(): string
-  /** stdout and stderr, in arrival order. */
-  output(): string
-  events(name?: string): LogEvent[]
-  signal(signal: 'SIGTERM' | 'SIGINT'): void
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. Safe to call twice. */
-  kill(graceMs?: number): Promise<number>
-}
-
-const live = new Set<Bun.Subprocess>()
-process.once('exit', () => {
-  for (const proc of live) proc.kill('SIGKILL')
-})
-
-/**
- * `serve` under `target` with a clean environment plus JWTGATE_HOST=127.0.0.1, JWTGATE_PORT=0 and
- * `env`; with `admin`, a free JWTGATE_ADMIN_PORT. Waits (bounded) for the start line.
- */
-export async function startOps(target: Target, env: Readonly<Record<string, string>>, options: { admin?: boolean; timeoutMs?: number } = {}): Promise<OpsGateway> {
-  const adminPort = options.admin ? freePort() : undefined
-  const vars: Record<string, string> = { JWTGATE_HOST: '127.0.0.1', JWTGATE_PORT: '0', ...env }
-  if (adminPort !== undefined) vars.JWTGATE_ADMIN_PORT = String(adminPort)
-  const proc = Bun.spawn({ cmd: [...target.command, 'serve'], cwd: ROOT, env: cleanEnv(vars), stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })
-  live.add(proc)
-  let out = ''
-  let all = ''
-  const pump = async (stream: ReadableStream<Uint8Array>, isStdout: boolean) => {
-    const decoder = new TextDecoder()
-    for await (const chunk of stream) {
-      const s = decoder.decode(chunk, { stream: true })
-      if (isStdout) out += s
-      all += s
-    }
-  }
-  const drained = Promise.all([pump(proc.stdout, true), pump(proc.stderr, false)]).catch(() => {})
-  let exitedAt: number | undefined
-  let exitCode: number | undefined
-  const exited = proc.exited.then(async (code) => {
-    exitedAt = performance.now()
-    live.delete(proc)
-    await drained
-    exitCode = code
-    return code
-  })
-  const kill = async (graceMs = 3000) => {
-    if (exitedAt === undefined) {
-      proc.kill('SIGTERM')
-      const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs)
-      await proc.exited
-      clearTimeout(timer)
-    }
-    return exited
-  }
-  const timeoutMs = options.timeoutMs ?? 10_000
-  let listen: string | undefined
-  for (let waited = 0; ; waited += 20) {
-    listen = listenAddress(out)
-    if (listen !== undefined) break
-    if (exitCode !== undefined || waited >= timeoutMs) {
-      await kill(500)
-      throw new Error(`${target.name} serve ${exitCode !== undefined ? 'exited' : 'not ready'}:\n${all}`)
-    }
-    await sleep(20)
-  }
-  const port = Number(listen.slice(listen.lastIndexOf(':') + 1))
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    adminUrl: adminPort === undefined ? undefined : `http://127.0.0.1:${adminPort}`,
-    pid: proc.pid,
-    exited,
-    exitedAt: () => exitedAt,
-    stdout: () => out,
-    output: () => all,
-    events: (name) => logEvents(out).filter((e) => name === undefined || e.event === name),
-    signal: (signal) => void proc.kill(signal),
-    kill,
-  }
-}
 
 /** Resolves with `promise`'s value, or with `fallback` after `ms`. */
 export function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {

@@ -8,7 +8,7 @@ import type { JWTPayload } from 'jose'
 import { keyPair, secret, sign, type KeyPair } from '../helpers/keys.ts'
 import { startGateway, TARGETS, type Gateway } from '../helpers/process.ts'
 import { recordingUpstream } from '../helpers/serve.ts'
-import { jwksServer, logEvents, startSignalled, TempDir, type SignalledGateway } from './files.ts'
+import { jwksServer, TempDir } from './files.ts'
 import { expectInvalidToken, expectProblem, pollUntil, TokenLedger } from './support.ts'
 
 type Upstream = Awaited<ReturnType<typeof recordingUpstream>>
@@ -261,7 +261,7 @@ for (const target of TARGETS) {
     })
 
     test('the access log names the route and the failed requirement; no log line contains a token', async () => {
-      const events = logEvents(gateway.stdout()).filter((e) => e.event === 'request')
+      const events = gateway.events('request')
       expect(events).toContainEqual(expect.objectContaining({ route: 'orders-read', status: 403, decision: 'insufficient_scope', requirement: 'routes[1].require.scopes' }))
       expect(events).toContainEqual(expect.objectContaining({ route: 'orders-delete', status: 403, decision: 'insufficient_role', requirement: 'routes[2].require.roles' }))
       expect(events).toContainEqual(expect.objectContaining({ route: 'tenants', status: 403, decision: 'claim_mismatch', requirement: 'routes[3].require.claims[0]' }))
@@ -274,7 +274,7 @@ for (const target of TARGETS) {
   describe(`${target.name}: reload`, () => {
     const files = new TempDir()
     const key = secret(32)
-    const gateways: SignalledGateway[] = []
+    const gateways: Gateway[] = []
     let upstream: Upstream
 
     /** Upstream paths containing "slow" answer after 1.5 s. */
@@ -304,7 +304,7 @@ routes:
 ${version === 2 ? '  - {name: fresh, path: /fresh/*, upstream: app, auth: public}\n' : ''}`
     }
 
-    async function status(gateway: SignalledGateway, path: string, scope?: string): Promise<number> {
+    async function status(gateway: Gateway, path: string, scope?: string): Promise<number> {
       const headers: Record<string, string> = scope === undefined ? {} : { authorization: `Bearer ${await token(scope)}` }
       const response = await fetch(`${gateway.url}${path}`, { headers, signal: AbortSignal.timeout(5000) })
       await response.body?.cancel()
@@ -312,7 +312,7 @@ ${version === 2 ? '  - {name: fresh, path: /fresh/*, upstream: app, auth: public
     }
 
     /** Starts GET /data/slow and resolves once the upstream holds it, so it is truly in flight. */
-    async function inFlight(gateway: SignalledGateway, scope: string) {
+    async function inFlight(gateway: Gateway, scope: string) {
       const before = upstream.seen.filter((s) => s.path === '/data/slow').length
       let settled = false
       const authorization = `Bearer ${await token(scope)}`
@@ -326,7 +326,7 @@ ${version === 2 ? '  - {name: fresh, path: /fresh/*, upstream: app, auth: public
     }
 
     /** Waits (bounded) for the count of `event` lines to pass `count`, checking /public/x stays 200 meanwhile. */
-    async function waitForEvent(gateway: SignalledGateway, event: string, count: number): Promise<void> {
+    async function waitForEvent(gateway: Gateway, event: string, count: number): Promise<void> {
       await pollUntil(async () => {
         expect(await status(gateway, '/public/x')).toBe(200)
         return gateway.events(event).length > count
@@ -349,7 +349,7 @@ ${version === 2 ? '  - {name: fresh, path: /fresh/*, upstream: app, auth: public
 
     test('SIGHUP with a valid file: in-flight requests finish, new ones follow the new rules; then an invalid file keeps the running config', async () => {
       const path = files.write('reload.yaml', reloadFile(1, false))
-      const gateway = await startSignalled(target, { JWTGATE_CONFIG: path })
+      const gateway = await startGateway(target, { JWTGATE_CONFIG: path })
       gateways.push(gateway)
       expect(await status(gateway, '/data/x', 'data:read')).toBe(200)
       expect(await status(gateway, '/data/x', 'data:write')).toBe(403)
@@ -393,7 +393,7 @@ ${version === 2 ? '  - {name: fresh, path: /fresh/*, upstream: app, auth: public
 
     test('watch: true applies a changed file without a signal', async () => {
       const path = files.write('watched.yaml', reloadFile(1, true))
-      const gateway = await startSignalled(target, { JWTGATE_CONFIG: path })
+      const gateway = await startGateway(target, { JWTGATE_CONFIG: path })
       gateways.push(gateway)
       expect(await status(gateway, '/fresh/x')).toBe(404)
       expect(await status(gateway, '/data/x', 'data:read')).toBe(200)

@@ -1,6 +1,7 @@
 /** Assertions and small clients shared by the end-to-end suites (not collected: no `.test.`). */
 import { expect } from 'bun:test'
 import { connect } from 'node:net'
+import { concat, indexOfCrlfCrlf } from '../helpers/bytes.ts'
 import { sleep } from '../helpers/process.ts'
 
 /** Asserts an RFC 9457 error response from the gateway and returns its body. */
@@ -62,16 +63,6 @@ export interface RawResponse {
   readonly body: Uint8Array
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
-  let offset = 0
-  for (const p of parts) {
-    out.set(p, offset)
-    offset += p.byteLength
-  }
-  return out
-}
-
 function dechunk(data: Uint8Array): Uint8Array {
   const parts: Uint8Array[] = []
   let at = 0
@@ -111,7 +102,7 @@ export function rawGet(url: string, headers: Readonly<Record<string, string>>, t
       clearTimeout(timer)
       try {
         const data = concat(chunks)
-        const end = data.findIndex((_, i) => data[i] === 13 && data[i + 1] === 10 && data[i + 2] === 13 && data[i + 3] === 10)
+        const end = indexOfCrlfCrlf(data)
         if (end < 0) throw new Error('no header block')
         const [statusLine = '', ...headerLines] = new TextDecoder().decode(data.subarray(0, end)).split('\r\n')
         const out: Record<string, string> = {}

@@ -1,6 +1,8 @@
 /**
  * Spawning jwtgate the way a user runs it: the compiled binary or `deno run`, with a clean
- * environment, on a random port. Bun only (the end-to-end suite runs under `bun test`).
+ * environment, on a random port; the one spawner of the end-to-end and security suites (output,
+ * log events, signals, exit code and exit time, an optional admin port). Bun only (those suites
+ * run under `bun test`).
  */
 import { join } from 'node:path'
 
@@ -38,14 +40,36 @@ export function freePort(): number {
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-/** A running jwtgate process. */
+/** One JSON log line of the gateway. */
+export type LogEvent = Record<string, unknown> & { event?: string }
+
+/** Every JSON log line in `stdout` (partial or non-JSON lines skipped). */
+export function logEvents(stdout: string): LogEvent[] {
+  const out: LogEvent[] = []
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('{')) continue
+    try {
+      out.push(JSON.parse(line) as LogEvent)
+    } catch {
+      // a line still being written
+    }
+  }
+  return out
+}
+
+/** A running jwtgate process: its output, and its child process (signals, exit code, exit time). */
 export interface Running {
+  readonly pid: number
   /** All of stdout and stderr so far, in arrival order. */
   output(): string
   stdout(): string
   stderr(): string
-  /** Resolves with the exit code once the process has exited. */
+  /** Resolves with the exit code once the process has exited and its output is drained. */
   readonly exited: Promise<number>
+  /** performance.now() when the exit was seen, or undefined while it runs. */
+  exitedAt(): number | undefined
+  /** Sends `signal` to the process (e.g. SIGHUP to reload, SIGTERM/SIGINT to shut down). */
+  signal(signal: NodeJS.Signals): void
   /** Resolves when `match` finds something in stdout; rejects on timeout or exit. */
   waitFor<T>(match: (stdout: string) => T | undefined, timeoutMs?: number): Promise<T>
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. Safe to call twice. */
@@ -56,6 +80,10 @@ export interface Running {
 export interface Gateway extends Running {
   readonly url: string
   readonly port: number
+  /** `http://127.0.0.1:ADMIN` when an admin port was asked for, else undefined. */
+  readonly adminUrl: string | undefined
+  /** The JSON log lines in stdout so far, all or only those whose `event` is `name`. */
+  events(name?: string): LogEvent[]
 }
 
 const live = new Set<Bun.Subprocess>()
@@ -88,8 +116,10 @@ export function spawnTarget(target: Target, args: readonly string[], env: Readon
     }
   }
   const drained = Promise.all([pump(proc.stdout, 'stdout'), pump(proc.stderr, 'stderr')]).catch(() => {})
+  let exitedAt: number | undefined
   let done = false
   const exited = proc.exited.then(async (code) => {
+    exitedAt = performance.now()
     live.delete(proc)
     await drained
     done = true
@@ -98,10 +128,13 @@ export function spawnTarget(target: Target, args: readonly string[], env: Readon
   })
 
   return {
+    pid: proc.pid,
     output: () => all,
     stdout: () => text.stdout,
     stderr: () => text.stderr,
     exited,
+    exitedAt: () => exitedAt,
+    signal: (signal) => void proc.kill(signal),
     waitFor<T>(match: (stdout: string) => T | undefined, timeoutMs = 10_000): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         const finish = (error?: Error, value?: T) => {
@@ -121,7 +154,7 @@ export function spawnTarget(target: Target, args: readonly string[], env: Readon
       })
     },
     async kill(graceMs = 3000) {
-      if (!done) {
+      if (exitedAt === undefined) {
         proc.kill('SIGTERM')
         const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs)
         await proc.exited
@@ -150,21 +183,37 @@ export function listenAddress(stdout: string): string | undefined {
   return undefined
 }
 
+/** Options of `startGateway`. */
+export interface GatewayOptions {
+  /** Also listen on a free JWTGATE_ADMIN_PORT (then `adminUrl` is set). */
+  readonly admin?: boolean
+  /** How long to wait for the start line (default 10 s). */
+  readonly timeoutMs?: number
+}
+
 /**
  * Starts a gateway (`serve`) with JWTGATE_HOST=127.0.0.1 and JWTGATE_PORT=0 unless `env` says
- * otherwise, and waits for its start line (10 s).
+ * otherwise (and, with `admin`, a free JWTGATE_ADMIN_PORT), and waits for its start line.
  */
-export async function startGateway(target: Target, env: Readonly<Record<string, string>>): Promise<Gateway> {
-  const running = spawnTarget(target, ['serve'], { JWTGATE_HOST: '127.0.0.1', JWTGATE_PORT: '0', ...env })
+export async function startGateway(target: Target, env: Readonly<Record<string, string>>, options: GatewayOptions = {}): Promise<Gateway> {
+  const adminPort = options.admin ? freePort() : undefined
+  const vars: Record<string, string> = { JWTGATE_HOST: '127.0.0.1', JWTGATE_PORT: '0', ...env }
+  if (adminPort !== undefined) vars.JWTGATE_ADMIN_PORT = String(adminPort)
+  const running = spawnTarget(target, ['serve'], vars)
   let listen: string
   try {
-    listen = await running.waitFor(listenAddress, 10_000)
+    listen = await running.waitFor(listenAddress, options.timeoutMs ?? 10_000)
   } catch (e) {
     await running.kill()
     throw e
   }
   const port = Number(listen.slice(listen.lastIndexOf(':') + 1))
-  return Object.assign(running, { url: `http://127.0.0.1:${port}`, port })
+  return Object.assign(running, {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    adminUrl: adminPort === undefined ? undefined : `http://127.0.0.1:${adminPort}`,
+    events: (name?: string) => logEvents(running.stdout()).filter((e) => name === undefined || e.event === name),
+  })
 }
 
 /** Runs `target` with `args` to completion (bounded by `timeoutMs`). */

@@ -4,6 +4,7 @@
  * each request-target verbatim, as it arrived on the wire, before any URL parsing.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net'
+import { concat, indexOfCrlfCrlf } from '../helpers/bytes.ts'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -17,23 +18,6 @@ const latin1 = {
     for (let i = 0; i < bytes.length; i += 8192) out += String.fromCharCode(...bytes.subarray(i, i + 8192))
     return out
   },
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
-  let offset = 0
-  for (const p of parts) {
-    out.set(p, offset)
-    offset += p.byteLength
-  }
-  return out
-}
-
-function indexOfCrlfCrlf(data: Uint8Array, from: number): number {
-  for (let i = from; i + 3 < data.length; i++) {
-    if (data[i] === 13 && data[i + 1] === 10 && data[i + 2] === 13 && data[i + 3] === 10) return i
-  }
-  return -1
 }
 
 /** A string whose chars are bytes 0–255 (a raw request written exactly, no UTF-8 re-encoding). */

@@ -1,0 +1,75 @@
+/**
+ * @module The configurations measured, and how to start each for one algorithm on one port.
+ * All of them do the same work in front of the same upstream: verify the bearer token (signature,
+ * alg pinned, exp), send `sub` upstream as X-User-Id (replacing a client's copy), drop the
+ * Authorization header, keep upstream connections alive. bun-passthrough does no auth at all:
+ * it is the ceiling, not a competitor.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { haproxyConfig } from './haproxy.mjs'
+import { HOST } from './http.mjs'
+
+/** In report order. `jit`: worth a warm-up before measuring. */
+export const CONFIGS = [
+  { name: 'bun-passthrough', auth: false, jit: true, what: 'Bun.serve + fetch, no auth (the ceiling)' },
+  { name: 'jwtgate', auth: true, jit: true, what: 'dist/jwtgate' },
+  { name: 'haproxy-jwt', auth: true, jit: false, what: 'HAProxy native jwt_verify (C)' },
+  { name: 'bun-jose', auth: true, jit: true, what: 'Bun + jose jwtVerify on every request' },
+  { name: 'hono-bun', auth: true, jit: true, what: 'Hono jwt middleware + hono/proxy on Bun' },
+  { name: 'fastify-jwt', auth: true, jit: true, what: '@fastify/jwt + @fastify/http-proxy (Node)' },
+  { name: 'express-jwt', auth: true, jit: true, what: 'express-jwt + http-proxy-middleware (Node)' },
+]
+
+/**
+ * `{ cmd, args, env }` for `name` verifying `alg` on `port`. `ctx`: { bench, bun, node, jwtgate,
+ * upstreamPort, tokens, workDir, haproxyThreads }.
+ */
+export function command(name, alg, port, ctx) {
+  const upstream = `http://${HOST}:${ctx.upstreamPort}`
+  const peer = (file, runtime) => ({
+    cmd: runtime,
+    args: [path.join(ctx.bench, 'peers', file)],
+    env: {
+      NODE_ENV: 'production',
+      BENCH_UPSTREAM: upstream,
+      BENCH_PORT: String(port),
+      BENCH_ALG: alg,
+      BENCH_SECRET: ctx.tokens.secret,
+      BENCH_PUBLIC_KEY: ctx.tokens.publicPem,
+    },
+  })
+  switch (name) {
+    case 'jwtgate':
+      // Exactly what a user would set; nothing else of JWTGATE_* reaches it (proc.mjs).
+      return {
+        cmd: ctx.jwtgate,
+        args: [],
+        env: {
+          JWTGATE_UPSTREAM: upstream,
+          JWTGATE_PORT: String(port),
+          JWTGATE_HOST: HOST,
+          ...(alg === 'HS256' ? { JWTGATE_SECRET: ctx.tokens.secret } : { JWTGATE_PUBLIC_KEY: ctx.tokens.publicPem }),
+          JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id',
+          JWTGATE_LOG_LEVEL: 'warn',
+        },
+      }
+    case 'haproxy-jwt': {
+      const file = path.join(ctx.workDir, `haproxy-${alg}-${port}.cfg`)
+      const key = alg === 'HS256' ? ctx.tokens.secret : path.join(ctx.workDir, 'tokens', 'rsa-public.pem')
+      fs.writeFileSync(file, haproxyConfig({ alg, key, port, upstreamPort: ctx.upstreamPort, threads: ctx.haproxyThreads }))
+      return { cmd: 'haproxy', args: ['-db', '-f', file], env: {} }
+    }
+    case 'bun-passthrough':
+      return peer('bun-passthrough.ts', ctx.bun)
+    case 'bun-jose':
+      return peer('bun-jose.ts', ctx.bun)
+    case 'hono-bun':
+      return peer('hono-bun.ts', ctx.bun)
+    case 'fastify-jwt':
+      return peer('fastify-jwt.mjs', ctx.node)
+    case 'express-jwt':
+      return peer('express-jwt.mjs', ctx.node)
+  }
+  throw new Error(`unknown config ${name}`)
+}

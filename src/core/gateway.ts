@@ -181,16 +181,23 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     return search
   }
 
-  /** The request body to forward: as it is, or watched for its cap, its idle time and its size. */
+  /**
+   * The request body to forward. A body with a Content-Length passes as it is (the runtime holds
+   * it to that length; the cap is checked against it before anything is sent). A body without one
+   * is watched: its cap, its idle time and its size. Watching costs memory on large streams (each
+   * chunk passes through JavaScript), so nothing is watched that need not be.
+   */
   function requestBody(s: State, request: Request, x: Exchange): ReadableStream<Uint8Array> | null {
     const body = request.body
     if (body === null) return null
     const { maxBodyBytes, streamIdleMs } = s.config.limits
     const length = request.headers.get('content-length')
-    if (maxBodyBytes !== undefined && length !== null && Number(length) > maxBodyBytes) {
-      throw new LimitError('payload_too_large', 'The request body is larger than allowed.')
+    if (length !== null) {
+      const size = Number(length)
+      if (maxBodyBytes !== undefined && size > maxBodyBytes) throw new LimitError('payload_too_large', 'The request body is larger than allowed.')
+      x.bytesIn = size
+      return body
     }
-    if (maxBodyBytes === undefined && !logRequests && length !== null) return body
     return watchBody(body, {
       maxBytes: maxBodyBytes,
       idleMs: streamIdleMs,
@@ -227,9 +234,11 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     const encoding = decodedEncodings.length > 0 ? response.headers.get('content-encoding') : null
     const decoded = encoding !== null && decodedEncodings.includes(encoding.trim().toLowerCase())
     const upstreamBody = response.body
-    // A body without a length may be a stream (SSE, chunked): watch it for idleness, and watch
-    // every body when the log line reports its size.
-    const watch = upstreamBody !== null && (logRequests || !response.headers.has('content-length') || decoded)
+    // A body without a length may be a stream (SSE, chunked): watch it for idleness (and its size
+    // for the log line). A body with a length is passed on untouched.
+    const length = response.headers.get('content-length')
+    if (length !== null && !decoded) x.bytesOut = Number(length)
+    const watch = upstreamBody !== null && length === null
     if (!watch) {
       try {
         cleanDownstream(response.headers, decoded, x.requestId)

@@ -48,6 +48,20 @@ function testHost(env: Record<string, string>, files: Record<string, string> = {
 
 const HS = secret(32)
 
+/** Runs `serve` on a test host until it listens; resolves with its port and its exit. */
+async function serveInBackground(h: TestHost): Promise<{ exit: Promise<number>; port: number }> {
+  let port = 0
+  const original = h.serve
+  h.serve = async (handler, o) => {
+    const s = await original(handler, o)
+    port = s.port
+    return s
+  }
+  const exit = main(['serve'], h)
+  for (let i = 0; i < 2000 && port === 0; i++) await Bun.sleep(5)
+  return { exit, port }
+}
+
 test('VERSION matches package.json', () => {
   expect(VERSION).toBe(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version)
 })
@@ -116,15 +130,7 @@ test('serve refuses an invalid configuration before listening', async () => {
 test('serve prints one start-up line, proxies, and exits 0 on a signal', async () => {
   const upstream = await recordingUpstream()
   const h = testHost({ JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: HS.config, JWTGATE_PORT: '0', JWTGATE_LOG_LEVEL: 'warn' })
-  let port = 0
-  const original = h.serve
-  h.serve = async (handler, o) => {
-    const s = await original(handler, o)
-    port = s.port
-    return s
-  }
-  const exit = main(['serve'], h)
-  while (port === 0) await Bun.sleep(5)
+  const { exit, port } = await serveInBackground(h)
   const start = JSON.parse(h.out[0]!)
   expect(start.event).toBe('start')
   expect(start.version).toBe(VERSION)
@@ -216,15 +222,7 @@ test('serve reloads the file on SIGHUP and keeps the old configuration when the 
   const upstream = await recordingUpstream()
   const files: Record<string, string> = { '/c.yaml': FILE(upstream.url) }
   const h = testHost({ JWTGATE_CONFIG: '/c.yaml', JWTGATE_PORT: '0' }, files)
-  let port = 0
-  const original = h.serve
-  h.serve = async (handler, o) => {
-    const s = await original(handler, o)
-    port = s.port
-    return s
-  }
-  const exit = main(['serve'], h)
-  while (port === 0) await Bun.sleep(5)
+  const { exit, port } = await serveInBackground(h)
   const url = `http://127.0.0.1:${port}`
   expect((await fetch(`${url}/open/x`)).status).toBe(404)
   files['/c.yaml'] = `${FILE(upstream.url)}  - { path: /open/*, upstream: api, auth: public }\n`

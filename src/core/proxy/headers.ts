@@ -67,11 +67,11 @@ export function foldHeaderName(name: string): string {
 const HOP_BY_HOP_SET: ReadonlySet<string> = new Set(HOP_BY_HOP)
 
 /**
- * Removes hop-by-hop headers and every header that `Connection` names, except the `protect`ed
- * ones, which a `Connection` header cannot remove. One pass over the names finds them: most
+ * Removes hop-by-hop headers and every header that `Connection` names (the response direction:
+ * the upstream is trusted to name what it likes). One pass over the names finds them: most
  * responses have none.
  */
-export function removeHopByHop(headers: Headers, protect?: ReadonlySet<string>): void {
+export function removeHopByHop(headers: Headers): void {
   let found: string[] | undefined
   for (const name of headers.keys()) if (HOP_BY_HOP_SET.has(name)) (found ??= []).push(name)
   if (found === undefined) return
@@ -79,7 +79,7 @@ export function removeHopByHop(headers: Headers, protect?: ReadonlySet<string>):
   if (connection !== null) {
     for (const name of connection.split(',')) {
       const n = name.trim().toLowerCase()
-      if (n !== '' && protect?.has(n) !== true) headers.delete(n)
+      if (n !== '') headers.delete(n)
     }
   }
   for (const name of found) headers.delete(name)

@@ -29,9 +29,10 @@ export interface State {
   readonly sources: ReadonlyMap<RouteConfig, readonly TokenSource[]>
   /** Every token source of every provider: where a token is removed from when not forwarded. */
   readonly allSources: readonly TokenSource[]
-  /** Every claim header of every route, folded: a client's copy is removed on every path. */
-  readonly strip: ReadonlySet<string>
-  /** What upstreamHeaders leaves out of every request (claim headers, token headers, the size cap). */
+  /**
+   * What upstreamHeaders leaves out of every request: every claim header of every route, folded
+   * (a client's copy is removed on every path), token headers, and the size cap.
+   */
   readonly headerFilter: HeaderFilter
   /** Tokens may sit in cookies or query parameters, which are removed after the header pass. */
   readonly removeTokensAfter: boolean
@@ -87,7 +88,6 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
     }
     providers.set(p.name, { config: p, sources, verifier: createVerifier({ sources, ...p.verify, now: deps.now }) })
   }
-  const strip = new Set(config.routes.flatMap((r) => r.claimHeaders.map((c) => foldHeaderName(c.header))))
   const sources = new Map(config.routes.map((r) => [r, uniqueSources(r.providers.map((name) => providers.get(name)!))]))
   const allSources = uniqueSources([...providers.values()])
   return {
@@ -97,9 +97,8 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
     routes: compileRoutes(config.routes),
     sources,
     allSources,
-    strip,
     headerFilter: {
-      strip,
+      strip: new Set(config.routes.flatMap((r) => r.claimHeaders.map((c) => foldHeaderName(c.header)))),
       dropBearer: !config.forwardToken && allSources.some((t) => t.kind === 'authorization'),
       dropHeaders: new Set(config.forwardToken ? [] : allSources.flatMap((t) => (t.kind === 'header' ? [t.name] : []))),
       maxBytes: config.limits.maxHeaderBytes,

@@ -126,24 +126,17 @@ function deepFreeze<T>(value: T): T {
   return value
 }
 
-/** A provider as read from either source, before keys are imported. `place(field)` names a field. */
-interface ProviderSpec {
+/**
+ * A provider as read from either source, before keys are imported: the key and verification
+ * settings of ProviderConfig, with the key material still raw and the algorithms maybe unset.
+ * `place(field)` names a field for messages.
+ */
+interface ProviderSpec extends Omit<ProviderConfig['keys'], 'local'>, Omit<ProviderConfig['verify'], 'algorithms'> {
   readonly name: string
   readonly place: (field: string) => string
   readonly secret: Uint8Array | undefined
   readonly publicKey: string | undefined
-  readonly jwksUrl: string | undefined
-  readonly oidcIssuer: string | undefined
-  readonly cooldownMs: number
-  readonly timeoutMs: number
-  readonly maxAgeMs: number
-  readonly allowInsecure: boolean
   readonly algorithms: readonly string[] | undefined
-  readonly issuers: readonly string[]
-  readonly audiences: readonly string[]
-  readonly clockSkewSec: number
-  readonly requiredClaims: readonly string[]
-  readonly requiredTyp: string | undefined
   readonly tokenSources: readonly TokenSource[]
 }
 

@@ -79,18 +79,15 @@ export function decide(state: State, request: Request, target: Target, trace?: T
   const cached = state.cache?.get(found.token, now, state.keysVersion)
   if (cached !== undefined && usableFor(state, route, cached)) {
     // The hot path: a token verified before needs no decoding and no await.
-    state.metrics?.cache.inc(HIT)
+    if (state.metrics !== undefined) state.metrics.cacheHits.value++
     const provider = state.providers.get(cached.provider)!
     trace?.push({ step: `token: verified before by provider ${provider.config.name} (cache)`, ok: true })
     return authorize(match, request, cached.claims, provider, found, cached, trace, note)
   }
-  if (state.cache !== undefined) state.metrics?.cache.inc(MISS)
+  if (state.cache !== undefined && state.metrics !== undefined) state.metrics.cacheMisses.value++
   checkTokenShape(found.token)
   return verifyThenAuthorize(state, match, request, found, now, trace, note)
 }
-
-const HIT = ['hit']
-const MISS = ['miss']
 
 async function verifyThenAuthorize(
   state: State,

@@ -10,7 +10,7 @@ import { addCorsHeaders, isPreflight, originAllowed, preflightResponse } from '.
 import { decide, type Decision } from './decide.ts'
 import { ForbiddenError, GatewayError, LimitError } from './errors.ts'
 import { silentLogger, type Logger } from './log.ts'
-import { methodClass, Metrics } from './metrics.ts'
+import { Metrics } from './metrics.ts'
 import { watchBody, type BodyEnd } from './proxy/body.ts'
 import { forward, type BodyState, type ForwardOptions } from './proxy/forward.ts'
 import { acceptableRequestId, cleanDownstream, downstreamHeaders, upstreamHeaders } from './proxy/headers.ts'
@@ -66,13 +66,6 @@ export interface Gateway {
 
 const NO_INFO: ConnectionInfo = Object.freeze({})
 const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' }
-
-/** The authority of an absolute URL (a Request built without a Host header). */
-function urlHost(url: string): string {
-  const start = url.indexOf('://') + 3
-  const end = url.indexOf('/', start)
-  return url.slice(start, end < 0 ? undefined : end)
-}
 
 /** Everything the access log line and the metrics report about one request. */
 interface Exchange {
@@ -136,9 +129,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
 
   function finish(x: Exchange): void {
     const seconds = (now() - x.started) / 1000
-    const route = x.route ?? 'none'
-    metrics.requests.inc([route, methodClass(x.method), String(x.status)])
-    metrics.requestDuration.observe([route], seconds)
+    metrics.countRequest(x.route ?? 'none', x.method, x.status, seconds)
     if (x.code !== undefined) metrics.rejections.inc([x.code])
     if (!logRequests) return
     logger.log('info', 'request', {
@@ -215,7 +206,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     x.upstream = upstream.name
     const headers = upstreamHeaders(
       request.headers,
-      { clientAddress: info.clientAddress, proto: info.protocol ?? 'http', fallbackHost: urlHost(request.url), requestId: x.requestId, trustedProxies: s.config.trustedProxies },
+      { clientAddress: info.clientAddress, proto: info.protocol ?? 'http', url: request.url, requestId: x.requestId, trustedProxies: s.config.trustedProxies },
       s.headerFilter,
     )
     if (decodedEncodings.length > 0) headers.delete('accept-encoding')
@@ -228,7 +219,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     const sent = performance.now()
     const response = await forward(request, body, upstreamUrl(upstream.base, path, search), headers, options, x.body)
     const upstreamSeconds = (performance.now() - sent) / 1000
-    metrics.upstreamDuration.observe([upstream.name], upstreamSeconds)
+    metrics.observeUpstream(upstream.name, upstreamSeconds)
     x.upstreamMs = Math.round(upstreamSeconds * 1000)
     x.upstreamStatus = response.status
     const encoding = decodedEncodings.length > 0 ? response.headers.get('content-encoding') : null

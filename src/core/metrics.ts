@@ -18,23 +18,38 @@ function labelText(names: Labels, values: readonly string[], extra?: string): st
   return parts.length > 0 ? `{${parts.join(',')}}` : ''
 }
 
+/** One label set's count: kept by whoever counts it often, to skip the lookup. */
+export interface CounterCell {
+  value: number
+}
+
 /** A monotonically increasing count per label set. */
 export class Counter {
-  readonly #values = new Map<string, number>()
+  readonly #values = new Map<string, CounterCell>()
   constructor(readonly name: string, readonly help: string, readonly labels: Labels = []) {}
 
-  inc(values: readonly string[] = [], by = 1): void {
+  /** The cell of a label set, created at zero on first use. */
+  cell(values: readonly string[] = []): CounterCell {
     const key = values.join(KEY_SEPARATOR)
-    this.#values.set(key, (this.#values.get(key) ?? 0) + by)
+    let cell = this.#values.get(key)
+    if (cell === undefined) {
+      cell = { value: 0 }
+      this.#values.set(key, cell)
+    }
+    return cell
+  }
+
+  inc(values: readonly string[] = [], by = 1): void {
+    this.cell(values).value += by
   }
 
   get(values: readonly string[] = []): number {
-    return this.#values.get(values.join(KEY_SEPARATOR)) ?? 0
+    return this.#values.get(values.join(KEY_SEPARATOR))?.value ?? 0
   }
 
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`
-    for (const [key, value] of this.#values) out += `${this.name}${labelText(this.labels, key === '' && this.labels.length === 0 ? [] : key.split(KEY_SEPARATOR))} ${value}\n`
+    for (const [key, cell] of this.#values) out += `${this.name}${labelText(this.labels, key === '' && this.labels.length === 0 ? [] : key.split(KEY_SEPARATOR))} ${cell.value}\n`
     return out
   }
 }
@@ -51,32 +66,46 @@ export class Gauge {
 /** Seconds buckets from 100 µs to 30 s. */
 export const SECONDS_BUCKETS: readonly number[] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
-interface Series {
+/** One label set's histogram: kept by whoever observes it often, to skip the lookup. */
+export class HistogramSeries {
   readonly counts: number[]
-  sum: number
-  count: number
+  sum = 0
+  count = 0
+  constructor(readonly buckets: readonly number[]) {
+    this.counts = new Array<number>(buckets.length).fill(0)
+  }
+
+  observe(value: number): void {
+    const buckets = this.buckets
+    for (let i = 0; i < buckets.length; i++) {
+      if (value <= buckets[i]!) {
+        this.counts[i]!++
+        break
+      }
+    }
+    this.sum += value
+    this.count++
+  }
 }
 
 /** A histogram per label set, with cumulative buckets rendered as Prometheus expects. */
 export class Histogram {
-  readonly #series = new Map<string, Series>()
+  readonly #series = new Map<string, HistogramSeries>()
   constructor(readonly name: string, readonly help: string, readonly labels: Labels = [], readonly buckets: readonly number[] = SECONDS_BUCKETS) {}
 
-  observe(values: readonly string[], value: number): void {
+  /** The series of a label set, created empty on first use. */
+  series(values: readonly string[]): HistogramSeries {
     const key = values.join(KEY_SEPARATOR)
     let series = this.#series.get(key)
     if (series === undefined) {
-      series = { counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 }
+      series = new HistogramSeries(this.buckets)
       this.#series.set(key, series)
     }
-    for (let i = 0; i < this.buckets.length; i++) {
-      if (value <= this.buckets[i]!) {
-        series.counts[i]!++
-        break
-      }
-    }
-    series.sum += value
-    series.count++
+    return series
+  }
+
+  observe(values: readonly string[], value: number): void {
+    this.series(values).observe(value)
   }
 
   count(values: readonly string[] = []): number {
@@ -105,6 +134,19 @@ export function methodClass(method: string): string {
   return method === 'GET' || method === 'HEAD' ? 'read' : method === 'OPTIONS' ? 'options' : 'write'
 }
 
+/** A route's request metrics, found once per request by route name alone. */
+interface RouteSeries {
+  readonly duration: HistogramSeries
+  /** Request counters by `status * 4 + method class`. */
+  readonly counts: Map<number, CounterCell>
+}
+
+const METHOD_CLASSES = ['read', 'write', 'options']
+
+function methodClassIndex(method: string): number {
+  return method === 'GET' || method === 'HEAD' ? 0 : method === 'OPTIONS' ? 2 : 1
+}
+
 /** Every metric the gateway keeps. */
 export class Metrics {
   readonly requests = new Counter('jwtgate_requests_total', 'Requests answered, by route, method class and status.', ['route', 'method_class', 'status'])
@@ -116,9 +158,42 @@ export class Metrics {
   readonly cache = new Counter('jwtgate_token_cache_total', 'Verified-token cache lookups, by result (hit, miss).', ['result'])
   readonly inFlight = new Gauge('jwtgate_requests_in_flight', 'Requests received and not yet answered with headers.')
   readonly startTime: number
+  /** The cache counters, kept at hand: they move on every request with a token. */
+  readonly cacheHits: CounterCell = this.cache.cell(['hit'])
+  readonly cacheMisses: CounterCell = this.cache.cell(['miss'])
+  readonly #routes = new Map<string, RouteSeries>()
+  readonly #upstreams = new Map<string, HistogramSeries>()
 
   constructor(now: number = Date.now()) {
     this.startTime = now / 1000
+  }
+
+  /** Counts one answered request and its duration, without building a label key per request. */
+  countRequest(route: string, method: string, status: number, seconds: number): void {
+    let series = this.#routes.get(route)
+    if (series === undefined) {
+      series = { duration: this.requestDuration.series([route]), counts: new Map() }
+      this.#routes.set(route, series)
+    }
+    const classIndex = methodClassIndex(method)
+    const key = status * 4 + classIndex
+    let cell = series.counts.get(key)
+    if (cell === undefined) {
+      cell = this.requests.cell([route, METHOD_CLASSES[classIndex]!, String(status)])
+      series.counts.set(key, cell)
+    }
+    cell.value++
+    series.duration.observe(seconds)
+  }
+
+  /** Records the time an upstream took to answer with headers. */
+  observeUpstream(upstream: string, seconds: number): void {
+    let series = this.#upstreams.get(upstream)
+    if (series === undefined) {
+      series = this.upstreamDuration.series([upstream])
+      this.#upstreams.set(upstream, series)
+    }
+    series.observe(seconds)
   }
 
   render(): string {

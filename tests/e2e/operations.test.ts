@@ -259,7 +259,7 @@ for (const target of TARGETS) {
         // Three tokens verified and one that failed: failures are timed too.
         expect(value('jwtgate_token_verification_seconds_count', { provider: 'default' })).toBe(4)
         expect(value('jwtgate_token_cache_total', { result: 'miss' })).toBe(4)
-        expect(value('jwtgate_token_cache_total', { result: 'hit' })).toBeUndefined()
+        expect(value('jwtgate_token_cache_total', { result: 'hit' })).toBe(0)
         expect(value('jwtgate_requests_in_flight')).toBe(0)
         const startTime = value('jwtgate_process_start_time_seconds')!
         expect(startTime).toBeGreaterThan(started - 5)

@@ -307,6 +307,26 @@ for (const target of TARGETS) {
       expect(performance.now() - started).toBeLessThan(1500)
     })
 
+    test('a client that goes away before the upstream answers cancels the upstream request', async () => {
+      let upstreamAborted: (() => void) | undefined
+      const cancelled = new Promise<void>((resolve) => (upstreamAborted = resolve))
+      const slow = await serve(async (request) => {
+        request.signal.addEventListener('abort', () => upstreamAborted!())
+        await sleep(5000)
+        return new Response('too late')
+      })
+      servers.push(slow)
+      const viaSlow = await startGateway(target, { JWTGATE_UPSTREAM: slow.url, JWTGATE_SECRET: key.config })
+      gateways.push(viaSlow)
+      const leaving = new AbortController()
+      const request = fetch(`${viaSlow.url}/hello`, { headers: bearer(token), signal: leaving.signal }).catch(() => 'client aborted')
+      await sleep(300)
+      leaving.abort()
+      expect(await request).toBe('client aborted')
+      const outcome = await Promise.race([cancelled.then(() => 'upstream cancelled'), sleep(2000).then(() => 'upstream still waiting')])
+      expect(outcome).toBe('upstream cancelled')
+    })
+
     test('SIGTERM stops the gateway promptly with exit code 0 and a shutdown line', async () => {
       // The runner's fetch keeps idle keep-alive connections to the gateway open: they must not hold it.
       const started = performance.now()

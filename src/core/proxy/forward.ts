@@ -5,7 +5,7 @@
  */
 import { LimitError, UpstreamError } from '../errors.ts'
 import type { BodyEnd } from './body.ts'
-import { TIMED_OUT, watchDeadline } from './deadline.ts'
+import { TIMED_OUT, trackDeadline, untrackDeadline } from './deadline.ts'
 
 export interface ForwardOptions {
   readonly fetch: typeof fetch
@@ -34,7 +34,7 @@ export async function forward(
   bodyState?: BodyState,
 ): Promise<Response> {
   const controller = new AbortController()
-  const done = watchDeadline(controller, request.signal, options.timeoutMs)
+  const slot = trackDeadline(controller, request, options.timeoutMs)
   const init: RequestInit & Record<string, unknown> = {
     ...options.init,
     method: request.method,
@@ -54,6 +54,6 @@ export async function forward(
     if (controller.signal.reason === TIMED_OUT) throw new UpstreamError('upstream_timeout', { cause: e })
     throw new UpstreamError('upstream_unreachable', { cause: e })
   } finally {
-    done()
+    untrackDeadline(slot, controller)
   }
 }

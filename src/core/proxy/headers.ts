@@ -85,12 +85,19 @@ export function removeHopByHop(headers: Headers): void {
   for (const name of found) headers.delete(name)
 }
 
+/** The authority of an absolute URL. */
+function urlHost(url: string): string {
+  const start = url.indexOf('://') + 3
+  const end = url.indexOf('/', start)
+  return url.slice(start, end < 0 ? undefined : end)
+}
+
 /** What the gateway adds to the upstream request, all computed before the headers are built. */
 export interface ForwardContext {
   readonly clientAddress: string | undefined
   readonly proto: string
-  /** X-Forwarded-Host when the request has no Host header (a Request built in code). */
-  readonly fallbackHost: string
+  /** The request's URL: its authority is X-Forwarded-Host when there is no Host header (a Request built in code). */
+  readonly url: string
   readonly requestId: string
   /** Client-sent forwarding headers are kept only behind this many trusted proxies. */
   readonly trustedProxies: number
@@ -113,14 +120,13 @@ export interface HeaderFilter {
  * ones trusted proxies appended), then the address of the peer that connected to us.
  */
 export function forwardedFor(clientValue: string | null, clientAddress: string | undefined, trusted: number): string | undefined {
+  if (trusted === 0 || clientValue === null) return clientAddress
   const kept =
-    trusted > 0 && clientValue !== null
-      ? clientValue
-          .split(',')
-          .map((s) => s.trim())
-          .filter((s) => s !== '')
-          .slice(-trusted)
-      : []
+    clientValue
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
+      .slice(-trusted)
   if (clientAddress !== undefined) kept.push(clientAddress)
   return kept.length > 0 ? kept.join(', ') : undefined
 }
@@ -178,7 +184,7 @@ export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, filter: 
   if (xff !== undefined) headers.set('x-forwarded-for', xff)
   const behindProxy = ctx.trustedProxies > 0
   headers.set('x-forwarded-proto', behindProxy && clientProto !== null ? clientProto : ctx.proto)
-  headers.set('x-forwarded-host', behindProxy && clientHost !== null ? clientHost : (host ?? ctx.fallbackHost))
+  headers.set('x-forwarded-host', behindProxy && clientHost !== null ? clientHost : (host ?? urlHost(ctx.url)))
   headers.set('x-request-id', ctx.requestId)
   return headers
 }

@@ -13,6 +13,8 @@ export interface CompiledRoute<T> {
   readonly pattern: string
   readonly methods: ReadonlySet<string> | undefined
   readonly regex: RegExp
+  /** The pattern has `:params`: matching must read them. */
+  readonly hasParams: boolean
   readonly route: T
 }
 
@@ -56,9 +58,11 @@ export function compileRoutes<T extends { readonly pattern: string; readonly met
   for (const route of routes) router.all(route.pattern, () => undefined)
   return routes.map((route, index) => {
     const methods = route.methods === undefined ? undefined : new Set(route.methods.includes('GET') ? [...route.methods, 'HEAD'] : route.methods)
-    return Object.freeze({ index, pattern: route.pattern, methods, regex: strict(route.pattern, router.routes[index]![1]), route })
+    return Object.freeze({ index, pattern: route.pattern, methods, regex: strict(route.pattern, router.routes[index]![1]), hasParams: route.pattern.includes(':'), route })
   })
 }
+
+const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({})
 
 function decodeParam(value: string): string {
   try {
@@ -69,7 +73,8 @@ function decodeParam(value: string): string {
 }
 
 /** Whether the route's path pattern matches, ignoring methods; params when it does. */
-export function matchPath<T>(route: CompiledRoute<T>, path: string): Record<string, string> | undefined {
+export function matchPath<T>(route: CompiledRoute<T>, path: string): Readonly<Record<string, string>> | undefined {
+  if (!route.hasParams) return route.regex.test(path) ? NO_PARAMS : undefined
   const match = route.regex.exec(path)
   if (match === null) return undefined
   const params: Record<string, string> = {}

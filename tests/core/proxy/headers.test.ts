@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { acceptableRequestId, downstreamHeaders, forwardedFor, upstreamHeaders, type ForwardContext, type HeaderFilter } from '../../../src/core/proxy/headers.ts'
 import { test } from '../../helpers/t.ts'
 
-const CTX: ForwardContext = { clientAddress: '10.0.0.9', proto: 'http', fallbackHost: 'gw.example', requestId: 'rid-1', trustedProxies: 0 }
+const CTX: ForwardContext = { clientAddress: '10.0.0.9', proto: 'http', url: 'http://gw.example/x', requestId: 'rid-1', trustedProxies: 0 }
 const filter = (strip: Iterable<string> = [], extra: Partial<HeaderFilter> = {}): HeaderFilter => ({ strip: new Set(strip), dropBearer: false, dropHeaders: new Set(), maxBytes: Infinity, ...extra })
 
 test('upstreamHeaders() removes hop-by-hop headers and those Connection names', () => {

@@ -28,7 +28,7 @@ const TIMEOUT_MS = Number(env.STREAM_TIMEOUT ?? 180) * 1000
 const TARGET_MB = 30
 const CHUNK = crypto.randomBytes(64 * 1024) // random: nothing on the way can compress it
 const results = path.join(BENCH, 'results')
-const DIRECTIONS = ['upload, chunked', 'upload, sized', 'download']
+const DIRECTIONS = (env.STREAM_DIRECTIONS ?? 'upload, chunked;upload, sized;download').split(';')
 
 /** Writes `total` bytes of CHUNK to `out`, waiting whenever it asks to (backpressure). */
 async function pump(out, total, signal) {

@@ -12,15 +12,15 @@ const host: Host = {
   readFile: (path) => readFileSync(path, 'utf8'),
   stdout: (line) => void process.stdout.write(`${line}\n`),
   stderr: (line) => void process.stderr.write(`${line}\n`),
-  async serve(handler, { host: hostname, port, tls }) {
+  async serve(handler, { host: hostname, port, tls, idleTimeoutSec }) {
     const protocol = tls === undefined ? 'http' : 'https'
     const server = Bun.serve({
       hostname,
       port,
       tls,
-      // Bun closes connections idle for 10 s by default: that would cut a request waiting for a
-      // slow upstream or a quiet streamed response. The upstream timeout bounds the wait instead.
-      idleTimeout: 0,
+      // Connections silent this long are closed (main.ts: the stream idle timeout, or the longest
+      // upstream timeout). Bun's default, 10 s, would cut a slow upstream or a quiet stream.
+      idleTimeout: idleTimeoutSec ?? 0,
       // Bun caps request bodies at 128 MB by default; uploads stream through, so no cap here.
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       fetch: (request, srv) => handler(request, { clientAddress: srv.requestIP(request)?.address, protocol }),
@@ -41,6 +41,8 @@ const host: Host = {
     watchFile(path, { interval: 500 }, onChange)
     return () => unwatchFile(path, onChange)
   },
+  // Bun.serve refuses a larger idleTimeout.
+  maxIdleTimeoutSec: 255,
   // Keep the upstream's encoded bytes and their Content-Encoding as they are.
   gatewayDeps: { fetchInit: { decompress: false } },
 }

@@ -10,6 +10,8 @@ export interface ServeOptions {
   readonly host: string
   readonly port: number
   readonly tls?: { readonly cert: string; readonly key: string } | undefined
+  /** Close connections silent for this many seconds (0 or absent: never). Only when `Host.maxIdleTimeoutSec` allows it. */
+  readonly idleTimeoutSec?: number
 }
 
 export interface Server {
@@ -40,6 +42,11 @@ export interface Host {
   onReload(listener: () => void): void
   /** Calls `listener` when the file changes; returns a function that stops watching. */
   watchFile(path: string, listener: () => void): () => void
+  /**
+   * The longest connection idle timeout the server enforces (`ServeOptions.idleTimeoutSec`), or
+   * undefined when it has none. Bun: 255 s. Deno's server has no such setting.
+   */
+  readonly maxIdleTimeoutSec?: number
   /** Runtime-specific fetch behaviour for the gateway (see GatewayDeps). */
   readonly gatewayDeps: Pick<GatewayDeps, 'fetchInit' | 'decodedEncodings'>
 }

@@ -90,6 +90,20 @@ async function check(host: Host, args: Args): Promise<number> {
   return 0
 }
 
+/**
+ * The idle timeout for client connections, in seconds, when the runtime's server can enforce it:
+ * the stream idle timeout, or the longest upstream timeout if that is longer (waiting for an
+ * upstream's headers is silence too). Undefined when the server cannot (Deno), when the stream
+ * idle timeout is off, or when it is longer than the server allows; streamed bodies are then
+ * watched in JavaScript alone. Read at start: a reload does not change it.
+ */
+function connectionIdleSec(host: Host, config: Config): number | undefined {
+  if (host.maxIdleTimeoutSec === undefined || config.limits.streamIdleMs <= 0) return undefined
+  const longest = Math.max(config.limits.streamIdleMs, ...config.upstreams.map((u) => u.timeoutMs))
+  const seconds = Math.ceil(longest / 1000)
+  return seconds <= host.maxIdleTimeoutSec ? seconds : undefined
+}
+
 async function serve(host: Host, args: Args): Promise<number> {
   const env = environment(host, args)
   const config = await configure(host, env)
@@ -98,11 +112,12 @@ async function serve(host: Host, args: Args): Promise<number> {
     return 1
   }
   const logger = createLogger({ level: config.log.level, format: config.log.format, sink: host.stdout })
-  const gateway = createGateway(config, { ...host.gatewayDeps, logger })
+  const idleTimeoutSec = connectionIdleSec(host, config)
+  const gateway = createGateway(config, { ...host.gatewayDeps, logger, connectionIdleMs: idleTimeoutSec === undefined ? undefined : idleTimeoutSec * 1000 })
   let server: Server
   let admin: Server | undefined
   try {
-    server = await host.serve(gateway.fetch, { host: config.host, port: config.port, tls: config.tls })
+    server = await host.serve(gateway.fetch, { host: config.host, port: config.port, tls: config.tls, idleTimeoutSec })
   } catch (e) {
     gateway.close()
     host.stderr(`jwtgate: cannot listen on ${config.host}:${config.port}${config.tls ? ' (TLS: check that the certificate and key match)' : ''}: ${e instanceof Error ? e.message : String(e)}`)
@@ -110,7 +125,7 @@ async function serve(host: Host, args: Args): Promise<number> {
   }
   if (config.admin !== undefined) {
     try {
-      admin = await host.serve((request) => gateway.admin(request), { host: config.admin.host, port: config.admin.port })
+      admin = await host.serve((request) => gateway.admin(request), { host: config.admin.host, port: config.admin.port, idleTimeoutSec })
     } catch (e) {
       host.stderr(`jwtgate: cannot listen on the admin address ${config.admin.host}:${config.admin.port}: ${e instanceof Error ? e.message : String(e)}`)
       await server.stop(true)

@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'keys_unavailable'
   | 'upstream_unreachable'
   | 'upstream_timeout'
+  | 'client_closed'
   | 'bad_path'
   | 'bad_host'
   | 'method_not_allowed'
@@ -102,6 +103,17 @@ export class UpstreamError extends GatewayError {
         : 'The upstream could not be reached.',
       options,
     )
+  }
+}
+
+/**
+ * The client went away before the response (nginx's 499): it disconnected, or its connection was
+ * closed for silence mid-upload. Nobody receives the answer; the log and metrics record it.
+ */
+export class ClientClosedError extends GatewayError {
+  override readonly name = 'ClientClosedError'
+  constructor(options?: { cause?: unknown }) {
+    super('client_closed', 499, 'The client closed the connection before the response.', options)
   }
 }
 

@@ -38,6 +38,13 @@ export interface GatewayDeps {
    * `Content-Encoding`/`Content-Length` so the client's headers fit the body.
    */
   readonly decodedEncodings?: readonly string[]
+  /**
+   * The runtime's server closes client connections silent for this long (the entrypoint set it).
+   * When it is no longer than the stream idle timeout, a request body without a length needs no
+   * watch in JavaScript for idleness, and without a size cap is passed on untouched: every chunk
+   * otherwise goes through JavaScript, which costs memory on large uploads.
+   */
+  readonly connectionIdleMs?: number
 }
 
 /** Runtime-neutral facts about the connection, filled in by each entrypoint. */
@@ -125,6 +132,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
   let limiter = config.rateLimit === undefined ? undefined : new RateLimiter(config.rateLimit)
   let draining = false
   const decodedEncodings = deps.decodedEncodings ?? []
+  const connectionIdleMs = deps.connectionIdleMs
   const logRequests = logger.enabled('info')
 
   function finish(x: Exchange): void {
@@ -175,8 +183,9 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
   /**
    * The request body to forward. A body with a Content-Length passes as it is (the runtime holds
    * it to that length; the cap is checked against it before anything is sent). A body without one
-   * is watched: its cap, its idle time and its size. Watching costs memory on large streams (each
-   * chunk passes through JavaScript), so nothing is watched that need not be.
+   * is watched for its cap and its idle time (and counted on the way), unless there is no cap and
+   * the server's connection idle timeout covers idleness. Watching costs memory on large streams
+   * (each chunk passes through JavaScript), so nothing is watched that need not be.
    */
   function requestBody(s: State, request: Request, x: Exchange): ReadableStream<Uint8Array> | null {
     const body = request.body
@@ -189,6 +198,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
       x.bytesIn = size
       return body
     }
+    if (maxBodyBytes === undefined && connectionIdleMs !== undefined && connectionIdleMs <= streamIdleMs) return body
     return watchBody(body, {
       maxBytes: maxBodyBytes,
       idleMs: streamIdleMs,

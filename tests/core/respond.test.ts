@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { ForbiddenError, TokenError, UnavailableError, UpstreamError } from '../../src/core/errors.ts'
+import { ClientClosedError, ForbiddenError, TokenError, UnavailableError, UpstreamError } from '../../src/core/errors.ts'
 import { errorResponse } from '../../src/core/respond.ts'
 import { test } from '../helpers/t.ts'
 
@@ -32,9 +32,10 @@ test('errorResponse() answers a missing scope with 403 insufficient_scope and th
   assert.ok(!role.headers.get('www-authenticate')!.includes('scope='))
 })
 
-test('errorResponse() maps upstream and availability errors to 502, 504 and 503', () => {
+test('errorResponse() maps upstream, availability and client-gone errors to 502, 504, 503 and 499', () => {
   assert.equal(errorResponse(new UpstreamError('upstream_unreachable')).status, 502)
   assert.equal(errorResponse(new UpstreamError('upstream_timeout')).status, 504)
+  assert.equal(errorResponse(new ClientClosedError()).status, 499)
   const unavailable = errorResponse(new UnavailableError('keys'))
   assert.equal(unavailable.status, 503)
   assert.equal(unavailable.headers.get('retry-after'), '1')

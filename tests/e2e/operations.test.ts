@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { keyPair, secret, sign } from '../helpers/keys.ts'
-import { freePort, listenAddress, runTarget, sleep, startGateway, TARGETS, type Gateway, type LogEvent } from '../helpers/process.ts'
+import { BINARY, freePort, listenAddress, runTarget, sleep, startGateway, TARGETS, type Gateway, type LogEvent } from '../helpers/process.ts'
 import { recordingUpstream } from '../helpers/serve.ts'
 import { jwksServer, TempDir } from './files.ts'
 import { keepAlive, otherKey, parsePrometheus, probeConnect, sampleValue, selfSigned, within } from './ops-helpers.ts'
@@ -696,6 +696,79 @@ for (const target of TARGETS) {
         const requestId = response.headers.get('x-request-id')!
         expect(await requestLine(gateway, requestId)).toMatchObject({ path: '/sse', status: 200, upstream_status: 200, end: 'idle', bytes_out: 13 })
       })
+    })
+
+    // No body cap, and a stream idle timeout no shorter than the upstream timeout: on Bun the
+    // server's connection idle timeout enforces it and chunked uploads pass untouched (their
+    // chunks never go through JavaScript); Deno's server has no such timeout, so it watches.
+    describe('stream idle timeout without a body cap', () => {
+      const serverEnforced = target === BINARY
+      let gateway: Gateway
+
+      beforeAll(async () => {
+        gateway = await gatewayWith({ JWTGATE_STREAM_IDLE_TIMEOUT: '2s', JWTGATE_UPSTREAM_TIMEOUT: '2s' })
+      })
+
+      test('a 4 MB chunked upload arrives whole', async () => {
+        let sent = 0
+        const body = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (sent >= 4 * 2 ** 20) return controller.close()
+            sent += 64 * 1024
+            controller.enqueue(new Uint8Array(64 * 1024).fill(7))
+          },
+        })
+        const response = await fetch(`${gateway.url}/idle/upload`, { method: 'POST', headers: await bearer('idle'), body, duplex: 'half', signal: AbortSignal.timeout(10_000) } as RequestInit)
+        expect(response.status).toBe(200)
+        expect(await response.json()).toEqual({ path: '/idle/upload', bytes: 4 * 2 ** 20 })
+        const line = await requestLine(gateway, response.headers.get('x-request-id')!)
+        // Counted only where it was watched.
+        expect(line.bytes_in).toBe(serverEnforced ? undefined : 4 * 2 ** 20)
+      })
+
+      test('an upload that stalls is cut within the timeouts (the upload counts toward the upstream timeout)', async () => {
+        let pulls = 0
+        const body = new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            if (pulls++ === 0) return controller.enqueue(new Uint8Array(100).fill(2))
+            await sleep(8000)
+          },
+        })
+        const started = performance.now()
+        const response = await fetch(`${gateway.url}/idle/stall`, { method: 'POST', headers: await bearer('idle'), body, duplex: 'half', signal: AbortSignal.timeout(8000) } as RequestInit)
+        const elapsed = performance.now() - started
+        // Both limits are 2 s: whichever fires first answers (the watch's 408 or the deadline's 504).
+        expect([408, 504]).toContain(response.status)
+        expect(['request_timeout', 'upstream_timeout']).toContain(((await response.json()) as { code: string }).code)
+        expect(elapsed).toBeGreaterThan(1500)
+        expect(elapsed).toBeLessThan(5000)
+      }, 10_000)
+
+      // Deno's server has no connection idle timeout.
+      test.if(serverEnforced)('an idle keep-alive connection is closed by the server, so idle clients hold nothing', async () => {
+        const { port } = new URL(gateway.url)
+        let closedAt: number | undefined
+        let answered = false
+        const started = performance.now()
+        const socket = await Bun.connect({
+          hostname: '127.0.0.1',
+          port: Number(port),
+          socket: {
+            data(_s, data) {
+              if (new TextDecoder().decode(data).startsWith('HTTP/1.1 200')) answered = true
+            },
+            close() {
+              closedAt = performance.now()
+            },
+          },
+        })
+        socket.write(`GET /idle/keepalive HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${(await bearer('idle')).authorization}\r\n\r\n`)
+        for (let i = 0; i < 500 && closedAt === undefined; i++) await sleep(20)
+        socket.end()
+        expect(answered).toBe(true)
+        expect(closedAt).toBeDefined()
+        expect(closedAt! - started).toBeGreaterThan(1500)
+      }, 15_000)
     })
 
     test('JWTGATE_RATE_LIMIT=3/1m: the 4th request of one subject is 429 with Retry-After; another subject passes; anonymous requests are limited by address', async () => {

@@ -325,6 +325,9 @@ for (const target of TARGETS) {
       expect(await request).toBe('client aborted')
       const outcome = await Promise.race([cancelled.then(() => 'upstream cancelled'), sleep(2000).then(() => 'upstream still waiting')])
       expect(outcome).toBe('upstream cancelled')
+      // Logged as nginx logs it: 499, nobody received an answer; not as an upstream failure.
+      for (let i = 0; i < 50 && !viaSlow.stdout().includes('"status":499'); i++) await sleep(20)
+      expect(viaSlow.stdout()).toContain('"status":499,"decision":"client_closed"')
     })
 
     test('SIGTERM stops the gateway promptly with exit code 0 and a shutdown line', async () => {

@@ -519,7 +519,7 @@ export async function loadConfig(env: Readonly<Record<string, string | undefined
     limits: {
       maxHeaderBytes: pick('JWTGATE_MAX_HEADER_BYTES', file?.limits?.maxHeaderBytes),
       maxBodyBytes: maxBody,
-      streamIdleMs: pick('JWTGATE_STREAM_IDLE_TIMEOUT', file?.limits?.streamIdleTimeout, (d) => durationMs(d, 300_000)),
+      streamIdleMs: pick('JWTGATE_STREAM_IDLE_TIMEOUT', file?.limits?.streamIdleTimeout, (d) => durationMs(d, 120_000)),
     },
     rateLimit: pick('JWTGATE_RATE_LIMIT', file?.rateLimit, parseRateLimit),
     tokenCache: {

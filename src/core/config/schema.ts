@@ -165,7 +165,7 @@ export const EnvSchema = v.object({
   JWTGATE_CORS_MAX_AGE: v.optional(duration, '10m'),
   JWTGATE_MAX_HEADER_BYTES: v.optional(parsed((t) => parseInteger(t, 1024, 1_048_576), 'must be a whole number of bytes from 1024 to 1048576'), '16384'),
   JWTGATE_MAX_BODY: v.optional(size),
-  JWTGATE_STREAM_IDLE_TIMEOUT: v.optional(duration, '5m'),
+  JWTGATE_STREAM_IDLE_TIMEOUT: v.optional(duration, '2m'),
   JWTGATE_RATE_LIMIT: v.optional(parsed(parseRateLimit, 'must be requests per period, such as 100/1m or 10/1s')),
   JWTGATE_TOKEN_CACHE_SIZE: v.optional(parsed((t) => parseInteger(t, 0, 10_000_000), 'must be a whole number of entries (0 turns the cache off)'), '10000'),
   JWTGATE_TOKEN_CACHE_TTL: v.optional(duration, '5m'),

@@ -3,9 +3,9 @@
  * passed back to the client, a timeout that covers connecting and waiting for response headers
  * only, and client disconnects propagated upstream.
  */
-import { LimitError, UpstreamError } from '../errors.ts'
+import { ClientClosedError, LimitError, UpstreamError } from '../errors.ts'
 import type { BodyEnd } from './body.ts'
-import { TIMED_OUT, trackDeadline, untrackDeadline } from './deadline.ts'
+import { CLIENT_GONE, TIMED_OUT, trackDeadline, untrackDeadline } from './deadline.ts'
 
 export interface ForwardOptions {
   readonly fetch: typeof fetch
@@ -52,6 +52,7 @@ export async function forward(
     if (bodyState?.end === 'too_large') throw new LimitError('payload_too_large', 'The request body is larger than allowed.')
     if (bodyState?.end === 'idle') throw new LimitError('request_timeout', 'The request body stalled.')
     if (controller.signal.reason === TIMED_OUT) throw new UpstreamError('upstream_timeout', { cause: e })
+    if (controller.signal.reason === CLIENT_GONE || request.signal.aborted) throw new ClientClosedError({ cause: e })
     throw new UpstreamError('upstream_unreachable', { cause: e })
   } finally {
     untrackDeadline(slot, controller)

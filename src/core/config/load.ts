@@ -19,7 +19,7 @@ import { parseTemplate, templateParams, type Template } from '../routing/templat
 import { envInput, type ReadFile } from './env.ts'
 import type { DurationInput, FileConfig, ProviderInput, RouteInput, SecretRefInput } from './file-schema.ts'
 import { parseConfigText, referenceIssues, validateFile } from './file.ts'
-import { decodeSecret, EnvSchema, ROUTE_VARIABLES, type ClaimHeader, type EnvValues } from './schema.ts'
+import { claimHeaderProblem, decodeSecret, EnvSchema, ROUTE_VARIABLES, type ClaimHeader, type EnvValues } from './schema.ts'
 import { parseDuration, parseSize } from './values.ts'
 
 /** Keys loaded at start, with where they came from. */
@@ -343,6 +343,13 @@ function routeFromFile(r: RouteInput, index: number, file: FileConfig, providerN
     if (!params.has(name)) issues.push({ path: `${place}.rewrite`, message: `{params.${name}} is not a parameter of ${r.path}` })
   }
   const claimHeaders: ClaimHeader[] = Object.entries(r.claimHeaders ?? {}).map(([claim, header]) => ({ claim: claimPath(claim), header: header.toLowerCase() }))
+  const mapped = new Set<string>()
+  for (const [claim, header] of Object.entries(r.claimHeaders ?? {})) {
+    const problem = claimHeaderProblem(header)
+    if (problem !== undefined) issues.push({ path: `${place}.claimHeaders.${claim}`, message: problem })
+    else if (mapped.has(header.toLowerCase())) issues.push({ path: `${place}.claimHeaders.${claim}`, message: `header ${header} is mapped twice` })
+    mapped.add(header.toLowerCase())
+  }
   const req = r.require
   return {
     name: r.name ?? place,

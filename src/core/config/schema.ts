@@ -48,6 +48,11 @@ export interface ClaimHeader {
   readonly header: string
 }
 
+/** Why `header` cannot carry a claim (reserved: hop-by-hop, the gateway's own, Host, …), or undefined. */
+export function claimHeaderProblem(header: string): string | undefined {
+  return RESERVED_HEADERS.has(header.toLowerCase()) ? `${header} is reserved and cannot carry a claim` : undefined
+}
+
 /** Parses `sub=X-User-Id,email=X-User-Email`. */
 export function parseClaimHeaders(text: string): ClaimHeader[] | string {
   const out: ClaimHeader[] = []
@@ -59,7 +64,8 @@ export function parseClaimHeaders(text: string): ClaimHeader[] | string {
     const header = item.slice(eq + 1).trim()
     if (!HEADER_NAME.test(header)) return `${shown(header)} is not a valid header name`
     const lower = header.toLowerCase()
-    if (RESERVED_HEADERS.has(lower)) return `${header} is reserved and cannot carry a claim`
+    const problem = claimHeaderProblem(header)
+    if (problem !== undefined) return problem
     if (seen.has(lower)) return `header ${header} is mapped twice`
     seen.add(lower)
     out.push(Object.freeze({ claim: claimPath(claim), header: lower }))

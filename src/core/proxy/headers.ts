@@ -180,12 +180,13 @@ export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, filter: 
   if (bytes > filter.maxBytes) throw new LimitError('headers_too_large', 'The request headers are too large.')
   const named = connectionNames(connection)
   if (named !== undefined) for (const name of named) headers.delete(name)
+  // None of these came from the client (NOT_FORWARDED): append, no search.
   const xff = forwardedFor(clientXff, ctx.clientAddress, ctx.trustedProxies)
-  if (xff !== undefined) headers.set('x-forwarded-for', xff)
+  if (xff !== undefined) headers.append('x-forwarded-for', xff)
   const behindProxy = ctx.trustedProxies > 0
-  headers.set('x-forwarded-proto', behindProxy && clientProto !== null ? clientProto : ctx.proto)
-  headers.set('x-forwarded-host', behindProxy && clientHost !== null ? clientHost : (host ?? urlHost(ctx.url)))
-  headers.set('x-request-id', ctx.requestId)
+  headers.append('x-forwarded-proto', behindProxy && clientProto !== null ? clientProto : ctx.proto)
+  headers.append('x-forwarded-host', behindProxy && clientHost !== null ? clientHost : (host ?? urlHost(ctx.url)))
+  headers.append('x-request-id', ctx.requestId)
   return headers
 }
 

@@ -180,6 +180,19 @@ routes:
   ].sort())
 })
 
+test('route claim headers are checked like JWTGATE_FORWARD_CLAIMS: no reserved header, none mapped twice', async () => {
+  const out = await problems(`${BASE}
+routes:
+  - { path: /a, upstream: api, claimHeaders: { sub: X-Forwarded-For, email: Host } }
+  - { path: /b, upstream: api, claimHeaders: { sub: X-User, name: x-user } }
+`)
+  assert.deepEqual(out.sort(), [
+    'routes[0].claimHeaders.email: Host is reserved and cannot carry a claim',
+    'routes[0].claimHeaders.sub: X-Forwarded-For is reserved and cannot carry a claim',
+    'routes[1].claimHeaders.name: header x-user is mapped twice',
+  ])
+})
+
 test('a file that is not valid YAML or JSON is reported with the reason', async () => {
   const [yaml] = await problems('routes: [\n')
   assert.match(yaml!, /^\/etc\/jwtgate.yaml: is not valid YAML: /)

@@ -49,11 +49,13 @@ test('fuzz: hasDuplicateMembers() agrees with a reference on generated JSON', ()
   const name = fc.constantFrom('a', 'b', 'sub', 'é', '\u0000', '"', '\\')
   const obj = fc.array(fc.tuple(name, fc.oneof(fc.integer(), fc.string({ maxLength: 3 }), fc.constant(null))), { maxLength: 5 })
   fc.assert(
-    fc.property(obj, fc.boolean(), (members, escape) => {
-      const text = `{${members.map(([k, v]) => `${escape ? JSON.stringify(k).replace(/[a-z]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`) : JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`
+    fc.property(obj, fc.boolean(), fc.constantFrom(':', ' : ', '\n:\t', ': '), (members, escape, colon) => {
+      const text = `{${members.map(([k, v]) => `${escape ? JSON.stringify(k).replace(/[a-z]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`) : JSON.stringify(k)}${colon}${JSON.stringify(v)}`).join(',')}}`
       const expected = new Set(members.map(([k]) => k)).size !== members.length
       assert.equal(hasDuplicateMembers(text), expected, text)
       assert.equal(hasDuplicateMembers(`[${text},{"x":[${text}]}]`), expected)
+      assert.equal(hasDuplicateMembers(`{"outer":${text},"list":[1,"a:b",${text}]}`), expected)
+      assert.equal(hasDuplicateMembers(`{"a":${text},"a":1}`), true)
     }),
     { numRuns: RUNS * 4 },
   )

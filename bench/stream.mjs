@@ -5,7 +5,7 @@
  * growing with the body; issue 6 wants the peak within 30 MB of idle. bun-passthrough goes
  * through the same transfers as the reference: what Bun's own server and fetch cost.
  *   node bench/stream.mjs [checkout]     (run.sh's tools are not needed: Node and the checkout)
- * Uploads go once chunked and once with a Content-Length.
+ * Uploads and downloads go once chunked and once with a Content-Length.
  * Knobs: STREAM_BYTES (default 1 GiB), STREAM_TIMEOUT (s per transfer, 180), STREAM_CONFIGS
  * (jwtgate,bun-passthrough), BENCH_BIN, BUN. Report on stdout and in results/stream.md.
  */
@@ -28,7 +28,7 @@ const TIMEOUT_MS = Number(env.STREAM_TIMEOUT ?? 180) * 1000
 const TARGET_MB = 30
 const CHUNK = crypto.randomBytes(64 * 1024) // random: nothing on the way can compress it
 const results = path.join(BENCH, 'results')
-const DIRECTIONS = (env.STREAM_DIRECTIONS ?? 'upload, chunked;upload, sized;download').split(';')
+const DIRECTIONS = (env.STREAM_DIRECTIONS ?? 'upload, chunked;upload, sized;download;download, chunked').split(';')
 
 /** Writes `total` bytes of CHUNK to `out`, waiting whenever it asks to (backpressure). */
 async function pump(out, total, signal) {
@@ -40,7 +40,7 @@ async function pump(out, total, signal) {
   out.end()
 }
 
-/** The upstream: POST counts and drops the body; GET /download?bytes=N streams N bytes. */
+/** The upstream: POST counts and drops the body; GET /download?bytes=N streams N bytes (&chunked=1: without a length). */
 function startUpstream() {
   const server = http.createServer(async (request, response) => {
     try {
@@ -50,8 +50,9 @@ function startUpstream() {
         response.setHeader('content-type', 'application/json').end(JSON.stringify({ received }))
         return
       }
-      const bytes = Number(new URL(request.url, 'http://x').searchParams.get('bytes') ?? 0)
-      response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes })
+      const query = new URL(request.url, 'http://x').searchParams
+      const bytes = Number(query.get('bytes') ?? 0)
+      response.writeHead(200, { 'content-type': 'application/octet-stream', ...(query.get('chunked') === '1' ? {} : { 'content-length': bytes }) })
       await pump(response, bytes)
     } catch {
       // The proxy went away mid-transfer: the client side reports it.
@@ -82,7 +83,7 @@ function transfer(port, direction, token) {
       pump(request, BYTES, deadline).catch(reject)
     } else {
       http
-        .get({ ...options, path: `/download?bytes=${BYTES}` }, (response) => {
+        .get({ ...options, path: `/download?bytes=${BYTES}${direction === 'download, chunked' ? '&chunked=1' : ''}` }, (response) => {
           if (response.statusCode !== 200) return reject(new Error(`download: ${response.statusCode}`))
           let received = 0
           response.on('data', (chunk) => (received += chunk.length))
@@ -163,7 +164,7 @@ async function main() {
       return `| ${r.name} | ${mb(r.idle)} | ${cells.join(' | ')} | ${mb(r.after)} | ${worst <= TARGET_MB ? '✓' : '✗'} +${mb(worst)} |`
     }),
     '',
-    'Chunked: the upload has no Content-Length. RSS sampled every 20 ms from /proc/PID/status during each transfer; ' +
+    'Chunked: the transfer has no Content-Length. RSS sampled every 20 ms from /proc/PID/status during each transfer; ' +
       'idle = after start and five small requests.',
     '',
   ].join('\n')

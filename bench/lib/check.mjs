@@ -24,7 +24,7 @@ async function getReady(port, headers) {
   }
 }
 
-/** `auth: false` (bun-passthrough): only that a request gets through. */
+/** `auth: false` (bun-passthrough, bun-floor): only that a request gets through. */
 export async function check(port, alg, tokens, auth = true) {
   const goods = [tokens.single[alg], ...tokens.pool[alg].slice(0, 3)]
   for (const token of goods) {

@@ -3,7 +3,7 @@
  * All of them do the same work in front of the same upstream: verify the bearer token (signature,
  * alg pinned, exp), send `sub` upstream as X-User-Id (replacing a client's copy), drop the
  * Authorization header, keep upstream connections alive. bun-passthrough does no auth at all:
- * it is the ceiling, not a competitor.
+ * it is the ceiling, not a competitor; bun-floor adds to it only what every gateway must do.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -13,6 +13,7 @@ import { HOST } from './http.mjs'
 /** In report order. `jit`: worth a warm-up before measuring. */
 export const CONFIGS = [
   { name: 'bun-passthrough', auth: false, jit: true, what: 'Bun.serve + fetch, no auth (the ceiling)' },
+  { name: 'bun-floor', auth: false, jit: true, what: 'bun-passthrough + what any gateway must add (forwarding headers, request id, timeout, hop-by-hop removal), no auth' },
   { name: 'jwtgate', auth: true, jit: true, what: 'dist/jwtgate' },
   { name: 'haproxy-jwt', auth: true, jit: false, what: 'HAProxy native jwt_verify (C)' },
   { name: 'bun-jose', auth: true, jit: true, what: 'Bun + jose jwtVerify on every request' },
@@ -62,6 +63,8 @@ export function command(name, alg, port, ctx) {
     }
     case 'bun-passthrough':
       return peer('bun-passthrough.ts', ctx.bun)
+    case 'bun-floor':
+      return peer('bun-floor.ts', ctx.bun)
     case 'bun-jose':
       return peer('bun-jose.ts', ctx.bun)
     case 'hono-bun':

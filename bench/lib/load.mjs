@@ -1,6 +1,6 @@
 /**
  * @module The load: a warm-up, then interleaved rounds. In each round and for each algorithm,
- * the two references first (direct, bun-passthrough), then every auth config with the single
+ * the references first (direct, bun-passthrough, bun-floor), then every auth config with the single
  * token, then with the pool, in an order that rotates from round to round. Each run records
  * wrk's numbers and the process's CPU time per request.
  */
@@ -42,13 +42,13 @@ async function measure(config, pid, port, alg, mode, round, tokenFile, opts, run
 /** All rounds; returns every run (`mode` is 'ref' for the references). */
 export async function rounds({ instances, upstream, upstreamPort, tokens, opts, runDir }) {
   const runs = []
-  const passthrough = instances.find((i) => i.config === 'bun-passthrough')
+  const references = instances.filter((i) => !i.auth)
   for (let round = 1; round <= opts.rounds; round++) {
     for (const alg of opts.algs) {
       const single = tokens.files[alg].single
       runs.push(await measure('direct', upstream.pid, upstreamPort, alg, 'ref', round, single, opts, runDir))
-      if (passthrough !== undefined && measurable(passthrough)) {
-        runs.push(await measure('bun-passthrough', passthrough.child.pid, passthrough.port, alg, 'ref', round, single, opts, runDir))
+      for (const reference of references.filter(measurable)) {
+        runs.push(await measure(reference.config, reference.child.pid, reference.port, alg, 'ref', round, single, opts, runDir))
       }
       // Rotating keeps any one config from always running first, last, or after the heaviest.
       const auth = instances.filter((i) => i.auth && i.alg === alg)

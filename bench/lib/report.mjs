@@ -5,7 +5,7 @@
  */
 import { median, pairedRatio, spread } from './stats.mjs'
 
-const REFERENCES = ['direct', 'bun-passthrough']
+const REFERENCES = ['direct', 'bun-passthrough', 'bun-floor']
 const fixed = (value, digits = 2) => (value === undefined ? '—' : value.toFixed(digits))
 const whole = (value) => (value === undefined ? '—' : Math.round(value).toLocaleString('en-US'))
 const ms = (us) => (us === undefined ? '—' : (us / 1000).toFixed(2))
@@ -90,7 +90,7 @@ export function buildReport(r) {
   L.push('## Machine and run', '')
   L.push(`- ${r.machine.cpu} × ${r.machine.cores}, ${r.machine.memGb} GiB, Linux ${r.machine.kernel}; everything on 127.0.0.1, no CPU pinning: wrk, the proxy and nginx share the cores`)
   L.push(`- load average before ${r.machine.loadBefore} · after ${r.machine.loadAfter}; during the load: cores ${r.machine.busyPct}% busy, steal ${r.machine.stealPct}%`)
-  L.push(`- per round and algorithm: direct, bun-passthrough, then each auth config with the single token, then with the pool (a pool of ${opts.poolSize} distinct tokens rotated per request); the auth configs' order rotates each round`)
+  L.push(`- per round and algorithm: direct, bun-passthrough, bun-floor, then each auth config with the single token, then with the pool (a pool of ${opts.poolSize} distinct tokens rotated per request); the auth configs' order rotates each round`)
   L.push(`- warm-up: ${opts.warmup} s of pool-token load per JIT runtime process before round 1; HAProxy ${opts.haproxyThreads} thread(s); nginx one process`)
   L.push(`- versions: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`)
   L.push(`- raw wrk output, process logs, keys and configs: \`${r.runDir}\``)
@@ -111,6 +111,15 @@ function targets(r, scenarios, runsOf, comparable, ratioToPt) {
   row('req/s ≥ 0.90 × bun-passthrough (worst scenario)', worst(valid.map((s) => ratioToPt('jwtgate', s)), Math.min), (v) => v >= 0.9)
   row("CPU/req ≤ 1.15 × bun-passthrough's (worst)", worst(valid.map((s) => ratioToPt('jwtgate', s, 'cpu_us_per_req')), Math.max), (v) => v <= 1.15)
   row("p99 ≤ 1.2 × bun-passthrough's (worst)", worst(valid.map((s) => ratioToPt('jwtgate', s, 'p99_us')), Math.max), (v) => v <= 1.2)
+  // What the same three cost a proxy that only does what every gateway must (no auth): the part
+  // of each ratio that is not jwtgate's own work.
+  const floorRan = r.instances.some((i) => i.config === 'bun-floor')
+  if (floorRan) {
+    const info = (what, value) => L.push(`| ${what} | ${value === undefined ? '—' : value.toFixed(3)} | (reference) |`)
+    info('bun-floor: req/s × bun-passthrough (worst)', worst(valid.map((s) => ratioToPt('bun-floor', s)), Math.min))
+    info("bun-floor: CPU/req × bun-passthrough's (worst)", worst(valid.map((s) => ratioToPt('bun-floor', s, 'cpu_us_per_req')), Math.max))
+    info("bun-floor: p99 × bun-passthrough's (worst)", worst(valid.map((s) => ratioToPt('bun-floor', s, 'p99_us')), Math.max))
+  }
   for (const [peer, factor, only] of [['haproxy-jwt', 2, 'RS256'], ['bun-jose', 1.5], ['hono-bun', 1.5], ['fastify-jwt', 4], ['express-jwt', 10]]) {
     const mine = valid.filter((s) => (only === undefined || s.alg === only) && comparable(peer, s.alg))
     const value = mine.length === 0 ? undefined : worst(mine.map((s) => pairedRatio(runsOf('jwtgate', s), runsOf(peer, s))), Math.min)

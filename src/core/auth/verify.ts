@@ -75,7 +75,7 @@ function decodeSegment(segment: string): unknown {
   } catch {
     throw MALFORMED()
   }
-  if (hasDuplicateMembers(text, value)) throw new TokenError('token_malformed', 'The token has duplicate member names.')
+  if (hasDuplicateMembers(text)) throw new TokenError('token_malformed', 'The token has duplicate member names.')
   return value
 }
 

@@ -129,9 +129,16 @@ export class Histogram {
   }
 }
 
+const METHOD_CLASSES = ['read', 'write', 'options']
+
+/** Index into METHOD_CLASSES: GET/HEAD → read, OPTIONS → options, the rest → write. */
+function methodClassIndex(method: string): number {
+  return method === 'GET' || method === 'HEAD' ? 0 : method === 'OPTIONS' ? 2 : 1
+}
+
 /** GET/HEAD → read, OPTIONS → options, the rest → write. */
 export function methodClass(method: string): string {
-  return method === 'GET' || method === 'HEAD' ? 'read' : method === 'OPTIONS' ? 'options' : 'write'
+  return METHOD_CLASSES[methodClassIndex(method)]!
 }
 
 /** A route's request metrics, found once per request by route name alone. */
@@ -139,12 +146,6 @@ interface RouteSeries {
   readonly duration: HistogramSeries
   /** Request counters by `status * 4 + method class`. */
   readonly counts: Map<number, CounterCell>
-}
-
-const METHOD_CLASSES = ['read', 'write', 'options']
-
-function methodClassIndex(method: string): number {
-  return method === 'GET' || method === 'HEAD' ? 0 : method === 'OPTIONS' ? 2 : 1
 }
 
 /** Every metric the gateway keeps. */

@@ -34,3 +34,19 @@ test('Metrics renders every family with Prometheus names', () => {
 test('methodClass() groups methods', () => {
   assert.deepEqual(['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'].map(methodClass), ['read', 'read', 'write', 'write', 'options'])
 })
+
+test('Metrics.countRequest() and observeUpstream() land in the same series as the labelled API', () => {
+  const m = new Metrics(0)
+  m.countRequest('orders', 'GET', 200, 0.002)
+  m.countRequest('orders', 'HEAD', 200, 0.004)
+  m.countRequest('orders', 'POST', 401, 0.001)
+  m.observeUpstream('api', 0.003)
+  m.cacheHits.value++
+  assert.equal(m.requests.get(['orders', 'read', '200']), 2)
+  assert.equal(m.requests.get(['orders', 'write', '401']), 1)
+  assert.equal(m.requestDuration.count(['orders']), 3)
+  assert.equal(m.upstreamDuration.count(['api']), 1)
+  assert.equal(m.cache.get(['hit']), 1)
+  assert.equal(m.cache.get(['miss']), 0)
+  assert.match(m.render(), /jwtgate_requests_total\{route="orders",method_class="read",status="200"\} 2\n/)
+})

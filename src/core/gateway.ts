@@ -74,8 +74,8 @@ export interface Gateway {
 const NO_INFO: ConnectionInfo = Object.freeze({})
 const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' }
 
-/** Everything the access log line and the metrics report about one request. */
-interface Exchange {
+/** Everything the access log line and the metrics report about one request; forward() reads how its body ended. */
+interface Exchange extends BodyState {
   readonly requestId: string
   readonly started: number
   readonly client: string | undefined
@@ -96,7 +96,6 @@ interface Exchange {
   end: BodyEnd | undefined
   /** The response body is watched: the log line waits for its end. */
   deferred: boolean
-  body: BodyState
 }
 
 const NO_HEADERS: readonly (readonly [string, string])[] = []
@@ -205,7 +204,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
       now,
       onEnd(bytes, end) {
         x.bytesIn = bytes
-        x.body.end = end
+        x.requestBodyEnd = end
       },
     })
   }
@@ -228,7 +227,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     const path = upstreamPath(route, target.path, request.method, decision.params)
     const options: ForwardOptions = { fetch: stateDeps.fetch, timeoutMs: upstream.timeoutMs, init: deps.fetchInit ?? {} }
     const sent = performance.now()
-    const response = await forward(request, body, upstreamUrl(upstream.base, path, search), headers, options, x.body)
+    const response = await forward(request, body, upstreamUrl(upstream.base, path, search), headers, options, x)
     const upstreamSeconds = (performance.now() - sent) / 1000
     metrics.observeUpstream(upstream.name, upstreamSeconds)
     x.upstreamMs = Math.round(upstreamSeconds * 1000)
@@ -297,7 +296,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
       bytesOut: undefined,
       end: undefined,
       deferred: false,
-      body: { end: undefined },
+      requestBodyEnd: undefined,
     }
     metrics.inFlight.value++
     const cors = s.config.cors

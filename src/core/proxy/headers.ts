@@ -64,17 +64,12 @@ export function foldHeaderName(name: string): string {
   return name.toLowerCase().replace(/[_.]/g, '-')
 }
 
-const HOP_BY_HOP_SET: ReadonlySet<string> = new Set(HOP_BY_HOP)
-
 /**
  * Removes hop-by-hop headers and every header that `Connection` names (the response direction:
- * the upstream is trusted to name what it likes). One pass over the names finds them: most
- * responses have none.
+ * the upstream is trusted to name what it likes). Asking for each name allocates nothing; going
+ * through the header list would make a string of every name (measured: no faster either).
  */
 export function removeHopByHop(headers: Headers): void {
-  let found: string[] | undefined
-  for (const name of headers.keys()) if (HOP_BY_HOP_SET.has(name)) (found ??= []).push(name)
-  if (found === undefined) return
   const connection = headers.get('connection')
   if (connection !== null) {
     for (const name of connection.split(',')) {
@@ -82,7 +77,7 @@ export function removeHopByHop(headers: Headers): void {
       if (n !== '') headers.delete(n)
     }
   }
-  for (const name of found) headers.delete(name)
+  for (const name of HOP_BY_HOP) if (headers.has(name)) headers.delete(name)
 }
 
 /** The authority of an absolute URL. */
@@ -155,16 +150,16 @@ function connectionNames(connection: string | null): Set<string> | undefined {
  */
 export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, filter: HeaderFilter): Headers {
   // A copy, then deletions: the runtime copies the list in one call, and most requests have few
-  // names to drop (Host, Authorization) but may have many to keep.
+  // names to drop (Host, Authorization) but may have many to keep. The loop reads the client's
+  // headers and deletes from the copy.
   const headers = new Headers(incoming)
-  let drop: string[] | undefined
   let clientXff: string | null = null
   let clientProto: string | null = null
   let clientHost: string | null = null
   let host: string | null = null
   let connection: string | null = null
   let bytes = 0
-  for (const [name, value] of headers) {
+  for (const [name, value] of incoming) {
     // The same pass measures the request's header fields (`name: value\r\n`).
     bytes += name.length + value.length + 4
     if (NOT_FORWARDED.has(name)) {
@@ -181,10 +176,9 @@ export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, filter: 
     ) {
       continue
     }
-    ;(drop ??= []).push(name)
+    headers.delete(name)
   }
   if (bytes > filter.maxBytes) throw new LimitError('headers_too_large', 'The request headers are too large.')
-  if (drop !== undefined) for (const name of drop) headers.delete(name)
   const named = connectionNames(connection)
   if (named !== undefined) for (const name of named) headers.delete(name)
   // None of these came from the client (NOT_FORWARDED): append, no search.

@@ -241,3 +241,29 @@ test('serve reloads the file on SIGHUP and keeps the old configuration when the 
   expect(await exit).toBe(0)
   await upstream.close()
 })
+
+test('serve asks the server for a connection idle timeout only when the runtime can keep it', async () => {
+  /** The idleTimeoutSec serve() was given, for an environment and a runtime limit. */
+  async function idleFor(env: Record<string, string>, maxIdleTimeoutSec: number | undefined): Promise<number | undefined> {
+    const h = testHost({ JWTGATE_UPSTREAM: 'http://127.0.0.1:9', JWTGATE_SECRET: HS.config, JWTGATE_PORT: '0', JWTGATE_LOG_LEVEL: 'warn', ...env })
+    const limited: TestHost = { ...h, maxIdleTimeoutSec }
+    const asked: (number | undefined)[] = []
+    const original = limited.serve
+    limited.serve = async (handler, o) => {
+      asked.push(o.idleTimeoutSec)
+      return original(handler, o)
+    }
+    const run = await serveInBackground(limited)
+    limited.signal()
+    expect(await run.exit).toBe(0)
+    expect(asked).toHaveLength(1)
+    return asked[0]
+  }
+  // The stream idle timeout (2 min by default), or the longest upstream timeout when longer.
+  expect(await idleFor({}, 255)).toBe(120)
+  expect(await idleFor({ JWTGATE_STREAM_IDLE_TIMEOUT: '10s', JWTGATE_UPSTREAM_TIMEOUT: '45s' }, 255)).toBe(45)
+  expect(await idleFor({ JWTGATE_STREAM_IDLE_TIMEOUT: '1500ms', JWTGATE_UPSTREAM_TIMEOUT: '1s' }, 255)).toBe(2)
+  // Longer than the runtime allows, or a runtime without the setting: none (the gateway watches).
+  expect(await idleFor({ JWTGATE_STREAM_IDLE_TIMEOUT: '10m' }, 255)).toBeUndefined()
+  expect(await idleFor({}, undefined)).toBeUndefined()
+})

@@ -9,7 +9,8 @@ import { checkRequirements, type Trace } from './auth/requirements.ts'
 import { checkTokenShape, describeTokenSource, extractToken, type FoundToken } from './auth/token.ts'
 import { readHeader } from './auth/verify.ts'
 import type { RouteConfig } from './config/load.ts'
-import { GatewayError, NoRouteError, TokenError } from './errors.ts'
+import { GatewayError, LimitError, NoRouteError, TokenError } from './errors.ts'
+import { addressKey } from './rate-limit.ts'
 import type { Target } from './routing/path.ts'
 import { matchPath, matchRoute, type CompiledRoute, type RouteMatch } from './routing/routes.ts'
 import type { Provider, State } from './state.ts'
@@ -44,14 +45,30 @@ function findRoute(state: State, method: string, path: string, trace?: Trace) {
   return undefined
 }
 
-/** The provider for a token: by its `iss` among the route's providers, or the only one there is. */
-function chooseProvider(state: State, route: RouteConfig, iss: string | undefined): Provider {
-  if (route.providers.length === 1) return state.providers.get(route.providers[0]!)!
-  for (const name of route.providers) {
-    const provider = state.providers.get(name)!
-    if (iss !== undefined && provider.config.verify.issuers.includes(iss)) return provider
+/**
+ * The provider that verifies a token found in a source whose `candidates` are the route's
+ * providers listing that source: the only one, unless the token names an `iss` it does not
+ * accept; else the first whose issuers include the token's `iss`. Undefined: none may (401
+ * wrong_issuer, and no key is tried). The one rule for fresh verifications and cache hits.
+ */
+function pickProvider(candidates: readonly Provider[], iss: unknown): Provider | undefined {
+  if (candidates.length === 1) {
+    const only = candidates[0]!
+    const issuers = only.config.verify.issuers
+    return typeof iss === 'string' && issuers.length > 0 && !issuers.includes(iss) ? undefined : only
   }
-  throw new TokenError('wrong_issuer', 'The token was issued by an issuer that is not accepted.')
+  if (typeof iss !== 'string') return undefined
+  for (const provider of candidates) if (provider.config.verify.issuers.includes(iss)) return provider
+  return undefined
+}
+
+const WRONG_ISSUER = 'The token was issued by an issuer that is not accepted.'
+
+/** JWTGATE_RATE_LIMIT: an address over its limit is refused before its token costs a verification. */
+function gate(state: State, note: DecisionNote | undefined, now: number): void {
+  if (state.limiter === undefined || note === undefined) return
+  const wait = state.limiter.wait(addressKey(note.client), now)
+  if (wait > 0) throw new LimitError('rate_limited', 'Too many requests; retry later.', Math.ceil(wait / 1000))
 }
 
 /**
@@ -68,25 +85,32 @@ export function decide(state: State, request: Request, target: Target, trace?: T
     trace?.push({ step: `auth public: no token needed`, ok: true })
     return { route: match.route, params: match.params, claims: undefined, provider: undefined, found: undefined, cached: undefined }
   }
-  const found = extractToken(request.headers, target.search, state.sources.get(route)!, state.config.maxTokenBytes)
+  const auth = state.auth.get(route)!
+  const found = extractToken(request.headers, target.search, auth.sources, state.config.maxTokenBytes)
+  const now = state.now()
   if (found === undefined) {
     trace?.push({ step: `token: none found (auth ${route.auth})`, ok: route.auth === 'optional' })
     if (route.auth === 'optional') return { route: match.route, params: match.params, claims: undefined, provider: undefined, found: undefined, cached: undefined }
+    gate(state, note, now)
     throw new TokenError('token_missing', 'A bearer token is required.')
   }
   trace?.push({ step: `token: found in ${describeTokenSource(found.source)}`, ok: true })
-  const now = state.now()
+  const candidates = auth.candidates.get(found.source)!
   const cached = state.cache?.get(found.token, now, state.keysVersion)
-  if (cached !== undefined && usableFor(state, route, cached)) {
-    // The hot path: a token verified before needs no decoding and no await.
-    if (state.metrics !== undefined) state.metrics.cacheHits.value++
-    const provider = state.providers.get(cached.provider)!
-    trace?.push({ step: `token: verified before by provider ${provider.config.name} (cache)`, ok: true })
-    return authorize(match, request, cached.claims, provider, found, cached, trace, note)
+  if (cached !== undefined) {
+    // The hot path: a token verified before needs no decoding and no await, when the provider
+    // this request would choose is the one that verified it (else it is verified afresh).
+    const provider = pickProvider(candidates, cached.claims.iss)
+    if (provider !== undefined && provider.config.name === cached.provider) {
+      if (state.metrics !== undefined) state.metrics.cacheHits.value++
+      trace?.push({ step: `token: verified before by provider ${provider.config.name} (cache)`, ok: true })
+      return authorize(match, request, cached.claims, provider, found, cached, trace, note)
+    }
   }
   if (state.cache !== undefined && state.metrics !== undefined) state.metrics.cacheMisses.value++
+  gate(state, note, now)
   checkTokenShape(found.token)
-  return verifyThenAuthorize(state, match, request, found, now, trace, note)
+  return verifyThenAuthorize(state, match, request, found, candidates, now, trace, note)
 }
 
 async function verifyThenAuthorize(
@@ -94,6 +118,7 @@ async function verifyThenAuthorize(
   match: RouteMatch<RouteConfig>,
   request: Request,
   found: FoundToken,
+  candidates: readonly Provider[],
   now: number,
   trace: Trace | undefined,
   note: DecisionNote | undefined,
@@ -103,7 +128,9 @@ async function verifyThenAuthorize(
   try {
     const header = readHeader(found.token)
     trace?.push({ step: `token header: alg ${header.alg}${header.kid !== undefined ? `, kid ${header.kid}` : ''}${header.iss !== undefined ? `, iss ${header.iss}` : ''}`, ok: true })
-    provider = chooseProvider(state, match.route.route, header.iss)
+    const chosen = pickProvider(candidates, header.iss)
+    if (chosen === undefined) throw new TokenError('wrong_issuer', WRONG_ISSUER)
+    provider = chosen
     trace?.push({ step: `provider ${provider.config.name}`, ok: true })
     const started = performance.now()
     try {
@@ -142,15 +169,9 @@ function authorize(
 
 /** What the access log learns as the decision goes, even when it ends in a rejection. */
 export interface DecisionNote {
+  /** The client's address: its JWTGATE_RATE_LIMIT bucket when no verified token speaks for it. */
+  readonly client: string | undefined
   route: string | undefined
   sub: string | undefined
   iss: string | undefined
-}
-
-/** A cached verification counts for a route that would have chosen the same provider. */
-function usableFor(state: State, route: RouteConfig, cached: CachedToken): boolean {
-  if (!route.providers.includes(cached.provider)) return false
-  if (route.providers.length === 1) return true
-  const iss = cached.claims.iss
-  return typeof iss === 'string' && state.providers.get(cached.provider)!.config.verify.issuers.includes(iss)
 }

@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'client_closed'
   | 'bad_path'
   | 'bad_host'
+  | 'trailers_not_supported'
   | 'method_not_allowed'
   | 'payload_too_large'
   | 'request_timeout'
@@ -117,10 +118,10 @@ export class ClientClosedError extends GatewayError {
   }
 }
 
-/** The request itself is unacceptable: an ambiguous path (400) or an unknown method (405). */
+/** The request itself is unacceptable: an ambiguous path, a bad Host, announced trailers (400), or an unknown method (405). */
 export class BadRequestError extends GatewayError {
   override readonly name = 'BadRequestError'
-  constructor(code: 'bad_path' | 'bad_host' | 'method_not_allowed', detail: string) {
+  constructor(code: 'bad_path' | 'bad_host' | 'trailers_not_supported' | 'method_not_allowed', detail: string) {
     super(code, code === 'method_not_allowed' ? 405 : 400, detail)
   }
 }

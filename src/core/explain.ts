@@ -37,7 +37,7 @@ export async function explain(config: Config, request: Request, deps: ExplainDep
   const now = deps.now ?? Date.now
   const state = buildState(config, { fetch: deps.fetch ?? globalThis.fetch, now, logger: silentLogger })
   const steps: Trace = []
-  const note: DecisionNote = { route: undefined, sub: undefined, iss: undefined }
+  const note: DecisionNote = { client: undefined, route: undefined, sub: undefined, iss: undefined }
   let path: string | undefined
   try {
     const deadline = Date.now() + (deps.keysTimeoutMs ?? 5000)

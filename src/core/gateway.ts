@@ -4,18 +4,18 @@
  * metrics); every error becomes a response in respond.ts.
  */
 import { encodeClaim, readClaim } from './auth/claims.ts'
-import { removeCookie, type FoundToken } from './auth/token.ts'
+import { removeCookie, sameSource, type TokenSource } from './auth/token.ts'
 import type { Config } from './config/load.ts'
 import { addCorsHeaders, isPreflight, originAllowed, preflightResponse } from './cors.ts'
 import { decide, type Decision } from './decide.ts'
-import { ForbiddenError, GatewayError, LimitError } from './errors.ts'
+import { ForbiddenError, GatewayError, LimitError, TokenError } from './errors.ts'
 import { silentLogger, type Logger } from './log.ts'
 import { Metrics } from './metrics.ts'
 import { watchBody, type BodyEnd } from './proxy/body.ts'
 import { forward, type BodyState, type ForwardOptions } from './proxy/forward.ts'
 import { acceptableRequestId, cleanDownstream, downstreamHeaders, upstreamHeaders } from './proxy/headers.ts'
 import { searchWithout, upstreamUrl } from './proxy/url.ts'
-import { RateLimiter } from './rate-limit.ts'
+import { addressKey, subjectKey } from './rate-limit.ts'
 import { errorResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
 import { checkMethod } from './routing/method.ts'
@@ -128,7 +128,6 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
   const metrics = new Metrics(now())
   const stateDeps = { fetch: deps.fetch ?? globalThis.fetch, now, logger, metrics }
   let state = buildState(config, stateDeps)
-  let limiter = config.rateLimit === undefined ? undefined : new RateLimiter(config.rateLimit)
   let draining = false
   const decodedEncodings = deps.decodedEncodings ?? []
   const connectionIdleMs = deps.connectionIdleMs
@@ -161,18 +160,20 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
   }
 
   /**
-   * The token leaves the request where the header pass could not take it out: a cookie, a query
-   * parameter. (Authorization and custom token headers are left out by upstreamHeaders.)
+   * Tokens leave the request where the header pass could not take them out: cookies and query
+   * parameters of every configured token source, but for the copy that was verified when it is
+   * forwarded (`kept`). (Authorization and custom token headers are left out by upstreamHeaders.)
    */
-  function removeTokens(s: State, headers: Headers, search: string, found: FoundToken | undefined): string {
+  function removeTokens(s: State, headers: Headers, search: string, kept: TokenSource | undefined): string {
     for (const source of s.allSources) {
+      if (sameSource(source, kept)) continue
       if (source.kind === 'cookie') {
         const cookie = headers.get('cookie')
         if (cookie === null) continue
         const rest = removeCookie(cookie, source.name)
         if (rest === undefined) headers.delete('cookie')
         else headers.set('cookie', rest)
-      } else if (source.kind === 'query' && search !== '' && (found === undefined || (found.source.kind === 'query' && found.source.name === source.name))) {
+      } else if (source.kind === 'query' && search !== '') {
         search = searchWithout(search, source.name)
       }
     }
@@ -213,14 +214,16 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     const route = decision.route.route
     const upstream = s.upstreams.get(route.upstream)!
     x.upstream = upstream.name
+    // Only a verified token goes upstream, and only where it was found.
+    const keptToken = s.config.forwardToken && decision.claims !== undefined ? decision.found?.source : undefined
     const headers = upstreamHeaders(
       request.headers,
-      { clientAddress: info.clientAddress, proto: info.protocol ?? 'http', url: request.url, requestId: x.requestId, trustedProxies: s.config.trustedProxies },
+      { clientAddress: info.clientAddress, proto: info.protocol ?? 'http', requestId: x.requestId, trustedProxies: s.config.trustedProxies, keptToken },
       s.headerFilter,
     )
     if (decodedEncodings.length > 0) headers.delete('accept-encoding')
     let search = target.search
-    if (s.removeTokensAfter) search = removeTokens(s, headers, search, decision.found)
+    if (s.removeTokensAfter) search = removeTokens(s, headers, search, keptToken)
     // upstreamHeaders left out every client copy of a claim header: append, no search.
     if (decision.claims !== undefined) for (const [name, value] of claimHeaders(decision)) headers.append(name, value)
     const body = requestBody(s, request, x)
@@ -315,9 +318,9 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
         else {
           let decision = decide(s, request, target, undefined, x)
           if (decision instanceof Promise) decision = await decision
-          if (limiter !== undefined) {
-            const key = decision.claims !== undefined ? `sub:${x.iss ?? ''}:${x.sub ?? ''}` : `ip:${info.clientAddress ?? ''}`
-            const wait = limiter.take(key, now())
+          if (s.limiter !== undefined) {
+            const key = decision.claims !== undefined ? subjectKey(x.iss, x.sub) : addressKey(x.client)
+            const wait = s.limiter.take(key, now())
             if (wait > 0) throw new LimitError('rate_limited', 'Too many requests; retry later.', Math.ceil(wait / 1000))
           }
           response = await proxy(s, request, target, info, decision, x)
@@ -326,6 +329,11 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     } catch (e) {
       x.code = e instanceof GatewayError ? e.code : 'internal_error'
       if (e instanceof ForbiddenError) x.requirement = e.requirement
+      // Refusals count too: a bad token for the address, a 403 for the token's subject.
+      if (s.limiter !== undefined) {
+        if (e instanceof TokenError) s.limiter.take(addressKey(x.client), now())
+        else if (e instanceof ForbiddenError) s.limiter.take(subjectKey(x.iss, x.sub), now())
+      }
       if (!(e instanceof GatewayError)) logger.log('error', 'internal_error', { request_id: x.requestId, error: e instanceof Error ? e.name : 'unknown' })
       response = errorResponse(e, x.requestId)
       if (s.config.debugHeaders) response.headers.set('x-jwtgate-reason', x.requirement === undefined ? x.code : `${x.code}; ${x.requirement}`)
@@ -361,8 +369,6 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     reload(next: Config) {
       const old = state
       state = buildState(next, stateDeps, old)
-      const same = JSON.stringify(next.rateLimit) === JSON.stringify(old.config.rateLimit)
-      if (!same) limiter = next.rateLimit === undefined ? undefined : new RateLimiter(next.rateLimit)
       retireState(old, state)
     },
     drain() {

@@ -23,15 +23,26 @@ export interface LoggerOptions {
   readonly now?: () => number
 }
 
-function prettyValue(value: string | number | boolean | readonly string[]): string {
-  const text = Array.isArray(value) ? value.join(',') : String(value)
-  return /^[^\s"=]*$/.test(text) && text !== '' ? text : JSON.stringify(text)
+/** Characters JSON.stringify leaves raw that a terminal or a log shipper may act on: DEL, C1 controls, line separators. */
+const RAW_CONTROLS = /[\x7f-\x9f\u2028\u2029]/g
+
+/** JSON text with every control character escaped (JSON.stringify escapes only C0). */
+function escapedJson(value: unknown): string {
+  const text = JSON.stringify(value)
+  RAW_CONTROLS.lastIndex = 0
+  return RAW_CONTROLS.test(text) ? text.replace(RAW_CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : text
 }
 
-/** Formats one event as a line. */
+/** A value as it is when plain printable ASCII without `"`, `=` or spaces; else quoted and escaped as in JSON. */
+function prettyValue(value: string | number | boolean | readonly string[]): string {
+  const text = Array.isArray(value) ? value.join(',') : String(value)
+  return /^[\x21\x23-\x3c\x3e-\x7e]+$/.test(text) ? text : escapedJson(text)
+}
+
+/** Formats one event as a line: values from a token (a signed `sub`) may hold any character, and never reach the line raw. */
 export function formatLine(format: LogFormat, time: number, level: LogLevel, event: string, fields: LogFields = {}): string {
   const iso = new Date(time).toISOString()
-  if (format === 'json') return JSON.stringify({ time: iso, level, event, ...fields })
+  if (format === 'json') return escapedJson({ time: iso, level, event, ...fields })
   let line = `${iso} ${level.toUpperCase().padEnd(5)} ${event}`
   for (const key in fields) {
     const value = fields[key]

@@ -1,8 +1,24 @@
 /**
  * @module A first, in-memory rate limit: GCRA (the generic cell rate algorithm, a smooth token
- * bucket) per key — the token's subject, or the client address for requests without a token. One
- * number per key, no timer per key, and a bounded number of keys.
+ * bucket) per key. One number per key, no timer per key, and a bounded number of keys.
+ *
+ * The buckets: a request whose token verified (allowed, or refused 403 by the route's rules)
+ * counts for its subject (`iss` and `sub`); every other request counts for the client address —
+ * anonymous requests on public and optional routes, and requests refused 401 (no token, a bad
+ * one). An address over its limit is refused (429) before its token is decoded or verified, so
+ * floods of bad tokens cost no signature checks; a token the verified-token cache holds still
+ * passes (it costs nothing, and its subject's own bucket applies).
  */
+
+/** The bucket of requests no verified token speaks for. */
+export function addressKey(client: string | undefined): string {
+  return `ip:${client ?? ''}`
+}
+
+/** The bucket of a verified token's subject. */
+export function subjectKey(iss: string | undefined, sub: string | undefined): string {
+  return `sub:${iss ?? ''}:${sub ?? ''}`
+}
 
 export interface RateLimit {
   readonly limit: number
@@ -28,6 +44,13 @@ export class RateLimiter {
   constructor(readonly rate: RateLimit, readonly maxKeys = 100_000) {
     this.#interval = rate.periodMs / rate.limit
     this.#tolerance = rate.periodMs - this.#interval
+  }
+
+  /** The ms until `key` may take a request at `now` (0: now), without taking one. */
+  wait(key: string, now: number): number {
+    const stored = this.#tat.get(key)
+    if (stored === undefined) return 0
+    return Math.max(0, (stored < now ? now : stored) - now - this.#tolerance)
   }
 
   /** Takes one request for `key` at `now`; returns 0 when allowed, else the ms until it would be. */

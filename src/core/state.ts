@@ -11,7 +11,8 @@ import { createVerifier, type Verifier } from './auth/verify.ts'
 import type { Config, ProviderConfig, RouteConfig, UpstreamConfig } from './config/load.ts'
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
-import { foldHeaderName, type HeaderFilter } from './proxy/headers.ts'
+import { foldHeaderName, IDENTITY_PREFIXES, type HeaderFilter } from './proxy/headers.ts'
+import { RateLimiter } from './rate-limit.ts'
 import { compileRoutes, type CompiledRoute } from './routing/routes.ts'
 
 export interface Provider {
@@ -20,22 +21,36 @@ export interface Provider {
   readonly verifier: Verifier
 }
 
+/** Where a route looks for a token, and which of its providers may verify a token found there. */
+export interface RouteAuth {
+  /** The token sources of every provider the route accepts, in order, without repeats. */
+  readonly sources: readonly TokenSource[]
+  /**
+   * Per source (the objects in `sources`): the route's providers that list it, in the route's
+   * order. A token is verified only by a provider that looks for it where it was found.
+   */
+  readonly candidates: ReadonlyMap<TokenSource, readonly Provider[]>
+}
+
 export interface State {
   readonly config: Config
   readonly providers: ReadonlyMap<string, Provider>
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>
   readonly routes: readonly CompiledRoute<RouteConfig>[]
-  /** Per route: the token sources of every provider it accepts, in order, without repeats. */
-  readonly sources: ReadonlyMap<RouteConfig, readonly TokenSource[]>
-  /** Every token source of every provider: where a token is removed from when not forwarded. */
+  /** Per route: where its token is looked for, and by which providers it is verified. */
+  readonly auth: ReadonlyMap<RouteConfig, RouteAuth>
+  /** Every token source of every provider: all are removed but the copy that was verified and is forwarded. */
   readonly allSources: readonly TokenSource[]
   /**
    * What upstreamHeaders leaves out of every request: every claim header of every route, folded
-   * (a client's copy is removed on every path), token headers, and the size cap.
+   * (a client's copy is removed on every path), the operator's strip list, token headers, and the
+   * size cap.
    */
   readonly headerFilter: HeaderFilter
   /** Tokens may sit in cookies or query parameters, which are removed after the header pass. */
   readonly removeTokensAfter: boolean
+  /** JWTGATE_RATE_LIMIT's buckets; carried over by a reload that keeps the same limit. */
+  readonly limiter: RateLimiter | undefined
   /** Remote sources by their settings, for reuse by the next State. */
   readonly remotes: ReadonlyMap<string, KeySource & { start(): void }>
   readonly metrics: Metrics | undefined
@@ -88,22 +103,25 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
     }
     providers.set(p.name, { config: p, sources, verifier: createVerifier({ sources, ...p.verify, now: deps.now }) })
   }
-  const sources = new Map(config.routes.map((r) => [r, uniqueSources(r.providers.map((name) => providers.get(name)!))]))
+  const auth = new Map(config.routes.map((r) => [r, routeAuth(r.providers.map((name) => providers.get(name)!))]))
   const allSources = uniqueSources([...providers.values()])
+  const sameLimit = previous !== undefined && JSON.stringify(previous.config.rateLimit) === JSON.stringify(config.rateLimit)
   return {
     config,
     providers,
     upstreams: new Map(config.upstreams.map((u) => [u.name, u])),
     routes: compileRoutes(config.routes),
-    sources,
+    auth,
     allSources,
     headerFilter: {
-      strip: new Set(config.routes.flatMap((r) => r.claimHeaders.map((c) => foldHeaderName(c.header)))),
-      dropBearer: !config.forwardToken && allSources.some((t) => t.kind === 'authorization'),
-      dropHeaders: new Set(config.forwardToken ? [] : allSources.flatMap((t) => (t.kind === 'header' ? [t.name] : []))),
+      strip: new Set([...config.routes.flatMap((r) => r.claimHeaders.map((c) => foldHeaderName(c.header))), ...config.stripHeaders.names.map(foldHeaderName)]),
+      prefixes: [...IDENTITY_PREFIXES, ...config.stripHeaders.prefixes],
+      bearer: allSources.some((t) => t.kind === 'authorization'),
+      tokenHeaders: new Set(allSources.flatMap((t) => (t.kind === 'header' ? [t.name] : []))),
       maxBytes: config.limits.maxHeaderBytes,
     },
-    removeTokensAfter: !config.forwardToken && allSources.some((t) => t.kind === 'cookie' || t.kind === 'query'),
+    removeTokensAfter: allSources.some((t) => t.kind === 'cookie' || t.kind === 'query'),
+    limiter: sameLimit ? previous.limiter : config.rateLimit === undefined ? undefined : new RateLimiter(config.rateLimit),
     remotes,
     metrics: deps.metrics,
     now: deps.now,
@@ -118,17 +136,22 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
 
 /** The token sources of `providers`, in order, without repeats. */
 function uniqueSources(providers: readonly Provider[]): TokenSource[] {
-  const out: TokenSource[] = []
-  const seen = new Set<string>()
+  return [...routeAuth(providers).sources]
+}
+
+/** The token sources of `providers` in order without repeats, each with the providers that list it. */
+function routeAuth(providers: readonly Provider[]): RouteAuth {
+  const byId = new Map<string, { source: TokenSource; providers: Provider[] }>()
   for (const provider of providers) {
     for (const source of provider.config.tokenSources) {
       const id = describeTokenSource(source)
-      if (seen.has(id)) continue
-      seen.add(id)
-      out.push(source)
+      const known = byId.get(id)
+      if (known === undefined) byId.set(id, { source, providers: [provider] })
+      else known.providers.push(provider)
     }
   }
-  return out
+  const entries = [...byId.values()]
+  return { sources: entries.map((e) => e.source), candidates: new Map(entries.map((e) => [e.source, e.providers])) }
 }
 
 /** True once every key source of every provider has a key set. */

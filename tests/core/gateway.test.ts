@@ -15,7 +15,12 @@ async function setup(env: Record<string, string> = {}, respond?: (r: Request) =>
   const lines: string[] = []
   const config = await loadConfig({ JWTGATE_UPSTREAM: `${upstream.url}/base/`, JWTGATE_SECRET: HS.config, JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id,roles=X-Roles', ...env })
   const gateway = createGateway(config, { ...RUNTIME, logger: createLogger({ level: 'info', format: 'json', sink: (l) => lines.push(l) }) })
-  const call = (path: string, init: RequestInit = {}) => gateway.fetch(new Request(`http://gw.test${path}`, init), { clientAddress: '192.0.2.7' })
+  // As a server hands it over: with the Host header the client sent.
+  const call = (path: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers)
+    if (!headers.has('host')) headers.set('host', 'gw.test')
+    return gateway.fetch(new Request(`http://gw.test${path}`, { ...init, headers }), { clientAddress: '192.0.2.7' })
+  }
   return {
     upstream,
     lines,

@@ -37,6 +37,11 @@ export function parseTokenSource(spec: string): TokenSource | undefined {
   return undefined
 }
 
+/** True when `a` and `b` name the same place (sources of different providers are different objects). */
+export function sameSource(a: TokenSource, b: TokenSource | undefined): boolean {
+  return b !== undefined && a.kind === b.kind && (a.kind === 'authorization' || a.name === (b as { name: string }).name)
+}
+
 /** How a source is written in configuration and logs. */
 export function describeTokenSource(source: TokenSource): string {
   return source.kind === 'authorization' ? 'header:Authorization' : `${source.kind}:${source.name}`
@@ -45,6 +50,7 @@ export function describeTokenSource(source: TokenSource): string {
 const MALFORMED = 'The token is malformed.'
 const ONE_BEARER = 'The Authorization header must be exactly one "Bearer <token>".'
 const BEARER_AFTER_COMMA = /,\s*bearer/i
+const TWO_COPIES = 'The request carries the token twice.'
 
 /**
  * True when `token` has the compact JWS shape: exactly three non-empty base64url segments (a
@@ -81,17 +87,20 @@ export function checkTokenShape(token: string): void {
   if (!isCompactJws(token)) throw new TokenError('token_malformed', MALFORMED)
 }
 
-/** Value of cookie `name` in a Cookie header (RFC 6265 §4.2), or undefined. */
+/**
+ * Value of cookie `name` in a Cookie header (RFC 6265 §4.2), or undefined. Two cookies of that
+ * name are ambiguous (a backend may read either): `token_malformed`.
+ */
 export function readCookie(header: string, name: string): string | undefined {
+  let found: string | undefined
   for (const pair of header.split(';')) {
     const eq = pair.indexOf('=')
-    if (eq < 0) continue
-    if (pair.slice(0, eq).trim() === name) {
-      const value = pair.slice(eq + 1).trim()
-      return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value
-    }
+    if (eq < 0 || pair.slice(0, eq).trim() !== name) continue
+    if (found !== undefined) throw new TokenError('token_malformed', TWO_COPIES)
+    const value = pair.slice(eq + 1).trim()
+    found = value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value
   }
-  return undefined
+  return found
 }
 
 /** The Cookie header without cookie `name`, or undefined when nothing is left. */
@@ -150,8 +159,10 @@ export function extractToken(
       }
       case 'query': {
         if (search === '') break
-        const value = new URLSearchParams(search).get(source.name)
-        if (value === null) break
+        const values = new URLSearchParams(search).getAll(source.name)
+        if (values.length === 0) break
+        if (values.length > 1) throw new TokenError('token_malformed', TWO_COPIES)
+        const value = values[0]!
         if (value === '') throw new TokenError('token_malformed', 'The token is empty.')
         return checked(value, source, maxBytes)
       }

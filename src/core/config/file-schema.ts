@@ -6,6 +6,7 @@
 import * as v from 'valibot'
 import { SUPPORTED_ALGS } from '../auth/keys.ts'
 import { parseTokenSource } from '../auth/token.ts'
+import { stripItemProblem } from '../proxy/headers.ts'
 import { ALLOWED_METHODS } from '../routing/method.ts'
 import { patternProblem } from '../routing/routes.ts'
 import { templateProblem } from '../routing/template.ts'
@@ -141,6 +142,10 @@ export const FileSchema = v.strictObject({
     }),
   ),
   trustedProxies: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1000))),
+  stripHeaders: v.optional(v.array(v.pipe(v.string(), v.rawCheck(({ dataset, addIssue }) => {
+    const problem = dataset.typed ? stripItemProblem(dataset.value) : undefined
+    if (problem !== undefined) addIssue({ message: problem })
+  })))),
   maxTokenBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(256), v.maxValue(65536))),
   forwardToken: v.optional(v.boolean()),
   debugHeaders: v.optional(v.boolean()),

@@ -13,6 +13,7 @@ import type { CorsConfig } from '../cors.ts'
 import { ConfigError, type ConfigIssue } from '../errors.ts'
 import { parseRateLimit, type RateLimit } from '../rate-limit.ts'
 import type { LogFormat, LogLevel } from '../log.ts'
+import { parseStripHeaders, type StripHeaders } from '../proxy/headers.ts'
 import { parseUpstreamBase, upstreamBaseProblem, type UpstreamBase } from '../proxy/url.ts'
 import { compileRoutes, shadowedRoutes } from '../routing/routes.ts'
 import { parseTemplate, templateParams, type Template } from '../routing/template.ts'
@@ -82,6 +83,8 @@ export interface Config {
   readonly host: string
   readonly port: number
   readonly trustedProxies: number
+  /** The operator's headers never forwarded, beyond the built-in lists. */
+  readonly stripHeaders: StripHeaders
   readonly maxTokenBytes: number
   readonly forwardToken: boolean
   /** Return the rejection reason in an `X-Jwtgate-Reason` header (debugging only). */
@@ -512,6 +515,7 @@ export async function loadConfig(env: Readonly<Record<string, string | undefined
     host: pick('JWTGATE_HOST', file?.listen?.host),
     port: pick('JWTGATE_PORT', file?.listen?.port),
     trustedProxies: pick('JWTGATE_TRUSTED_PROXIES', file?.trustedProxies),
+    stripHeaders: pick('JWTGATE_STRIP_HEADERS', file?.stripHeaders, parseStripHeaders),
     maxTokenBytes: pick('JWTGATE_MAX_TOKEN_BYTES', file?.maxTokenBytes),
     forwardToken: pick('JWTGATE_FORWARD_TOKEN', file?.forwardToken),
     debugHeaders: pick('JWTGATE_DEBUG_HEADERS', file?.debugHeaders),

@@ -6,7 +6,7 @@ import * as v from 'valibot'
 import { claimPath, type ClaimPath } from '../auth/claims.ts'
 import { SUPPORTED_ALGS } from '../auth/keys.ts'
 import { parseTokenSource, type TokenSource } from '../auth/token.ts'
-import { GATEWAY_HEADERS, HOP_BY_HOP } from '../proxy/headers.ts'
+import { GATEWAY_HEADERS, HOP_BY_HOP, parseStripHeaders, stripItemProblem } from '../proxy/headers.ts'
 import { upstreamBaseProblem } from '../proxy/url.ts'
 import { patternProblem } from '../routing/routes.ts'
 import { originPatternProblem } from '../cors.ts'
@@ -152,6 +152,14 @@ export const EnvSchema = v.object({
   JWTGATE_FORWARD_TOKEN: v.optional(boolean, 'false'),
   JWTGATE_UPSTREAM_TIMEOUT: v.optional(duration, '30s'),
   JWTGATE_TRUSTED_PROXIES: v.optional(count, '0'),
+  JWTGATE_STRIP_HEADERS: v.optional(orMessage((s) => {
+    const items = parseList(s)
+    for (const item of items) {
+      const problem = stripItemProblem(item)
+      if (problem !== undefined) return problem
+    }
+    return parseStripHeaders(items)
+  }), ''),
   JWTGATE_ADMIN_HOST: v.optional(v.string(), '127.0.0.1'),
   JWTGATE_ADMIN_PORT: v.optional(port),
   JWTGATE_SHUTDOWN_TIMEOUT: v.optional(duration, '30s'),

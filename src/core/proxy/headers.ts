@@ -3,7 +3,9 @@
  * the gateway's own headers (X-Forwarded-*, X-Request-Id, claim headers) set after the client's
  * copies are removed.
  */
-import { LimitError } from '../errors.ts'
+import type { TokenSource } from '../auth/token.ts'
+import { BadRequestError, LimitError } from '../errors.ts'
+import { isHostValue } from '../routing/host.ts'
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus the de-facto Proxy-Connection and Keep-Alive. */
 export const HOP_BY_HOP: readonly string[] = [
@@ -18,7 +20,11 @@ export const HOP_BY_HOP: readonly string[] = [
   'upgrade',
 ]
 
-/** Headers the gateway writes itself; a client's copy never reaches the upstream. */
+/**
+ * Headers the gateway writes itself; a client's copy never reaches the upstream. With trusted
+ * proxies, the hops' `X-Forwarded-For` entries, `X-Forwarded-Proto` and `X-Forwarded-Host` are
+ * read (upstreamHeaders) and written again; never passed on as the client sent them.
+ */
 export const GATEWAY_HEADERS: readonly string[] = [
   'x-forwarded-for',
   'x-forwarded-proto',
@@ -34,6 +40,94 @@ export const GATEWAY_HEADERS: readonly string[] = [
   'fastly-client-ip',
   'x-cluster-client-ip',
 ]
+
+/**
+ * Identity and connection headers that other gateways and TLS terminators set for their backends
+ * (oauth2-proxy, Envoy, Traefik, Apache, nginx, Authelia, Pomerium, cloud load balancers); a
+ * backend written for one of them trusts what they say. A client's copy never goes upstream.
+ * Names here, prefixes in IDENTITY_PREFIXES.
+ */
+export const IDENTITY_HEADERS: readonly string[] = [
+  'remote-user',
+  'remote-groups',
+  'remote-name',
+  'remote-email',
+  'x-remote-user',
+  'x-remote-group',
+  'x-remote-groups',
+  'x-user',
+  'x-email',
+  'x-client-cert',
+  'x-client-verify',
+  'x-client-dn',
+  'x-ssl',
+  'x-url-scheme',
+  'front-end-https',
+  'gap-auth',
+  'ssl-client-cert',
+  'x-arr-clientcert',
+  'x-arr-ssl',
+  'cf-access-jwt-assertion',
+  'cf-access-authenticated-user-email',
+  'x-goog-authenticated-user-email',
+  'x-goog-authenticated-user-id',
+  'x-goog-iap-jwt-assertion',
+  'x-ms-client-principal',
+  'x-ms-client-principal-id',
+  'x-ms-client-principal-name',
+  'x-ms-client-principal-idp',
+  'x-ms-token-aad-access-token',
+  'x-ms-token-aad-id-token',
+]
+
+/**
+ * Prefixes of the same: every `X-Forwarded-*` (oauth2-proxy's `-User`, `-Email`, `-Groups`,
+ * `-Access-Token`; Rack's `-Ssl`, `-Scheme`; Traefik's `-Server`, `-Tls-Client-Cert`; …),
+ * oauth2-proxy's `X-Auth-Request-*`, Envoy's `X-Envoy-*` and client certificate, and the TLS
+ * client-certificate headers of Apache and nginx set-ups (`X-SSL-Client-*`).
+ */
+export const IDENTITY_PREFIXES: readonly string[] = [
+  'x-forwarded-',
+  'x-auth-request-',
+  'x-envoy-',
+  'x-ssl-',
+  'x-amzn-oidc-',
+  'x-pomerium-',
+  'x-authentik-',
+]
+
+/** The operator's own headers to strip (JWTGATE_STRIP_HEADERS, `stripHeaders`): names and prefixes, lower-cased. */
+export interface StripHeaders {
+  readonly names: readonly string[]
+  /** From `X-Internal-*`: `x-internal-`. */
+  readonly prefixes: readonly string[]
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/** Why `item` (a header name, or a prefix ending in `*`) cannot be stripped, or undefined. */
+export function stripItemProblem(item: string): string | undefined {
+  const name = item.endsWith('*') ? item.slice(0, -1) : item
+  if (name === '') return `${JSON.stringify(item)} would remove every header; name a header or a prefix such as X-Internal-*`
+  return HEADER_NAME.test(name) ? undefined : `${JSON.stringify(item)} is not a header name or a prefix such as X-Internal-*`
+}
+
+/** Parses checked items: `X-Name` → a name, `X-Prefix-*` → a prefix. */
+export function parseStripHeaders(items: readonly string[]): StripHeaders {
+  const names: string[] = []
+  const prefixes: string[] = []
+  for (const item of items) {
+    if (item.endsWith('*')) prefixes.push(item.slice(0, -1).toLowerCase())
+    else names.push(item.toLowerCase())
+  }
+  return { names, prefixes }
+}
+
+/** True when `name` starts with one of `prefixes` (a handful: a loop beats anything cleverer). */
+export function hasPrefix(name: string, prefixes: readonly string[]): boolean {
+  for (let i = 0; i < prefixes.length; i++) if (name.startsWith(prefixes[i]!)) return true
+  return false
+}
 
 /**
  * Headers that let a client tell a backend to act on another path or method than the one the
@@ -64,6 +158,12 @@ export function foldHeaderName(name: string): string {
   return name.toLowerCase().replace(/[_.]/g, '-')
 }
 
+/** A name with `_` or `.` that a backend would fold into a stripped name or prefix. */
+function folded(name: string, filter: HeaderFilter): boolean {
+  const f = foldHeaderName(name)
+  return filter.strip.has(f) || NOT_FORWARDED.has(f) || hasPrefix(f, filter.prefixes)
+}
+
 /**
  * Removes hop-by-hop headers and every header that `Connection` names (the response direction:
  * the upstream is trusted to name what it likes). Asking for each name allocates nothing; going
@@ -80,32 +180,33 @@ export function removeHopByHop(headers: Headers): void {
   for (const name of HOP_BY_HOP) if (headers.has(name)) headers.delete(name)
 }
 
-/** The authority of an absolute URL. */
-function urlHost(url: string): string {
-  const start = url.indexOf('://') + 3
-  const end = url.indexOf('/', start)
-  return url.slice(start, end < 0 ? undefined : end)
-}
-
 /** What the gateway adds to the upstream request, all computed before the headers are built. */
 export interface ForwardContext {
   readonly clientAddress: string | undefined
   readonly proto: string
-  /** The request's URL: its authority is X-Forwarded-Host when there is no Host header (a Request built in code). */
-  readonly url: string
   readonly requestId: string
   /** Client-sent forwarding headers are kept only behind this many trusted proxies. */
   readonly trustedProxies: number
+  /**
+   * The token source whose copy was verified and goes upstream (JWTGATE_FORWARD_TOKEN=true);
+   * every other token source is left out. Undefined: no token goes upstream.
+   */
+  readonly keptToken: TokenSource | undefined
 }
 
 /** What of the client's headers never goes upstream beyond the fixed lists. */
 export interface HeaderFilter {
-  /** Claim headers of every route, folded: the client's copies, in any spelling. */
+  /**
+   * Claim headers of every route and the operator's strip list, folded: the client's copies, in
+   * any spelling.
+   */
   readonly strip: ReadonlySet<string>
-  /** Leave out an `Authorization: Bearer …` (the token is not forwarded). */
-  readonly dropBearer: boolean
-  /** Custom token headers to leave out (the token is not forwarded). */
-  readonly dropHeaders: ReadonlySet<string>
+  /** Prefixes left out: IDENTITY_PREFIXES and the operator's `Name-*` entries. */
+  readonly prefixes: readonly string[]
+  /** `Authorization` is a token source: a `Bearer …` in it goes upstream only as the kept token. */
+  readonly bearer: boolean
+  /** Custom token headers: each goes upstream only as the kept token. */
+  readonly tokenHeaders: ReadonlySet<string>
   /** The largest total size of the request's header fields (431 above). */
   readonly maxBytes: number
 }
@@ -126,8 +227,8 @@ export function forwardedFor(clientValue: string | null, clientAddress: string |
   return kept.length > 0 ? kept.join(', ') : undefined
 }
 
-/** Names never copied from the client: hop-by-hop, the gateway's own, overrides, and Host. */
-const NOT_FORWARDED = new Set([...HOP_BY_HOP, ...GATEWAY_HEADERS, ...OVERRIDE_HEADERS, 'host'])
+/** Names never copied from the client: hop-by-hop, the gateway's own, overrides, identities, and Host. */
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, ...GATEWAY_HEADERS, ...OVERRIDE_HEADERS, ...IDENTITY_HEADERS, 'host'])
 
 /** The names a client's `Connection` header lists, less the protected ones. */
 function connectionNames(connection: string | null): Set<string> | undefined {
@@ -139,6 +240,12 @@ function connectionNames(connection: string | null): Set<string> | undefined {
   }
   return names
 }
+
+/**
+ * A request announcing trailer fields is refused before anything is sent: trailers are never
+ * forwarded, and Bun's parser answers 400 on them only after the request went upstream (SECURITY.md).
+ */
+const TRAILERS = () => new BadRequestError('trailers_not_supported', 'Request trailer fields are not supported.')
 
 /**
  * The upstream request's headers, built in one pass over the client's, which also enforces
@@ -153,6 +260,7 @@ export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, filter: 
   // names to drop (Host, Authorization) but may have many to keep. The loop reads the client's
   // headers and deletes from the copy.
   const headers = new Headers(incoming)
+  const kept = ctx.keptToken
   let clientXff: string | null = null
   let clientProto: string | null = null
   let clientHost: string | null = null
@@ -165,14 +273,16 @@ export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, filter: 
     if (NOT_FORWARDED.has(name)) {
       if (name === 'host') host = value
       else if (name === 'connection') connection = value
+      else if (name === 'trailer') throw TRAILERS()
       else if (name === 'x-forwarded-for') clientXff = value
       else if (name === 'x-forwarded-proto') clientProto = value
       else if (name === 'x-forwarded-host') clientHost = value
     } else if (
       !filter.strip.has(name) &&
-      !filter.dropHeaders.has(name) &&
-      !(name === 'authorization' && filter.dropBearer && value.slice(0, 7).toLowerCase() === 'bearer ') &&
-      !((name.includes('_') || name.includes('.')) && filter.strip.has(foldHeaderName(name)))
+      !hasPrefix(name, filter.prefixes) &&
+      !(filter.tokenHeaders.has(name) && !(kept?.kind === 'header' && kept.name === name)) &&
+      !(name === 'authorization' && filter.bearer && kept?.kind !== 'authorization' && value.slice(0, 7).toLowerCase() === 'bearer ') &&
+      !((name.includes('_') || name.includes('.')) && folded(name, filter))
     ) {
       continue
     }
@@ -186,7 +296,10 @@ export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, filter: 
   if (xff !== undefined) headers.append('x-forwarded-for', xff)
   const behindProxy = ctx.trustedProxies > 0
   headers.append('x-forwarded-proto', behindProxy && clientProto !== null ? clientProto : ctx.proto)
-  headers.append('x-forwarded-host', behindProxy && clientHost !== null ? clientHost : (host ?? urlHost(ctx.url)))
+  // Only from a Host header (checked by checkHost), never from the request-target: a request
+  // without one gets none (see routing/host.ts for what the runtimes let through).
+  const forwardedHost = behindProxy && clientHost !== null && isHostValue(clientHost) ? clientHost : host
+  if (forwardedHost !== null) headers.append('x-forwarded-host', forwardedHost)
   headers.append('x-request-id', ctx.requestId)
   return headers
 }

@@ -27,3 +27,16 @@ test('RateLimiter keeps a bounded number of keys', () => {
   for (let i = 0; i < 1000; i++) limiter.take(`j${i}`, 10_000 + i)
   assert.ok(limiter.size <= 100)
 })
+
+test('RateLimiter.wait() tells what take() would answer, without taking', () => {
+  const limiter = new RateLimiter({ limit: 2, periodMs: 2000 })
+  const t = 1_000_000
+  assert.equal(limiter.wait('k', t), 0)
+  limiter.take('k', t)
+  limiter.take('k', t)
+  assert.equal(limiter.wait('k', t), 1000)
+  assert.equal(limiter.wait('k', t), 1000)
+  assert.equal(limiter.take('k', t), 1000)
+  assert.equal(limiter.wait('k', t + 1000), 0)
+  assert.equal(limiter.take('k', t + 1000), 0)
+})

@@ -43,57 +43,56 @@ export const GATEWAY_HEADERS: readonly string[] = [
 
 /**
  * Identity and connection headers that other gateways and TLS terminators set for their backends
- * (oauth2-proxy, Envoy, Traefik, Apache, nginx, Authelia, Pomerium, cloud load balancers); a
- * backend written for one of them trusts what they say. A client's copy never goes upstream.
- * Names here, prefixes in IDENTITY_PREFIXES.
+ * (oauth2-proxy, Envoy, Traefik, Apache, nginx, IIS, Authelia, Authentik, Pomerium, Grafana,
+ * Kubernetes, cloud front ends); a backend written for one of them trusts what they say. A
+ * client's copy never goes upstream. Names here, prefixes in IDENTITY_PREFIXES; SECURITY.md says
+ * whose each is.
  */
 export const IDENTITY_HEADERS: readonly string[] = [
-  'remote-user',
-  'remote-groups',
-  'remote-name',
-  'remote-email',
-  'x-remote-user',
-  'x-remote-group',
-  'x-remote-groups',
-  'x-user',
-  'x-email',
-  'x-client-cert',
+  'client-cert',
+  'client-cert-chain',
   'x-client-verify',
   'x-client-dn',
-  'x-ssl',
-  'x-url-scheme',
-  'front-end-https',
-  'gap-auth',
-  'ssl-client-cert',
   'x-arr-clientcert',
   'x-arr-ssl',
-  'cf-access-jwt-assertion',
-  'cf-access-authenticated-user-email',
-  'x-goog-authenticated-user-email',
-  'x-goog-authenticated-user-id',
-  'x-goog-iap-jwt-assertion',
-  'x-ms-client-principal',
-  'x-ms-client-principal-id',
-  'x-ms-client-principal-name',
-  'x-ms-client-principal-idp',
-  'x-ms-token-aad-access-token',
-  'x-ms-token-aad-id-token',
+  'ms-aspnetcore-clientcert',
+  'x-ssl',
+  'x-scheme',
+  'x-url-scheme',
+  'front-end-https',
+  'x-user',
+  'x-email',
+  'x-auth-username',
+  'x-auth-groups',
 ]
 
 /**
  * Prefixes of the same: every `X-Forwarded-*` (oauth2-proxy's `-User`, `-Email`, `-Groups`,
- * `-Access-Token`; Rack's `-Ssl`, `-Scheme`; Traefik's `-Server`, `-Tls-Client-Cert`; …),
- * oauth2-proxy's `X-Auth-Request-*`, Envoy's `X-Envoy-*` and client certificate, and the TLS
- * client-certificate headers of Apache and nginx set-ups (`X-SSL-Client-*`).
+ * `-Access-Token`; Rack's `-Ssl`, `-Scheme`; Traefik's `-Server`, `-Tls-Client-Cert`; Envoy's
+ * `-Client-Cert`; …) and the families below. Narrow on purpose: `x-auth-`, `x-goog-`, `x-ms-`,
+ * `x-amzn-` and `cf-` would take clients' own headers (`X-Auth-Token`, `x-goog-api-key`,
+ * `x-ms-version`, `x-amzn-trace-id`, `CF-Visitor`).
  */
 export const IDENTITY_PREFIXES: readonly string[] = [
   'x-forwarded-',
   'x-auth-request-',
   'x-envoy-',
   'x-ssl-',
-  'x-amzn-oidc-',
+  'ssl-client-',
+  'x-client-cert',
+  'remote-',
+  'x-remote-',
+  'x-webauth-',
+  'gap-',
   'x-pomerium-',
   'x-authentik-',
+  'cf-access-',
+  'x-goog-iap-',
+  'x-goog-authenticated-user-',
+  'x-amzn-oidc-',
+  'x-amzn-lattice-',
+  'x-ms-client-principal',
+  'x-ms-token-',
 ]
 
 /** The operator's own headers to strip (JWTGATE_STRIP_HEADERS, `stripHeaders`): names and prefixes, lower-cased. */

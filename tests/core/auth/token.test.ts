@@ -106,3 +106,14 @@ test('readCookie() and removeCookie() handle one cookie among several', () => {
   assert.equal(removeCookie('a=1; sid=v; b=2', 'sid'), 'a=1; b=2')
   assert.equal(removeCookie('sid=v', 'sid'), undefined)
 })
+
+test('two copies of a token in one cookie header or one query are token_malformed', () => {
+  assert.throws(() => readCookie('sid=a; x=1; sid=b', 'sid'), /twice/)
+  assert.throws(() => readCookie('sid=a;sid=a', 'sid'), /twice/)
+  assert.equal(readCookie('sid=a; SID=b; sidx=c', 'sid'), 'a')
+  const query: TokenSource[] = [{ kind: 'query', name: 'at' }]
+  for (const search of ['?at=a.b.c&at=a.b.c', '?at=a.b.c&%61t=x.y.z', '?x=1&at=&at=a.b.c']) {
+    assert.throws(() => extractToken(new Headers(), search, query, 8192), /twice/, search)
+  }
+  assert.equal(extractToken(new Headers(), '?at=a.b.c&atx=1', query, 8192)?.token, 'a.b.c')
+})

@@ -1,0 +1,20 @@
+import assert from 'node:assert/strict'
+import { formatLine } from '../../src/core/log.ts'
+import { test } from '../helpers/t.ts'
+
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
+
+test('formatLine(): pretty writes plain values bare and quotes and escapes the rest as JSON does', () => {
+  const line = formatLine('pretty', 0, 'info', 'request', { route: 'orders', path: '/a b', sub: 'a=b', n: 3, empty: '', list: ['x', 'y'] })
+  assert.equal(line, '1970-01-01T00:00:00.000Z INFO  request route=orders path="/a b" sub="a=b" n=3 empty="" list=x,y')
+})
+
+test('formatLine(): a value with control characters never reaches the line raw, in either format', () => {
+  const sub = 'a\u001b[31m\u009b2J\r\nFORGED x=1\u2028\u007fé'
+  for (const format of ['pretty', 'json'] as const) {
+    const line = formatLine(format, 0, 'info', 'request', { sub })
+    assert.ok(!CONTROLS.test(line), `${format}: ${JSON.stringify(line)}`)
+    assert.ok(line.includes('\\u001b[31m\\u009b2J\\r\\nFORGED x=1\\u2028\\u007fé'), line)
+  }
+  assert.deepEqual(JSON.parse(formatLine('json', 0, 'info', 'request', { sub })).sub, sub)
+})

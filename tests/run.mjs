@@ -78,4 +78,5 @@ if (run('build dist/jwtgate', 'npm', ['run', '--silent', 'build'])) {
 
 process.stdout.write(`\n${results.join('\n')}\n\n`)
 process.stdout.write(`${passed} passed, ${failed} failed\n`)
-process.exit(failed === 0 ? 0 : 1)
+// exitCode, not exit(): a pipe may still hold output, and exit() would drop it (the summary line with it).
+process.exitCode = failed === 0 ? 0 : 1

@@ -12,9 +12,12 @@ const host: Host = {
   readFile: (path) => readFileSync(path, 'utf8'),
   stdout: (line) => void process.stdout.write(`${line}\n`),
   stderr: (line) => void process.stderr.write(`${line}\n`),
-  async serve(handler, { host: hostname, port, tls, idleTimeoutSec }) {
+  serve(handler, { host: hostname, port, tls, idleTimeoutSec }) {
     const protocol = tls === undefined ? 'http' : 'https'
-    const server = Bun.serve({
+    // Bun.serve binds synchronously, and throws when it cannot: a rejection, as Host.serve promises.
+    let server: ReturnType<typeof Bun.serve>
+    try {
+      server = Bun.serve({
       hostname,
       port,
       tls,
@@ -25,7 +28,10 @@ const host: Host = {
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       fetch: (request, srv) => handler(request, { clientAddress: srv.requestIP(request)?.address, protocol }),
     })
-    return { port: server.port ?? port, stop: (force) => server.stop(force) }
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return Promise.resolve({ port: server.port ?? port, stop: (force) => server.stop(force) })
   },
   onSignal(listener) {
     process.on('SIGINT', () => listener('SIGINT'))

@@ -11,12 +11,14 @@ const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }
 let passed = 0
 let failed = 0
 const results = []
+// deno-lint-ignore no-control-regex -- colour escapes start with ESC
+const ANSI_COLOR = /\x1b\[[0-9;]*m/g
 
 function run(label, cmd, args, parse) {
   const started = Date.now()
   process.stdout.write(`\n=== ${label}: ${[cmd.replace(root, ''), ...args].join(' ')}\n`)
   const r = spawnSync(cmd, args, { cwd: root, env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 15 * 60 * 1000 })
-  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.replace(/\x1b\[[0-9;]*m/g, '')
+  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.replace(ANSI_COLOR, '')
   process.stdout.write(out)
   let counts = parse ? parse(out) : undefined
   if (counts === undefined) counts = r.status === 0 ? { pass: 1, fail: 0 } : { pass: 0, fail: 1 }

@@ -54,7 +54,9 @@ function jwtgateIdentity() {
   let commit = '?'
   try {
     commit = execFileSync('git', ['-C', checkout, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).trim()
-  } catch {}
+  } catch {
+    // not a git checkout: the commit stays '?'
+  }
   return `${version(opts.jwtgate, ['--version'], /^(.+)$/m)}, checkout ${commit}, built ${stat.mtime.toISOString().slice(0, 16)}Z, ${(stat.size / 2 ** 20).toFixed(0)} MB`
 }
 

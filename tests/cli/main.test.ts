@@ -105,9 +105,9 @@ test('check exits 1 with one line per problem naming the variable', async () => 
 test('serve with no configuration at all points at jwtgate demo and does not listen', async () => {
   const h = testHost({ PATH: '/bin' })
   let listened = false
-  h.serve = async () => {
+  h.serve = () => {
     listened = true
-    throw new Error('must not listen')
+    return Promise.reject(new Error('must not listen'))
   }
   expect(await main([], h)).toBe(1)
   expect(h.err.join('\n')).toContain('jwtgate demo')
@@ -117,9 +117,9 @@ test('serve with no configuration at all points at jwtgate demo and does not lis
 test('serve refuses an invalid configuration before listening', async () => {
   const h = testHost({ JWTGATE_UPSTREAM: 'http://x' })
   let listened = false
-  h.serve = async () => {
+  h.serve = () => {
     listened = true
-    throw new Error('must not listen')
+    return Promise.reject(new Error('must not listen'))
   }
   expect(await main(['serve'], h)).toBe(1)
   expect(h.err[0]).toContain('key source: none configured')
@@ -249,7 +249,7 @@ test('serve asks the server for a connection idle timeout only when the runtime 
     const limited: TestHost = { ...h, maxIdleTimeoutSec }
     const asked: (number | undefined)[] = []
     const original = limited.serve
-    limited.serve = async (handler, o) => {
+    limited.serve = (handler, o) => {
       asked.push(o.idleTimeoutSec)
       return original(handler, o)
     }

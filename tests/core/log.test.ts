@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { formatLine } from '../../src/core/log.ts'
 import { test } from '../helpers/t.ts'
 
+// deno-lint-ignore no-control-regex -- the control characters are what is looked for
 const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
 
 test('formatLine(): pretty writes plain values bare and quotes and escapes the rest as JSON does', () => {

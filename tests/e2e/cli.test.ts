@@ -91,7 +91,7 @@ describe('dist/jwtgate demo', () => {
   })
 
   /** Starts the demo and reads the gateway URL (first line) and the token it printed. */
-  async function startDemo(port: string) {
+  function startDemo(port: string) {
     const demo = spawnTarget(BINARY, ['demo'], { JWTGATE_PORT: port })
     running.push(demo)
     return demo.waitFor((stdout) => {

@@ -208,6 +208,7 @@ describe('dist/jwtgate schema', () => {
   test('prints the JSON Schema of the file: $schema, properties.routes, strict objects', async () => {
     const { code, stdout, stderr } = await jwtgate(['schema'])
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
+    // deno-lint-ignore no-explicit-any -- walking a JSON Schema document
     const schema = JSON.parse(stdout) as Record<string, any>
     expect(schema.$schema).toMatch(/^https?:\/\/json-schema\.org\//)
     expect(schema.type).toBe('object')
@@ -279,12 +280,14 @@ describe('dist/jwtgate explain', () => {
   test('--json: status, decision, route, upstream and steps', async () => {
     const allowed = await jwtgate(['explain', 'GET', '/tenants/acme/x', '--token', await alphaToken({ tenant: 'acme' }), '--json', '--config', path])
     expect(allowed.code).toBe(0)
+    // deno-lint-ignore no-explicit-any -- walking a JSON Schema document
     const a = JSON.parse(allowed.stdout) as Record<string, any>
     expect(a).toMatchObject({ method: 'GET', path: '/tenants/acme/x', status: 200, decision: 'allowed', route: 'tenants', upstream: `${upstream.url}/tenants/acme/x` })
     expect(a.steps).toContainEqual({ step: 'routes[2].require.claims[0]: claim tenant equals "acme"', ok: true, detail: 'saw "acme"' })
 
     const rejected = await jwtgate(['explain', 'GET', '/tenants/acme/x', '--token', await alphaToken({ tenant: 'globex' }), '--json', '--config', path])
     expect(rejected.code).toBe(1)
+    // deno-lint-ignore no-explicit-any -- walking a JSON Schema document
     const r = JSON.parse(rejected.stdout) as Record<string, any>
     expect(r).toMatchObject({ status: 403, decision: 'claim_mismatch', route: 'tenants' })
     expect(r.upstream).toBeUndefined()
@@ -292,6 +295,7 @@ describe('dist/jwtgate explain', () => {
 
     const none = await jwtgate(['explain', 'DELETE', '/nothing', '--json', '--config', path])
     expect(none.code).toBe(1)
+    // deno-lint-ignore no-explicit-any -- walking a JSON Schema document
     const n = JSON.parse(none.stdout) as Record<string, any>
     expect(n).toMatchObject({ status: 404, decision: 'no_route' })
     expect(n.route).toBeUndefined()

@@ -53,7 +53,7 @@ async function api(request: Request): Promise<Response> {
 /** Waits (bounded) for the access-log line of `requestId`: it is written when the body has been sent. */
 async function requestLine(gateway: Gateway, requestId: string): Promise<LogEvent> {
   let found: LogEvent | undefined
-  await pollUntil(async () => {
+  await pollUntil(() => {
     found = gateway.events('request').find((e) => e.request_id === requestId)
     return found !== undefined
   }, 3000, 20)
@@ -321,7 +321,7 @@ for (const target of TARGETS) {
             return { status: 0, body: String(e) }
           },
         )
-        await pollUntil(async () => seenAt(path).length > before, 3000, 10)
+        await pollUntil(() => seenAt(path).length > before, 3000, 10)
         return { result, settledAt: () => settledAt }
       }
 
@@ -379,7 +379,7 @@ for (const target of TARGETS) {
         const gateway = await gatewayWith({ JWTGATE_SHUTDOWN_TIMEOUT: '10s' })
         const hung = await inFlight(gateway, '/hang/forced')
         gateway.signal('SIGTERM')
-        await pollUntil(async () => gateway.events('shutdown').length === 1, 2000, 10)
+        await pollUntil(() => gateway.events('shutdown').length === 1, 2000, 10)
         expect(await within(gateway.exited, 200, 'still running')).toBe('still running')
         const second = performance.now()
         gateway.signal('SIGINT')
@@ -412,7 +412,7 @@ for (const target of TARGETS) {
       }
       await pollUntil(async () => (await readyz(gateway.url)) === 200, 5000, 50)
       const known = () => sign({ sub: 'jwks-user' }, { alg: 'ES256', key: k1.privateKey, kid: 'ops-k1' }).then((t) => tokens.add(t))
-      const get = async (t: string) => fetch(`${gateway.url}/jwks-down`, { headers: { authorization: `Bearer ${t}` }, signal: AbortSignal.timeout(5000) })
+      const get = (t: string) => fetch(`${gateway.url}/jwks-down`, { headers: { authorization: `Bearer ${t}` }, signal: AbortSignal.timeout(5000) })
 
       const first = await get(await known())
       expect(first.status).toBe(200)
@@ -436,7 +436,7 @@ for (const target of TARGETS) {
       await after.body?.cancel()
       expect(await readyz(gateway.url)).toBe(200)
 
-      await pollUntil(async () => gateway.events('jwks_failed').length > 0, 3000, 25)
+      await pollUntil(() => gateway.events('jwks_failed').length > 0, 3000, 25)
       expect(gateway.events('jwks_failed')[0]).toMatchObject({ level: 'warn', keeping_keys: true })
       const { samples } = await metricsOf(gateway)
       expect(sampleValue(samples, 'jwtgate_jwks_fetches_total', { provider: 'default', result: 'success' })).toBeGreaterThanOrEqual(1)

@@ -260,7 +260,7 @@ for (const target of TARGETS) {
       expect(api.seen.length).toBe(1)
     })
 
-    test('the access log names the route and the failed requirement; no log line contains a token', async () => {
+    test('the access log names the route and the failed requirement; no log line contains a token', () => {
       const events = gateway.events('request')
       expect(events).toContainEqual(expect.objectContaining({ route: 'orders-read', status: 403, decision: 'insufficient_scope', requirement: 'routes[1].require.scopes' }))
       expect(events).toContainEqual(expect.objectContaining({ route: 'orders-delete', status: 403, decision: 'insufficient_role', requirement: 'routes[2].require.roles' }))
@@ -321,7 +321,7 @@ ${version === 2 ? '  - {name: fresh, path: /fresh/*, upstream: app, auth: public
         settled = true
         return { status: r.status, body }
       })
-      await pollUntil(async () => upstream.seen.filter((s) => s.path === '/data/slow').length > before, 5000, 20)
+      await pollUntil(() => upstream.seen.filter((s) => s.path === '/data/slow').length > before, 5000, 20)
       return { response, settled: () => settled }
     }
 

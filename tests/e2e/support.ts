@@ -45,7 +45,7 @@ export class TokenLedger {
 }
 
 /** Polls `probe` every `everyMs` until it returns true, at most `timeoutMs`; returns the elapsed ms. */
-export async function pollUntil(probe: () => Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<number> {
+export async function pollUntil(probe: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<number> {
   const started = performance.now()
   for (let i = 0; i < Math.ceil(timeoutMs / everyMs); i++) {
     if (await probe()) return performance.now() - started

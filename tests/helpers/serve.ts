@@ -45,7 +45,7 @@ export interface Seen {
  */
 export async function recordingUpstream(respond?: Handler): Promise<TestServer & { seen: Seen[] }> {
   const seen: Seen[] = []
-  const server = await serve(async (request) => {
+  const server = await serve((request) => {
     const url = new URL(request.url)
     seen.push({ method: request.method, path: url.pathname, search: url.search, headers: request.headers })
     if (respond !== undefined) return respond(request)

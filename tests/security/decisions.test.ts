@@ -178,7 +178,7 @@ for (const target of TARGETS) {
       const token = await sign({ sub }, { alg: 'HS256', key: key.raw })
       expect((await fetch(`${gateway.url}/x`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
       const out = await gateway.waitFor((s) => (s.includes('alice') ? s : undefined), 2000)
-      // eslint-disable-next-line no-control-regex
+      // deno-lint-ignore no-control-regex -- the control characters are what is looked for
       expect(out.match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g)).toBeNull()
       expect(out.split('\n').filter((line) => line.startsWith('FORGED'))).toEqual([])
       expect(out).toContain('sub="alice\\u001b[31m\\u009b2J\\r\\nFORGED request status=200\\u2028x\\u007f"')

@@ -36,9 +36,9 @@ export function hmacAlgorithmsFor(byteLength: number): string[] {
 }
 
 /** Imports an HMAC secret for each HS algorithm its length allows and `allowed` permits. */
-export async function importSecret(bytes: Uint8Array, allowed: readonly string[] | undefined): Promise<VerifyKey[]> {
+export function importSecret(bytes: Uint8Array, allowed: readonly string[] | undefined): Promise<VerifyKey[]> {
   if (bytes.byteLength < 32) {
-    throw new KeyImportError(`the secret is ${bytes.byteLength} bytes; at least 32 bytes (256 bits) are required for HS256`)
+    return Promise.reject(new KeyImportError(`the secret is ${bytes.byteLength} bytes; at least 32 bytes (256 bits) are required for HS256`))
   }
   const algs = hmacAlgorithmsFor(bytes.byteLength).filter((alg) => allowed === undefined || allowed.includes(alg))
   return Promise.all(

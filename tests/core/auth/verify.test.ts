@@ -9,7 +9,7 @@ import { test } from '../../helpers/t.ts'
 const HS = secret(64)
 const ASYMMETRIC = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'] as const
 
-async function verifierWith(keys: VerifyKey[], extra: Partial<VerifierOptions> = {}) {
+function verifierWith(keys: VerifyKey[], extra: Partial<VerifierOptions> = {}) {
   return createVerifier({
     sources: [staticSource('test', keys)],
     algorithms: [...new Set(keys.map((k) => k.alg))],

@@ -13,7 +13,7 @@ function files(map: Record<string, string>) {
   }
 }
 
-async function load(text: string, env: Record<string, string> = {}, extra: Record<string, string> = {}) {
+function load(text: string, env: Record<string, string> = {}, extra: Record<string, string> = {}) {
   return loadConfig({ JWTGATE_CONFIG: '/etc/jwtgate.yaml', ...env }, { readFile: files({ '/etc/jwtgate.yaml': text, ...extra }) })
 }
 

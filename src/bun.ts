@@ -18,16 +18,17 @@ const host: Host = {
     let server: ReturnType<typeof Bun.serve>
     try {
       server = Bun.serve({
-      hostname,
-      port,
-      tls,
-      // Connections silent this long are closed (main.ts: the stream idle timeout, or the longest
-      // upstream timeout). Bun's default, 10 s, would cut a slow upstream or a quiet stream.
-      idleTimeout: idleTimeoutSec ?? 0,
-      // Bun caps request bodies at 128 MB by default; uploads stream through, so no cap here.
-      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-      fetch: (request, srv) => handler(request, { clientAddress: srv.requestIP(request)?.address, protocol }),
-    })
+        hostname,
+        port,
+        tls,
+        // Connections silent this long are closed (main.ts: the stream idle timeout, or the longest
+        // upstream timeout). Bun's default, 10 s, would cut a slow upstream or a quiet stream.
+        idleTimeout: idleTimeoutSec ?? 0,
+        // Bun caps request bodies at 128 MB by default; uploads stream through, so no cap here.
+        maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+        fetch: (request, srv) =>
+          handler(request, { clientAddress: srv.requestIP(request)?.address, protocol }),
+      })
     } catch (e) {
       return Promise.reject(e)
     }
@@ -43,7 +44,8 @@ const host: Host = {
   },
   watchFile(path, listener) {
     // Polling survives editors that replace the file instead of writing it in place.
-    const onChange = (now: { mtimeMs: number }, before: { mtimeMs: number }) => now.mtimeMs !== before.mtimeMs && listener()
+    const onChange = (now: { mtimeMs: number }, before: { mtimeMs: number }) =>
+      now.mtimeMs !== before.mtimeMs && listener()
     watchFile(path, { interval: 500 }, onChange)
     return () => unwatchFile(path, onChange)
   },

@@ -41,7 +41,11 @@ const host: Host = {
               }),
             onError: () => new Response(null, { status: 500 }),
           },
-          (request, info) => handler(request, { clientAddress: (info.remoteAddr as Deno.NetAddr).hostname, protocol }),
+          (request, info) =>
+            handler(request, {
+              clientAddress: (info.remoteAddr as Deno.NetAddr).hostname,
+              protocol,
+            }),
         )
       } catch (e) {
         reject(e)

@@ -7,19 +7,24 @@
  * const gateway = createGateway(await loadConfig(process.env))
  * Bun.serve({ fetch: (req, server) => gateway.fetch(req, { clientAddress: server.requestIP(req)?.address }) })
  */
-export { createGateway, type ConnectionInfo, type Gateway, type GatewayDeps } from './core/gateway.ts'
-export { loadConfig, type Config, type LoadOptions } from './core/config/load.ts'
-export { createLogger, type Logger, type LogLevel, type LogFormat } from './core/log.ts'
+export {
+  type ConnectionInfo,
+  createGateway,
+  type Gateway,
+  type GatewayDeps,
+} from './core/gateway.ts'
+export { type Config, loadConfig, type LoadOptions } from './core/config/load.ts'
+export { createLogger, type LogFormat, type Logger, type LogLevel } from './core/log.ts'
 export {
   BadRequestError,
   ConfigError,
+  type ConfigIssue,
+  type ErrorCode,
   ForbiddenError,
   GatewayError,
   TokenError,
+  type TokenErrorCode,
   UnavailableError,
   UpstreamError,
-  type ConfigIssue,
-  type ErrorCode,
-  type TokenErrorCode,
 } from './core/errors.ts'
 export { VERSION } from './version.ts'

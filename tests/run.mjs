@@ -17,7 +17,13 @@ const ANSI_COLOR = /\x1b\[[0-9;]*m/g
 function run(label, cmd, args, parse) {
   const started = Date.now()
   process.stdout.write(`\n=== ${label}: ${[cmd.replace(root, ''), ...args].join(' ')}\n`)
-  const r = spawnSync(cmd, args, { cwd: root, env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 15 * 60 * 1000 })
+  const r = spawnSync(cmd, args, {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+    timeout: 15 * 60 * 1000,
+  })
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.replace(ANSI_COLOR, '')
   process.stdout.write(out)
   let counts = parse ? parse(out) : undefined
@@ -26,7 +32,11 @@ function run(label, cmd, args, parse) {
   if (r.status !== 0 && counts.fail === 0) counts = { pass: counts.pass, fail: 1 }
   passed += counts.pass
   failed += counts.fail
-  results.push(`${label}: ${counts.pass} passed, ${counts.fail} failed (${((Date.now() - started) / 1000).toFixed(1)} s)`)
+  results.push(
+    `${label}: ${counts.pass} passed, ${counts.fail} failed (${
+      ((Date.now() - started) / 1000).toFixed(1)
+    } s)`,
+  )
   return r.status === 0
 }
 
@@ -50,7 +60,9 @@ function coreBoundary() {
       if (e.isDirectory()) walk(p)
       else if (p.endsWith('.ts')) {
         const text = spawnSync('cat', [p], { encoding: 'utf8' }).stdout
-        if (/\b(Bun|Deno|process)\.[a-zA-Z]|from ['"](bun|node):|from ['"]bun['"]/.test(text)) bad.push(p.replace(root, ''))
+        if (/\b(Bun|Deno|process)\.[a-zA-Z]|from ['"](bun|node):|from ['"]bun['"]/.test(text)) {
+          bad.push(p.replace(root, ''))
+        }
       }
     }
   }
@@ -63,7 +75,11 @@ run('typecheck (tsc, core without runtime types)', bin('tsc'), ['-p', 'tsconfig.
 run('typecheck (deno check)', bin('deno'), ['check', 'src/deno.ts', 'src/mod.ts', 'tests/core'])
 {
   const bad = coreBoundary()
-  process.stdout.write(`\n=== core boundary: ${bad.length === 0 ? 'src/core uses web standards only' : `runtime APIs in ${bad.join(', ')}`}\n`)
+  process.stdout.write(
+    `\n=== core boundary: ${
+      bad.length === 0 ? 'src/core uses web standards only' : `runtime APIs in ${bad.join(', ')}`
+    }\n`,
+  )
   if (bad.length === 0) passed++
   else failed++
   results.push(`core boundary: ${bad.length === 0 ? '1 passed, 0 failed' : '0 passed, 1 failed'}`)
@@ -71,8 +87,16 @@ run('typecheck (deno check)', bin('deno'), ['check', 'src/deno.ts', 'src/mod.ts'
 run('unit tests (bun test)', bin('bun'), ['test', 'tests/core', 'tests/cli'], bunCounts)
 run('core tests (deno test)', bin('deno'), ['test', '-A', 'tests/core'], denoCounts)
 if (run('build dist/jwtgate', 'npm', ['run', '--silent', 'build'])) {
-  run('end-to-end tests (bun test, dist/jwtgate and deno run)', bin('bun'), ['test', 'tests/e2e'], bunCounts)
-  run('security corpus (bun test, dist/jwtgate and deno run)', bin('bun'), ['test', 'tests/security'], bunCounts)
+  run(
+    'end-to-end tests (bun test, dist/jwtgate and deno run)',
+    bin('bun'),
+    ['test', 'tests/e2e'],
+    bunCounts,
+  )
+  run('security corpus (bun test, dist/jwtgate and deno run)', bin('bun'), [
+    'test',
+    'tests/security',
+  ], bunCounts)
 } else {
   failed += 2
   results.push('end-to-end and security tests: not run, the build failed')

@@ -28,23 +28,45 @@ async function getReady(port, headers) {
 export async function check(port, alg, tokens, auth = true) {
   const goods = [tokens.single[alg], ...tokens.pool[alg].slice(0, 3)]
   for (const token of goods) {
-    const response = await getReady(port, { authorization: `Bearer ${token}`, 'x-user-id': 'spoofed' })
+    const response = await getReady(port, {
+      authorization: `Bearer ${token}`,
+      'x-user-id': 'spoofed',
+    })
     if (response.status !== 200 || !response.body.includes(service)) {
-      return { verdict: 'BROKEN', detail: `valid token: ${response.status || response.error} ${String(response.body ?? '').slice(0, 100)}` }
+      return {
+        verdict: 'BROKEN',
+        detail: `valid token: ${response.status || response.error} ${
+          String(response.body ?? '').slice(0, 100)
+        }`,
+      }
     }
     if (auth && response.headers['x-seen-user-id'] !== subOf(token)) {
-      return { verdict: 'BROKEN', detail: `the upstream saw X-User-Id ${JSON.stringify(response.headers['x-seen-user-id'])}, not ${subOf(token)}` }
+      return {
+        verdict: 'BROKEN',
+        detail: `the upstream saw X-User-Id ${
+          JSON.stringify(response.headers['x-seen-user-id'])
+        }, not ${subOf(token)}`,
+      }
     }
   }
   if (!auth) return { verdict: 'OK', detail: '' }
   const accepted = []
   const other = []
   for (const [name, token] of Object.entries(tokens.bad[alg])) {
-    const response = await get(port, PATH, token === null ? {} : { authorization: `Bearer ${token}` })
+    const response = await get(
+      port,
+      PATH,
+      token === null ? {} : { authorization: `Bearer ${token}` },
+    )
     if (response.status >= 200 && response.status < 300) accepted.push(name)
     else if (response.status !== 401) other.push(`${name} → ${response.status || response.error}`)
   }
   if (accepted.length > 0) return { verdict: 'INVALID', detail: `accepted: ${accepted.join(', ')}` }
-  if (other.length > 0) return { verdict: 'OK*', detail: `refused, not with 401: ${other.join(', ')}` }
-  return { verdict: 'OK', detail: `valid → 200 + X-User-Id; ${Object.keys(tokens.bad[alg]).length} bad tokens → 401` }
+  if (other.length > 0) {
+    return { verdict: 'OK*', detail: `refused, not with 401: ${other.join(', ')}` }
+  }
+  return {
+    verdict: 'OK',
+    detail: `valid → 200 + X-User-Id; ${Object.keys(tokens.bad[alg]).length} bad tokens → 401`,
+  }
 }

@@ -12,8 +12,15 @@ export async function coldStart(spec, port, token, logFile) {
   const child = start(spec.cmd, spec.args, { env: spec.env, logFile })
   try {
     while (performance.now() - started < 20000) {
-      if (child.exitInfo !== undefined) return { error: `exited ${JSON.stringify(child.exitInfo)}: ${logTail(child)}` }
-      const response = await get(port, '/bench/items?id=1', { authorization: `Bearer ${token}` }, 2000)
+      if (child.exitInfo !== undefined) {
+        return { error: `exited ${JSON.stringify(child.exitInfo)}: ${logTail(child)}` }
+      }
+      const response = await get(
+        port,
+        '/bench/items?id=1',
+        { authorization: `Bearer ${token}` },
+        2000,
+      )
       if (response.status === 200) return { ms: performance.now() - started }
       await new Promise((resolve) => setTimeout(resolve, 2))
     }

@@ -12,14 +12,30 @@ import { HOST } from './http.mjs'
 
 /** In report order. `jit`: worth a warm-up before measuring. */
 export const CONFIGS = [
-  { name: 'bun-passthrough', auth: false, jit: true, what: 'Bun.serve + fetch, no auth (the ceiling)' },
-  { name: 'bun-floor', auth: false, jit: true, what: 'bun-passthrough + what any gateway must add (forwarding headers, request id, timeout, hop-by-hop removal), no auth' },
+  {
+    name: 'bun-passthrough',
+    auth: false,
+    jit: true,
+    what: 'Bun.serve + fetch, no auth (the ceiling)',
+  },
+  {
+    name: 'bun-floor',
+    auth: false,
+    jit: true,
+    what:
+      'bun-passthrough + what any gateway must add (forwarding headers, request id, timeout, hop-by-hop removal), no auth',
+  },
   { name: 'jwtgate', auth: true, jit: true, what: 'dist/jwtgate' },
   { name: 'haproxy-jwt', auth: true, jit: false, what: 'HAProxy native jwt_verify (C)' },
   { name: 'bun-jose', auth: true, jit: true, what: 'Bun + jose jwtVerify on every request' },
   { name: 'hono-bun', auth: true, jit: true, what: 'Hono jwt middleware + hono/proxy on Bun' },
   { name: 'fastify-jwt', auth: true, jit: true, what: '@fastify/jwt + @fastify/http-proxy (Node)' },
-  { name: 'express-jwt', auth: true, jit: true, what: 'express-jwt + http-proxy-middleware (Node)' },
+  {
+    name: 'express-jwt',
+    auth: true,
+    jit: true,
+    what: 'express-jwt + http-proxy-middleware (Node)',
+  },
 ]
 
 /**
@@ -50,15 +66,28 @@ export function command(name, alg, port, ctx) {
           JWTGATE_UPSTREAM: upstream,
           JWTGATE_PORT: String(port),
           JWTGATE_HOST: HOST,
-          ...(alg === 'HS256' ? { JWTGATE_SECRET: ctx.tokens.secret } : { JWTGATE_PUBLIC_KEY: ctx.tokens.publicPem }),
+          ...(alg === 'HS256'
+            ? { JWTGATE_SECRET: ctx.tokens.secret }
+            : { JWTGATE_PUBLIC_KEY: ctx.tokens.publicPem }),
           JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id',
           JWTGATE_LOG_LEVEL: 'warn',
         },
       }
     case 'haproxy-jwt': {
       const file = path.join(ctx.workDir, `haproxy-${alg}-${port}.cfg`)
-      const key = alg === 'HS256' ? ctx.tokens.secret : path.join(ctx.workDir, 'tokens', 'rsa-public.pem')
-      fs.writeFileSync(file, haproxyConfig({ alg, key, port, upstreamPort: ctx.upstreamPort, threads: ctx.haproxyThreads }))
+      const key = alg === 'HS256'
+        ? ctx.tokens.secret
+        : path.join(ctx.workDir, 'tokens', 'rsa-public.pem')
+      fs.writeFileSync(
+        file,
+        haproxyConfig({
+          alg,
+          key,
+          port,
+          upstreamPort: ctx.upstreamPort,
+          threads: ctx.haproxyThreads,
+        }),
+      )
       return { cmd: 'haproxy', args: ['-db', '-f', file], env: {} }
     }
     case 'bun-passthrough':

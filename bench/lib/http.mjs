@@ -9,13 +9,31 @@ export const HOST = '127.0.0.1'
 
 export function get(port, path = '/', headers = {}, timeoutMs = 5000) {
   return new Promise((resolve) => {
-    const request = http.request({ host: HOST, port, path, headers, agent: false, timeout: timeoutMs }, (response) => {
+    const request = http.request({
+      host: HOST,
+      port,
+      path,
+      headers,
+      agent: false,
+      timeout: timeoutMs,
+    }, (response) => {
       const chunks = []
       response.on('data', (chunk) => chunks.push(chunk))
-      response.on('end', () => resolve({ status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks).toString() }))
+      response.on(
+        'end',
+        () =>
+          resolve({
+            status: response.statusCode,
+            headers: response.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+      )
       response.on('error', (error) => resolve({ status: 0, error: error.code ?? error.message }))
     })
-    request.on('timeout', () => request.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })))
+    request.on(
+      'timeout',
+      () => request.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })),
+    )
     request.on('error', (error) => resolve({ status: 0, error: error.code ?? error.message }))
     request.end()
   })

@@ -5,7 +5,9 @@ const t0 = performance.now()
 export const warnings = []
 
 export function log(message) {
-  process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${message}\n`)
+  process.stderr.write(
+    `[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${message}\n`,
+  )
 }
 
 export function warn(message) {

@@ -38,7 +38,8 @@ function version(cmd, args, pattern) {
 }
 const packageVersion = (dir, name) => {
   try {
-    return JSON.parse(fs.readFileSync(path.join(dir, 'node_modules', name, 'package.json'), 'utf8')).version
+    return JSON.parse(fs.readFileSync(path.join(dir, 'node_modules', name, 'package.json'), 'utf8'))
+      .version
   } catch {
     return '?'
   }
@@ -53,11 +54,15 @@ function jwtgateIdentity() {
   const stat = fs.statSync(opts.jwtgate)
   let commit = '?'
   try {
-    commit = execFileSync('git', ['-C', checkout, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).trim()
+    commit = execFileSync('git', ['-C', checkout, 'describe', '--always', '--dirty'], {
+      encoding: 'utf8',
+    }).trim()
   } catch {
     // not a git checkout: the commit stays '?'
   }
-  return `${version(opts.jwtgate, ['--version'], /^(.+)$/m)}, checkout ${commit}, built ${stat.mtime.toISOString().slice(0, 16)}Z, ${(stat.size / 2 ** 20).toFixed(0)} MB`
+  return `${version(opts.jwtgate, ['--version'], /^(.+)$/m)}, checkout ${commit}, built ${
+    stat.mtime.toISOString().slice(0, 16)
+  }Z, ${(stat.size / 2 ** 20).toFixed(0)} MB`
 }
 
 async function main() {
@@ -76,40 +81,82 @@ async function main() {
     nginx: version('nginx', ['-v'], /nginx\/(\S+)/),
     wrk: version('wrk', ['-v'], /wrk (\S+)/),
   }
-  if (versions.bun === '?') throw new Error(`no Bun at ${bun}: run npm ci in the project first (or set BUN)`)
+  if (versions.bun === '?') {
+    throw new Error(`no Bun at ${bun}: run npm ci in the project first (or set BUN)`)
+  }
 
   log(`keys and tokens (pool of ${opts.poolSize}) in ${runDir}/tokens`)
   const tokens = makeTokens(path.join(runDir, 'tokens'), opts.poolSize)
   const upstreamPort = opts.portBase
-  const ctx = { bench: BENCH, bun, node: process.execPath, jwtgate: opts.jwtgate, upstreamPort, tokens, workDir: runDir, haproxyThreads: opts.haproxyThreads }
+  const ctx = {
+    bench: BENCH,
+    bun,
+    node: process.execPath,
+    jwtgate: opts.jwtgate,
+    upstreamPort,
+    tokens,
+    workDir: runDir,
+    haproxyThreads: opts.haproxyThreads,
+  }
 
   // One process per config and algorithm; bun-passthrough verifies nothing and runs once.
   const instances = []
   CONFIGS.forEach((config, index) => {
     if (opts.only !== undefined && !opts.only.includes(config.name)) return
-    if (config.name === 'jwtgate' && !jwtgateBuilt) return warn(`jwtgate: not built (no ${opts.jwtgate}; npm run build)`)
+    if (config.name === 'jwtgate' && !jwtgateBuilt) {
+      return warn(`jwtgate: not built (no ${opts.jwtgate}; npm run build)`)
+    }
     const algs = config.auth ? opts.algs : [opts.algs[0]]
-    for (const alg of algs) instances.push({ ...config, config: config.name, alg: config.auth ? alg : 'any', checkAlg: alg, port: opts.portBase + 10 + index * 2 + opts.algs.indexOf(alg) })
+    for (const alg of algs) {
+      instances.push({
+        ...config,
+        config: config.name,
+        alg: config.auth ? alg : 'any',
+        checkAlg: alg,
+        port: opts.portBase + 10 + index * 2 + opts.algs.indexOf(alg),
+      })
+    }
   })
   const taken = []
-  for (const port of [upstreamPort, ...instances.map((i) => i.port)]) if (await portTaken(port)) taken.push(port)
-  if (taken.length > 0) throw new Error(`ports in use on 127.0.0.1: ${taken.join(', ')} (another run? set PORT_BASE)`)
+  for (const port of [upstreamPort, ...instances.map((i) => i.port)]) {
+    if (await portTaken(port)) taken.push(port)
+  }
+  if (taken.length > 0) {
+    throw new Error(`ports in use on 127.0.0.1: ${taken.join(', ')} (another run? set PORT_BASE)`)
+  }
 
-  const upstream = startUpstream(path.join(runDir, 'nginx'), upstreamPort, logFile('upstream-nginx'))
+  const upstream = startUpstream(
+    path.join(runDir, 'nginx'),
+    upstreamPort,
+    logFile('upstream-nginx'),
+  )
   const upstreamProblem = await waitForHttp(upstreamPort, upstream)
-  if (upstreamProblem !== undefined) throw new Error(`nginx upstream: ${upstreamProblem}: ${logTail(upstream)}`)
+  if (upstreamProblem !== undefined) {
+    throw new Error(`nginx upstream: ${upstreamProblem}: ${logTail(upstream)}`)
+  }
 
   for (const i of instances) {
     const spec = command(i.config, i.checkAlg, i.port, ctx)
-    i.child = start(spec.cmd, spec.args, { env: spec.env, logFile: logFile(`${i.config}-${i.alg}`), cwd: BENCH })
+    i.child = start(spec.cmd, spec.args, {
+      env: spec.env,
+      logFile: logFile(`${i.config}-${i.alg}`),
+      cwd: BENCH,
+    })
   }
   await Promise.all(instances.map(async (i) => {
     const problem = await waitForHttp(i.port, i.child)
-    if (problem !== undefined) Object.assign(i, { verdict: 'BROKEN', detail: `did not start: ${problem}: ${logTail(i.child)}` })
+    if (problem !== undefined) {
+      Object.assign(i, {
+        verdict: 'BROKEN',
+        detail: `did not start: ${problem}: ${logTail(i.child)}`,
+      })
+    }
   }))
 
   log('checks: a valid token reaches the upstream as X-User-Id; bad tokens get 401')
-  for (const i of instances.filter((x) => x.verdict === undefined)) Object.assign(i, await check(i.port, i.checkAlg, tokens, i.auth))
+  for (const i of instances.filter((x) => x.verdict === undefined)) {
+    Object.assign(i, await check(i.port, i.checkAlg, tokens, i.auth))
+  }
   for (const i of instances) {
     // Idle: started and checked, no load yet.
     i.idleMb = memoryMb(i.child.pid, 'VmRSS')
@@ -129,11 +176,20 @@ async function main() {
   if (opts.coldRuns > 0) {
     log(`cold starts: ${opts.coldRuns} per config`)
     let port = opts.portBase + 60
-    for (const name of [...new Set(instances.filter((i) => i.verdict !== 'BROKEN').map((i) => i.config))]) {
+    for (
+      const name of [
+        ...new Set(instances.filter((i) => i.verdict !== 'BROKEN').map((i) => i.config)),
+      ]
+    ) {
       cold[name] = { times: [] }
       for (let n = 0; n < opts.coldRuns; n++) {
         const spec = command(name, opts.algs[0], port, ctx)
-        const result = await coldStart(spec, port++, tokens.single[opts.algs[0]], logFile(`cold-${name}`))
+        const result = await coldStart(
+          spec,
+          port++,
+          tokens.single[opts.algs[0]],
+          logFile(`cold-${name}`),
+        )
         if (result.error !== undefined) {
           cold[name].error = result.error
           warn(`cold start ${name}: ${result.error}`)
@@ -145,16 +201,25 @@ async function main() {
   }
   await stop(upstream)
 
-  const pct = (field) => (cpu1.total > cpu0.total ? ((100 * (cpu1[field] - cpu0[field])) / (cpu1.total - cpu0.total)).toFixed(0) : '?')
+  const pct = (
+    field,
+  ) => (cpu1.total > cpu0.total
+    ? ((100 * (cpu1[field] - cpu0[field])) / (cpu1.total - cpu0.total)).toFixed(0)
+    : '?')
   const report = {
     startedAt: startedAt.toISOString(),
     wallSeconds: elapsed(),
     opts,
     runDir: path.relative(checkout, runDir),
-    jwtgate: { path: opts.jwtgate, built: jwtgateBuilt, identity: jwtgateBuilt ? jwtgateIdentity() : undefined },
+    jwtgate: {
+      path: opts.jwtgate,
+      built: jwtgateBuilt,
+      identity: jwtgateBuilt ? jwtgateIdentity() : undefined,
+    },
     versions,
     machine: {
-      cpu: (/model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8')) ?? [])[1] ?? os.cpus()[0]?.model,
+      cpu: (/model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8')) ?? [])[1] ??
+        os.cpus()[0]?.model,
       cores: os.cpus().length,
       memGb: (os.totalmem() / 2 ** 30).toFixed(0),
       kernel: os.release(),
@@ -180,7 +245,9 @@ async function main() {
 function pruneRuns() {
   const dir = path.join(opts.results, 'runs')
   const all = fs.readdirSync(dir).sort()
-  for (const old of all.slice(0, Math.max(0, all.length - opts.keepRuns))) fs.rmSync(path.join(dir, old), { recursive: true, force: true })
+  for (const old of all.slice(0, Math.max(0, all.length - opts.keepRuns))) {
+    fs.rmSync(path.join(dir, old), { recursive: true, force: true })
+  }
 }
 
 main().catch((error) => {

@@ -63,7 +63,9 @@ export function killAll() {
 
 /** Lists a process in the pid file for run.sh's trap. */
 function record(pid) {
-  if (process.env.BENCH_PIDFILE) fs.appendFileSync(process.env.BENCH_PIDFILE, `${pid} ${startTime(pid) ?? 0}\n`)
+  if (process.env.BENCH_PIDFILE) {
+    fs.appendFileSync(process.env.BENCH_PIDFILE, `${pid} ${startTime(pid) ?? 0}\n`)
+  }
 }
 
 // This process too: if run.sh ends first (its `timeout` killed, say), the trap ends the run.
@@ -101,7 +103,9 @@ export function cpuMicros(pid) {
 /** A `kB` field of /proc/PID/status (VmRSS now, VmHWM the peak so far), in MB. */
 export function memoryMb(pid, field) {
   try {
-    const match = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))
+    const match = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(
+      new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'),
+    )
     return match ? Number(match[1]) / 1024 : undefined
   } catch {
     return undefined
@@ -110,6 +114,13 @@ export function memoryMb(pid, field) {
 
 /** Machine-wide CPU counters (/proc/stat), to report how busy and stolen the cores were. */
 export function machineCpu() {
-  const [user, nice, system, idle, iowait, irq, softirq, steal = 0] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
-  return { busy: user + nice + system + irq + softirq, steal, total: user + nice + system + idle + iowait + irq + softirq + steal }
+  const [user, nice, system, idle, iowait, irq, softirq, steal = 0] = fs.readFileSync(
+    '/proc/stat',
+    'utf8',
+  ).split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  return {
+    busy: user + nice + system + irq + softirq,
+    steal,
+    total: user + nice + system + idle + iowait + irq + softirq + steal,
+  }
 }

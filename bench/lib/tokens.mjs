@@ -14,10 +14,9 @@ const segment = (value) => b64url(JSON.stringify(value))
 export function sign(alg, claims, key) {
   const input = `${segment({ alg, typ: 'JWT' })}.${segment(claims)}`
   if (alg === 'none') return `${input}.`
-  const signature =
-    alg === 'HS256'
-      ? crypto.createHmac('sha256', key).update(input).digest()
-      : crypto.sign('sha256', Buffer.from(input), key)
+  const signature = alg === 'HS256'
+    ? crypto.createHmac('sha256', key).update(input).digest()
+    : crypto.sign('sha256', Buffer.from(input), key)
   return `${input}.${b64url(signature)}`
 }
 
@@ -51,7 +50,9 @@ function badTokens(alg, good, now, keys, other) {
     'other key': sign(alg, claims('user-0', now), other[alg]),
     expired: sign(alg, { ...claims('user-0', now - 7200), exp: now - 3600 }, keys[alg]),
     'alg none': sign('none', claims('user-0', now), null),
-    'alg confusion': alg === 'HS256' ? sign('RS256', claims('user-0', now), keys.RS256) : sign('HS256', claims('user-0', now), keys.publicPem),
+    'alg confusion': alg === 'HS256'
+      ? sign('RS256', claims('user-0', now), keys.RS256)
+      : sign('HS256', claims('user-0', now), keys.publicPem),
   }
 }
 
@@ -71,11 +72,17 @@ export function makeTokens(dir, poolSize) {
   const out = { secret: keys.HS256, publicPem, single: {}, pool: {}, bad: {}, files: {} }
   for (const alg of ['HS256', 'RS256']) {
     const single = sign(alg, claims('user-00000', now), keys[alg])
-    const pool = Array.from({ length: poolSize }, (_, i) => sign(alg, claims(`user-${String(i + 1).padStart(5, '0')}`, now), keys[alg]))
+    const pool = Array.from(
+      { length: poolSize },
+      (_, i) => sign(alg, claims(`user-${String(i + 1).padStart(5, '0')}`, now), keys[alg]),
+    )
     out.single[alg] = single
     out.pool[alg] = pool
     out.bad[alg] = badTokens(alg, single, now, keys, other)
-    out.files[alg] = { single: path.join(dir, `${alg}-single.txt`), pool: path.join(dir, `${alg}-pool.txt`) }
+    out.files[alg] = {
+      single: path.join(dir, `${alg}-single.txt`),
+      pool: path.join(dir, `${alg}-pool.txt`),
+    }
     fs.writeFileSync(out.files[alg].single, `${single}\n`)
     fs.writeFileSync(out.files[alg].pool, `${pool.join('\n')}\n`)
   }
@@ -83,4 +90,5 @@ export function makeTokens(dir, poolSize) {
 }
 
 /** The unverified `sub` of a token, to check what the upstream was told. */
-export const subOf = (token) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).sub
+export const subOf = (token) =>
+  JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).sub

@@ -13,8 +13,22 @@ const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'wrk-toke
 
 /** Resolves to `{ rps, p50_us, p99_us, requests, non2xx, socket_errors }`, or `{ error }`. */
 export async function wrk({ port, tokenFile, seconds, connections, threads, outFile }) {
-  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '5s', '--latency',
-    '-s', SCRIPT, `http://${HOST}:${port}/bench/items?id=42`, '--', tokenFile]
+  const args = [
+    '-t',
+    String(threads),
+    '-c',
+    String(connections),
+    '-d',
+    `${seconds}s`,
+    '--timeout',
+    '5s',
+    '--latency',
+    '-s',
+    SCRIPT,
+    `http://${HOST}:${port}/bench/items?id=42`,
+    '--',
+    tokenFile,
+  ]
   fs.writeFileSync(outFile, `$ wrk ${args.join(' ')}\n`)
   const child = start('wrk', args, { logFile: outFile })
   const hardKill = setTimeout(() => child.kill('SIGKILL'), (seconds + 10) * 1000)
@@ -22,6 +36,10 @@ export async function wrk({ port, tokenFile, seconds, connections, threads, outF
   clearTimeout(hardKill)
   const output = fs.readFileSync(outFile, 'utf8')
   const line = output.match(/^BENCH (.*)$/m)
-  if (line === null) return { error: `wrk ${JSON.stringify(child.exitInfo)}: ${output.trim().slice(-200)}` }
-  return Object.fromEntries(line[1].split(' ').map((pair) => pair.split('=')).map(([k, v]) => [k, Number(v)]))
+  if (line === null) {
+    return { error: `wrk ${JSON.stringify(child.exitInfo)}: ${output.trim().slice(-200)}` }
+  }
+  return Object.fromEntries(
+    line[1].split(' ').map((pair) => pair.split('=')).map(([k, v]) => [k, Number(v)]),
+  )
 }

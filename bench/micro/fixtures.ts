@@ -4,7 +4,7 @@
  * that Bun and Deno run the same file.
  */
 import { exportSPKI, generateKeyPair, importSPKI, SignJWT } from 'jose'
-import { loadConfig, type Config } from '../../src/core/config/load.ts'
+import { type Config, loadConfig } from '../../src/core/config/load.ts'
 import { silentLogger } from '../../src/core/log.ts'
 import { buildState, type State } from '../../src/core/state.ts'
 
@@ -25,7 +25,8 @@ export interface Fixture {
   readonly missing: State
 }
 
-const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+const hex = (bytes: Uint8Array) =>
+  Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
 
 /** The environment dist/jwtgate is given in bench/run.sh, plus a cache size. */
 function env(alg: Alg, secret: string, spki: string, cacheSize: number): Record<string, string> {
@@ -44,10 +45,15 @@ export async function fixture(alg: Alg, poolSize = 64): Promise<Fixture> {
   const signingKey = pair?.privateKey ?? new TextEncoder().encode(secret)
   // Imported the way jwtgate imports its keys (importSPKI; a raw HMAC key), so that the baseline
   // differs from jwtgate's verification only in what jwtgate does around jose.
-  const joseKey =
-    pair === undefined
-      ? ((await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])) as Fixture['joseKey'])
-      : await importSPKI(spki, 'RS256')
+  const joseKey = pair === undefined
+    ? ((await crypto.subtle.importKey(
+      'raw',
+      new TextEncoder().encode(secret),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['verify'],
+    )) as Fixture['joseKey'])
+    : await importSPKI(spki, 'RS256')
   const now = Math.floor(Date.now() / 1000)
   const sign = (i: number) =>
     new SignJWT({ scope: 'read write', jti: crypto.randomUUID() })
@@ -76,7 +82,8 @@ export function clientRequest(token: string, path = '/api/orders/42?expand=items
   return new Request(`http://gateway.test${path}`, {
     headers: {
       host: 'gateway.test',
-      'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36',
+      'user-agent':
+        'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36',
       accept: 'application/json',
       'accept-encoding': 'gzip, deflate, br',
       'accept-language': 'en-GB,en;q=0.9',

@@ -11,7 +11,8 @@ import { clientRequest, type Fixture } from './fixtures.ts'
 const BODY = '{"ok":true,"service":"bench-upstream","items":[1,2,3]}'
 
 export function gatewayBenches(f: Fixture): void {
-  const upstream = () => Promise.resolve(new Response(BODY, { headers: { 'content-type': 'application/json' } }))
+  const upstream = () =>
+    Promise.resolve(new Response(BODY, { headers: { 'content-type': 'application/json' } }))
   const gateway = createGateway(f.config, { fetch: upstream as unknown as typeof fetch })
   const request = clientRequest(f.token)
   group('gateway.fetch (stub upstream)', () => {

@@ -23,7 +23,11 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
 }
 
 /** ns per call of `a` and of `b` (trimmed means), over `pairs` alternating calls (order swapped each pair). */
-export async function paired(a: () => Promise<unknown>, b: () => Promise<unknown>, pairs = 4000): Promise<{ a: number; b: number }> {
+export async function paired(
+  a: () => Promise<unknown>,
+  b: () => Promise<unknown>,
+  pairs = 4000,
+): Promise<{ a: number; b: number }> {
   for (let i = 0; i < 500; i++) await time(a).then(() => time(b)) // warm-up: JIT both first
   const ta: number[] = []
   const tb: number[] = []

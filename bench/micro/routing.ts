@@ -26,12 +26,30 @@ const TWELVE = compileRoutes([
 
 export function routingBenches(): void {
   group('request-target normalisation', () => {
-    bench('normalizeTarget: plain path + query', () => do_not_optimize(normalizeTarget('http://gateway.test/api/orders/42?expand=items')))
-    bench('normalizeTarget: escapes and dot segments', () => do_not_optimize(normalizeTarget('http://gateway.test/api/caf%c3%a9/./v1/../orders/%7e42?expand=items')))
+    bench(
+      'normalizeTarget: plain path + query',
+      () => do_not_optimize(normalizeTarget('http://gateway.test/api/orders/42?expand=items')),
+    )
+    bench(
+      'normalizeTarget: escapes and dot segments',
+      () =>
+        do_not_optimize(
+          normalizeTarget('http://gateway.test/api/caf%c3%a9/./v1/../orders/%7e42?expand=items'),
+        ),
+    )
   })
   group('route matching', () => {
-    bench('matchRoute: 1 route (/*)', () => do_not_optimize(matchRoute(ONE, 'GET', '/api/orders/42')))
-    bench('matchRoute: 12th of 12, 2 params', () => do_not_optimize(matchRoute(TWELVE, 'GET', '/api/v1/orders/42/items/7')))
-    bench('matchRoute: 12 routes, no match', () => do_not_optimize(matchRoute(TWELVE, 'GET', '/nowhere/at/all')))
+    bench(
+      'matchRoute: 1 route (/*)',
+      () => do_not_optimize(matchRoute(ONE, 'GET', '/api/orders/42')),
+    )
+    bench(
+      'matchRoute: 12th of 12, 2 params',
+      () => do_not_optimize(matchRoute(TWELVE, 'GET', '/api/v1/orders/42/items/7')),
+    )
+    bench(
+      'matchRoute: 12 routes, no match',
+      () => do_not_optimize(matchRoute(TWELVE, 'GET', '/nowhere/at/all')),
+    )
   })
 }

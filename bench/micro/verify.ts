@@ -29,10 +29,17 @@ export function verifyBenches(f: Fixture): void {
 
   group(`verify ${f.alg}`, () => {
     summary(() => {
-      bench(name.jose, async () => do_not_optimize(await jwtVerify(f.token, f.joseKey, { algorithms: [f.alg] }))).baseline(true)
+      bench(
+        name.jose,
+        async () => do_not_optimize(await jwtVerify(f.token, f.joseKey, { algorithms: [f.alg] })),
+      ).baseline(true)
       bench(name.verifier, async () => do_not_optimize(await verifier.verify(f.token)))
       // A one-entry cache and a rotating pool: every lookup misses, every verification is stored.
-      bench(name.miss, async () => do_not_optimize(await decide(f.missing, rotating[i++ % rotating.length]!, target)))
+      bench(
+        name.miss,
+        async () =>
+          do_not_optimize(await decide(f.missing, rotating[i++ % rotating.length]!, target)),
+      )
       bench(name.hit, () => do_not_optimize(decide(f.cached, one, target)))
     })
   })

@@ -9,7 +9,17 @@
 const upstream = process.env.BENCH_UPSTREAM!
 const TIMEOUT_MS = 30_000
 const SLOTS = 4096
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+])
 
 const controllers: (AbortController | undefined)[] = new Array(SLOTS).fill(undefined)
 const deadlines = new Float64Array(SLOTS)
@@ -66,7 +76,9 @@ Bun.serve({
     }
     const found: string[] = []
     for (const name of response.headers.keys()) if (HOP_BY_HOP.has(name)) found.push(name)
-    for (const name of response.headers.get('connection')?.split(',') ?? []) found.push(name.trim().toLowerCase())
+    for (const name of response.headers.get('connection')?.split(',') ?? []) {
+      found.push(name.trim().toLowerCase())
+    }
     for (const name of found) response.headers.delete(name)
     response.headers.set('x-request-id', requestId)
     return response

@@ -7,17 +7,24 @@ import { importSPKI, jwtVerify } from 'jose'
 
 const upstream = process.env.BENCH_UPSTREAM!
 const alg = process.env.BENCH_ALG!
-const key = alg === 'HS256' ? new TextEncoder().encode(process.env.BENCH_SECRET) : await importSPKI(process.env.BENCH_PUBLIC_KEY!, alg)
+const key = alg === 'HS256'
+  ? new TextEncoder().encode(process.env.BENCH_SECRET)
+  : await importSPKI(process.env.BENCH_PUBLIC_KEY!, alg)
 
 const unauthorized = (detail: string) =>
-  Response.json({ status: 401, detail }, { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' } })
+  Response.json({ status: 401, detail }, {
+    status: 401,
+    headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
+  })
 
 Bun.serve({
   hostname: '127.0.0.1',
   port: Number(process.env.BENCH_PORT),
   async fetch(request) {
     const authorization = request.headers.get('authorization')
-    if (authorization === null || !authorization.startsWith('Bearer ')) return unauthorized('missing token')
+    if (authorization === null || !authorization.startsWith('Bearer ')) {
+      return unauthorized('missing token')
+    }
     let sub: string
     try {
       const { payload } = await jwtVerify(authorization.slice(7), key, { algorithms: [alg] })
@@ -30,6 +37,11 @@ Bun.serve({
     headers.delete('host')
     headers.delete('authorization')
     headers.set('x-user-id', sub)
-    return fetch(upstream + url.pathname + url.search, { method: request.method, headers, body: request.body, redirect: 'manual' })
+    return fetch(upstream + url.pathname + url.search, {
+      method: request.method,
+      headers,
+      body: request.body,
+      redirect: 'manual',
+    })
   },
 })

@@ -11,7 +11,9 @@ import { expressjwt } from 'express-jwt'
 import { createProxyMiddleware } from 'http-proxy-middleware'
 
 const env = process.env
-const key = env.BENCH_ALG === 'HS256' ? crypto.createSecretKey(Buffer.from(env.BENCH_SECRET)) : crypto.createPublicKey(env.BENCH_PUBLIC_KEY)
+const key = env.BENCH_ALG === 'HS256'
+  ? crypto.createSecretKey(Buffer.from(env.BENCH_SECRET))
+  : crypto.createPublicKey(env.BENCH_PUBLIC_KEY)
 
 const app = express()
 app.disable('x-powered-by')

@@ -13,10 +13,21 @@ function spkiBytes(pem: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(atob(pem.replace(/-----[A-Z ]+-----|\s/g, '')), (c) => c.charCodeAt(0))
 }
 
-const key =
-  alg === 'HS256'
-    ? await crypto.subtle.importKey('raw', new TextEncoder().encode(process.env.BENCH_SECRET), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])
-    : await crypto.subtle.importKey('spki', spkiBytes(process.env.BENCH_PUBLIC_KEY!), { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['verify'])
+const key = alg === 'HS256'
+  ? await crypto.subtle.importKey(
+    'raw',
+    new TextEncoder().encode(process.env.BENCH_SECRET),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['verify'],
+  )
+  : await crypto.subtle.importKey(
+    'spki',
+    spkiBytes(process.env.BENCH_PUBLIC_KEY!),
+    { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+    false,
+    ['verify'],
+  )
 
 const app = new Hono()
 app.use('*', jwt({ secret: key, alg }))
@@ -24,7 +35,12 @@ app.all('*', (c) => {
   const url = new URL(c.req.url)
   return proxy(upstream + url.pathname + url.search, {
     raw: c.req.raw,
-    headers: { ...c.req.header(), host: undefined, authorization: undefined, 'x-user-id': String((c.get('jwtPayload') as { sub: unknown }).sub) },
+    headers: {
+      ...c.req.header(),
+      host: undefined,
+      authorization: undefined,
+      'x-user-id': String((c.get('jwtPayload') as { sub: unknown }).sub),
+    },
   })
 })
 

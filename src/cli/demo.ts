@@ -16,7 +16,11 @@ export interface DemoRun {
 }
 
 /** Listens on the preferred port, or on any free one when it is taken. */
-async function listen(host: Host, handler: Parameters<Host['serve']>[0], port: number): Promise<Server> {
+async function listen(
+  host: Host,
+  handler: Parameters<Host['serve']>[0],
+  port: number,
+): Promise<Server> {
   try {
     return await host.serve(handler, { host: '127.0.0.1', port })
   } catch {
@@ -52,24 +56,26 @@ export async function startDemo(host: Host): Promise<DemoRun> {
     .setExpirationTime('1h')
     .sign(privateKey)
   const base = `http://127.0.0.1:${server.port}`
-  for (const line of [
-    `jwtgate demo: gateway on ${base} → echo upstream on http://127.0.0.1:${upstream.port}`,
-    '',
-    'A token for subject "demo-user", valid for one hour (ES256, key generated just now):',
-    '',
-    `TOKEN=${token}`,
-    '',
-    'Allowed (200; the upstream sees X-User-Id: demo-user):',
-    `  curl -i -H "Authorization: Bearer $TOKEN" ${base}/hello`,
-    'No token (401, WWW-Authenticate: Bearer realm="jwtgate"):',
-    `  curl -i ${base}/hello`,
-    'Bad token, its signature altered (401, error="invalid_token"):',
-    `  curl -i -H "Authorization: Bearer \${TOKEN%?????}AAAAA" ${base}/hello`,
-    'Public path, no token needed:',
-    `  curl -i ${base}/public/info`,
-    '',
-    'Press Ctrl-C to stop.',
-  ]) {
+  for (
+    const line of [
+      `jwtgate demo: gateway on ${base} → echo upstream on http://127.0.0.1:${upstream.port}`,
+      '',
+      'A token for subject "demo-user", valid for one hour (ES256, key generated just now):',
+      '',
+      `TOKEN=${token}`,
+      '',
+      'Allowed (200; the upstream sees X-User-Id: demo-user):',
+      `  curl -i -H "Authorization: Bearer $TOKEN" ${base}/hello`,
+      'No token (401, WWW-Authenticate: Bearer realm="jwtgate"):',
+      `  curl -i ${base}/hello`,
+      'Bad token, its signature altered (401, error="invalid_token"):',
+      `  curl -i -H "Authorization: Bearer \${TOKEN%?????}AAAAA" ${base}/hello`,
+      'Public path, no token needed:',
+      `  curl -i ${base}/public/info`,
+      '',
+      'Press Ctrl-C to stop.',
+    ]
+  ) {
     host.stdout(line)
   }
   return {

@@ -2,7 +2,7 @@
  * @module The command line: argv → serve | check | demo | schema | explain | --help | --version.
  * Runtime-neutral: the entrypoint passes a Host.
  */
-import { loadConfig, type Config } from '../core/config/load.ts'
+import { type Config, loadConfig } from '../core/config/load.ts'
 import { describeConfig, summaryFields } from '../core/config/summary.ts'
 import { ConfigError } from '../core/errors.ts'
 import { explain, formatExplanation } from '../core/explain.ts'
@@ -49,7 +49,10 @@ export function parseArgs(argv: readonly string[]): Args | string {
       else if (arg === '--token') token = value()
       else if (arg === '--header' || arg === '-H') headers.push(value())
       else if (arg === '--json') json = true
-      else if (arg.startsWith('-') && positional.length > 0 && !['--help', '-h', '--version', '-v'].includes(arg)) return `unknown option ${arg}`
+      else if (
+        arg.startsWith('-') && positional.length > 0 &&
+        !['--help', '-h', '--version', '-v'].includes(arg)
+      ) return `unknown option ${arg}`
       else positional.push(arg)
     } catch (e) {
       return (e as Error).message
@@ -65,7 +68,10 @@ function environment(host: Host, args: Args): Record<string, string | undefined>
 }
 
 /** Loads the configuration, or prints every problem and returns undefined. */
-async function configure(host: Host, env: Record<string, string | undefined>): Promise<Config | undefined> {
+async function configure(
+  host: Host,
+  env: Record<string, string | undefined>,
+): Promise<Config | undefined> {
   if (!Object.keys(env).some((k) => k.startsWith('JWTGATE_') && env[k]?.trim())) {
     for (const line of NO_CONFIG) host.stderr(line)
     return undefined
@@ -111,23 +117,48 @@ async function serve(host: Host, args: Args): Promise<number> {
     host.stderr('jwtgate: refusing to start with an invalid configuration')
     return 1
   }
-  const logger = createLogger({ level: config.log.level, format: config.log.format, sink: host.stdout })
+  const logger = createLogger({
+    level: config.log.level,
+    format: config.log.format,
+    sink: host.stdout,
+  })
   const idleTimeoutSec = connectionIdleSec(host, config)
-  const gateway = createGateway(config, { ...host.gatewayDeps, logger, connectionIdleMs: idleTimeoutSec === undefined ? undefined : idleTimeoutSec * 1000 })
+  const gateway = createGateway(config, {
+    ...host.gatewayDeps,
+    logger,
+    connectionIdleMs: idleTimeoutSec === undefined ? undefined : idleTimeoutSec * 1000,
+  })
   let server: Server
   let admin: Server | undefined
   try {
-    server = await host.serve(gateway.fetch, { host: config.host, port: config.port, tls: config.tls, idleTimeoutSec })
+    server = await host.serve(gateway.fetch, {
+      host: config.host,
+      port: config.port,
+      tls: config.tls,
+      idleTimeoutSec,
+    })
   } catch (e) {
     gateway.close()
-    host.stderr(`jwtgate: cannot listen on ${config.host}:${config.port}${config.tls ? ' (TLS: check that the certificate and key match)' : ''}: ${e instanceof Error ? e.message : String(e)}`)
+    host.stderr(
+      `jwtgate: cannot listen on ${config.host}:${config.port}${
+        config.tls ? ' (TLS: check that the certificate and key match)' : ''
+      }: ${e instanceof Error ? e.message : String(e)}`,
+    )
     return 1
   }
   if (config.admin !== undefined) {
     try {
-      admin = await host.serve((request) => gateway.admin(request), { host: config.admin.host, port: config.admin.port, idleTimeoutSec })
+      admin = await host.serve((request) => gateway.admin(request), {
+        host: config.admin.host,
+        port: config.admin.port,
+        idleTimeoutSec,
+      })
     } catch (e) {
-      host.stderr(`jwtgate: cannot listen on the admin address ${config.admin.host}:${config.admin.port}: ${e instanceof Error ? e.message : String(e)}`)
+      host.stderr(
+        `jwtgate: cannot listen on the admin address ${config.admin.host}:${config.admin.port}: ${
+          e instanceof Error ? e.message : String(e)
+        }`,
+      )
       await server.stop(true)
       gateway.close()
       return 1
@@ -145,26 +176,45 @@ async function serve(host: Host, args: Args): Promise<number> {
     }),
   )
   for (const warning of config.warnings) logger.log('warn', 'config_warning', { warning })
-  if (config.debugHeaders) logger.log('warn', 'debug_headers', { warning: 'rejection reasons are sent to clients in X-Jwtgate-Reason; do not use in production' })
+  if (config.debugHeaders) {
+    logger.log('warn', 'debug_headers', {
+      warning:
+        'rejection reasons are sent to clients in X-Jwtgate-Reason; do not use in production',
+    })
+  }
 
   let reloading = Promise.resolve()
   const reload = (trigger: string) => {
     reloading = reloading.then(async () => {
       try {
         const next = await loadConfig(env, { readFile: host.readFile })
-        if (next.host !== config.host || next.port !== config.port || JSON.stringify(next.admin) !== JSON.stringify(config.admin) || next.tls?.cert !== config.tls?.cert) {
-          logger.log('warn', 'reload_listen_unchanged', { reason: 'listen addresses and TLS change only on restart' })
+        if (
+          next.host !== config.host || next.port !== config.port ||
+          JSON.stringify(next.admin) !== JSON.stringify(config.admin) ||
+          next.tls?.cert !== config.tls?.cert
+        ) {
+          logger.log('warn', 'reload_listen_unchanged', {
+            reason: 'listen addresses and TLS change only on restart',
+          })
         }
         gateway.reload(next)
         logger.log('info', 'reload', { trigger, routes: next.routes.length })
       } catch (e) {
-        const problems = e instanceof ConfigError ? e.issues.map((i) => `${i.path}: ${i.message}`) : ['unexpected error']
-        logger.log('error', 'reload_failed', { trigger, problems, keeping: 'the running configuration' })
+        const problems = e instanceof ConfigError
+          ? e.issues.map((i) => `${i.path}: ${i.message}`)
+          : ['unexpected error']
+        logger.log('error', 'reload_failed', {
+          trigger,
+          problems,
+          keeping: 'the running configuration',
+        })
       }
     })
   }
   host.onReload(() => reload('SIGHUP'))
-  const unwatch = config.file?.watch ? host.watchFile(config.file.path, () => reload('file change')) : undefined
+  const unwatch = config.file?.watch
+    ? host.watchFile(config.file.path, () => reload('file change'))
+    : undefined
 
   // First signal: drain gracefully. A second one: exit at once.
   let signals = 0
@@ -175,11 +225,15 @@ async function serve(host: Host, args: Args): Promise<number> {
         host.exit(1)
       }
       resolve(name)
-    }),
+    })
   )
   const timeoutMs = gateway.config.shutdownTimeoutMs
   gateway.drain()
-  logger.log('info', 'shutdown', { signal, in_flight: gateway.metrics.inFlight.value, timeout_ms: timeoutMs })
+  logger.log('info', 'shutdown', {
+    signal,
+    in_flight: gateway.metrics.inFlight.value,
+    timeout_ms: timeoutMs,
+  })
   unwatch?.()
   let timer: ReturnType<typeof setTimeout> | undefined
   const timedOut = await Promise.race([
@@ -188,7 +242,10 @@ async function serve(host: Host, args: Args): Promise<number> {
   ])
   clearTimeout(timer)
   if (timedOut) {
-    logger.log('warn', 'shutdown_timeout', { timeout_ms: timeoutMs, reason: 'requests still in flight were cut' })
+    logger.log('warn', 'shutdown_timeout', {
+      timeout_ms: timeoutMs,
+      reason: 'requests still in flight were cut',
+    })
     await server.stop(true)
   }
   await admin?.stop(true)
@@ -207,7 +264,9 @@ async function demo(host: Host): Promise<number> {
 async function explainCommand(host: Host, args: Args): Promise<number> {
   const [method, target] = args.positional
   if (method === undefined || target === undefined || args.positional.length > 2) {
-    host.stderr('usage: jwtgate explain METHOD URL-OR-PATH [--token T | --header "Name: value"]... [--json] [--config FILE]')
+    host.stderr(
+      'usage: jwtgate explain METHOD URL-OR-PATH [--token T | --header "Name: value"]... [--json] [--config FILE]',
+    )
     return 2
   }
   const config = await configure(host, environment(host, args))
@@ -222,7 +281,11 @@ async function explainCommand(host: Host, args: Args): Promise<number> {
     headers.append(h.slice(0, colon).trim(), h.slice(colon + 1).trim())
   }
   if (args.token !== undefined) headers.set('authorization', `Bearer ${args.token}`)
-  const url = /^https?:\/\//.test(target) ? target : `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}${target.startsWith('/') ? '' : '/'}${target}`
+  const url = /^https?:\/\//.test(target)
+    ? target
+    : `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}${
+      target.startsWith('/') ? '' : '/'
+    }${target}`
   let request: Request
   try {
     request = new Request(url, { method, headers })
@@ -253,7 +316,9 @@ export async function main(argv: readonly string[], host: Host): Promise<number>
   }
   if (command === 'explain') return explainCommand(host, args)
   if (args.positional.length > 0) {
-    host.stderr(`jwtgate: unexpected argument ${JSON.stringify(args.positional[0])}; see jwtgate --help`)
+    host.stderr(
+      `jwtgate: unexpected argument ${JSON.stringify(args.positional[0])}; see jwtgate --help`,
+    )
     return 2
   }
   if (command === 'serve') return serve(host, args)

@@ -10,5 +10,9 @@ import { VERSION } from '../version.ts'
 export function jsonSchema(): Record<string, unknown> {
   // Checks that JSON Schema cannot express (durations, patterns, templates) are left to `jwtgate check`.
   const schema = toJsonSchema(FileSchema, { errorMode: 'ignore' }) as Record<string, unknown>
-  return { ...schema, title: `jwtgate ${VERSION} configuration`, description: 'jwtgate configuration file (JSON or YAML). Validate fully with `jwtgate check`.' }
+  return {
+    ...schema,
+    title: `jwtgate ${VERSION} configuration`,
+    description: 'jwtgate configuration file (JSON or YAML). Validate fully with `jwtgate check`.',
+  }
 }

@@ -20,12 +20,22 @@ const EXPOSED = 'www-authenticate, x-request-id, retry-after'
 /** Why an origin pattern is unusable, or undefined. */
 export function originPatternProblem(pattern: string): string | undefined {
   if (pattern === '*') return undefined
-  if (pattern.startsWith('*.')) return /^\*\.[a-z0-9.-]+$/.test(pattern) ? undefined : `${JSON.stringify(pattern)} must look like *.example.com`
+  if (pattern.startsWith('*.')) {
+    return /^\*\.[a-z0-9.-]+$/.test(pattern)
+      ? undefined
+      : `${JSON.stringify(pattern)} must look like *.example.com`
+  }
   try {
     const url = new URL(pattern)
-    return url.origin === pattern ? undefined : `${JSON.stringify(pattern)} must be an origin such as https://app.example.com (no path, lower case)`
+    return url.origin === pattern
+      ? undefined
+      : `${
+        JSON.stringify(pattern)
+      } must be an origin such as https://app.example.com (no path, lower case)`
   } catch {
-    return `${JSON.stringify(pattern)} must be an origin such as https://app.example.com, or *.example.com`
+    return `${
+      JSON.stringify(pattern)
+    } must be an origin such as https://app.example.com, or *.example.com`
   }
 }
 
@@ -45,7 +55,10 @@ export function originAllowed(cors: CorsConfig, origin: string): boolean {
 
 /** Adds the CORS headers for an allowed `origin` to a response's headers. */
 export function addCorsHeaders(cors: CorsConfig, origin: string, headers: Headers): void {
-  headers.set('access-control-allow-origin', cors.origins.includes('*') && !cors.credentials ? '*' : origin)
+  headers.set(
+    'access-control-allow-origin',
+    cors.origins.includes('*') && !cors.credentials ? '*' : origin,
+  )
   if (cors.credentials) headers.set('access-control-allow-credentials', 'true')
   headers.set('access-control-expose-headers', EXPOSED)
   headers.append('vary', 'Origin')
@@ -53,7 +66,8 @@ export function addCorsHeaders(cors: CorsConfig, origin: string, headers: Header
 
 /** True for a CORS preflight: OPTIONS with an Origin and Access-Control-Request-Method. */
 export function isPreflight(request: Request): boolean {
-  return request.method === 'OPTIONS' && request.headers.has('origin') && request.headers.has('access-control-request-method')
+  return request.method === 'OPTIONS' && request.headers.has('origin') &&
+    request.headers.has('access-control-request-method')
 }
 
 /** The gateway's answer to a preflight: 204 with the allowances, or 403 without any. */
@@ -65,8 +79,12 @@ export function preflightResponse(cors: CorsConfig, request: Request, requestId:
     .map((h) => h.trim().toLowerCase())
     .filter((h) => h !== '')
   const allowedHeaders = new Set(cors.headers.map((h) => h.toLowerCase()))
-  const ok = originAllowed(cors, origin) && cors.methods.includes(method) && asked.every((h) => allowedHeaders.has(h) || allowedHeaders.has('*'))
-  const headers = new Headers({ 'x-request-id': requestId, vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers' })
+  const ok = originAllowed(cors, origin) && cors.methods.includes(method) &&
+    asked.every((h) => allowedHeaders.has(h) || allowedHeaders.has('*'))
+  const headers = new Headers({
+    'x-request-id': requestId,
+    vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers',
+  })
   if (!ok) return new Response(null, { status: 403, headers })
   headers.set('access-control-allow-origin', origin)
   headers.set('access-control-allow-methods', cors.methods.join(', '))

@@ -6,13 +6,18 @@
 import type { CachedToken } from './auth/cache.ts'
 import type { Claims } from './auth/claims.ts'
 import { checkRequirements, type Trace } from './auth/requirements.ts'
-import { checkTokenShape, describeTokenSource, extractToken, type FoundToken } from './auth/token.ts'
+import {
+  checkTokenShape,
+  describeTokenSource,
+  extractToken,
+  type FoundToken,
+} from './auth/token.ts'
 import { readHeader } from './auth/verify.ts'
 import type { RouteConfig } from './config/load.ts'
 import { GatewayError, LimitError, NoRouteError, TokenError } from './errors.ts'
 import { addressKey } from './rate-limit.ts'
 import type { Target } from './routing/path.ts'
-import { matchPath, matchRoute, type CompiledRoute, type RouteMatch } from './routing/routes.ts'
+import { type CompiledRoute, matchPath, matchRoute, type RouteMatch } from './routing/routes.ts'
 import type { Provider, State } from './state.ts'
 
 export interface Decision {
@@ -29,7 +34,9 @@ export interface Decision {
 function findRoute(state: State, method: string, path: string, trace?: Trace) {
   if (trace === undefined) return matchRoute(state.routes, method, path)
   for (const route of state.routes) {
-    const where = `${route.route.place} ${route.pattern}${route.methods ? ` [${[...route.methods].join(',')}]` : ''}`
+    const where = `${route.route.place} ${route.pattern}${
+      route.methods ? ` [${[...route.methods].join(',')}]` : ''
+    }`
     if (route.methods !== undefined && !route.methods.has(method)) {
       trace.push({ step: `${where}: method ${method} not listed`, ok: false })
       continue
@@ -39,7 +46,11 @@ function findRoute(state: State, method: string, path: string, trace?: Trace) {
       trace.push({ step: `${where}: path does not match`, ok: false })
       continue
     }
-    trace.push({ step: `${where}: matches`, ok: true, detail: Object.keys(params).length > 0 ? `params ${JSON.stringify(params)}` : undefined })
+    trace.push({
+      step: `${where}: matches`,
+      ok: true,
+      detail: Object.keys(params).length > 0 ? `params ${JSON.stringify(params)}` : undefined,
+    })
     return { route, params }
   }
   return undefined
@@ -55,10 +66,14 @@ function pickProvider(candidates: readonly Provider[], iss: unknown): Provider |
   if (candidates.length === 1) {
     const only = candidates[0]!
     const issuers = only.config.verify.issuers
-    return typeof iss === 'string' && issuers.length > 0 && !issuers.includes(iss) ? undefined : only
+    return typeof iss === 'string' && issuers.length > 0 && !issuers.includes(iss)
+      ? undefined
+      : only
   }
   if (typeof iss !== 'string') return undefined
-  for (const provider of candidates) if (provider.config.verify.issuers.includes(iss)) return provider
+  for (const provider of candidates) {
+    if (provider.config.verify.issuers.includes(iss)) return provider
+  }
   return undefined
 }
 
@@ -68,7 +83,9 @@ const WRONG_ISSUER = 'The token was issued by an issuer that is not accepted.'
 function gate(state: State, note: DecisionNote | undefined, now: number): void {
   if (state.limiter === undefined || note === undefined) return
   const wait = state.limiter.wait(addressKey(note.client), now)
-  if (wait > 0) throw new LimitError('rate_limited', 'Too many requests; retry later.', Math.ceil(wait / 1000))
+  if (wait > 0) {
+    throw new LimitError('rate_limited', 'Too many requests; retry later.', Math.ceil(wait / 1000))
+  }
 }
 
 /**
@@ -76,21 +93,48 @@ function gate(state: State, note: DecisionNote | undefined, now: number): void {
  * 503) otherwise. `note` receives the route's name, then the token's subject and issuer, as
  * soon as each is known.
  */
-export function decide(state: State, request: Request, target: Target, trace?: Trace, note?: DecisionNote): Decision | Promise<Decision> {
+export function decide(
+  state: State,
+  request: Request,
+  target: Target,
+  trace?: Trace,
+  note?: DecisionNote,
+): Decision | Promise<Decision> {
   const match = findRoute(state, request.method, target.path, trace)
   if (match === undefined) throw new NoRouteError()
   const route = match.route.route
   if (note !== undefined) note.route = route.name
   if (route.auth === 'public') {
     trace?.push({ step: `auth public: no token needed`, ok: true })
-    return { route: match.route, params: match.params, claims: undefined, provider: undefined, found: undefined, cached: undefined }
+    return {
+      route: match.route,
+      params: match.params,
+      claims: undefined,
+      provider: undefined,
+      found: undefined,
+      cached: undefined,
+    }
   }
   const auth = state.auth.get(route)!
-  const found = extractToken(request.headers, target.search, auth.sources, state.config.maxTokenBytes)
+  const found = extractToken(
+    request.headers,
+    target.search,
+    auth.sources,
+    state.config.maxTokenBytes,
+  )
   const now = state.now()
   if (found === undefined) {
     trace?.push({ step: `token: none found (auth ${route.auth})`, ok: route.auth === 'optional' })
-    if (route.auth === 'optional') return { route: match.route, params: match.params, claims: undefined, provider: undefined, found: undefined, cached: undefined }
+    if (route.auth === 'optional') {
+      return {
+        route: match.route,
+        params: match.params,
+        claims: undefined,
+        provider: undefined,
+        found: undefined,
+        cached: undefined,
+      }
+    }
     gate(state, note, now)
     throw new TokenError('token_missing', 'A bearer token is required.')
   }
@@ -103,7 +147,10 @@ export function decide(state: State, request: Request, target: Target, trace?: T
     const provider = pickProvider(candidates, cached.claims.iss)
     if (provider !== undefined && provider.config.name === cached.provider) {
       if (state.metrics !== undefined) state.metrics.cacheHits.value++
-      trace?.push({ step: `token: verified before by provider ${provider.config.name} (cache)`, ok: true })
+      trace?.push({
+        step: `token: verified before by provider ${provider.config.name} (cache)`,
+        ok: true,
+      })
       return authorize(match, request, cached.claims, provider, found, cached, trace, note)
     }
   }
@@ -127,7 +174,12 @@ async function verifyThenAuthorize(
   let claims: Claims
   try {
     const header = readHeader(found.token)
-    trace?.push({ step: `token header: alg ${header.alg}${header.kid !== undefined ? `, kid ${header.kid}` : ''}${header.iss !== undefined ? `, iss ${header.iss}` : ''}`, ok: true })
+    trace?.push({
+      step: `token header: alg ${header.alg}${
+        header.kid !== undefined ? `, kid ${header.kid}` : ''
+      }${header.iss !== undefined ? `, iss ${header.iss}` : ''}`,
+      ok: true,
+    })
     const chosen = pickProvider(candidates, header.iss)
     if (chosen === undefined) throw new TokenError('wrong_issuer', WRONG_ISSUER)
     provider = chosen
@@ -136,15 +188,32 @@ async function verifyThenAuthorize(
     try {
       claims = await provider.verifier.verify(found.token, header)
     } finally {
-      state.metrics?.verifyDuration.observe([provider.config.name], (performance.now() - started) / 1000)
+      state.metrics?.verifyDuration.observe(
+        [provider.config.name],
+        (performance.now() - started) / 1000,
+      )
     }
   } catch (e) {
-    trace?.push({ step: 'verification', ok: false, detail: e instanceof GatewayError ? e.code : 'failed' })
+    trace?.push({
+      step: 'verification',
+      ok: false,
+      detail: e instanceof GatewayError ? e.code : 'failed',
+    })
     throw e
   }
   const name = provider.config.name
-  const cached = state.cache?.set(found.token, claims, name, state.keysVersion(name), provider.config.verify.clockSkewSec, now)
-  trace?.push({ step: 'verification: signature, times, issuer, audience, required claims', ok: true })
+  const cached = state.cache?.set(
+    found.token,
+    claims,
+    name,
+    state.keysVersion(name),
+    provider.config.verify.clockSkewSec,
+    now,
+  )
+  trace?.push({
+    step: 'verification: signature, times, issuer, audience, required claims',
+    ok: true,
+  })
   return authorize(match, request, claims, provider, found, cached, trace, note)
 }
 
@@ -163,7 +232,10 @@ function authorize(
     note.sub = typeof claims.sub === 'string' ? claims.sub : undefined
     note.iss = typeof claims.iss === 'string' ? claims.iss : undefined
   }
-  checkRequirements(match.route.route.require, claims, { method: request.method, params: match.params }, trace)
+  checkRequirements(match.route.route.require, claims, {
+    method: request.method,
+    params: match.params,
+  }, trace)
   return { route: match.route, params: match.params, claims, provider, found, cached }
 }
 

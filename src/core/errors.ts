@@ -121,7 +121,10 @@ export class ClientClosedError extends GatewayError {
 /** The request itself is unacceptable: an ambiguous path, a bad Host, announced trailers (400), or an unknown method (405). */
 export class BadRequestError extends GatewayError {
   override readonly name = 'BadRequestError'
-  constructor(code: 'bad_path' | 'bad_host' | 'trailers_not_supported' | 'method_not_allowed', detail: string) {
+  constructor(
+    code: 'bad_path' | 'bad_host' | 'trailers_not_supported' | 'method_not_allowed',
+    detail: string,
+  ) {
     super(code, code === 'method_not_allowed' ? 405 : 400, detail)
   }
 }
@@ -135,7 +138,16 @@ export class LimitError extends GatewayError {
     /** For 429: seconds until a request would be allowed (`Retry-After`). */
     readonly retryAfterSeconds?: number,
   ) {
-    super(code, { payload_too_large: 413, request_timeout: 408, headers_too_large: 431, rate_limited: 429 }[code], detail)
+    super(
+      code,
+      {
+        payload_too_large: 413,
+        request_timeout: 408,
+        headers_too_large: 431,
+        rate_limited: 429,
+      }[code],
+      detail,
+    )
   }
 }
 

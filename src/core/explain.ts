@@ -33,9 +33,17 @@ export interface ExplainDeps {
 }
 
 /** Explains what the gateway would do with `request` under `config`. */
-export async function explain(config: Config, request: Request, deps: ExplainDeps = {}): Promise<Explanation> {
+export async function explain(
+  config: Config,
+  request: Request,
+  deps: ExplainDeps = {},
+): Promise<Explanation> {
   const now = deps.now ?? Date.now
-  const state = buildState(config, { fetch: deps.fetch ?? globalThis.fetch, now, logger: silentLogger })
+  const state = buildState(config, {
+    fetch: deps.fetch ?? globalThis.fetch,
+    now,
+    logger: silentLogger,
+  })
   const steps: Trace = []
   const note: DecisionNote = { client: undefined, route: undefined, sub: undefined, iss: undefined }
   let path: string | undefined
@@ -51,11 +59,35 @@ export async function explain(config: Config, request: Request, deps: ExplainDep
     const route = decision.route.route
     const base = state.upstreams.get(route.upstream)!.base
     steps.push({ step: 'allowed', ok: true })
-    return { method: request.method, path, status: 200, decision: 'allowed', route: route.name, upstream: upstreamUrl(base, upstreamPath(route, target.path, request.method, decision.params), target.search), steps }
+    return {
+      method: request.method,
+      path,
+      status: 200,
+      decision: 'allowed',
+      route: route.name,
+      upstream: upstreamUrl(
+        base,
+        upstreamPath(route, target.path, request.method, decision.params),
+        target.search,
+      ),
+      steps,
+    }
   } catch (e) {
     const error = e instanceof GatewayError ? e : undefined
-    steps.push({ step: `rejected: ${error?.code ?? 'internal_error'}`, ok: false, detail: error?.detail })
-    return { method: request.method, path, status: error?.status ?? 500, decision: error?.code ?? 'internal_error', route: note.route, upstream: undefined, steps }
+    steps.push({
+      step: `rejected: ${error?.code ?? 'internal_error'}`,
+      ok: false,
+      detail: error?.detail,
+    })
+    return {
+      method: request.method,
+      path,
+      status: error?.status ?? 500,
+      decision: error?.code ?? 'internal_error',
+      route: note.route,
+      upstream: undefined,
+      steps,
+    }
   } finally {
     retireState(state)
   }
@@ -63,7 +95,13 @@ export async function explain(config: Config, request: Request, deps: ExplainDep
 
 /** Plain-text form: one line per step, ✓ or ✗, then the final status. */
 export function formatExplanation(e: Explanation): string {
-  const lines = e.steps.map((s) => `${s.ok ? '✓' : '✗'} ${s.step}${s.detail !== undefined ? ` (${s.detail})` : ''}`)
-  lines.push(`→ ${e.status} ${e.decision}${e.route !== undefined ? ` via route "${e.route}"` : ''}${e.upstream !== undefined ? ` to ${e.upstream}` : ''}`)
+  const lines = e.steps.map((s) =>
+    `${s.ok ? '✓' : '✗'} ${s.step}${s.detail !== undefined ? ` (${s.detail})` : ''}`
+  )
+  lines.push(
+    `→ ${e.status} ${e.decision}${e.route !== undefined ? ` via route "${e.route}"` : ''}${
+      e.upstream !== undefined ? ` to ${e.upstream}` : ''
+    }`,
+  )
   return lines.join('\n')
 }

@@ -9,11 +9,16 @@ import type { Config } from './config/load.ts'
 import { addCorsHeaders, isPreflight, originAllowed, preflightResponse } from './cors.ts'
 import { decide, type Decision } from './decide.ts'
 import { ForbiddenError, GatewayError, LimitError, TokenError } from './errors.ts'
-import { silentLogger, type Logger } from './log.ts'
+import { type Logger, silentLogger } from './log.ts'
 import { Metrics } from './metrics.ts'
-import { watchBody, type BodyEnd } from './proxy/body.ts'
-import { forward, type BodyState, type ForwardOptions } from './proxy/forward.ts'
-import { acceptableRequestId, cleanDownstream, downstreamHeaders, upstreamHeaders } from './proxy/headers.ts'
+import { type BodyEnd, watchBody } from './proxy/body.ts'
+import { type BodyState, forward, type ForwardOptions } from './proxy/forward.ts'
+import {
+  acceptableRequestId,
+  cleanDownstream,
+  downstreamHeaders,
+  upstreamHeaders,
+} from './proxy/headers.ts'
 import { searchWithout, upstreamUrl } from './proxy/url.ts'
 import { addressKey, subjectKey } from './rate-limit.ts'
 import { errorResponse } from './respond.ts'
@@ -164,7 +169,12 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
    * parameters of every configured token source, but for the copy that was verified when it is
    * forwarded (`kept`). (Authorization and custom token headers are left out by upstreamHeaders.)
    */
-  function removeTokens(s: State, headers: Headers, search: string, kept: TokenSource | undefined): string {
+  function removeTokens(
+    s: State,
+    headers: Headers,
+    search: string,
+    kept: TokenSource | undefined,
+  ): string {
     for (const source of s.allSources) {
       if (sameSource(source, kept)) continue
       if (source.kind === 'cookie') {
@@ -194,11 +204,16 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     const length = request.headers.get('content-length')
     if (length !== null) {
       const size = Number(length)
-      if (maxBodyBytes !== undefined && size > maxBodyBytes) throw new LimitError('payload_too_large', 'The request body is larger than allowed.')
+      if (maxBodyBytes !== undefined && size > maxBodyBytes) {
+        throw new LimitError('payload_too_large', 'The request body is larger than allowed.')
+      }
       x.bytesIn = size
       return body
     }
-    if (maxBodyBytes === undefined && connectionIdleMs !== undefined && connectionIdleMs <= streamIdleMs) return body
+    if (
+      maxBodyBytes === undefined && connectionIdleMs !== undefined &&
+      connectionIdleMs <= streamIdleMs
+    ) return body
     return watchBody(body, {
       maxBytes: maxBodyBytes,
       idleMs: streamIdleMs,
@@ -210,27 +225,55 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     })
   }
 
-  async function proxy(s: State, request: Request, target: Target, info: ConnectionInfo, decision: Decision, x: Exchange): Promise<Response> {
+  async function proxy(
+    s: State,
+    request: Request,
+    target: Target,
+    info: ConnectionInfo,
+    decision: Decision,
+    x: Exchange,
+  ): Promise<Response> {
     const route = decision.route.route
     const upstream = s.upstreams.get(route.upstream)!
     x.upstream = upstream.name
     // Only a verified token goes upstream, and only where it was found.
-    const keptToken = s.config.forwardToken && decision.claims !== undefined ? decision.found?.source : undefined
+    const keptToken = s.config.forwardToken && decision.claims !== undefined
+      ? decision.found?.source
+      : undefined
     const headers = upstreamHeaders(
       request.headers,
-      { clientAddress: info.clientAddress, proto: info.protocol ?? 'http', requestId: x.requestId, trustedProxies: s.config.trustedProxies, keptToken },
+      {
+        clientAddress: info.clientAddress,
+        proto: info.protocol ?? 'http',
+        requestId: x.requestId,
+        trustedProxies: s.config.trustedProxies,
+        keptToken,
+      },
       s.headerFilter,
     )
     if (decodedEncodings.length > 0) headers.delete('accept-encoding')
     let search = target.search
     if (s.removeTokensAfter) search = removeTokens(s, headers, search, keptToken)
     // upstreamHeaders left out every client copy of a claim header: append, no search.
-    if (decision.claims !== undefined) for (const [name, value] of claimHeaders(decision)) headers.append(name, value)
+    if (decision.claims !== undefined) {
+      for (const [name, value] of claimHeaders(decision)) headers.append(name, value)
+    }
     const body = requestBody(s, request, x)
     const path = upstreamPath(route, target.path, request.method, decision.params)
-    const options: ForwardOptions = { fetch: stateDeps.fetch, timeoutMs: upstream.timeoutMs, init: deps.fetchInit ?? {} }
+    const options: ForwardOptions = {
+      fetch: stateDeps.fetch,
+      timeoutMs: upstream.timeoutMs,
+      init: deps.fetchInit ?? {},
+    }
     const sent = performance.now()
-    const response = await forward(request, body, upstreamUrl(upstream.base, path, search), headers, options, x)
+    const response = await forward(
+      request,
+      body,
+      upstreamUrl(upstream.base, path, search),
+      headers,
+      options,
+      x,
+    )
     const upstreamSeconds = (performance.now() - sent) / 1000
     metrics.observeUpstream(upstream.name, upstreamSeconds)
     x.upstreamMs = Math.round(upstreamSeconds * 1000)
@@ -267,16 +310,26 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
         },
       })
     }
-    return new Response(responseBody as BodyInit | null, { status: response.status, statusText: response.statusText, headers: out })
+    return new Response(responseBody as BodyInit | null, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: out,
+    })
   }
 
   function health(path: string, requestId: string): Response {
     const ok = path === '/healthz' || (!draining && isReady(state))
     const status = path === '/healthz' ? 'ok' : draining ? 'draining' : ok ? 'ok' : 'starting'
-    return new Response(JSON.stringify({ status }), { status: ok ? 200 : 503, headers: { ...JSON_HEADERS, 'x-request-id': requestId } })
+    return new Response(JSON.stringify({ status }), {
+      status: ok ? 200 : 503,
+      headers: { ...JSON_HEADERS, 'x-request-id': requestId },
+    })
   }
 
-  async function handleRequest(request: Request, info: ConnectionInfo = NO_INFO): Promise<Response> {
+  async function handleRequest(
+    request: Request,
+    info: ConnectionInfo = NO_INFO,
+  ): Promise<Response> {
     // The state at arrival serves the whole request, even if a reload swaps it meanwhile.
     const s = state
     const incomingId = request.headers.get('x-request-id')
@@ -314,14 +367,25 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
         const target = normalizeTarget(request.url)
         x.path = target.path
         const path = target.path
-        if ((path === '/healthz' || path === '/readyz') && (request.method === 'GET' || request.method === 'HEAD')) response = health(path, x.requestId)
+        if (
+          (path === '/healthz' || path === '/readyz') &&
+          (request.method === 'GET' || request.method === 'HEAD')
+        ) response = health(path, x.requestId)
         else {
           let decision = decide(s, request, target, undefined, x)
           if (decision instanceof Promise) decision = await decision
           if (s.limiter !== undefined) {
-            const key = decision.claims !== undefined ? subjectKey(x.iss, x.sub) : addressKey(x.client)
+            const key = decision.claims !== undefined
+              ? subjectKey(x.iss, x.sub)
+              : addressKey(x.client)
             const wait = s.limiter.take(key, now())
-            if (wait > 0) throw new LimitError('rate_limited', 'Too many requests; retry later.', Math.ceil(wait / 1000))
+            if (wait > 0) {
+              throw new LimitError(
+                'rate_limited',
+                'Too many requests; retry later.',
+                Math.ceil(wait / 1000),
+              )
+            }
           }
           response = await proxy(s, request, target, info, decision, x)
         }
@@ -334,18 +398,34 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
         if (e instanceof TokenError) s.limiter.take(addressKey(x.client), now())
         else if (e instanceof ForbiddenError) s.limiter.take(subjectKey(x.iss, x.sub), now())
       }
-      if (!(e instanceof GatewayError)) logger.log('error', 'internal_error', { request_id: x.requestId, error: e instanceof Error ? e.name : 'unknown' })
+      if (!(e instanceof GatewayError)) {
+        logger.log('error', 'internal_error', {
+          request_id: x.requestId,
+          error: e instanceof Error ? e.name : 'unknown',
+        })
+      }
       response = errorResponse(e, x.requestId)
-      if (s.config.debugHeaders) response.headers.set('x-jwtgate-reason', x.requirement === undefined ? x.code : `${x.code}; ${x.requirement}`)
+      if (s.config.debugHeaders) {
+        response.headers.set(
+          'x-jwtgate-reason',
+          x.requirement === undefined ? x.code : `${x.code}; ${x.requirement}`,
+        )
+      }
     }
     if (cors !== undefined && !isPreflight(request)) {
       const origin = request.headers.get('origin')
-      if (origin !== null && originAllowed(cors, origin)) addCorsHeaders(cors, origin, response.headers)
+      if (origin !== null && originAllowed(cors, origin)) {
+        addCorsHeaders(cors, origin, response.headers)
+      }
     }
     metrics.inFlight.value--
     x.status = response.status
     if (!x.deferred) {
-      if (logRequests && x.bytesOut === undefined) x.bytesOut = response.body === null ? 0 : Number(response.headers.get('content-length') ?? 0) || undefined
+      if (logRequests && x.bytesOut === undefined) {
+        x.bytesOut = response.body === null
+          ? 0
+          : Number(response.headers.get('content-length') ?? 0) || undefined
+      }
       finish(x)
     }
     return response
@@ -355,7 +435,11 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     fetch: handleRequest,
     admin(request: Request): Response {
       const path = new URL(request.url).pathname
-      if (path === '/metrics') return new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } })
+      if (path === '/metrics') {
+        return new Response(metrics.render(), {
+          headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
+        })
+      }
       if (path === '/healthz' || path === '/readyz') return health(path, crypto.randomUUID())
       return new Response('not found\n', { status: 404, headers: { 'content-type': 'text/plain' } })
     },

@@ -5,7 +5,9 @@
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 export type LogFormat = 'json' | 'pretty'
-export type LogFields = Readonly<Record<string, string | number | boolean | undefined | readonly string[]>>
+export type LogFields = Readonly<
+  Record<string, string | number | boolean | undefined | readonly string[]>
+>
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
 
@@ -30,7 +32,9 @@ const RAW_CONTROLS = /[\x7f-\x9f\u2028\u2029]/g
 function escapedJson(value: unknown): string {
   const text = JSON.stringify(value)
   RAW_CONTROLS.lastIndex = 0
-  return RAW_CONTROLS.test(text) ? text.replace(RAW_CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : text
+  return RAW_CONTROLS.test(text)
+    ? text.replace(RAW_CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    : text
 }
 
 /** A value as it is when plain printable ASCII without `"`, `=` or spaces; else quoted and escaped as in JSON. */
@@ -40,7 +44,13 @@ function prettyValue(value: string | number | boolean | readonly string[]): stri
 }
 
 /** Formats one event as a line: values from a token (a signed `sub`) may hold any character, and never reach the line raw. */
-export function formatLine(format: LogFormat, time: number, level: LogLevel, event: string, fields: LogFields = {}): string {
+export function formatLine(
+  format: LogFormat,
+  time: number,
+  level: LogLevel,
+  event: string,
+  fields: LogFields = {},
+): string {
   const iso = new Date(time).toISOString()
   if (format === 'json') return escapedJson({ time: iso, level, event, ...fields })
   let line = `${iso} ${level.toUpperCase().padEnd(5)} ${event}`

@@ -49,7 +49,14 @@ export class Counter {
 
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`
-    for (const [key, cell] of this.#values) out += `${this.name}${labelText(this.labels, key === '' && this.labels.length === 0 ? [] : key.split(KEY_SEPARATOR))} ${cell.value}\n`
+    for (const [key, cell] of this.#values) {
+      out += `${this.name}${
+        labelText(
+          this.labels,
+          key === '' && this.labels.length === 0 ? [] : key.split(KEY_SEPARATOR),
+        )
+      } ${cell.value}\n`
+    }
     return out
   }
 }
@@ -64,7 +71,25 @@ export class Gauge {
 }
 
 /** Seconds buckets from 100 µs to 30 s. */
-export const SECONDS_BUCKETS: readonly number[] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+export const SECONDS_BUCKETS: readonly number[] = [
+  0.0001,
+  0.00025,
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+]
 
 /** One label set's histogram: kept by whoever observes it often, to skip the lookup. */
 export class HistogramSeries {
@@ -91,7 +116,12 @@ export class HistogramSeries {
 /** A histogram per label set, with cumulative buckets rendered as Prometheus expects. */
 export class Histogram {
   readonly #series = new Map<string, HistogramSeries>()
-  constructor(readonly name: string, readonly help: string, readonly labels: Labels = [], readonly buckets: readonly number[] = SECONDS_BUCKETS) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly labels: Labels = [],
+    readonly buckets: readonly number[] = SECONDS_BUCKETS,
+  ) {}
 
   /** The series of a label set, created empty on first use. */
   series(values: readonly string[]): HistogramSeries {
@@ -119,7 +149,9 @@ export class Histogram {
       let cumulative = 0
       for (let i = 0; i < this.buckets.length; i++) {
         cumulative += series.counts[i]!
-        out += `${this.name}_bucket${labelText(this.labels, values, `le="${this.buckets[i]}"`)} ${cumulative}\n`
+        out += `${this.name}_bucket${
+          labelText(this.labels, values, `le="${this.buckets[i]}"`)
+        } ${cumulative}\n`
       }
       out += `${this.name}_bucket${labelText(this.labels, values, 'le="+Inf"')} ${series.count}\n`
       out += `${this.name}_sum${labelText(this.labels, values)} ${series.sum}\n`
@@ -150,14 +182,45 @@ interface RouteSeries {
 
 /** Every metric the gateway keeps. */
 export class Metrics {
-  readonly requests = new Counter('jwtgate_requests_total', 'Requests answered, by route, method class and status.', ['route', 'method_class', 'status'])
-  readonly rejections = new Counter('jwtgate_rejections_total', 'Requests rejected by the gateway, by reason code.', ['reason'])
-  readonly requestDuration = new Histogram('jwtgate_request_duration_seconds', 'Time from request to response headers, by route.', ['route'])
-  readonly upstreamDuration = new Histogram('jwtgate_upstream_duration_seconds', 'Time from the upstream request to its response headers, by upstream.', ['upstream'])
-  readonly verifyDuration = new Histogram('jwtgate_token_verification_seconds', 'Time to verify a token (cache misses), by provider.', ['provider'])
-  readonly jwksFetches = new Counter('jwtgate_jwks_fetches_total', 'JWK Set (and OIDC discovery) fetches, by provider and result.', ['provider', 'result'])
-  readonly cache = new Counter('jwtgate_token_cache_total', 'Verified-token cache lookups, by result (hit, miss).', ['result'])
-  readonly inFlight = new Gauge('jwtgate_requests_in_flight', 'Requests received and not yet answered with headers.')
+  readonly requests = new Counter(
+    'jwtgate_requests_total',
+    'Requests answered, by route, method class and status.',
+    ['route', 'method_class', 'status'],
+  )
+  readonly rejections = new Counter(
+    'jwtgate_rejections_total',
+    'Requests rejected by the gateway, by reason code.',
+    ['reason'],
+  )
+  readonly requestDuration = new Histogram(
+    'jwtgate_request_duration_seconds',
+    'Time from request to response headers, by route.',
+    ['route'],
+  )
+  readonly upstreamDuration = new Histogram(
+    'jwtgate_upstream_duration_seconds',
+    'Time from the upstream request to its response headers, by upstream.',
+    ['upstream'],
+  )
+  readonly verifyDuration = new Histogram(
+    'jwtgate_token_verification_seconds',
+    'Time to verify a token (cache misses), by provider.',
+    ['provider'],
+  )
+  readonly jwksFetches = new Counter(
+    'jwtgate_jwks_fetches_total',
+    'JWK Set (and OIDC discovery) fetches, by provider and result.',
+    ['provider', 'result'],
+  )
+  readonly cache = new Counter(
+    'jwtgate_token_cache_total',
+    'Verified-token cache lookups, by result (hit, miss).',
+    ['result'],
+  )
+  readonly inFlight = new Gauge(
+    'jwtgate_requests_in_flight',
+    'Requests received and not yet answered with headers.',
+  )
   readonly startTime: number
   /** The cache counters, kept at hand: they move on every request with a token. */
   readonly cacheHits: CounterCell = this.cache.cell(['hit'])

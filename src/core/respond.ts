@@ -23,7 +23,11 @@ const TITLES: Record<number, string> = {
 }
 
 const REALM = 'jwtgate'
-const INTERNAL = new GatewayError('internal_error', 500, 'The gateway failed to handle the request.')
+const INTERNAL = new GatewayError(
+  'internal_error',
+  500,
+  'The gateway failed to handle the request.',
+)
 
 /** RFC 7230 quoted-string: escape backslash and double quote. */
 function quote(value: string): string {
@@ -35,11 +39,15 @@ export function challenge(error: GatewayError): string | undefined {
   if (error instanceof TokenError) {
     // RFC 6750 §3.1: a request without any token gets no error attribute.
     if (error.code === 'token_missing') return `Bearer realm=${quote(REALM)}`
-    return `Bearer realm=${quote(REALM)}, error="invalid_token", error_description=${quote(error.detail)}`
+    return `Bearer realm=${quote(REALM)}, error="invalid_token", error_description=${
+      quote(error.detail)
+    }`
   }
   if (error instanceof ForbiddenError) {
     const scope = error.scopes.length > 0 ? `, scope=${quote(error.scopes.join(' '))}` : ''
-    return `Bearer realm=${quote(REALM)}, error="insufficient_scope", error_description=${quote(error.detail)}${scope}`
+    return `Bearer realm=${quote(REALM)}, error="insufficient_scope", error_description=${
+      quote(error.detail)
+    }${scope}`
   }
   return undefined
 }
@@ -50,11 +58,16 @@ export function challenge(error: GatewayError): string | undefined {
  */
 export function errorResponse(thrown: unknown, requestId?: string): Response {
   const error = thrown instanceof GatewayError ? thrown : INTERNAL
-  const headers = new Headers({ 'content-type': 'application/problem+json', 'cache-control': 'no-store' })
+  const headers = new Headers({
+    'content-type': 'application/problem+json',
+    'cache-control': 'no-store',
+  })
   const auth = challenge(error)
   if (auth !== undefined) headers.set('www-authenticate', auth)
   if (error instanceof UnavailableError) headers.set('retry-after', String(error.retryAfterSeconds))
-  if (error instanceof LimitError && error.retryAfterSeconds !== undefined) headers.set('retry-after', String(error.retryAfterSeconds))
+  if (error instanceof LimitError && error.retryAfterSeconds !== undefined) {
+    headers.set('retry-after', String(error.retryAfterSeconds))
+  }
   if (error.code === 'method_not_allowed') headers.set('allow', ALLOWED_METHODS.join(', '))
   if (requestId !== undefined) headers.set('x-request-id', requestId)
   const body = {

@@ -5,15 +5,15 @@
  */
 import { TokenCache } from './auth/cache.ts'
 import { remoteSource } from './auth/jwks.ts'
-import { staticSource, type KeySource } from './auth/source.ts'
+import { type KeySource, staticSource } from './auth/source.ts'
 import { describeTokenSource, type TokenSource } from './auth/token.ts'
 import { createVerifier, type Verifier } from './auth/verify.ts'
 import type { Config, ProviderConfig, RouteConfig, UpstreamConfig } from './config/load.ts'
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
-import { foldHeaderName, IDENTITY_PREFIXES, type HeaderFilter } from './proxy/headers.ts'
+import { foldHeaderName, type HeaderFilter, IDENTITY_PREFIXES } from './proxy/headers.ts'
 import { RateLimiter } from './rate-limit.ts'
-import { compileRoutes, type CompiledRoute } from './routing/routes.ts'
+import { type CompiledRoute, compileRoutes } from './routing/routes.ts'
 
 export interface Provider {
   readonly config: ProviderConfig
@@ -70,7 +70,15 @@ export interface StateDeps {
 
 function remoteKey(p: ProviderConfig): string {
   const { jwksUrl, oidcIssuer, cooldownMs, timeoutMs, maxAgeMs, allowInsecure } = p.keys
-  return JSON.stringify([jwksUrl, oidcIssuer, cooldownMs, timeoutMs, maxAgeMs, allowInsecure, p.verify.algorithms])
+  return JSON.stringify([
+    jwksUrl,
+    oidcIssuer,
+    cooldownMs,
+    timeoutMs,
+    maxAgeMs,
+    allowInsecure,
+    p.verify.algorithms,
+  ])
 }
 
 /** Builds the running state; `previous` lends its remote key sources where settings match. */
@@ -94,18 +102,27 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
           fetch: deps.fetch,
           now: deps.now,
           logger: deps.logger,
-          onFetch: deps.metrics === undefined ? undefined : (ok) => deps.metrics!.jwksFetches.inc([p.name, ok ? 'success' : 'failure']),
+          onFetch: deps.metrics === undefined
+            ? undefined
+            : (ok) => deps.metrics!.jwksFetches.inc([p.name, ok ? 'success' : 'failure']),
         })
         remote.start()
       }
       remotes.set(key, remote)
       sources.push(remote)
     }
-    providers.set(p.name, { config: p, sources, verifier: createVerifier({ sources, ...p.verify, now: deps.now }) })
+    providers.set(p.name, {
+      config: p,
+      sources,
+      verifier: createVerifier({ sources, ...p.verify, now: deps.now }),
+    })
   }
-  const auth = new Map(config.routes.map((r) => [r, routeAuth(r.providers.map((name) => providers.get(name)!))]))
+  const auth = new Map(
+    config.routes.map((r) => [r, routeAuth(r.providers.map((name) => providers.get(name)!))]),
+  )
   const allSources = uniqueSources([...providers.values()])
-  const sameLimit = previous !== undefined && JSON.stringify(previous.config.rateLimit) === JSON.stringify(config.rateLimit)
+  const sameLimit = previous !== undefined &&
+    JSON.stringify(previous.config.rateLimit) === JSON.stringify(config.rateLimit)
   return {
     config,
     providers,
@@ -114,18 +131,27 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
     auth,
     allSources,
     headerFilter: {
-      strip: new Set([...config.routes.flatMap((r) => r.claimHeaders.map((c) => foldHeaderName(c.header))), ...config.stripHeaders.names.map(foldHeaderName)]),
+      strip: new Set([
+        ...config.routes.flatMap((r) => r.claimHeaders.map((c) => foldHeaderName(c.header))),
+        ...config.stripHeaders.names.map(foldHeaderName),
+      ]),
       prefixes: [...IDENTITY_PREFIXES, ...config.stripHeaders.prefixes],
       bearer: allSources.some((t) => t.kind === 'authorization'),
       tokenHeaders: new Set(allSources.flatMap((t) => (t.kind === 'header' ? [t.name] : []))),
       maxBytes: config.limits.maxHeaderBytes,
     },
     removeTokensAfter: allSources.some((t) => t.kind === 'cookie' || t.kind === 'query'),
-    limiter: sameLimit ? previous.limiter : config.rateLimit === undefined ? undefined : new RateLimiter(config.rateLimit),
+    limiter: sameLimit
+      ? previous.limiter
+      : config.rateLimit === undefined
+      ? undefined
+      : new RateLimiter(config.rateLimit),
     remotes,
     metrics: deps.metrics,
     now: deps.now,
-    cache: config.tokenCache.size > 0 ? new TokenCache({ maxEntries: config.tokenCache.size, maxAgeMs: config.tokenCache.maxAgeMs }) : undefined,
+    cache: config.tokenCache.size > 0
+      ? new TokenCache({ maxEntries: config.tokenCache.size, maxAgeMs: config.tokenCache.maxAgeMs })
+      : undefined,
     keysVersion(name) {
       let version = 0
       for (const source of providers.get(name)?.sources ?? []) version += source.version()
@@ -151,12 +177,17 @@ function routeAuth(providers: readonly Provider[]): RouteAuth {
     }
   }
   const entries = [...byId.values()]
-  return { sources: entries.map((e) => e.source), candidates: new Map(entries.map((e) => [e.source, e.providers])) }
+  return {
+    sources: entries.map((e) => e.source),
+    candidates: new Map(entries.map((e) => [e.source, e.providers])),
+  }
 }
 
 /** True once every key source of every provider has a key set. */
 export function isReady(state: State): boolean {
-  for (const p of state.providers.values()) for (const s of p.sources) if (s.current() === undefined) return false
+  for (const p of state.providers.values()) {
+    for (const s of p.sources) if (s.current() === undefined) return false
+  }
   return true
 }
 

@@ -63,7 +63,9 @@ async function serveInBackground(h: TestHost): Promise<{ exit: Promise<number>; 
 }
 
 test('VERSION matches package.json', () => {
-  expect(VERSION).toBe(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version)
+  expect(VERSION).toBe(
+    JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version,
+  )
 })
 
 test('--version and --help print and exit 0; an unknown command exits 2', async () => {
@@ -78,7 +80,11 @@ test('--version and --help print and exit 0; an unknown command exits 2', async 
 })
 
 test('check exits 0 with a summary that holds no secret', async () => {
-  const h = testHost({ JWTGATE_UPSTREAM: 'http://127.0.0.1:3000/api', JWTGATE_SECRET: HS.config, JWTGATE_AUDIENCE: 'api' })
+  const h = testHost({
+    JWTGATE_UPSTREAM: 'http://127.0.0.1:3000/api',
+    JWTGATE_SECRET: HS.config,
+    JWTGATE_AUDIENCE: 'api',
+  })
   expect(await main(['check'], h)).toBe(0)
   const text = h.out.join('\n')
   expect(text).toContain('configuration OK')
@@ -89,7 +95,11 @@ test('check exits 0 with a summary that holds no secret', async () => {
 })
 
 test('check exits 1 with one line per problem naming the variable', async () => {
-  const h = testHost({ JWTGATE_UPSTREAM: 'ftp://x', JWTGATE_SECRET: 'too-short', JWTGATE_PORT: 'eighty' })
+  const h = testHost({
+    JWTGATE_UPSTREAM: 'ftp://x',
+    JWTGATE_SECRET: 'too-short',
+    JWTGATE_PORT: 'eighty',
+  })
   expect(await main(['check'], h)).toBe(1)
   expect(h.err.slice(0, -1).sort()).toEqual([
     'JWTGATE_PORT: must be a port number from 0 to 65535 (got "eighty")',
@@ -98,7 +108,9 @@ test('check exits 1 with one line per problem naming the variable', async () => 
   ])
   const keys = testHost({ JWTGATE_UPSTREAM: 'http://x', JWTGATE_SECRET: 'too-short' })
   expect(await main(['check'], keys)).toBe(1)
-  expect(keys.err[0]).toBe('JWTGATE_SECRET: the secret is 9 bytes; at least 32 bytes (256 bits) are required for HS256')
+  expect(keys.err[0]).toBe(
+    'JWTGATE_SECRET: the secret is 9 bytes; at least 32 bytes (256 bits) are required for HS256',
+  )
   expect(keys.err.join('\n')).not.toContain('too-short')
 })
 
@@ -129,14 +141,21 @@ test('serve refuses an invalid configuration before listening', async () => {
 
 test('serve prints one start-up line, proxies, and exits 0 on a signal', async () => {
   const upstream = await recordingUpstream()
-  const h = testHost({ JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: HS.config, JWTGATE_PORT: '0', JWTGATE_LOG_LEVEL: 'warn' })
+  const h = testHost({
+    JWTGATE_UPSTREAM: upstream.url,
+    JWTGATE_SECRET: HS.config,
+    JWTGATE_PORT: '0',
+    JWTGATE_LOG_LEVEL: 'warn',
+  })
   const { exit, port } = await serveInBackground(h)
   const start = JSON.parse(h.out[0]!)
   expect(start.event).toBe('start')
   expect(start.version).toBe(VERSION)
   expect(start.keys).toBe('secret (HS256)')
   expect(JSON.stringify(start)).not.toContain(HS.config.slice(7))
-  const res = await fetch(`http://127.0.0.1:${port}/x`, { headers: { authorization: `Bearer ${await sign({ sub: 's' }, { alg: 'HS256', key: HS.raw })}` } })
+  const res = await fetch(`http://127.0.0.1:${port}/x`, {
+    headers: { authorization: `Bearer ${await sign({ sub: 's' }, { alg: 'HS256', key: HS.raw })}` },
+  })
   expect(res.status).toBe(200)
   h.signal()
   expect(await exit).toBe(0)
@@ -150,7 +169,9 @@ test('demo prints a token and curl commands that work against its gateway', asyn
     const text = h.out.join('\n')
     expect(text).toContain(`TOKEN=${run.token}`)
     expect(text).toContain('curl -i -H "Authorization: Bearer $TOKEN"')
-    const ok = await fetch(`http://127.0.0.1:${run.gatewayPort}/hello`, { headers: { authorization: `Bearer ${run.token}` } })
+    const ok = await fetch(`http://127.0.0.1:${run.gatewayPort}/hello`, {
+      headers: { authorization: `Bearer ${run.token}` },
+    })
     expect(ok.status).toBe(200)
     expect((await ok.json()).headers['x-user-id']).toBe('demo-user')
     expect((await fetch(`http://127.0.0.1:${run.gatewayPort}/hello`)).status).toBe(401)
@@ -177,7 +198,9 @@ test('schema prints the JSON Schema of the configuration file', async () => {
   expect(await main(['schema'], h)).toBe(0)
   const schema = JSON.parse(h.out.join('\n'))
   expect(schema.$schema).toContain('json-schema.org')
-  expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['providers', 'upstreams', 'routes', 'listen']))
+  expect(Object.keys(schema.properties)).toEqual(
+    expect.arrayContaining(['providers', 'upstreams', 'routes', 'listen']),
+  )
   expect(schema.properties.routes.items.required).toEqual(['path', 'upstream'])
 })
 
@@ -187,28 +210,57 @@ test('check --config prints the merged result; problems name their place in the 
   const text = good.out.join('\n')
   expect(text).toContain('listen:   0.0.0.0:9999')
   expect(text).toContain('file:     /c.yaml')
-  expect(text).toContain('route:    routes[1] * /tenants/:tenant/* → api; required (main); 1 claim condition')
+  expect(text).toContain(
+    'route:    routes[1] * /tenants/:tenant/* → api; required (main); 1 claim condition',
+  )
   expect(text).not.toContain(HS.config.slice(7))
   const bad = testHost({}, { '/c.yaml': FILE('http://127.0.0.1:1').replace('equals:', 'equal:') })
   expect(await main(['check', '--config', '/c.yaml'], bad)).toBe(1)
-  expect(bad.err[0]).toBe('routes[1].require.claims[0]: unknown operator "equal" (expected one of equals, oneOf, contains, matches, all, any, not)')
+  expect(bad.err[0]).toBe(
+    'routes[1].require.claims[0]: unknown operator "equal" (expected one of equals, oneOf, contains, matches, all, any, not)',
+  )
 })
 
 test('explain prints the decision without contacting the upstream, and exits 1 for a rejection', async () => {
   const upstream = await recordingUpstream()
   try {
     const files = { '/c.yaml': FILE(upstream.url) }
-    const token = await sign({ iss: 'https://idp.test', tenant: 'globex' }, { alg: 'HS256', key: HS.raw })
+    const token = await sign({ iss: 'https://idp.test', tenant: 'globex' }, {
+      alg: 'HS256',
+      key: HS.raw,
+    })
     const rejected = testHost({}, files)
-    expect(await main(['explain', 'GET', '/tenants/acme/x', '--token', token, '--config', '/c.yaml'], rejected)).toBe(1)
-    expect(rejected.out.join('\n')).toContain('✗ routes[1].require.claims[0]: claim tenant equals "acme" (saw "globex")')
+    expect(
+      await main(
+        ['explain', 'GET', '/tenants/acme/x', '--token', token, '--config', '/c.yaml'],
+        rejected,
+      ),
+    ).toBe(1)
+    expect(rejected.out.join('\n')).toContain(
+      '✗ routes[1].require.claims[0]: claim tenant equals "acme" (saw "globex")',
+    )
     expect(rejected.out.join('\n')).toContain('→ 403 claim_mismatch')
     const json = testHost({}, files)
-    expect(await main(['explain', 'GET', 'http://gw.example/public/a', '--json', '--config', '/c.yaml'], json)).toBe(0)
+    expect(
+      await main(
+        ['explain', 'GET', 'http://gw.example/public/a', '--json', '--config', '/c.yaml'],
+        json,
+      ),
+    ).toBe(0)
     const result = JSON.parse(json.out.join('\n'))
     expect([result.status, result.decision, result.route]).toEqual([200, 'allowed', 'routes[0]'])
     const none = testHost({}, files)
-    expect(await main(['explain', 'DELETE', '/nope', '--header', `Authorization: Bearer ${token}`, '--config', '/c.yaml'], none)).toBe(1)
+    expect(
+      await main([
+        'explain',
+        'DELETE',
+        '/nope',
+        '--header',
+        `Authorization: Bearer ${token}`,
+        '--config',
+        '/c.yaml',
+      ], none),
+    ).toBe(1)
     expect(none.out.join('\n').endsWith('→ 404 no_route')).toBe(true)
     expect(upstream.seen.length).toBe(0)
     const usage = testHost({}, files)
@@ -235,7 +287,9 @@ test('serve reloads the file on SIGHUP and keeps the old configuration when the 
   files['/c.yaml'] = 'routes: [{ path: nope }]'
   h.reload()
   await until(() => h.out.some((l) => l.includes('reload_failed')))
-  expect(h.out.find((l) => l.includes('reload_failed'))).toContain('routes[0].path: must start with /')
+  expect(h.out.find((l) => l.includes('reload_failed'))).toContain(
+    'routes[0].path: must start with /',
+  )
   expect((await fetch(`${url}/open/x`)).status).toBe(200)
   h.signal()
   expect(await exit).toBe(0)
@@ -244,8 +298,17 @@ test('serve reloads the file on SIGHUP and keeps the old configuration when the 
 
 test('serve asks the server for a connection idle timeout only when the runtime can keep it', async () => {
   /** The idleTimeoutSec serve() was given, for an environment and a runtime limit. */
-  async function idleFor(env: Record<string, string>, maxIdleTimeoutSec: number | undefined): Promise<number | undefined> {
-    const h = testHost({ JWTGATE_UPSTREAM: 'http://127.0.0.1:9', JWTGATE_SECRET: HS.config, JWTGATE_PORT: '0', JWTGATE_LOG_LEVEL: 'warn', ...env })
+  async function idleFor(
+    env: Record<string, string>,
+    maxIdleTimeoutSec: number | undefined,
+  ): Promise<number | undefined> {
+    const h = testHost({
+      JWTGATE_UPSTREAM: 'http://127.0.0.1:9',
+      JWTGATE_SECRET: HS.config,
+      JWTGATE_PORT: '0',
+      JWTGATE_LOG_LEVEL: 'warn',
+      ...env,
+    })
     const limited: TestHost = { ...h, maxIdleTimeoutSec }
     const asked: (number | undefined)[] = []
     const original = limited.serve
@@ -261,8 +324,12 @@ test('serve asks the server for a connection idle timeout only when the runtime 
   }
   // The stream idle timeout (2 min by default), or the longest upstream timeout when longer.
   expect(await idleFor({}, 255)).toBe(120)
-  expect(await idleFor({ JWTGATE_STREAM_IDLE_TIMEOUT: '10s', JWTGATE_UPSTREAM_TIMEOUT: '45s' }, 255)).toBe(45)
-  expect(await idleFor({ JWTGATE_STREAM_IDLE_TIMEOUT: '1500ms', JWTGATE_UPSTREAM_TIMEOUT: '1s' }, 255)).toBe(2)
+  expect(
+    await idleFor({ JWTGATE_STREAM_IDLE_TIMEOUT: '10s', JWTGATE_UPSTREAM_TIMEOUT: '45s' }, 255),
+  ).toBe(45)
+  expect(
+    await idleFor({ JWTGATE_STREAM_IDLE_TIMEOUT: '1500ms', JWTGATE_UPSTREAM_TIMEOUT: '1s' }, 255),
+  ).toBe(2)
   // Longer than the runtime allows, or a runtime without the setting: none (the gateway watches).
   expect(await idleFor({ JWTGATE_STREAM_IDLE_TIMEOUT: '10m' }, 255)).toBeUndefined()
   expect(await idleFor({}, undefined)).toBeUndefined()

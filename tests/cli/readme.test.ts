@@ -10,8 +10,18 @@ test('the README configuration file example is valid and says what the text says
   const yaml = /```yaml\n([\s\S]+?)```/.exec(readme)?.[1]
   expect(yaml).toBeDefined()
   const partnerSecret = secret(32).config
-  const config = await loadConfig({ JWTGATE_CONFIG: '/jwtgate.yaml', PARTNER_HS256_SECRET: partnerSecret }, { readFile: () => yaml! })
-  expect(config.routes.map((r) => r.name)).toEqual(['docs', 'read-order', 'delete-order', 'tenant-data', 'files', 'legacy-items'])
+  const config = await loadConfig({
+    JWTGATE_CONFIG: '/jwtgate.yaml',
+    PARTNER_HS256_SECRET: partnerSecret,
+  }, { readFile: () => yaml! })
+  expect(config.routes.map((r) => r.name)).toEqual([
+    'docs',
+    'read-order',
+    'delete-order',
+    'tenant-data',
+    'files',
+    'legacy-items',
+  ])
   expect(config.routes[0]!.auth).toBe('public')
   expect(config.routes[1]!.require.scopesAll).toEqual(['orders:read'])
   expect(config.routes[2]!.require.rolesAny).toEqual(['admin'])

@@ -45,14 +45,24 @@ const scenario = fc
   .chain((providers) => {
     const names = providers.map((_, i) => `p${i}`)
     // Every provider (in file order), one, or several in any order.
-    const route = fc.oneof(fc.constant(undefined), fc.constantFrom(...names).map((n) => [n]), fc.shuffledSubarray(names, { minLength: 1 }))
+    const route = fc.oneof(
+      fc.constant(undefined),
+      fc.constantFrom(...names).map((n) => [n]),
+      fc.shuffledSubarray(names, { minLength: 1 }),
+    )
     const token = fc.record({
       secret: fc.nat(SECRETS.length - 1),
       iss: fc.constantFrom<string | undefined>(...ISSUERS, 'https://c.test', undefined),
       aud: fc.constantFrom<string | string[] | undefined>(...AUDIENCES, ['x', 'y'], 'z', undefined),
       // Times around T0, fractional ones included (jose compares whole seconds).
-      exp: fc.option(fc.integer({ min: -40, max: 120 }).map((d) => T0 + d + (d % 3 === 0 ? 0.5 : 0)), { nil: undefined }),
-      nbf: fc.option(fc.integer({ min: -40, max: 60 }).map((d) => T0 + d + (d % 2 === 0 ? 0.25 : 0)), { nil: undefined }),
+      exp: fc.option(
+        fc.integer({ min: -40, max: 120 }).map((d) => T0 + d + (d % 3 === 0 ? 0.5 : 0)),
+        { nil: undefined },
+      ),
+      nbf: fc.option(
+        fc.integer({ min: -40, max: 60 }).map((d) => T0 + d + (d % 2 === 0 ? 0.25 : 0)),
+        { nil: undefined },
+      ),
       iat: fc.option(fc.integer({ min: -40, max: 60 }).map((d) => T0 + d), { nil: undefined }),
     })
     const request = fc.record({
@@ -90,19 +100,31 @@ function configText(s: Scenario, cacheSize: number): string {
       ]),
     ),
     upstreams: { main: { url: 'http://127.0.0.1:9' } },
-    routes: s.routes.map((providers, i) => ({ name: `r${i}`, path: `/r${i}/*`, upstream: 'main', ...(providers === undefined ? {} : { providers }) })),
+    routes: s.routes.map((providers, i) => ({
+      name: `r${i}`,
+      path: `/r${i}/*`,
+      upstream: 'main',
+      ...(providers === undefined ? {} : { providers }),
+    })),
   })
 }
 
 async function stateFor(s: Scenario, cacheSize: number, clock: { now: number }): Promise<State> {
   const text = configText(s, cacheSize)
   const config = await loadConfig({ JWTGATE_CONFIG: 'decide.json' }, { readFile: () => text })
-  return buildState(config, { fetch: globalThis.fetch, now: () => clock.now, logger: silentLogger, metrics: new Metrics(clock.now) })
+  return buildState(config, {
+    fetch: globalThis.fetch,
+    now: () => clock.now,
+    logger: silentLogger,
+    metrics: new Metrics(clock.now),
+  })
 }
 
 function sign(t: Scenario['tokens'][number]): Promise<string> {
   const claims: Record<string, unknown> = { sub: 'u' }
-  for (const name of ['iss', 'aud', 'exp', 'nbf', 'iat'] as const) if (t[name] !== undefined) claims[name] = t[name]
+  for (const name of ['iss', 'aud', 'exp', 'nbf', 'iat'] as const) {
+    if (t[name] !== undefined) claims[name] = t[name]
+  }
   return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(SECRETS[t.secret]!.raw)
 }
 
@@ -142,7 +164,11 @@ test(
           const source = SOURCES[r.source]!
           const withCache = await outcome(cached, request(path, tokens[r.token]!, source))
           const without = await outcome(fresh, request(path, tokens[r.token]!, source))
-          assert.equal(withCache, without, `${path} ${source} token ${r.token} at +${clock.now - T0 * 1000} ms`)
+          assert.equal(
+            withCache,
+            without,
+            `${path} ${source} token ${r.token} at +${clock.now - T0 * 1000} ms`,
+          )
           if (withCache.startsWith('allowed')) allowed++
         }
         hits += cached.metrics!.cacheHits.value

@@ -19,7 +19,35 @@ const LONG = 120_000
 
 /** Path pieces that exercise every branch of the normaliser. */
 const pathPiece = fc.oneof(
-  fc.constantFrom('', '.', '..', '%2e', '%2E%2e', '.%2e', 'a', 'b.c', '%41', '%2f', '%5C', '%00', '%zz', '%', '\\', ';x', '#', '?', ' ', 'é', '~', '%7E', '%25', '%252F', '//', 'public', 'admin'),
+  fc.constantFrom(
+    '',
+    '.',
+    '..',
+    '%2e',
+    '%2E%2e',
+    '.%2e',
+    'a',
+    'b.c',
+    '%41',
+    '%2f',
+    '%5C',
+    '%00',
+    '%zz',
+    '%',
+    '\\',
+    ';x',
+    '#',
+    '?',
+    ' ',
+    'é',
+    '~',
+    '%7E',
+    '%25',
+    '%252F',
+    '//',
+    'public',
+    'admin',
+  ),
   fc.string({ maxLength: 6 }),
 )
 const target = fc.array(pathPiece, { maxLength: 8 }).map((parts) => `/${parts.join('/')}`)
@@ -40,7 +68,11 @@ test('fuzz: normalizeTarget() either rejects with 400 or returns a clean, stable
       assert.ok(!segments.includes('.') && !segments.includes('..'), path)
       // deno-lint-ignore no-control-regex -- control characters must not survive
       assert.ok(!/%2f|%5c|%00|[\\;#\x00-\x1f\x7f]/i.test(path), path)
-      assert.deepEqual(normalizeTarget(`http://gw${path}${result.search}`), result, 'normalising twice changes nothing')
+      assert.deepEqual(
+        normalizeTarget(`http://gw${path}${result.search}`),
+        result,
+        'normalising twice changes nothing',
+      )
     }),
     { numRuns: RUNS * 4 },
   )
@@ -48,16 +80,32 @@ test('fuzz: normalizeTarget() either rejects with 400 or returns a clean, stable
 
 test('fuzz: hasDuplicateMembers() agrees with a reference on generated JSON', () => {
   const name = fc.constantFrom('a', 'b', 'sub', 'é', '\u0000', '"', '\\')
-  const obj = fc.array(fc.tuple(name, fc.oneof(fc.integer(), fc.string({ maxLength: 3 }), fc.constant(null))), { maxLength: 5 })
+  const obj = fc.array(
+    fc.tuple(name, fc.oneof(fc.integer(), fc.string({ maxLength: 3 }), fc.constant(null))),
+    { maxLength: 5 },
+  )
   fc.assert(
-    fc.property(obj, fc.boolean(), fc.constantFrom(':', ' : ', '\n:\t', ': '), (members, escape, colon) => {
-      const text = `{${members.map(([k, v]) => `${escape ? JSON.stringify(k).replace(/[a-z]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`) : JSON.stringify(k)}${colon}${JSON.stringify(v)}`).join(',')}}`
-      const expected = new Set(members.map(([k]) => k)).size !== members.length
-      assert.equal(hasDuplicateMembers(text), expected, text)
-      assert.equal(hasDuplicateMembers(`[${text},{"x":[${text}]}]`), expected)
-      assert.equal(hasDuplicateMembers(`{"outer":${text},"list":[1,"a:b",${text}]}`), expected)
-      assert.equal(hasDuplicateMembers(`{"a":${text},"a":1}`), true)
-    }),
+    fc.property(
+      obj,
+      fc.boolean(),
+      fc.constantFrom(':', ' : ', '\n:\t', ': '),
+      (members, escape, colon) => {
+        const text = `{${
+          members.map(([k, v]) =>
+            `${
+              escape
+                ? JSON.stringify(k).replace(/[a-z]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`)
+                : JSON.stringify(k)
+            }${colon}${JSON.stringify(v)}`
+          ).join(',')
+        }}`
+        const expected = new Set(members.map(([k]) => k)).size !== members.length
+        assert.equal(hasDuplicateMembers(text), expected, text)
+        assert.equal(hasDuplicateMembers(`[${text},{"x":[${text}]}]`), expected)
+        assert.equal(hasDuplicateMembers(`{"outer":${text},"list":[1,"a:b",${text}]}`), expected)
+        assert.equal(hasDuplicateMembers(`{"a":${text},"a":1}`), true)
+      },
+    ),
     { numRuns: RUNS * 4 },
   )
 })
@@ -65,7 +113,12 @@ test('fuzz: hasDuplicateMembers() agrees with a reference on generated JSON', ()
 async function fuzzGateway() {
   const upstream = await recordingUpstream()
   const hs = secret(32)
-  const config = await loadConfig({ JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: hs.config, JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id', JWTGATE_PUBLIC_PATHS: '/public/*' })
+  const config = await loadConfig({
+    JWTGATE_UPSTREAM: upstream.url,
+    JWTGATE_SECRET: hs.config,
+    JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id',
+    JWTGATE_PUBLIC_PATHS: '/public/*',
+  })
   const gateway = createGateway(config)
   return { upstream, hs, gateway, close: async () => (gateway.close(), await upstream.close()) }
 }
@@ -76,15 +129,21 @@ test(
     const g = await fuzzGateway()
     try {
       await fc.assert(
-        fc.asyncProperty(target, fc.constantFrom('GET', 'POST', 'DELETE', 'PROPFIND', 'PATCH'), async (t, method) => {
-          const before = g.upstream.seen.length
-          const res = await g.gateway.fetch(new Request(`http://gw${t.replace(/#/g, '%23')}`, { method }))
-          assert.ok(res.status < 500, `${res.status} for ${t}`)
-          if (res.status < 300) {
-            const seen = g.upstream.seen.at(-1)!.path
-            assert.ok(seen === '/public' || seen.startsWith('/public/'), t)
-          } else assert.equal(g.upstream.seen.length, before)
-        }),
+        fc.asyncProperty(
+          target,
+          fc.constantFrom('GET', 'POST', 'DELETE', 'PROPFIND', 'PATCH'),
+          async (t, method) => {
+            const before = g.upstream.seen.length
+            const res = await g.gateway.fetch(
+              new Request(`http://gw${t.replace(/#/g, '%23')}`, { method }),
+            )
+            assert.ok(res.status < 500, `${res.status} for ${t}`)
+            if (res.status < 300) {
+              const seen = g.upstream.seen.at(-1)!.path
+              assert.ok(seen === '/public' || seen.startsWith('/public/'), t)
+            } else assert.equal(g.upstream.seen.length, before)
+          },
+        ),
         { numRuns: RUNS },
       )
     } finally {
@@ -100,28 +159,47 @@ test(
     const g = await fuzzGateway()
     try {
       const good = await sign({ sub: 'alice' }, { alg: 'HS256', key: g.hs.raw })
-      const decodedParts = (t: string) => t.split('.').map((p) => { try { return atob(p.replace(/-/g, '+').replace(/_/g, '/')) } catch { return `!${p}` } }).join('.')
-      const mutated = fc.tuple(fc.nat(good.length - 1), fc.constantFrom(...'ABCabc012-_.=+/ ')).map(([i, c]) => good.slice(0, i) + c + good.slice(i + 1))
+      const decodedParts = (t: string) =>
+        t.split('.').map((p) => {
+          try {
+            return atob(p.replace(/-/g, '+').replace(/_/g, '/'))
+          } catch {
+            return `!${p}`
+          }
+        }).join('.')
+      const mutated = fc.tuple(fc.nat(good.length - 1), fc.constantFrom(...'ABCabc012-_.=+/ ')).map(
+        ([i, c]) => good.slice(0, i) + c + good.slice(i + 1),
+      )
       const truncated = fc.nat(good.length - 1).map((n) => good.slice(0, n))
-      const unsigned = fc.record({ sub: fc.string(), exp: fc.integer() }).map((p) => `${b64url({ alg: 'none' })}.${b64url(p)}.`)
-      const forgedPayload = fc.record({ sub: fc.string({ maxLength: 8 }), admin: fc.boolean() }).map((p) => `${good.split('.')[0]}.${b64url({ ...p, exp: 9_999_999_999 })}.${good.split('.')[2]}`)
+      const unsigned = fc.record({ sub: fc.string(), exp: fc.integer() }).map((p) =>
+        `${b64url({ alg: 'none' })}.${b64url(p)}.`
+      )
+      const forgedPayload = fc.record({ sub: fc.string({ maxLength: 8 }), admin: fc.boolean() })
+        .map((p) =>
+          `${good.split('.')[0]}.${b64url({ ...p, exp: 9_999_999_999 })}.${good.split('.')[2]}`
+        )
       const garbage = fc.string({ maxLength: 200 })
       await fc.assert(
-        fc.asyncProperty(fc.oneof(mutated, truncated, unsigned, forgedPayload, garbage), async (token) => {
-          let res: Response
-          try {
-            res = await g.gateway.fetch(new Request('http://gw/private', { headers: { authorization: `Bearer ${token}` } }))
-          } catch (e) {
-            // Only the Headers constructor may refuse a value (CR, LF, NUL): nothing was sent.
-            assert.ok(e instanceof TypeError, `${e}`)
-            return
-          }
-          const same = decodedParts(token) === decodedParts(good)
-          if (!same) {
-            assert.equal(res.status, 401, `${res.status} for ${token}`)
-            assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer realm="jwtgate"/)
-          }
-        }),
+        fc.asyncProperty(
+          fc.oneof(mutated, truncated, unsigned, forgedPayload, garbage),
+          async (token) => {
+            let res: Response
+            try {
+              res = await g.gateway.fetch(
+                new Request('http://gw/private', { headers: { authorization: `Bearer ${token}` } }),
+              )
+            } catch (e) {
+              // Only the Headers constructor may refuse a value (CR, LF, NUL): nothing was sent.
+              assert.ok(e instanceof TypeError, `${e}`)
+              return
+            }
+            const same = decodedParts(token) === decodedParts(good)
+            if (!same) {
+              assert.equal(res.status, 401, `${res.status} for ${token}`)
+              assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer realm="jwtgate"/)
+            }
+          },
+        ),
         { numRuns: RUNS * 2 },
       )
       assert.ok(g.upstream.seen.every((s) => s.headers.get('x-user-id') === 'alice'))

@@ -12,7 +12,9 @@ const B = secret(32)
 
 async function setup(extraRoutes = '', top = '') {
   const orders = await recordingUpstream(async (r) => {
-    if (new URL(r.url).pathname.startsWith('/slow')) await new Promise((res) => setTimeout(res, 300))
+    if (new URL(r.url).pathname.startsWith('/slow')) {
+      await new Promise((res) => setTimeout(res, 300))
+    }
     return Response.json({ path: new URL(r.url).pathname })
   })
   const files = await recordingUpstream()
@@ -45,17 +47,44 @@ ${extraRoutes}  - { path: /public/*, upstream: orders, auth: public }
   - { path: /slow/*, upstream: orders }
 `
   const files_ = { '/c.yaml': text }
-  const readFile = (p: string) => (files_ as Record<string, string>)[p] ?? (() => { throw new Error('ENOENT') })()
+  const readFile = (p: string) =>
+    (files_ as Record<string, string>)[p] ?? (() => {
+      throw new Error('ENOENT')
+    })()
   const config = await loadConfig({ JWTGATE_CONFIG: '/c.yaml' }, { readFile })
   const lines: string[] = []
-  const gateway = createGateway(config, { logger: createLogger({ level: 'info', format: 'json', sink: (l) => lines.push(l) }) })
-  const call = (method: string, path: string, token?: string, headers: Record<string, string> = {}) =>
-    gateway.fetch(new Request(`http://gw${path}`, { method, headers: token ? { ...headers, authorization: `Bearer ${token}` } : headers }))
-  return { orders, files, gateway, config, lines, call, readFile, files_, close: async () => (gateway.close(), await orders.close(), await files.close()) }
+  const gateway = createGateway(config, {
+    logger: createLogger({ level: 'info', format: 'json', sink: (l) => lines.push(l) }),
+  })
+  const call = (
+    method: string,
+    path: string,
+    token?: string,
+    headers: Record<string, string> = {},
+  ) =>
+    gateway.fetch(
+      new Request(`http://gw${path}`, {
+        method,
+        headers: token ? { ...headers, authorization: `Bearer ${token}` } : headers,
+      }),
+    )
+  return {
+    orders,
+    files,
+    gateway,
+    config,
+    lines,
+    call,
+    readFile,
+    files_,
+    close: async () => (gateway.close(), await orders.close(), await files.close()),
+  }
 }
 
-const alpha = (claims: Record<string, unknown>) => sign({ iss: 'https://alpha.test', sub: 'ann', ...claims }, { alg: 'HS256', key: A.raw })
-const beta = (claims: Record<string, unknown>) => sign({ iss: 'https://beta.test', sub: 'bob', ...claims }, { alg: 'HS256', key: B.raw })
+const alpha = (claims: Record<string, unknown>) =>
+  sign({ iss: 'https://alpha.test', sub: 'ann', ...claims }, { alg: 'HS256', key: A.raw })
+const beta = (claims: Record<string, unknown>) =>
+  sign({ iss: 'https://beta.test', sub: 'bob', ...claims }, { alg: 'HS256', key: B.raw })
 
 test('routes: tokens of two issuers are each verified by their own provider', async () => {
   const g = await setup()
@@ -65,9 +94,17 @@ test('routes: tokens of two issuers are each verified by their own provider', as
     assert.deepEqual([a.status, b.status], [200, 200])
     assert.deepEqual(g.orders.seen.map((s) => s.headers.get('x-user-id')), ['ann', 'bob'])
     // A beta token claiming alpha's issuer is checked with alpha's key only, and fails.
-    const crossed = await g.call('GET', '/orders/3', await sign({ iss: 'https://alpha.test', scope: 'orders:read' }, { alg: 'HS256', key: B.raw }))
+    const crossed = await g.call(
+      'GET',
+      '/orders/3',
+      await sign({ iss: 'https://alpha.test', scope: 'orders:read' }, { alg: 'HS256', key: B.raw }),
+    )
     assert.equal((await crossed.json()).code, 'bad_signature')
-    const unknown = await g.call('GET', '/orders/4', await sign({ iss: 'https://evil.test', scope: 'orders:read' }, { alg: 'HS256', key: A.raw }))
+    const unknown = await g.call(
+      'GET',
+      '/orders/4',
+      await sign({ iss: 'https://evil.test', scope: 'orders:read' }, { alg: 'HS256', key: A.raw }),
+    )
     assert.equal(unknown.status, 401)
     assert.equal((await unknown.json()).code, 'wrong_issuer')
     assert.equal(g.orders.seen.length, 2)
@@ -79,12 +116,31 @@ test('routes: tokens of two issuers are each verified by their own provider', as
 test('routes: scopes, roles and templated tenant checks answer 403 with the failed requirement', async () => {
   const g = await setup()
   try {
-    assert.equal((await g.call('GET', '/orders/1', await alpha({ scope: 'orders:write' }))).status, 403)
-    assert.equal((await g.call('DELETE', '/orders/1', await alpha({ realm_access: { roles: ['user'] } }))).status, 403)
-    assert.equal((await g.call('DELETE', '/orders/1', await alpha({ realm_access: { roles: ['admin'] } }))).status, 200)
+    assert.equal(
+      (await g.call('GET', '/orders/1', await alpha({ scope: 'orders:write' }))).status,
+      403,
+    )
+    assert.equal(
+      (await g.call('DELETE', '/orders/1', await alpha({ realm_access: { roles: ['user'] } })))
+        .status,
+      403,
+    )
+    assert.equal(
+      (await g.call('DELETE', '/orders/1', await alpha({ realm_access: { roles: ['admin'] } })))
+        .status,
+      200,
+    )
     // The DELETE route accepts alpha only: a beta admin is refused.
-    assert.equal((await g.call('DELETE', '/orders/1', await beta({ realm_access: { roles: ['admin'] } }))).status, 401)
-    const wrongTenant = await g.call('GET', '/tenants/acme/invoices', await alpha({ tenant: 'globex' }))
+    assert.equal(
+      (await g.call('DELETE', '/orders/1', await beta({ realm_access: { roles: ['admin'] } })))
+        .status,
+      401,
+    )
+    const wrongTenant = await g.call(
+      'GET',
+      '/tenants/acme/invoices',
+      await alpha({ tenant: 'globex' }),
+    )
     assert.equal(wrongTenant.status, 403)
     assert.equal((await wrongTenant.json()).code, 'claim_mismatch')
     const ok = await g.call('GET', '/tenants/acme/invoices', await alpha({ tenant: 'acme' }))
@@ -101,7 +157,10 @@ test('routes: scopes, roles and templated tenant checks answer 403 with the fail
 test('routes: GET routes govern HEAD; a method no route allows is 404 and never reaches the upstream', async () => {
   const g = await setup()
   try {
-    assert.equal((await g.call('HEAD', '/orders/1', await alpha({ scope: 'orders:read' }))).status, 200)
+    assert.equal(
+      (await g.call('HEAD', '/orders/1', await alpha({ scope: 'orders:read' }))).status,
+      200,
+    )
     const before = g.orders.seen.length
     const none = await g.call('POST', '/orders/1', await alpha({ scope: 'orders:read' }))
     assert.equal(none.status, 404)
@@ -132,7 +191,13 @@ test('routes: optional auth forwards claims when a valid token is present, anony
 test('routes: public routes need no token and still lose client claim headers of every route', async () => {
   const g = await setup()
   try {
-    assert.equal((await g.call('GET', '/public/docs', undefined, { 'x-user-id': 'spoof', 'x-tenant': 'spoof' })).status, 200)
+    assert.equal(
+      (await g.call('GET', '/public/docs', undefined, {
+        'x-user-id': 'spoof',
+        'x-tenant': 'spoof',
+      })).status,
+      200,
+    )
     assert.equal(g.orders.seen[0]!.headers.get('x-user-id'), null)
     assert.equal(g.orders.seen[0]!.headers.get('x-tenant'), null)
   } finally {
@@ -178,7 +243,10 @@ test('reload: a new configuration applies to new requests; requests in flight fi
     const t = await alpha({ scope: 'orders:read' })
     const inFlight = g.call('GET', '/slow/1', t)
     await new Promise((r) => setTimeout(r, 50))
-    g.files_['/c.yaml'] = g.files_['/c.yaml'].replace('  - { path: /slow/*, upstream: orders }\n', '  - { path: /slow/*, upstream: orders, auth: public }\n  - { path: /added, upstream: orders, auth: public }\n')
+    g.files_['/c.yaml'] = g.files_['/c.yaml'].replace(
+      '  - { path: /slow/*, upstream: orders }\n',
+      '  - { path: /slow/*, upstream: orders, auth: public }\n  - { path: /added, upstream: orders, auth: public }\n',
+    )
     g.gateway.reload(await loadConfig({ JWTGATE_CONFIG: '/c.yaml' }, { readFile: g.readFile }))
     assert.equal((await inFlight).status, 200)
     assert.equal((await g.call('GET', '/added')).status, 200)
@@ -193,7 +261,8 @@ test('reload: remote key sets carry over, so the gateway stays ready', async () 
   const rsa = await keyPair('ES256', 'k1')
   const jwks = await serve(() => Response.json({ keys: [rsa.publicJwk] }))
   const upstream = await recordingUpstream()
-  const text = (extra: string) => `providers:\n  idp: { jwksUrl: "${jwks.url}/jwks" }\nupstreams:\n  u: { url: "${upstream.url}" }\nroutes:\n  - { path: /*, upstream: u }\n${extra}`
+  const text = (extra: string) =>
+    `providers:\n  idp: { jwksUrl: "${jwks.url}/jwks" }\nupstreams:\n  u: { url: "${upstream.url}" }\nroutes:\n  - { path: /*, upstream: u }\n${extra}`
   let current = text('')
   const readFile = () => current
   const gateway = createGateway(await loadConfig({ JWTGATE_CONFIG: '/c.yaml' }, { readFile }))
@@ -204,7 +273,12 @@ test('reload: remote key sets carry over, so the gateway stays ready', async () 
     gateway.reload(await loadConfig({ JWTGATE_CONFIG: '/c.yaml' }, { readFile }))
     assert.equal(gateway.ready, true)
     const token = await sign({}, { alg: 'ES256', key: rsa.privateKey, kid: 'k1' })
-    assert.equal((await gateway.fetch(new Request('http://gw/a', { headers: { authorization: `Bearer ${token}` } }))).status, 200)
+    assert.equal(
+      (await gateway.fetch(
+        new Request('http://gw/a', { headers: { authorization: `Bearer ${token}` } }),
+      )).status,
+      200,
+    )
   } finally {
     gateway.close()
     await jwks.close()
@@ -215,15 +289,26 @@ test('reload: remote key sets carry over, so the gateway stays ready', async () 
 test('explain: an allowed request names the route and the upstream URL without contacting it', async () => {
   const g = await setup()
   try {
-    const e = await explain(g.config, new Request('http://gw/tenants/acme/x?y=1', { headers: { authorization: `Bearer ${await alpha({ tenant: 'acme' })}` } }))
+    const e = await explain(
+      g.config,
+      new Request('http://gw/tenants/acme/x?y=1', {
+        headers: { authorization: `Bearer ${await alpha({ tenant: 'acme' })}` },
+      }),
+    )
     assert.equal(e.status, 200)
     assert.equal(e.route, 'routes[3]')
     assert.equal(e.upstream, `${g.orders.url}/tenants/acme/x?y=1`)
     const text = formatExplanation(e)
     assert.match(text, /✗ routes\[0\] \/public\/\*: path does not match/)
-    assert.match(text, /✓ routes\[3\] \/tenants\/:tenant\/\*: matches \(params \{"tenant":"acme"\}\)/)
+    assert.match(
+      text,
+      /✓ routes\[3\] \/tenants\/:tenant\/\*: matches \(params \{"tenant":"acme"\}\)/,
+    )
     assert.match(text, /✓ provider alpha/)
-    assert.match(text, /✓ routes\[3\]\.require\.claims\[0\]: claim tenant equals "acme" \(saw "acme"\)/)
+    assert.match(
+      text,
+      /✓ routes\[3\]\.require\.claims\[0\]: claim tenant equals "acme" \(saw "acme"\)/,
+    )
     assert.match(text, /→ 200 allowed via route "routes\[3\]"/)
     assert.equal(g.orders.seen.length, 0)
   } finally {
@@ -234,14 +319,26 @@ test('explain: an allowed request names the route and the upstream URL without c
 test('explain: a request rejected by a claim, and one with no route', async () => {
   const g = await setup()
   try {
-    const rejected = await explain(g.config, new Request('http://gw/tenants/acme/x', { headers: { authorization: `Bearer ${await alpha({ tenant: 'globex' })}` } }))
+    const rejected = await explain(
+      g.config,
+      new Request('http://gw/tenants/acme/x', {
+        headers: { authorization: `Bearer ${await alpha({ tenant: 'globex' })}` },
+      }),
+    )
     assert.equal(rejected.status, 403)
     assert.equal(rejected.decision, 'claim_mismatch')
-    assert.match(formatExplanation(rejected), /✗ routes\[3\]\.require\.claims\[0\]: claim tenant equals "acme" \(saw "globex"\)/)
+    assert.match(
+      formatExplanation(rejected),
+      /✗ routes\[3\]\.require\.claims\[0\]: claim tenant equals "acme" \(saw "globex"\)/,
+    )
     const none = await explain(g.config, new Request('http://gw/nowhere', { method: 'PUT' }))
     assert.equal(none.status, 404)
     assert.equal(none.decision, 'no_route')
-    assert.equal(none.steps.filter((s) => s.step.includes('does not match') || s.step.includes('not listed')).length, 8)
+    assert.equal(
+      none.steps.filter((s) => s.step.includes('does not match') || s.step.includes('not listed'))
+        .length,
+      8,
+    )
     assert.equal(g.orders.seen.length + g.files.seen.length, 0)
   } finally {
     await g.close()

@@ -8,18 +8,33 @@ import { isDeno, test } from '../helpers/t.ts'
 
 const HS = secret(32)
 /** What each entrypoint passes for its runtime's fetch (see src/bun.ts and src/deno.ts). */
-const RUNTIME: GatewayDeps = isDeno ? { decodedEncodings: ['gzip', 'br'] } : { fetchInit: { decompress: false } }
+const RUNTIME: GatewayDeps = isDeno
+  ? { decodedEncodings: ['gzip', 'br'] }
+  : { fetchInit: { decompress: false } }
 
-async function setup(env: Record<string, string> = {}, respond?: (r: Request) => Response | Promise<Response>) {
+async function setup(
+  env: Record<string, string> = {},
+  respond?: (r: Request) => Response | Promise<Response>,
+) {
   const upstream = await recordingUpstream(respond)
   const lines: string[] = []
-  const config = await loadConfig({ JWTGATE_UPSTREAM: `${upstream.url}/base/`, JWTGATE_SECRET: HS.config, JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id,roles=X-Roles', ...env })
-  const gateway = createGateway(config, { ...RUNTIME, logger: createLogger({ level: 'info', format: 'json', sink: (l) => lines.push(l) }) })
+  const config = await loadConfig({
+    JWTGATE_UPSTREAM: `${upstream.url}/base/`,
+    JWTGATE_SECRET: HS.config,
+    JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id,roles=X-Roles',
+    ...env,
+  })
+  const gateway = createGateway(config, {
+    ...RUNTIME,
+    logger: createLogger({ level: 'info', format: 'json', sink: (l) => lines.push(l) }),
+  })
   // As a server hands it over: with the Host header the client sent.
   const call = (path: string, init: RequestInit = {}) => {
     const headers = new Headers(init.headers)
     if (!headers.has('host')) headers.set('host', 'gw.test')
-    return gateway.fetch(new Request(`http://gw.test${path}`, { ...init, headers }), { clientAddress: '192.0.2.7' })
+    return gateway.fetch(new Request(`http://gw.test${path}`, { ...init, headers }), {
+      clientAddress: '192.0.2.7',
+    })
   }
   return {
     upstream,
@@ -32,13 +47,22 @@ async function setup(env: Record<string, string> = {}, respond?: (r: Request) =>
   }
 }
 
-const token = (claims: Record<string, unknown> = { sub: 'alice' }) => sign(claims, { alg: 'HS256', key: HS.raw })
-const bearer = async (claims?: Record<string, unknown>) => ({ authorization: `Bearer ${await token(claims)}` })
+const token = (claims: Record<string, unknown> = { sub: 'alice' }) =>
+  sign(claims, { alg: 'HS256', key: HS.raw })
+const bearer = async (claims?: Record<string, unknown>) => ({
+  authorization: `Bearer ${await token(claims)}`,
+})
 
 test('gateway forwards a request with a valid token, with identity and forwarding headers', async () => {
   const g = await setup()
   try {
-    const res = await g.call('/orders/7?x=1', { headers: { ...(await bearer({ sub: 'alice', roles: ['a', 'b'] })), 'x-user-id': 'mallory', 'x-request-id': 'abc' } })
+    const res = await g.call('/orders/7?x=1', {
+      headers: {
+        ...(await bearer({ sub: 'alice', roles: ['a', 'b'] })),
+        'x-user-id': 'mallory',
+        'x-request-id': 'abc',
+      },
+    })
     assert.equal(res.status, 200)
     assert.deepEqual(await res.json(), { path: '/base/orders/7' })
     assert.equal(res.headers.get('x-request-id'), 'abc')
@@ -75,11 +99,16 @@ test('gateway rejects a bad token with invalid_token and sends nothing upstream'
   const g = await setup()
   try {
     const good = await token()
-    for (const [auth, code] of [
-      [`Bearer ${good.slice(0, -3)}AAA`, 'bad_signature'],
-      [`Bearer ${good}.x`, 'token_malformed'],
-      [`Bearer ${await sign({}, { alg: 'HS256', key: HS.raw, expiresIn: -120 })}`, 'token_expired'],
-    ] as const) {
+    for (
+      const [auth, code] of [
+        [`Bearer ${good.slice(0, -3)}AAA`, 'bad_signature'],
+        [`Bearer ${good}.x`, 'token_malformed'],
+        [
+          `Bearer ${await sign({}, { alg: 'HS256', key: HS.raw, expiresIn: -120 })}`,
+          'token_expired',
+        ],
+      ] as const
+    ) {
       const res = await g.call('/x', { headers: { authorization: auth } })
       assert.equal(res.status, 401)
       assert.match(res.headers.get('www-authenticate')!, /error="invalid_token"/)
@@ -94,14 +123,23 @@ test('gateway rejects a bad token with invalid_token and sends nothing upstream'
 test('gateway enforces required scopes (403) and roles', async () => {
   const g = await setup({ JWTGATE_REQUIRED_SCOPES: 'orders:read', JWTGATE_REQUIRED_ROLES: 'admin' })
   try {
-    const noScope = await g.call('/x', { headers: await bearer({ scope: 'other', roles: ['admin'] }) })
+    const noScope = await g.call('/x', {
+      headers: await bearer({ scope: 'other', roles: ['admin'] }),
+    })
     assert.equal(noScope.status, 403)
-    assert.equal(noScope.headers.get('www-authenticate'), 'Bearer realm="jwtgate", error="insufficient_scope", error_description="The token lacks a required scope.", scope="orders:read"')
-    const noRole = await g.call('/x', { headers: await bearer({ scope: 'orders:read', roles: ['user'] }) })
+    assert.equal(
+      noScope.headers.get('www-authenticate'),
+      'Bearer realm="jwtgate", error="insufficient_scope", error_description="The token lacks a required scope.", scope="orders:read"',
+    )
+    const noRole = await g.call('/x', {
+      headers: await bearer({ scope: 'orders:read', roles: ['user'] }),
+    })
     assert.equal(noRole.status, 403)
     assert.equal((await noRole.json()).code, 'insufficient_role')
     assert.equal(g.upstream.seen.length, 0)
-    const ok = await g.call('/x', { headers: await bearer({ scope: 'orders:read', roles: ['admin'] }) })
+    const ok = await g.call('/x', {
+      headers: await bearer({ scope: 'orders:read', roles: ['admin'] }),
+    })
     assert.equal(ok.status, 200)
   } finally {
     await g.close()
@@ -111,7 +149,12 @@ test('gateway enforces required scopes (403) and roles', async () => {
 test('gateway forwards public paths without a token but never the client claim headers', async () => {
   const g = await setup({ JWTGATE_PUBLIC_PATHS: '/health,/docs/*' })
   try {
-    assert.equal((await g.call('/health', { headers: { 'x-user-id': 'mallory', X_User_Id: 'm2' } as Record<string, string> })).status, 200)
+    assert.equal(
+      (await g.call('/health', {
+        headers: { 'x-user-id': 'mallory', X_User_Id: 'm2' } as Record<string, string>,
+      })).status,
+      200,
+    )
     assert.equal((await g.call('/docs/a/b')).status, 200)
     assert.equal((await g.call('/docsx')).status, 401)
     assert.equal((await g.call('/health/x')).status, 401)
@@ -148,8 +191,18 @@ test('gateway removes the token from a query parameter or cookie unless told to 
 test('gateway passes upstream statuses, headers and redirects back unchanged', async () => {
   const g = await setup({}, (r) => {
     const path = new URL(r.url).pathname
-    if (path.endsWith('/created')) return new Response('made', { status: 201, headers: [['location', '/base/items/1'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2']] })
-    if (path.endsWith('/redirect')) return new Response(null, { status: 302, headers: { location: 'https://elsewhere.example/' } })
+    if (path.endsWith('/created')) {
+      return new Response('made', {
+        status: 201,
+        headers: [['location', '/base/items/1'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2']],
+      })
+    }
+    if (path.endsWith('/redirect')) {
+      return new Response(null, {
+        status: 302,
+        headers: { location: 'https://elsewhere.example/' },
+      })
+    }
     return new Response('boom', { status: 500 })
   })
   try {
@@ -177,7 +230,9 @@ test('gateway streams a request body upstream intact', async () => {
   })
   try {
     const body = crypto.getRandomValues(new Uint8Array(60_000))
-    const expected = btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest('SHA-256', body))))
+    const expected = btoa(
+      String.fromCharCode(...new Uint8Array(await crypto.subtle.digest('SHA-256', body))),
+    )
     const res = await g.call('/upload', { method: 'POST', body, headers: await bearer() })
     assert.equal(await res.text(), expected)
   } finally {
@@ -220,14 +275,29 @@ test('gateway streams the response: the first event arrives before the upstream 
 
 test('gateway gives the client a body consistent with its Content-Encoding', async () => {
   const text = 'hello '.repeat(200)
-  const gz = new Uint8Array(await new Response(new Blob([text]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer())
-  const g = await setup({}, () => new Response(gz, { headers: { 'content-encoding': 'gzip', 'content-length': String(gz.byteLength), 'content-type': 'text/plain' } }))
+  const gz = new Uint8Array(
+    await new Response(new Blob([text]).stream().pipeThrough(new CompressionStream('gzip')))
+      .arrayBuffer(),
+  )
+  const g = await setup(
+    {},
+    () =>
+      new Response(gz, {
+        headers: {
+          'content-encoding': 'gzip',
+          'content-length': String(gz.byteLength),
+          'content-type': 'text/plain',
+        },
+      }),
+  )
   try {
     const res = await g.call('/gz', { headers: { ...(await bearer()), 'accept-encoding': 'gzip' } })
     const bytes = new Uint8Array(await res.arrayBuffer())
     const length = res.headers.get('content-length')
     if (res.headers.get('content-encoding') === 'gzip') {
-      const decoded = await new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))).text()
+      const decoded = await new Response(
+        new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip')),
+      ).text()
       assert.equal(decoded, text)
     } else {
       assert.equal(new TextDecoder().decode(bytes), text)
@@ -275,13 +345,26 @@ test('gateway answers /healthz and /readyz itself, without a token', async () =>
 test('gateway is not ready and answers 503 while its JWKS has not loaded', async () => {
   const upstream = await recordingUpstream()
   const jwks = await serve(() => new Response('down', { status: 503 }))
-  const config = await loadConfig({ JWTGATE_UPSTREAM: upstream.url, JWTGATE_JWKS_URL: `${jwks.url}/jwks` })
+  const config = await loadConfig({
+    JWTGATE_UPSTREAM: upstream.url,
+    JWTGATE_JWKS_URL: `${jwks.url}/jwks`,
+  })
   const gateway = createGateway(config, RUNTIME)
   try {
     assert.equal(gateway.ready, false)
     assert.equal((await gateway.fetch(new Request('http://gw/readyz'))).status, 503)
     const rsa = await keyPair('RS256', 'k1')
-    const res = await gateway.fetch(new Request('http://gw/x', { headers: { authorization: `Bearer ${await sign({}, { alg: 'RS256', key: rsa.privateKey, kid: 'k1' })}` } }))
+    const res = await gateway.fetch(
+      new Request('http://gw/x', {
+        headers: {
+          authorization: `Bearer ${await sign({}, {
+            alg: 'RS256',
+            key: rsa.privateKey,
+            kid: 'k1',
+          })}`,
+        },
+      }),
+    )
     assert.equal(res.status, 503)
     assert.equal(res.headers.get('retry-after'), '1')
     assert.equal((await gateway.fetch(new Request('http://gw/x'))).status, 401)

@@ -6,8 +6,18 @@ import { test } from '../helpers/t.ts'
 const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
 
 test('formatLine(): pretty writes plain values bare and quotes and escapes the rest as JSON does', () => {
-  const line = formatLine('pretty', 0, 'info', 'request', { route: 'orders', path: '/a b', sub: 'a=b', n: 3, empty: '', list: ['x', 'y'] })
-  assert.equal(line, '1970-01-01T00:00:00.000Z INFO  request route=orders path="/a b" sub="a=b" n=3 empty="" list=x,y')
+  const line = formatLine('pretty', 0, 'info', 'request', {
+    route: 'orders',
+    path: '/a b',
+    sub: 'a=b',
+    n: 3,
+    empty: '',
+    list: ['x', 'y'],
+  })
+  assert.equal(
+    line,
+    '1970-01-01T00:00:00.000Z INFO  request route=orders path="/a b" sub="a=b" n=3 empty="" list=x,y',
+  )
 })
 
 test('formatLine(): a value with control characters never reaches the line raw, in either format', () => {

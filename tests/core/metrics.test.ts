@@ -8,7 +8,10 @@ test('Counter renders each label set, escaping label values', () => {
   c.inc(['a', '200'])
   c.inc(['we"ird\\', '401'])
   assert.equal(c.get(['a', '200']), 2)
-  assert.equal(c.render(), '# HELP x_total Help.\n# TYPE x_total counter\nx_total{route="a",status="200"} 2\nx_total{route="we\\"ird\\\\",status="401"} 1\n')
+  assert.equal(
+    c.render(),
+    '# HELP x_total Help.\n# TYPE x_total counter\nx_total{route="a",status="200"} 2\nx_total{route="we\\"ird\\\\",status="401"} 1\n',
+  )
 })
 
 test('Histogram renders cumulative buckets, +Inf, sum and count', () => {
@@ -25,14 +28,32 @@ test('Histogram renders cumulative buckets, +Inf, sum and count', () => {
 test('Metrics renders every family with Prometheus names', () => {
   const m = new Metrics(1_700_000_000_000)
   const text = m.render()
-  for (const name of ['jwtgate_requests_total', 'jwtgate_rejections_total', 'jwtgate_request_duration_seconds', 'jwtgate_upstream_duration_seconds', 'jwtgate_token_verification_seconds', 'jwtgate_jwks_fetches_total', 'jwtgate_token_cache_total', 'jwtgate_requests_in_flight', 'jwtgate_process_start_time_seconds']) {
+  for (
+    const name of [
+      'jwtgate_requests_total',
+      'jwtgate_rejections_total',
+      'jwtgate_request_duration_seconds',
+      'jwtgate_upstream_duration_seconds',
+      'jwtgate_token_verification_seconds',
+      'jwtgate_jwks_fetches_total',
+      'jwtgate_token_cache_total',
+      'jwtgate_requests_in_flight',
+      'jwtgate_process_start_time_seconds',
+    ]
+  ) {
     assert.match(text, new RegExp(`# TYPE ${name} `))
   }
   assert.match(text, /jwtgate_process_start_time_seconds 1700000000\n/)
 })
 
 test('methodClass() groups methods', () => {
-  assert.deepEqual(['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'].map(methodClass), ['read', 'read', 'write', 'write', 'options'])
+  assert.deepEqual(['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'].map(methodClass), [
+    'read',
+    'read',
+    'write',
+    'write',
+    'options',
+  ])
 })
 
 test('Metrics.countRequest() and observeUpstream() land in the same series as the labelled API', () => {
@@ -48,5 +69,8 @@ test('Metrics.countRequest() and observeUpstream() land in the same series as th
   assert.equal(m.upstreamDuration.count(['api']), 1)
   assert.equal(m.cache.get(['hit']), 1)
   assert.equal(m.cache.get(['miss']), 0)
-  assert.match(m.render(), /jwtgate_requests_total\{route="orders",method_class="read",status="200"\} 2\n/)
+  assert.match(
+    m.render(),
+    /jwtgate_requests_total\{route="orders",method_class="read",status="200"\} 2\n/,
+  )
 })

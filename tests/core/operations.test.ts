@@ -7,13 +7,21 @@ import { test } from '../helpers/t.ts'
 
 const HS = secret(32)
 
-async function setup(env: Record<string, string> = {}, respond?: (r: Request) => Response | Promise<Response>) {
+async function setup(
+  env: Record<string, string> = {},
+  respond?: (r: Request) => Response | Promise<Response>,
+) {
   const upstream = await recordingUpstream(respond)
-  const gateway = createGateway(await loadConfig({ JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: HS.config, ...env }))
-  const call = (path: string, init: RequestInit = {}, client = '192.0.2.1') => gateway.fetch(new Request(`http://gw${path}`, init), { clientAddress: client })
+  const gateway = createGateway(
+    await loadConfig({ JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: HS.config, ...env }),
+  )
+  const call = (path: string, init: RequestInit = {}, client = '192.0.2.1') =>
+    gateway.fetch(new Request(`http://gw${path}`, init), { clientAddress: client })
   return { upstream, gateway, call, close: async () => (gateway.close(), await upstream.close()) }
 }
-const auth = async (claims: Record<string, unknown> = { sub: 'alice' }) => ({ authorization: `Bearer ${await sign(claims, { alg: 'HS256', key: HS.raw })}` })
+const auth = async (claims: Record<string, unknown> = { sub: 'alice' }) => ({
+  authorization: `Bearer ${await sign(claims, { alg: 'HS256', key: HS.raw })}`,
+})
 
 test('limits: request headers over JWTGATE_MAX_HEADER_BYTES are 431', async () => {
   const g = await setup({ JWTGATE_MAX_HEADER_BYTES: '2048' })
@@ -29,9 +37,16 @@ test('limits: request headers over JWTGATE_MAX_HEADER_BYTES are 431', async () =
 })
 
 test('limits: a body over JWTGATE_MAX_BODY is 413, by Content-Length or while streaming', async () => {
-  const g = await setup({ JWTGATE_MAX_BODY: '1k' }, async (r) => new Response(String((await r.arrayBuffer()).byteLength)))
+  const g = await setup(
+    { JWTGATE_MAX_BODY: '1k' },
+    async (r) => new Response(String((await r.arrayBuffer()).byteLength)),
+  )
   try {
-    const big = await g.call('/up', { method: 'POST', body: new Uint8Array(2048), headers: { ...(await auth()), 'content-length': '2048' } })
+    const big = await g.call('/up', {
+      method: 'POST',
+      body: new Uint8Array(2048),
+      headers: { ...(await auth()), 'content-length': '2048' },
+    })
     assert.equal(big.status, 413)
     assert.equal((await big.json()).code, 'payload_too_large')
     assert.equal(g.upstream.seen.length, 0)
@@ -43,9 +58,16 @@ test('limits: a body over JWTGATE_MAX_BODY is 413, by Content-Length or while st
         controller.enqueue(new Uint8Array(512))
       },
     })
-    const streamed = await g.call('/up', { method: 'POST', body: stream, headers: await auth(), duplex: 'half' } as RequestInit)
+    const streamed = await g.call(
+      '/up',
+      { method: 'POST', body: stream, headers: await auth(), duplex: 'half' } as RequestInit,
+    )
     assert.equal(streamed.status, 413)
-    const small = await g.call('/up', { method: 'POST', body: new Uint8Array(1000), headers: await auth() })
+    const small = await g.call('/up', {
+      method: 'POST',
+      body: new Uint8Array(1000),
+      headers: await auth(),
+    })
     assert.equal(await small.text(), '1000')
   } finally {
     await g.close()
@@ -56,13 +78,20 @@ test('limits: JWTGATE_RATE_LIMIT answers 429 with Retry-After per subject, and p
   const g = await setup({ JWTGATE_RATE_LIMIT: '2/1m', JWTGATE_PUBLIC_PATHS: '/open' })
   try {
     const alice = await auth({ sub: 'alice' })
-    assert.deepEqual([(await g.call('/a', { headers: alice })).status, (await g.call('/a', { headers: alice })).status], [200, 200])
+    assert.deepEqual([
+      (await g.call('/a', { headers: alice })).status,
+      (await g.call('/a', { headers: alice })).status,
+    ], [200, 200])
     const limited = await g.call('/a', { headers: alice })
     assert.equal(limited.status, 429)
     assert.equal((await limited.json()).code, 'rate_limited')
     assert.ok(Number(limited.headers.get('retry-after')) >= 1)
     assert.equal((await g.call('/a', { headers: await auth({ sub: 'bob' }) })).status, 200)
-    assert.deepEqual([(await g.call('/open')).status, (await g.call('/open')).status, (await g.call('/open')).status], [200, 200, 429])
+    assert.deepEqual([
+      (await g.call('/open')).status,
+      (await g.call('/open')).status,
+      (await g.call('/open')).status,
+    ], [200, 200, 429])
     assert.equal((await g.call('/open', {}, '192.0.2.2')).status, 200)
   } finally {
     await g.close()
@@ -72,18 +101,32 @@ test('limits: JWTGATE_RATE_LIMIT answers 429 with Retry-After per subject, and p
 test('cors: preflights are answered without a token and never forwarded; errors carry CORS headers', async () => {
   const g = await setup({ JWTGATE_CORS_ORIGINS: 'https://app.example.com' })
   try {
-    const pre = await g.call('/x', { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } })
+    const pre = await g.call('/x', {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://app.example.com',
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'authorization',
+      },
+    })
     assert.equal(pre.status, 204)
     assert.equal(pre.headers.get('access-control-allow-origin'), 'https://app.example.com')
-    const denied = await g.call('/x', { method: 'OPTIONS', headers: { origin: 'https://evil.test', 'access-control-request-method': 'GET' } })
+    const denied = await g.call('/x', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.test', 'access-control-request-method': 'GET' },
+    })
     assert.equal(denied.status, 403)
     const unauthorized = await g.call('/x', { headers: { origin: 'https://app.example.com' } })
     assert.equal(unauthorized.status, 401)
     assert.equal(unauthorized.headers.get('access-control-allow-origin'), 'https://app.example.com')
     assert.match(unauthorized.headers.get('access-control-expose-headers')!, /www-authenticate/)
-    const ok = await g.call('/x', { headers: { ...(await auth()), origin: 'https://app.example.com' } })
+    const ok = await g.call('/x', {
+      headers: { ...(await auth()), origin: 'https://app.example.com' },
+    })
     assert.equal(ok.headers.get('access-control-allow-origin'), 'https://app.example.com')
-    const other = await g.call('/x', { headers: { ...(await auth()), origin: 'https://evil.test' } })
+    const other = await g.call('/x', {
+      headers: { ...(await auth()), origin: 'https://evil.test' },
+    })
     assert.equal(other.headers.get('access-control-allow-origin'), null)
     assert.equal(g.upstream.seen.length, 2)
   } finally {
@@ -94,7 +137,10 @@ test('cors: preflights are answered without a token and never forwarded; errors 
 test('cors: without configuration an OPTIONS request is an ordinary request', async () => {
   const g = await setup()
   try {
-    const res = await g.call('/x', { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET' } })
+    const res = await g.call('/x', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET' },
+    })
     assert.equal(res.status, 401)
   } finally {
     await g.close()
@@ -158,8 +204,14 @@ test('operations: the admin handler serves metrics that count what happened', as
     const res = g.gateway.admin(new Request('http://admin/metrics'))
     assert.match(res.headers.get('content-type')!, /^text\/plain; version=0.0.4/)
     const text = await res.text()
-    assert.match(text, /^jwtgate_requests_total\{route="default",method_class="read",status="200"\} 3$/m)
-    assert.match(text, /^jwtgate_requests_total\{route="default",method_class="read",status="401"\} 2$/m)
+    assert.match(
+      text,
+      /^jwtgate_requests_total\{route="default",method_class="read",status="200"\} 3$/m,
+    )
+    assert.match(
+      text,
+      /^jwtgate_requests_total\{route="default",method_class="read",status="401"\} 2$/m,
+    )
     assert.match(text, /^jwtgate_rejections_total\{reason="token_missing"\} 1$/m)
     assert.match(text, /^jwtgate_rejections_total\{reason="bad_signature"\} 1$/m)
     assert.match(text, /^jwtgate_upstream_duration_seconds_count\{upstream="default"\} 3$/m)
@@ -183,7 +235,10 @@ test('operations: a Host header that is not host[:port] is 400', async () => {
       assert.equal(res.status, 400, host)
       assert.equal((await res.json()).code, 'bad_host')
     }
-    assert.equal((await g.call('/public/x', { headers: { host: 'api.example.com:8443' } })).status, 200)
+    assert.equal(
+      (await g.call('/public/x', { headers: { host: 'api.example.com:8443' } })).status,
+      200,
+    )
     assert.equal((await g.call('/public/x', { headers: { host: '[::1]:80' } })).status, 200)
   } finally {
     await g.close()

@@ -6,7 +6,9 @@ test('parseRateLimit() reads N/period', () => {
   assert.deepEqual(parseRateLimit('100/1m'), { limit: 100, periodMs: 60_000 })
   assert.deepEqual(parseRateLimit('10/s'), { limit: 10, periodMs: 1000 })
   assert.deepEqual(parseRateLimit(' 5 / 2h '), { limit: 5, periodMs: 7_200_000 })
-  for (const bad of ['100', '0/1s', 'x/1s', '10/1d', '10/0s']) assert.equal(parseRateLimit(bad), undefined, bad)
+  for (const bad of ['100', '0/1s', 'x/1s', '10/1d', '10/0s']) {
+    assert.equal(parseRateLimit(bad), undefined, bad)
+  }
 })
 
 test('RateLimiter allows a burst of the limit, then one per interval (GCRA)', () => {

@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict'
-import { ClientClosedError, ForbiddenError, TokenError, UnavailableError, UpstreamError } from '../../src/core/errors.ts'
+import {
+  ClientClosedError,
+  ForbiddenError,
+  TokenError,
+  UnavailableError,
+  UpstreamError,
+} from '../../src/core/errors.ts'
 import { errorResponse } from '../../src/core/respond.ts'
 import { test } from '../helpers/t.ts'
 
@@ -20,15 +26,25 @@ test('errorResponse() answers a missing token with a bare Bearer challenge (RFC 
 
 test('errorResponse() answers a bad token with invalid_token and an escaped description', () => {
   const res = errorResponse(new TokenError('bad_signature', 'The "token" \\ is bad.'))
-  assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="jwtgate", error="invalid_token", error_description="The \\"token\\" \\\\ is bad."')
+  assert.equal(
+    res.headers.get('www-authenticate'),
+    'Bearer realm="jwtgate", error="invalid_token", error_description="The \\"token\\" \\\\ is bad."',
+  )
 })
 
 test('errorResponse() answers a missing scope with 403 insufficient_scope and the scopes', async () => {
-  const res = errorResponse(new ForbiddenError('insufficient_scope', 'The token lacks a required scope.', ['a', 'b']))
+  const res = errorResponse(
+    new ForbiddenError('insufficient_scope', 'The token lacks a required scope.', ['a', 'b']),
+  )
   assert.equal(res.status, 403)
-  assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="jwtgate", error="insufficient_scope", error_description="The token lacks a required scope.", scope="a b"')
+  assert.equal(
+    res.headers.get('www-authenticate'),
+    'Bearer realm="jwtgate", error="insufficient_scope", error_description="The token lacks a required scope.", scope="a b"',
+  )
   assert.equal((await res.json()).code, 'insufficient_scope')
-  const role = errorResponse(new ForbiddenError('insufficient_role', 'The token lacks a required role.'))
+  const role = errorResponse(
+    new ForbiddenError('insufficient_role', 'The token lacks a required role.'),
+  )
   assert.ok(!role.headers.get('www-authenticate')!.includes('scope='))
 })
 

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { secret } from '../helpers/keys.ts'
-import { BINARY, freePort, ROOT, runTarget, spawnTarget, type Running } from '../helpers/process.ts'
+import { BINARY, freePort, ROOT, type Running, runTarget, spawnTarget } from '../helpers/process.ts'
 
 const VALID = { JWTGATE_UPSTREAM: 'http://127.0.0.1:3000', JWTGATE_SECRET: secret(32).config }
 const TEN_BYTES = '0123456789'
@@ -42,7 +42,10 @@ describe('dist/jwtgate check', () => {
   }
 
   test('check reports every problem at once, one line per variable', async () => {
-    const { code, stderr } = await runTarget(BINARY, ['check'], { JWTGATE_PORT: 'abc', JWTGATE_SECRET: TEN_BYTES })
+    const { code, stderr } = await runTarget(BINARY, ['check'], {
+      JWTGATE_PORT: 'abc',
+      JWTGATE_SECRET: TEN_BYTES,
+    })
     expect(code).toBe(1)
     expect(problemVariables(stderr)).toEqual(['JWTGATE_PORT', 'JWTGATE_SECRET', 'JWTGATE_UPSTREAM'])
   })
@@ -55,16 +58,24 @@ describe('dist/jwtgate check', () => {
 
   test('serve with an invalid configuration exits non-zero and never listens', async () => {
     const port = freePort()
-    const env = { ...VALID, JWTGATE_HOST: '127.0.0.1', JWTGATE_PORT: String(port), JWTGATE_SECRET: TEN_BYTES }
+    const env = {
+      ...VALID,
+      JWTGATE_HOST: '127.0.0.1',
+      JWTGATE_PORT: String(port),
+      JWTGATE_SECRET: TEN_BYTES,
+    }
     const { code, stdout, stderr } = await runTarget(BINARY, ['serve'], env)
     expect(code).not.toBe(0)
     expect(stdout).not.toContain('"event":"start"')
     expect(stderr).toContain('refusing to start')
-    expect(await fetch(`http://127.0.0.1:${port}/healthz`).then(() => 'connected', () => 'refused')).toBe('refused')
+    expect(await fetch(`http://127.0.0.1:${port}/healthz`).then(() => 'connected', () => 'refused'))
+      .toBe('refused')
   })
 
   test('--version prints the version in package.json', async () => {
-    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      version: string
+    }
     const { code, stdout } = await runTarget(BINARY, ['--version'], {})
     expect(code).toBe(0)
     expect(stdout).toBe(`jwtgate ${version}\n`)
@@ -97,7 +108,9 @@ describe('dist/jwtgate demo', () => {
     return demo.waitFor((stdout) => {
       const base = /^jwtgate demo: gateway on (http:\/\/127\.0\.0\.1:(\d+)) → /.exec(stdout)
       const token = /^TOKEN=(\S+)$/m.exec(stdout)
-      return base && token ? { demo, base: base[1]!, port: Number(base[2]), token: token[1]! } : undefined
+      return base && token
+        ? { demo, base: base[1]!, port: Number(base[2]), token: token[1]! }
+        : undefined
     })
   }
 

@@ -49,7 +49,8 @@ routes:
 ${extraRoutes}`
 }
 
-const alphaToken = (claims: JWTPayload) => sign({ iss: 'https://alpha.test', sub: 'ann', ...claims }, { alg: 'HS256', key: alphaKey.raw })
+const alphaToken = (claims: JWTPayload) =>
+  sign({ iss: 'https://alpha.test', sub: 'ann', ...claims }, { alg: 'HS256', key: alphaKey.raw })
 
 beforeAll(async () => {
   upstream = await recordingUpstream()
@@ -72,7 +73,9 @@ describe('dist/jwtgate check --config', () => {
     expect(out).toContain(`file:     ${path}`)
     expect(out).toContain(`upstream: main ${upstream.url} (timeout 5000 ms)`)
     expect(out).toContain('keys:     alpha: secret (HS256)')
-    expect(out).toContain('policy:   beta: algorithms HS256; issuer https://beta.test; required claims exp; tokens from header:Authorization')
+    expect(out).toContain(
+      'policy:   beta: algorithms HS256; issuer https://beta.test; required claims exp; tokens from header:Authorization',
+    )
     expect(out.filter((l) => l.startsWith('route:'))).toEqual([
       'route:    routes[0] "public" * /public/* → main; public',
       'route:    routes[1] "tenants-admin" DELETE /tenants/:tenant/* → main; required (alpha,beta); roles admin in roles',
@@ -87,25 +90,38 @@ describe('dist/jwtgate check --config', () => {
   })
 
   test('JSON works as well as YAML, and JWTGATE_CONFIG works like --config', async () => {
-    const path = files.write('valid.json', JSON.stringify({
-      providers: { alpha: { issuer: 'https://alpha.test', secret: alphaKey.config } },
-      upstreams: { main: { url: upstream.url } },
-      routes: [{ path: '/orders/:id', methods: ['GET'], upstream: 'main', require: { scopes: { any: ['orders:read', 'orders:admin'] } } }],
-    }))
+    const path = files.write(
+      'valid.json',
+      JSON.stringify({
+        providers: { alpha: { issuer: 'https://alpha.test', secret: alphaKey.config } },
+        upstreams: { main: { url: upstream.url } },
+        routes: [{
+          path: '/orders/:id',
+          methods: ['GET'],
+          upstream: 'main',
+          require: { scopes: { any: ['orders:read', 'orders:admin'] } },
+        }],
+      }),
+    )
     const { code, stdout, stderr } = await jwtgate(['check'], { JWTGATE_CONFIG: path })
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
-    expect(lines(stdout)).toContain('route:    routes[0] GET /orders/:id → main; required (alpha); any scope of orders:read orders:admin')
+    expect(lines(stdout)).toContain(
+      'route:    routes[0] GET /orders/:id → main; required (alpha); any scope of orders:read orders:admin',
+    )
   })
 
   test('schema problems: one line per problem at its place, unknown keys included; exit 1', async () => {
-    const path = files.write('schema-problems.yaml', configFile(`  - {path: /a, pathh: /a, upstream: main}
+    const path = files.write(
+      'schema-problems.yaml',
+      configFile(`  - {path: /a, pathh: /a, upstream: main}
   - {path: /b, methods: [get], upstream: main}
   - {path: /c, upstream: main, auth: maybe}
   - path: /d
     upstream: main
     require:
       claims: [{claim: tenant, equal: x}]
-`))
+`),
+    )
     const { code, stdout, stderr } = await jwtgate(['check', '--config', path])
     expect(code).toBe(1)
     expect(stdout).toBe('')
@@ -119,14 +135,17 @@ describe('dist/jwtgate check --config', () => {
   })
 
   test('reference problems: an unknown upstream or provider, a secret from an unset variable; exit 1', async () => {
-    const path = files.write('reference-problems.yaml', `providers:
+    const path = files.write(
+      'reference-problems.yaml',
+      `providers:
   alpha: {issuer: https://alpha.test, secret: {env: ALPHA_SECRET}}
 upstreams:
   main: {url: "${upstream.url}"}
 routes:
   - {path: /a, upstream: nope}
   - {path: /b, upstream: main, providers: [gamma]}
-`)
+`,
+    )
     const { code, stdout, stderr } = await jwtgate(['check', '--config', path])
     expect(code).toBe(1)
     expect(stdout).toBe('')
@@ -137,14 +156,19 @@ routes:
     expect(out.at(-1)).toBe('jwtgate: the configuration is invalid')
 
     // The same file is valid once the variable is set ({ "env": NAME } secrets).
-    const ok = files.write('env-secret.yaml', `providers:
+    const ok = files.write(
+      'env-secret.yaml',
+      `providers:
   alpha: {issuer: https://alpha.test, secret: {env: ALPHA_SECRET}}
-  beta: {issuer: https://beta.test, secret: {file: ${files.write('beta.secret', `${betaKey.config}\n`)}}}
+  beta: {issuer: https://beta.test, secret: {file: ${
+        files.write('beta.secret', `${betaKey.config}\n`)
+      }}}
 upstreams:
   main: {url: "${upstream.url}"}
 routes:
   - {path: /a, upstream: main}
-`)
+`,
+    )
     const good = await jwtgate(['check', '--config', ok], { ALPHA_SECRET: alphaKey.config })
     expect({ code: good.code, stderr: good.stderr }).toEqual({ code: 0, stderr: '' })
     expect(good.stdout).not.toContain(alphaKey.config.slice('base64:'.length))
@@ -152,18 +176,22 @@ routes:
 
   // "reports every problem": a file with a schema problem still gets its reference problems reported.
   test('every problem at once: a schema problem does not hide an unknown upstream elsewhere in the file', async () => {
-    const path = files.write('all-problems.yaml', configFile(`  - {path: /a, pathh: /a, upstream: main}
+    const path = files.write(
+      'all-problems.yaml',
+      configFile(`  - {path: /a, pathh: /a, upstream: main}
   - {path: /b, upstream: nope}
   - path: /d
     upstream: main
     require:
       claims: [{claim: tenant, equal: x}]
-`))
+`),
+    )
     const { code, stderr } = await jwtgate(['check', '--config', path])
     expect(code).toBe(1)
     const out = lines(stderr)
     expect(out).toContain('routes[3].pathh: unknown key')
-    expect(out.some((l) => l.startsWith('routes[5].require.claims[0]: unknown operator "equal"'))).toBe(true)
+    expect(out.some((l) => l.startsWith('routes[5].require.claims[0]: unknown operator "equal"')))
+      .toBe(true)
     expect(out).toContain('routes[4].upstream: unknown upstream "nope"')
   })
 
@@ -172,11 +200,16 @@ routes:
     const fromFile = await jwtgate(['check', '--config', path])
     expect(fromFile.code).toBe(0)
     expect(lines(fromFile.stdout)).toContain('listen:   127.0.0.1:8123')
-    const overridden = await jwtgate(['check', '--config', path], { JWTGATE_PORT: '9234', JWTGATE_HOST: '::1' })
+    const overridden = await jwtgate(['check', '--config', path], {
+      JWTGATE_PORT: '9234',
+      JWTGATE_HOST: '::1',
+    })
     expect(overridden.code).toBe(0)
     expect(lines(overridden.stdout)).toContain('listen:   ::1:9234')
     // --config wins over JWTGATE_CONFIG.
-    const both = await jwtgate(['check', '--config', path], { JWTGATE_CONFIG: `${files.dir}/missing.yaml` })
+    const both = await jwtgate(['check', '--config', path], {
+      JWTGATE_CONFIG: `${files.dir}/missing.yaml`,
+    })
     expect(both.code).toBe(0)
   })
 
@@ -186,7 +219,9 @@ routes:
     const checked = await jwtgate(['check', '--config', path], env)
     expect(checked.code).toBe(1)
     expect(checked.stdout).toBe('')
-    expect(lines(checked.stderr)[0]).toStartWith('JWTGATE_UPSTREAM: describes the environment-only setup; with JWTGATE_CONFIG, set it in the file')
+    expect(lines(checked.stderr)[0]).toStartWith(
+      'JWTGATE_UPSTREAM: describes the environment-only setup; with JWTGATE_CONFIG, set it in the file',
+    )
     const served = await jwtgate(['serve', '--config', path], { ...env, JWTGATE_PORT: '0' })
     expect(served.code).toBe(1)
     expect(served.stdout).not.toContain('"event":"start"')
@@ -197,7 +232,9 @@ routes:
   test('a missing file and unparsable YAML are reported, exit 1', async () => {
     const missing = await jwtgate(['check', '--config', `${files.dir}/nope.yaml`])
     expect(missing.code).toBe(1)
-    expect(lines(missing.stderr)[0]).toBe(`JWTGATE_CONFIG: cannot read file ${JSON.stringify(`${files.dir}/nope.yaml`)}`)
+    expect(lines(missing.stderr)[0]).toBe(
+      `JWTGATE_CONFIG: cannot read file ${JSON.stringify(`${files.dir}/nope.yaml`)}`,
+    )
     const broken = await jwtgate(['check', '--config', files.write('broken.yaml', 'routes: [\n')])
     expect(broken.code).toBe(1)
     expect(lines(broken.stderr)[0]).toContain('is not valid YAML')
@@ -213,7 +250,9 @@ describe('dist/jwtgate schema', () => {
     expect(schema.$schema).toMatch(/^https?:\/\/json-schema\.org\//)
     expect(schema.type).toBe('object')
     expect(schema.additionalProperties).toBe(false)
-    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['$schema', 'listen', 'providers', 'upstreams', 'routes', 'watch']))
+    expect(Object.keys(schema.properties)).toEqual(
+      expect.arrayContaining(['$schema', 'listen', 'providers', 'upstreams', 'routes', 'watch']),
+    )
     expect(schema.properties.routes.type).toBe('array')
     const route = schema.properties.routes.items
     expect(route.required).toEqual(expect.arrayContaining(['path', 'upstream']))
@@ -235,7 +274,15 @@ describe('dist/jwtgate explain', () => {
 
   test('an allowed request: the route (and why earlier ones did not match), the provider, each check; exit 0', async () => {
     const token = await alphaToken({ tenant: 'acme' })
-    const { code, stdout, stderr } = await jwtgate(['explain', 'GET', '/tenants/acme/x', '--token', token, '--config', path])
+    const { code, stdout, stderr } = await jwtgate([
+      'explain',
+      'GET',
+      '/tenants/acme/x',
+      '--token',
+      token,
+      '--config',
+      path,
+    ])
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
     const out = lines(stdout)
     expect(out).toContain('✗ routes[0] /public/*: path does not match')
@@ -250,11 +297,21 @@ describe('dist/jwtgate explain', () => {
 
   test('a request rejected by a claim condition: what was expected and what was seen; exit 1', async () => {
     const token = await alphaToken({ tenant: 'globex' })
-    const { code, stdout } = await jwtgate(['explain', 'GET', '/tenants/acme/x', '--token', token, '--config', path])
+    const { code, stdout } = await jwtgate([
+      'explain',
+      'GET',
+      '/tenants/acme/x',
+      '--token',
+      token,
+      '--config',
+      path,
+    ])
     expect(code).toBe(1)
     const out = lines(stdout)
     expect(stdout).toContain('claim tenant equals "acme"')
-    expect(out).toContain('✗ routes[2].require.claims[0]: claim tenant equals "acme" (saw "globex")')
+    expect(out).toContain(
+      '✗ routes[2].require.claims[0]: claim tenant equals "acme" (saw "globex")',
+    )
     expect(out.at(-1)).toBe('→ 403 claim_mismatch via route "tenants"')
   })
 
@@ -267,31 +324,86 @@ describe('dist/jwtgate explain', () => {
   })
 
   test('--header, a full URL, and a token of an unknown issuer: → 401 wrong_issuer', async () => {
-    const stranger = await sign({ iss: 'https://evil.test', tenant: 'acme' }, { alg: 'HS256', key: alphaKey.raw })
-    const { code, stdout } = await jwtgate(['explain', 'GET', 'http://127.0.0.1:8123/tenants/acme/x', '--header', `Authorization: Bearer ${stranger}`, '--config', path])
+    const stranger = await sign({ iss: 'https://evil.test', tenant: 'acme' }, {
+      alg: 'HS256',
+      key: alphaKey.raw,
+    })
+    const { code, stdout } = await jwtgate([
+      'explain',
+      'GET',
+      'http://127.0.0.1:8123/tenants/acme/x',
+      '--header',
+      `Authorization: Bearer ${stranger}`,
+      '--config',
+      path,
+    ])
     expect(code).toBe(1)
     expect(lines(stdout).at(-1)).toBe('→ 401 wrong_issuer via route "tenants"')
-    const beta = await sign({ iss: 'https://beta.test', tenant: 'acme' }, { alg: 'HS256', key: betaKey.raw })
-    const ok = await jwtgate(['explain', 'GET', '/tenants/acme/x', '--header', `Authorization: Bearer ${beta}`, '--config', path])
+    const beta = await sign({ iss: 'https://beta.test', tenant: 'acme' }, {
+      alg: 'HS256',
+      key: betaKey.raw,
+    })
+    const ok = await jwtgate([
+      'explain',
+      'GET',
+      '/tenants/acme/x',
+      '--header',
+      `Authorization: Bearer ${beta}`,
+      '--config',
+      path,
+    ])
     expect(ok.code).toBe(0)
     expect(lines(ok.stdout)).toContain('✓ provider beta')
   })
 
   test('--json: status, decision, route, upstream and steps', async () => {
-    const allowed = await jwtgate(['explain', 'GET', '/tenants/acme/x', '--token', await alphaToken({ tenant: 'acme' }), '--json', '--config', path])
+    const allowed = await jwtgate([
+      'explain',
+      'GET',
+      '/tenants/acme/x',
+      '--token',
+      await alphaToken({ tenant: 'acme' }),
+      '--json',
+      '--config',
+      path,
+    ])
     expect(allowed.code).toBe(0)
     // deno-lint-ignore no-explicit-any -- walking a JSON Schema document
     const a = JSON.parse(allowed.stdout) as Record<string, any>
-    expect(a).toMatchObject({ method: 'GET', path: '/tenants/acme/x', status: 200, decision: 'allowed', route: 'tenants', upstream: `${upstream.url}/tenants/acme/x` })
-    expect(a.steps).toContainEqual({ step: 'routes[2].require.claims[0]: claim tenant equals "acme"', ok: true, detail: 'saw "acme"' })
+    expect(a).toMatchObject({
+      method: 'GET',
+      path: '/tenants/acme/x',
+      status: 200,
+      decision: 'allowed',
+      route: 'tenants',
+      upstream: `${upstream.url}/tenants/acme/x`,
+    })
+    expect(a.steps).toContainEqual({
+      step: 'routes[2].require.claims[0]: claim tenant equals "acme"',
+      ok: true,
+      detail: 'saw "acme"',
+    })
 
-    const rejected = await jwtgate(['explain', 'GET', '/tenants/acme/x', '--token', await alphaToken({ tenant: 'globex' }), '--json', '--config', path])
+    const rejected = await jwtgate([
+      'explain',
+      'GET',
+      '/tenants/acme/x',
+      '--token',
+      await alphaToken({ tenant: 'globex' }),
+      '--json',
+      '--config',
+      path,
+    ])
     expect(rejected.code).toBe(1)
     // deno-lint-ignore no-explicit-any -- walking a JSON Schema document
     const r = JSON.parse(rejected.stdout) as Record<string, any>
     expect(r).toMatchObject({ status: 403, decision: 'claim_mismatch', route: 'tenants' })
     expect(r.upstream).toBeUndefined()
-    expect(r.steps).toContainEqual({ step: 'routes[2].require.claims[0]: claim tenant equals "acme"', ok: false, detail: 'saw "globex"' })
+    expect(r.steps).toContainEqual({
+      step: 'routes[2].require.claims[0]: claim tenant equals "acme"',
+      ok: false,
+      detail: 'saw "globex"',
+    })
 
     const none = await jwtgate(['explain', 'DELETE', '/nothing', '--json', '--config', path])
     expect(none.code).toBe(1)

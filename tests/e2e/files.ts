@@ -40,10 +40,15 @@ export function jwksServer(keys: JWK[]) {
     hostname: '127.0.0.1',
     port: 0,
     fetch(request) {
-      if (new URL(request.url).pathname !== '/jwks') return new Response('not found', { status: 404 })
+      if (new URL(request.url).pathname !== '/jwks') {
+        return new Response('not found', { status: 404 })
+      }
       state.fetches++
       return Response.json({ keys: state.keys })
     },
   })
-  return Object.assign(state, { url: `http://127.0.0.1:${server.port}/jwks`, stop: () => server.stop(true) })
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${server.port}/jwks`,
+    stop: () => server.stop(true),
+  })
 }

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { JWK } from 'jose'
 import { keyPair, sign } from '../helpers/keys.ts'
-import { freePort, sleep, startGateway, TARGETS, type Gateway } from '../helpers/process.ts'
+import { freePort, type Gateway, sleep, startGateway, TARGETS } from '../helpers/process.ts'
 import { recordingUpstream } from '../helpers/serve.ts'
 import { expectInvalidToken, expectProblem, pollUntil, TokenLedger } from './support.ts'
 
@@ -16,12 +16,17 @@ function jwksServer(port = 0) {
     hostname: '127.0.0.1',
     port,
     fetch(request) {
-      if (new URL(request.url).pathname !== '/jwks') return new Response('not found', { status: 404 })
+      if (new URL(request.url).pathname !== '/jwks') {
+        return new Response('not found', { status: 404 })
+      }
       state.fetches++
       return Response.json({ keys: state.keys })
     },
   })
-  return Object.assign(state, { url: `http://127.0.0.1:${server.port}/jwks`, stop: () => server.stop(true) })
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${server.port}/jwks`,
+    stop: () => server.stop(true),
+  })
 }
 
 /** One bounded /readyz probe. */
@@ -44,7 +49,11 @@ for (const target of TARGETS) {
 
     const bearer = (t: string) => ({ authorization: `Bearer ${tokens.add(t)}` })
     async function gatewayWith(env: Record<string, string>): Promise<Gateway> {
-      const gateway = await startGateway(target, { JWTGATE_UPSTREAM: upstream.url, JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id', ...env })
+      const gateway = await startGateway(target, {
+        JWTGATE_UPSTREAM: upstream.url,
+        JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id',
+        ...env,
+      })
       gateways.push(gateway)
       return gateway
     }
@@ -70,15 +79,28 @@ for (const target of TARGETS) {
       test(`an ${alg} token verifies against a PEM public key in JWTGATE_PUBLIC_KEY`, async () => {
         const pair = await keyPair(alg)
         const gateway = await gatewayWith({ JWTGATE_PUBLIC_KEY: pair.spki })
-        await expectAllowed(gateway, await sign({ sub: `${alg}-user` }, { alg, key: pair.privateKey }), `${alg}-user`)
+        await expectAllowed(
+          gateway,
+          await sign({ sub: `${alg}-user` }, { alg, key: pair.privateKey }),
+          `${alg}-user`,
+        )
 
         upstream.seen.length = 0
         const other = await keyPair(alg, 'other', false)
         const forged = await sign({ sub: 'mallory' }, { alg, key: other.privateKey })
-        await expectInvalidToken(await fetch(`${gateway.url}/orders`, { headers: bearer(forged) }), 'bad_signature')
+        await expectInvalidToken(
+          await fetch(`${gateway.url}/orders`, { headers: bearer(forged) }),
+          'bad_signature',
+        )
         // The public key used as an HMAC secret: the classic algorithm-confusion attack.
-        const confused = await sign({ sub: 'mallory' }, { alg: 'HS256', key: new TextEncoder().encode(pair.spki) })
-        await expectInvalidToken(await fetch(`${gateway.url}/orders`, { headers: bearer(confused) }), 'alg_not_allowed')
+        const confused = await sign({ sub: 'mallory' }, {
+          alg: 'HS256',
+          key: new TextEncoder().encode(pair.spki),
+        })
+        await expectInvalidToken(
+          await fetch(`${gateway.url}/orders`, { headers: bearer(confused) }),
+          'alg_not_allowed',
+        )
         expect(upstream.seen).toEqual([])
       })
     }
@@ -91,47 +113,65 @@ for (const target of TARGETS) {
       jwks.keys = [k1.publicJwk]
       const gateway = await gatewayWith({ JWTGATE_JWKS_URL: jwks.url, JWTGATE_JWKS_COOLDOWN: '0s' })
       await pollUntil(() => isReady(gateway), 5000)
-      await expectAllowed(gateway, await sign({ sub: 'one' }, { alg: 'ES256', key: k1.privateKey, kid: 'k1' }), 'one')
+      await expectAllowed(
+        gateway,
+        await sign({ sub: 'one' }, { alg: 'ES256', key: k1.privateKey, kid: 'k1' }),
+        'one',
+      )
 
       jwks.keys = [k2.publicJwk]
       const fetchesBefore = jwks.fetches
-      await expectAllowed(gateway, await sign({ sub: 'two' }, { alg: 'ES256', key: k2.privateKey, kid: 'k2' }), 'two')
+      await expectAllowed(
+        gateway,
+        await sign({ sub: 'two' }, { alg: 'ES256', key: k2.privateKey, kid: 'k2' }),
+        'two',
+      )
       expect(jwks.fetches).toBe(fetchesBefore + 1)
 
       // k1 was retired by the rotation: its tokens no longer verify.
       upstream.seen.length = 0
       const retired = await sign({ sub: 'one' }, { alg: 'ES256', key: k1.privateKey, kid: 'k1' })
-      await expectInvalidToken(await fetch(`${gateway.url}/orders`, { headers: bearer(retired) }), 'unknown_key')
+      await expectInvalidToken(
+        await fetch(`${gateway.url}/orders`, { headers: bearer(retired) }),
+        'unknown_key',
+      )
       expect(upstream.seen).toEqual([])
     })
 
-    test('a JWKS that is down at start: /readyz 503 and 503 keys_unavailable, then ready once it comes up', async () => {
-      const port = freePort()
-      const k1 = await keyPair('ES256', 'k1')
-      const token = await sign({ sub: 'late' }, { alg: 'ES256', key: k1.privateKey, kid: 'k1' })
-      const gateway = await gatewayWith({ JWTGATE_JWKS_URL: `http://127.0.0.1:${port}/jwks`, JWTGATE_JWKS_COOLDOWN: '0s' })
+    test(
+      'a JWKS that is down at start: /readyz 503 and 503 keys_unavailable, then ready once it comes up',
+      async () => {
+        const port = freePort()
+        const k1 = await keyPair('ES256', 'k1')
+        const token = await sign({ sub: 'late' }, { alg: 'ES256', key: k1.privateKey, kid: 'k1' })
+        const gateway = await gatewayWith({
+          JWTGATE_JWKS_URL: `http://127.0.0.1:${port}/jwks`,
+          JWTGATE_JWKS_COOLDOWN: '0s',
+        })
 
-      const healthz = await fetch(`${gateway.url}/healthz`)
-      expect(healthz.status).toBe(200)
-      expect(await healthz.json()).toEqual({ status: 'ok' })
-      const readyz = await fetch(`${gateway.url}/readyz`)
-      expect(readyz.status).toBe(503)
-      expect(await readyz.json()).toEqual({ status: 'starting' })
-      upstream.seen.length = 0
-      const early = await fetch(`${gateway.url}/orders`, { headers: bearer(token) })
-      await expectProblem(early, 503, 'keys_unavailable')
-      expect(early.headers.get('retry-after')).toBe('1')
-      expect(upstream.seen).toEqual([])
+        const healthz = await fetch(`${gateway.url}/healthz`)
+        expect(healthz.status).toBe(200)
+        expect(await healthz.json()).toEqual({ status: 'ok' })
+        const readyz = await fetch(`${gateway.url}/readyz`)
+        expect(readyz.status).toBe(503)
+        expect(await readyz.json()).toEqual({ status: 'starting' })
+        upstream.seen.length = 0
+        const early = await fetch(`${gateway.url}/orders`, { headers: bearer(token) })
+        await expectProblem(early, 503, 'keys_unavailable')
+        expect(early.headers.get('retry-after')).toBe('1')
+        expect(upstream.seen).toEqual([])
 
-      // Up a little later, after more than one failed start-up attempt.
-      await sleep(700)
-      const jwks = jwksServer(port)
-      stops.push(jwks.stop)
-      jwks.keys = [k1.publicJwk]
-      const waited = await pollUntil(() => isReady(gateway), 8000)
-      expect(waited).toBeLessThan(4000)
-      await expectAllowed(gateway, token, 'late')
-    }, 15_000)
+        // Up a little later, after more than one failed start-up attempt.
+        await sleep(700)
+        const jwks = jwksServer(port)
+        stops.push(jwks.stop)
+        jwks.keys = [k1.publicJwk]
+        const waited = await pollUntil(() => isReady(gateway), 8000)
+        expect(waited).toBeLessThan(4000)
+        await expectAllowed(gateway, token, 'late')
+      },
+      15_000,
+    )
 
     test('no log line contains a token', () => {
       const output = gateways.map((g) => g.output()).join('\n')

@@ -11,11 +11,17 @@ import { join } from 'node:path'
 /** Resolves with `promise`'s value, or with `fallback` after `ms`. */
 export function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
   let timer: ReturnType<typeof setTimeout> | undefined
-  return Promise.race([promise, new Promise<F>((resolve) => (timer = setTimeout(resolve, ms, fallback)))]).finally(() => clearTimeout(timer))
+  return Promise.race([
+    promise,
+    new Promise<F>((resolve) => (timer = setTimeout(resolve, ms, fallback))),
+  ]).finally(() => clearTimeout(timer))
 }
 
 /** Opens a fresh TCP connection to 127.0.0.1:`port`: `refused`, `open` (then closed at once), or `timeout`. */
-export function probeConnect(port: number, timeoutMs = 2000): Promise<'refused' | 'open' | 'timeout' | string> {
+export function probeConnect(
+  port: number,
+  timeoutMs = 2000,
+): Promise<'refused' | 'open' | 'timeout' | string> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port })
     const timer = setTimeout(() => {
@@ -35,13 +41,33 @@ export function probeConnect(port: number, timeoutMs = 2000): Promise<'refused' 
 }
 
 /** A self-signed P-256 certificate for 127.0.0.1/localhost, made with openssl in `dir`. */
-export function selfSigned(dir: string, name: string): { cert: string; key: string; certPem: string } {
+export function selfSigned(
+  dir: string,
+  name: string,
+): { cert: string; key: string; certPem: string } {
   const cert = join(dir, `${name}-cert.pem`)
   const key = join(dir, `${name}-key.pem`)
   const r = spawnSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
     { encoding: 'utf8', timeout: 10_000 },
   )
   if (r.status !== 0) throw new Error(`openssl req failed: ${r.stderr}`)
@@ -51,7 +77,15 @@ export function selfSigned(dir: string, name: string): { cert: string; key: stri
 /** A second P-256 private key in PEM (PKCS#8), matching no certificate. */
 export function otherKey(dir: string, name: string): string {
   const key = join(dir, `${name}-key.pem`)
-  const r = spawnSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key], { encoding: 'utf8', timeout: 10_000 })
+  const r = spawnSync('openssl', [
+    'genpkey',
+    '-algorithm',
+    'EC',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-out',
+    key,
+  ], { encoding: 'utf8', timeout: 10_000 })
   if (r.status !== 0) throw new Error(`openssl genpkey failed: ${r.stderr}`)
   return key
 }
@@ -88,17 +122,27 @@ export function parsePrometheus(text: string): { samples: Sample[]; types: Map<s
     if (consumed !== body.length) throw new Error(`bad label set in ${JSON.stringify(line)}`)
     const raw = m[3]!
     const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw)
-    if (Number.isNaN(value) && raw !== 'NaN') throw new Error(`bad value in ${JSON.stringify(line)}`)
+    if (Number.isNaN(value) && raw !== 'NaN') {
+      throw new Error(`bad value in ${JSON.stringify(line)}`)
+    }
     samples.push({ name: m[1]!, labels, value })
   }
   return { samples, types }
 }
 
 /** The value of the sample named `name` with exactly `labels`, or undefined. */
-export function sampleValue(samples: readonly Sample[], name: string, labels: Readonly<Record<string, string>> = {}): number | undefined {
+export function sampleValue(
+  samples: readonly Sample[],
+  name: string,
+  labels: Readonly<Record<string, string>> = {},
+): number | undefined {
   const want = Object.entries(labels).sort()
-  const found = samples.filter((s) => s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === JSON.stringify(want))
-  if (found.length > 1) throw new Error(`${name} ${JSON.stringify(labels)} appears ${found.length} times`)
+  const found = samples.filter((s) =>
+    s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === JSON.stringify(want)
+  )
+  if (found.length > 1) {
+    throw new Error(`${name} ${JSON.stringify(labels)} appears ${found.length} times`)
+  }
   return found[0]?.value
 }
 
@@ -107,7 +151,11 @@ export function sampleValue(samples: readonly Sample[], name: string, labels: Re
  * `get(path)` writes a request on it and resolves with the status code, or `closed` when the
  * server closed the connection instead of answering, or `timeout` after `timeoutMs`.
  */
-export async function keepAlive(port: number): Promise<{ get(path: string, timeoutMs?: number): Promise<number | 'closed' | 'timeout'>; close(): void }> {
+export async function keepAlive(
+  port: number,
+): Promise<
+  { get(path: string, timeoutMs?: number): Promise<number | 'closed' | 'timeout'>; close(): void }
+> {
   const socket = connect({ host: '127.0.0.1', port })
   let data = ''
   let closed = false

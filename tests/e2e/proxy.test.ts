@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test'
 import { gunzipSync } from 'node:zlib'
 import { b64url, secret, sign } from '../helpers/keys.ts'
-import { freePort, sleep, startGateway, TARGETS, type Gateway } from '../helpers/process.ts'
+import { freePort, type Gateway, sleep, startGateway, TARGETS } from '../helpers/process.ts'
 import { recordingUpstream, serve, type TestServer } from '../helpers/serve.ts'
 import { expectInvalidToken, expectProblem, rawGet, TokenLedger } from './support.ts'
 
@@ -19,7 +19,10 @@ async function api(request: Request): Promise<Response> {
     case '/hello':
       return new Response('hello from upstream', { headers: { 'content-type': 'text/plain' } })
     case '/created':
-      return new Response('{"id":42}', { status: 201, headers: { location: '/things/42', 'content-type': 'application/json' } })
+      return new Response('{"id":42}', {
+        status: 201,
+        headers: { location: '/things/42', 'content-type': 'application/json' },
+      })
     case '/empty':
       return new Response(null, { status: 204, headers: { etag: '"v1"' } })
     case '/missing':
@@ -48,7 +51,9 @@ async function api(request: Request): Promise<Response> {
           controller.close()
         },
       })
-      return new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } })
+      return new Response(body, {
+        headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
+      })
     }
     case '/upload': {
       const hasher = new Bun.CryptoHasher('sha256')
@@ -65,7 +70,9 @@ async function api(request: Request): Promise<Response> {
 }
 
 /** `count` distinct 1 MB random chunks, streamed; `sha256` resolves once all were read. */
-function randomUpload(count: number): { body: ReadableStream<Uint8Array>; sha256: Promise<string> } {
+function randomUpload(
+  count: number,
+): { body: ReadableStream<Uint8Array>; sha256: Promise<string> } {
   const hasher = new Bun.CryptoHasher('sha256')
   let sent = 0
   let done: (hex: string) => void
@@ -78,7 +85,9 @@ function randomUpload(count: number): { body: ReadableStream<Uint8Array>; sha256
         return
       }
       const chunk = new Uint8Array(1024 * 1024)
-      for (let at = 0; at < chunk.length; at += 65536) crypto.getRandomValues(chunk.subarray(at, at + 65536))
+      for (let at = 0; at < chunk.length; at += 65536) {
+        crypto.getRandomValues(chunk.subarray(at, at + 65536))
+      }
       hasher.update(chunk)
       sent++
       controller.enqueue(chunk)
@@ -157,7 +166,9 @@ for (const target of TARGETS) {
 
     test('a token with a tampered payload is 401 bad_signature', async () => {
       const [header, , signature] = token.split('.')
-      const forged = `${header}.${b64url({ sub: 'admin', exp: Math.floor(Date.now() / 1000) + 3600 })}.${signature}`
+      const forged = `${header}.${
+        b64url({ sub: 'admin', exp: Math.floor(Date.now() / 1000) + 3600 })
+      }.${signature}`
       await expectInvalidToken(await get('/hello', bearer(forged)), 'bad_signature')
       expect(upstream.seen).toEqual([])
     })
@@ -169,7 +180,10 @@ for (const target of TARGETS) {
     })
 
     test('a garbage bearer credential is 401 token_malformed', async () => {
-      await expectInvalidToken(await get('/hello', bearer(`garbage-${crypto.randomUUID()}`)), 'token_malformed')
+      await expectInvalidToken(
+        await get('/hello', bearer(`garbage-${crypto.randomUUID()}`)),
+        'token_malformed',
+      )
       expect(upstream.seen).toEqual([])
     })
 
@@ -183,7 +197,9 @@ for (const target of TARGETS) {
     test('an unsecured alg "none" token with its signature stripped is 401 token_malformed', async () => {
       // RFC 7519 §6.1 form: the empty third segment fails the compact-JWS shape check (token.ts)
       // before the algorithm is read.
-      const none = `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ sub: 'admin', exp: Math.floor(Date.now() / 1000) + 3600 })}.`
+      const none = `${b64url({ alg: 'none', typ: 'JWT' })}.${
+        b64url({ sub: 'admin', exp: Math.floor(Date.now() / 1000) + 3600 })
+      }.`
       await expectInvalidToken(await get('/hello', bearer(none)), 'token_malformed')
       expect(upstream.seen).toEqual([])
     })
@@ -232,7 +248,10 @@ for (const target of TARGETS) {
     test('several Set-Cookie headers from the upstream all reach the client', async () => {
       const response = await get('/cookies', bearer(token))
       expect(response.status).toBe(200)
-      expect(response.headers.getSetCookie()).toEqual(['a=1; Path=/; HttpOnly', 'b=2; Path=/; Secure'])
+      expect(response.headers.getSetCookie()).toEqual([
+        'a=1; Path=/; HttpOnly',
+        'b=2; Path=/; Secure',
+      ])
     })
 
     test('an upstream 302 is passed back to the client, not followed', async () => {
@@ -255,7 +274,9 @@ for (const target of TARGETS) {
         const { done, value } = await reader.read()
         if (done) break
         text += decoder.decode(value, { stream: true })
-        if (firstAt === undefined && text.includes('data: first\n\n')) firstAt = performance.now() - started
+        if (firstAt === undefined && text.includes('data: first\n\n')) {
+          firstAt = performance.now() - started
+        }
       }
       const total = performance.now() - started
       expect(text).toBe('data: first\n\ndata: second\n\n')
@@ -278,7 +299,10 @@ for (const target of TARGETS) {
     }, 30_000)
 
     test('a gzip-encoded upstream body reaches the client with headers that fit its bytes', async () => {
-      const response = await rawGet(`${gateway.url}/gzip`, { ...bearer(token), 'accept-encoding': 'gzip' })
+      const response = await rawGet(`${gateway.url}/gzip`, {
+        ...bearer(token),
+        'accept-encoding': 'gzip',
+      })
       expect(response.status).toBe(200)
       const length = response.headers['content-length']
       if (length !== undefined) expect(Number(length)).toBe(response.body.byteLength)
@@ -289,9 +313,16 @@ for (const target of TARGETS) {
     })
 
     test('an upstream that is down is 502 upstream_unreachable', async () => {
-      const down = await startGateway(target, { JWTGATE_UPSTREAM: `http://127.0.0.1:${freePort()}`, JWTGATE_SECRET: key.config })
+      const down = await startGateway(target, {
+        JWTGATE_UPSTREAM: `http://127.0.0.1:${freePort()}`,
+        JWTGATE_SECRET: key.config,
+      })
       gateways.push(down)
-      await expectProblem(await fetch(`${down.url}/hello`, { headers: bearer(token) }), 502, 'upstream_unreachable')
+      await expectProblem(
+        await fetch(`${down.url}/hello`, { headers: bearer(token) }),
+        502,
+        'upstream_unreachable',
+      )
     })
 
     test('an upstream slower than JWTGATE_UPSTREAM_TIMEOUT is 504 upstream_timeout', async () => {
@@ -300,10 +331,18 @@ for (const target of TARGETS) {
         return new Response('too late')
       })
       servers.push(slow)
-      const timed = await startGateway(target, { JWTGATE_UPSTREAM: slow.url, JWTGATE_SECRET: key.config, JWTGATE_UPSTREAM_TIMEOUT: '300ms' })
+      const timed = await startGateway(target, {
+        JWTGATE_UPSTREAM: slow.url,
+        JWTGATE_SECRET: key.config,
+        JWTGATE_UPSTREAM_TIMEOUT: '300ms',
+      })
       gateways.push(timed)
       const started = performance.now()
-      await expectProblem(await fetch(`${timed.url}/hello`, { headers: bearer(token) }), 504, 'upstream_timeout')
+      await expectProblem(
+        await fetch(`${timed.url}/hello`, { headers: bearer(token) }),
+        504,
+        'upstream_timeout',
+      )
       expect(performance.now() - started).toBeLessThan(1500)
     })
 
@@ -316,14 +355,23 @@ for (const target of TARGETS) {
         return new Response('too late')
       })
       servers.push(slow)
-      const viaSlow = await startGateway(target, { JWTGATE_UPSTREAM: slow.url, JWTGATE_SECRET: key.config })
+      const viaSlow = await startGateway(target, {
+        JWTGATE_UPSTREAM: slow.url,
+        JWTGATE_SECRET: key.config,
+      })
       gateways.push(viaSlow)
       const leaving = new AbortController()
-      const request = fetch(`${viaSlow.url}/hello`, { headers: bearer(token), signal: leaving.signal }).catch(() => 'client aborted')
+      const request = fetch(`${viaSlow.url}/hello`, {
+        headers: bearer(token),
+        signal: leaving.signal,
+      }).catch(() => 'client aborted')
       await sleep(300)
       leaving.abort()
       expect(await request).toBe('client aborted')
-      const outcome = await Promise.race([cancelled.then(() => 'upstream cancelled'), sleep(2000).then(() => 'upstream still waiting')])
+      const outcome = await Promise.race([
+        cancelled.then(() => 'upstream cancelled'),
+        sleep(2000).then(() => 'upstream still waiting'),
+      ])
       expect(outcome).toBe('upstream cancelled')
       // Logged as nginx logs it: 499, nobody received an answer; not as an upstream failure.
       for (let i = 0; i < 50 && !viaSlow.stdout().includes('"status":499'); i++) await sleep(20)

@@ -5,7 +5,11 @@ import { concat, indexOfCrlfCrlf } from '../helpers/bytes.ts'
 import { sleep } from '../helpers/process.ts'
 
 /** Asserts an RFC 9457 error response from the gateway and returns its body. */
-export async function expectProblem(response: Response, status: number, code: string): Promise<Record<string, unknown>> {
+export async function expectProblem(
+  response: Response,
+  status: number,
+  code: string,
+): Promise<Record<string, unknown>> {
   const text = await response.text()
   expect({ status: response.status, text }).toMatchObject({ status })
   expect(response.headers.get('content-type')).toBe('application/problem+json')
@@ -20,7 +24,9 @@ export async function expectProblem(response: Response, status: number, code: st
 export async function expectInvalidToken(response: Response, code: string): Promise<void> {
   await expectProblem(response, 401, code)
   const challenge = response.headers.get('www-authenticate') ?? ''
-  expect(challenge).toStartWith('Bearer realm="jwtgate", error="invalid_token", error_description="')
+  expect(challenge).toStartWith(
+    'Bearer realm="jwtgate", error="invalid_token", error_description="',
+  )
 }
 
 /** Every token a suite sent, to check that no log line ever contains one. */
@@ -45,7 +51,11 @@ export class TokenLedger {
 }
 
 /** Polls `probe` every `everyMs` until it returns true, at most `timeoutMs`; returns the elapsed ms. */
-export async function pollUntil(probe: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<number> {
+export async function pollUntil(
+  probe: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 100,
+): Promise<number> {
   const started = performance.now()
   for (let i = 0; i < Math.ceil(timeoutMs / everyMs); i++) {
     if (await probe()) return performance.now() - started
@@ -82,13 +92,24 @@ function dechunk(data: Uint8Array): Uint8Array {
  * Sends one GET over a fresh socket with `Connection: close` and reads the response verbatim, so
  * a test sees exactly the Content-Encoding, Content-Length and bytes a client would.
  */
-export function rawGet(url: string, headers: Readonly<Record<string, string>>, timeoutMs = 5000): Promise<RawResponse> {
+export function rawGet(
+  url: string,
+  headers: Readonly<Record<string, string>>,
+  timeoutMs = 5000,
+): Promise<RawResponse> {
   const { hostname, port, pathname, search } = new URL(url)
-  const lines = [`GET ${pathname}${search} HTTP/1.1`, `Host: ${hostname}:${port}`, 'Connection: close']
+  const lines = [
+    `GET ${pathname}${search} HTTP/1.1`,
+    `Host: ${hostname}:${port}`,
+    'Connection: close',
+  ]
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`)
   return new Promise((resolve, reject) => {
     const chunks: Uint8Array[] = []
-    const socket = connect({ host: hostname, port: Number(port) }, () => socket.write(`${lines.join('\r\n')}\r\n\r\n`))
+    const socket = connect(
+      { host: hostname, port: Number(port) },
+      () => socket.write(`${lines.join('\r\n')}\r\n\r\n`),
+    )
     const timer = setTimeout(() => {
       socket.destroy()
       reject(new Error(`no complete response from ${url} within ${timeoutMs} ms`))
@@ -104,7 +125,8 @@ export function rawGet(url: string, headers: Readonly<Record<string, string>>, t
         const data = concat(chunks)
         const end = indexOfCrlfCrlf(data)
         if (end < 0) throw new Error('no header block')
-        const [statusLine = '', ...headerLines] = new TextDecoder().decode(data.subarray(0, end)).split('\r\n')
+        const [statusLine = '', ...headerLines] = new TextDecoder().decode(data.subarray(0, end))
+          .split('\r\n')
         const out: Record<string, string> = {}
         for (const line of headerLines) {
           const colon = line.indexOf(':')

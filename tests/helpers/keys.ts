@@ -1,5 +1,5 @@
 /** Real keys and tokens made with jose, for tests. */
-import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose'
+import { exportJWK, exportSPKI, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose'
 
 type JoseKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey']
 
@@ -16,7 +16,13 @@ const cache = new Map<string, Promise<KeyPair>>()
 async function make(alg: string, kid?: string): Promise<KeyPair> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true })
   const jwk = await exportJWK(publicKey)
-  return { alg, privateKey, publicKey, publicJwk: kid ? { ...jwk, kid } : jwk, spki: await exportSPKI(publicKey) }
+  return {
+    alg,
+    privateKey,
+    publicKey,
+    publicJwk: kid ? { ...jwk, kid } : jwk,
+    spki: await exportSPKI(publicKey),
+  }
 }
 
 /** A fresh key pair (RSA generation is slow: `shared` reuses one per alg and kid in a run). */
@@ -45,8 +51,14 @@ export interface SignOptions {
 /** Signs claims into a compact JWS. */
 export function sign(claims: JWTPayload, options: SignOptions): Promise<string> {
   const now = Math.floor(Date.now() / 1000)
-  const jwt = new SignJWT({ iat: now, ...claims }).setProtectedHeader({ alg: options.alg, ...(options.kid ? { kid: options.kid } : {}), ...options.header })
-  if (options.expiresIn !== null && claims.exp === undefined) jwt.setExpirationTime(now + (options.expiresIn ?? 3600))
+  const jwt = new SignJWT({ iat: now, ...claims }).setProtectedHeader({
+    alg: options.alg,
+    ...(options.kid ? { kid: options.kid } : {}),
+    ...options.header,
+  })
+  if (options.expiresIn !== null && claims.exp === undefined) {
+    jwt.setExpirationTime(now + (options.expiresIn ?? 3600))
+  }
   return jwt.sign(options.key)
 }
 
@@ -54,5 +66,8 @@ export function sign(claims: JWTPayload, options: SignOptions): Promise<string> 
 export function b64url(value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value)
   const bytes = new TextEncoder().encode(text)
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(
+    /=+$/,
+    '',
+  )
 }

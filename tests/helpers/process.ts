@@ -93,7 +93,11 @@ process.once('exit', () => {
 })
 
 /** Starts `target` with `args`; the process is tracked until it exits. */
-export function spawnTarget(target: Target, args: readonly string[], env: Readonly<Record<string, string>>): Running {
+export function spawnTarget(
+  target: Target,
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+): Running {
   const proc = Bun.spawn({
     cmd: [...target.command, ...args],
     cwd: ROOT,
@@ -115,7 +119,9 @@ export function spawnTarget(target: Target, args: readonly string[], env: Readon
       for (const l of listeners) l()
     }
   }
-  const drained = Promise.all([pump(proc.stdout, 'stdout'), pump(proc.stderr, 'stderr')]).catch(() => {})
+  const drained = Promise.all([pump(proc.stdout, 'stdout'), pump(proc.stderr, 'stderr')]).catch(
+    () => {},
+  )
   let exitedAt: number | undefined
   let done = false
   const exited = proc.exited.then(async (code) => {
@@ -146,9 +152,21 @@ export function spawnTarget(target: Target, args: readonly string[], env: Readon
         const check = () => {
           const found = match(text.stdout)
           if (found !== undefined) finish(undefined, found)
-          else if (done) finish(new Error(`${target.name} ${args.join(' ')} exited before it was ready:\n${all}`))
+          else if (done) {
+            finish(
+              new Error(`${target.name} ${args.join(' ')} exited before it was ready:\n${all}`),
+            )
+          }
         }
-        const timer = setTimeout(() => finish(new Error(`${target.name} ${args.join(' ')} not ready after ${timeoutMs} ms:\n${all}`)), timeoutMs)
+        const timer = setTimeout(
+          () =>
+            finish(
+              new Error(
+                `${target.name} ${args.join(' ')} not ready after ${timeoutMs} ms:\n${all}`,
+              ),
+            ),
+          timeoutMs,
+        )
         listeners.add(check)
         check()
       })
@@ -195,7 +213,11 @@ export interface GatewayOptions {
  * Starts a gateway (`serve`) with JWTGATE_HOST=127.0.0.1 and JWTGATE_PORT=0 unless `env` says
  * otherwise (and, with `admin`, a free JWTGATE_ADMIN_PORT), and waits for its start line.
  */
-export async function startGateway(target: Target, env: Readonly<Record<string, string>>, options: GatewayOptions = {}): Promise<Gateway> {
+export async function startGateway(
+  target: Target,
+  env: Readonly<Record<string, string>>,
+  options: GatewayOptions = {},
+): Promise<Gateway> {
   const adminPort = options.admin ? freePort() : undefined
   const vars: Record<string, string> = { JWTGATE_HOST: '127.0.0.1', JWTGATE_PORT: '0', ...env }
   if (adminPort !== undefined) vars.JWTGATE_ADMIN_PORT = String(adminPort)
@@ -212,7 +234,8 @@ export async function startGateway(target: Target, env: Readonly<Record<string, 
     url: `http://127.0.0.1:${port}`,
     port,
     adminUrl: adminPort === undefined ? undefined : `http://127.0.0.1:${adminPort}`,
-    events: (name?: string) => logEvents(running.stdout()).filter((e) => name === undefined || e.event === name),
+    events: (name?: string) =>
+      logEvents(running.stdout()).filter((e) => name === undefined || e.event === name),
   })
 }
 

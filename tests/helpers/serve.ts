@@ -9,10 +9,15 @@ export interface TestServer {
 type Handler = (request: Request) => Response | Promise<Response>
 
 interface BunLike {
-  serve(o: { hostname: string; port: number; idleTimeout: number; fetch: Handler }): { port: number; stop(force?: boolean): Promise<void> | void }
+  serve(
+    o: { hostname: string; port: number; idleTimeout: number; fetch: Handler },
+  ): { port: number; stop(force?: boolean): Promise<void> | void }
 }
 interface DenoLike {
-  serve(o: { hostname: string; port: number; onListen: (a: { port: number }) => void }, h: Handler): { shutdown(): Promise<void> }
+  serve(
+    o: { hostname: string; port: number; onListen: (a: { port: number }) => void },
+    h: Handler,
+  ): { shutdown(): Promise<void> }
 }
 
 export function serve(handler: Handler): Promise<TestServer> {
@@ -27,7 +32,12 @@ export function serve(handler: Handler): Promise<TestServer> {
   }
   const deno = (globalThis as unknown as { Deno: DenoLike }).Deno
   return new Promise((resolve) => {
-    const server = deno.serve({ hostname: '127.0.0.1', port: 0, onListen: ({ port }) => resolve({ url: `http://127.0.0.1:${port}`, port, close: () => server.shutdown() }) }, handler)
+    const server = deno.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      onListen: ({ port }) =>
+        resolve({ url: `http://127.0.0.1:${port}`, port, close: () => server.shutdown() }),
+    }, handler)
   })
 }
 
@@ -47,7 +57,12 @@ export async function recordingUpstream(respond?: Handler): Promise<TestServer &
   const seen: Seen[] = []
   const server = await serve((request) => {
     const url = new URL(request.url)
-    seen.push({ method: request.method, path: url.pathname, search: url.search, headers: request.headers })
+    seen.push({
+      method: request.method,
+      path: url.pathname,
+      search: url.search,
+      headers: request.headers,
+    })
     if (respond !== undefined) return respond(request)
     return Response.json({ path: url.pathname })
   })

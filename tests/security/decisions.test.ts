@@ -11,8 +11,8 @@
  * - a signed `sub` with control characters never reaches a log line raw.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { keyPair, secret, sign, type KeyPair } from '../helpers/keys.ts'
-import { startGateway, TARGETS, type Gateway } from '../helpers/process.ts'
+import { type KeyPair, keyPair, secret, sign } from '../helpers/keys.ts'
+import { type Gateway, startGateway, TARGETS } from '../helpers/process.ts'
 import { recordingUpstream } from '../helpers/serve.ts'
 import { TempDir } from '../e2e/files.ts'
 import { expectRejected } from './expect.ts'
@@ -59,7 +59,10 @@ for (const target of TARGETS) {
     beforeAll(async () => {
       es256 = await keyPair('ES256')
       upstream = await recordingUpstream()
-      const path = dir.write('decisions.json', decisionsFile({ es256, partners: partners.config, upstream: upstream.url }))
+      const path = dir.write(
+        'decisions.json',
+        decisionsFile({ es256, partners: partners.config, upstream: upstream.url }),
+      )
       gateway = await startGateway(target, { JWTGATE_CONFIG: path })
     })
 
@@ -69,22 +72,34 @@ for (const target of TARGETS) {
       dir.remove()
     })
 
-    const idpToken = (aud: string, sub = 'alice') => sign({ iss: IDP, aud, sub }, { alg: 'ES256', key: es256.privateKey })
-    const get = (path: string, headers: Record<string, string> = {}) => fetch(`${gateway.url}${path}`, { headers })
+    const idpToken = (aud: string, sub = 'alice') =>
+      sign({ iss: IDP, aud, sub }, { alg: 'ES256', key: es256.privateKey })
+    const get = (path: string, headers: Record<string, string> = {}) =>
+      fetch(`${gateway.url}${path}`, { headers })
     const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
-    test('a token cached for one route\'s provider gets the same answer as with the cache off on every other route', async () => {
+    test("a token cached for one route's provider gets the same answer as with the cache off on every other route", async () => {
       const token = await idpToken('orders-api')
       const seen = upstream.seen.length
       for (const round of [1, 2, 3]) {
         // /admin/* chooses "admin" for this issuer, which wants admin-api: refused however often
         // the token was accepted on /orders/* (where it is cached) in between.
         await expectRejected(await get('/admin/x', bearer(token)), 'wrong_audience')
-        expect({ round, status: (await get('/orders/x', bearer(token))).status }).toEqual({ round, status: 200 })
+        expect({ round, status: (await get('/orders/x', bearer(token))).status }).toEqual({
+          round,
+          status: 200,
+        })
         await expectRejected(await get('/idp/x', bearer(token)), 'wrong_audience')
         expect((await get('/mixed/x', bearer(token))).status).toBe(200)
       }
-      expect(upstream.seen.slice(seen).map((s) => s.path)).toEqual(['/orders/x', '/mixed/x', '/orders/x', '/mixed/x', '/orders/x', '/mixed/x'])
+      expect(upstream.seen.slice(seen).map((s) => s.path)).toEqual([
+        '/orders/x',
+        '/mixed/x',
+        '/orders/x',
+        '/mixed/x',
+        '/orders/x',
+        '/mixed/x',
+      ])
       // And the other way round: a token cached by "admin" is not taken on /orders/*.
       const adminToken = await idpToken('admin-api', 'root')
       expect((await get('/admin/x', bearer(adminToken))).status).toBe(200)
@@ -92,10 +107,17 @@ for (const target of TARGETS) {
       expect((await get('/admin/x', bearer(adminToken))).status).toBe(200)
     })
 
-    test('a single-provider route answers another issuer\'s token wrong_issuer without trying its keys', async () => {
+    test("a single-provider route answers another issuer's token wrong_issuer without trying its keys", async () => {
       const partnerHs = await sign({ iss: PARTNERS, sub: 'p' }, { alg: 'HS256', key: partners.raw })
-      const legacyRs = await sign({ iss: LEGACY, sub: 'l' }, { alg: 'RS256', key: (await keyPair('RS256', 'legacy-1')).privateKey, kid: 'legacy-1' })
-      const otherEs = await sign({ iss: LEGACY, sub: 'l', aud: 'admin-api' }, { alg: 'ES256', key: es256.privateKey })
+      const legacyRs = await sign({ iss: LEGACY, sub: 'l' }, {
+        alg: 'RS256',
+        key: (await keyPair('RS256', 'legacy-1')).privateKey,
+        kid: 'legacy-1',
+      })
+      const otherEs = await sign({ iss: LEGACY, sub: 'l', aud: 'admin-api' }, {
+        alg: 'ES256',
+        key: es256.privateKey,
+      })
       for (const token of [partnerHs, legacyRs, otherEs]) {
         await expectRejected(await get('/idp/x', bearer(token)), 'wrong_issuer')
         await expectRejected(await get('/orders/x', bearer(token)), 'wrong_issuer')
@@ -123,7 +145,12 @@ for (const target of TARGETS) {
 
     beforeAll(async () => {
       upstream = await recordingUpstream()
-      gateway = await startGateway(target, { JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: key.config, JWTGATE_RATE_LIMIT: '4/1m', JWTGATE_PUBLIC_PATHS: '/public/*' })
+      gateway = await startGateway(target, {
+        JWTGATE_UPSTREAM: upstream.url,
+        JWTGATE_SECRET: key.config,
+        JWTGATE_RATE_LIMIT: '4/1m',
+        JWTGATE_PUBLIC_PATHS: '/public/*',
+      })
     })
 
     afterAll(async () => {
@@ -131,9 +158,12 @@ for (const target of TARGETS) {
       await upstream.close()
     })
 
-    const get = (path: string, token?: string) => fetch(`${gateway.url}${path}`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } })
+    const get = (path: string, token?: string) =>
+      fetch(`${gateway.url}${path}`, {
+        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      })
 
-    test('bad and missing tokens use up the address\'s bucket; then 429 comes before verification, and a cached token still passes', async () => {
+    test("bad and missing tokens use up the address's bucket; then 429 comes before verification, and a cached token still passes", async () => {
       const cached = await sign({ sub: 'alice' }, { alg: 'HS256', key: key.raw })
       expect((await get('/orders', cached)).status).toBe(200)
       const forged = await sign({ sub: 'mallory' }, { alg: 'HS256', key: secret(32).raw })
@@ -143,7 +173,14 @@ for (const target of TARGETS) {
       await expectRejected(await get('/orders'), 'token_missing')
       await expectRejected(await get('/orders', 'not.a.token'), 'token_malformed')
       // Over the limit: refused before the token is looked at, whatever it is.
-      for (const token of [forged, undefined, 'not.a.token', await sign({ sub: 'bob' }, { alg: 'HS256', key: key.raw })]) {
+      for (
+        const token of [
+          forged,
+          undefined,
+          'not.a.token',
+          await sign({ sub: 'bob' }, { alg: 'HS256', key: key.raw }),
+        ]
+      ) {
         const response = await get('/orders', token)
         await expectRejected(response.clone(), 'rate_limited', 429)
         expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0)
@@ -165,7 +202,11 @@ for (const target of TARGETS) {
 
     beforeAll(async () => {
       upstream = await recordingUpstream()
-      gateway = await startGateway(target, { JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: key.config, JWTGATE_LOG_FORMAT: 'pretty' })
+      gateway = await startGateway(target, {
+        JWTGATE_UPSTREAM: upstream.url,
+        JWTGATE_SECRET: key.config,
+        JWTGATE_LOG_FORMAT: 'pretty',
+      })
     })
 
     afterAll(async () => {
@@ -176,12 +217,16 @@ for (const target of TARGETS) {
     test('pretty format: a signed sub with control characters is escaped, never written raw', async () => {
       const sub = 'alice\u001b[31m\u009b2J\r\nFORGED request status=200\u2028x\u007f'
       const token = await sign({ sub }, { alg: 'HS256', key: key.raw })
-      expect((await fetch(`${gateway.url}/x`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
+      expect(
+        (await fetch(`${gateway.url}/x`, { headers: { authorization: `Bearer ${token}` } })).status,
+      ).toBe(200)
       const out = await gateway.waitFor((s) => (s.includes('alice') ? s : undefined), 2000)
       // deno-lint-ignore no-control-regex -- the control characters are what is looked for
       expect(out.match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g)).toBeNull()
       expect(out.split('\n').filter((line) => line.startsWith('FORGED'))).toEqual([])
-      expect(out).toContain('sub="alice\\u001b[31m\\u009b2J\\r\\nFORGED request status=200\\u2028x\\u007f"')
+      expect(out).toContain(
+        'sub="alice\\u001b[31m\\u009b2J\\r\\nFORGED request status=200\\u2028x\\u007f"',
+      )
     })
   })
 }

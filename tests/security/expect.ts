@@ -14,7 +14,12 @@ interface Rejection {
   readonly text: string
 }
 
-function check(r: Rejection, status: number, code: string, error: 'invalid_token' | 'none' | 'any'): void {
+function check(
+  r: Rejection,
+  status: number,
+  code: string,
+  error: 'invalid_token' | 'none' | 'any',
+): void {
   expect({ status: r.status, body: r.text }).toMatchObject({ status })
   expect(r.contentType).toBe('application/problem+json')
   const body = JSON.parse(r.text) as Record<string, unknown>
@@ -27,10 +32,19 @@ function check(r: Rejection, status: number, code: string, error: 'invalid_token
 }
 
 /** A fetch Response that is `status` with problem `code`; for 401, the RFC 6750 challenge too. */
-export async function expectRejected(response: Response, code: string, status = 401): Promise<void> {
+export async function expectRejected(
+  response: Response,
+  code: string,
+  status = 401,
+): Promise<void> {
   const text = await response.text()
   check(
-    { status: response.status, contentType: response.headers.get('content-type'), challenge: response.headers.get('www-authenticate'), text },
+    {
+      status: response.status,
+      contentType: response.headers.get('content-type'),
+      challenge: response.headers.get('www-authenticate'),
+      text,
+    },
     status,
     code,
     status === 401 ? (code === 'token_missing' ? 'none' : 'invalid_token') : 'any',
@@ -38,10 +52,19 @@ export async function expectRejected(response: Response, code: string, status = 
 }
 
 /** The same for a response read off a raw socket. */
-export function expectRawRejected(response: RawResponse | undefined, code: string, status = 401): void {
+export function expectRawRejected(
+  response: RawResponse | undefined,
+  code: string,
+  status = 401,
+): void {
   expect(response).toBeDefined()
   check(
-    { status: response!.status, contentType: response!.headers.get('content-type'), challenge: response!.headers.get('www-authenticate'), text: response!.text() },
+    {
+      status: response!.status,
+      contentType: response!.headers.get('content-type'),
+      challenge: response!.headers.get('www-authenticate'),
+      text: response!.text(),
+    },
     status,
     code,
     status === 401 ? (code === 'token_missing' ? 'none' : 'invalid_token') : 'any',

@@ -26,7 +26,10 @@ function segment(part: string | Record<string, unknown>): string {
 }
 
 /** `header.payload` with the header and payload JSON given as objects or exact texts. */
-export function signingInput(header: string | Record<string, unknown>, payload: string | Record<string, unknown>): string {
+export function signingInput(
+  header: string | Record<string, unknown>,
+  payload: string | Record<string, unknown>,
+): string {
   return `${segment(header)}.${segment(payload)}`
 }
 
@@ -38,7 +41,10 @@ export function hmacToken(
   hash: 'sha256' | 'sha384' | 'sha512' = 'sha256',
 ): string {
   const input = signingInput(header, payload)
-  const mac = createHmac(hash, typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.from(key)).update(input).digest()
+  const mac = createHmac(
+    hash,
+    typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.from(key),
+  ).update(input).digest()
   return `${input}.${b64urlBytes(new Uint8Array(mac))}`
 }
 
@@ -69,7 +75,7 @@ function oid(dotted: string): Uint8Array {
   const out = [a * 40 + b]
   for (const n of rest) {
     const groups: number[] = []
-    for (let v = n; ; v = Math.floor(v / 128)) {
+    for (let v = n;; v = Math.floor(v / 128)) {
       groups.unshift(v % 128)
       if (v < 128) break
     }
@@ -87,14 +93,18 @@ function derInteger(bytes: Uint8Array): Uint8Array {
 }
 
 const seq = (...c: Uint8Array[]) => tlv(0x30, ...c)
-const utcTime = (d: Date) => tlv(0x17, encoder.encode(`${d.toISOString().slice(2, 19).replace(/[-T:]/g, '')}Z`))
+const utcTime = (d: Date) =>
+  tlv(0x17, encoder.encode(`${d.toISOString().slice(2, 19).replace(/[-T:]/g, '')}Z`))
 const name = (cn: string) => seq(tlv(0x31, seq(oid('2.5.4.3'), tlv(0x0c, encoder.encode(cn)))))
 
 /**
  * A self-signed X.509 v3 certificate (DER) for an attacker's key pair: ECDSA P-256 or RSA
  * (RSASSA-PKCS1-v1_5, SHA-256). Real enough for `importX509`; the gateway must never look at it.
  */
-export async function selfSignedCertificate(keys: { publicKey: CryptoKey; privateKey: CryptoKey }, cn = 'attacker'): Promise<Uint8Array> {
+export async function selfSignedCertificate(
+  keys: { publicKey: CryptoKey; privateKey: CryptoKey },
+  cn = 'attacker',
+): Promise<Uint8Array> {
   const ec = keys.privateKey.algorithm.name === 'ECDSA'
   const sigAlg = ec ? seq(oid('1.2.840.10045.4.3.2')) : seq(oid('1.2.840.113549.1.1.11'), tlv(0x05))
   const spki = new Uint8Array(await crypto.subtle.exportKey('spki', keys.publicKey))
@@ -109,7 +119,11 @@ export async function selfSignedCertificate(keys: { publicKey: CryptoKey; privat
     spki,
   )
   const raw = new Uint8Array(
-    await crypto.subtle.sign(ec ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'RSASSA-PKCS1-v1_5' }, keys.privateKey, tbs as Uint8Array<ArrayBuffer>),
+    await crypto.subtle.sign(
+      ec ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'RSASSA-PKCS1-v1_5' },
+      keys.privateKey,
+      tbs as Uint8Array<ArrayBuffer>,
+    ),
   )
   const signature = ec ? seq(derInteger(raw.subarray(0, 32)), derInteger(raw.subarray(32))) : raw
   return seq(tbs, sigAlg, tlv(0x03, new Uint8Array([0, ...signature])))
@@ -124,5 +138,7 @@ export function base64(bytes: Uint8Array): string {
 
 /** The order n of the P-256 group (FIPS 186-4 D.1.2.3), big-endian. */
 export const P256_ORDER = Uint8Array.from(
-  'ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551'.match(/../g)!.map((h) => parseInt(h, 16)),
+  'ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551'.match(/../g)!.map((h) =>
+    parseInt(h, 16)
+  ),
 )

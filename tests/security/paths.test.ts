@@ -12,8 +12,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { secret, sign } from '../helpers/keys.ts'
-import { startGateway, TARGETS, type Gateway } from '../helpers/process.ts'
-import { exchange, rawUpstream, utf8Bytes, type RawUpstream } from './raw.ts'
+import { type Gateway, startGateway, TARGETS } from '../helpers/process.ts'
+import { exchange, type RawUpstream, rawUpstream, utf8Bytes } from './raw.ts'
 
 const PREFIX = '/base'
 const PUBLIC = '/public/'
@@ -174,7 +174,12 @@ for (const target of TARGETS) {
     /** Access lines by request id, parsed from stdout as it grows. */
     const lines = new Map<string, { path?: string; status: number; decision: string }>()
     let parsedUpTo = 0
-    const outcomes: { raw: string; withToken: boolean; status: number | undefined; forwarded: string | undefined }[] = []
+    const outcomes: {
+      raw: string
+      withToken: boolean
+      status: number | undefined
+      forwarded: string | undefined
+    }[] = []
 
     beforeAll(async () => {
       upstream = await rawUpstream()
@@ -199,8 +204,16 @@ for (const target of TARGETS) {
       const end = out.lastIndexOf('\n') + 1
       for (const line of out.slice(parsedUpTo, end).split('\n')) {
         if (!line.startsWith('{')) continue
-        const event = JSON.parse(line) as { event?: string; request_id?: string; path?: string; status: number; decision: string }
-        if (event.event === 'request' && event.request_id !== undefined) lines.set(event.request_id, event)
+        const event = JSON.parse(line) as {
+          event?: string
+          request_id?: string
+          path?: string
+          status: number
+          decision: string
+        }
+        if (event.event === 'request' && event.request_id !== undefined) {
+          lines.set(event.request_id, event)
+        }
       }
       parsedUpTo = end
     }
@@ -218,20 +231,42 @@ for (const target of TARGETS) {
     /** Sends `raw` and checks the differential property; returns what happened, for the test name's sake. */
     async function check(raw: string, withToken: boolean): Promise<void> {
       const id = `sec-path-${withToken ? 't' : 'p'}-${++counter}`
-      const headers = [`Host: 127.0.0.1:${gateway.port}`, `X-Request-Id: ${id}`, ...(withToken ? [`Authorization: Bearer ${token}`] : []), 'Connection: close']
-      const result = await exchange(gateway.port, `GET ${raw} HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n`)
+      const headers = [
+        `Host: 127.0.0.1:${gateway.port}`,
+        `X-Request-Id: ${id}`,
+        ...(withToken ? [`Authorization: Bearer ${token}`] : []),
+        'Connection: close',
+      ]
+      const result = await exchange(
+        gateway.port,
+        `GET ${raw} HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n`,
+      )
       const response = result.responses[0]
       const seen = upstream.seen.filter((s) => s.headers.get('x-request-id') === id)
-      const context = { target: raw, status: response?.status, closed: result.closed, upstream: seen.map((s) => s.target) }
+      const context = {
+        target: raw,
+        status: response?.status,
+        closed: result.closed,
+        upstream: seen.map((s) => s.target),
+      }
       outcomes.push({ raw, withToken, status: response?.status, forwarded: seen[0]?.target })
 
       if (response === undefined || response.status !== 200) {
         // Rejected, by the gateway (4xx problem) or by the runtime (4xx/505 or a closed connection).
         expect({ ...context, forwarded: seen.length }).toMatchObject({ forwarded: 0 })
-        if (response !== undefined) expect({ ...context, rejection: response.status >= 400 && response.status < 500 || response.status === 505 }).toMatchObject({ rejection: true })
+        if (response !== undefined) {
+          expect({
+            ...context,
+            rejection: response.status >= 400 && response.status < 500 || response.status === 505,
+          }).toMatchObject({ rejection: true })
+        }
         if (response?.headers.get('content-type') === 'application/problem+json') {
           const code = (response.json() as { code?: string }).code
-          expect({ ...context, code }).toMatchObject({ code: withToken ? expect.stringMatching(/^(bad_path|method_not_allowed)$/) : expect.stringMatching(/^(bad_path|method_not_allowed|token_missing)$/) })
+          expect({ ...context, code }).toMatchObject({
+            code: withToken
+              ? expect.stringMatching(/^(bad_path|method_not_allowed)$/)
+              : expect.stringMatching(/^(bad_path|method_not_allowed|token_missing)$/),
+          })
         }
         return
       }
@@ -244,12 +279,26 @@ for (const target of TARGETS) {
       const receivedPath = q < 0 ? received : received.slice(0, q)
       const receivedQuery = q < 0 ? '' : received.slice(q)
       // The upstream receives exactly the evaluated path, under the configured prefix.
-      expect({ ...context, evaluated, received: receivedPath }).toEqual({ ...context, evaluated, received: `${PREFIX}${evaluated}` })
-      expect({ ...context, evaluated, problem: notNormal(evaluated) }).toEqual({ ...context, evaluated, problem: undefined })
+      expect({ ...context, evaluated, received: receivedPath }).toEqual({
+        ...context,
+        evaluated,
+        received: `${PREFIX}${evaluated}`,
+      })
+      expect({ ...context, evaluated, problem: notNormal(evaluated) }).toEqual({
+        ...context,
+        evaluated,
+        problem: undefined,
+      })
       // The query never decides, and passes through as sent.
       expect({ ...context, query: receivedQuery }).toEqual({ ...context, query: queryOf(raw) })
       // Without a token, only a path evaluated as public may have been forwarded.
-      if (!withToken) expect({ ...context, evaluated, public: evaluated.startsWith(PUBLIC) }).toEqual({ ...context, evaluated, public: true })
+      if (!withToken) {
+        expect({ ...context, evaluated, public: evaluated.startsWith(PUBLIC) }).toEqual({
+          ...context,
+          evaluated,
+          public: true,
+        })
+      }
     }
 
     test('the corpus has at least 50 distinct raw request-targets', () => {
@@ -266,14 +315,28 @@ for (const target of TARGETS) {
 
     test('the corpus is not vacuous: many targets are forwarded, many rejected, on this runtime', () => {
       const withToken = outcomes.filter((o) => o.withToken)
-      if (process.env.JWTGATE_SECURITY_DEBUG) for (const o of outcomes) console.log(target.name, o.withToken ? 'token ' : 'public', JSON.stringify(o.raw), o.status ?? 'closed', o.forwarded ?? '')
+      if (process.env.JWTGATE_SECURITY_DEBUG) {
+        for (const o of outcomes) {
+          console.log(
+            target.name,
+            o.withToken ? 'token ' : 'public',
+            JSON.stringify(o.raw),
+            o.status ?? 'closed',
+            o.forwarded ?? '',
+          )
+        }
+      }
       expect(withToken.filter((o) => o.forwarded !== undefined).length).toBeGreaterThanOrEqual(40)
       expect(withToken.filter((o) => o.forwarded === undefined).length).toBeGreaterThanOrEqual(15)
-      expect(outcomes.filter((o) => !o.withToken && o.forwarded !== undefined).length).toBeGreaterThanOrEqual(5)
+      expect(outcomes.filter((o) => !o.withToken && o.forwarded !== undefined).length)
+        .toBeGreaterThanOrEqual(5)
     })
 
     test('the gateway is still serving after the corpus', async () => {
-      const result = await exchange(gateway.port, `GET /public/after HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`)
+      const result = await exchange(
+        gateway.port,
+        `GET /public/after HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+      )
       expect(result.responses[0]?.status).toBe(200)
     })
   })

@@ -15,7 +15,9 @@ const decoder = new TextDecoder()
 const latin1 = {
   decode(bytes: Uint8Array): string {
     let out = ''
-    for (let i = 0; i < bytes.length; i += 8192) out += String.fromCharCode(...bytes.subarray(i, i + 8192))
+    for (let i = 0; i < bytes.length; i += 8192) {
+      out += String.fromCharCode(...bytes.subarray(i, i + 8192))
+    }
     return out
   },
 }
@@ -104,7 +106,10 @@ export interface RawResponse {
  * Content-Length or chunked framing runs to the end of the data. `headRequests` lists, per
  * response, whether it answers a HEAD (no body).
  */
-export function parseResponses(data: Uint8Array, headRequests: readonly boolean[] = []): RawResponse[] {
+export function parseResponses(
+  data: Uint8Array,
+  headRequests: readonly boolean[] = [],
+): RawResponse[] {
   const out: RawResponse[] = []
   let at = 0
   for (let n = 0; n < 100 && at < data.length; n++) {
@@ -148,7 +153,12 @@ export function parseResponses(data: Uint8Array, headRequests: readonly boolean[
   return out
 }
 
-function response(statusLine: string, status: number, headers: HeaderLines, body: Uint8Array): RawResponse {
+function response(
+  statusLine: string,
+  status: number,
+  headers: HeaderLines,
+  body: Uint8Array,
+): RawResponse {
   return {
     status,
     statusLine,
@@ -185,7 +195,11 @@ export interface ExchangeOptions {
  * one char, one byte), and collects what comes back until the server closes, or `responses`
  * responses are complete and the connection was idle for `idleMs`, or `timeoutMs` passes.
  */
-export function exchange(port: number, request: string | Uint8Array, options: ExchangeOptions = {}): Promise<Exchange> {
+export function exchange(
+  port: number,
+  request: string | Uint8Array,
+  options: ExchangeOptions = {},
+): Promise<Exchange> {
   const idleMs = options.idleMs ?? 400
   const wanted = options.responses ?? 1
   const timeoutMs = options.timeoutMs ?? 4000
@@ -263,7 +277,9 @@ export interface RawUpstream {
  * chunked bodies), records each one with its raw request-target, and answers 200 with
  * `{"target": …}` (or `respond`'s status and body).
  */
-export function rawUpstream(respond?: (request: UpstreamRequest) => { status: number; body: string }): Promise<RawUpstream> {
+export function rawUpstream(
+  respond?: (request: UpstreamRequest) => { status: number; body: string },
+): Promise<RawUpstream> {
   const seen: UpstreamRequest[] = []
   const garbage: string[] = []
   const sockets = new Set<Socket>()
@@ -305,7 +321,9 @@ export function rawUpstream(respond?: (request: UpstreamRequest) => { status: nu
         seen.push(request)
         const answer = respond?.(request) ?? { status: 200, body: JSON.stringify({ target }) }
         const payload = encoder.encode(answer.body)
-        socket.write(`HTTP/1.1 ${answer.status} X\r\ncontent-type: application/json\r\ncontent-length: ${payload.byteLength}\r\n\r\n`)
+        socket.write(
+          `HTTP/1.1 ${answer.status} X\r\ncontent-type: application/json\r\ncontent-length: ${payload.byteLength}\r\n\r\n`,
+        )
         socket.write(payload)
       }
     })

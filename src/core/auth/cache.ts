@@ -46,10 +46,17 @@ export class TokenCache {
   constructor(readonly options: TokenCacheOptions) {}
 
   /** The entry for `token` if it is still usable at `now` with the provider's current key set. */
-  get(token: string, now: number, keysVersion: (provider: string) => number): CachedToken | undefined {
+  get(
+    token: string,
+    now: number,
+    keysVersion: (provider: string) => number,
+  ): CachedToken | undefined {
     const entry = this.#entries.get(token)
     if (entry === undefined) return undefined
-    if (now >= entry.until || keysVersion(entry.provider) !== entry.keys || !timesHold(entry.claims, entry.skewSec, now)) {
+    if (
+      now >= entry.until || keysVersion(entry.provider) !== entry.keys ||
+      !timesHold(entry.claims, entry.skewSec, now)
+    ) {
       this.#entries.delete(token)
       return undefined
     }
@@ -57,9 +64,23 @@ export class TokenCache {
   }
 
   /** Keeps a verified token. `skewSec` is the provider's clock skew, as verification used it. */
-  set(token: string, claims: Claims, provider: string, keys: number, skewSec: number, now: number): CachedToken | undefined {
+  set(
+    token: string,
+    claims: Claims,
+    provider: string,
+    keys: number,
+    skewSec: number,
+    now: number,
+  ): CachedToken | undefined {
     if (this.options.maxEntries <= 0) return undefined
-    const entry: CachedToken = { claims, provider, keys, skewSec, until: now + this.options.maxAgeMs, headers: new Map() }
+    const entry: CachedToken = {
+      claims,
+      provider,
+      keys,
+      skewSec,
+      until: now + this.options.maxAgeMs,
+      headers: new Map(),
+    }
     if (this.#entries.size >= this.options.maxEntries && !this.#entries.has(token)) {
       // Oldest first: a Map iterates in insertion order.
       const oldest = this.#entries.keys().next()

@@ -84,11 +84,16 @@ export function encodeClaim(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined
   if (typeof value === 'string') text = value
   else if (typeof value === 'number' || typeof value === 'boolean') text = String(value)
-  else if (Array.isArray(value) && value.every((item) => item === null || typeof item !== 'object')) {
+  else if (
+    Array.isArray(value) && value.every((item) => item === null || typeof item !== 'object')
+  ) {
     text = value.map((item) => String(item)).join(',')
   } else text = JSON.stringify(value)
   if (hasControlChar(text)) {
-    throw new TokenError('claim_invalid', 'A claim forwarded as a header contains control characters.')
+    throw new TokenError(
+      'claim_invalid',
+      'A claim forwarded as a header contains control characters.',
+    )
   }
   return headerBytes(text)
 }

@@ -69,11 +69,15 @@ export async function fetchJson(
     })
   } catch (e) {
     const timedOut = e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')
-    throw new FetchDocumentError(timedOut ? `no response within ${timeoutMs} ms` : 'connection failed')
+    throw new FetchDocumentError(
+      timedOut ? `no response within ${timeoutMs} ms` : 'connection failed',
+    )
   }
   if (response.status !== 200) {
     await response.body?.cancel()
-    const redirect = response.status >= 300 && response.status < 400 ? ' (redirects are not followed)' : ''
+    const redirect = response.status >= 300 && response.status < 400
+      ? ' (redirects are not followed)'
+      : ''
     throw new FetchDocumentError(`HTTP status ${response.status}${redirect}`)
   }
   const length = Number(response.headers.get('content-length') ?? '0')

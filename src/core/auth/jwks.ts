@@ -46,11 +46,15 @@ class RemoteKeySource implements KeySource {
 
   constructor(readonly options: RemoteSourceOptions) {
     this.#jwksUrl = options.jwksUrl
-    this.label = options.jwksUrl !== undefined ? `jwks ${options.jwksUrl}` : `oidc ${options.oidcIssuer}`
+    this.label = options.jwksUrl !== undefined
+      ? `jwks ${options.jwksUrl}`
+      : `oidc ${options.oidcIssuer}`
   }
 
   current(): readonly VerifyKey[] | undefined {
-    if (this.#keys !== undefined && this.options.now() - this.#loadedAt > this.options.maxAgeMs) void this.refresh()
+    if (this.#keys !== undefined && this.options.now() - this.#loadedAt > this.options.maxAgeMs) {
+      void this.refresh()
+    }
     return this.#keys
   }
 
@@ -72,7 +76,9 @@ class RemoteKeySource implements KeySource {
   refresh(): Promise<boolean> {
     if (this.#inflight !== undefined) return this.#inflight
     if (this.#keys === undefined) return Promise.resolve(false) // the start-up loop owns fetching
-    if (this.options.now() - this.#lastAttempt < this.options.cooldownMs) return Promise.resolve(false)
+    if (this.options.now() - this.#lastAttempt < this.options.cooldownMs) {
+      return Promise.resolve(false)
+    }
     return this.#load()
   }
 
@@ -98,14 +104,28 @@ class RemoteKeySource implements KeySource {
     if (this.#jwksUrl !== undefined) return this.#jwksUrl
     const { oidcIssuer, fetch, timeoutMs, allowInsecure } = this.options
     const issuer = oidcIssuer!
-    const metadata = (await fetchJson(fetch, `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`, timeoutMs)) as {
+    const metadata = (await fetchJson(
+      fetch,
+      `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`,
+      timeoutMs,
+    )) as {
       issuer?: unknown
       jwks_uri?: unknown
     }
-    if (typeof metadata !== 'object' || metadata === null) throw new FetchDocumentError('OIDC metadata is not an object')
+    if (typeof metadata !== 'object' || metadata === null) {
+      throw new FetchDocumentError('OIDC metadata is not an object')
+    }
     // OpenID Connect Discovery §4.3: the issuer in the metadata must be identical to the one configured.
-    if (metadata.issuer !== issuer) throw new FetchDocumentError(`OIDC metadata names issuer ${JSON.stringify(metadata.issuer)}, not ${JSON.stringify(issuer)}`)
-    if (typeof metadata.jwks_uri !== 'string') throw new FetchDocumentError('OIDC metadata has no jwks_uri')
+    if (metadata.issuer !== issuer) {
+      throw new FetchDocumentError(
+        `OIDC metadata names issuer ${JSON.stringify(metadata.issuer)}, not ${
+          JSON.stringify(issuer)
+        }`,
+      )
+    }
+    if (typeof metadata.jwks_uri !== 'string') {
+      throw new FetchDocumentError('OIDC metadata has no jwks_uri')
+    }
     const problem = insecureUrlProblem(metadata.jwks_uri, allowInsecure)
     if (problem !== undefined) throw new FetchDocumentError(`OIDC jwks_uri ${problem}`)
     this.#jwksUrl = metadata.jwks_uri
@@ -116,8 +136,12 @@ class RemoteKeySource implements KeySource {
     const { logger } = this.options
     try {
       const url = await this.#resolveJwksUrl()
-      const doc = (await fetchJson(this.options.fetch, url, this.options.timeoutMs)) as { keys?: unknown }
-      if (typeof doc !== 'object' || doc === null || !Array.isArray(doc.keys)) throw new FetchDocumentError('the document has no "keys" array')
+      const doc = (await fetchJson(this.options.fetch, url, this.options.timeoutMs)) as {
+        keys?: unknown
+      }
+      if (typeof doc !== 'object' || doc === null || !Array.isArray(doc.keys)) {
+        throw new FetchDocumentError('the document has no "keys" array')
+      }
       const keys: VerifyKey[] = []
       let skipped = 0
       for (const jwk of doc.keys as JWK[]) {
@@ -140,12 +164,22 @@ class RemoteKeySource implements KeySource {
       this.#kids = kids
       this.#loadedAt = this.options.now()
       this.#attempt = 0
-      logger.log('info', 'jwks_loaded', { source: this.label, keys: kids.size, skipped, added, removed })
+      logger.log('info', 'jwks_loaded', {
+        source: this.label,
+        keys: kids.size,
+        skipped,
+        added,
+        removed,
+      })
       this.options.onFetch?.(true)
       return true
     } catch (e) {
       const reason = e instanceof FetchDocumentError ? e.message : 'unexpected error'
-      logger.log('warn', 'jwks_failed', { source: this.label, reason, keeping_keys: this.#keys !== undefined })
+      logger.log('warn', 'jwks_failed', {
+        source: this.label,
+        reason,
+        keeping_keys: this.#keys !== undefined,
+      })
       this.options.onFetch?.(false)
       return false
     }

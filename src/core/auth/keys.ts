@@ -19,9 +19,21 @@ export interface VerifyKey {
 
 export const HMAC_ALGS = ['HS256', 'HS384', 'HS512'] as const
 export const RSA_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'] as const
-export const EC_ALGS: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' }
+export const EC_ALGS: Record<string, string> = {
+  'P-256': 'ES256',
+  'P-384': 'ES384',
+  'P-521': 'ES512',
+}
 /** Every algorithm the gateway can verify; `none` is never among them. */
-export const SUPPORTED_ALGS: readonly string[] = [...HMAC_ALGS, ...RSA_ALGS, 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']
+export const SUPPORTED_ALGS: readonly string[] = [
+  ...HMAC_ALGS,
+  ...RSA_ALGS,
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+]
 
 /** Thrown at start for a key that cannot be used; the message names what is wrong. */
 export class KeyImportError extends Error {
@@ -36,16 +48,31 @@ export function hmacAlgorithmsFor(byteLength: number): string[] {
 }
 
 /** Imports an HMAC secret for each HS algorithm its length allows and `allowed` permits. */
-export function importSecret(bytes: Uint8Array, allowed: readonly string[] | undefined): Promise<VerifyKey[]> {
+export function importSecret(
+  bytes: Uint8Array,
+  allowed: readonly string[] | undefined,
+): Promise<VerifyKey[]> {
   if (bytes.byteLength < 32) {
-    return Promise.reject(new KeyImportError(`the secret is ${bytes.byteLength} bytes; at least 32 bytes (256 bits) are required for HS256`))
+    return Promise.reject(
+      new KeyImportError(
+        `the secret is ${bytes.byteLength} bytes; at least 32 bytes (256 bits) are required for HS256`,
+      ),
+    )
   }
-  const algs = hmacAlgorithmsFor(bytes.byteLength).filter((alg) => allowed === undefined || allowed.includes(alg))
+  const algs = hmacAlgorithmsFor(bytes.byteLength).filter((alg) =>
+    allowed === undefined || allowed.includes(alg)
+  )
   return Promise.all(
     algs.map(async (alg) => ({
       kid: undefined,
       alg,
-      key: (await crypto.subtle.importKey('raw', bytes as BufferSource, { name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify'])) as unknown as JoseKey,
+      key: (await crypto.subtle.importKey(
+        'raw',
+        bytes as BufferSource,
+        { name: 'HMAC', hash: `SHA-${alg.slice(2)}` },
+        false,
+        ['verify'],
+      )) as unknown as JoseKey,
     })),
   )
 }
@@ -54,25 +81,40 @@ export function importSecret(bytes: Uint8Array, allowed: readonly string[] | und
 export function algorithmsForJwk(jwk: JWK): string[] {
   if (typeof jwk.alg === 'string') return [jwk.alg]
   if (jwk.kty === 'RSA') return [...RSA_ALGS]
-  if (jwk.kty === 'EC' && typeof jwk.crv === 'string' && EC_ALGS[jwk.crv]) return [EC_ALGS[jwk.crv]!]
+  if (jwk.kty === 'EC' && typeof jwk.crv === 'string' && EC_ALGS[jwk.crv]) {
+    return [EC_ALGS[jwk.crv]!]
+  }
   if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return ['EdDSA', 'Ed25519']
   return []
 }
 
 /** Why a JWK may not verify signatures, or undefined when it may. */
 export function unusableJwk(jwk: JWK): string | undefined {
-  if (jwk.kty === 'oct') return 'symmetric (oct) keys are never taken from a key set; use JWTGATE_SECRET'
-  if (jwk.kty !== 'RSA' && jwk.kty !== 'EC' && jwk.kty !== 'OKP') return `unsupported key type ${JSON.stringify(jwk.kty)}`
+  if (jwk.kty === 'oct') {
+    return 'symmetric (oct) keys are never taken from a key set; use JWTGATE_SECRET'
+  }
+  if (jwk.kty !== 'RSA' && jwk.kty !== 'EC' && jwk.kty !== 'OKP') {
+    return `unsupported key type ${JSON.stringify(jwk.kty)}`
+  }
   if (jwk.d !== undefined) return 'it is a private key; give the public key only'
-  if (jwk.use !== undefined && jwk.use !== 'sig') return `its "use" is ${JSON.stringify(jwk.use)}, not "sig"`
-  if (Array.isArray(jwk.key_ops) && !jwk.key_ops.includes('verify')) return 'its "key_ops" does not include "verify"'
-  if (typeof jwk.alg === 'string' && !SUPPORTED_ALGS.includes(jwk.alg)) return `its "alg" ${JSON.stringify(jwk.alg)} is not supported`
+  if (jwk.use !== undefined && jwk.use !== 'sig') {
+    return `its "use" is ${JSON.stringify(jwk.use)}, not "sig"`
+  }
+  if (Array.isArray(jwk.key_ops) && !jwk.key_ops.includes('verify')) {
+    return 'its "key_ops" does not include "verify"'
+  }
+  if (typeof jwk.alg === 'string' && !SUPPORTED_ALGS.includes(jwk.alg)) {
+    return `its "alg" ${JSON.stringify(jwk.alg)} is not supported`
+  }
   if (algorithmsForJwk(jwk).length === 0) return 'no supported algorithm fits it'
   return undefined
 }
 
 /** Imports one public JWK for each algorithm it fits and `allowed` permits. */
-export async function importPublicJwk(jwk: JWK, allowed: readonly string[] | undefined): Promise<VerifyKey[]> {
+export async function importPublicJwk(
+  jwk: JWK,
+  allowed: readonly string[] | undefined,
+): Promise<VerifyKey[]> {
   const problem = unusableJwk(jwk)
   if (problem !== undefined) throw new KeyImportError(problem)
   const kid = typeof jwk.kid === 'string' ? jwk.kid : undefined
@@ -83,20 +125,30 @@ export async function importPublicJwk(jwk: JWK, allowed: readonly string[] | und
     try {
       keys.push({ kid, alg, key: (await importJWK({ ...bare, ext: false }, alg)) as JoseKey })
     } catch {
-      throw new KeyImportError(`the ${String(jwk.kty)} key${kid ? ` "${kid}"` : ''} cannot be imported for ${alg}`)
+      throw new KeyImportError(
+        `the ${String(jwk.kty)} key${kid ? ` "${kid}"` : ''} cannot be imported for ${alg}`,
+      )
     }
   }
   return keys
 }
 
 /** Candidate algorithm groups tried, in order, to find which kind of key a PEM holds. */
-const PEM_PROBES: readonly (readonly string[])[] = [RSA_ALGS, ['ES256'], ['ES384'], ['ES512'], ['EdDSA', 'Ed25519']]
+const PEM_PROBES: readonly (readonly string[])[] = [RSA_ALGS, ['ES256'], ['ES384'], ['ES512'], [
+  'EdDSA',
+  'Ed25519',
+]]
 
-async function importPem(pem: string, allowed: readonly string[] | undefined): Promise<VerifyKey[]> {
+async function importPem(
+  pem: string,
+  allowed: readonly string[] | undefined,
+): Promise<VerifyKey[]> {
   const isCert = pem.includes('-----BEGIN CERTIFICATE-----')
   if (!isCert && !pem.includes('-----BEGIN PUBLIC KEY-----')) {
     throw new KeyImportError(
-      pem.includes('PRIVATE KEY') ? 'it is a private key; give the public key (SPKI PEM) only' : 'expected a "BEGIN PUBLIC KEY" or "BEGIN CERTIFICATE" PEM block',
+      pem.includes('PRIVATE KEY')
+        ? 'it is a private key; give the public key (SPKI PEM) only'
+        : 'expected a "BEGIN PUBLIC KEY" or "BEGIN CERTIFICATE" PEM block',
     )
   }
   for (const group of PEM_PROBES) {
@@ -109,41 +161,58 @@ async function importPem(pem: string, allowed: readonly string[] | undefined): P
         break
       }
     }
-    if (imported.length > 0) return imported.filter((k) => allowed === undefined || allowed.includes(k.alg))
+    if (imported.length > 0) {
+      return imported.filter((k) => allowed === undefined || allowed.includes(k.alg))
+    }
   }
-  throw new KeyImportError('the PEM could not be read as an RSA, EC (P-256/384/521) or Ed25519 public key')
+  throw new KeyImportError(
+    'the PEM could not be read as an RSA, EC (P-256/384/521) or Ed25519 public key',
+  )
 }
 
 /**
  * Imports the text of JWTGATE_PUBLIC_KEY: a PEM (SPKI public key or X.509 certificate; several
  * blocks allowed), a JWK, or a JWK Set.
  */
-export async function importPublicKeyText(text: string, allowed: readonly string[] | undefined): Promise<VerifyKey[]> {
+export async function importPublicKeyText(
+  text: string,
+  allowed: readonly string[] | undefined,
+): Promise<VerifyKey[]> {
   const trimmed = text.trim()
   if (trimmed.startsWith('{')) {
     let parsed: unknown
     try {
       parsed = JSON.parse(trimmed)
     } catch {
-      throw new KeyImportError('it starts with "{" but is not valid JSON (expected a JWK or a JWK Set)')
+      throw new KeyImportError(
+        'it starts with "{" but is not valid JSON (expected a JWK or a JWK Set)',
+      )
     }
-    if (typeof parsed !== 'object' || parsed === null) throw new KeyImportError('expected a JWK or a JWK Set object')
+    if (typeof parsed !== 'object' || parsed === null) {
+      throw new KeyImportError('expected a JWK or a JWK Set object')
+    }
     const set = parsed as { keys?: unknown }
     const jwks: unknown[] = Array.isArray(set.keys) ? set.keys : [parsed]
     if (jwks.length === 0) throw new KeyImportError('the JWK Set has no keys')
     const out: VerifyKey[] = []
     for (const [i, jwk] of jwks.entries()) {
-      if (typeof jwk !== 'object' || jwk === null) throw new KeyImportError(`keys[${i}] is not a JWK object`)
+      if (typeof jwk !== 'object' || jwk === null) {
+        throw new KeyImportError(`keys[${i}] is not a JWK object`)
+      }
       try {
         out.push(...(await importPublicJwk(jwk as JWK, allowed)))
       } catch (e) {
-        throw new KeyImportError(Array.isArray(set.keys) ? `keys[${i}]: ${(e as Error).message}` : (e as Error).message)
+        throw new KeyImportError(
+          Array.isArray(set.keys) ? `keys[${i}]: ${(e as Error).message}` : (e as Error).message,
+        )
       }
     }
     return out
   }
   const blocks = trimmed.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g)
-  if (blocks === null) throw new KeyImportError('expected a PEM public key or certificate, a JWK, or a JWK Set')
+  if (blocks === null) {
+    throw new KeyImportError('expected a PEM public key or certificate, a JWK, or a JWK Set')
+  }
   const out: VerifyKey[] = []
   for (const block of blocks) out.push(...(await importPem(block, allowed)))
   return out

@@ -6,8 +6,13 @@
  */
 import type { ConditionInput } from '../config/file-schema.ts'
 import { ForbiddenError } from '../errors.ts'
-import { parseTemplate, renderTemplate, type Template, type TemplateContext } from '../routing/template.ts'
-import { claimPath, readClaim, type ClaimPath, type Claims } from './claims.ts'
+import {
+  parseTemplate,
+  renderTemplate,
+  type Template,
+  type TemplateContext,
+} from '../routing/template.ts'
+import { type ClaimPath, claimPath, type Claims, readClaim } from './claims.ts'
 
 /** One line of an explanation: what was checked, what was seen, whether it passed. */
 export interface TraceStep {
@@ -22,11 +27,35 @@ type Scalar = string | number | boolean
 
 /** A compiled claim condition. */
 export type Condition =
-  | { readonly op: 'equals'; readonly claim: ClaimPath; readonly expected: Scalar | Template; readonly place: string }
-  | { readonly op: 'oneOf'; readonly claim: ClaimPath; readonly expected: readonly (Scalar | Template)[]; readonly place: string }
-  | { readonly op: 'contains'; readonly claim: ClaimPath; readonly expected: Scalar | Template; readonly place: string }
-  | { readonly op: 'matches'; readonly claim: ClaimPath; readonly regex: RegExp; readonly place: string }
-  | { readonly op: 'all' | 'any'; readonly conditions: readonly Condition[]; readonly place: string }
+  | {
+    readonly op: 'equals'
+    readonly claim: ClaimPath
+    readonly expected: Scalar | Template
+    readonly place: string
+  }
+  | {
+    readonly op: 'oneOf'
+    readonly claim: ClaimPath
+    readonly expected: readonly (Scalar | Template)[]
+    readonly place: string
+  }
+  | {
+    readonly op: 'contains'
+    readonly claim: ClaimPath
+    readonly expected: Scalar | Template
+    readonly place: string
+  }
+  | {
+    readonly op: 'matches'
+    readonly claim: ClaimPath
+    readonly regex: RegExp
+    readonly place: string
+  }
+  | {
+    readonly op: 'all' | 'any'
+    readonly conditions: readonly Condition[]
+    readonly place: string
+  }
   | { readonly op: 'not'; readonly condition: Condition; readonly place: string }
 
 export interface Requirements {
@@ -54,13 +83,33 @@ function expectedValue(value: Scalar): Scalar | Template {
 
 /** Compiles a condition from the file (already validated by the schema). */
 export function compileCondition(input: ConditionInput, place: string): Condition {
-  if ('all' in input) return { op: 'all', conditions: input.all.map((c, i) => compileCondition(c, `${place}.all[${i}]`)), place }
-  if ('any' in input) return { op: 'any', conditions: input.any.map((c, i) => compileCondition(c, `${place}.any[${i}]`)), place }
-  if ('not' in input) return { op: 'not', condition: compileCondition(input.not, `${place}.not`), place }
+  if ('all' in input) {
+    return {
+      op: 'all',
+      conditions: input.all.map((c, i) => compileCondition(c, `${place}.all[${i}]`)),
+      place,
+    }
+  }
+  if ('any' in input) {
+    return {
+      op: 'any',
+      conditions: input.any.map((c, i) => compileCondition(c, `${place}.any[${i}]`)),
+      place,
+    }
+  }
+  if ('not' in input) {
+    return { op: 'not', condition: compileCondition(input.not, `${place}.not`), place }
+  }
   const claim = claimPath(input.claim)
-  if ('equals' in input) return { op: 'equals', claim, expected: expectedValue(input.equals), place }
-  if ('oneOf' in input) return { op: 'oneOf', claim, expected: input.oneOf.map(expectedValue), place }
-  if ('contains' in input) return { op: 'contains', claim, expected: expectedValue(input.contains), place }
+  if ('equals' in input) {
+    return { op: 'equals', claim, expected: expectedValue(input.equals), place }
+  }
+  if ('oneOf' in input) {
+    return { op: 'oneOf', claim, expected: input.oneOf.map(expectedValue), place }
+  }
+  if ('contains' in input) {
+    return { op: 'contains', claim, expected: expectedValue(input.contains), place }
+  }
   return { op: 'matches', claim, regex: new RegExp(`^(?:${input.matches})$`), place }
 }
 
@@ -71,7 +120,9 @@ function render(expected: Scalar | Template, ctx: TemplateContext): Scalar {
 /** Scalars compare by value; a number or boolean claim also equals its decimal or text form. */
 function sameScalar(actual: unknown, expected: Scalar): boolean {
   if (actual === expected) return true
-  if (typeof expected === 'string' && (typeof actual === 'number' || typeof actual === 'boolean')) return String(actual) === expected
+  if (typeof expected === 'string' && (typeof actual === 'number' || typeof actual === 'boolean')) {
+    return String(actual) === expected
+  }
   return false
 }
 
@@ -87,7 +138,12 @@ function stringList(value: unknown): readonly string[] {
 }
 
 /** Evaluates a condition; with `trace`, records what each leaf saw. */
-export function evaluate(condition: Condition, claims: Claims, ctx: TemplateContext, trace?: Trace): boolean {
+export function evaluate(
+  condition: Condition,
+  claims: Claims,
+  ctx: TemplateContext,
+  trace?: Trace,
+): boolean {
   switch (condition.op) {
     case 'all':
       return condition.conditions.every((c) => evaluate(c, claims, ctx, trace))
@@ -114,7 +170,10 @@ export function evaluate(condition: Condition, claims: Claims, ctx: TemplateCont
     }
     case 'contains': {
       const expected = render(condition.expected, ctx)
-      ok = Array.isArray(actual) ? actual.some((item) => sameScalar(item, expected)) : typeof actual === 'string' && typeof expected === 'string' && stringList(actual).includes(expected)
+      ok = Array.isArray(actual)
+        ? actual.some((item) => sameScalar(item, expected))
+        : typeof actual === 'string' && typeof expected === 'string' &&
+          stringList(actual).includes(expected)
       wanted = `contains ${JSON.stringify(expected)}`
       break
     }
@@ -123,7 +182,11 @@ export function evaluate(condition: Condition, claims: Claims, ctx: TemplateCont
       wanted = `matches ${condition.regex.source.slice(4, -2)}`
       break
   }
-  trace?.push({ step: `${condition.place}: claim ${condition.claim.raw} ${wanted}`, ok, detail: `saw ${show(actual)}` })
+  trace?.push({
+    step: `${condition.place}: claim ${condition.claim.raw} ${wanted}`,
+    ok,
+    detail: `saw ${show(actual)}`,
+  })
   return ok
 }
 
@@ -133,23 +196,55 @@ export function tokenScopes(claims: Claims): readonly string[] {
 }
 
 /** Throws ForbiddenError naming the first requirement the claims do not meet. */
-export function checkRequirements(req: Requirements, claims: Claims, ctx: TemplateContext, trace?: Trace): void {
+export function checkRequirements(
+  req: Requirements,
+  claims: Claims,
+  ctx: TemplateContext,
+  trace?: Trace,
+): void {
   if (req.scopesAll.length > 0 || req.scopesAny.length > 0) {
     const scopes = tokenScopes(claims)
     const allOk = req.scopesAll.every((s) => scopes.includes(s))
     const anyOk = req.scopesAny.length === 0 || req.scopesAny.some((s) => scopes.includes(s))
-    trace?.push({ step: `${req.place}.scopes: all of [${req.scopesAll.join(' ')}]${req.scopesAny.length > 0 ? `, any of [${req.scopesAny.join(' ')}]` : ''}`, ok: allOk && anyOk, detail: `saw [${scopes.join(' ')}]` })
-    if (!allOk || !anyOk) throw new ForbiddenError('insufficient_scope', 'The token lacks a required scope.', [...req.scopesAll, ...req.scopesAny], `${req.place}.scopes`)
+    trace?.push({
+      step: `${req.place}.scopes: all of [${req.scopesAll.join(' ')}]${
+        req.scopesAny.length > 0 ? `, any of [${req.scopesAny.join(' ')}]` : ''
+      }`,
+      ok: allOk && anyOk,
+      detail: `saw [${scopes.join(' ')}]`,
+    })
+    if (!allOk || !anyOk) {
+      throw new ForbiddenError('insufficient_scope', 'The token lacks a required scope.', [
+        ...req.scopesAll,
+        ...req.scopesAny,
+      ], `${req.place}.scopes`)
+    }
   }
   if (req.rolesAny.length > 0) {
     const roles = stringList(readClaim(claims, req.rolesClaim))
     const ok = req.rolesAny.some((r) => roles.includes(r))
-    trace?.push({ step: `${req.place}.roles: any of [${req.rolesAny.join(' ')}] in ${req.rolesClaim.raw}`, ok, detail: `saw [${roles.join(' ')}]` })
-    if (!ok) throw new ForbiddenError('insufficient_role', 'The token lacks a required role.', [], `${req.place}.roles`)
+    trace?.push({
+      step: `${req.place}.roles: any of [${req.rolesAny.join(' ')}] in ${req.rolesClaim.raw}`,
+      ok,
+      detail: `saw [${roles.join(' ')}]`,
+    })
+    if (!ok) {
+      throw new ForbiddenError(
+        'insufficient_role',
+        'The token lacks a required role.',
+        [],
+        `${req.place}.roles`,
+      )
+    }
   }
   for (const condition of req.claims) {
     if (!evaluate(condition, claims, ctx, trace)) {
-      throw new ForbiddenError('claim_mismatch', 'The token does not meet a requirement of this route.', [], condition.place)
+      throw new ForbiddenError(
+        'claim_mismatch',
+        'The token does not meet a requirement of this route.',
+        [],
+        condition.place,
+      )
     }
   }
 }

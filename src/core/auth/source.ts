@@ -23,5 +23,11 @@ export interface KeySource {
 /** Keys fixed at start (a secret, PEM or JWK keys from configuration). */
 export function staticSource(label: string, keys: readonly VerifyKey[]): KeySource {
   const frozen = Object.freeze([...keys])
-  return { label, current: () => frozen, refresh: () => Promise.resolve(false), close() {}, version: () => 0 }
+  return {
+    label,
+    current: () => frozen,
+    refresh: () => Promise.resolve(false),
+    close() {},
+    version: () => 0,
+  }
 }

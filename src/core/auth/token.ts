@@ -39,7 +39,8 @@ export function parseTokenSource(spec: string): TokenSource | undefined {
 
 /** True when `a` and `b` name the same place (sources of different providers are different objects). */
 export function sameSource(a: TokenSource, b: TokenSource | undefined): boolean {
-  return b !== undefined && a.kind === b.kind && (a.kind === 'authorization' || a.name === (b as { name: string }).name)
+  return b !== undefined && a.kind === b.kind &&
+    (a.kind === 'authorization' || a.name === (b as { name: string }).name)
 }
 
 /** How a source is written in configuration and logs. */
@@ -67,8 +68,8 @@ export function isCompactJws(token: string): boolean {
       segmentStart = i + 1
       continue
     }
-    const ok =
-      (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95
+    const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 ||
+      c === 95
     if (!ok) return false
   }
   return dots === 2 && segmentStart < token.length
@@ -98,7 +99,9 @@ export function readCookie(header: string, name: string): string | undefined {
     if (eq < 0 || pair.slice(0, eq).trim() !== name) continue
     if (found !== undefined) throw new TokenError('token_malformed', TWO_COPIES)
     const value = pair.slice(eq + 1).trim()
-    found = value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value
+    found = value.length >= 2 && value.startsWith('"') && value.endsWith('"')
+      ? value.slice(1, -1)
+      : value
   }
   return found
 }
@@ -136,17 +139,25 @@ export function extractToken(
         // a second Authorization header, which arrives joined with ", " — must be exactly
         // `Bearer <token>` (RFC 6750 §2.1: scheme case-insensitive, one space).
         if (value.slice(0, 6).toLowerCase() !== 'bearer') {
-          if (value.indexOf(',') >= 0 && BEARER_AFTER_COMMA.test(value)) throw new TokenError('token_malformed', ONE_BEARER)
+          if (value.indexOf(',') >= 0 && BEARER_AFTER_COMMA.test(value)) {
+            throw new TokenError('token_malformed', ONE_BEARER)
+          }
           break
         }
-        if (value.charCodeAt(6) !== 32 || value.indexOf(',') >= 0) throw new TokenError('token_malformed', ONE_BEARER)
-        if (value.trim().length === 6) throw new TokenError('token_malformed', 'The Bearer token is empty.')
+        if (value.charCodeAt(6) !== 32 || value.indexOf(',') >= 0) {
+          throw new TokenError('token_malformed', ONE_BEARER)
+        }
+        if (value.trim().length === 6) {
+          throw new TokenError('token_malformed', 'The Bearer token is empty.')
+        }
         return checked(value.slice(7), source, maxBytes)
       }
       case 'header': {
         const value = headers.get(source.name)
         if (value === null) break
-        const token = value.length > 7 && value.slice(0, 7).toLowerCase() === 'bearer ' ? value.slice(7) : value
+        const token = value.length > 7 && value.slice(0, 7).toLowerCase() === 'bearer '
+          ? value.slice(7)
+          : value
         if (token.trim() === '') throw new TokenError('token_malformed', 'The token is empty.')
         return checked(token, source, maxBytes)
       }

@@ -52,7 +52,9 @@ function acceptableKid(kid: string): boolean {
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** `Uint8Array.fromBase64` (ES2026; Bun and Deno have it), else atob. */
-const fromBase64 = (Uint8Array as unknown as { fromBase64?: (text: string, options: { alphabet: 'base64url' }) => Uint8Array }).fromBase64
+const fromBase64 = (Uint8Array as unknown as {
+  fromBase64?: (text: string, options: { alphabet: 'base64url' }) => Uint8Array
+}).fromBase64
 
 function base64UrlDecode(segment: string): string {
   if (fromBase64 !== undefined) return utf8.decode(fromBase64(segment, { alphabet: 'base64url' }))
@@ -75,7 +77,9 @@ function decodeSegment(segment: string): unknown {
   } catch {
     throw MALFORMED()
   }
-  if (hasDuplicateMembers(text)) throw new TokenError('token_malformed', 'The token has duplicate member names.')
+  if (hasDuplicateMembers(text)) {
+    throw new TokenError('token_malformed', 'The token has duplicate member names.')
+  }
   return value
 }
 
@@ -88,31 +92,74 @@ export function readHeader(token: string): TokenHeader {
   const firstDot = token.indexOf('.')
   const header = decodeSegment(token.slice(0, firstDot))
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw MALFORMED()
-  const { alg, kid, crit, b64 } = header as { alg?: unknown; kid?: unknown; crit?: unknown; b64?: unknown }
+  const { alg, kid, crit, b64 } = header as {
+    alg?: unknown
+    kid?: unknown
+    crit?: unknown
+    b64?: unknown
+  }
   if (typeof alg !== 'string') throw MALFORMED()
   if (kid !== undefined && (typeof kid !== 'string' || !acceptableKid(kid))) throw MALFORMED()
-  if (crit !== undefined || b64 !== undefined) throw new TokenError('token_malformed', 'The token uses an unsupported header extension.')
+  if (crit !== undefined || b64 !== undefined) {
+    throw new TokenError('token_malformed', 'The token uses an unsupported header extension.')
+  }
   const payload = decodeSegment(token.slice(firstDot + 1, token.lastIndexOf('.')))
-  const iss = typeof payload === 'object' && payload !== null ? (payload as { iss?: unknown }).iss : undefined
+  const iss = typeof payload === 'object' && payload !== null
+    ? (payload as { iss?: unknown }).iss
+    : undefined
   return { alg, kid, iss: typeof iss === 'string' ? iss : undefined }
 }
 
 /** Maps a jose error to our stable reason code and a generic description. */
 export function tokenErrorFrom(error: unknown): TokenError {
   if (error instanceof TokenError) return error
-  if (error instanceof errors.JWTExpired) return new TokenError('token_expired', 'The token has expired.', { cause: error })
+  if (error instanceof errors.JWTExpired) {
+    return new TokenError('token_expired', 'The token has expired.', { cause: error })
+  }
   if (error instanceof errors.JWTClaimValidationFailed) {
     const { claim, reason } = error
-    if (reason === 'missing') return new TokenError('claim_missing', `The token lacks the required "${claim}" claim.`, { cause: error })
-    if (reason === 'invalid') return new TokenError('claim_invalid', `The token's "${claim}" claim is invalid.`, { cause: error })
-    if (claim === 'nbf' || claim === 'iat') return new TokenError('token_not_yet_valid', 'The token is not yet valid.', { cause: error })
-    if (claim === 'iss') return new TokenError('wrong_issuer', 'The token was issued by an issuer that is not accepted.', { cause: error })
-    if (claim === 'aud') return new TokenError('wrong_audience', 'The token is not meant for this audience.', { cause: error })
-    if (claim === 'typ') return new TokenError('wrong_type', 'The token is not of the required type.', { cause: error })
-    return new TokenError('claim_invalid', `The token's "${claim}" claim is invalid.`, { cause: error })
+    if (reason === 'missing') {
+      return new TokenError('claim_missing', `The token lacks the required "${claim}" claim.`, {
+        cause: error,
+      })
+    }
+    if (reason === 'invalid') {
+      return new TokenError('claim_invalid', `The token's "${claim}" claim is invalid.`, {
+        cause: error,
+      })
+    }
+    if (claim === 'nbf' || claim === 'iat') {
+      return new TokenError('token_not_yet_valid', 'The token is not yet valid.', { cause: error })
+    }
+    if (claim === 'iss') {
+      return new TokenError(
+        'wrong_issuer',
+        'The token was issued by an issuer that is not accepted.',
+        { cause: error },
+      )
+    }
+    if (claim === 'aud') {
+      return new TokenError('wrong_audience', 'The token is not meant for this audience.', {
+        cause: error,
+      })
+    }
+    if (claim === 'typ') {
+      return new TokenError('wrong_type', 'The token is not of the required type.', {
+        cause: error,
+      })
+    }
+    return new TokenError('claim_invalid', `The token's "${claim}" claim is invalid.`, {
+      cause: error,
+    })
   }
-  if (error instanceof errors.JOSEAlgNotAllowed) return new TokenError('alg_not_allowed', 'The token\'s algorithm is not allowed.', { cause: error })
-  if (error instanceof errors.JWSSignatureVerificationFailed) return new TokenError('bad_signature', 'The token signature is invalid.', { cause: error })
+  if (error instanceof errors.JOSEAlgNotAllowed) {
+    return new TokenError('alg_not_allowed', "The token's algorithm is not allowed.", {
+      cause: error,
+    })
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    return new TokenError('bad_signature', 'The token signature is invalid.', { cause: error })
+  }
   return new TokenError('token_malformed', 'The token is malformed.', { cause: error })
 }
 
@@ -136,7 +183,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
   })
 
   /** Candidate keys for (alg, kid), or undefined when a source has not loaded and none matched. */
-  function candidates(alg: string, kid: string | undefined): { keys: VerifyKey[]; pending: boolean; kidKnown: boolean } {
+  function candidates(
+    alg: string,
+    kid: string | undefined,
+  ): { keys: VerifyKey[]; pending: boolean; kidKnown: boolean } {
     const keys: VerifyKey[] = []
     let pending = false
     let kidKnown = false
@@ -156,7 +206,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   async function verify(token: string, header: TokenHeader = readHeader(token)): Promise<Claims> {
     const { alg, kid } = header
-    if (!algorithms.includes(alg)) throw new TokenError('alg_not_allowed', "The token's algorithm is not allowed.")
+    if (!algorithms.includes(alg)) {
+      throw new TokenError('alg_not_allowed', "The token's algorithm is not allowed.")
+    }
     let found = candidates(alg, kid)
     if (kid !== undefined && !found.kidKnown) {
       // An unknown kid may be a rotated-in key: each remote source refetches, at most once per cooldown.
@@ -167,7 +219,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (found.pending) throw new UnavailableError('The signing keys have not loaded yet.')
       throw new TokenError('unknown_key', 'No configured key matches the token.')
     }
-    const verifyOptions: JWTVerifyOptions = { ...base, algorithms: [alg], currentDate: new Date(now()) }
+    const verifyOptions: JWTVerifyOptions = {
+      ...base,
+      algorithms: [alg],
+      currentDate: new Date(now()),
+    }
     let lastError: unknown
     for (const candidate of found.keys) {
       try {

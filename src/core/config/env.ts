@@ -50,7 +50,10 @@ export function closestVariable(name: string): string | undefined {
 }
 
 /** Collects the `JWTGATE_*` input from an environment. */
-export function envInput(env: Readonly<Record<string, string | undefined>>, readFile?: ReadFile): EnvInputResult {
+export function envInput(
+  env: Readonly<Record<string, string | undefined>>,
+  readFile?: ReadFile,
+): EnvInputResult {
   const input: Record<string, string> = {}
   const issues: ConfigIssue[] = []
   const origin: Record<string, string> = {}
@@ -58,7 +61,10 @@ export function envInput(env: Readonly<Record<string, string | undefined>>, read
     if (!name.startsWith('JWTGATE_') || value === undefined || value.trim() === '') continue
     if (!VARIABLES.includes(name)) {
       const hint = closestVariable(name)
-      issues.push({ path: name, message: `unknown variable${hint ? ` (did you mean ${hint}?)` : ''}` })
+      issues.push({
+        path: name,
+        message: `unknown variable${hint ? ` (did you mean ${hint}?)` : ''}`,
+      })
       continue
     }
     const target = FILE_VARS[name]
@@ -71,7 +77,10 @@ export function envInput(env: Readonly<Record<string, string | undefined>>, read
       continue
     }
     if (readFile === undefined) {
-      issues.push({ path: name, message: 'files cannot be read here; pass the value in the variable itself' })
+      issues.push({
+        path: name,
+        message: 'files cannot be read here; pass the value in the variable itself',
+      })
       continue
     }
     try {

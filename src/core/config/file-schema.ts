@@ -19,10 +19,16 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 
 const Name = v.pipe(v.string(), v.regex(NAME, 'must be a name of letters, digits, "_", "." or "-"'))
 const Duration = v.union(
-  [v.pipe(v.number(), v.minValue(0)), v.pipe(v.string(), v.check((s) => parseDuration(s) !== undefined))],
+  [
+    v.pipe(v.number(), v.minValue(0)),
+    v.pipe(v.string(), v.check((s) => parseDuration(s) !== undefined)),
+  ],
   'must be a duration such as 500ms, 30s, 5m, or a number of seconds',
 )
-const StringList = v.union([v.string(), v.array(v.string())], 'must be a string or a list of strings')
+const StringList = v.union(
+  [v.string(), v.array(v.string())],
+  'must be a string or a list of strings',
+)
 const Url = v.pipe(v.string('must be a URL'), v.url('must be an absolute URL'))
 
 /** A secret or key given inline, or read from an environment variable or a file at load time. */
@@ -42,12 +48,22 @@ const Provider = v.strictObject({
   jwksTimeout: v.optional(Duration),
   jwksMaxAge: v.optional(Duration),
   allowInsecureJwks: v.optional(v.boolean()),
-  algorithms: v.optional(v.array(v.picklist(SUPPORTED_ALGS, `must be one of ${SUPPORTED_ALGS.join(', ')}`))),
+  algorithms: v.optional(
+    v.array(v.picklist(SUPPORTED_ALGS, `must be one of ${SUPPORTED_ALGS.join(', ')}`)),
+  ),
   clockSkew: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(3600))),
   requiredClaims: v.optional(v.array(v.string())),
   requiredTyp: v.optional(v.string()),
   tokenSources: v.optional(
-    v.array(v.pipe(v.string(), v.check((s) => parseTokenSource(s) !== undefined, 'must be header:Name, cookie:name or query:name'))),
+    v.array(
+      v.pipe(
+        v.string(),
+        v.check(
+          (s) => parseTokenSource(s) !== undefined,
+          'must be header:Name, cookie:name or query:name',
+        ),
+      ),
+    ),
   ),
 })
 
@@ -61,16 +77,26 @@ const OPERATORS = ['equals', 'oneOf', 'contains', 'matches', 'all', 'any', 'not'
 
 /** Why a claim condition is not one of the known shapes, for a precise message. */
 function conditionProblem(input: unknown): string {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) return 'must be an object such as { "claim": "tenant", "equals": "{params.tenant}" }'
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return 'must be an object such as { "claim": "tenant", "equals": "{params.tenant}" }'
+  }
   const keys = Object.keys(input)
   const unknown = keys.filter((k) => k !== 'claim' && !OPERATORS.includes(k))
-  if (unknown.length > 0) return `unknown operator ${JSON.stringify(unknown[0])} (expected one of ${OPERATORS.join(', ')})`
+  if (unknown.length > 0) {
+    return `unknown operator ${JSON.stringify(unknown[0])} (expected one of ${
+      OPERATORS.join(', ')
+    })`
+  }
   const ops = keys.filter((k) => OPERATORS.includes(k))
   if (ops.length !== 1) return `must have exactly one operator (${OPERATORS.join(', ')})`
   const op = ops[0]!
   const combinator = op === 'all' || op === 'any' || op === 'not'
-  if (combinator && keys.includes('claim')) return `"${op}" combines conditions and takes no "claim"`
-  if (!combinator && typeof (input as { claim?: unknown }).claim !== 'string') return `"${op}" needs a "claim" (a claim name or dot path)`
+  if (combinator && keys.includes('claim')) {
+    return `"${op}" combines conditions and takes no "claim"`
+  }
+  if (!combinator && typeof (input as { claim?: unknown }).claim !== 'string') {
+    return `"${op}" needs a "claim" (a claim name or dot path)`
+  }
   return `the value of "${op}" has the wrong type`
 }
 
@@ -98,37 +124,54 @@ export const Condition: v.GenericSchema<ConditionInput> = v.lazy(() =>
       v.strictObject({ claim: v.string(), equals: Scalar }),
       v.strictObject({ claim: v.string(), oneOf: v.array(Scalar) }),
       v.strictObject({ claim: v.string(), contains: Scalar }),
-      v.strictObject({ claim: v.string(), matches: v.pipe(v.string(), v.check(validRegex, 'is not a valid regular expression')) }),
+      v.strictObject({
+        claim: v.string(),
+        matches: v.pipe(v.string(), v.check(validRegex, 'is not a valid regular expression')),
+      }),
       v.strictObject({ all: v.array(Condition) }),
       v.strictObject({ any: v.array(Condition) }),
       v.strictObject({ not: Condition }),
     ],
     (issue) => conditionProblem(issue.input),
-  ),
+  )
 )
 
 const Requirements = v.strictObject({
-  scopes: v.optional(v.strictObject({ all: v.optional(v.array(v.string())), any: v.optional(v.array(v.string())) })),
+  scopes: v.optional(
+    v.strictObject({ all: v.optional(v.array(v.string())), any: v.optional(v.array(v.string())) }),
+  ),
   roles: v.optional(v.strictObject({ any: v.array(v.string()), claim: v.optional(v.string()) })),
   claims: v.optional(v.array(Condition)),
 })
 
 const Route = v.strictObject({
   name: v.optional(Name),
-  path: v.pipe(v.string('is required: a path pattern such as /orders/:id or /files/*'), v.rawCheck(({ dataset, addIssue }) => {
-    const problem = dataset.typed ? patternProblem(dataset.value) : undefined
-    if (problem !== undefined) addIssue({ message: problem })
-  })),
-  methods: v.optional(v.array(v.picklist(ALLOWED_METHODS, `must be one of ${ALLOWED_METHODS.join(', ')}`))),
+  path: v.pipe(
+    v.string('is required: a path pattern such as /orders/:id or /files/*'),
+    v.rawCheck(({ dataset, addIssue }) => {
+      const problem = dataset.typed ? patternProblem(dataset.value) : undefined
+      if (problem !== undefined) addIssue({ message: problem })
+    }),
+  ),
+  methods: v.optional(
+    v.array(v.picklist(ALLOWED_METHODS, `must be one of ${ALLOWED_METHODS.join(', ')}`)),
+  ),
   upstream: v.string('is required: the name of an upstream'),
-  auth: v.optional(v.picklist(['required', 'optional', 'public'], 'must be required, optional or public')),
+  auth: v.optional(
+    v.picklist(['required', 'optional', 'public'], 'must be required, optional or public'),
+  ),
   providers: v.optional(v.array(v.string())),
   stripPrefix: v.optional(v.pipe(v.string(), v.startsWith('/', 'must start with /'))),
-  rewrite: v.optional(v.pipe(v.string(), v.rawCheck(({ dataset, addIssue }) => {
-    const problem = dataset.typed ? templateProblem(dataset.value, true) : undefined
-    if (problem !== undefined) addIssue({ message: problem })
-  }))),
-  claimHeaders: v.optional(v.record(v.string(), v.pipe(v.string(), v.regex(HEADER_NAME, 'must be a header name')))),
+  rewrite: v.optional(v.pipe(
+    v.string(),
+    v.rawCheck(({ dataset, addIssue }) => {
+      const problem = dataset.typed ? templateProblem(dataset.value, true) : undefined
+      if (problem !== undefined) addIssue({ message: problem })
+    }),
+  )),
+  claimHeaders: v.optional(
+    v.record(v.string(), v.pipe(v.string(), v.regex(HEADER_NAME, 'must be a header name'))),
+  ),
   require: v.optional(Requirements),
 })
 
@@ -142,10 +185,13 @@ export const FileSchema = v.strictObject({
     }),
   ),
   trustedProxies: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1000))),
-  stripHeaders: v.optional(v.array(v.pipe(v.string(), v.rawCheck(({ dataset, addIssue }) => {
-    const problem = dataset.typed ? stripItemProblem(dataset.value) : undefined
-    if (problem !== undefined) addIssue({ message: problem })
-  })))),
+  stripHeaders: v.optional(v.array(v.pipe(
+    v.string(),
+    v.rawCheck(({ dataset, addIssue }) => {
+      const problem = dataset.typed ? stripItemProblem(dataset.value) : undefined
+      if (problem !== undefined) addIssue({ message: problem })
+    }),
+  ))),
   maxTokenBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(256), v.maxValue(65536))),
   forwardToken: v.optional(v.boolean()),
   debugHeaders: v.optional(v.boolean()),
@@ -156,15 +202,28 @@ export const FileSchema = v.strictObject({
       format: v.optional(v.picklist(['json', 'pretty'])),
     }),
   ),
-  admin: v.optional(v.strictObject({ host: v.optional(v.string()), port: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)) })),
+  admin: v.optional(
+    v.strictObject({
+      host: v.optional(v.string()),
+      port: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)),
+    }),
+  ),
   shutdownTimeout: v.optional(Duration),
-  tls: v.optional(v.strictObject({ cert: v.string('is required: the certificate file (PEM)'), key: v.string('is required: the private key file (PEM)') })),
+  tls: v.optional(
+    v.strictObject({
+      cert: v.string('is required: the certificate file (PEM)'),
+      key: v.string('is required: the private key file (PEM)'),
+    }),
+  ),
   cors: v.optional(
     v.strictObject({
-      origins: v.array(v.pipe(v.string(), v.rawCheck(({ dataset, addIssue }) => {
-        const problem = dataset.typed ? originPatternProblem(dataset.value) : undefined
-        if (problem !== undefined) addIssue({ message: problem })
-      }))),
+      origins: v.array(v.pipe(
+        v.string(),
+        v.rawCheck(({ dataset, addIssue }) => {
+          const problem = dataset.typed ? originPatternProblem(dataset.value) : undefined
+          if (problem !== undefined) addIssue({ message: problem })
+        }),
+      )),
       methods: v.optional(v.array(v.picklist(ALLOWED_METHODS))),
       headers: v.optional(v.array(v.string())),
       credentials: v.optional(v.boolean()),
@@ -173,13 +232,33 @@ export const FileSchema = v.strictObject({
   ),
   limits: v.optional(
     v.strictObject({
-      maxHeaderBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(1_048_576))),
-      maxBody: v.optional(v.union([v.pipe(v.number(), v.integer(), v.minValue(0)), v.pipe(v.string(), v.check((s) => parseSize(s) !== undefined))], 'must be a size in bytes, or with a unit: 512k, 10mb, 2g')),
+      maxHeaderBytes: v.optional(
+        v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(1_048_576)),
+      ),
+      maxBody: v.optional(
+        v.union([
+          v.pipe(v.number(), v.integer(), v.minValue(0)),
+          v.pipe(v.string(), v.check((s) => parseSize(s) !== undefined)),
+        ], 'must be a size in bytes, or with a unit: 512k, 10mb, 2g'),
+      ),
       streamIdleTimeout: v.optional(Duration),
     }),
   ),
-  tokenCache: v.optional(v.strictObject({ size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))), maxAge: v.optional(Duration) })),
-  rateLimit: v.optional(v.pipe(v.string(), v.check((s) => parseRateLimit(s) !== undefined, 'must be requests per period, such as 100/1m or 10/1s'))),
+  tokenCache: v.optional(
+    v.strictObject({
+      size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
+      maxAge: v.optional(Duration),
+    }),
+  ),
+  rateLimit: v.optional(
+    v.pipe(
+      v.string(),
+      v.check(
+        (s) => parseRateLimit(s) !== undefined,
+        'must be requests per period, such as 100/1m or 10/1s',
+      ),
+    ),
+  ),
   providers: v.optional(v.record(Name, Provider)),
   upstreams: v.optional(v.record(Name, Upstream)),
   routes: v.optional(v.array(Route)),

@@ -4,8 +4,14 @@
  * together as one ConfigError, each at its place: a variable name or a path in the file.
  */
 import * as v from 'valibot'
-import { claimPath, type ClaimPath } from '../auth/claims.ts'
-import { importPublicKeyText, importSecret, KeyImportError, SUPPORTED_ALGS, type VerifyKey } from '../auth/keys.ts'
+import { type ClaimPath, claimPath } from '../auth/claims.ts'
+import {
+  importPublicKeyText,
+  importSecret,
+  KeyImportError,
+  SUPPORTED_ALGS,
+  type VerifyKey,
+} from '../auth/keys.ts'
 import { insecureUrlProblem } from '../auth/fetch-json.ts'
 import { compileCondition, NO_REQUIREMENTS, type Requirements } from '../auth/requirements.ts'
 import { parseTokenSource, type TokenSource } from '../auth/token.ts'
@@ -14,13 +20,26 @@ import { ConfigError, type ConfigIssue } from '../errors.ts'
 import { parseRateLimit, type RateLimit } from '../rate-limit.ts'
 import type { LogFormat, LogLevel } from '../log.ts'
 import { parseStripHeaders, type StripHeaders } from '../proxy/headers.ts'
-import { parseUpstreamBase, upstreamBaseProblem, type UpstreamBase } from '../proxy/url.ts'
+import { parseUpstreamBase, type UpstreamBase, upstreamBaseProblem } from '../proxy/url.ts'
 import { compileRoutes, shadowedRoutes } from '../routing/routes.ts'
-import { parseTemplate, templateParams, type Template } from '../routing/template.ts'
+import { parseTemplate, type Template, templateParams } from '../routing/template.ts'
 import { envInput, type ReadFile } from './env.ts'
-import type { DurationInput, FileConfig, ProviderInput, RouteInput, SecretRefInput } from './file-schema.ts'
+import type {
+  DurationInput,
+  FileConfig,
+  ProviderInput,
+  RouteInput,
+  SecretRefInput,
+} from './file-schema.ts'
 import { parseConfigText, referenceIssues, validateFile } from './file.ts'
-import { claimHeaderProblem, decodeSecret, EnvSchema, ROUTE_VARIABLES, type ClaimHeader, type EnvValues } from './schema.ts'
+import {
+  type ClaimHeader,
+  claimHeaderProblem,
+  decodeSecret,
+  EnvSchema,
+  type EnvValues,
+  ROUTE_VARIABLES,
+} from './schema.ts'
 import { parseDuration, parseSize } from './values.ts'
 
 /** Keys loaded at start, with where they came from. */
@@ -122,7 +141,10 @@ export interface LoadOptions {
 const ASYMMETRIC_ALGS = SUPPORTED_ALGS.filter((a) => !a.startsWith('HS'))
 
 function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value) && !(value instanceof CryptoKey) && !(value instanceof RegExp)) {
+  if (
+    typeof value === 'object' && value !== null && !Object.isFrozen(value) &&
+    !(value instanceof CryptoKey) && !(value instanceof RegExp)
+  ) {
     for (const child of Object.values(value)) deepFreeze(child)
     Object.freeze(value)
   }
@@ -134,7 +156,8 @@ function deepFreeze<T>(value: T): T {
  * settings of ProviderConfig, with the key material still raw and the algorithms maybe unset.
  * `place(field)` names a field for messages.
  */
-interface ProviderSpec extends Omit<ProviderConfig['keys'], 'local'>, Omit<ProviderConfig['verify'], 'algorithms'> {
+interface ProviderSpec
+  extends Omit<ProviderConfig['keys'], 'local'>, Omit<ProviderConfig['verify'], 'algorithms'> {
   readonly name: string
   readonly place: (field: string) => string
   readonly secret: Uint8Array | undefined
@@ -156,13 +179,24 @@ const ENV_FIELD: Record<string, string> = {
 async function compileProvider(spec: ProviderSpec, issues: ConfigIssue[]): Promise<ProviderConfig> {
   const local: LocalKeys[] = []
   const configured = spec.algorithms
-  async function importInto(field: string, label: LocalKeys['label'], load: () => Promise<VerifyKey[]>) {
+  async function importInto(
+    field: string,
+    label: LocalKeys['label'],
+    load: () => Promise<VerifyKey[]>,
+  ) {
     try {
       const keys = await load()
-      if (keys.length === 0) issues.push({ path: spec.place(field), message: `no key fits the allowed algorithms (${configured?.join(', ')})` })
-      else local.push({ label, keys })
+      if (keys.length === 0) {
+        issues.push({
+          path: spec.place(field),
+          message: `no key fits the allowed algorithms (${configured?.join(', ')})`,
+        })
+      } else local.push({ label, keys })
     } catch (e) {
-      issues.push({ path: spec.place(field), message: e instanceof KeyImportError ? e.message : 'the key could not be imported' })
+      issues.push({
+        path: spec.place(field),
+        message: e instanceof KeyImportError ? e.message : 'the key could not be imported',
+      })
     }
   }
   if (spec.secret !== undefined) {
@@ -175,14 +209,19 @@ async function compileProvider(spec: ProviderSpec, issues: ConfigIssue[]): Promi
   }
   const { jwksUrl, oidcIssuer, allowInsecure } = spec
   if (jwksUrl !== undefined && oidcIssuer !== undefined) {
-    issues.push({ path: spec.place('oidcIssuer'), message: 'set either a JWKS URL or an OIDC issuer, not both (discovery finds the JWKS URL)' })
+    issues.push({
+      path: spec.place('oidcIssuer'),
+      message: 'set either a JWKS URL or an OIDC issuer, not both (discovery finds the JWKS URL)',
+    })
   }
   for (const [field, url] of [['jwksUrl', jwksUrl], ['oidcIssuer', oidcIssuer]] as const) {
     const problem = url === undefined ? undefined : insecureUrlProblem(url, allowInsecure)
     if (problem !== undefined) issues.push({ path: spec.place(field), message: problem })
   }
   const remote = jwksUrl !== undefined || oidcIssuer !== undefined
-  const unresolved = issues.some((i) => i.path === spec.place('secret') || i.path === spec.place('publicKey'))
+  const unresolved = issues.some((i) =>
+    i.path === spec.place('secret') || i.path === spec.place('publicKey')
+  )
   if (spec.secret === undefined && spec.publicKey === undefined && !remote && !unresolved) {
     issues.push({
       path: spec.place('provider'),
@@ -192,21 +231,40 @@ async function compileProvider(spec: ProviderSpec, issues: ConfigIssue[]): Promi
     })
   }
   const keyAlgs = new Set(local.flatMap((l) => l.keys.map((k) => k.alg)))
-  if (remote) for (const alg of ASYMMETRIC_ALGS) keyAlgs.add(alg)
+  if (remote) { for (const alg of ASYMMETRIC_ALGS) keyAlgs.add(alg) }
   if (configured !== undefined && local.length > 0 && !remote) {
     const unusable = configured.filter((alg) => !keyAlgs.has(alg))
-    if (unusable.length > 0) issues.push({ path: spec.place('algorithms'), message: `no configured key can verify ${unusable.join(', ')}` })
+    if (unusable.length > 0) {
+      issues.push({
+        path: spec.place('algorithms'),
+        message: `no configured key can verify ${unusable.join(', ')}`,
+      })
+    }
   }
   let issuers = spec.issuers
   if (oidcIssuer !== undefined) {
     if (issuers.length === 0) issuers = [oidcIssuer]
-    else if (!issuers.includes(oidcIssuer)) issues.push({ path: spec.place('issuer'), message: `must include the OIDC issuer ${oidcIssuer}` })
+    else if (!issuers.includes(oidcIssuer)) {
+      issues.push({
+        path: spec.place('issuer'),
+        message: `must include the OIDC issuer ${oidcIssuer}`,
+      })
+    }
   }
   return {
     name: spec.name,
-    keys: { local, jwksUrl, oidcIssuer, cooldownMs: spec.cooldownMs, timeoutMs: spec.timeoutMs, maxAgeMs: spec.maxAgeMs, allowInsecure },
+    keys: {
+      local,
+      jwksUrl,
+      oidcIssuer,
+      cooldownMs: spec.cooldownMs,
+      timeoutMs: spec.timeoutMs,
+      maxAgeMs: spec.maxAgeMs,
+      allowInsecure,
+    },
     verify: {
-      algorithms: configured ?? [...keyAlgs].sort((a, b) => SUPPORTED_ALGS.indexOf(a) - SUPPORTED_ALGS.indexOf(b)),
+      algorithms: configured ??
+        [...keyAlgs].sort((a, b) => SUPPORTED_ALGS.indexOf(a) - SUPPORTED_ALGS.indexOf(b)),
       issuers,
       audiences: spec.audiences,
       clockSkewSec: spec.clockSkewSec,
@@ -218,7 +276,10 @@ async function compileProvider(spec: ProviderSpec, issues: ConfigIssue[]): Promi
 }
 
 /** The single provider, upstream and routes an environment-only setup describes. */
-function fromEnvironment(env: EnvValues, named: (variable: string) => string): { provider: ProviderSpec; upstream: UpstreamConfig | undefined; routes: RouteConfig[] } {
+function fromEnvironment(
+  env: EnvValues,
+  named: (variable: string) => string,
+): { provider: ProviderSpec; upstream: UpstreamConfig | undefined; routes: RouteConfig[] } {
   const provider: ProviderSpec = {
     name: 'default',
     place: (field) => named(ENV_FIELD[field] ?? 'configuration'),
@@ -238,12 +299,21 @@ function fromEnvironment(env: EnvValues, named: (variable: string) => string): {
     requiredTyp: env.JWTGATE_REQUIRED_TYP,
     tokenSources: env.JWTGATE_TOKEN_SOURCES,
   }
-  const upstream =
-    env.JWTGATE_UPSTREAM === undefined
-      ? undefined
-      : { name: 'default', url: env.JWTGATE_UPSTREAM, base: parseUpstreamBase(env.JWTGATE_UPSTREAM), timeoutMs: env.JWTGATE_UPSTREAM_TIMEOUT }
+  const upstream = env.JWTGATE_UPSTREAM === undefined ? undefined : {
+    name: 'default',
+    url: env.JWTGATE_UPSTREAM,
+    base: parseUpstreamBase(env.JWTGATE_UPSTREAM),
+    timeoutMs: env.JWTGATE_UPSTREAM_TIMEOUT,
+  }
   const claimHeaders = env.JWTGATE_FORWARD_CLAIMS ?? []
-  const base = { methods: undefined, upstream: 'default', providers: ['default'], stripPrefix: undefined, rewrite: undefined, claimHeaders }
+  const base = {
+    methods: undefined,
+    upstream: 'default',
+    providers: ['default'],
+    stripPrefix: undefined,
+    rewrite: undefined,
+    claimHeaders,
+  }
   const routes: RouteConfig[] = env.JWTGATE_PUBLIC_PATHS.map((pattern) => ({
     ...base,
     name: `public ${pattern}`,
@@ -269,15 +339,29 @@ function fromEnvironment(env: EnvValues, named: (variable: string) => string): {
   return { provider, upstream, routes }
 }
 
-const list = (value: string | string[] | undefined) => (value === undefined ? [] : Array.isArray(value) ? value : [value])
+const list = (
+  value: string | string[] | undefined,
+) => (value === undefined ? [] : Array.isArray(value) ? value : [value])
 const durationMs = (value: DurationInput | undefined, fallback: number) =>
-  value === undefined ? fallback : typeof value === 'number' ? Math.round(value * 1000) : (parseDuration(value) ?? fallback)
+  value === undefined
+    ? fallback
+    : typeof value === 'number'
+    ? Math.round(value * 1000)
+    : (parseDuration(value) ?? fallback)
 
-function resolveSecret(ref: SecretRefInput | undefined, place: string, env: Readonly<Record<string, string | undefined>>, readFile: ReadFile | undefined, issues: ConfigIssue[]): string | undefined {
+function resolveSecret(
+  ref: SecretRefInput | undefined,
+  place: string,
+  env: Readonly<Record<string, string | undefined>>,
+  readFile: ReadFile | undefined,
+  issues: ConfigIssue[],
+): string | undefined {
   if (ref === undefined || typeof ref === 'string') return ref
   if ('env' in ref) {
     const value = env[ref.env]
-    if (value === undefined || value === '') issues.push({ path: place, message: `environment variable ${ref.env} is not set` })
+    if (value === undefined || value === '') {
+      issues.push({ path: place, message: `environment variable ${ref.env} is not set` })
+    }
     return value
   }
   if (readFile === undefined) {
@@ -292,13 +376,23 @@ function resolveSecret(ref: SecretRefInput | undefined, place: string, env: Read
   }
 }
 
-function providerFromFile(name: string, p: ProviderInput, env: Readonly<Record<string, string | undefined>>, readFile: ReadFile | undefined, issues: ConfigIssue[]): ProviderSpec {
-  const place = (field: string) => (field === 'provider' ? `providers.${name}` : `providers.${name}.${field}`)
+function providerFromFile(
+  name: string,
+  p: ProviderInput,
+  env: Readonly<Record<string, string | undefined>>,
+  readFile: ReadFile | undefined,
+  issues: ConfigIssue[],
+): ProviderSpec {
+  const place = (
+    field: string,
+  ) => (field === 'provider' ? `providers.${name}` : `providers.${name}.${field}`)
   const secretText = resolveSecret(p.secret, place('secret'), env, readFile, issues)
   let secret: Uint8Array | undefined
   if (secretText !== undefined) {
     secret = decodeSecret(secretText)
-    if (secret === undefined) issues.push({ path: place('secret'), message: 'the base64: value is not valid base64' })
+    if (secret === undefined) {
+      issues.push({ path: place('secret'), message: 'the base64: value is not valid base64' })
+    }
   }
   return {
     name,
@@ -321,36 +415,81 @@ function providerFromFile(name: string, p: ProviderInput, env: Readonly<Record<s
   }
 }
 
-function routeFromFile(r: RouteInput, index: number, file: FileConfig, providerNames: string[], issues: ConfigIssue[]): RouteConfig {
+function routeFromFile(
+  r: RouteInput,
+  index: number,
+  file: FileConfig,
+  providerNames: string[],
+  issues: ConfigIssue[],
+): RouteConfig {
   const place = `routes[${index}]`
   const auth = r.auth ?? 'required'
-  if (file.upstreams?.[r.upstream] === undefined) issues.push({ path: `${place}.upstream`, message: `unknown upstream ${JSON.stringify(r.upstream)}` })
+  if (file.upstreams?.[r.upstream] === undefined) {
+    issues.push({
+      path: `${place}.upstream`,
+      message: `unknown upstream ${JSON.stringify(r.upstream)}`,
+    })
+  }
   const providers = r.providers ?? providerNames
   for (const [i, name] of providers.entries()) {
-    if (!providerNames.includes(name)) issues.push({ path: `${place}.providers[${i}]`, message: `unknown provider ${JSON.stringify(name)}` })
+    if (!providerNames.includes(name)) {
+      issues.push({
+        path: `${place}.providers[${i}]`,
+        message: `unknown provider ${JSON.stringify(name)}`,
+      })
+    }
   }
-  if (auth !== 'public' && providers.length === 0) issues.push({ path: place, message: `auth "${auth}" needs a provider, and none is defined` })
+  if (auth !== 'public' && providers.length === 0) {
+    issues.push({ path: place, message: `auth "${auth}" needs a provider, and none is defined` })
+  }
   if (providers.length > 1) {
     for (const name of providers) {
       const p = file.providers?.[name]
       if (p !== undefined && list(p.issuer).length === 0 && p.oidcIssuer === undefined) {
-        issues.push({ path: `providers.${name}.issuer`, message: `is required: routes[${index}] accepts several providers, and tokens go to a provider by their "iss"` })
+        issues.push({
+          path: `providers.${name}.issuer`,
+          message:
+            `is required: routes[${index}] accepts several providers, and tokens go to a provider by their "iss"`,
+        })
       }
     }
   }
-  if (r.require !== undefined && auth !== 'required') issues.push({ path: `${place}.require`, message: `requirements need auth "required" (this route is "${auth}")` })
-  if (r.stripPrefix !== undefined && r.rewrite !== undefined) issues.push({ path: `${place}.rewrite`, message: 'use either stripPrefix or rewrite, not both' })
+  if (r.require !== undefined && auth !== 'required') {
+    issues.push({
+      path: `${place}.require`,
+      message: `requirements need auth "required" (this route is "${auth}")`,
+    })
+  }
+  if (r.stripPrefix !== undefined && r.rewrite !== undefined) {
+    issues.push({
+      path: `${place}.rewrite`,
+      message: 'use either stripPrefix or rewrite, not both',
+    })
+  }
   const rewrite = r.rewrite === undefined ? undefined : parseTemplate(r.rewrite)
   const params = new Set([...r.path.matchAll(/:([A-Za-z_]\w*)/g)].map((m) => m[1]!))
   for (const name of rewrite === undefined ? [] : templateParams(rewrite)) {
-    if (!params.has(name)) issues.push({ path: `${place}.rewrite`, message: `{params.${name}} is not a parameter of ${r.path}` })
+    if (!params.has(name)) {
+      issues.push({
+        path: `${place}.rewrite`,
+        message: `{params.${name}} is not a parameter of ${r.path}`,
+      })
+    }
   }
-  const claimHeaders: ClaimHeader[] = Object.entries(r.claimHeaders ?? {}).map(([claim, header]) => ({ claim: claimPath(claim), header: header.toLowerCase() }))
+  const claimHeaders: ClaimHeader[] = Object.entries(r.claimHeaders ?? {}).map((
+    [claim, header],
+  ) => ({ claim: claimPath(claim), header: header.toLowerCase() }))
   const mapped = new Set<string>()
   for (const [claim, header] of Object.entries(r.claimHeaders ?? {})) {
     const problem = claimHeaderProblem(header)
-    if (problem !== undefined) issues.push({ path: `${place}.claimHeaders.${claim}`, message: problem })
-    else if (mapped.has(header.toLowerCase())) issues.push({ path: `${place}.claimHeaders.${claim}`, message: `header ${header} is mapped twice` })
+    if (problem !== undefined) {
+      issues.push({ path: `${place}.claimHeaders.${claim}`, message: problem })
+    } else if (mapped.has(header.toLowerCase())) {
+      issues.push({
+        path: `${place}.claimHeaders.${claim}`,
+        message: `header ${header} is mapped twice`,
+      })
+    }
     mapped.add(header.toLowerCase())
   }
   const req = r.require
@@ -365,17 +504,16 @@ function routeFromFile(r: RouteInput, index: number, file: FileConfig, providerN
     stripPrefix: r.stripPrefix?.replace(/\/+$/, ''),
     rewrite,
     claimHeaders,
-    require:
-      req === undefined
-        ? NO_REQUIREMENTS
-        : {
-            scopesAll: req.scopes?.all ?? [],
-            scopesAny: req.scopes?.any ?? [],
-            rolesAny: req.roles?.any ?? [],
-            rolesClaim: claimPath(req.roles?.claim ?? 'roles'),
-            claims: (req.claims ?? []).map((c, i) => compileCondition(c, `${place}.require.claims[${i}]`)),
-            place: `${place}.require`,
-          },
+    require: req === undefined ? NO_REQUIREMENTS : {
+      scopesAll: req.scopes?.all ?? [],
+      scopesAny: req.scopes?.any ?? [],
+      rolesAny: req.roles?.any ?? [],
+      rolesClaim: claimPath(req.roles?.claim ?? 'roles'),
+      claims: (req.claims ?? []).map((c, i) =>
+        compileCondition(c, `${place}.require.claims[${i}]`)
+      ),
+      place: `${place}.require`,
+    },
   }
 }
 
@@ -387,7 +525,10 @@ function routeFromFile(r: RouteInput, index: number, file: FileConfig, providerN
  * @example
  * const config = await loadConfig({ JWTGATE_UPSTREAM: 'http://127.0.0.1:3000', JWTGATE_SECRET: secret })
  */
-export async function loadConfig(env: Readonly<Record<string, string | undefined>>, options: LoadOptions = {}): Promise<Config> {
+export async function loadConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  options: LoadOptions = {},
+): Promise<Config> {
   const { input, issues, origin } = envInput(env, options.readFile)
   const named = (variable: string) => origin[variable] ?? variable
   // Each variable on its own, so that one bad value never hides the problems of the others.
@@ -408,7 +549,11 @@ export async function loadConfig(env: Readonly<Record<string, string | undefined
   if (filePath !== undefined) {
     for (const variable of ROUTE_VARIABLES) {
       if (variable in input || (variable.endsWith('_FILE') && env[variable])) {
-        issues.push({ path: variable, message: 'describes the environment-only setup; with JWTGATE_CONFIG, set it in the file (secrets as { "env": "NAME" } or { "file": "/path" })' })
+        issues.push({
+          path: variable,
+          message:
+            'describes the environment-only setup; with JWTGATE_CONFIG, set it in the file (secrets as { "env": "NAME" } or { "file": "/path" })',
+        })
       }
     }
     let text: string | undefined
@@ -416,7 +561,10 @@ export async function loadConfig(env: Readonly<Record<string, string | undefined
       if (options.readFile === undefined) throw new Error('no reader')
       text = options.readFile(filePath)
     } catch {
-      issues.push({ path: 'JWTGATE_CONFIG', message: `cannot read file ${JSON.stringify(filePath)}` })
+      issues.push({
+        path: 'JWTGATE_CONFIG',
+        message: `cannot read file ${JSON.stringify(filePath)}`,
+      })
     }
     if (text !== undefined) {
       const parsed = await parseConfigText(text, filePath)
@@ -436,8 +584,13 @@ export async function loadConfig(env: Readonly<Record<string, string | undefined
   let routes: RouteConfig[]
   if (file === undefined) {
     const described = fromEnvironment(envValues, named)
-    if (envValues.JWTGATE_UPSTREAM === undefined && !issues.some((i) => i.path === 'JWTGATE_UPSTREAM')) {
-      issues.push({ path: 'JWTGATE_UPSTREAM', message: 'is required: the base URL of the API to protect, e.g. http://127.0.0.1:3000' })
+    if (
+      envValues.JWTGATE_UPSTREAM === undefined && !issues.some((i) => i.path === 'JWTGATE_UPSTREAM')
+    ) {
+      issues.push({
+        path: 'JWTGATE_UPSTREAM',
+        message: 'is required: the base URL of the API to protect, e.g. http://127.0.0.1:3000',
+      })
     }
     const keyIssue = issues.some((i) => /SECRET|PUBLIC_KEY|JWKS_URL|OIDC_ISSUER/.test(i.path))
     const providerIssues: ConfigIssue[] = []
@@ -448,39 +601,77 @@ export async function loadConfig(env: Readonly<Record<string, string | undefined
   } else {
     const providerNames = Object.keys(file.providers ?? {})
     providers = []
-    for (const [name, p] of Object.entries(file.providers ?? {})) providers.push(await compileProvider(providerFromFile(name, p, env, options.readFile, issues), issues))
+    for (const [name, p] of Object.entries(file.providers ?? {})) {
+      providers.push(
+        await compileProvider(providerFromFile(name, p, env, options.readFile, issues), issues),
+      )
+    }
     upstreams = []
     for (const [name, u] of Object.entries(file.upstreams ?? {})) {
       const problem = upstreamBaseProblem(u.url)
       if (problem !== undefined) issues.push({ path: `upstreams.${name}.url`, message: problem })
-      else upstreams.push({ name, url: u.url, base: parseUpstreamBase(u.url), timeoutMs: durationMs(u.timeout, 30_000) })
+      else {upstreams.push({
+          name,
+          url: u.url,
+          base: parseUpstreamBase(u.url),
+          timeoutMs: durationMs(u.timeout, 30_000),
+        })}
     }
     routes = (file.routes ?? []).map((r, i) => routeFromFile(r, i, file!, providerNames, issues))
-    if (routes.length === 0) issues.push({ path: 'routes', message: 'is empty: without routes every request would be 404' })
+    if (routes.length === 0) {
+      issues.push({
+        path: 'routes',
+        message: 'is empty: without routes every request would be 404',
+      })
+    }
     const names = new Map<string, number>()
     for (const [i, r] of routes.entries()) {
-      if (names.has(r.name)) issues.push({ path: `routes[${i}].name`, message: `duplicates the name of routes[${names.get(r.name)}]` })
+      if (names.has(r.name)) {
+        issues.push({
+          path: `routes[${i}].name`,
+          message: `duplicates the name of routes[${names.get(r.name)}]`,
+        })
+      }
       names.set(r.name, i)
     }
   }
 
   const set = (variable: string) => variable in input
   /** The variable when it was set, else the file's value (converted), else the variable's default. */
-  function pick<K extends keyof EnvValues, F>(variable: K, fileValue: F | undefined, convert?: (value: F) => EnvValues[K]): EnvValues[K] {
+  function pick<K extends keyof EnvValues, F>(
+    variable: K,
+    fileValue: F | undefined,
+    convert?: (value: F) => EnvValues[K],
+  ): EnvValues[K] {
     if (set(variable) || fileValue === undefined) return envValues[variable]
     return convert === undefined ? (fileValue as unknown as EnvValues[K]) : convert(fileValue)
   }
 
-  const tlsPaths = { cert: set('JWTGATE_TLS_CERT') ? envValues.JWTGATE_TLS_CERT : file?.tls?.cert, key: set('JWTGATE_TLS_KEY') ? envValues.JWTGATE_TLS_KEY : file?.tls?.key }
-  const tlsPlace = (part: 'cert' | 'key') => (set(part === 'cert' ? 'JWTGATE_TLS_CERT' : 'JWTGATE_TLS_KEY') || file === undefined ? `JWTGATE_TLS_${part.toUpperCase()}` : `tls.${part}`)
+  const tlsPaths = {
+    cert: set('JWTGATE_TLS_CERT') ? envValues.JWTGATE_TLS_CERT : file?.tls?.cert,
+    key: set('JWTGATE_TLS_KEY') ? envValues.JWTGATE_TLS_KEY : file?.tls?.key,
+  }
+  const tlsPlace = (
+    part: 'cert' | 'key',
+  ) => (set(part === 'cert' ? 'JWTGATE_TLS_CERT' : 'JWTGATE_TLS_KEY') || file === undefined
+    ? `JWTGATE_TLS_${part.toUpperCase()}`
+    : `tls.${part}`)
   let tls: Config['tls']
   if ((tlsPaths.cert === undefined) !== (tlsPaths.key === undefined)) {
-    issues.push({ path: tlsPlace(tlsPaths.cert === undefined ? 'cert' : 'key'), message: 'is required: TLS needs both a certificate and a key' })
+    issues.push({
+      path: tlsPlace(tlsPaths.cert === undefined ? 'cert' : 'key'),
+      message: 'is required: TLS needs both a certificate and a key',
+    })
   } else if (tlsPaths.cert !== undefined && tlsPaths.key !== undefined) {
     const read = (part: 'cert' | 'key', path: string, marker: RegExp, expected: string) => {
       try {
         const text = options.readFile!(path)
-        if (!marker.test(text)) issues.push({ path: tlsPlace(part), message: `${JSON.stringify(path)} is not ${expected}` })
+        if (!marker.test(text)) {
+          issues.push({
+            path: tlsPlace(part),
+            message: `${JSON.stringify(path)} is not ${expected}`,
+          })
+        }
         return text
       } catch {
         issues.push({ path: tlsPlace(part), message: `cannot read file ${JSON.stringify(path)}` })
@@ -489,28 +680,50 @@ export async function loadConfig(env: Readonly<Record<string, string | undefined
     }
     tls = {
       cert: read('cert', tlsPaths.cert, /-----BEGIN CERTIFICATE-----/, 'a PEM certificate'),
-      key: read('key', tlsPaths.key, /-----BEGIN (?:RSA |EC )?PRIVATE KEY-----/, 'a PEM private key'),
+      key: read(
+        'key',
+        tlsPaths.key,
+        /-----BEGIN (?:RSA |EC )?PRIVATE KEY-----/,
+        'a PEM private key',
+      ),
     }
   }
 
-  const corsOrigins = set('JWTGATE_CORS_ORIGINS') ? envValues.JWTGATE_CORS_ORIGINS : file?.cors?.origins
+  const corsOrigins = set('JWTGATE_CORS_ORIGINS')
+    ? envValues.JWTGATE_CORS_ORIGINS
+    : file?.cors?.origins
   let cors: CorsConfig | undefined
   if (corsOrigins !== undefined && corsOrigins.length > 0) {
     const credentials = pick('JWTGATE_CORS_CREDENTIALS', file?.cors?.credentials)
-    if (credentials && corsOrigins.includes('*')) issues.push({ path: set('JWTGATE_CORS_ORIGINS') ? 'JWTGATE_CORS_ORIGINS' : 'cors.origins', message: '"*" cannot be combined with credentials; list the origins' })
+    if (credentials && corsOrigins.includes('*')) {
+      issues.push({
+        path: set('JWTGATE_CORS_ORIGINS') ? 'JWTGATE_CORS_ORIGINS' : 'cors.origins',
+        message: '"*" cannot be combined with credentials; list the origins',
+      })
+    }
     cors = {
       origins: corsOrigins,
       methods: pick('JWTGATE_CORS_METHODS', file?.cors?.methods),
       headers: pick('JWTGATE_CORS_HEADERS', file?.cors?.headers),
       credentials,
-      maxAgeSec: Math.round(pick('JWTGATE_CORS_MAX_AGE', file?.cors?.maxAge, (d) => durationMs(d, 600_000)) / 1000),
+      maxAgeSec: Math.round(
+        pick('JWTGATE_CORS_MAX_AGE', file?.cors?.maxAge, (d) => durationMs(d, 600_000)) / 1000,
+      ),
     }
   }
   const adminPort = set('JWTGATE_ADMIN_PORT') ? envValues.JWTGATE_ADMIN_PORT : file?.admin?.port
-  const maxBody = pick('JWTGATE_MAX_BODY', file?.limits?.maxBody, (b) => (typeof b === 'number' ? b : parseSize(b)))
+  const maxBody = pick(
+    'JWTGATE_MAX_BODY',
+    file?.limits?.maxBody,
+    (b) => (typeof b === 'number' ? b : parseSize(b)),
+  )
 
   if (issues.length > 0) throw new ConfigError(issues)
-  const warnings = shadowedRoutes(compileRoutes(routes)).map(([later, earlier]) => `${routes[later]!.place} (${routes[later]!.pattern}) is shadowed by ${routes[earlier]!.place} (${routes[earlier]!.pattern}) and never matches`)
+  const warnings = shadowedRoutes(compileRoutes(routes)).map(([later, earlier]) =>
+    `${routes[later]!.place} (${routes[later]!.pattern}) is shadowed by ${
+      routes[earlier]!.place
+    } (${routes[earlier]!.pattern}) and never matches`
+  )
   return deepFreeze<Config>({
     host: pick('JWTGATE_HOST', file?.listen?.host),
     port: pick('JWTGATE_PORT', file?.listen?.port),
@@ -522,20 +735,37 @@ export async function loadConfig(env: Readonly<Record<string, string | undefined
     providers,
     upstreams,
     routes,
-    log: { level: pick('JWTGATE_LOG_LEVEL', file?.log?.level), format: pick('JWTGATE_LOG_FORMAT', file?.log?.format) },
-    admin: adminPort === undefined ? undefined : { host: pick('JWTGATE_ADMIN_HOST', file?.admin?.host), port: adminPort },
-    shutdownTimeoutMs: pick('JWTGATE_SHUTDOWN_TIMEOUT', file?.shutdownTimeout, (d) => durationMs(d, 30_000)),
+    log: {
+      level: pick('JWTGATE_LOG_LEVEL', file?.log?.level),
+      format: pick('JWTGATE_LOG_FORMAT', file?.log?.format),
+    },
+    admin: adminPort === undefined
+      ? undefined
+      : { host: pick('JWTGATE_ADMIN_HOST', file?.admin?.host), port: adminPort },
+    shutdownTimeoutMs: pick(
+      'JWTGATE_SHUTDOWN_TIMEOUT',
+      file?.shutdownTimeout,
+      (d) => durationMs(d, 30_000),
+    ),
     tls,
     cors,
     limits: {
       maxHeaderBytes: pick('JWTGATE_MAX_HEADER_BYTES', file?.limits?.maxHeaderBytes),
       maxBodyBytes: maxBody,
-      streamIdleMs: pick('JWTGATE_STREAM_IDLE_TIMEOUT', file?.limits?.streamIdleTimeout, (d) => durationMs(d, 120_000)),
+      streamIdleMs: pick(
+        'JWTGATE_STREAM_IDLE_TIMEOUT',
+        file?.limits?.streamIdleTimeout,
+        (d) => durationMs(d, 120_000),
+      ),
     },
     rateLimit: pick('JWTGATE_RATE_LIMIT', file?.rateLimit, parseRateLimit),
     tokenCache: {
       size: pick('JWTGATE_TOKEN_CACHE_SIZE', file?.tokenCache?.size),
-      maxAgeMs: pick('JWTGATE_TOKEN_CACHE_TTL', file?.tokenCache?.maxAge, (d) => durationMs(d, 300_000)),
+      maxAgeMs: pick(
+        'JWTGATE_TOKEN_CACHE_TTL',
+        file?.tokenCache?.maxAge,
+        (d) => durationMs(d, 300_000),
+      ),
     },
     file: filePath === undefined ? undefined : { path: filePath, watch: file?.watch ?? false },
     warnings,

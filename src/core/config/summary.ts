@@ -18,7 +18,9 @@ export function describeProvider(p: ProviderConfig): string {
   const parts: string[] = [`algorithms ${p.verify.algorithms.join(',')}`]
   if (p.verify.issuers.length > 0) parts.push(`issuer ${p.verify.issuers.join(',')}`)
   if (p.verify.audiences.length > 0) parts.push(`audience ${p.verify.audiences.join(',')}`)
-  if (p.verify.requiredClaims.length > 0) parts.push(`required claims ${p.verify.requiredClaims.join(',')}`)
+  if (p.verify.requiredClaims.length > 0) {
+    parts.push(`required claims ${p.verify.requiredClaims.join(',')}`)
+  }
   if (p.verify.requiredTyp !== undefined) parts.push(`typ ${p.verify.requiredTyp}`)
   parts.push(`tokens from ${p.tokenSources.map(describeTokenSource).join(',')}`)
   return parts.join('; ')
@@ -26,30 +28,51 @@ export function describeProvider(p: ProviderConfig): string {
 
 /** One route: methods, pattern, upstream, auth and what it requires. */
 export function describeRoute(r: RouteConfig): string {
-  const parts = [`${(r.methods ?? ['*']).join(',')} ${r.pattern} → ${r.upstream}`, r.auth === 'public' ? 'public' : `${r.auth} (${r.providers.join(',')})`]
+  const parts = [
+    `${(r.methods ?? ['*']).join(',')} ${r.pattern} → ${r.upstream}`,
+    r.auth === 'public' ? 'public' : `${r.auth} (${r.providers.join(',')})`,
+  ]
   const q = r.require
   if (q.scopesAll.length > 0) parts.push(`scopes ${q.scopesAll.join(' ')}`)
   if (q.scopesAny.length > 0) parts.push(`any scope of ${q.scopesAny.join(' ')}`)
   if (q.rolesAny.length > 0) parts.push(`roles ${q.rolesAny.join(' ')} in ${q.rolesClaim.raw}`)
-  if (q.claims.length > 0) parts.push(`${q.claims.length} claim condition${q.claims.length > 1 ? 's' : ''}`)
+  if (q.claims.length > 0) {
+    parts.push(`${q.claims.length} claim condition${q.claims.length > 1 ? 's' : ''}`)
+  }
   if (r.stripPrefix !== undefined) parts.push(`strip ${r.stripPrefix}`)
   if (r.rewrite !== undefined) parts.push(`rewrite ${r.rewrite.text}`)
-  if (r.claimHeaders.length > 0) parts.push(`claims ${r.claimHeaders.map((c) => `${c.claim.raw}→${c.header}`).join(',')}`)
+  if (r.claimHeaders.length > 0) {
+    parts.push(`claims ${r.claimHeaders.map((c) => `${c.claim.raw}→${c.header}`).join(',')}`)
+  }
   return parts.join('; ')
 }
 
 /** The lines `jwtgate check` prints for a valid configuration. */
 export function describeConfig(config: Config): string[] {
   const lines = [`listen:   ${config.host}:${config.port}`]
-  if (config.file !== undefined) lines.push(`file:     ${config.file.path}${config.file.watch ? ' (watched)' : ''}`)
-  for (const u of config.upstreams) lines.push(`upstream: ${u.name === 'default' ? '' : `${u.name} `}${u.url} (timeout ${u.timeoutMs} ms)`)
+  if (config.file !== undefined) {
+    lines.push(`file:     ${config.file.path}${config.file.watch ? ' (watched)' : ''}`)
+  }
+  for (const u of config.upstreams) {
+    lines.push(
+      `upstream: ${u.name === 'default' ? '' : `${u.name} `}${u.url} (timeout ${u.timeoutMs} ms)`,
+    )
+  }
   for (const p of config.providers) {
     const name = p.name === 'default' && config.file === undefined ? '' : `${p.name}: `
     lines.push(`keys:     ${name}${describeKeySources(p)}`)
     lines.push(`policy:   ${name}${describeProvider(p)}`)
   }
-  for (const r of config.routes) lines.push(`route:    ${r.place} ${r.name === r.place ? '' : `"${r.name}" `}${describeRoute(r)}`)
-  if (config.debugHeaders) lines.push('warning:  JWTGATE_DEBUG_HEADERS is on: rejection reasons are sent to clients in X-Jwtgate-Reason')
+  for (const r of config.routes) {
+    lines.push(
+      `route:    ${r.place} ${r.name === r.place ? '' : `"${r.name}" `}${describeRoute(r)}`,
+    )
+  }
+  if (config.debugHeaders) {
+    lines.push(
+      'warning:  JWTGATE_DEBUG_HEADERS is on: rejection reasons are sent to clients in X-Jwtgate-Reason',
+    )
+  }
   for (const w of config.warnings) lines.push(`warning:  ${w}`)
   return lines
 }
@@ -59,8 +82,12 @@ export function summaryFields(config: Config): Record<string, string> {
   const named = config.file !== undefined || config.providers.length > 1
   return {
     upstream: config.upstreams.map((u) => (named ? `${u.name}=${u.url}` : u.url)).join(', '),
-    keys: config.providers.map((p) => (named ? `${p.name}: ${describeKeySources(p)}` : describeKeySources(p))).join('; '),
-    policy: config.providers.map((p) => (named ? `${p.name}: ${describeProvider(p)}` : describeProvider(p))).join(' | '),
+    keys: config.providers.map((
+      p,
+    ) => (named ? `${p.name}: ${describeKeySources(p)}` : describeKeySources(p))).join('; '),
+    policy: config.providers.map((
+      p,
+    ) => (named ? `${p.name}: ${describeProvider(p)}` : describeProvider(p))).join(' | '),
     routes: String(config.routes.length),
   }
 }

@@ -38,7 +38,16 @@ export function parseInteger(text: string, min: number, max: number): number | u
   return n >= min && n <= max ? n : undefined
 }
 
-const SIZE_UNIT: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 }
+const SIZE_UNIT: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+}
 
 /** `1048576`, `512k`, `10mb`, `2g` (powers of 1024) → bytes. */
 export function parseSize(text: string): number | undefined {
@@ -69,8 +78,17 @@ export function parsed<T>(parse: Parse<T>, expected: string, secret = false) {
   )
 }
 
-export const duration = parsed(parseDuration, 'must be a duration such as 500ms, 30s, 5m, or a number of seconds')
+export const duration = parsed(
+  parseDuration,
+  'must be a duration such as 500ms, 30s, 5m, or a number of seconds',
+)
 export const boolean = parsed(parseBoolean, 'must be true or false')
-export const port = parsed((t) => parseInteger(t, 0, 65535), 'must be a port number from 0 to 65535')
+export const port = parsed(
+  (t) => parseInteger(t, 0, 65535),
+  'must be a port number from 0 to 65535',
+)
 export const size = parsed(parseSize, 'must be a size in bytes, or with a unit: 512k, 10mb, 2g')
-export const count = parsed((t) => parseInteger(t, 0, 1000), 'must be a whole number from 0 to 1000')
+export const count = parsed(
+  (t) => parseInteger(t, 0, 1000),
+  'must be a whole number from 0 to 1000',
+)

@@ -28,7 +28,10 @@ export class BodyIdle extends Error {
 }
 
 /** `body` as a watched stream; forward the returned one. */
-export function watchBody(body: ReadableStream<Uint8Array>, watch: BodyWatch): ReadableStream<Uint8Array> {
+export function watchBody(
+  body: ReadableStream<Uint8Array>,
+  watch: BodyWatch,
+): ReadableStream<Uint8Array> {
   const reader = body.getReader()
   let bytes = 0
   let waitingSince: number | undefined

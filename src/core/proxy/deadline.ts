@@ -65,14 +65,20 @@ function sweep(): void {
  * sweep interval) or once the client of `request` goes away. Returns the slot to give
  * `untrackDeadline` when the response headers arrived.
  */
-export function trackDeadline(controller: AbortController, request: Request, timeoutMs: number): number {
+export function trackDeadline(
+  controller: AbortController,
+  request: Request,
+  timeoutMs: number,
+): number {
   if (free.length === 0) grow()
   const slot = free.pop()!
   controllers[slot] = controller
   clients[slot] = request
   deadlines[slot] = performance.now() + timeoutMs
   tracked++
-  if (sweeper === undefined) sweeper = setInterval(sweep, Math.min(SWEEP_MS, Math.max(1, timeoutMs)))
+  if (sweeper === undefined) {
+    sweeper = setInterval(sweep, Math.min(SWEEP_MS, Math.max(1, timeoutMs)))
+  }
   return slot
 }
 

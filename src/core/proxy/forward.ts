@@ -49,10 +49,18 @@ export async function forward(
   try {
     return await options.fetch(url, init)
   } catch (e) {
-    if (bodyState?.requestBodyEnd === 'too_large') throw new LimitError('payload_too_large', 'The request body is larger than allowed.')
-    if (bodyState?.requestBodyEnd === 'idle') throw new LimitError('request_timeout', 'The request body stalled.')
-    if (controller.signal.reason === TIMED_OUT) throw new UpstreamError('upstream_timeout', { cause: e })
-    if (controller.signal.reason === CLIENT_GONE || request.signal.aborted) throw new ClientClosedError({ cause: e })
+    if (bodyState?.requestBodyEnd === 'too_large') {
+      throw new LimitError('payload_too_large', 'The request body is larger than allowed.')
+    }
+    if (bodyState?.requestBodyEnd === 'idle') {
+      throw new LimitError('request_timeout', 'The request body stalled.')
+    }
+    if (controller.signal.reason === TIMED_OUT) {
+      throw new UpstreamError('upstream_timeout', { cause: e })
+    }
+    if (controller.signal.reason === CLIENT_GONE || request.signal.aborted) {
+      throw new ClientClosedError({ cause: e })
+    }
     throw new UpstreamError('upstream_unreachable', { cause: e })
   } finally {
     untrackDeadline(slot, controller)

@@ -107,8 +107,14 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 /** Why `item` (a header name, or a prefix ending in `*`) cannot be stripped, or undefined. */
 export function stripItemProblem(item: string): string | undefined {
   const name = item.endsWith('*') ? item.slice(0, -1) : item
-  if (name === '') return `${JSON.stringify(item)} would remove every header; name a header or a prefix such as X-Internal-*`
-  return HEADER_NAME.test(name) ? undefined : `${JSON.stringify(item)} is not a header name or a prefix such as X-Internal-*`
+  if (name === '') {
+    return `${
+      JSON.stringify(item)
+    } would remove every header; name a header or a prefix such as X-Internal-*`
+  }
+  return HEADER_NAME.test(name)
+    ? undefined
+    : `${JSON.stringify(item)} is not a header name or a prefix such as X-Internal-*`
 }
 
 /** Parses checked items: `X-Name` → a name, `X-Prefix-*` → a prefix. */
@@ -150,7 +156,15 @@ export const OVERRIDE_HEADERS: readonly string[] = [
  * End-to-end headers a client's `Connection` may not name (the names are ignored): those the
  * gateway relies on or sets itself.
  */
-const CONNECTION_PROTECTED = new Set(['authorization', 'cookie', 'host', 'content-length', 'content-type', 'content-encoding', ...GATEWAY_HEADERS])
+const CONNECTION_PROTECTED = new Set([
+  'authorization',
+  'cookie',
+  'host',
+  'content-length',
+  'content-type',
+  'content-encoding',
+  ...GATEWAY_HEADERS,
+])
 
 /** Folds a header name the way some backends do (`X_User.Id` ~ `x-user-id`). */
 export function foldHeaderName(name: string): string {
@@ -214,20 +228,29 @@ export interface HeaderFilter {
  * `X-Forwarded-For` for the upstream: the last `trusted` entries the client's value carries (the
  * ones trusted proxies appended), then the address of the peer that connected to us.
  */
-export function forwardedFor(clientValue: string | null, clientAddress: string | undefined, trusted: number): string | undefined {
+export function forwardedFor(
+  clientValue: string | null,
+  clientAddress: string | undefined,
+  trusted: number,
+): string | undefined {
   if (trusted === 0 || clientValue === null) return clientAddress
-  const kept =
-    clientValue
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== '')
-      .slice(-trusted)
+  const kept = clientValue
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .slice(-trusted)
   if (clientAddress !== undefined) kept.push(clientAddress)
   return kept.length > 0 ? kept.join(', ') : undefined
 }
 
 /** Names never copied from the client: hop-by-hop, the gateway's own, overrides, identities, and Host. */
-const NOT_FORWARDED = new Set([...HOP_BY_HOP, ...GATEWAY_HEADERS, ...OVERRIDE_HEADERS, ...IDENTITY_HEADERS, 'host'])
+const NOT_FORWARDED = new Set([
+  ...HOP_BY_HOP,
+  ...GATEWAY_HEADERS,
+  ...OVERRIDE_HEADERS,
+  ...IDENTITY_HEADERS,
+  'host',
+])
 
 /** The names a client's `Connection` header lists, less the protected ones. */
 function connectionNames(connection: string | null): Set<string> | undefined {
@@ -244,7 +267,8 @@ function connectionNames(connection: string | null): Set<string> | undefined {
  * A request announcing trailer fields is refused before anything is sent: trailers are never
  * forwarded, and Bun's parser answers 400 on them only after the request went upstream (SECURITY.md).
  */
-const TRAILERS = () => new BadRequestError('trailers_not_supported', 'Request trailer fields are not supported.')
+const TRAILERS = () =>
+  new BadRequestError('trailers_not_supported', 'Request trailer fields are not supported.')
 
 /**
  * The upstream request's headers, built in one pass over the client's, which also enforces
@@ -254,7 +278,11 @@ const TRAILERS = () => new BadRequestError('trailers_not_supported', 'Request tr
  * headers, in any folded spelling) and of the gateway's own headers are left out; only then does
  * the gateway set its own. So a client's `Connection: X-User-Id` can only remove its own copy.
  */
-export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, filter: HeaderFilter): Headers {
+export function upstreamHeaders(
+  incoming: Headers,
+  ctx: ForwardContext,
+  filter: HeaderFilter,
+): Headers {
   // A copy, then deletions: the runtime copies the list in one call, and most requests have few
   // names to drop (Host, Authorization) but may have many to keep. The loop reads the client's
   // headers and deletes from the copy.
@@ -280,16 +308,19 @@ export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, filter: 
       !filter.strip.has(name) &&
       !hasPrefix(name, filter.prefixes) &&
       !(filter.tokenHeaders.has(name) && !(kept?.kind === 'header' && kept.name === name)) &&
-      !(name === 'authorization' && filter.bearer && kept?.kind !== 'authorization' && value.slice(0, 7).toLowerCase() === 'bearer ') &&
+      !(name === 'authorization' && filter.bearer && kept?.kind !== 'authorization' &&
+        value.slice(0, 7).toLowerCase() === 'bearer ') &&
       !((name.includes('_') || name.includes('.')) && folded(name, filter))
     ) {
       continue
     }
     headers.delete(name)
   }
-  if (bytes > filter.maxBytes) throw new LimitError('headers_too_large', 'The request headers are too large.')
+  if (bytes > filter.maxBytes) {
+    throw new LimitError('headers_too_large', 'The request headers are too large.')
+  }
   const named = connectionNames(connection)
-  if (named !== undefined) for (const name of named) headers.delete(name)
+  if (named !== undefined) { for (const name of named) headers.delete(name) }
   // None of these came from the client (NOT_FORWARDED): append, no search.
   const xff = forwardedFor(clientXff, ctx.clientAddress, ctx.trustedProxies)
   if (xff !== undefined) headers.append('x-forwarded-for', xff)
@@ -297,7 +328,9 @@ export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, filter: 
   headers.append('x-forwarded-proto', behindProxy && clientProto !== null ? clientProto : ctx.proto)
   // Only from a Host header (checked by checkHost), never from the request-target: a request
   // without one gets none (see routing/host.ts for what the runtimes let through).
-  const forwardedHost = behindProxy && clientHost !== null && isHostValue(clientHost) ? clientHost : host
+  const forwardedHost = behindProxy && clientHost !== null && isHostValue(clientHost)
+    ? clientHost
+    : host
   if (forwardedHost !== null) headers.append('x-forwarded-host', forwardedHost)
   headers.append('x-request-id', ctx.requestId)
   return headers
@@ -307,7 +340,11 @@ export function upstreamHeaders(incoming: Headers, ctx: ForwardContext, filter: 
  * The client response's headers: the upstream's less hop-by-hop ones. When the runtime's fetch
  * decoded the body, its `Content-Encoding` and `Content-Length` no longer describe it and go too.
  */
-export function downstreamHeaders(upstream: Headers, bodyDecoded: boolean, requestId: string): Headers {
+export function downstreamHeaders(
+  upstream: Headers,
+  bodyDecoded: boolean,
+  requestId: string,
+): Headers {
   const headers = new Headers(upstream)
   cleanDownstream(headers, bodyDecoded, requestId)
   return headers

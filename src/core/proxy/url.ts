@@ -17,7 +17,9 @@ export function upstreamBaseProblem(text: string): string | undefined {
   } catch {
     return 'must be an absolute http:// or https:// URL, e.g. http://127.0.0.1:3000'
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must use http:// or https://, not ${url.protocol}//`
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return `must use http:// or https://, not ${url.protocol}//`
+  }
   if (url.username !== '' || url.password !== '') return 'must not contain credentials'
   if (url.search !== '' || url.hash !== '') return 'must not contain a query or fragment'
   return undefined

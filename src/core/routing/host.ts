@@ -22,5 +22,7 @@ export function isHostValue(value: string): boolean {
 
 /** Throws 400 for a Host header that is not a bare authority; an absent one is left to the runtime. */
 export function checkHost(host: string | null): void {
-  if (host !== null && !HOST.test(host)) throw new BadRequestError('bad_host', 'The Host header is not a valid host[:port].')
+  if (host !== null && !HOST.test(host)) {
+    throw new BadRequestError('bad_host', 'The Host header is not a valid host[:port].')
+  }
 }

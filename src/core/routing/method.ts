@@ -4,9 +4,19 @@
  */
 import { BadRequestError } from '../errors.ts'
 
-export const ALLOWED_METHODS: readonly string[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']
+export const ALLOWED_METHODS: readonly string[] = [
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'PATCH',
+  'OPTIONS',
+]
 
 /** Throws 405 method_not_allowed unless `method` is one of ALLOWED_METHODS exactly. */
 export function checkMethod(method: string): void {
-  if (!ALLOWED_METHODS.includes(method)) throw new BadRequestError('method_not_allowed', 'The request method is not allowed.')
+  if (!ALLOWED_METHODS.includes(method)) {
+    throw new BadRequestError('method_not_allowed', 'The request method is not allowed.')
+  }
 }

@@ -25,7 +25,8 @@ function hexValue(c: number): number {
 
 /** RFC 3986 §2.3 unreserved characters. */
 function isUnreserved(c: number): boolean {
-  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95 || c === 126
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 ||
+    c === 46 || c === 95 || c === 126
 }
 
 function reject(detail: string): never {
@@ -50,9 +51,12 @@ function decodePath(raw: string): string {
       const lo = hexValue(raw.charCodeAt(i + 2))
       if (hi < 0 || lo < 0) reject('The path has an invalid percent-encoding.')
       const byte = hi * 16 + lo
-      if (byte === 0x2f || byte === 0x5c) reject('Encoded slashes and backslashes are not allowed in the path.')
+      if (byte === 0x2f || byte === 0x5c) {
+        reject('Encoded slashes and backslashes are not allowed in the path.')
+      }
       if (byte < 0x20 || byte === 0x7f) reject('Control characters are not allowed in the path.')
-      out += raw.slice(plainFrom, i) + (isUnreserved(byte) ? String.fromCharCode(byte) : `%${HEX[hi]}${HEX[lo]}`)
+      out += raw.slice(plainFrom, i) +
+        (isUnreserved(byte) ? String.fromCharCode(byte) : `%${HEX[hi]}${HEX[lo]}`)
       i += 2
       plainFrom = i + 1
       continue
@@ -60,7 +64,10 @@ function decodePath(raw: string): string {
     if (c < 0x20 || c === 0x7f) reject('Control characters are not allowed in the path.')
     if (c === 92 /* \ */) reject('Backslashes are not allowed in the path.')
     if (c === 59 /* ; */) reject('Path parameters (;) are not allowed.')
-    if (c === 32 || c === 34 || c === 60 || c === 62 || c === 94 || c === 96 || c === 123 || c === 124 || c === 125 || c > 126) {
+    if (
+      c === 32 || c === 34 || c === 60 || c === 62 || c === 94 || c === 96 || c === 123 ||
+      c === 124 || c === 125 || c > 126
+    ) {
       // Characters a client should have escaped: escape them (UTF-8), as a URL parser would.
       const wide = c >= 0xd800 && c <= 0xdbff
       let escaped: string
@@ -98,7 +105,10 @@ function removeDotSegments(path: string): string {
 function needsWork(path: string): boolean {
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i)
-    if (c === 37 || c === 46 || c === 92 || c === 59 || c <= 0x20 || c >= 0x7f || c === 34 || c === 60 || c === 62 || c === 94 || c === 96 || c === 123 || c === 124 || c === 125) return true
+    if (
+      c === 37 || c === 46 || c === 92 || c === 59 || c <= 0x20 || c >= 0x7f || c === 34 ||
+      c === 60 || c === 62 || c === 94 || c === 96 || c === 123 || c === 124 || c === 125
+    ) return true
   }
   return false
 }

@@ -6,7 +6,12 @@ import type { RouteConfig } from '../config/load.ts'
 import { renderTemplate } from './template.ts'
 
 /** The path the upstream receives for `path`: the evaluated one, or the route's rewrite of it. */
-export function upstreamPath(route: RouteConfig, path: string, method: string, params: Readonly<Record<string, string>>): string {
+export function upstreamPath(
+  route: RouteConfig,
+  path: string,
+  method: string,
+  params: Readonly<Record<string, string>>,
+): string {
   if (route.stripPrefix !== undefined) {
     if (path === route.stripPrefix) return '/'
     if (path.startsWith(`${route.stripPrefix}/`)) return path.slice(route.stripPrefix.length)

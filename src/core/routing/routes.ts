@@ -33,8 +33,12 @@ export function patternProblem(pattern: string): string | undefined {
   const segments = pattern.split('/').slice(1)
   for (const [i, segment] of segments.entries()) {
     if (segment === '' && i === segments.length - 1 && segments.length === 1) continue // "/"
-    if (!SEGMENT.test(segment)) return `segment ${JSON.stringify(segment)} is not a literal, :param, :param+ or *`
-    if ((segment === '*' || segment.endsWith('+')) && i !== segments.length - 1) return `${segment} is only allowed as the last segment`
+    if (!SEGMENT.test(segment)) {
+      return `segment ${JSON.stringify(segment)} is not a literal, :param, :param+ or *`
+    }
+    if ((segment === '*' || segment.endsWith('+')) && i !== segments.length - 1) {
+      return `${segment} is only allowed as the last segment`
+    }
     if (segment === '.' || segment === '..') return 'dot segments are not allowed'
   }
   return undefined
@@ -53,12 +57,23 @@ function strict(pattern: string, regex: RegExp): RegExp {
 }
 
 /** Compiles routes once; `pattern` and `methods` are read from each route. */
-export function compileRoutes<T extends { readonly pattern: string; readonly methods: readonly string[] | undefined }>(routes: readonly T[]): CompiledRoute<T>[] {
+export function compileRoutes<
+  T extends { readonly pattern: string; readonly methods: readonly string[] | undefined },
+>(routes: readonly T[]): CompiledRoute<T>[] {
   const router = IttyRouter()
   for (const route of routes) router.all(route.pattern, () => undefined)
   return routes.map((route, index) => {
-    const methods = route.methods === undefined ? undefined : new Set(route.methods.includes('GET') ? [...route.methods, 'HEAD'] : route.methods)
-    return Object.freeze({ index, pattern: route.pattern, methods, regex: strict(route.pattern, router.routes[index]![1]), hasParams: route.pattern.includes(':'), route })
+    const methods = route.methods === undefined
+      ? undefined
+      : new Set(route.methods.includes('GET') ? [...route.methods, 'HEAD'] : route.methods)
+    return Object.freeze({
+      index,
+      pattern: route.pattern,
+      methods,
+      regex: strict(route.pattern, router.routes[index]![1]),
+      hasParams: route.pattern.includes(':'),
+      route,
+    })
   })
 }
 
@@ -73,17 +88,28 @@ function decodeParam(value: string): string {
 }
 
 /** Whether the route's path pattern matches, ignoring methods; params when it does. */
-export function matchPath<T>(route: CompiledRoute<T>, path: string): Readonly<Record<string, string>> | undefined {
+export function matchPath<T>(
+  route: CompiledRoute<T>,
+  path: string,
+): Readonly<Record<string, string>> | undefined {
   if (!route.hasParams) return route.regex.test(path) ? NO_PARAMS : undefined
   const match = route.regex.exec(path)
   if (match === null) return undefined
   const params: Record<string, string> = {}
-  if (match.groups !== undefined) for (const [k, v] of Object.entries(match.groups)) if (v !== undefined) params[k] = decodeParam(v)
+  if (match.groups !== undefined) {
+    for (const [k, v] of Object.entries(match.groups)) {
+      if (v !== undefined) params[k] = decodeParam(v)
+    }
+  }
   return params
 }
 
 /** The first route whose methods and pattern match. */
-export function matchRoute<T>(routes: readonly CompiledRoute<T>[], method: string, path: string): RouteMatch<T> | undefined {
+export function matchRoute<T>(
+  routes: readonly CompiledRoute<T>[],
+  method: string,
+  path: string,
+): RouteMatch<T> | undefined {
   for (const route of routes) {
     if (route.methods !== undefined && !route.methods.has(method)) continue
     const params = matchPath(route, path)
@@ -109,7 +135,8 @@ export function shadowedRoutes<T>(routes: readonly CompiledRoute<T>[]): [number,
       (r) =>
         r.index < later.index &&
         matchPath(r, sample) !== undefined &&
-        (r.methods === undefined || (later.methods !== undefined && [...later.methods].every((m) => r.methods!.has(m)))),
+        (r.methods === undefined ||
+          (later.methods !== undefined && [...later.methods].every((m) => r.methods!.has(m)))),
     )
     if (earlier !== undefined) out.push([later.index, earlier.index])
   }

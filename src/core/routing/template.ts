@@ -25,7 +25,9 @@ export function templateProblem(text: string, isPath = false): string | undefine
   if (isPath && !text.startsWith('/')) return 'must start with /'
   for (const match of text.matchAll(PLACEHOLDER)) {
     const name = match[1]!
-    if (name !== 'method' && !/^params\.[A-Za-z_]\w*$/.test(name)) return `unknown placeholder {${name}} (expected {params.NAME} or {method})`
+    if (name !== 'method' && !/^params\.[A-Za-z_]\w*$/.test(name)) {
+      return `unknown placeholder {${name}} (expected {params.NAME} or {method})`
+    }
   }
   const stripped = text.replace(PLACEHOLDER, '')
   if (stripped.includes('{') || stripped.includes('}')) return 'has an unbalanced { or }'
@@ -43,7 +45,11 @@ export function parseTemplate(text: string): Template {
     last = match.index! + match[0].length
   }
   if (last < text.length) parts.push(text.slice(last))
-  return Object.freeze({ text, parts: Object.freeze(parts), constant: parts.every((p) => typeof p === 'string') })
+  return Object.freeze({
+    text,
+    parts: Object.freeze(parts),
+    constant: parts.every((p) => typeof p === 'string'),
+  })
 }
 
 /** The template's text with placeholders filled in; a missing param renders as ''. */

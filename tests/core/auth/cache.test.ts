@@ -35,7 +35,10 @@ test('TokenCache is bounded, dropping the oldest entries', () => {
   assert.equal(cache.size, 3)
   assert.equal(cache.get('a', NOW, v0), undefined)
   assert.ok(cache.get('d', NOW, v0))
-  assert.equal(new TokenCache({ maxEntries: 0, maxAgeMs: 1 }).set('x', {}, 'p', 0, 0, NOW), undefined)
+  assert.equal(
+    new TokenCache({ maxEntries: 0, maxAgeMs: 1 }).set('x', {}, 'p', 0, 0, NOW),
+    undefined,
+  )
 })
 
 const HS = secret(32)
@@ -43,10 +46,21 @@ const HS = secret(32)
 test('cache: a cached token is rejected once the clock passes its exp', async () => {
   const upstream = await recordingUpstream()
   let now = Date.now()
-  const gateway = createGateway(await loadConfig({ JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: HS.config, JWTGATE_CLOCK_SKEW: '0' }), { now: () => now })
+  const gateway = createGateway(
+    await loadConfig({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_SECRET: HS.config,
+      JWTGATE_CLOCK_SKEW: '0',
+    }),
+    { now: () => now },
+  )
   try {
-    const token = await sign({ sub: 'a', exp: Math.floor(now / 1000) + 60 }, { alg: 'HS256', key: HS.raw })
-    const call = () => gateway.fetch(new Request('http://gw/x', { headers: { authorization: `Bearer ${token}` } }))
+    const token = await sign({ sub: 'a', exp: Math.floor(now / 1000) + 60 }, {
+      alg: 'HS256',
+      key: HS.raw,
+    })
+    const call = () =>
+      gateway.fetch(new Request('http://gw/x', { headers: { authorization: `Bearer ${token}` } }))
     assert.equal((await call()).status, 200)
     assert.equal((await call()).status, 200)
     assert.equal(gateway.metrics.cache.get(['hit']), 1)
@@ -62,17 +76,26 @@ test('cache: a cached token is rejected once the clock passes its exp', async ()
 
 test('cache: policy runs per route on cached claims (no cross-route leak)', async () => {
   const upstream = await recordingUpstream()
-  const file = `providers:\n  p: { secret: "${HS.config}" }\nupstreams:\n  u: { url: "${upstream.url}" }\nroutes:\n  - { path: /admin/*, upstream: u, claimHeaders: { sub: X-Admin }, require: { roles: { any: [admin] } } }\n  - { path: /*, upstream: u, claimHeaders: { sub: X-User } }\n`
-  const gateway = createGateway(await loadConfig({ JWTGATE_CONFIG: '/c.yaml' }, { readFile: () => file }))
+  const file =
+    `providers:\n  p: { secret: "${HS.config}" }\nupstreams:\n  u: { url: "${upstream.url}" }\nroutes:\n  - { path: /admin/*, upstream: u, claimHeaders: { sub: X-Admin }, require: { roles: { any: [admin] } } }\n  - { path: /*, upstream: u, claimHeaders: { sub: X-User } }\n`
+  const gateway = createGateway(
+    await loadConfig({ JWTGATE_CONFIG: '/c.yaml' }, { readFile: () => file }),
+  )
   try {
     const token = await sign({ sub: 'u1', roles: ['user'] }, { alg: 'HS256', key: HS.raw })
-    const call = (path: string) => gateway.fetch(new Request(`http://gw${path}`, { headers: { authorization: `Bearer ${token}` } }))
+    const call = (path: string) =>
+      gateway.fetch(
+        new Request(`http://gw${path}`, { headers: { authorization: `Bearer ${token}` } }),
+      )
     assert.equal((await call('/page')).status, 200)
     assert.equal((await call('/admin/x')).status, 403)
     assert.equal((await call('/page')).status, 200)
     assert.equal((await call('/admin/y')).status, 403)
     assert.equal(gateway.metrics.cache.get(['hit']), 3)
-    assert.deepEqual(upstream.seen.map((s) => [s.headers.get('x-user'), s.headers.get('x-admin')]), [['u1', null], ['u1', null]])
+    assert.deepEqual(
+      upstream.seen.map((s) => [s.headers.get('x-user'), s.headers.get('x-admin')]),
+      [['u1', null], ['u1', null]],
+    )
   } finally {
     gateway.close()
     await upstream.close()
@@ -85,16 +108,26 @@ test('cache: a key-set change drops cached verifications', async () => {
   let keys = [a.publicJwk]
   const jwks = await serve(() => Response.json({ keys }))
   const upstream = await recordingUpstream()
-  const gateway = createGateway(await loadConfig({ JWTGATE_UPSTREAM: upstream.url, JWTGATE_JWKS_URL: `${jwks.url}/jwks`, JWTGATE_JWKS_COOLDOWN: '0s' }))
+  const gateway = createGateway(
+    await loadConfig({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_JWKS_URL: `${jwks.url}/jwks`,
+      JWTGATE_JWKS_COOLDOWN: '0s',
+    }),
+  )
   try {
     for (let i = 0; i < 100 && !gateway.ready; i++) await new Promise((r) => setTimeout(r, 20))
     const tokenA = await sign({ sub: 'a' }, { alg: 'ES256', key: a.privateKey, kid: 'a' })
-    const call = (t: string) => gateway.fetch(new Request('http://gw/x', { headers: { authorization: `Bearer ${t}` } }))
+    const call = (t: string) =>
+      gateway.fetch(new Request('http://gw/x', { headers: { authorization: `Bearer ${t}` } }))
     assert.equal((await call(tokenA)).status, 200)
     assert.equal((await call(tokenA)).status, 200)
     // Rotation: the IdP drops key a. A token with the new kid makes the gateway refetch.
     keys = [b.publicJwk]
-    assert.equal((await call(await sign({ sub: 'b' }, { alg: 'ES256', key: b.privateKey, kid: 'b' }))).status, 200)
+    assert.equal(
+      (await call(await sign({ sub: 'b' }, { alg: 'ES256', key: b.privateKey, kid: 'b' }))).status,
+      200,
+    )
     const stale = await call(tokenA)
     assert.equal(stale.status, 401)
     assert.equal((await stale.json()).code, 'unknown_key')
@@ -107,10 +140,20 @@ test('cache: a key-set change drops cached verifications', async () => {
 
 test('cache: JWTGATE_TOKEN_CACHE_SIZE=0 verifies every time', async () => {
   const upstream = await recordingUpstream()
-  const gateway = createGateway(await loadConfig({ JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: HS.config, JWTGATE_TOKEN_CACHE_SIZE: '0' }))
+  const gateway = createGateway(
+    await loadConfig({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_SECRET: HS.config,
+      JWTGATE_TOKEN_CACHE_SIZE: '0',
+    }),
+  )
   try {
     const token = await sign({ sub: 'a' }, { alg: 'HS256', key: HS.raw })
-    for (let i = 0; i < 3; i++) await gateway.fetch(new Request('http://gw/x', { headers: { authorization: `Bearer ${token}` } }))
+    for (let i = 0; i < 3; i++) {
+      await gateway.fetch(
+        new Request('http://gw/x', { headers: { authorization: `Bearer ${token}` } }),
+      )
+    }
     assert.equal(gateway.metrics.verifyDuration.count(['default']), 3)
     assert.equal(gateway.metrics.cache.get(['hit']), 0)
   } finally {

@@ -38,14 +38,21 @@ test('encodeClaim() encodes each type as documented', () => {
 
 test('encodeClaim() rejects control characters as claim_invalid', () => {
   for (const bad of ['a\r\nX-Admin: 1', 'a\u0000b', 'tab\there', 'del\u007f']) {
-    assert.throws(() => encodeClaim(bad), (e: unknown) => e instanceof TokenError && e.code === 'claim_invalid', JSON.stringify(bad))
+    assert.throws(
+      () => encodeClaim(bad),
+      (e: unknown) => e instanceof TokenError && e.code === 'claim_invalid',
+      JSON.stringify(bad),
+    )
   }
   assert.throws(() => encodeClaim(['ok', 'bad\n']), TokenError)
 })
 
 test('encodeClaim() sends values beyond ASCII as UTF-8 bytes, and rejects C1 controls', () => {
   const encoded = encodeClaim('日本 é')!
-  assert.deepEqual(Uint8Array.from(encoded, (c) => c.charCodeAt(0)), new TextEncoder().encode('日本 é'))
+  assert.deepEqual(
+    Uint8Array.from(encoded, (c) => c.charCodeAt(0)),
+    new TextEncoder().encode('日本 é'),
+  )
   new Headers({ 'x-name': encoded }) // a valid header value
   assert.throws(() => encodeClaim('a\u0085b'), TokenError)
   assert.equal(encodeClaim('plain'), 'plain')

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict'
-import { remoteSource, startupDelay, type RemoteSourceOptions } from '../../../src/core/auth/jwks.ts'
+import {
+  remoteSource,
+  type RemoteSourceOptions,
+  startupDelay,
+} from '../../../src/core/auth/jwks.ts'
 import { createLogger } from '../../../src/core/log.ts'
 import { keyPair } from '../../helpers/keys.ts'
 import { serve } from '../../helpers/serve.ts'
@@ -17,13 +21,21 @@ async function jwksServer(body: unknown): Promise<JwksServer> {
   const state = { hits: 0, body, status: 200 }
   const server = await serve((request) => {
     state.hits++
-    if (new URL(request.url).pathname === '/redirect') return new Response(null, { status: 302, headers: { location: '/jwks' } })
-    return new Response(typeof state.body === 'string' ? state.body : JSON.stringify(state.body), { status: state.status })
+    if (new URL(request.url).pathname === '/redirect') {
+      return new Response(null, { status: 302, headers: { location: '/jwks' } })
+    }
+    return new Response(typeof state.body === 'string' ? state.body : JSON.stringify(state.body), {
+      status: state.status,
+    })
   })
   return Object.assign(state, { url: `${server.url}/jwks`, close: server.close })
 }
 
-function options(url: string, lines: string[], extra: Partial<RemoteSourceOptions> = {}): RemoteSourceOptions {
+function options(
+  url: string,
+  lines: string[],
+  extra: Partial<RemoteSourceOptions> = {},
+): RemoteSourceOptions {
   return {
     jwksUrl: url,
     oidcIssuer: undefined,
@@ -55,7 +67,13 @@ test('startupDelay() retries within 1 s first and caps at 10 s', () => {
 
 test('remoteSource() loads a JWK Set, skipping oct and encryption keys', async () => {
   const a = await keyPair('RS256', 'a')
-  const server = await jwksServer({ keys: [a.publicJwk, { kty: 'oct', k: 'AAAA', kid: 's' }, { ...a.publicJwk, kid: 'enc', use: 'enc' }] })
+  const server = await jwksServer({
+    keys: [a.publicJwk, { kty: 'oct', k: 'AAAA', kid: 's' }, {
+      ...a.publicJwk,
+      kid: 'enc',
+      use: 'enc',
+    }],
+  })
   const lines: string[] = []
   const source = remoteSource(options(server.url, lines))
   try {
@@ -162,7 +180,10 @@ test('remoteSource() follows no redirects and caps the document size', async () 
   const lines: string[] = []
   const redirected = remoteSource(options(server.url.replace('/jwks', '/redirect'), lines))
   try {
-    assert.equal(await (redirected as unknown as { start(): void; refresh(): Promise<boolean> }).refresh(), false)
+    assert.equal(
+      await (redirected as unknown as { start(): void; refresh(): Promise<boolean> }).refresh(),
+      false,
+    )
     redirected.start()
     await until(() => lines.some((l) => l.includes('redirects are not followed')))
     assert.equal(redirected.current(), undefined)
@@ -184,7 +205,9 @@ test('remoteSource() discovers the JWK Set through OIDC metadata with an exactly
   let metadataIssuer = ''
   const server = await serve((request) => {
     const path = new URL(request.url).pathname
-    if (path === '/realm/.well-known/openid-configuration') return Response.json({ issuer: metadataIssuer, jwks_uri: `${issuer}/certs` })
+    if (path === '/realm/.well-known/openid-configuration') {
+      return Response.json({ issuer: metadataIssuer, jwks_uri: `${issuer}/certs` })
+    }
     if (path === '/realm/certs') return Response.json({ keys: [a.publicJwk] })
     return new Response('no', { status: 404 })
   })

@@ -1,11 +1,23 @@
 import assert from 'node:assert/strict'
 import { claimPath } from '../../../src/core/auth/claims.ts'
-import { checkRequirements, compileCondition, evaluate, NO_REQUIREMENTS, tokenScopes, type Requirements, type Trace } from '../../../src/core/auth/requirements.ts'
+import {
+  checkRequirements,
+  compileCondition,
+  evaluate,
+  NO_REQUIREMENTS,
+  type Requirements,
+  tokenScopes,
+  type Trace,
+} from '../../../src/core/auth/requirements.ts'
 import { ForbiddenError } from '../../../src/core/errors.ts'
 import { test } from '../../helpers/t.ts'
 
 const ctx = { method: 'GET', params: { tenant: 'acme', id: '7' } }
-const req = (r: Partial<Requirements>): Requirements => ({ ...NO_REQUIREMENTS, place: 'routes[0].require', ...r })
+const req = (r: Partial<Requirements>): Requirements => ({
+  ...NO_REQUIREMENTS,
+  place: 'routes[0].require',
+  ...r,
+})
 
 function outcome(r: Requirements, claims: Record<string, unknown>): string {
   try {
@@ -28,15 +40,27 @@ test('scopes: all-of and any-of, exact tokens only', () => {
   assert.equal(outcome(r, { scope: 'orders:read eu' }), 'allowed')
   assert.equal(outcome(r, { scp: ['us', 'orders:read'] }), 'allowed')
   assert.equal(outcome(r, { scope: 'orders:read' }), 'insufficient_scope routes[0].require.scopes')
-  assert.equal(outcome(r, { scope: 'orders:reader eu' }), 'insufficient_scope routes[0].require.scopes')
-  assert.equal(outcome(r, { scope: 'orders:read,eu' }), 'insufficient_scope routes[0].require.scopes')
+  assert.equal(
+    outcome(r, { scope: 'orders:reader eu' }),
+    'insufficient_scope routes[0].require.scopes',
+  )
+  assert.equal(
+    outcome(r, { scope: 'orders:read,eu' }),
+    'insufficient_scope routes[0].require.scopes',
+  )
 })
 
 test('roles: any-of from a claim path; wrong types grant nothing', () => {
   const r = req({ rolesAny: ['admin'], rolesClaim: claimPath('realm_access.roles') })
   assert.equal(outcome(r, { realm_access: { roles: ['user', 'admin'] } }), 'allowed')
-  assert.equal(outcome(r, { realm_access: { roles: ['administrator'] } }), 'insufficient_role routes[0].require.roles')
-  assert.equal(outcome(r, { realm_access: { roles: [{ admin: true }] } }), 'insufficient_role routes[0].require.roles')
+  assert.equal(
+    outcome(r, { realm_access: { roles: ['administrator'] } }),
+    'insufficient_role routes[0].require.roles',
+  )
+  assert.equal(
+    outcome(r, { realm_access: { roles: [{ admin: true }] } }),
+    'insufficient_role routes[0].require.roles',
+  )
   assert.equal(outcome(r, { roles: ['admin'] }), 'insufficient_role routes[0].require.roles')
 })
 
@@ -50,16 +74,45 @@ test('claim conditions compare with templates of the request', () => {
   assert.equal(evaluate(c({ claim: 'id', equals: '{params.id}' }), { id: 7 }, ctx), true)
   assert.equal(evaluate(c({ claim: 'v', equals: 7 }), { v: '7' }, ctx), false)
   assert.equal(evaluate(c({ claim: 'm', oneOf: ['{method}', 'POST'] }), { m: 'GET' }, ctx), true)
-  assert.equal(evaluate(c({ claim: 'groups', contains: 'ops' }), { groups: ['dev', 'ops'] }, ctx), true)
-  assert.equal(evaluate(c({ claim: 'groups', contains: 'op' }), { groups: ['dev', 'ops'] }, ctx), false)
+  assert.equal(
+    evaluate(c({ claim: 'groups', contains: 'ops' }), { groups: ['dev', 'ops'] }, ctx),
+    true,
+  )
+  assert.equal(
+    evaluate(c({ claim: 'groups', contains: 'op' }), { groups: ['dev', 'ops'] }, ctx),
+    false,
+  )
   assert.equal(evaluate(c({ claim: 'groups', contains: 'ops' }), { groups: 'dev ops' }, ctx), true)
-  assert.equal(evaluate(c({ claim: 'email', matches: '[^@]+@example\\.com' }), { email: 'a@example.com' }, ctx), true)
-  assert.equal(evaluate(c({ claim: 'email', matches: '[^@]+@example\\.com' }), { email: 'a@example.com.evil' }, ctx), false)
-  assert.equal(evaluate(c({ claim: 'https://example.com/tenant', equals: 'acme' }), { 'https://example.com/tenant': 'acme' }, ctx), true)
+  assert.equal(
+    evaluate(
+      c({ claim: 'email', matches: '[^@]+@example\\.com' }),
+      { email: 'a@example.com' },
+      ctx,
+    ),
+    true,
+  )
+  assert.equal(
+    evaluate(
+      c({ claim: 'email', matches: '[^@]+@example\\.com' }),
+      { email: 'a@example.com.evil' },
+      ctx,
+    ),
+    false,
+  )
+  assert.equal(
+    evaluate(c({ claim: 'https://example.com/tenant', equals: 'acme' }), {
+      'https://example.com/tenant': 'acme',
+    }, ctx),
+    true,
+  )
 })
 
 test('claim conditions combine with all, any and not', () => {
-  const cond = compileCondition({ all: [{ claim: 'tenant', equals: '{params.tenant}' }, { any: [{ claim: 'plan', equals: 'pro' }, { not: { claim: 'trial', equals: true } }] }] }, 'c')
+  const cond = compileCondition({
+    all: [{ claim: 'tenant', equals: '{params.tenant}' }, {
+      any: [{ claim: 'plan', equals: 'pro' }, { not: { claim: 'trial', equals: true } }],
+    }],
+  }, 'c')
   assert.equal(evaluate(cond, { tenant: 'acme', plan: 'pro', trial: true }, ctx), true)
   assert.equal(evaluate(cond, { tenant: 'acme', plan: 'free', trial: false }, ctx), true)
   assert.equal(evaluate(cond, { tenant: 'acme', plan: 'free', trial: true }, ctx), false)
@@ -67,9 +120,20 @@ test('claim conditions combine with all, any and not', () => {
 })
 
 test('checkRequirements() names the failed condition and traces what it saw', () => {
-  const r = req({ claims: [compileCondition({ claim: 'tenant', equals: '{params.tenant}' }, 'routes[0].require.claims[0]')] })
+  const r = req({
+    claims: [
+      compileCondition(
+        { claim: 'tenant', equals: '{params.tenant}' },
+        'routes[0].require.claims[0]',
+      ),
+    ],
+  })
   assert.equal(outcome(r, { tenant: 'globex' }), 'claim_mismatch routes[0].require.claims[0]')
   const trace: Trace = []
   assert.throws(() => checkRequirements(r, { tenant: 'globex' }, ctx, trace))
-  assert.deepEqual(trace, [{ step: 'routes[0].require.claims[0]: claim tenant equals "acme"', ok: false, detail: 'saw "globex"' }])
+  assert.deepEqual(trace, [{
+    step: 'routes[0].require.claims[0]: claim tenant equals "acme"',
+    ok: false,
+    detail: 'saw "globex"',
+  }])
 })

@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict'
-import { checkTokenShape, extractToken, isCompactJws, parseTokenSource, readCookie, removeCookie, type TokenSource } from '../../../src/core/auth/token.ts'
+import {
+  checkTokenShape,
+  extractToken,
+  isCompactJws,
+  parseTokenSource,
+  readCookie,
+  removeCookie,
+  type TokenSource,
+} from '../../../src/core/auth/token.ts'
 import { TokenError } from '../../../src/core/errors.ts'
 import { test } from '../../helpers/t.ts'
 
@@ -30,7 +38,22 @@ function code(fn: () => unknown): string {
 
 test('isCompactJws() accepts three non-empty base64url segments and nothing else', () => {
   assert.ok(isCompactJws(JWT))
-  for (const bad of ['a.b.', '', 'a', 'a.b', 'a.b.c.d', '.b.c', 'a..c', 'a.b.c=', 'a.b.c d', 'a+b.c.d', 'a/b.c.d', 'é.b.c']) {
+  for (
+    const bad of [
+      'a.b.',
+      '',
+      'a',
+      'a.b',
+      'a.b.c.d',
+      '.b.c',
+      'a..c',
+      'a.b.c=',
+      'a.b.c d',
+      'a+b.c.d',
+      'a/b.c.d',
+      'é.b.c',
+    ]
+  ) {
     assert.equal(isCompactJws(bad), false, bad)
   }
 })
@@ -49,7 +72,15 @@ test('extractToken() treats another scheme or no header as no token', () => {
 })
 
 test('extractToken() rejects a Bearer credential that is not exactly one "Bearer <token>"', () => {
-  for (const value of [`Bearer\t${JWT}`, `Basic dTpw, Bearer ${JWT}`, `, Bearer ${JWT}`, `Bearer ${JWT}, Basic dTpw`, `Bearerx ${JWT}`]) {
+  for (
+    const value of [
+      `Bearer\t${JWT}`,
+      `Basic dTpw, Bearer ${JWT}`,
+      `, Bearer ${JWT}`,
+      `Bearer ${JWT}, Basic dTpw`,
+      `Bearerx ${JWT}`,
+    ]
+  ) {
     assert.equal(code(() => extract({ authorization: value })), 'token_malformed', value)
   }
 })
@@ -60,12 +91,18 @@ test('extractToken() rejects an empty or malformed Bearer credential as token_ma
   assert.equal(code(() => extract({ authorization: `Bearer  ${JWT}` })), 'token_malformed')
   assert.equal(code(() => extract({ authorization: 'Bearer abc.def' })), 'token_malformed')
   assert.equal(code(() => extract({ authorization: `Bearer ${JWT}.x` })), 'token_malformed')
-  assert.equal(code(() => extract({ authorization: `Bearer ${JWT}, Bearer ${JWT}` })), 'token_malformed')
+  assert.equal(
+    code(() => extract({ authorization: `Bearer ${JWT}, Bearer ${JWT}` })),
+    'token_malformed',
+  )
 })
 
 test('extractToken() caps the token length before any decoding', () => {
   const long = `${'a'.repeat(9000)}.b.c`
-  assert.throws(() => extract({ authorization: `Bearer ${long}` }), (e: unknown) => e instanceof TokenError && e.detail === 'The token is too long.')
+  assert.throws(
+    () => extract({ authorization: `Bearer ${long}` }),
+    (e: unknown) => e instanceof TokenError && e.detail === 'The token is too long.',
+  )
 })
 
 test('extractToken() reads a custom header, tolerating a Bearer prefix', () => {
@@ -86,7 +123,10 @@ test('extractToken() reads a cookie and a query parameter', () => {
 
 test('extractToken() follows the configured order and ignores sources not listed', () => {
   const other = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJiIn0.c2ln'
-  const found = extract({ authorization: `Bearer ${JWT}`, 'x-token': other }, [{ kind: 'header', name: 'x-token' }, { kind: 'authorization' }])
+  const found = extract({ authorization: `Bearer ${JWT}`, 'x-token': other }, [{
+    kind: 'header',
+    name: 'x-token',
+  }, { kind: 'authorization' }])
   assert.equal(found?.token, other)
   assert.equal(extract({ cookie: `session=${JWT}` }, AUTH), undefined)
   assert.equal(extract({}, AUTH, `?access_token=${JWT}`), undefined)
@@ -97,7 +137,9 @@ test('parseTokenSource() parses each kind and rejects bad names', () => {
   assert.deepEqual(parseTokenSource('header:X-Token'), { kind: 'header', name: 'x-token' })
   assert.deepEqual(parseTokenSource('cookie:sid'), { kind: 'cookie', name: 'sid' })
   assert.deepEqual(parseTokenSource('query:t'), { kind: 'query', name: 't' })
-  for (const bad of ['header', 'header:', 'header:X Y', 'body:t', 'cookie:a;b', 'query:a&b']) assert.equal(parseTokenSource(bad), undefined, bad)
+  for (const bad of ['header', 'header:', 'header:X Y', 'body:t', 'cookie:a;b', 'query:a&b']) {
+    assert.equal(parseTokenSource(bad), undefined, bad)
+  }
 })
 
 test('readCookie() and removeCookie() handle one cookie among several', () => {

@@ -14,10 +14,16 @@ function files(map: Record<string, string>) {
 }
 
 function load(text: string, env: Record<string, string> = {}, extra: Record<string, string> = {}) {
-  return loadConfig({ JWTGATE_CONFIG: '/etc/jwtgate.yaml', ...env }, { readFile: files({ '/etc/jwtgate.yaml': text, ...extra }) })
+  return loadConfig({ JWTGATE_CONFIG: '/etc/jwtgate.yaml', ...env }, {
+    readFile: files({ '/etc/jwtgate.yaml': text, ...extra }),
+  })
 }
 
-async function problems(text: string, env: Record<string, string> = {}, extra: Record<string, string> = {}): Promise<string[]> {
+async function problems(
+  text: string,
+  env: Record<string, string> = {},
+  extra: Record<string, string> = {},
+): Promise<string[]> {
   try {
     await load(text, env, extra)
   } catch (e) {
@@ -38,7 +44,8 @@ upstreams:
 
 test('a YAML file describes providers, upstreams and ordered routes', async () => {
   const rsa = await keyPair('RS256')
-  const c = await load(`
+  const c = await load(
+    `
 listen: { port: 9000 }
 log: { level: warn, format: pretty }
 trustedProxies: 1
@@ -76,7 +83,10 @@ routes:
         - any: [{ claim: plan, oneOf: [pro, enterprise] }, { not: { claim: trial, equals: true } }]
   - { path: /files/*, upstream: files, stripPrefix: /files, auth: optional }
   - { path: /v1/items/:id, upstream: files, rewrite: "/items/{params.id}" }
-`, {}, { '/keys/partner.pem': rsa.spki })
+`,
+    {},
+    { '/keys/partner.pem': rsa.spki },
+  )
   assert.equal(c.port, 9000)
   assert.deepEqual(c.log, { level: 'warn', format: 'pretty' })
   assert.equal(c.trustedProxies, 1)
@@ -84,9 +94,23 @@ routes:
   assert.deepEqual(c.providers[0]!.verify.audiences, ['api'])
   assert.equal(c.providers[0]!.verify.requiredTyp, 'at+jwt')
   assert.deepEqual(c.providers[1]!.verify.algorithms.slice(0, 2), ['RS256', 'RS384'])
-  assert.deepEqual(c.providers[1]!.tokenSources, [{ kind: 'authorization' }, { kind: 'cookie', name: 'session' }])
-  assert.deepEqual(c.upstreams.map((u) => [u.name, u.base.prefix, u.timeoutMs]), [['orders', '', 5000], ['files', '/store', 2000]])
-  assert.deepEqual(c.routes.map((r) => [r.name, r.auth]), [['docs', 'public'], ['read-order', 'required'], ['routes[2]', 'required'], ['routes[3]', 'required'], ['routes[4]', 'optional'], ['routes[5]', 'required']])
+  assert.deepEqual(c.providers[1]!.tokenSources, [{ kind: 'authorization' }, {
+    kind: 'cookie',
+    name: 'session',
+  }])
+  assert.deepEqual(c.upstreams.map((u) => [u.name, u.base.prefix, u.timeoutMs]), [[
+    'orders',
+    '',
+    5000,
+  ], ['files', '/store', 2000]])
+  assert.deepEqual(c.routes.map((r) => [r.name, r.auth]), [
+    ['docs', 'public'],
+    ['read-order', 'required'],
+    ['routes[2]', 'required'],
+    ['routes[3]', 'required'],
+    ['routes[4]', 'optional'],
+    ['routes[5]', 'required'],
+  ])
   assert.deepEqual(c.routes[1]!.providers, ['main', 'partner'])
   assert.deepEqual(c.routes[2]!.require.rolesAny, ['admin'])
   assert.equal(c.routes[3]!.require.claims.length, 2)
@@ -97,8 +121,11 @@ routes:
 })
 
 test('the file reads secrets from the environment', async () => {
-  const text = BASE.replace(`"${SECRET}"`, '{ env: MAIN_SECRET }') + 'routes: [{ path: /*, upstream: api }]\n'
-  const c = await loadConfig({ JWTGATE_CONFIG: '/c.yaml', MAIN_SECRET: SECRET }, { readFile: files({ '/c.yaml': text }) })
+  const text = BASE.replace(`"${SECRET}"`, '{ env: MAIN_SECRET }') +
+    'routes: [{ path: /*, upstream: api }]\n'
+  const c = await loadConfig({ JWTGATE_CONFIG: '/c.yaml', MAIN_SECRET: SECRET }, {
+    readFile: files({ '/c.yaml': text }),
+  })
   assert.deepEqual(c.providers[0]!.verify.algorithms, ['HS256'])
   const missing = await problems(text)
   assert.deepEqual(missing, ['providers.main.secret: environment variable MAIN_SECRET is not set'])
@@ -107,7 +134,16 @@ test('the file reads secrets from the environment', async () => {
 test('a JSON file works the same and may carry $schema', async () => {
   const c = await loadConfig(
     { JWTGATE_CONFIG: '/c.json' },
-    { readFile: files({ '/c.json': JSON.stringify({ $schema: './jwtgate.schema.json', providers: { m: { secret: SECRET } }, upstreams: { a: { url: 'http://a' } }, routes: [{ path: '/*', upstream: 'a' }] }) }) },
+    {
+      readFile: files({
+        '/c.json': JSON.stringify({
+          $schema: './jwtgate.schema.json',
+          providers: { m: { secret: SECRET } },
+          upstreams: { a: { url: 'http://a' } },
+          routes: [{ path: '/*', upstream: 'a' }],
+        }),
+      }),
+    },
   )
   assert.equal(c.routes[0]!.pattern, '/*')
 })
@@ -129,15 +165,18 @@ routes:
   - { path: /f/:id, upstream: api, rewrite: "/g/{params.other}" }
   - { path: /h, upstream: api, methods: [FETCH] }
 `)
-  assert.deepEqual(out.sort(), [
-    'providers.main.issuerr: unknown key',
-    'routes[0].pathh: unknown key',
-    'routes[1].providers[0]: unknown provider "ghost"',
-    'routes[1].upstream: unknown upstream "nope"',
-    'routes[2].path: * is only allowed as the last segment',
-    'routes[3].require.claims[0]: unknown operator "equal" (expected one of equals, oneOf, contains, matches, all, any, not)',
-    'routes[6].methods[0]: must be one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS',
-  ].sort())
+  assert.deepEqual(
+    out.sort(),
+    [
+      'providers.main.issuerr: unknown key',
+      'routes[0].pathh: unknown key',
+      'routes[1].providers[0]: unknown provider "ghost"',
+      'routes[1].upstream: unknown upstream "nope"',
+      'routes[2].path: * is only allowed as the last segment',
+      'routes[3].require.claims[0]: unknown operator "equal" (expected one of equals, oneOf, contains, matches, all, any, not)',
+      'routes[6].methods[0]: must be one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS',
+    ].sort(),
+  )
 })
 
 test('a schema problem does not hide an unknown reference elsewhere in the file', async () => {
@@ -145,7 +184,11 @@ test('a schema problem does not hide an unknown reference elsewhere in the file'
   - { path: /a, upstream: api, pathh: /x }
   - { path: /b, upstream: nope, providers: [main, ghost] }
 `)
-  assert.deepEqual(out.sort(), ['routes[0].pathh: unknown key', 'routes[1].providers[1]: unknown provider "ghost"', 'routes[1].upstream: unknown upstream "nope"'])
+  assert.deepEqual(out.sort(), [
+    'routes[0].pathh: unknown key',
+    'routes[1].providers[1]: unknown provider "ghost"',
+    'routes[1].upstream: unknown upstream "nope"',
+  ])
 })
 
 test('cross-references and rule combinations are checked after the schema', async () => {
@@ -162,22 +205,25 @@ routes:
   - { path: /g, upstream: api, stripPrefix: /g, rewrite: /h }
   - { path: /i, upstream: api }
 `)
-  assert.deepEqual(out.sort(), [
-    'providers.a.issuer: is required: routes[1] accepts several providers, and tokens go to a provider by their "iss"',
-    'providers.a.issuer: is required: routes[2] accepts several providers, and tokens go to a provider by their "iss"',
-    'providers.a.issuer: is required: routes[3] accepts several providers, and tokens go to a provider by their "iss"',
-    'providers.a.issuer: is required: routes[4] accepts several providers, and tokens go to a provider by their "iss"',
-    'providers.b.issuer: is required: routes[1] accepts several providers, and tokens go to a provider by their "iss"',
-    'providers.b.issuer: is required: routes[2] accepts several providers, and tokens go to a provider by their "iss"',
-    'providers.b.issuer: is required: routes[3] accepts several providers, and tokens go to a provider by their "iss"',
-    'providers.b.issuer: is required: routes[4] accepts several providers, and tokens go to a provider by their "iss"',
-    'routes[0].providers[0]: unknown provider "ghost"',
-    'routes[0].upstream: unknown upstream "nope"',
-    'routes[1].require: requirements need auth "required" (this route is "optional")',
-    'routes[2].rewrite: {params.other} is not a parameter of /f/:id',
-    'routes[3].rewrite: use either stripPrefix or rewrite, not both',
-    'upstreams.api.url: must use http:// or https://, not ftp://',
-  ].sort())
+  assert.deepEqual(
+    out.sort(),
+    [
+      'providers.a.issuer: is required: routes[1] accepts several providers, and tokens go to a provider by their "iss"',
+      'providers.a.issuer: is required: routes[2] accepts several providers, and tokens go to a provider by their "iss"',
+      'providers.a.issuer: is required: routes[3] accepts several providers, and tokens go to a provider by their "iss"',
+      'providers.a.issuer: is required: routes[4] accepts several providers, and tokens go to a provider by their "iss"',
+      'providers.b.issuer: is required: routes[1] accepts several providers, and tokens go to a provider by their "iss"',
+      'providers.b.issuer: is required: routes[2] accepts several providers, and tokens go to a provider by their "iss"',
+      'providers.b.issuer: is required: routes[3] accepts several providers, and tokens go to a provider by their "iss"',
+      'providers.b.issuer: is required: routes[4] accepts several providers, and tokens go to a provider by their "iss"',
+      'routes[0].providers[0]: unknown provider "ghost"',
+      'routes[0].upstream: unknown upstream "nope"',
+      'routes[1].require: requirements need auth "required" (this route is "optional")',
+      'routes[2].rewrite: {params.other} is not a parameter of /f/:id',
+      'routes[3].rewrite: use either stripPrefix or rewrite, not both',
+      'upstreams.api.url: must use http:// or https://, not ftp://',
+    ].sort(),
+  )
 })
 
 test('route claim headers are checked like JWTGATE_FORWARD_CLAIMS: no reserved header, none mapped twice', async () => {
@@ -196,20 +242,34 @@ routes:
 test('a file that is not valid YAML or JSON is reported with the reason', async () => {
   const [yaml] = await problems('routes: [\n')
   assert.match(yaml!, /^\/etc\/jwtgate.yaml: is not valid YAML: /)
-  const json = await loadConfig({ JWTGATE_CONFIG: '/c.json' }, { readFile: files({ '/c.json': '{"routes":' }) }).catch((e: ConfigError) => e.issues[0]!.message)
+  const json = await loadConfig({ JWTGATE_CONFIG: '/c.json' }, {
+    readFile: files({ '/c.json': '{"routes":' }),
+  }).catch((e: ConfigError) => e.issues[0]!.message)
   assert.match(json as string, /^is not valid JSON/)
   const dup = await problems(`${BASE}\nupstreams: {}\n`)
   assert.match(dup[0]!, /is not valid YAML: .*(unique|Map keys)/i)
-  assert.deepEqual(await loadConfig({ JWTGATE_CONFIG: '/none' }, { readFile: files({}) }).catch((e: ConfigError) => e.issues.map((i) => i.message)), ['cannot read file "/none"'])
+  assert.deepEqual(
+    await loadConfig({ JWTGATE_CONFIG: '/none' }, { readFile: files({}) }).catch((e: ConfigError) =>
+      e.issues.map((i) => i.message)
+    ),
+    ['cannot read file "/none"'],
+  )
 })
 
 test('a file needs routes', async () => {
-  assert.deepEqual(await problems(BASE), ['routes: is empty: without routes every request would be 404'])
+  assert.deepEqual(await problems(BASE), [
+    'routes: is empty: without routes every request would be 404',
+  ])
 })
 
 test('environment variables override top-level values next to a file, and route variables are refused', async () => {
-  const text = `${BASE}listen: { port: 9000, host: 127.0.0.1 }\nlog: { level: warn }\nroutes: [{ path: /*, upstream: api }]\n`
-  const c = await load(text, { JWTGATE_PORT: '9100', JWTGATE_LOG_LEVEL: 'debug', JWTGATE_DEBUG_HEADERS: 'true' })
+  const text =
+    `${BASE}listen: { port: 9000, host: 127.0.0.1 }\nlog: { level: warn }\nroutes: [{ path: /*, upstream: api }]\n`
+  const c = await load(text, {
+    JWTGATE_PORT: '9100',
+    JWTGATE_LOG_LEVEL: 'debug',
+    JWTGATE_DEBUG_HEADERS: 'true',
+  })
   assert.equal(c.port, 9100)
   assert.equal(c.host, '127.0.0.1')
   assert.equal(c.log.level, 'debug')
@@ -226,7 +286,9 @@ test('a route shadowed by an earlier one is a warning, not an error', async () =
   - { path: /users/:id, upstream: api, methods: [GET] }
   - { path: /users/:id, upstream: api }
 `)
-  assert.deepEqual(c.warnings, ['routes[1] (/orders/:id) is shadowed by routes[0] (/orders/*) and never matches'])
+  assert.deepEqual(c.warnings, [
+    'routes[1] (/orders/:id) is shadowed by routes[0] (/orders/*) and never matches',
+  ])
 })
 
 test('route names must be unique', async () => {

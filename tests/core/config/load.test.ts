@@ -7,7 +7,10 @@ import { test } from '../../helpers/t.ts'
 const SECRET = secret(32).config
 const BASE = { JWTGATE_UPSTREAM: 'http://127.0.0.1:3000', JWTGATE_SECRET: SECRET }
 
-async function issues(env: Record<string, string>, readFile?: (p: string) => string): Promise<string[]> {
+async function issues(
+  env: Record<string, string>,
+  readFile?: (p: string) => string,
+): Promise<string[]> {
   try {
     await loadConfig(env, { readFile })
   } catch (e) {
@@ -46,13 +49,24 @@ test('loadConfig() returns a deeply frozen config', async () => {
 
 test('loadConfig() requires JWTGATE_UPSTREAM and names the expected form', async () => {
   const out = await issues({ JWTGATE_SECRET: SECRET })
-  assert.deepEqual(out, ['JWTGATE_UPSTREAM: is required: the base URL of the API to protect, e.g. http://127.0.0.1:3000'])
+  assert.deepEqual(out, [
+    'JWTGATE_UPSTREAM: is required: the base URL of the API to protect, e.g. http://127.0.0.1:3000',
+  ])
 })
 
 test('loadConfig() rejects an upstream that is not an http(s) URL', async () => {
-  assert.match((await issues({ ...BASE, JWTGATE_UPSTREAM: 'localhost:3000' }))[0]!, /^JWTGATE_UPSTREAM: must use http:\/\/ or https:\/\//)
-  assert.match((await issues({ ...BASE, JWTGATE_UPSTREAM: 'not a url' }))[0]!, /^JWTGATE_UPSTREAM: must be an absolute/)
-  assert.match((await issues({ ...BASE, JWTGATE_UPSTREAM: 'http://a/b?x=1' }))[0]!, /query or fragment/)
+  assert.match(
+    (await issues({ ...BASE, JWTGATE_UPSTREAM: 'localhost:3000' }))[0]!,
+    /^JWTGATE_UPSTREAM: must use http:\/\/ or https:\/\//,
+  )
+  assert.match(
+    (await issues({ ...BASE, JWTGATE_UPSTREAM: 'not a url' }))[0]!,
+    /^JWTGATE_UPSTREAM: must be an absolute/,
+  )
+  assert.match(
+    (await issues({ ...BASE, JWTGATE_UPSTREAM: 'http://a/b?x=1' }))[0]!,
+    /query or fragment/,
+  )
   assert.match((await issues({ ...BASE, JWTGATE_UPSTREAM: 'http://u:p@a/' }))[0]!, /credentials/)
 })
 
@@ -64,25 +78,47 @@ test('loadConfig() keeps the upstream path prefix without a trailing slash', asy
 test('loadConfig() refuses to run without any key source', async () => {
   const out = await issues({ JWTGATE_UPSTREAM: 'http://127.0.0.1:3000' })
   assert.equal(out.length, 1)
-  assert.match(out[0]!, /^key source: none configured: set JWTGATE_SECRET, JWTGATE_PUBLIC_KEY, JWTGATE_JWKS_URL or JWTGATE_OIDC_ISSUER/)
+  assert.match(
+    out[0]!,
+    /^key source: none configured: set JWTGATE_SECRET, JWTGATE_PUBLIC_KEY, JWTGATE_JWKS_URL or JWTGATE_OIDC_ISSUER/,
+  )
 })
 
 test('loadConfig() refuses a secret shorter than 32 bytes without echoing it', async () => {
   const out = await issues({ ...BASE, JWTGATE_SECRET: 'short-secret-value' })
-  assert.deepEqual(out, ['JWTGATE_SECRET: the secret is 18 bytes; at least 32 bytes (256 bits) are required for HS256'])
+  assert.deepEqual(out, [
+    'JWTGATE_SECRET: the secret is 18 bytes; at least 32 bytes (256 bits) are required for HS256',
+  ])
   assert.ok(!out.join().includes('short-secret-value'))
 })
 
 test('loadConfig() enables the HS algorithms a secret length meets', async () => {
-  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_SECRET: secret(32).config })).providers[0]!.verify.algorithms, ['HS256'])
-  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_SECRET: secret(48).config })).providers[0]!.verify.algorithms, ['HS256', 'HS384'])
-  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_SECRET: secret(64).config })).providers[0]!.verify.algorithms, ['HS256', 'HS384', 'HS512'])
+  assert.deepEqual(
+    (await loadConfig({ ...BASE, JWTGATE_SECRET: secret(32).config })).providers[0]!.verify
+      .algorithms,
+    ['HS256'],
+  )
+  assert.deepEqual(
+    (await loadConfig({ ...BASE, JWTGATE_SECRET: secret(48).config })).providers[0]!.verify
+      .algorithms,
+    ['HS256', 'HS384'],
+  )
+  assert.deepEqual(
+    (await loadConfig({ ...BASE, JWTGATE_SECRET: secret(64).config })).providers[0]!.verify
+      .algorithms,
+    ['HS256', 'HS384', 'HS512'],
+  )
   const text = 'x'.repeat(40)
-  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_SECRET: text })).providers[0]!.verify.algorithms, ['HS256'])
+  assert.deepEqual(
+    (await loadConfig({ ...BASE, JWTGATE_SECRET: text })).providers[0]!.verify.algorithms,
+    ['HS256'],
+  )
 })
 
 test('loadConfig() rejects invalid base64 in a secret', async () => {
-  assert.deepEqual(await issues({ ...BASE, JWTGATE_SECRET: 'base64:***' }), ['JWTGATE_SECRET: the base64: value is not valid base64'])
+  assert.deepEqual(await issues({ ...BASE, JWTGATE_SECRET: 'base64:***' }), [
+    'JWTGATE_SECRET: the base64: value is not valid base64',
+  ])
 })
 
 test('loadConfig() reads JWTGATE_SECRET_FILE and names it in problems', async () => {
@@ -91,59 +127,130 @@ test('loadConfig() reads JWTGATE_SECRET_FILE and names it in problems', async ()
     if (!(p in files)) throw new Error('ENOENT')
     return files[p]!
   }
-  const c = await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_SECRET_FILE: '/s' }, { readFile: read })
+  const c = await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_SECRET_FILE: '/s' }, {
+    readFile: read,
+  })
   assert.deepEqual(c.providers[0]!.verify.algorithms, ['HS256'])
-  assert.match((await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_SECRET_FILE: '/short' }, read))[0]!, /^JWTGATE_SECRET_FILE: the secret is 4 bytes/)
-  assert.deepEqual(await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_SECRET_FILE: '/missing' }, read), ['JWTGATE_SECRET_FILE: cannot read file "/missing"'])
-  assert.match((await issues({ ...BASE, JWTGATE_SECRET_FILE: '/s' }, read))[0]!, /set either JWTGATE_SECRET or JWTGATE_SECRET_FILE, not both/)
+  assert.match(
+    (await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_SECRET_FILE: '/short' }, read))[0]!,
+    /^JWTGATE_SECRET_FILE: the secret is 4 bytes/,
+  )
+  assert.deepEqual(
+    await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_SECRET_FILE: '/missing' }, read),
+    ['JWTGATE_SECRET_FILE: cannot read file "/missing"'],
+  )
+  assert.match(
+    (await issues({ ...BASE, JWTGATE_SECRET_FILE: '/s' }, read))[0]!,
+    /set either JWTGATE_SECRET or JWTGATE_SECRET_FILE, not both/,
+  )
 })
 
 test('loadConfig() accepts a PEM public key, a JWK and a JWK Set', async () => {
   const rsa = await keyPair('RS256')
   const es = await keyPair('ES256', 'e1')
   const pem = await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_PUBLIC_KEY: rsa.spki })
-  assert.deepEqual(pem.providers[0]!.verify.algorithms, ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'])
-  const jwk = await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_PUBLIC_KEY: JSON.stringify(es.publicJwk) })
+  assert.deepEqual(pem.providers[0]!.verify.algorithms, [
+    'RS256',
+    'RS384',
+    'RS512',
+    'PS256',
+    'PS384',
+    'PS512',
+  ])
+  const jwk = await loadConfig({
+    JWTGATE_UPSTREAM: 'http://a',
+    JWTGATE_PUBLIC_KEY: JSON.stringify(es.publicJwk),
+  })
   assert.deepEqual(jwk.providers[0]!.verify.algorithms, ['ES256'])
   assert.equal(jwk.providers[0]!.keys.local[0]!.keys[0]!.kid, 'e1')
-  const set = await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_PUBLIC_KEY: JSON.stringify({ keys: [es.publicJwk, rsa.publicJwk] }) })
+  const set = await loadConfig({
+    JWTGATE_UPSTREAM: 'http://a',
+    JWTGATE_PUBLIC_KEY: JSON.stringify({ keys: [es.publicJwk, rsa.publicJwk] }),
+  })
   assert.equal(set.providers[0]!.keys.local[0]!.keys.length, 7)
 })
 
 test('loadConfig() rejects unusable public keys with a reason', async () => {
   const bad = (text: string) => issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_PUBLIC_KEY: text })
-  assert.match((await bad('hello'))[0]!, /^JWTGATE_PUBLIC_KEY: expected a PEM public key or certificate, a JWK, or a JWK Set/)
+  assert.match(
+    (await bad('hello'))[0]!,
+    /^JWTGATE_PUBLIC_KEY: expected a PEM public key or certificate, a JWK, or a JWK Set/,
+  )
   assert.match((await bad('{"kty":'))[0]!, /not valid JSON/)
-  assert.match((await bad('{"kty":"oct","k":"AAAA"}'))[0]!, /symmetric \(oct\) keys are never taken from a key set/)
-  assert.match((await bad('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----'))[0]!, /private key/)
-  assert.match((await bad('-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----'))[0]!, /could not be read as an RSA, EC/)
+  assert.match(
+    (await bad('{"kty":"oct","k":"AAAA"}'))[0]!,
+    /symmetric \(oct\) keys are never taken from a key set/,
+  )
+  assert.match(
+    (await bad('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----'))[0]!,
+    /private key/,
+  )
+  assert.match(
+    (await bad('-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----'))[0]!,
+    /could not be read as an RSA, EC/,
+  )
   assert.match((await bad('{"keys":[]}'))[0]!, /has no keys/)
 })
 
 test('loadConfig() validates JWTGATE_ALGORITHMS against the keys and never allows none', async () => {
-  assert.deepEqual(await issues({ ...BASE, JWTGATE_ALGORITHMS: 'none' }), ['JWTGATE_ALGORITHMS: "none" is never allowed'])
-  assert.match((await issues({ ...BASE, JWTGATE_ALGORITHMS: 'HS999' }))[0]!, /unknown algorithm "HS999"/)
+  assert.deepEqual(await issues({ ...BASE, JWTGATE_ALGORITHMS: 'none' }), [
+    'JWTGATE_ALGORITHMS: "none" is never allowed',
+  ])
+  assert.match(
+    (await issues({ ...BASE, JWTGATE_ALGORITHMS: 'HS999' }))[0]!,
+    /unknown algorithm "HS999"/,
+  )
   const out = await issues({ ...BASE, JWTGATE_ALGORITHMS: 'HS256,RS256' })
   assert.deepEqual(out, ['JWTGATE_ALGORITHMS: no configured key can verify RS256'])
   const rsa = await keyPair('RS256')
-  const c = await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_PUBLIC_KEY: rsa.spki, JWTGATE_ALGORITHMS: 'PS256' })
+  const c = await loadConfig({
+    JWTGATE_UPSTREAM: 'http://a',
+    JWTGATE_PUBLIC_KEY: rsa.spki,
+    JWTGATE_ALGORITHMS: 'PS256',
+  })
   assert.deepEqual(c.providers[0]!.verify.algorithms, ['PS256'])
   assert.deepEqual(c.providers[0]!.keys.local[0]!.keys.map((k) => k.alg), ['PS256'])
 })
 
 test('loadConfig() checks JWKS and OIDC URLs: https, or http on loopback only', async () => {
-  const ok = await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_JWKS_URL: 'http://127.0.0.1:9/jwks' })
+  const ok = await loadConfig({
+    JWTGATE_UPSTREAM: 'http://a',
+    JWTGATE_JWKS_URL: 'http://127.0.0.1:9/jwks',
+  })
   assert.equal(ok.providers[0]!.keys.jwksUrl, 'http://127.0.0.1:9/jwks')
-  assert.ok(ok.providers[0]!.verify.algorithms.includes('RS256') && !ok.providers[0]!.verify.algorithms.includes('HS256'))
-  assert.match((await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_JWKS_URL: 'http://idp.example.com/jwks' }))[0]!, /^JWTGATE_JWKS_URL: must be an https:\/\/ URL/)
-  await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_JWKS_URL: 'http://idp.example.com/jwks', JWTGATE_ALLOW_INSECURE_JWKS: 'true' })
-  assert.match((await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_JWKS_URL: 'nope' }))[0]!, /^JWTGATE_JWKS_URL: must be an absolute URL/)
+  assert.ok(
+    ok.providers[0]!.verify.algorithms.includes('RS256') &&
+      !ok.providers[0]!.verify.algorithms.includes('HS256'),
+  )
+  assert.match(
+    (await issues({
+      JWTGATE_UPSTREAM: 'http://a',
+      JWTGATE_JWKS_URL: 'http://idp.example.com/jwks',
+    }))[0]!,
+    /^JWTGATE_JWKS_URL: must be an https:\/\/ URL/,
+  )
+  await loadConfig({
+    JWTGATE_UPSTREAM: 'http://a',
+    JWTGATE_JWKS_URL: 'http://idp.example.com/jwks',
+    JWTGATE_ALLOW_INSECURE_JWKS: 'true',
+  })
+  assert.match(
+    (await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_JWKS_URL: 'nope' }))[0]!,
+    /^JWTGATE_JWKS_URL: must be an absolute URL/,
+  )
 })
 
 test('loadConfig() derives the issuer from JWTGATE_OIDC_ISSUER', async () => {
-  const c = await loadConfig({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_OIDC_ISSUER: 'https://idp.example.com/realms/x' })
+  const c = await loadConfig({
+    JWTGATE_UPSTREAM: 'http://a',
+    JWTGATE_OIDC_ISSUER: 'https://idp.example.com/realms/x',
+  })
   assert.deepEqual(c.providers[0]!.verify.issuers, ['https://idp.example.com/realms/x'])
-  const out = await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_OIDC_ISSUER: 'https://idp.example.com', JWTGATE_ISSUER: 'https://other' })
+  const out = await issues({
+    JWTGATE_UPSTREAM: 'http://a',
+    JWTGATE_OIDC_ISSUER: 'https://idp.example.com',
+    JWTGATE_ISSUER: 'https://other',
+  })
   assert.deepEqual(out, ['JWTGATE_ISSUER: must include the OIDC issuer https://idp.example.com'])
 })
 
@@ -172,8 +279,15 @@ test('loadConfig() parses lists, durations and numbers', async () => {
   assert.deepEqual(c.routes.at(-1)!.require.rolesClaim.parts, ['realm_access', 'roles'])
   assert.equal(c.port, 0)
   assert.equal(c.trustedProxies, 2)
-  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_REQUIRED_CLAIMS: 'none' })).providers[0]!.verify.requiredClaims, [])
-  assert.equal((await loadConfig({ ...BASE, JWTGATE_UPSTREAM_TIMEOUT: '2' })).upstreams[0]!.timeoutMs, 2000)
+  assert.deepEqual(
+    (await loadConfig({ ...BASE, JWTGATE_REQUIRED_CLAIMS: 'none' })).providers[0]!.verify
+      .requiredClaims,
+    [],
+  )
+  assert.equal(
+    (await loadConfig({ ...BASE, JWTGATE_UPSTREAM_TIMEOUT: '2' })).upstreams[0]!.timeoutMs,
+    2000,
+  )
 })
 
 test('loadConfig() reports every bad value at once, each naming its variable and the expected form', async () => {
@@ -197,41 +311,88 @@ test('loadConfig() reports every bad value at once, each naming its variable and
 })
 
 test('loadConfig() parses token sources and rejects unknown kinds', async () => {
-  const c = await loadConfig({ ...BASE, JWTGATE_TOKEN_SOURCES: 'header:Authorization, header:X-Api-Token, cookie:session, query:access_token' })
+  const c = await loadConfig({
+    ...BASE,
+    JWTGATE_TOKEN_SOURCES:
+      'header:Authorization, header:X-Api-Token, cookie:session, query:access_token',
+  })
   assert.deepEqual(c.providers[0]!.tokenSources, [
     { kind: 'authorization' },
     { kind: 'header', name: 'x-api-token' },
     { kind: 'cookie', name: 'session' },
     { kind: 'query', name: 'access_token' },
   ])
-  assert.match((await issues({ ...BASE, JWTGATE_TOKEN_SOURCES: 'body:token' }))[0]!, /^JWTGATE_TOKEN_SOURCES: must be a comma-separated list of header:Authorization/)
+  assert.match(
+    (await issues({ ...BASE, JWTGATE_TOKEN_SOURCES: 'body:token' }))[0]!,
+    /^JWTGATE_TOKEN_SOURCES: must be a comma-separated list of header:Authorization/,
+  )
 })
 
 test('loadConfig() parses public paths and rejects other wildcards', async () => {
   const c = await loadConfig({ ...BASE, JWTGATE_PUBLIC_PATHS: '/health, /docs/*' })
-  assert.deepEqual(c.routes.map((r) => [r.pattern, r.auth]), [['/health', 'public'], ['/docs/*', 'public'], ['/*', 'required']])
-  assert.match((await issues({ ...BASE, JWTGATE_PUBLIC_PATHS: 'health' }))[0]!, /must start with \//)
-  assert.match((await issues({ ...BASE, JWTGATE_PUBLIC_PATHS: '/a*b' }))[0]!, /is not a literal, :param, :param\+ or \*/)
-  assert.match((await issues({ ...BASE, JWTGATE_PUBLIC_PATHS: '/a/*/b' }))[0]!, /only allowed as the last segment/)
+  assert.deepEqual(c.routes.map((r) => [r.pattern, r.auth]), [['/health', 'public'], [
+    '/docs/*',
+    'public',
+  ], ['/*', 'required']])
+  assert.match(
+    (await issues({ ...BASE, JWTGATE_PUBLIC_PATHS: 'health' }))[0]!,
+    /must start with \//,
+  )
+  assert.match(
+    (await issues({ ...BASE, JWTGATE_PUBLIC_PATHS: '/a*b' }))[0]!,
+    /is not a literal, :param, :param\+ or \*/,
+  )
+  assert.match(
+    (await issues({ ...BASE, JWTGATE_PUBLIC_PATHS: '/a/*/b' }))[0]!,
+    /only allowed as the last segment/,
+  )
 })
 
 test('loadConfig() parses forwarded claims and refuses reserved or duplicate headers', async () => {
-  const c = await loadConfig({ ...BASE, JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id, realm_access.roles=X-Roles' })
-  assert.deepEqual(c.routes.at(-1)!.claimHeaders.map((f) => [f.claim.raw, f.header]), [['sub', 'x-user-id'], ['realm_access.roles', 'x-roles']])
-  assert.match((await issues({ ...BASE, JWTGATE_FORWARD_CLAIMS: 'sub=Authorization' }))[0]!, /Authorization is reserved/)
-  assert.match((await issues({ ...BASE, JWTGATE_FORWARD_CLAIMS: 'sub=X-Forwarded-For' }))[0]!, /reserved/)
+  const c = await loadConfig({
+    ...BASE,
+    JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id, realm_access.roles=X-Roles',
+  })
+  assert.deepEqual(c.routes.at(-1)!.claimHeaders.map((f) => [f.claim.raw, f.header]), [[
+    'sub',
+    'x-user-id',
+  ], ['realm_access.roles', 'x-roles']])
+  assert.match(
+    (await issues({ ...BASE, JWTGATE_FORWARD_CLAIMS: 'sub=Authorization' }))[0]!,
+    /Authorization is reserved/,
+  )
+  assert.match(
+    (await issues({ ...BASE, JWTGATE_FORWARD_CLAIMS: 'sub=X-Forwarded-For' }))[0]!,
+    /reserved/,
+  )
   assert.match((await issues({ ...BASE, JWTGATE_FORWARD_CLAIMS: 'sub' }))[0]!, /claim=Header-Name/)
-  assert.match((await issues({ ...BASE, JWTGATE_FORWARD_CLAIMS: 'sub=X A' }))[0]!, /not a valid header name/)
-  assert.match((await issues({ ...BASE, JWTGATE_FORWARD_CLAIMS: 'sub=X-A,email=x-a' }))[0]!, /mapped twice/)
+  assert.match(
+    (await issues({ ...BASE, JWTGATE_FORWARD_CLAIMS: 'sub=X A' }))[0]!,
+    /not a valid header name/,
+  )
+  assert.match(
+    (await issues({ ...BASE, JWTGATE_FORWARD_CLAIMS: 'sub=X-A,email=x-a' }))[0]!,
+    /mapped twice/,
+  )
 })
 
 test('loadConfig() reports unknown JWTGATE_ variables with the closest known name', async () => {
-  assert.deepEqual(await issues({ ...BASE, JWTGATE_UPSTREAM_TIMOUT: '5s' }), ['JWTGATE_UPSTREAM_TIMOUT: unknown variable (did you mean JWTGATE_UPSTREAM_TIMEOUT?)'])
-  assert.deepEqual(await issues({ ...BASE, JWTGATE_ZZZZZZZZZZZZ: '1' }), ['JWTGATE_ZZZZZZZZZZZZ: unknown variable'])
+  assert.deepEqual(await issues({ ...BASE, JWTGATE_UPSTREAM_TIMOUT: '5s' }), [
+    'JWTGATE_UPSTREAM_TIMOUT: unknown variable (did you mean JWTGATE_UPSTREAM_TIMEOUT?)',
+  ])
+  assert.deepEqual(await issues({ ...BASE, JWTGATE_ZZZZZZZZZZZZ: '1' }), [
+    'JWTGATE_ZZZZZZZZZZZZ: unknown variable',
+  ])
 })
 
 test('loadConfig() treats empty variables as unset and ignores other variables', async () => {
-  const c = await loadConfig({ ...BASE, JWTGATE_PORT: '', JWTGATE_AUDIENCE: '  ', PATH: '/bin', HOME: '/root' })
+  const c = await loadConfig({
+    ...BASE,
+    JWTGATE_PORT: '',
+    JWTGATE_AUDIENCE: '  ',
+    PATH: '/bin',
+    HOME: '/root',
+  })
   assert.equal(c.port, 8080)
   assert.deepEqual(c.providers[0]!.verify.audiences, [])
 })

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict'
-import { CLIENT_GONE, TIMED_OUT, trackDeadline, untrackDeadline } from '../../../src/core/proxy/deadline.ts'
+import {
+  CLIENT_GONE,
+  TIMED_OUT,
+  trackDeadline,
+  untrackDeadline,
+} from '../../../src/core/proxy/deadline.ts'
 import { test } from '../../helpers/t.ts'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

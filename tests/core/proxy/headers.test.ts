@@ -1,22 +1,67 @@
 import assert from 'node:assert/strict'
-import { acceptableRequestId, downstreamHeaders, forwardedFor, IDENTITY_PREFIXES, upstreamHeaders, type ForwardContext, type HeaderFilter } from '../../../src/core/proxy/headers.ts'
+import {
+  acceptableRequestId,
+  downstreamHeaders,
+  type ForwardContext,
+  forwardedFor,
+  type HeaderFilter,
+  IDENTITY_PREFIXES,
+  upstreamHeaders,
+} from '../../../src/core/proxy/headers.ts'
 import { test } from '../../helpers/t.ts'
 
-const CTX: ForwardContext = { clientAddress: '10.0.0.9', proto: 'http', requestId: 'rid-1', trustedProxies: 0, keptToken: undefined }
-const filter = (strip: Iterable<string> = [], extra: Partial<HeaderFilter> = {}): HeaderFilter => ({ strip: new Set(strip), prefixes: IDENTITY_PREFIXES, bearer: false, tokenHeaders: new Set(), maxBytes: Infinity, ...extra })
+const CTX: ForwardContext = {
+  clientAddress: '10.0.0.9',
+  proto: 'http',
+  requestId: 'rid-1',
+  trustedProxies: 0,
+  keptToken: undefined,
+}
+const filter = (strip: Iterable<string> = [], extra: Partial<HeaderFilter> = {}): HeaderFilter => ({
+  strip: new Set(strip),
+  prefixes: IDENTITY_PREFIXES,
+  bearer: false,
+  tokenHeaders: new Set(),
+  maxBytes: Infinity,
+  ...extra,
+})
 
 test('upstreamHeaders() removes hop-by-hop headers and those Connection names', () => {
   const h = upstreamHeaders(
-    new Headers({ connection: 'keep-alive, X-Secret', 'keep-alive': '5', te: 'trailers', upgrade: 'h2c', 'proxy-authorization': 'Basic x', 'x-secret': 's', accept: 'text/plain', host: 'gw.example' }),
+    new Headers({
+      connection: 'keep-alive, X-Secret',
+      'keep-alive': '5',
+      te: 'trailers',
+      upgrade: 'h2c',
+      'proxy-authorization': 'Basic x',
+      'x-secret': 's',
+      accept: 'text/plain',
+      host: 'gw.example',
+    }),
     CTX,
     filter(),
   )
-  for (const name of ['connection', 'keep-alive', 'te', 'upgrade', 'proxy-authorization', 'x-secret', 'host']) assert.equal(h.get(name), null, name)
+  for (
+    const name of [
+      'connection',
+      'keep-alive',
+      'te',
+      'upgrade',
+      'proxy-authorization',
+      'x-secret',
+      'host',
+    ]
+  ) assert.equal(h.get(name), null, name)
   assert.equal(h.get('accept'), 'text/plain')
 })
 
 test('upstreamHeaders() removes client copies of claim headers in every folded spelling', () => {
-  const incoming = new Headers({ 'X-User-Id': 'evil', x_user_id: 'evil2', 'x.user.id': 'evil3', 'x-user-idx': 'kept' })
+  const incoming = new Headers({
+    'X-User-Id': 'evil',
+    x_user_id: 'evil2',
+    'x.user.id': 'evil3',
+    'x-user-idx': 'kept',
+  })
   const h = upstreamHeaders(incoming, CTX, filter(['x-user-id']))
   assert.equal(h.get('x-user-id'), null)
   assert.equal(h.get('x_user_id'), null)
@@ -26,7 +71,15 @@ test('upstreamHeaders() removes client copies of claim headers in every folded s
 
 test('upstreamHeaders() sets the gateway headers after the client copies are gone', () => {
   const h = upstreamHeaders(
-    new Headers({ host: 'gw.example', connection: 'x-request-id, x-forwarded-for', 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil', 'x-real-ip': '6.6.6.6', forwarded: 'for=6.6.6.6' }),
+    new Headers({
+      host: 'gw.example',
+      connection: 'x-request-id, x-forwarded-for',
+      'x-forwarded-for': '6.6.6.6',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'evil',
+      'x-real-ip': '6.6.6.6',
+      forwarded: 'for=6.6.6.6',
+    }),
     CTX,
     filter(),
   )
@@ -39,33 +92,103 @@ test('upstreamHeaders() sets the gateway headers after the client copies are gon
 })
 
 test('upstreamHeaders() keeps client forwarding headers only behind trusted proxies, and only For, Proto and Host', () => {
-  const incoming = new Headers({ host: 'gw', 'x-forwarded-for': '1.1.1.1, 2.2.2.2, 3.3.3.3', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example', 'x-forwarded-port': '8443', 'x-forwarded-user': 'admin', forwarded: 'for=1.1.1.1' })
+  const incoming = new Headers({
+    host: 'gw',
+    'x-forwarded-for': '1.1.1.1, 2.2.2.2, 3.3.3.3',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'api.example',
+    'x-forwarded-port': '8443',
+    'x-forwarded-user': 'admin',
+    forwarded: 'for=1.1.1.1',
+  })
   const h = upstreamHeaders(incoming, { ...CTX, trustedProxies: 2 }, filter())
   assert.equal(h.get('x-forwarded-for'), '2.2.2.2, 3.3.3.3, 10.0.0.9')
   assert.equal(h.get('x-forwarded-proto'), 'https')
   assert.equal(h.get('x-forwarded-host'), 'api.example')
-  for (const name of ['x-forwarded-port', 'x-forwarded-user', 'forwarded']) assert.equal(h.get(name), null, name)
+  for (const name of ['x-forwarded-port', 'x-forwarded-user', 'forwarded']) {
+    assert.equal(h.get(name), null, name)
+  }
   // A forwarded host that is not a bare host[:port] is not passed on: the Host header is.
-  assert.equal(upstreamHeaders(new Headers({ host: 'gw', 'x-forwarded-host': 'a/b' }), { ...CTX, trustedProxies: 1 }, filter()).get('x-forwarded-host'), 'gw')
+  assert.equal(
+    upstreamHeaders(new Headers({ host: 'gw', 'x-forwarded-host': 'a/b' }), {
+      ...CTX,
+      trustedProxies: 1,
+    }, filter()).get('x-forwarded-host'),
+    'gw',
+  )
 })
 
 test('upstreamHeaders() takes X-Forwarded-Host only from the Host header: none without one', () => {
-  assert.equal(upstreamHeaders(new Headers({ host: 'api.example:8443' }), CTX, filter()).get('x-forwarded-host'), 'api.example:8443')
-  assert.equal(upstreamHeaders(new Headers({ accept: '*/*' }), CTX, filter()).has('x-forwarded-host'), false)
-  assert.equal(upstreamHeaders(new Headers({ 'x-forwarded-host': 'evil.example' }), CTX, filter()).has('x-forwarded-host'), false)
+  assert.equal(
+    upstreamHeaders(new Headers({ host: 'api.example:8443' }), CTX, filter()).get(
+      'x-forwarded-host',
+    ),
+    'api.example:8443',
+  )
+  assert.equal(
+    upstreamHeaders(new Headers({ accept: '*/*' }), CTX, filter()).has('x-forwarded-host'),
+    false,
+  )
+  assert.equal(
+    upstreamHeaders(new Headers({ 'x-forwarded-host': 'evil.example' }), CTX, filter()).has(
+      'x-forwarded-host',
+    ),
+    false,
+  )
 })
 
 test('upstreamHeaders() removes every X-Forwarded-* and identity header of other gateways, in any folded spelling', () => {
-  const names = ['x-forwarded-user', 'x-forwarded-email', 'x-forwarded-groups', 'x-forwarded-access-token', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-forwarded-server', 'x-forwarded-client-cert', 'x-auth-request-user', 'x-auth-request-email', 'x-remote-user', 'remote-user', 'x-client-cert', 'x-envoy-internal', 'x-ssl-client-verify', 'X_Forwarded_User', 'x.auth-request.user', 'x_remote_user']
-  const h = upstreamHeaders(new Headers([...names.map((n): [string, string] => [n, 'mallory']), ['x-forwardedx', 'kept'], ['accept', '*/*']]), CTX, filter())
+  const names = [
+    'x-forwarded-user',
+    'x-forwarded-email',
+    'x-forwarded-groups',
+    'x-forwarded-access-token',
+    'x-forwarded-ssl',
+    'x-forwarded-scheme',
+    'x-forwarded-server',
+    'x-forwarded-client-cert',
+    'x-auth-request-user',
+    'x-auth-request-email',
+    'x-remote-user',
+    'remote-user',
+    'x-client-cert',
+    'x-envoy-internal',
+    'x-ssl-client-verify',
+    'X_Forwarded_User',
+    'x.auth-request.user',
+    'x_remote_user',
+  ]
+  const h = upstreamHeaders(
+    new Headers([...names.map((n): [string, string] => [n, 'mallory']), ['x-forwardedx', 'kept'], [
+      'accept',
+      '*/*',
+    ]]),
+    CTX,
+    filter(),
+  )
   for (const name of names) assert.equal(h.get(name), null, name)
   assert.equal(h.get('x-forwardedx'), 'kept')
   assert.equal(h.get('accept'), '*/*')
 })
 
-test('upstreamHeaders() removes the operator\'s names and prefixes', () => {
-  const h = upstreamHeaders(new Headers({ 'x-internal-role': 'admin', 'x-internal': 'kept', 'x-tenant': 'acme', x_tenant: 'acme', accept: '*/*' }), CTX, filter(['x-tenant'], { prefixes: [...IDENTITY_PREFIXES, 'x-internal-'] }))
-  assert.deepEqual([...h.keys()].filter((n) => n !== 'x-forwarded-for' && n !== 'x-forwarded-proto' && n !== 'x-request-id'), ['accept', 'x-internal'])
+test("upstreamHeaders() removes the operator's names and prefixes", () => {
+  const h = upstreamHeaders(
+    new Headers({
+      'x-internal-role': 'admin',
+      'x-internal': 'kept',
+      'x-tenant': 'acme',
+      x_tenant: 'acme',
+      accept: '*/*',
+    }),
+    CTX,
+    filter(['x-tenant'], { prefixes: [...IDENTITY_PREFIXES, 'x-internal-'] }),
+  )
+  assert.deepEqual(
+    [...h.keys()].filter((n) =>
+      n !== 'x-forwarded-for' && n !== 'x-forwarded-proto' && n !== 'x-request-id'
+    ),
+    ['accept', 'x-internal'],
+  )
 })
 
 test('forwardedFor() keeps the last N client entries and appends the peer', () => {
@@ -96,7 +219,11 @@ test('downstreamHeaders() strips hop-by-hop headers and keeps multiple Set-Cooki
 })
 
 test('downstreamHeaders() drops Content-Encoding and Content-Length of a body fetch decoded', () => {
-  const h = downstreamHeaders(new Headers({ 'content-encoding': 'gzip', 'content-length': '42', etag: '"x"' }), true, 'rid')
+  const h = downstreamHeaders(
+    new Headers({ 'content-encoding': 'gzip', 'content-length': '42', etag: '"x"' }),
+    true,
+    'rid',
+  )
   assert.equal(h.get('content-encoding'), null)
   assert.equal(h.get('content-length'), null)
   assert.equal(h.get('etag'), '"x"')
@@ -112,21 +239,45 @@ test('acceptableRequestId() keeps short visible ASCII ids only', () => {
 })
 
 test('upstreamHeaders() leaves out bearer tokens and custom token headers but the kept one', () => {
-  const incoming = new Headers({ authorization: 'Bearer a.b.c', 'x-token': 't', 'x-other-token': 'o', accept: '*/*' })
+  const incoming = new Headers({
+    authorization: 'Bearer a.b.c',
+    'x-token': 't',
+    'x-other-token': 'o',
+    accept: '*/*',
+  })
   const tokens = filter([], { bearer: true, tokenHeaders: new Set(['x-token', 'x-other-token']) })
   const h = upstreamHeaders(incoming, CTX, tokens)
   assert.equal(h.get('authorization'), null)
   assert.equal(h.get('x-token'), null)
   assert.equal(h.get('x-other-token'), null)
   assert.equal(h.get('accept'), '*/*')
-  const keptHeader = upstreamHeaders(incoming, { ...CTX, keptToken: { kind: 'header', name: 'x-token' } }, tokens)
-  assert.deepEqual([keptHeader.get('authorization'), keptHeader.get('x-token'), keptHeader.get('x-other-token')], [null, 't', null])
-  const keptBearer = upstreamHeaders(incoming, { ...CTX, keptToken: { kind: 'authorization' } }, tokens)
-  assert.deepEqual([keptBearer.get('authorization'), keptBearer.get('x-token'), keptBearer.get('x-other-token')], ['Bearer a.b.c', null, null])
+  const keptHeader = upstreamHeaders(incoming, {
+    ...CTX,
+    keptToken: { kind: 'header', name: 'x-token' },
+  }, tokens)
+  assert.deepEqual([
+    keptHeader.get('authorization'),
+    keptHeader.get('x-token'),
+    keptHeader.get('x-other-token'),
+  ], [null, 't', null])
+  const keptBearer = upstreamHeaders(
+    incoming,
+    { ...CTX, keptToken: { kind: 'authorization' } },
+    tokens,
+  )
+  assert.deepEqual([
+    keptBearer.get('authorization'),
+    keptBearer.get('x-token'),
+    keptBearer.get('x-other-token'),
+  ], ['Bearer a.b.c', null, null])
   const basic = upstreamHeaders(new Headers({ authorization: 'Basic dTpw' }), CTX, tokens)
   assert.equal(basic.get('authorization'), 'Basic dTpw')
 })
 
 test('upstreamHeaders() enforces the header size cap in the same pass', () => {
-  assert.throws(() => upstreamHeaders(new Headers({ 'x-big': 'a'.repeat(100) }), CTX, filter([], { maxBytes: 50 })), /too large/)
+  assert.throws(
+    () =>
+      upstreamHeaders(new Headers({ 'x-big': 'a'.repeat(100) }), CTX, filter([], { maxBytes: 50 })),
+    /too large/,
+  )
 })

@@ -1,13 +1,30 @@
 import assert from 'node:assert/strict'
-import { parseUpstreamBase, searchWithout, upstreamBaseProblem, upstreamUrl } from '../../../src/core/proxy/url.ts'
+import {
+  parseUpstreamBase,
+  searchWithout,
+  upstreamBaseProblem,
+  upstreamUrl,
+} from '../../../src/core/proxy/url.ts'
 import { test } from '../../helpers/t.ts'
 
 test('upstreamUrl() joins base, prefix, path and query without double slashes', () => {
-  assert.equal(upstreamUrl(parseUpstreamBase('http://api:3000'), '/orders/1', '?x=1'), 'http://api:3000/orders/1?x=1')
-  assert.equal(upstreamUrl(parseUpstreamBase('http://api:3000/'), '/orders', ''), 'http://api:3000/orders')
-  assert.equal(upstreamUrl(parseUpstreamBase('http://api:3000/v1/'), '/orders', ''), 'http://api:3000/v1/orders')
+  assert.equal(
+    upstreamUrl(parseUpstreamBase('http://api:3000'), '/orders/1', '?x=1'),
+    'http://api:3000/orders/1?x=1',
+  )
+  assert.equal(
+    upstreamUrl(parseUpstreamBase('http://api:3000/'), '/orders', ''),
+    'http://api:3000/orders',
+  )
+  assert.equal(
+    upstreamUrl(parseUpstreamBase('http://api:3000/v1/'), '/orders', ''),
+    'http://api:3000/v1/orders',
+  )
   assert.equal(upstreamUrl(parseUpstreamBase('https://api/v1//'), '/', ''), 'https://api/v1/')
-  assert.equal(upstreamUrl(parseUpstreamBase('http://api/v1'), '/a%20b', '?q=%2F'), 'http://api/v1/a%20b?q=%2F')
+  assert.equal(
+    upstreamUrl(parseUpstreamBase('http://api/v1'), '/a%20b', '?q=%2F'),
+    'http://api/v1/a%20b?q=%2F',
+  )
 })
 
 test('upstreamBaseProblem() explains each unacceptable base URL', () => {

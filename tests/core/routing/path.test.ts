@@ -49,25 +49,27 @@ test('normalizeTarget() removes dot segments, including encoded ones', () => {
 })
 
 test('normalizeTarget() rejects the ambiguous forms with 400', () => {
-  for (const target of [
-    '/a%2Fb',
-    '/a%2fb',
-    '/a%5Cb',
-    '/a\\b',
-    '/a;b=c',
-    '/a%00b',
-    '/a%0Ab',
-    '/a%7f',
-    '/a#frag',
-    '/a?x#frag',
-    '/..',
-    '/../etc/passwd',
-    '/a/../../b',
-    '/%2e%2e/x',
-    '/a%zz',
-    '/a%',
-    '/a%2',
-  ]) {
+  for (
+    const target of [
+      '/a%2Fb',
+      '/a%2fb',
+      '/a%5Cb',
+      '/a\\b',
+      '/a;b=c',
+      '/a%00b',
+      '/a%0Ab',
+      '/a%7f',
+      '/a#frag',
+      '/a?x#frag',
+      '/..',
+      '/../etc/passwd',
+      '/a/../../b',
+      '/%2e%2e/x',
+      '/a%zz',
+      '/a%',
+      '/a%2',
+    ]
+  ) {
     assert.ok(rejected(target), target)
   }
 })
@@ -82,6 +84,10 @@ test('normalizeTarget() rejects raw control characters and escapes raw non-ASCII
 test('checkMethod() accepts the upper-case standard methods only', () => {
   for (const m of ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) checkMethod(m)
   for (const m of ['get', 'Get', 'TRACE', 'CONNECT', 'PROPFIND', 'FOO']) {
-    assert.throws(() => checkMethod(m), (e: unknown) => e instanceof BadRequestError && e.status === 405, m)
+    assert.throws(
+      () => checkMethod(m),
+      (e: unknown) => e instanceof BadRequestError && e.status === 405,
+      m,
+    )
   }
 })

@@ -1,12 +1,23 @@
 import assert from 'node:assert/strict'
-import { compileRoutes, matchRoute, patternProblem, shadowedRoutes } from '../../../src/core/routing/routes.ts'
-import { parseTemplate, renderTemplate, templateProblem } from '../../../src/core/routing/template.ts'
+import {
+  compileRoutes,
+  matchRoute,
+  patternProblem,
+  shadowedRoutes,
+} from '../../../src/core/routing/routes.ts'
+import {
+  parseTemplate,
+  renderTemplate,
+  templateProblem,
+} from '../../../src/core/routing/template.ts'
 import { test } from '../../helpers/t.ts'
 
 const route = (pattern: string, methods?: string[]) => ({ pattern, methods })
 
 test('patternProblem() accepts itty-router syntax and rejects the rest', () => {
-  for (const ok of ['/', '/health', '/orders/:id', '/files/*', '/docs/:rest+', '/a-b/c.d/~e', '/%20x']) assert.equal(patternProblem(ok), undefined, ok)
+  for (
+    const ok of ['/', '/health', '/orders/:id', '/files/*', '/docs/:rest+', '/a-b/c.d/~e', '/%20x']
+  ) assert.equal(patternProblem(ok), undefined, ok)
   assert.match(patternProblem('orders')!, /must start with \//)
   assert.match(patternProblem('/a*b')!, /not a literal/)
   assert.match(patternProblem('/*/x')!, /last segment/)
@@ -16,7 +27,13 @@ test('patternProblem() accepts itty-router syntax and rejects the rest', () => {
 })
 
 test('matchRoute() takes the first route whose method and path match, with decoded params', () => {
-  const routes = compileRoutes([route('/public/*'), route('/orders/:id', ['GET']), route('/orders/:id', ['DELETE']), route('/files/:rest+'), route('/*')])
+  const routes = compileRoutes([
+    route('/public/*'),
+    route('/orders/:id', ['GET']),
+    route('/orders/:id', ['DELETE']),
+    route('/files/:rest+'),
+    route('/*'),
+  ])
   assert.equal(matchRoute(routes, 'GET', '/public/a/b')!.route.index, 0)
   assert.equal(matchRoute(routes, 'GET', '/public')!.route.index, 4)
   assert.equal(matchRoute(routes, 'GET', '/public/')!.route.index, 0)
@@ -48,7 +65,13 @@ test('matchRoute() finds nothing when no route fits', () => {
 })
 
 test('shadowedRoutes() finds later routes an earlier one always wins', () => {
-  const routes = compileRoutes([route('/a/*'), route('/a/:id', ['GET']), route('/b/:id', ['GET']), route('/b/:id'), route('/b/:id', ['GET', 'POST'])])
+  const routes = compileRoutes([
+    route('/a/*'),
+    route('/a/:id', ['GET']),
+    route('/b/:id', ['GET']),
+    route('/b/:id'),
+    route('/b/:id', ['GET', 'POST']),
+  ])
   assert.deepEqual(shadowedRoutes(routes), [[1, 0], [4, 3]])
 })
 

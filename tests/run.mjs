@@ -73,6 +73,8 @@ function coreBoundary() {
 run('typecheck (tsc, all)', bin('tsc'), ['-p', 'tsconfig.json'])
 run('typecheck (tsc, core without runtime types)', bin('tsc'), ['-p', 'tsconfig.core.json'])
 run('typecheck (deno check)', bin('deno'), ['check', 'src/deno.ts', 'src/mod.ts', 'tests/core'])
+run('format (deno fmt --check)', bin('deno'), ['fmt', '--check'])
+run('lint (deno lint)', bin('deno'), ['lint'])
 {
   const bad = coreBoundary()
   process.stdout.write(

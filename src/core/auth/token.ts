@@ -2,6 +2,7 @@
  * @module Token extraction: where a request may carry its token (`header:Authorization`,
  * `header:X-Name`, `cookie:name`, `query:name`) and how to find, and later remove, it.
  */
+import { isToken } from '../syntax.ts'
 import { TokenError } from '../errors.ts'
 
 /** One place a token may be found, parsed from `JWTGATE_TOKEN_SOURCES`. */
@@ -17,9 +18,6 @@ export interface FoundToken {
   readonly source: TokenSource
 }
 
-/** RFC 9110 §5.6.2 token characters (header names, cookie names). */
-const TCHAR = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
-
 /** Parses `header:Authorization`, `header:X-Name`, `cookie:name` or `query:name`. */
 export function parseTokenSource(spec: string): TokenSource | undefined {
   const colon = spec.indexOf(':')
@@ -28,11 +26,11 @@ export function parseTokenSource(spec: string): TokenSource | undefined {
   const name = spec.slice(colon + 1).trim()
   if (name === '') return undefined
   if (kind === 'header') {
-    if (!TCHAR.test(name)) return undefined
+    if (!isToken(name)) return undefined
     const lower = name.toLowerCase()
     return lower === 'authorization' ? { kind: 'authorization' } : { kind: 'header', name: lower }
   }
-  if (kind === 'cookie') return TCHAR.test(name) ? { kind: 'cookie', name } : undefined
+  if (kind === 'cookie') return isToken(name) ? { kind: 'cookie', name } : undefined
   if (kind === 'query') return /^[A-Za-z0-9._~-]+$/.test(name) ? { kind: 'query', name } : undefined
   return undefined
 }

@@ -3,6 +3,7 @@
  * `jwtgate schema` can print it as JSON Schema for editors. Values are converted (durations, keys,
  * patterns) when the validated file is compiled (compile.ts).
  */
+import { isToken } from '../syntax.ts'
 import * as v from 'valibot'
 import { SUPPORTED_ALGS } from '../auth/keys.ts'
 import { parseTokenSource } from '../auth/token.ts'
@@ -14,7 +15,6 @@ import { originPatternProblem } from '../cors.ts'
 import { parseRateLimit } from '../rate-limit.ts'
 import { parseDuration, parseSize } from './values.ts'
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 
 const Name = v.pipe(v.string(), v.regex(NAME, 'must be a name of letters, digits, "_", "." or "-"'))
@@ -170,7 +170,7 @@ const Route = v.strictObject({
     }),
   )),
   claimHeaders: v.optional(
-    v.record(v.string(), v.pipe(v.string(), v.regex(HEADER_NAME, 'must be a header name'))),
+    v.record(v.string(), v.pipe(v.string(), v.check(isToken, 'must be a header name'))),
   ),
   require: v.optional(Requirements),
 })

@@ -2,6 +2,7 @@
  * @module The configuration schema: one valibot schema over the `JWTGATE_*` variables, turning
  * their strings into typed values. Every issue's path is the variable's name.
  */
+import { isToken } from '../syntax.ts'
 import * as v from 'valibot'
 import { type ClaimPath, claimPath } from '../auth/claims.ts'
 import { SUPPORTED_ALGS } from '../auth/keys.ts'
@@ -53,7 +54,6 @@ export function decodeSecret(text: string): Uint8Array | undefined {
   }
 }
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 /** Headers a claim may never be forwarded as. */
 const RESERVED_HEADERS = new Set([
   ...HOP_BY_HOP,
@@ -91,7 +91,7 @@ export function parseClaimHeaders(text: string): ClaimHeader[] | string {
     }
     const claim = item.slice(0, eq).trim()
     const header = item.slice(eq + 1).trim()
-    if (!HEADER_NAME.test(header)) return `${shown(header)} is not a valid header name`
+    if (!isToken(header)) return `${shown(header)} is not a valid header name`
     const lower = header.toLowerCase()
     const problem = claimHeaderProblem(header)
     if (problem !== undefined) return problem

@@ -3,6 +3,7 @@
  * the gateway's own headers (X-Forwarded-*, X-Request-Id, claim headers) set after the client's
  * copies are removed.
  */
+import { isToken } from '../syntax.ts'
 import type { TokenSource } from '../auth/token.ts'
 import { BadRequestError, LimitError } from '../errors.ts'
 import { isHostValue } from '../routing/host.ts'
@@ -102,8 +103,6 @@ export interface StripHeaders {
   readonly prefixes: readonly string[]
 }
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
-
 /** Why `item` (a header name, or a prefix ending in `*`) cannot be stripped, or undefined. */
 export function stripItemProblem(item: string): string | undefined {
   const name = item.endsWith('*') ? item.slice(0, -1) : item
@@ -112,7 +111,7 @@ export function stripItemProblem(item: string): string | undefined {
       JSON.stringify(item)
     } would remove every header; name a header or a prefix such as X-Internal-*`
   }
-  return HEADER_NAME.test(name)
+  return isToken(name)
     ? undefined
     : `${JSON.stringify(item)} is not a header name or a prefix such as X-Internal-*`
 }

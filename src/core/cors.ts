@@ -93,3 +93,13 @@ export function preflightResponse(cors: CorsConfig, request: Request, requestId:
   headers.set('access-control-max-age', String(cors.maxAgeSec))
   return new Response(null, { status: 204, headers })
 }
+
+/**
+ * Adds the CORS response headers for an allowed origin to an answer that is not a preflight's
+ * (401 and 403 included, so that browsers can read them).
+ */
+export function allowOrigin(cors: CorsConfig, request: Request, headers: Headers): void {
+  if (isPreflight(request)) return
+  const origin = request.headers.get('origin')
+  if (origin !== null && originAllowed(cors, origin)) addCorsHeaders(cors, origin, headers)
+}

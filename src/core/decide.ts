@@ -1,7 +1,9 @@
 /**
- * @module The access decision for one request, apart from proxying: route, token, provider,
- * verification, requirements. The gateway and `jwtgate explain` share it; with a trace it also
- * records every step (explain), without one it does no extra work (the hot path).
+ * @module The access decision for one request, apart from proxying, in the steps the gateway
+ * runs: `route` (which route), `authenticate` (which token, which provider, verified or taken from
+ * the cache), `authorize` (the route's requirements). `decide` runs all three for `jwtgate
+ * explain` and tests. With a trace every step is recorded (explain); without one nothing extra
+ * is done (the hot path). The steps return what they found; the caller keeps its own record.
  */
 import type { CachedToken } from './auth/cache.ts'
 import type { Claims } from './auth/claims.ts'
@@ -31,8 +33,21 @@ export interface Decision {
   readonly cached: CachedToken | undefined
 }
 
-function findRoute(state: State, method: string, path: string, trace?: Trace) {
-  if (trace === undefined) return matchRoute(state.routes, method, path)
+/** The first route whose methods and pattern match; throws 404 no_route. */
+export function route(
+  state: State,
+  method: string,
+  path: string,
+  trace?: Trace,
+): RouteMatch<RouteConfig> {
+  const match = trace === undefined
+    ? matchRoute(state.routes, method, path)
+    : tracedMatch(state, method, path, trace)
+  if (match === undefined) throw new NoRouteError()
+  return match
+}
+
+function tracedMatch(state: State, method: string, path: string, trace: Trace) {
   for (const route of state.routes) {
     const where = `${route.route.place} ${route.pattern}${
       route.methods ? ` [${[...route.methods].join(',')}]` : ''
@@ -80,40 +95,33 @@ function pickProvider(candidates: readonly Provider[], iss: unknown): Provider |
 const WRONG_ISSUER = 'The token was issued by an issuer that is not accepted.'
 
 /** JWTGATE_RATE_LIMIT: an address over its limit is refused before its token costs a verification. */
-function gate(state: State, note: DecisionNote | undefined, now: number): void {
-  if (state.limiter === undefined || note === undefined) return
-  const wait = state.limiter.wait(addressKey(note.client), now)
+function gate(state: State, client: string | undefined, now: number): void {
+  if (state.limiter === undefined) return
+  const wait = state.limiter.wait(addressKey(client), now)
   if (wait > 0) {
     throw new LimitError('rate_limited', 'Too many requests; retry later.', Math.ceil(wait / 1000))
   }
 }
 
 /**
- * Decides whether `request` may pass, and where to. Throws a GatewayError (404 no route, 401, 403,
- * 503) otherwise. `note` receives the route's name, then the token's subject and issuer, as
- * soon as each is known.
+ * The token for `match`'s route, verified: the decision with its claims, or without claims on a
+ * public route and an optional one without a token. Throws TokenError (401), LimitError (429: the
+ * client's address is over JWTGATE_RATE_LIMIT and its token would cost a verification) or
+ * UnavailableError (503). A token the cache holds for the provider this request would choose
+ * needs no decoding and no await: the result is then not a promise.
  */
-export function decide(
+export function authenticate(
   state: State,
+  match: RouteMatch<RouteConfig>,
   request: Request,
   target: Target,
+  client: string | undefined,
   trace?: Trace,
-  note?: DecisionNote,
 ): Decision | Promise<Decision> {
-  const match = findRoute(state, request.method, target.path, trace)
-  if (match === undefined) throw new NoRouteError()
   const route = match.route.route
-  if (note !== undefined) note.route = route.name
   if (route.auth === 'public') {
     trace?.push({ step: `auth public: no token needed`, ok: true })
-    return {
-      route: match.route,
-      params: match.params,
-      claims: undefined,
-      provider: undefined,
-      found: undefined,
-      cached: undefined,
-    }
+    return anonymous(match)
   }
   const auth = state.auth.get(route)!
   const found = extractToken(
@@ -125,25 +133,16 @@ export function decide(
   const now = state.now()
   if (found === undefined) {
     trace?.push({ step: `token: none found (auth ${route.auth})`, ok: route.auth === 'optional' })
-    if (route.auth === 'optional') {
-      return {
-        route: match.route,
-        params: match.params,
-        claims: undefined,
-        provider: undefined,
-        found: undefined,
-        cached: undefined,
-      }
-    }
-    gate(state, note, now)
+    if (route.auth === 'optional') return anonymous(match)
+    gate(state, client, now)
     throw new TokenError('token_missing', 'A bearer token is required.')
   }
   trace?.push({ step: `token: found in ${describeTokenSource(found.source)}`, ok: true })
   const candidates = auth.candidates.get(found.source)!
   const cached = state.cache?.get(found.token, now, state.keysVersion)
   if (cached !== undefined) {
-    // The hot path: a token verified before needs no decoding and no await, when the provider
-    // this request would choose is the one that verified it (else it is verified afresh).
+    // Counts only when the provider this request would choose is the one that verified it
+    // (else it is verified afresh): a cache hit answers exactly as a fresh check would.
     const provider = pickProvider(candidates, cached.claims.iss)
     if (provider !== undefined && provider.config.name === cached.provider) {
       if (state.metrics !== undefined) state.metrics.cacheHits.value++
@@ -151,24 +150,40 @@ export function decide(
         step: `token: verified before by provider ${provider.config.name} (cache)`,
         ok: true,
       })
-      return authorize(match, request, cached.claims, provider, found, cached, trace, note)
+      return {
+        route: match.route,
+        params: match.params,
+        claims: cached.claims,
+        provider,
+        found,
+        cached,
+      }
     }
   }
   if (state.cache !== undefined && state.metrics !== undefined) state.metrics.cacheMisses.value++
-  gate(state, note, now)
+  gate(state, client, now)
   checkTokenShape(found.token)
-  return verifyThenAuthorize(state, match, request, found, candidates, now, trace, note)
+  return verify(state, match, found, candidates, now, trace)
 }
 
-async function verifyThenAuthorize(
+function anonymous(match: RouteMatch<RouteConfig>): Decision {
+  return {
+    route: match.route,
+    params: match.params,
+    claims: undefined,
+    provider: undefined,
+    found: undefined,
+    cached: undefined,
+  }
+}
+
+async function verify(
   state: State,
   match: RouteMatch<RouteConfig>,
-  request: Request,
   found: FoundToken,
   candidates: readonly Provider[],
   now: number,
   trace: Trace | undefined,
-  note: DecisionNote | undefined,
 ): Promise<Decision> {
   let provider: Provider
   let claims: Claims
@@ -214,36 +229,36 @@ async function verifyThenAuthorize(
     step: 'verification: signature, times, issuer, audience, required claims',
     ok: true,
   })
-  return authorize(match, request, claims, provider, found, cached, trace, note)
-}
-
-/** The route's requirements on verified claims; the decision when they hold. */
-function authorize(
-  match: RouteMatch<RouteConfig>,
-  request: Request,
-  claims: Claims,
-  provider: Provider,
-  found: FoundToken,
-  cached: CachedToken | undefined,
-  trace: Trace | undefined,
-  note: DecisionNote | undefined,
-): Decision {
-  if (note !== undefined) {
-    note.sub = typeof claims.sub === 'string' ? claims.sub : undefined
-    note.iss = typeof claims.iss === 'string' ? claims.iss : undefined
-  }
-  checkRequirements(match.route.route.require, claims, {
-    method: request.method,
-    params: match.params,
-  }, trace)
   return { route: match.route, params: match.params, claims, provider, found, cached }
 }
 
-/** What the access log learns as the decision goes, even when it ends in a rejection. */
-export interface DecisionNote {
-  /** The client's address: its JWTGATE_RATE_LIMIT bucket when no verified token speaks for it. */
-  readonly client: string | undefined
-  route: string | undefined
-  sub: string | undefined
-  iss: string | undefined
+/** The route's requirements on the decision's verified claims; throws ForbiddenError (403). */
+export function authorize(decision: Decision, request: Request, trace?: Trace): void {
+  if (decision.claims === undefined) return
+  checkRequirements(decision.route.route.require, decision.claims, {
+    method: request.method,
+    params: decision.params,
+  }, trace)
+}
+
+/**
+ * The three steps in one (for `jwtgate explain` and tests): the decision when `request` may
+ * pass, else the GatewayError it is refused with, thrown.
+ */
+export async function decide(
+  state: State,
+  request: Request,
+  target: Target,
+  trace?: Trace,
+): Promise<Decision> {
+  const decision = await authenticate(
+    state,
+    route(state, request.method, target.path, trace),
+    request,
+    target,
+    undefined,
+    trace,
+  )
+  authorize(decision, request, trace)
+  return decision
 }

@@ -5,7 +5,7 @@
  */
 import type { Trace } from './auth/requirements.ts'
 import type { Config } from './config/load.ts'
-import { decide, type DecisionNote } from './decide.ts'
+import { authenticate, authorize, route as routeFor } from './decide.ts'
 import { GatewayError } from './errors.ts'
 import { silentLogger } from './log.ts'
 import { upstreamUrl } from './proxy/url.ts'
@@ -45,8 +45,8 @@ export async function explain(
     logger: silentLogger,
   })
   const steps: Trace = []
-  const note: DecisionNote = { client: undefined, route: undefined, sub: undefined, iss: undefined }
   let path: string | undefined
+  let routeName: string | undefined
   try {
     const deadline = Date.now() + (deps.keysTimeoutMs ?? 5000)
     while (!isReady(state) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
@@ -55,7 +55,10 @@ export async function explain(
     const target = normalizeTarget(request.url)
     path = target.path
     steps.push({ step: `request ${request.method} ${target.path}${target.search}`, ok: true })
-    const decision = await decide(state, request, target, steps, note)
+    const match = routeFor(state, request.method, target.path, steps)
+    routeName = match.route.route.name
+    const decision = await authenticate(state, match, request, target, undefined, steps)
+    authorize(decision, request, steps)
     const route = decision.route.route
     const base = state.upstreams.get(route.upstream)!.base
     steps.push({ step: 'allowed', ok: true })
@@ -84,7 +87,7 @@ export async function explain(
       path,
       status: error?.status ?? 500,
       decision: error?.code ?? 'internal_error',
-      route: note.route,
+      route: routeName,
       upstream: undefined,
       steps,
     }

@@ -6,7 +6,12 @@
 import { TokenCache } from './auth/cache.ts'
 import { remoteSource } from './auth/jwks.ts'
 import { type KeySource, staticSource } from './auth/source.ts'
-import { describeTokenSource, type TokenSource } from './auth/token.ts'
+import {
+  describeTokenSource,
+  removedAfterHeaders,
+  tokenHeader,
+  type TokenSource,
+} from './auth/token.ts'
 import { createVerifier, type Verifier } from './auth/verify.ts'
 import type { Config, ProviderConfig, RouteConfig, UpstreamConfig } from './config/load.ts'
 import type { Logger } from './log.ts'
@@ -39,16 +44,17 @@ export interface State {
   readonly routes: readonly CompiledRoute<RouteConfig>[]
   /** Per route: where its token is looked for, and by which providers it is verified. */
   readonly auth: ReadonlyMap<RouteConfig, RouteAuth>
-  /** Every token source of every provider: all are removed but the copy that was verified and is forwarded. */
-  readonly allSources: readonly TokenSource[]
   /**
    * What upstreamHeaders leaves out of every request: every claim header of every route, folded
-   * (a client's copy is removed on every path), the operator's strip list, token headers, and the
-   * size cap.
+   * (a client's copy is removed on every path), the operator's strip list, the headers tokens
+   * travel in, and the size cap.
    */
   readonly headerFilter: HeaderFilter
-  /** Tokens may sit in cookies or query parameters, which are removed after the header pass. */
-  readonly removeTokensAfter: boolean
+  /**
+   * The token sources of every provider that the header pass cannot take out (cookies, query
+   * parameters): removed from every request but for the verified copy when it is forwarded.
+   */
+  readonly afterHeaders: readonly TokenSource[]
   /** JWTGATE_RATE_LIMIT's buckets; carried over by a reload that keeps the same limit. */
   readonly limiter: RateLimiter | undefined
   /** Remote sources by their settings, for reuse by the next State. */
@@ -129,18 +135,21 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
     upstreams: new Map(config.upstreams.map((u) => [u.name, u])),
     routes: compileRoutes(config.routes),
     auth,
-    allSources,
     headerFilter: {
       strip: new Set([
         ...config.routes.flatMap((r) => r.claimHeaders.map((c) => foldHeaderName(c.header))),
         ...config.stripHeaders.names.map(foldHeaderName),
       ]),
       prefixes: [...IDENTITY_PREFIXES, ...config.stripHeaders.prefixes],
-      bearer: allSources.some((t) => t.kind === 'authorization'),
-      tokenHeaders: new Set(allSources.flatMap((t) => (t.kind === 'header' ? [t.name] : []))),
+      tokenHeaders: new Map(
+        allSources.flatMap((t) => {
+          const header = tokenHeader(t)
+          return header === undefined ? [] : [[header.name, header] as const]
+        }),
+      ),
       maxBytes: config.limits.maxHeaderBytes,
     },
-    removeTokensAfter: allSources.some((t) => t.kind === 'cookie' || t.kind === 'query'),
+    afterHeaders: allSources.filter(removedAfterHeaders),
     limiter: sameLimit
       ? previous.limiter
       : config.rateLimit === undefined

@@ -1,6 +1,8 @@
 /**
- * @module Token extraction: where a request may carry its token (`header:Authorization`,
- * `header:X-Name`, `cookie:name`, `query:name`) and how to find, and later remove, it.
+ * @module Token sources: where a request may carry its token (`header:Authorization`,
+ * `header:X-Name`, `cookie:name`, `query:name`). Each kind of source is one entry of SOURCE_KINDS:
+ * how it is written in configuration, how its token is found, and how it is taken out of what goes
+ * upstream. A new kind of source is a new entry there (and its name in TokenSource).
  */
 import { isToken } from '../syntax.ts'
 import { TokenError } from '../errors.ts'
@@ -18,38 +20,182 @@ export interface FoundToken {
   readonly source: TokenSource
 }
 
-/** Parses `header:Authorization`, `header:X-Name`, `cookie:name` or `query:name`. */
-export function parseTokenSource(spec: string): TokenSource | undefined {
-  const colon = spec.indexOf(':')
-  if (colon < 0) return undefined
-  const kind = spec.slice(0, colon).trim().toLowerCase()
-  const name = spec.slice(colon + 1).trim()
-  if (name === '') return undefined
-  if (kind === 'header') {
-    if (!isToken(name)) return undefined
-    const lower = name.toLowerCase()
-    return lower === 'authorization' ? { kind: 'authorization' } : { kind: 'header', name: lower }
-  }
-  if (kind === 'cookie') return isToken(name) ? { kind: 'cookie', name } : undefined
-  if (kind === 'query') return /^[A-Za-z0-9._~-]+$/.test(name) ? { kind: 'query', name } : undefined
-  return undefined
-}
-
-/** True when `a` and `b` name the same place (sources of different providers are different objects). */
-export function sameSource(a: TokenSource, b: TokenSource | undefined): boolean {
-  return b !== undefined && a.kind === b.kind &&
-    (a.kind === 'authorization' || a.name === (b as { name: string }).name)
-}
-
-/** How a source is written in configuration and logs. */
-export function describeTokenSource(source: TokenSource): string {
-  return source.kind === 'authorization' ? 'header:Authorization' : `${source.kind}:${source.name}`
-}
-
 const MALFORMED = 'The token is malformed.'
 const ONE_BEARER = 'The Authorization header must be exactly one "Bearer <token>".'
 const BEARER_AFTER_COMMA = /,\s*bearer/i
 const TWO_COPIES = 'The request carries the token twice.'
+const EMPTY = 'The token is empty.'
+
+/** One kind of token source: everything the gateway does with it. */
+interface SourceKind<S extends TokenSource> {
+  /** The prefix in configuration (`header:`, `cookie:`, `query:`). */
+  readonly prefix: string
+  /** The source for `name` (after the prefix), or undefined when this kind does not take it. */
+  parse(name: string): S | undefined
+  /** How the source is written in configuration, logs and `explain`. */
+  describe(source: S): string
+  /** The token this source carries in the request, or undefined; throws token_malformed. */
+  find(headers: Headers, search: string, source: S): string | undefined
+  /**
+   * The header the token travels in, for the one pass that builds the upstream headers, and
+   * whether a value of it is a token (Authorization: only a Bearer credential is).
+   */
+  readonly header?: (source: S) => TokenHeader
+  /** Takes the token out of the upstream request's headers or query; returns the query. */
+  readonly remove?: (headers: Headers, search: string, source: S) => string
+}
+
+/** A header that carries tokens (left out of the upstream request but for the forwarded copy). */
+export interface TokenHeader {
+  readonly source: TokenSource
+  /** Lower-cased. */
+  readonly name: string
+  /** True when this value is a token (not, say, a Basic credential in Authorization). */
+  readonly carries: (value: string) => boolean
+}
+
+const isBearer = (value: string) => value.slice(0, 7).toLowerCase() === 'bearer '
+const always = () => true
+const QUERY_NAME = /^[A-Za-z0-9._~-]+$/
+
+type Of<K extends TokenSource['kind']> = Extract<TokenSource, { kind: K }>
+
+const SOURCE_KINDS: { readonly [K in TokenSource['kind']]: SourceKind<Of<K>> } = {
+  authorization: {
+    prefix: 'header',
+    parse: (
+      name,
+    ) => (name.toLowerCase() === 'authorization' ? { kind: 'authorization' } : undefined),
+    describe: () => 'header:Authorization',
+    find(headers) {
+      const value = headers.get('authorization')
+      if (value === null) return undefined
+      // Another scheme (Basic, Digest …) is no token. But a Bearer credential anywhere — also in
+      // a second Authorization header, which arrives joined with ", " — must be exactly
+      // `Bearer <token>` (RFC 6750 §2.1: scheme case-insensitive, one space).
+      if (value.slice(0, 6).toLowerCase() !== 'bearer') {
+        if (value.indexOf(',') >= 0 && BEARER_AFTER_COMMA.test(value)) {
+          throw new TokenError('token_malformed', ONE_BEARER)
+        }
+        return undefined
+      }
+      if (value.charCodeAt(6) !== 32 || value.indexOf(',') >= 0) {
+        throw new TokenError('token_malformed', ONE_BEARER)
+      }
+      if (value.trim().length === 6) {
+        throw new TokenError('token_malformed', 'The Bearer token is empty.')
+      }
+      return value.slice(7)
+    },
+    header: (source) => ({ source, name: 'authorization', carries: isBearer }),
+  },
+  header: {
+    prefix: 'header',
+    parse: (name) => (isToken(name) ? { kind: 'header', name: name.toLowerCase() } : undefined),
+    describe: (source) => `header:${source.name}`,
+    find(headers, _search, source) {
+      const value = headers.get(source.name)
+      if (value === null) return undefined
+      const token = value.length > 7 && isBearer(value) ? value.slice(7) : value
+      if (token.trim() === '') throw new TokenError('token_malformed', EMPTY)
+      return token
+    },
+    header: (source) => ({ source, name: source.name, carries: always }),
+  },
+  cookie: {
+    prefix: 'cookie',
+    parse: (name) => (isToken(name) ? { kind: 'cookie', name } : undefined),
+    describe: (source) => `cookie:${source.name}`,
+    find(headers, _search, source) {
+      const header = headers.get('cookie')
+      const value = header === null ? undefined : readCookie(header, source.name)
+      if (value === '') throw new TokenError('token_malformed', EMPTY)
+      return value
+    },
+    remove(headers, search, source) {
+      const cookie = headers.get('cookie')
+      if (cookie === null) return search
+      const rest = removeCookie(cookie, source.name)
+      if (rest === undefined) headers.delete('cookie')
+      else headers.set('cookie', rest)
+      return search
+    },
+  },
+  query: {
+    prefix: 'query',
+    parse: (name) => (QUERY_NAME.test(name) ? { kind: 'query', name } : undefined),
+    describe: (source) => `query:${source.name}`,
+    find(_headers, search, source) {
+      if (search === '') return undefined
+      const values = new URLSearchParams(search).getAll(source.name)
+      if (values.length === 0) return undefined
+      if (values.length > 1) throw new TokenError('token_malformed', TWO_COPIES)
+      if (values[0] === '') throw new TokenError('token_malformed', EMPTY)
+      return values[0]
+    },
+    remove: (
+      _headers,
+      search,
+      source,
+    ) => (search === '' ? search : searchWithout(search, source.name)),
+  },
+}
+
+const KIND_ORDER = Object.keys(SOURCE_KINDS) as TokenSource['kind'][]
+
+/** The entry of `source`'s kind (typed loosely: each entry only ever sees its own kind). */
+function kindOf(source: TokenSource): SourceKind<TokenSource> {
+  return SOURCE_KINDS[source.kind] as SourceKind<TokenSource>
+}
+
+/** Parses `header:Authorization`, `header:X-Name`, `cookie:name` or `query:name`. */
+export function parseTokenSource(spec: string): TokenSource | undefined {
+  const colon = spec.indexOf(':')
+  if (colon < 0) return undefined
+  const prefix = spec.slice(0, colon).trim().toLowerCase()
+  const name = spec.slice(colon + 1).trim()
+  if (name === '') return undefined
+  for (const kind of KIND_ORDER) {
+    const entry = SOURCE_KINDS[kind] as SourceKind<TokenSource>
+    if (entry.prefix !== prefix) continue
+    const source = entry.parse(name)
+    if (source !== undefined) return source
+  }
+  return undefined
+}
+
+/** The forms `parseTokenSource` reads, for messages. */
+export const TOKEN_SOURCE_FORMS = 'header:Authorization, header:X-Name, cookie:name or query:name'
+
+/** True when `a` and `b` name the same place (sources of different providers are different objects). */
+export function sameSource(a: TokenSource, b: TokenSource | undefined): boolean {
+  return b !== undefined && a.kind === b.kind &&
+    (a as { name?: string }).name === (b as { name?: string }).name
+}
+
+/** How a source is written in configuration and logs. */
+export function describeTokenSource(source: TokenSource): string {
+  return kindOf(source).describe(source)
+}
+
+/** The header `source`'s tokens travel in, or undefined (cookies, query parameters). */
+export function tokenHeader(source: TokenSource): TokenHeader | undefined {
+  return kindOf(source).header?.(source)
+}
+
+/**
+ * Takes `source`'s token out of the upstream request where the header pass cannot (a cookie, a
+ * query parameter); returns the query. Header sources are left out by that pass (tokenHeader).
+ */
+export function removeToken(headers: Headers, search: string, source: TokenSource): string {
+  const remove = kindOf(source).remove
+  return remove === undefined ? search : remove(headers, search, source)
+}
+
+/** True when removeToken() has something to do for `source` (it does not travel in a header). */
+export function removedAfterHeaders(source: TokenSource): boolean {
+  return kindOf(source).remove !== undefined
+}
 
 /**
  * True when `token` has the compact JWS shape: exactly three non-empty base64url segments (a
@@ -71,11 +217,6 @@ export function isCompactJws(token: string): boolean {
     if (!ok) return false
   }
   return dots === 2 && segmentStart < token.length
-}
-
-function checked(token: string, source: TokenSource, maxBytes: number): FoundToken {
-  if (token.length > maxBytes) throw new TokenError('token_malformed', 'The token is too long.')
-  return { token, source }
 }
 
 /**
@@ -119,8 +260,8 @@ export function removeCookie(header: string, name: string): string | undefined {
 /**
  * Finds the token in the first source, in the configured order, that carries one. An
  * Authorization header with another scheme (Basic …) counts as no token; an empty or too long
- * Bearer credential is `token_malformed` (its shape is checked by checkTokenShape). Returns
- * undefined when no source has a token.
+ * token, or two copies of it in one source, is `token_malformed` (its shape is checked by
+ * checkTokenShape). Returns undefined when no source has a token.
  */
 export function extractToken(
   headers: Headers,
@@ -129,53 +270,32 @@ export function extractToken(
   maxBytes: number,
 ): FoundToken | undefined {
   for (const source of sources) {
-    switch (source.kind) {
-      case 'authorization': {
-        const value = headers.get('authorization')
-        if (value === null) break
-        // Another scheme (Basic, Digest …) is no token. But a Bearer credential anywhere — also in
-        // a second Authorization header, which arrives joined with ", " — must be exactly
-        // `Bearer <token>` (RFC 6750 §2.1: scheme case-insensitive, one space).
-        if (value.slice(0, 6).toLowerCase() !== 'bearer') {
-          if (value.indexOf(',') >= 0 && BEARER_AFTER_COMMA.test(value)) {
-            throw new TokenError('token_malformed', ONE_BEARER)
-          }
-          break
-        }
-        if (value.charCodeAt(6) !== 32 || value.indexOf(',') >= 0) {
-          throw new TokenError('token_malformed', ONE_BEARER)
-        }
-        if (value.trim().length === 6) {
-          throw new TokenError('token_malformed', 'The Bearer token is empty.')
-        }
-        return checked(value.slice(7), source, maxBytes)
-      }
-      case 'header': {
-        const value = headers.get(source.name)
-        if (value === null) break
-        const token = value.length > 7 && value.slice(0, 7).toLowerCase() === 'bearer '
-          ? value.slice(7)
-          : value
-        if (token.trim() === '') throw new TokenError('token_malformed', 'The token is empty.')
-        return checked(token, source, maxBytes)
-      }
-      case 'cookie': {
-        const header = headers.get('cookie')
-        const value = header === null ? undefined : readCookie(header, source.name)
-        if (value === undefined) break
-        if (value === '') throw new TokenError('token_malformed', 'The token is empty.')
-        return checked(value, source, maxBytes)
-      }
-      case 'query': {
-        if (search === '') break
-        const values = new URLSearchParams(search).getAll(source.name)
-        if (values.length === 0) break
-        if (values.length > 1) throw new TokenError('token_malformed', TWO_COPIES)
-        const value = values[0]!
-        if (value === '') throw new TokenError('token_malformed', 'The token is empty.')
-        return checked(value, source, maxBytes)
-      }
-    }
+    const token = kindOf(source).find(headers, search, source)
+    if (token === undefined) continue
+    if (token.length > maxBytes) throw new TokenError('token_malformed', 'The token is too long.')
+    return { token, source }
   }
   return undefined
+}
+
+function decodedName(pair: string): string {
+  const eq = pair.indexOf('=')
+  const raw = (eq < 0 ? pair : pair.slice(0, eq)).replace(/\+/g, ' ')
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    return raw
+  }
+}
+
+/**
+ * `search` without parameter `name` (however its name is escaped); the other parameters keep
+ * their bytes exactly.
+ */
+export function searchWithout(search: string, name: string): string {
+  const kept = search
+    .slice(1)
+    .split('&')
+    .filter((pair) => pair !== '' && decodedName(pair) !== name)
+  return kept.length === 0 ? '' : `?${kept.join('&')}`
 }

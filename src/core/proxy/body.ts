@@ -5,6 +5,8 @@
  * and a clock read.
  */
 
+import { LimitError } from '../errors.ts'
+
 export type BodyEnd = 'done' | 'too_large' | 'idle' | 'aborted'
 
 export interface BodyWatch {
@@ -87,6 +89,53 @@ export function watchBody(
     cancel(reason) {
       end('aborted')
       return reader.cancel(reason)
+    },
+  })
+}
+
+/** Where requestBody() reports the body's size and, once watched, how it ended. */
+export interface RequestBodyReport {
+  bytesIn: number | undefined
+  requestBodyEnd: BodyEnd | undefined
+}
+
+/**
+ * The request body to forward. A body with a Content-Length passes as it is (the runtime holds
+ * it to that length; the cap is checked against it before anything is sent). A body without one
+ * is watched for its cap and its idle time (and counted on the way), unless there is no cap and
+ * the server's connection idle timeout covers idleness. Watching costs memory on large streams
+ * (each chunk passes through JavaScript), so nothing is watched that need not be.
+ */
+export function requestBody(
+  request: Request,
+  limits: { readonly maxBodyBytes: number | undefined; readonly streamIdleMs: number },
+  connectionIdleMs: number | undefined,
+  now: () => number,
+  report: RequestBodyReport,
+): ReadableStream<Uint8Array> | null {
+  const body = request.body
+  if (body === null) return null
+  const { maxBodyBytes, streamIdleMs } = limits
+  const length = request.headers.get('content-length')
+  if (length !== null) {
+    const size = Number(length)
+    if (maxBodyBytes !== undefined && size > maxBodyBytes) {
+      throw new LimitError('payload_too_large', 'The request body is larger than allowed.')
+    }
+    report.bytesIn = size
+    return body
+  }
+  if (
+    maxBodyBytes === undefined && connectionIdleMs !== undefined &&
+    connectionIdleMs <= streamIdleMs
+  ) return body
+  return watchBody(body, {
+    maxBytes: maxBodyBytes,
+    idleMs: streamIdleMs,
+    now,
+    onEnd(bytes, end) {
+      report.bytesIn = bytes
+      report.requestBodyEnd = end
     },
   })
 }

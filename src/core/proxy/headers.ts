@@ -4,7 +4,7 @@
  * copies are removed.
  */
 import { isToken } from '../syntax.ts'
-import type { TokenSource } from '../auth/token.ts'
+import { sameSource, type TokenHeader, type TokenSource } from '../auth/token.ts'
 import { BadRequestError, LimitError } from '../errors.ts'
 import { isHostValue } from '../routing/host.ts'
 
@@ -215,10 +215,11 @@ export interface HeaderFilter {
   readonly strip: ReadonlySet<string>
   /** Prefixes left out: IDENTITY_PREFIXES and the operator's `Name-*` entries. */
   readonly prefixes: readonly string[]
-  /** `Authorization` is a token source: a `Bearer …` in it goes upstream only as the kept token. */
-  readonly bearer: boolean
-  /** Custom token headers: each goes upstream only as the kept token. */
-  readonly tokenHeaders: ReadonlySet<string>
+  /**
+   * Headers that tokens travel in (Authorization, custom token headers), by lower-cased name: a
+   * value that carries a token goes upstream only as the kept token.
+   */
+  readonly tokenHeaders: ReadonlyMap<string, TokenHeader>
   /** The largest total size of the request's header fields (431 above). */
   readonly maxBytes: number
 }
@@ -260,6 +261,15 @@ function connectionNames(connection: string | null): Set<string> | undefined {
     if (n !== '' && !CONNECTION_PROTECTED.has(n)) names.add(n)
   }
   return names
+}
+
+/** A token in a header that is not the kept (verified, forwarded) copy. */
+function droppedToken(
+  header: TokenHeader | undefined,
+  value: string,
+  kept: TokenSource | undefined,
+): boolean {
+  return header !== undefined && header.carries(value) && !sameSource(header.source, kept)
 }
 
 /**
@@ -306,9 +316,7 @@ export function upstreamHeaders(
     } else if (
       !filter.strip.has(name) &&
       !hasPrefix(name, filter.prefixes) &&
-      !(filter.tokenHeaders.has(name) && !(kept?.kind === 'header' && kept.name === name)) &&
-      !(name === 'authorization' && filter.bearer && kept?.kind !== 'authorization' &&
-        value.slice(0, 7).toLowerCase() === 'bearer ') &&
+      !droppedToken(filter.tokenHeaders.get(name), value, kept) &&
       !((name.includes('_') || name.includes('.')) && folded(name, filter))
     ) {
       continue

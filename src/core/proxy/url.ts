@@ -35,25 +35,3 @@ export function parseUpstreamBase(text: string): UpstreamBase {
 export function upstreamUrl(base: UpstreamBase, path: string, search: string): string {
   return base.origin + base.prefix + path + search
 }
-
-function decodedName(pair: string): string {
-  const eq = pair.indexOf('=')
-  const raw = (eq < 0 ? pair : pair.slice(0, eq)).replace(/\+/g, ' ')
-  try {
-    return decodeURIComponent(raw)
-  } catch {
-    return raw
-  }
-}
-
-/**
- * `search` without parameter `name` (a token taken from the query is not forwarded); the other
- * parameters keep their bytes exactly.
- */
-export function searchWithout(search: string, name: string): string {
-  const kept = search
-    .slice(1)
-    .split('&')
-    .filter((pair) => pair !== '' && decodedName(pair) !== name)
-  return kept.length === 0 ? '' : `?${kept.join('&')}`
-}

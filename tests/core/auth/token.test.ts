@@ -6,6 +6,7 @@ import {
   parseTokenSource,
   readCookie,
   removeCookie,
+  searchWithout,
   type TokenSource,
 } from '../../../src/core/auth/token.ts'
 import { TokenError } from '../../../src/core/errors.ts'
@@ -158,4 +159,11 @@ test('two copies of a token in one cookie header or one query are token_malforme
     assert.throws(() => extractToken(new Headers(), search, query, 8192), /twice/, search)
   }
   assert.equal(extractToken(new Headers(), '?at=a.b.c&atx=1', query, 8192)?.token, 'a.b.c')
+})
+
+test('searchWithout() removes one parameter and keeps the others byte for byte', () => {
+  assert.equal(searchWithout('?access_token=abc&q=a+b&r=%2F', 'access_token'), '?q=a+b&r=%2F')
+  assert.equal(searchWithout('?access_token=abc', 'access_token'), '')
+  assert.equal(searchWithout('?access%5Ftoken=abc&x=1', 'access_token'), '?x=1')
+  assert.equal(searchWithout('?a=1&access_token=x&access_token=y', 'access_token'), '?a=1')
 })

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { parseTokenSource, tokenHeader } from '../../../src/core/auth/token.ts'
 import {
   acceptableRequestId,
   downstreamHeaders,
@@ -20,8 +21,7 @@ const CTX: ForwardContext = {
 const filter = (strip: Iterable<string> = [], extra: Partial<HeaderFilter> = {}): HeaderFilter => ({
   strip: new Set(strip),
   prefixes: IDENTITY_PREFIXES,
-  bearer: false,
-  tokenHeaders: new Set(),
+  tokenHeaders: new Map(),
   maxBytes: Infinity,
   ...extra,
 })
@@ -245,7 +245,9 @@ test('upstreamHeaders() leaves out bearer tokens and custom token headers but th
     'x-other-token': 'o',
     accept: '*/*',
   })
-  const tokens = filter([], { bearer: true, tokenHeaders: new Set(['x-token', 'x-other-token']) })
+  const sources = ['header:Authorization', 'header:X-Token', 'header:X-Other-Token']
+  const headers = sources.map((spec) => tokenHeader(parseTokenSource(spec)!)!)
+  const tokens = filter([], { tokenHeaders: new Map(headers.map((t) => [t.name, t])) })
   const h = upstreamHeaders(incoming, CTX, tokens)
   assert.equal(h.get('authorization'), null)
   assert.equal(h.get('x-token'), null)

@@ -1,10 +1,5 @@
 import assert from 'node:assert/strict'
-import {
-  parseUpstreamBase,
-  searchWithout,
-  upstreamBaseProblem,
-  upstreamUrl,
-} from '../../../src/core/proxy/url.ts'
+import { parseUpstreamBase, upstreamBaseProblem, upstreamUrl } from '../../../src/core/proxy/url.ts'
 import { test } from '../../helpers/t.ts'
 
 test('upstreamUrl() joins base, prefix, path and query without double slashes', () => {
@@ -32,11 +27,4 @@ test('upstreamBaseProblem() explains each unacceptable base URL', () => {
   assert.match(upstreamBaseProblem('ftp://x')!, /http:\/\/ or https:\/\//)
   assert.match(upstreamBaseProblem('x')!, /absolute/)
   assert.match(upstreamBaseProblem('http://x/#f')!, /query or fragment/)
-})
-
-test('searchWithout() removes one parameter and keeps the others byte for byte', () => {
-  assert.equal(searchWithout('?access_token=abc&q=a+b&r=%2F', 'access_token'), '?q=a+b&r=%2F')
-  assert.equal(searchWithout('?access_token=abc', 'access_token'), '')
-  assert.equal(searchWithout('?access%5Ftoken=abc&x=1', 'access_token'), '?x=1')
-  assert.equal(searchWithout('?a=1&access_token=x&access_token=y', 'access_token'), '?a=1')
 })

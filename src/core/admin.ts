@@ -1,0 +1,47 @@
+/**
+ * @module The gateway's own answers: `/healthz` (alive) and `/readyz` (ready to serve: every key
+ * source has keys, and not draining), on the main listener without a token and on the admin
+ * listener, and `/metrics` on the admin listener only.
+ */
+import type { Metrics } from './metrics.ts'
+
+const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' }
+
+/** True for a health probe the main listener answers itself. */
+export function isHealthProbe(method: string, path: string): boolean {
+  return (path === '/healthz' || path === '/readyz') && (method === 'GET' || method === 'HEAD')
+}
+
+/** `/healthz` is 200 while the process runs; `/readyz` 200 when `ready`, else 503. */
+export function healthResponse(
+  path: string,
+  requestId: string,
+  ready: boolean,
+  draining: boolean,
+): Response {
+  const ok = path === '/healthz' || ready
+  const status = path === '/healthz' ? 'ok' : draining ? 'draining' : ok ? 'ok' : 'starting'
+  return new Response(JSON.stringify({ status }), {
+    status: ok ? 200 : 503,
+    headers: { ...JSON_HEADERS, 'x-request-id': requestId },
+  })
+}
+
+/** The admin listener: `/metrics`, `/healthz`, `/readyz`; 404 otherwise. */
+export function adminResponse(
+  request: Request,
+  metrics: Metrics,
+  ready: boolean,
+  draining: boolean,
+): Response {
+  const path = new URL(request.url).pathname
+  if (path === '/metrics') {
+    return new Response(metrics.render(), {
+      headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
+    })
+  }
+  if (path === '/healthz' || path === '/readyz') {
+    return healthResponse(path, crypto.randomUUID(), ready, draining)
+  }
+  return new Response('not found\n', { status: 404, headers: { 'content-type': 'text/plain' } })
+}

@@ -1,0 +1,124 @@
+/**
+ * @module The gateway's record of one request — what its access-log line and metrics report —
+ * and the accounting at its end. Only the gateway writes it, from what each step returned.
+ */
+import type { Logger } from './log.ts'
+import type { Metrics } from './metrics.ts'
+import type { Proxied } from './proxy/proxy.ts'
+
+export interface Exchange {
+  readonly requestId: string
+  readonly started: number
+  readonly client: string | undefined
+  readonly method: string
+  path: string | undefined
+  route: string | undefined
+  /** The problem code of a refusal; undefined when allowed. */
+  code: string | undefined
+  requirement: string | undefined
+  sub: string | undefined
+  iss: string | undefined
+  /** The route's upstream, once the request was allowed. */
+  upstream: string | undefined
+  /** What proxying reported, once the upstream answered. */
+  proxied: Proxied | undefined
+  status: number
+  /** Seconds from arrival to the response headers (jwtgate_request_duration_seconds). */
+  seconds: number
+  /** Bytes of the gateway's own answer (refusals, health), when it has a body. */
+  bytesOut: number | undefined
+}
+
+/** A new record for `request`, arrived at `started`. */
+export function openExchange(
+  request: Request,
+  requestId: string,
+  client: string | undefined,
+  started: number,
+): Exchange {
+  return {
+    requestId,
+    started,
+    client,
+    method: request.method,
+    path: undefined,
+    route: undefined,
+    code: undefined,
+    requirement: undefined,
+    sub: undefined,
+    iss: undefined,
+    upstream: undefined,
+    proxied: undefined,
+    status: 0,
+    seconds: 0,
+    bytesOut: undefined,
+  }
+}
+
+/**
+ * Counts the request in the metrics and writes its access-log line (at info). A watched response
+ * body is accounted when it has ended (its bytes and how it ended are in the line); the request
+ * duration metric runs to the response headers, the log line's `duration_ms` to the end.
+ */
+export function account(
+  x: Exchange,
+  metrics: Metrics,
+  logger: Logger | undefined,
+  now: number,
+): void {
+  metrics.countRequest(x.route ?? 'none', x.method, x.status, x.seconds)
+  if (x.code !== undefined) metrics.rejections.inc([x.code])
+  if (logger === undefined) return
+  const p = x.proxied
+  const end = p?.responseBodyEnd
+  logger.log('info', 'request', {
+    request_id: x.requestId,
+    client: x.client,
+    method: x.method,
+    path: x.path,
+    route: x.route,
+    status: x.status,
+    decision: x.code ?? 'allowed',
+    requirement: x.requirement,
+    sub: x.sub,
+    iss: x.iss,
+    upstream: x.upstream,
+    upstream_status: p?.upstreamStatus,
+    upstream_ms: p?.upstreamSeconds === undefined
+      ? undefined
+      : Math.round(p.upstreamSeconds * 1000),
+    duration_ms: now - x.started,
+    bytes_in: p?.bytesIn,
+    bytes_out: p === undefined ? x.bytesOut : p.bytesOut,
+    end: end === 'done' ? undefined : end,
+  })
+}
+
+/**
+ * Closes the record with the response given to the client, and accounts for it now, or once
+ * its watched response body has ended.
+ */
+export function settle(
+  x: Exchange,
+  response: Response,
+  metrics: Metrics,
+  logger: Logger | undefined,
+  now: () => number,
+): void {
+  x.status = response.status
+  x.seconds = (now() - x.started) / 1000
+  const ended = x.proxied?.ended
+  if (ended !== undefined) {
+    void ended.then(() => account(x, metrics, logger, now()))
+    return
+  }
+  if (logger !== undefined && x.proxied === undefined) x.bytesOut = bodySize(response)
+  account(x, metrics, logger, now())
+}
+
+/** The size of a response the gateway wrote itself. */
+function bodySize(response: Response): number | undefined {
+  return response.body === null
+    ? 0
+    : Number(response.headers.get('content-length') ?? 0) || undefined
+}

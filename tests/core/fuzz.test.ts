@@ -6,12 +6,10 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { hasDuplicateMembers } from '../../src/core/auth/json.ts'
-import { loadConfig } from '../../src/core/config/load.ts'
 import { BadRequestError } from '../../src/core/errors.ts'
-import { createGateway } from '../../src/core/gateway.ts'
 import { normalizeTarget } from '../../src/core/routing/path.ts'
+import { gatewayFixture } from '../helpers/gateway.ts'
 import { b64url, secret, sign } from '../helpers/keys.ts'
-import { recordingUpstream } from '../helpers/serve.ts'
 import { envVar, test } from '../helpers/t.ts'
 
 const RUNS = Number(envVar('FUZZ_RUNS') ?? '150')
@@ -111,16 +109,16 @@ test('fuzz: hasDuplicateMembers() agrees with a reference on generated JSON', ()
 })
 
 async function fuzzGateway() {
-  const upstream = await recordingUpstream()
   const hs = secret(32)
-  const config = await loadConfig({
-    JWTGATE_UPSTREAM: upstream.url,
-    JWTGATE_SECRET: hs.config,
-    JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id',
-    JWTGATE_PUBLIC_PATHS: '/public/*',
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_SECRET: hs.config,
+      JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id',
+      JWTGATE_PUBLIC_PATHS: '/public/*',
+    }),
   })
-  const gateway = createGateway(config)
-  return { upstream, hs, gateway, close: async () => (gateway.close(), await upstream.close()) }
+  return Object.assign(g, { hs })
 }
 
 test(
@@ -134,9 +132,7 @@ test(
           fc.constantFrom('GET', 'POST', 'DELETE', 'PROPFIND', 'PATCH'),
           async (t, method) => {
             const before = g.upstream.seen.length
-            const res = await g.gateway.fetch(
-              new Request(`http://gw${t.replace(/#/g, '%23')}`, { method }),
-            )
+            const res = await g.call(t.replace(/#/g, '%23'), { method })
             assert.ok(res.status < 500, `${res.status} for ${t}`)
             if (res.status < 300) {
               const seen = g.upstream.seen.at(-1)!.path
@@ -185,9 +181,7 @@ test(
           async (token) => {
             let res: Response
             try {
-              res = await g.gateway.fetch(
-                new Request('http://gw/private', { headers: { authorization: `Bearer ${token}` } }),
-              )
+              res = await g.call('/private', { headers: { authorization: `Bearer ${token}` } })
             } catch (e) {
               // Only the Headers constructor may refuse a value (CR, LF, NUL): nothing was sent.
               assert.ok(e instanceof TypeError, `${e}`)

@@ -1,50 +1,25 @@
 import assert from 'node:assert/strict'
-import { loadConfig } from '../../src/core/config/load.ts'
-import { createGateway, type GatewayDeps } from '../../src/core/gateway.ts'
-import { createLogger } from '../../src/core/log.ts'
+import { gatewayFixture } from '../helpers/gateway.ts'
 import { keyPair, secret, sign } from '../helpers/keys.ts'
-import { recordingUpstream, serve } from '../helpers/serve.ts'
-import { isDeno, test } from '../helpers/t.ts'
+import { serve } from '../helpers/serve.ts'
+import { test } from '../helpers/t.ts'
 
 const HS = secret(32)
-/** What each entrypoint passes for its runtime's fetch (see src/bun.ts and src/deno.ts). */
-const RUNTIME: GatewayDeps = isDeno
-  ? { decodedEncodings: ['gzip', 'br'] }
-  : { fetchInit: { decompress: false } }
 
-async function setup(
+/** A gateway over one recording upstream at `/base/`, forwarding `sub` and `roles`. */
+function setup(
   env: Record<string, string> = {},
   respond?: (r: Request) => Response | Promise<Response>,
 ) {
-  const upstream = await recordingUpstream(respond)
-  const lines: string[] = []
-  const config = await loadConfig({
-    JWTGATE_UPSTREAM: `${upstream.url}/base/`,
-    JWTGATE_SECRET: HS.config,
-    JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id,roles=X-Roles',
-    ...env,
+  return gatewayFixture({
+    upstreams: { upstream: respond },
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: `${upstream.url}/base/`,
+      JWTGATE_SECRET: HS.config,
+      JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id,roles=X-Roles',
+      ...env,
+    }),
   })
-  const gateway = createGateway(config, {
-    ...RUNTIME,
-    logger: createLogger({ level: 'info', format: 'json', sink: (l) => lines.push(l) }),
-  })
-  // As a server hands it over: with the Host header the client sent.
-  const call = (path: string, init: RequestInit = {}) => {
-    const headers = new Headers(init.headers)
-    if (!headers.has('host')) headers.set('host', 'gw.test')
-    return gateway.fetch(new Request(`http://gw.test${path}`, { ...init, headers }), {
-      clientAddress: '192.0.2.7',
-    })
-  }
-  return {
-    upstream,
-    lines,
-    call,
-    async close() {
-      gateway.close()
-      await upstream.close()
-    },
-  }
 }
 
 const token = (claims: Record<string, unknown> = { sub: 'alice' }) =>
@@ -311,11 +286,14 @@ test('gateway gives the client a body consistent with its Content-Encoding', asy
 test('gateway answers 502 when the upstream is unreachable and 504 when it is slow', async () => {
   const closed = await serve(() => new Response('x'))
   await closed.close()
-  const down = await loadConfig({ JWTGATE_UPSTREAM: closed.url, JWTGATE_SECRET: HS.config })
-  const gw = createGateway(down, RUNTIME)
-  const res = await gw.fetch(new Request('http://gw/x', { headers: await bearer() }))
-  assert.equal(res.status, 502)
-  assert.equal((await res.json()).code, 'upstream_unreachable')
+  const down = await setup({ JWTGATE_UPSTREAM: closed.url })
+  try {
+    const res = await down.call('/x', { headers: await bearer() })
+    assert.equal(res.status, 502)
+    assert.equal((await res.json()).code, 'upstream_unreachable')
+  } finally {
+    await down.close()
+  }
   const slow = await setup({ JWTGATE_UPSTREAM_TIMEOUT: '200ms' }, async () => {
     await new Promise((r) => setTimeout(r, 1500))
     return new Response('late')
@@ -343,36 +321,33 @@ test('gateway answers /healthz and /readyz itself, without a token', async () =>
 })
 
 test('gateway is not ready and answers 503 while its JWKS has not loaded', async () => {
-  const upstream = await recordingUpstream()
   const jwks = await serve(() => new Response('down', { status: 503 }))
-  const config = await loadConfig({
-    JWTGATE_UPSTREAM: upstream.url,
-    JWTGATE_JWKS_URL: `${jwks.url}/jwks`,
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_JWKS_URL: `${jwks.url}/jwks`,
+    }),
   })
-  const gateway = createGateway(config, RUNTIME)
   try {
-    assert.equal(gateway.ready, false)
-    assert.equal((await gateway.fetch(new Request('http://gw/readyz'))).status, 503)
+    assert.equal(g.gateway.ready, false)
+    assert.equal((await g.call('/readyz')).status, 503)
     const rsa = await keyPair('RS256', 'k1')
-    const res = await gateway.fetch(
-      new Request('http://gw/x', {
-        headers: {
-          authorization: `Bearer ${await sign({}, {
-            alg: 'RS256',
-            key: rsa.privateKey,
-            kid: 'k1',
-          })}`,
-        },
-      }),
-    )
+    const res = await g.call('/x', {
+      headers: {
+        authorization: `Bearer ${await sign({}, {
+          alg: 'RS256',
+          key: rsa.privateKey,
+          kid: 'k1',
+        })}`,
+      },
+    })
     assert.equal(res.status, 503)
     assert.equal(res.headers.get('retry-after'), '1')
-    assert.equal((await gateway.fetch(new Request('http://gw/x'))).status, 401)
-    assert.equal(upstream.seen.length, 0)
+    assert.equal((await g.call('/x')).status, 401)
+    assert.equal(g.upstream.seen.length, 0)
   } finally {
-    gateway.close()
+    await g.close()
     await jwks.close()
-    await upstream.close()
   }
 })
 

@@ -1,23 +1,23 @@
 import assert from 'node:assert/strict'
-import { loadConfig } from '../../src/core/config/load.ts'
-import { createGateway } from '../../src/core/gateway.ts'
+import { gatewayFixture } from '../helpers/gateway.ts'
 import { secret, sign } from '../helpers/keys.ts'
-import { recordingUpstream } from '../helpers/serve.ts'
 import { test } from '../helpers/t.ts'
 
 const HS = secret(32)
 
-async function setup(
+/** A gateway over one recording upstream, with `env` over a secret. */
+function setup(
   env: Record<string, string> = {},
   respond?: (r: Request) => Response | Promise<Response>,
 ) {
-  const upstream = await recordingUpstream(respond)
-  const gateway = createGateway(
-    await loadConfig({ JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: HS.config, ...env }),
-  )
-  const call = (path: string, init: RequestInit = {}, client = '192.0.2.1') =>
-    gateway.fetch(new Request(`http://gw${path}`, init), { clientAddress: client })
-  return { upstream, gateway, call, close: async () => (gateway.close(), await upstream.close()) }
+  return gatewayFixture({
+    upstreams: { upstream: respond },
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_SECRET: HS.config,
+      ...env,
+    }),
+  })
 }
 const auth = async (claims: Record<string, unknown> = { sub: 'alice' }) => ({
   authorization: `Bearer ${await sign(claims, { alg: 'HS256', key: HS.raw })}`,

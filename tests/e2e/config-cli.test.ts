@@ -7,7 +7,7 @@ import type { JWTPayload } from 'jose'
 import { secret, sign } from '../helpers/keys.ts'
 import { BINARY, runTarget } from '../helpers/process.ts'
 import { recordingUpstream } from '../helpers/serve.ts'
-import { TempDir } from './files.ts'
+import { TempDir } from '../helpers/files.ts'
 
 const files = new TempDir()
 const alphaKey = secret(32)

@@ -7,7 +7,8 @@ import type { JWK } from 'jose'
 import { keyPair, sign } from '../helpers/keys.ts'
 import { freePort, type Gateway, sleep, startGateway, TARGETS } from '../helpers/process.ts'
 import { recordingUpstream } from '../helpers/serve.ts'
-import { expectInvalidToken, expectProblem, pollUntil, TokenLedger } from './support.ts'
+import { expectInvalidToken, expectProblem, TokenLedger } from '../helpers/assertions.ts'
+import { pollUntil } from '../helpers/wait.ts'
 
 /** A JWK Set server whose keys a test can swap; counts the fetches it answered. */
 function jwksServer(port = 0) {

@@ -17,17 +17,11 @@ import {
   TARGETS,
 } from '../helpers/process.ts'
 import { recordingUpstream } from '../helpers/serve.ts'
-import { jwksServer, TempDir } from './files.ts'
-import {
-  keepAlive,
-  otherKey,
-  parsePrometheus,
-  probeConnect,
-  sampleValue,
-  selfSigned,
-  within,
-} from './ops-helpers.ts'
-import { expectInvalidToken, expectProblem, pollUntil, TokenLedger } from './support.ts'
+import { jwksServer, otherKey, selfSigned, TempDir } from '../helpers/files.ts'
+import { expectInvalidToken, expectProblem, TokenLedger } from '../helpers/assertions.ts'
+import { keepAlive, probeConnect } from '../helpers/raw-http.ts'
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts'
+import { pollUntil, within } from '../helpers/wait.ts'
 
 const ISSUER = 'https://issuer.test'
 const SLOW_MS = 1500

@@ -7,7 +7,8 @@ import { gunzipSync } from 'node:zlib'
 import { b64url, secret, sign } from '../helpers/keys.ts'
 import { freePort, type Gateway, sleep, startGateway, TARGETS } from '../helpers/process.ts'
 import { recordingUpstream, serve, type TestServer } from '../helpers/serve.ts'
-import { expectInvalidToken, expectProblem, rawGet, TokenLedger } from './support.ts'
+import { expectInvalidToken, expectProblem, TokenLedger } from '../helpers/assertions.ts'
+import { rawGet } from '../helpers/raw-http.ts'
 
 const UPLOAD_MB = 50
 const GZIPPED_TEXT = 'jwtgate passes compressed bodies through intact. '.repeat(200)

@@ -8,8 +8,9 @@ import type { JWTPayload } from 'jose'
 import { type KeyPair, keyPair, secret, sign } from '../helpers/keys.ts'
 import { type Gateway, startGateway, TARGETS } from '../helpers/process.ts'
 import { recordingUpstream } from '../helpers/serve.ts'
-import { jwksServer, TempDir } from './files.ts'
-import { expectInvalidToken, expectProblem, pollUntil, TokenLedger } from './support.ts'
+import { jwksServer, TempDir } from '../helpers/files.ts'
+import { expectInvalidToken, expectProblem, TokenLedger } from '../helpers/assertions.ts'
+import { pollUntil } from '../helpers/wait.ts'
 
 type Upstream = Awaited<ReturnType<typeof recordingUpstream>>
 

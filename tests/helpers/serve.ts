@@ -6,7 +6,8 @@ export interface TestServer {
   close(): Promise<void>
 }
 
-type Handler = (request: Request) => Response | Promise<Response>
+/** What a test server answers a request with. */
+export type Handler = (request: Request) => Response | Promise<Response>
 
 interface BunLike {
   serve(
@@ -49,11 +50,14 @@ export interface Seen {
   readonly headers: Headers
 }
 
+/** A test server that keeps what it saw of each request. */
+export type RecordingUpstream = TestServer & { readonly seen: Seen[] }
+
 /**
  * An upstream that records every request and answers with `respond` (default: 200 JSON echo of
  * the path). `seen` lets a test assert what reached it, and that nothing did.
  */
-export async function recordingUpstream(respond?: Handler): Promise<TestServer & { seen: Seen[] }> {
+export async function recordingUpstream(respond?: Handler): Promise<RecordingUpstream> {
   const seen: Seen[] = []
   const server = await serve((request) => {
     const url = new URL(request.url)

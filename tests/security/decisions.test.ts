@@ -14,8 +14,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { type KeyPair, keyPair, secret, sign } from '../helpers/keys.ts'
 import { type Gateway, startGateway, TARGETS } from '../helpers/process.ts'
 import { recordingUpstream } from '../helpers/serve.ts'
-import { TempDir } from '../e2e/files.ts'
-import { expectRejected } from './expect.ts'
+import { TempDir } from '../helpers/files.ts'
+import { expectRejected } from '../helpers/assertions.ts'
 
 type Upstream = Awaited<ReturnType<typeof recordingUpstream>>
 

@@ -13,14 +13,14 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test'
 import { secret, sign } from '../helpers/keys.ts'
 import { type Gateway, startGateway, TARGETS } from '../helpers/process.ts'
-import { expectRawRejected, MARKER } from './expect.ts'
+import { expectRawRejected, MARKER } from '../helpers/assertions.ts'
 import {
   exchange,
   type RawResponse,
   type RawUpstream,
   rawUpstream,
   type UpstreamRequest,
-} from './raw.ts'
+} from '../helpers/raw-http.ts'
 
 /** Header values that carry MARKER, as the upstream received them. */
 const marked = (seen: UpstreamRequest) =>

@@ -13,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { secret, sign } from '../helpers/keys.ts'
 import { type Gateway, startGateway, TARGETS } from '../helpers/process.ts'
-import { exchange, type RawUpstream, rawUpstream, utf8Bytes } from './raw.ts'
+import { exchange, type RawUpstream, rawUpstream, utf8Bytes } from '../helpers/raw-http.ts'
 
 const PREFIX = '/base'
 const PUBLIC = '/public/'

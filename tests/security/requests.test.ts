@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test'
 import { secret, sign } from '../helpers/keys.ts'
 import { type Gateway, startGateway, TARGETS } from '../helpers/process.ts'
-import { expectRawRejected, MARKER } from './expect.ts'
+import { expectRawRejected, MARKER } from '../helpers/assertions.ts'
 import {
   type Exchange,
   exchange,
@@ -20,7 +20,7 @@ import {
   type RawUpstream,
   rawUpstream,
   type UpstreamRequest,
-} from './raw.ts'
+} from '../helpers/raw-http.ts'
 
 const PUBLIC_PATHS = '/public/*,/status'
 const CLAIM_HEADER = 'x-user-id'

@@ -10,8 +10,8 @@ import { exportJWK, type JWK, SignJWT } from 'jose'
 import { b64url, type KeyPair, keyPair, secret, sign } from '../helpers/keys.ts'
 import { type Gateway, startGateway, TARGETS } from '../helpers/process.ts'
 import { recordingUpstream, serve, type TestServer } from '../helpers/serve.ts'
-import { pollUntil } from '../e2e/support.ts'
-import { expectRawRejected, expectRejected, MARKER } from './expect.ts'
+import { pollUntil } from '../helpers/wait.ts'
+import { expectRawRejected, expectRejected, MARKER } from '../helpers/assertions.ts'
 import {
   b64urlBytes,
   b64urlText,
@@ -20,8 +20,8 @@ import {
   nowSec,
   P256_ORDER,
   selfSignedCertificate,
-} from './forge.ts'
-import { exchange } from './raw.ts'
+} from '../helpers/forge.ts'
+import { exchange } from '../helpers/raw-http.ts'
 
 const ISSUER = 'https://issuer.example'
 const AUDIENCE = 'api://jwtgate'

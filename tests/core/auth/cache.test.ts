@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
 import { TokenCache } from '../../../src/core/auth/cache.ts'
-import { loadConfig } from '../../../src/core/config/load.ts'
-import { createGateway } from '../../../src/core/gateway.ts'
+import { gatewayFixture } from '../../helpers/gateway.ts'
 import { keyPair, secret, sign } from '../../helpers/keys.ts'
-import { recordingUpstream, serve } from '../../helpers/serve.ts'
+import { serve } from '../../helpers/serve.ts'
 import { test } from '../../helpers/t.ts'
 
 const NOW = 1_800_000_000_000
@@ -44,61 +43,52 @@ test('TokenCache is bounded, dropping the oldest entries', () => {
 const HS = secret(32)
 
 test('cache: a cached token is rejected once the clock passes its exp', async () => {
-  const upstream = await recordingUpstream()
   let now = Date.now()
-  const gateway = createGateway(
-    await loadConfig({
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({
       JWTGATE_UPSTREAM: upstream.url,
       JWTGATE_SECRET: HS.config,
       JWTGATE_CLOCK_SKEW: '0',
     }),
-    { now: () => now },
-  )
+    deps: { now: () => now },
+  })
   try {
     const token = await sign({ sub: 'a', exp: Math.floor(now / 1000) + 60 }, {
       alg: 'HS256',
       key: HS.raw,
     })
-    const call = () =>
-      gateway.fetch(new Request('http://gw/x', { headers: { authorization: `Bearer ${token}` } }))
+    const call = () => g.call('/x', { headers: { authorization: `Bearer ${token}` } })
     assert.equal((await call()).status, 200)
     assert.equal((await call()).status, 200)
-    assert.equal(gateway.metrics.cache.get(['hit']), 1)
+    assert.equal(g.gateway.metrics.cache.get(['hit']), 1)
     now += 61_000
     const expired = await call()
     assert.equal(expired.status, 401)
     assert.equal((await expired.json()).code, 'token_expired')
   } finally {
-    gateway.close()
-    await upstream.close()
+    await g.close()
   }
 })
 
 test('cache: policy runs per route on cached claims (no cross-route leak)', async () => {
-  const upstream = await recordingUpstream()
-  const file =
-    `providers:\n  p: { secret: "${HS.config}" }\nupstreams:\n  u: { url: "${upstream.url}" }\nroutes:\n  - { path: /admin/*, upstream: u, claimHeaders: { sub: X-Admin }, require: { roles: { any: [admin] } } }\n  - { path: /*, upstream: u, claimHeaders: { sub: X-User } }\n`
-  const gateway = createGateway(
-    await loadConfig({ JWTGATE_CONFIG: '/c.yaml' }, { readFile: () => file }),
-  )
+  const g = await gatewayFixture({
+    file: ({ upstream }) =>
+      `providers:\n  p: { secret: "${HS.config}" }\nupstreams:\n  u: { url: "${upstream.url}" }\nroutes:\n  - { path: /admin/*, upstream: u, claimHeaders: { sub: X-Admin }, require: { roles: { any: [admin] } } }\n  - { path: /*, upstream: u, claimHeaders: { sub: X-User } }\n`,
+  })
   try {
     const token = await sign({ sub: 'u1', roles: ['user'] }, { alg: 'HS256', key: HS.raw })
-    const call = (path: string) =>
-      gateway.fetch(
-        new Request(`http://gw${path}`, { headers: { authorization: `Bearer ${token}` } }),
-      )
+    const call = (path: string) => g.call(path, { headers: { authorization: `Bearer ${token}` } })
     assert.equal((await call('/page')).status, 200)
     assert.equal((await call('/admin/x')).status, 403)
     assert.equal((await call('/page')).status, 200)
     assert.equal((await call('/admin/y')).status, 403)
-    assert.equal(gateway.metrics.cache.get(['hit']), 3)
+    assert.equal(g.gateway.metrics.cache.get(['hit']), 3)
     assert.deepEqual(
-      upstream.seen.map((s) => [s.headers.get('x-user'), s.headers.get('x-admin')]),
+      g.upstream.seen.map((s) => [s.headers.get('x-user'), s.headers.get('x-admin')]),
       [['u1', null], ['u1', null]],
     )
   } finally {
-    gateway.close()
-    await upstream.close()
+    await g.close()
   }
 })
 
@@ -107,19 +97,17 @@ test('cache: a key-set change drops cached verifications', async () => {
   const b = await keyPair('ES256', 'b')
   let keys = [a.publicJwk]
   const jwks = await serve(() => Response.json({ keys }))
-  const upstream = await recordingUpstream()
-  const gateway = createGateway(
-    await loadConfig({
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({
       JWTGATE_UPSTREAM: upstream.url,
       JWTGATE_JWKS_URL: `${jwks.url}/jwks`,
       JWTGATE_JWKS_COOLDOWN: '0s',
     }),
-  )
+  })
   try {
-    for (let i = 0; i < 100 && !gateway.ready; i++) await new Promise((r) => setTimeout(r, 20))
+    for (let i = 0; i < 100 && !g.gateway.ready; i++) await new Promise((r) => setTimeout(r, 20))
     const tokenA = await sign({ sub: 'a' }, { alg: 'ES256', key: a.privateKey, kid: 'a' })
-    const call = (t: string) =>
-      gateway.fetch(new Request('http://gw/x', { headers: { authorization: `Bearer ${t}` } }))
+    const call = (t: string) => g.call('/x', { headers: { authorization: `Bearer ${t}` } })
     assert.equal((await call(tokenA)).status, 200)
     assert.equal((await call(tokenA)).status, 200)
     // Rotation: the IdP drops key a. A token with the new kid makes the gateway refetch.
@@ -132,32 +120,27 @@ test('cache: a key-set change drops cached verifications', async () => {
     assert.equal(stale.status, 401)
     assert.equal((await stale.json()).code, 'unknown_key')
   } finally {
-    gateway.close()
+    await g.close()
     await jwks.close()
-    await upstream.close()
   }
 })
 
 test('cache: JWTGATE_TOKEN_CACHE_SIZE=0 verifies every time', async () => {
-  const upstream = await recordingUpstream()
-  const gateway = createGateway(
-    await loadConfig({
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({
       JWTGATE_UPSTREAM: upstream.url,
       JWTGATE_SECRET: HS.config,
       JWTGATE_TOKEN_CACHE_SIZE: '0',
     }),
-  )
+  })
   try {
     const token = await sign({ sub: 'a' }, { alg: 'HS256', key: HS.raw })
     for (let i = 0; i < 3; i++) {
-      await gateway.fetch(
-        new Request('http://gw/x', { headers: { authorization: `Bearer ${token}` } }),
-      )
+      await g.call('/x', { headers: { authorization: `Bearer ${token}` } })
     }
-    assert.equal(gateway.metrics.verifyDuration.count(['default']), 3)
-    assert.equal(gateway.metrics.cache.get(['hit']), 0)
+    assert.equal(g.gateway.metrics.verifyDuration.count(['default']), 3)
+    assert.equal(g.gateway.metrics.cache.get(['hit']), 0)
   } finally {
-    gateway.close()
-    await upstream.close()
+    await g.close()
   }
 })

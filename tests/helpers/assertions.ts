@@ -1,6 +1,9 @@
-/** Assertions shared by the security corpus (not collected: no `.test.`). */
+/**
+ * Assertions shared by the end-to-end and security suites (not collected: no `.test.`): RFC 9457
+ * problem responses and RFC 6750 challenges, and what a response or a log must never reveal.
+ */
 import { expect } from 'bun:test'
-import type { RawResponse } from './raw.ts'
+import type { RawResponse } from './raw-http.ts'
 
 /** What a rejection must never reveal: markers planted in hostile tokens and requests. */
 export const MARKER = 'mallory'
@@ -69,4 +72,48 @@ export function expectRawRejected(
     code,
     status === 401 ? (code === 'token_missing' ? 'none' : 'invalid_token') : 'any',
   )
+}
+
+/** Asserts an RFC 9457 error response from the gateway and returns its body. */
+export async function expectProblem(
+  response: Response,
+  status: number,
+  code: string,
+): Promise<Record<string, unknown>> {
+  const text = await response.text()
+  expect({ status: response.status, text }).toMatchObject({ status })
+  expect(response.headers.get('content-type')).toBe('application/problem+json')
+  expect(response.headers.get('cache-control')).toBe('no-store')
+  expect(response.headers.get('x-request-id')).toBeTruthy()
+  const body = JSON.parse(text) as Record<string, unknown>
+  expect(body).toMatchObject({ status, code, type: `urn:jwtgate:problem:${code}` })
+  return body
+}
+
+/** Asserts a 401 for a present but unacceptable token (RFC 6750 §3.1 `invalid_token`). */
+export async function expectInvalidToken(response: Response, code: string): Promise<void> {
+  await expectProblem(response, 401, code)
+  const challenge = response.headers.get('www-authenticate') ?? ''
+  expect(challenge).toStartWith(CHALLENGE_INVALID)
+}
+
+/** Every token a suite sent, to check that no log line ever contains one. */
+export class TokenLedger {
+  readonly #tokens = new Set<string>()
+
+  /** Records and returns `token`. */
+  add(token: string): string {
+    this.#tokens.add(token)
+    return token
+  }
+
+  /** Asserts `output` holds neither a whole token nor any token's signature. */
+  expectAbsentFrom(output: string): void {
+    expect(this.#tokens.size).toBeGreaterThan(0)
+    for (const token of this.#tokens) {
+      expect(output.includes(token)).toBe(false)
+      const signature = token.split('.')[2] ?? ''
+      if (signature.length >= 16) expect(output.includes(signature)).toBe(false)
+    }
+  }
 }

@@ -1,10 +1,11 @@
 /**
- * Raw HTTP/1.1 over TCP for the security corpus (not collected: no `.test.`): a client that writes
- * exactly the given bytes and reads every response that comes back, and an upstream that records
- * each request-target verbatim, as it arrived on the wire, before any URL parsing.
+ * Raw HTTP/1.1 over TCP for the end-to-end and security suites (not collected: no `.test.`): a
+ * client that writes exactly the given bytes and reads every response that comes back, an
+ * upstream that records each request-target verbatim, as it arrived on the wire, before any URL
+ * parsing, a GET that sees the bytes a client would, and connection probes.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net'
-import { concat, indexOfCrlfCrlf } from '../helpers/bytes.ts'
+import { concat, indexOfCrlfCrlf } from './bytes.ts'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -346,4 +347,151 @@ export function rawUpstream(
       })
     })
   })
+}
+
+/** What `rawGet` read: the bytes on the wire, before any client-side decoding. */
+export interface RawGetResponse {
+  readonly status: number
+  /** Lower-cased names; repeated headers joined with `, `. */
+  readonly headers: Record<string, string>
+  /** The message body after transfer decoding (chunked), still content-encoded. */
+  readonly body: Uint8Array
+}
+
+/**
+ * Sends one GET over a fresh socket with `Connection: close` and reads the response verbatim, so
+ * a test sees exactly the Content-Encoding, Content-Length and bytes a client would.
+ */
+export function rawGet(
+  url: string,
+  headers: Readonly<Record<string, string>>,
+  timeoutMs = 5000,
+): Promise<RawGetResponse> {
+  const { hostname, port, pathname, search } = new URL(url)
+  const lines = [
+    `GET ${pathname}${search} HTTP/1.1`,
+    `Host: ${hostname}:${port}`,
+    'Connection: close',
+  ]
+  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`)
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = []
+    const socket = connect(
+      { host: hostname, port: Number(port) },
+      () => socket.write(`${lines.join('\r\n')}\r\n\r\n`),
+    )
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new Error(`no complete response from ${url} within ${timeoutMs} ms`))
+    }, timeoutMs)
+    socket.on('data', (chunk: Uint8Array) => chunks.push(new Uint8Array(chunk)))
+    socket.on('error', (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
+    socket.on('close', () => {
+      clearTimeout(timer)
+      try {
+        const data = concat(chunks)
+        const end = indexOfCrlfCrlf(data)
+        if (end < 0) throw new Error('no header block')
+        const [statusLine = '', ...headerLines] = new TextDecoder().decode(data.subarray(0, end))
+          .split('\r\n')
+        const out: Record<string, string> = {}
+        for (const line of headerLines) {
+          const colon = line.indexOf(':')
+          const name = line.slice(0, colon).trim().toLowerCase()
+          const value = line.slice(colon + 1).trim()
+          out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`
+        }
+        let body = data.subarray(end + 4)
+        if ((out['transfer-encoding'] ?? '').toLowerCase().includes('chunked')) {
+          const chunked = readChunked(body, 0)
+          if (chunked === undefined) throw new Error('truncated chunked body')
+          body = chunked.body
+        }
+        resolve({ status: Number(statusLine.split(' ')[1]), headers: out, body })
+      } catch (e) {
+        reject(e)
+      }
+    })
+  })
+}
+
+/** Opens a fresh TCP connection to 127.0.0.1:`port`: `refused`, `open` (then closed at once), or `timeout`. */
+export function probeConnect(
+  port: number,
+  timeoutMs = 2000,
+): Promise<'refused' | 'open' | 'timeout' | string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port })
+    const timer = setTimeout(() => {
+      socket.destroy()
+      resolve('timeout')
+    }, timeoutMs)
+    socket.on('connect', () => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve('open')
+    })
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      resolve(e.code === 'ECONNREFUSED' ? 'refused' : `error ${e.code}`)
+    })
+  })
+}
+
+/**
+ * A keep-alive HTTP/1.1 connection opened now, for probes "on connections already open":
+ * `get(path)` writes a request on it and resolves with the status code, or `closed` when the
+ * server closed the connection instead of answering, or `timeout` after `timeoutMs`.
+ */
+export async function keepAlive(
+  port: number,
+): Promise<
+  { get(path: string, timeoutMs?: number): Promise<number | 'closed' | 'timeout'>; close(): void }
+> {
+  const socket = connect({ host: '127.0.0.1', port })
+  let data = ''
+  let closed = false
+  const waiters = new Set<() => void>()
+  const wake = () => {
+    for (const w of waiters) w()
+  }
+  socket.on('data', (chunk) => {
+    data += chunk.toString('latin1')
+    wake()
+  })
+  socket.on('close', () => {
+    closed = true
+    wake()
+  })
+  socket.on('error', () => {})
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve())
+    socket.once('error', reject)
+  })
+  return {
+    get(path, timeoutMs = 2000) {
+      data = ''
+      if (!closed) socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`)
+      return new Promise((resolve) => {
+        const check = () => {
+          const m = /^HTTP\/1\.1 (\d{3}) /.exec(data)
+          if (m !== null || closed) {
+            clearTimeout(timer)
+            waiters.delete(check)
+            resolve(m !== null ? Number(m[1]) : 'closed')
+          }
+        }
+        const timer = setTimeout(() => {
+          waiters.delete(check)
+          resolve('timeout')
+        }, timeoutMs)
+        waiters.add(check)
+        check()
+      })
+    },
+    close: () => void socket.destroy(),
+  }
 }

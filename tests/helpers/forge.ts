@@ -43,7 +43,7 @@ export function hmacToken(
   const input = signingInput(header, payload)
   const mac = createHmac(
     hash,
-    typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.from(key),
+    typeof key === 'string' ? encoder.encode(key) : key,
   ).update(input).digest()
   return `${input}.${b64urlBytes(new Uint8Array(mac))}`
 }

@@ -21,9 +21,11 @@ export function healthResponse(
 ): Response {
   const ok = path === '/healthz' || ready
   const status = path === '/healthz' ? 'ok' : draining ? 'draining' : ok ? 'ok' : 'starting'
-  return new Response(JSON.stringify({ status }), {
+  const body = JSON.stringify({ status })
+  return new Response(body, {
     status: ok ? 200 : 503,
-    headers: { ...JSON_HEADERS, 'x-request-id': requestId },
+    // ASCII only: its length is its size (and the access log reports it).
+    headers: { ...JSON_HEADERS, 'content-length': String(body.length), 'x-request-id': requestId },
   })
 }
 

@@ -118,7 +118,7 @@ export function settle(
 
 /** The size of a response the gateway wrote itself. */
 function bodySize(response: Response): number | undefined {
-  return response.body === null
-    ? 0
-    : Number(response.headers.get('content-length') ?? 0) || undefined
+  if (response.body === null) return 0
+  const length = response.headers.get('content-length')
+  return length === null ? undefined : Number(length)
 }

@@ -140,7 +140,8 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
         ...config.routes.flatMap((r) => r.claimHeaders.map((c) => foldHeaderName(c.header))),
         ...config.stripHeaders.names.map(foldHeaderName),
       ]),
-      prefixes: [...IDENTITY_PREFIXES, ...config.stripHeaders.prefixes],
+      // Folded like the names: `X_Internal-*` also takes a client's `X-Internal-Role`.
+      prefixes: [...IDENTITY_PREFIXES, ...config.stripHeaders.prefixes.map(foldHeaderName)],
       tokenHeaders: new Map(
         allSources.flatMap((t) => {
           const header = tokenHeader(t)

@@ -9,6 +9,7 @@
  * floods of bad tokens cost no signature checks; a token the verified-token cache holds still
  * passes (it costs nothing, and its subject's own bucket applies).
  */
+import { unitMs } from './config/values.ts'
 
 /** The bucket of requests no verified token speaks for. */
 export function addressKey(client: string | undefined): string {
@@ -25,13 +26,13 @@ export interface RateLimit {
   readonly periodMs: number
 }
 
-/** Parses `100/1m`, `10/1s`, `1000/1h`. */
+/** Parses `100/1m`, `10/1s`, `1000/1h` (the units of durations). */
 export function parseRateLimit(text: string): RateLimit | undefined {
-  const match = /^\s*(\d+)\s*\/\s*(\d*)\s*(ms|s|m|h)\s*$/.exec(text)
-  if (match === null) return undefined
-  const limit = Number(match[1])
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[3] as 'ms' | 's' | 'm' | 'h']
-  const periodMs = (match[2] === '' ? 1 : Number(match[2])) * unit
+  const match = /^\s*(\d+)\s*\/\s*(\d*)\s*([a-z]+)\s*$/.exec(text)
+  const unit = match === null ? undefined : unitMs(match[3]!)
+  if (unit === undefined) return undefined
+  const limit = Number(match![1])
+  const periodMs = (match![2] === '' ? 1 : Number(match![2])) * unit
   return limit >= 1 && periodMs >= 1 ? { limit, periodMs } : undefined
 }
 

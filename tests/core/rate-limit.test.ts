@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { parseDuration } from '../../src/core/config/values.ts'
 import { parseRateLimit, RateLimiter } from '../../src/core/rate-limit.ts'
 import { test } from '../helpers/t.ts'
 
@@ -8,6 +9,16 @@ test('parseRateLimit() reads N/period', () => {
   assert.deepEqual(parseRateLimit(' 5 / 2h '), { limit: 5, periodMs: 7_200_000 })
   for (const bad of ['100', '0/1s', 'x/1s', '10/1d', '10/0s']) {
     assert.equal(parseRateLimit(bad), undefined, bad)
+  }
+})
+
+test('parseRateLimit() periods take the units of durations, and only those', () => {
+  for (const unit of ['ms', 's', 'm', 'h']) {
+    assert.equal(parseRateLimit(`1/3${unit}`)?.periodMs, parseDuration(`3${unit}`), unit)
+  }
+  for (const unit of ['d', 'sec', 'S', 'constructor']) {
+    assert.equal(parseRateLimit(`1/3${unit}`), undefined, unit)
+    assert.equal(parseDuration(`3${unit}`), undefined, unit)
   }
 })
 

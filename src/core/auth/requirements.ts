@@ -3,8 +3,12 @@
  * a claim path), and claim conditions (equals / oneOf / contains / matches, combined with
  * all / any / not) whose expected values may be templates of the request. Compiled once at start;
  * exact matches only, and an unexpected claim type never satisfies a condition.
+ *
+ * Each kind of requirement is one entry of KINDS: how its fields are compiled from a route's
+ * `require:` input (the environment builds the same shape), how they are checked, and how they
+ * are described. A new kind is an entry (listed in KINDS and compileRequirements), its fields in
+ * Requirements, and its input in RequirementsInput and in the configuration file's schema.
  */
-import type { ConditionInput } from '../config/file-schema.ts'
 import { ForbiddenError } from '../errors.ts'
 import {
   parseTemplate,
@@ -24,6 +28,26 @@ export interface TraceStep {
 export type Trace = TraceStep[]
 
 type Scalar = string | number | boolean
+
+/** A claim condition as the configuration file writes it (validated by the file's schema). */
+export type ConditionInput =
+  | { claim: string; equals: Scalar }
+  | { claim: string; oneOf: Scalar[] }
+  | { claim: string; contains: Scalar }
+  | { claim: string; matches: string }
+  | { all: ConditionInput[] }
+  | { any: ConditionInput[] }
+  | { not: ConditionInput }
+
+/** A route's `require:` block; the environment's JWTGATE_REQUIRED_* variables give the same shape. */
+export interface RequirementsInput {
+  readonly scopes?: { readonly all?: readonly string[]; readonly any?: readonly string[] }
+  readonly roles?: { readonly any: readonly string[]; readonly claim?: string }
+  readonly claims?: readonly ConditionInput[]
+}
+
+/** The claim that holds the roles when the input names none. */
+export const ROLES_CLAIM = 'roles'
 
 /** A compiled claim condition. */
 export type Condition =
@@ -58,6 +82,7 @@ export type Condition =
   }
   | { readonly op: 'not'; readonly condition: Condition; readonly place: string }
 
+/** A route's compiled requirements: the fields of each kind (see KINDS), and their place. */
 export interface Requirements {
   readonly scopesAll: readonly string[]
   readonly scopesAny: readonly string[]
@@ -67,15 +92,6 @@ export interface Requirements {
   /** Where in the configuration these requirements are, for messages (`routes[2].require`). */
   readonly place: string
 }
-
-export const NO_REQUIREMENTS: Requirements = Object.freeze({
-  scopesAll: [],
-  scopesAny: [],
-  rolesAny: [],
-  rolesClaim: claimPath('roles'),
-  claims: [],
-  place: '',
-})
 
 function expectedValue(value: Scalar): Scalar | Template {
   return typeof value === 'string' && value.includes('{') ? parseTemplate(value) : value
@@ -195,14 +211,20 @@ export function tokenScopes(claims: Claims): readonly string[] {
   return typeof claims.scope === 'string' ? stringList(claims.scope) : stringList(claims.scp)
 }
 
-/** Throws ForbiddenError naming the first requirement the claims do not meet. */
-export function checkRequirements(
-  req: Requirements,
-  claims: Claims,
-  ctx: TemplateContext,
-  trace?: Trace,
-): void {
-  if (req.scopesAll.length > 0 || req.scopesAny.length > 0) {
+/** One kind of requirement: its fields of Requirements, compiled, checked and described. */
+interface RequirementKind<K extends keyof Requirements> {
+  /** Its fields from the input; `place` is where the requirements are (`routes[2].require`). */
+  readonly compile: (input: RequirementsInput, place: string) => Pick<Requirements, K>
+  /** Throws ForbiddenError when the claims do not meet it; with `trace`, records what it saw. */
+  readonly check: (req: Requirements, claims: Claims, ctx: TemplateContext, trace?: Trace) => void
+  /** Parts of a route's one-line description (`jwtgate check`); none when it asks nothing. */
+  readonly describe: (req: Requirements) => string[]
+}
+
+const SCOPES: RequirementKind<'scopesAll' | 'scopesAny'> = {
+  compile: (input) => ({ scopesAll: input.scopes?.all ?? [], scopesAny: input.scopes?.any ?? [] }),
+  check(req, claims, _ctx, trace) {
+    if (req.scopesAll.length === 0 && req.scopesAny.length === 0) return
     const scopes = tokenScopes(claims)
     const allOk = req.scopesAll.every((s) => scopes.includes(s))
     const anyOk = req.scopesAny.length === 0 || req.scopesAny.some((s) => scopes.includes(s))
@@ -219,8 +241,20 @@ export function checkRequirements(
         ...req.scopesAny,
       ], `${req.place}.scopes`)
     }
-  }
-  if (req.rolesAny.length > 0) {
+  },
+  describe: (req) => [
+    ...(req.scopesAll.length > 0 ? [`scopes ${req.scopesAll.join(' ')}`] : []),
+    ...(req.scopesAny.length > 0 ? [`any scope of ${req.scopesAny.join(' ')}`] : []),
+  ],
+}
+
+const ROLES: RequirementKind<'rolesAny' | 'rolesClaim'> = {
+  compile: (input) => ({
+    rolesAny: input.roles?.any ?? [],
+    rolesClaim: claimPath(input.roles?.claim ?? ROLES_CLAIM),
+  }),
+  check(req, claims, _ctx, trace) {
+    if (req.rolesAny.length === 0) return
     const roles = stringList(readClaim(claims, req.rolesClaim))
     const ok = req.rolesAny.some((r) => roles.includes(r))
     trace?.push({
@@ -236,15 +270,60 @@ export function checkRequirements(
         `${req.place}.roles`,
       )
     }
-  }
-  for (const condition of req.claims) {
-    if (!evaluate(condition, claims, ctx, trace)) {
-      throw new ForbiddenError(
-        'claim_mismatch',
-        'The token does not meet a requirement of this route.',
-        [],
-        condition.place,
-      )
+  },
+  describe: (req) =>
+    req.rolesAny.length > 0 ? [`roles ${req.rolesAny.join(' ')} in ${req.rolesClaim.raw}`] : [],
+}
+
+const CLAIM_CONDITIONS: RequirementKind<'claims'> = {
+  compile: (input, place) => ({
+    claims: (input.claims ?? []).map((c, i) => compileCondition(c, `${place}.claims[${i}]`)),
+  }),
+  check(req, claims, ctx, trace) {
+    for (const condition of req.claims) {
+      if (!evaluate(condition, claims, ctx, trace)) {
+        throw new ForbiddenError(
+          'claim_mismatch',
+          'The token does not meet a requirement of this route.',
+          [],
+          condition.place,
+        )
+      }
     }
+  },
+  describe: (req) =>
+    req.claims.length > 0
+      ? [`${req.claims.length} claim condition${req.claims.length > 1 ? 's' : ''}`]
+      : [],
+}
+
+/** Every kind, in the order they are checked: the first one not met is the one reported. */
+const KINDS = [SCOPES, ROLES, CLAIM_CONDITIONS] as const
+
+/** Compiles a route's requirements; `place` names them in messages (`routes[2].require`). */
+export function compileRequirements(input: RequirementsInput, place: string): Requirements {
+  return {
+    ...SCOPES.compile(input, place),
+    ...ROLES.compile(input, place),
+    ...CLAIM_CONDITIONS.compile(input, place),
+    place,
   }
+}
+
+/** A route that requires nothing beyond a valid token. */
+export const NO_REQUIREMENTS: Requirements = Object.freeze(compileRequirements({}, ''))
+
+/** Throws ForbiddenError naming the first requirement the claims do not meet. */
+export function checkRequirements(
+  req: Requirements,
+  claims: Claims,
+  ctx: TemplateContext,
+  trace?: Trace,
+): void {
+  for (const kind of KINDS) kind.check(req, claims, ctx, trace)
+}
+
+/** What the requirements ask, as parts of a route's description; empty when nothing. */
+export function describeRequirements(req: Requirements): string[] {
+  return KINDS.flatMap((kind) => kind.describe(req))
 }

@@ -5,10 +5,10 @@
  */
 import type { ConfigIssue } from '../errors.ts'
 import { VARIABLES } from './schema.ts'
+import { readValueFile } from './secrets.ts'
+import type { Environment, ReadFile } from './types.ts'
 
-/** Reads a file's text; provided by the entrypoint (the core has no file system). */
-export type ReadFile = (path: string) => string
-
+/** The `JWTGATE_*` input of an environment, and the problems found collecting it. */
 export interface EnvInputResult {
   readonly input: Record<string, string>
   readonly issues: ConfigIssue[]
@@ -36,7 +36,7 @@ function distance(a: string, b: string): number {
 }
 
 /** The known variable closest to a misspelt one, if any is close. */
-export function closestVariable(name: string): string | undefined {
+function closestVariable(name: string): string | undefined {
   let best: string | undefined
   let bestDistance = 4
   for (const known of VARIABLES) {
@@ -51,7 +51,7 @@ export function closestVariable(name: string): string | undefined {
 
 /** Collects the `JWTGATE_*` input from an environment. */
 export function envInput(
-  env: Readonly<Record<string, string | undefined>>,
+  env: Environment,
   readFile?: ReadFile,
 ): EnvInputResult {
   const input: Record<string, string> = {}
@@ -76,20 +76,16 @@ export function envInput(
       issues.push({ path: name, message: `set either ${target} or ${name}, not both` })
       continue
     }
-    if (readFile === undefined) {
-      issues.push({
-        path: name,
-        message: 'files cannot be read here; pass the value in the variable itself',
-      })
-      continue
-    }
-    try {
-      // A trailing newline is an editor's, not part of the value.
-      input[target] = readFile(value).replace(/\r?\n$/, '')
-      origin[target] = name
-    } catch {
-      issues.push({ path: name, message: `cannot read file ${JSON.stringify(value)}` })
-    }
+    const text = readValueFile(
+      value,
+      readFile,
+      name,
+      issues,
+      'files cannot be read here; pass the value in the variable itself',
+    )
+    if (text === undefined) continue
+    input[target] = text
+    origin[target] = name
   }
   return { input, issues, origin }
 }

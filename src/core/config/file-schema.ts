@@ -1,11 +1,13 @@
 /**
  * @module The configuration file's schema: one valibot schema, free of transforms, so that
- * `jwtgate schema` can print it as JSON Schema for editors. Values are converted (durations, keys,
- * patterns) when the validated file is compiled (compile.ts).
+ * `jwtgate schema` can print it as JSON Schema for editors. It fills in the defaults (defaults.ts);
+ * values are converted (durations, keys, patterns) when the validated file is compiled
+ * (from-file.ts, merge.ts).
  */
 import { isToken } from '../syntax.ts'
 import * as v from 'valibot'
 import { SUPPORTED_ALGS } from '../auth/keys.ts'
+import type { ConditionInput, RequirementsInput } from '../auth/requirements.ts'
 import { parseTokenSource } from '../auth/token.ts'
 import { stripItemProblem } from '../proxy/headers.ts'
 import { ALLOWED_METHODS } from '../routing/method.ts'
@@ -13,7 +15,8 @@ import { patternProblem } from '../routing/routes.ts'
 import { templateProblem } from '../routing/template.ts'
 import { originPatternProblem } from '../cors.ts'
 import { parseRateLimit } from '../rate-limit.ts'
-import { parseDuration, parseSize } from './values.ts'
+import { DEFAULTS } from './defaults.ts'
+import { checked, parseDuration, parseSize } from './values.ts'
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 
@@ -29,6 +32,9 @@ const StringList = v.union(
   [v.string(), v.array(v.string())],
   'must be a string or a list of strings',
 )
+const Integer = (min: number, max: number) =>
+  v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max))
+const Port = Integer(0, 65535)
 const Url = v.pipe(v.string('must be a URL'), v.url('must be an absolute URL'))
 
 /** A secret or key given inline, or read from an environment variable or a file at load time. */
@@ -44,15 +50,15 @@ const Provider = v.strictObject({
   publicKey: v.optional(SecretRef),
   jwksUrl: v.optional(Url),
   oidcIssuer: v.optional(Url),
-  jwksCooldown: v.optional(Duration),
-  jwksTimeout: v.optional(Duration),
-  jwksMaxAge: v.optional(Duration),
-  allowInsecureJwks: v.optional(v.boolean()),
+  jwksCooldown: v.optional(Duration, DEFAULTS.provider.jwksCooldown),
+  jwksTimeout: v.optional(Duration, DEFAULTS.provider.jwksTimeout),
+  jwksMaxAge: v.optional(Duration, DEFAULTS.provider.jwksMaxAge),
+  allowInsecureJwks: v.optional(v.boolean(), DEFAULTS.provider.allowInsecureJwks),
   algorithms: v.optional(
     v.array(v.picklist(SUPPORTED_ALGS, `must be one of ${SUPPORTED_ALGS.join(', ')}`)),
   ),
-  clockSkew: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(3600))),
-  requiredClaims: v.optional(v.array(v.string())),
+  clockSkew: v.optional(Integer(0, 3600), DEFAULTS.provider.clockSkew),
+  requiredClaims: v.optional(v.array(v.string()), () => [...DEFAULTS.provider.requiredClaims]),
   requiredTyp: v.optional(v.string()),
   tokenSources: v.optional(
     v.array(
@@ -64,12 +70,13 @@ const Provider = v.strictObject({
         ),
       ),
     ),
+    () => [...DEFAULTS.provider.tokenSources],
   ),
 })
 
 const Upstream = v.strictObject({
   url: v.string('must be a URL'),
-  timeout: v.optional(Duration),
+  timeout: v.optional(Duration, DEFAULTS.upstream.timeout),
 })
 
 const Scalar = v.union([v.string(), v.number(), v.boolean()])
@@ -100,15 +107,6 @@ function conditionProblem(input: unknown): string {
   return `the value of "${op}" has the wrong type`
 }
 
-export type ConditionInput =
-  | { claim: string; equals: string | number | boolean }
-  | { claim: string; oneOf: (string | number | boolean)[] }
-  | { claim: string; contains: string | number | boolean }
-  | { claim: string; matches: string }
-  | { all: ConditionInput[] }
-  | { any: ConditionInput[] }
-  | { not: ConditionInput }
-
 const validRegex = (s: string) => {
   try {
     new RegExp(s)
@@ -118,7 +116,7 @@ const validRegex = (s: string) => {
   }
 }
 
-export const Condition: v.GenericSchema<ConditionInput> = v.lazy(() =>
+const Condition: v.GenericSchema<ConditionInput> = v.lazy(() =>
   v.union(
     [
       v.strictObject({ claim: v.string(), equals: Scalar }),
@@ -136,39 +134,33 @@ export const Condition: v.GenericSchema<ConditionInput> = v.lazy(() =>
   )
 )
 
-const Requirements = v.strictObject({
+const Requirements: v.GenericSchema<RequirementsInput> = v.strictObject({
   scopes: v.optional(
     v.strictObject({ all: v.optional(v.array(v.string())), any: v.optional(v.array(v.string())) }),
   ),
-  roles: v.optional(v.strictObject({ any: v.array(v.string()), claim: v.optional(v.string()) })),
+  roles: v.optional(
+    v.strictObject({
+      any: v.array(v.string()),
+      claim: v.optional(v.string(), DEFAULTS.route.rolesClaim),
+    }),
+  ),
   claims: v.optional(v.array(Condition)),
 })
 
 const Route = v.strictObject({
   name: v.optional(Name),
-  path: v.pipe(
-    v.string('is required: a path pattern such as /orders/:id or /files/*'),
-    v.rawCheck(({ dataset, addIssue }) => {
-      const problem = dataset.typed ? patternProblem(dataset.value) : undefined
-      if (problem !== undefined) addIssue({ message: problem })
-    }),
-  ),
+  path: checked(patternProblem, 'is required: a path pattern such as /orders/:id or /files/*'),
   methods: v.optional(
     v.array(v.picklist(ALLOWED_METHODS, `must be one of ${ALLOWED_METHODS.join(', ')}`)),
   ),
   upstream: v.string('is required: the name of an upstream'),
   auth: v.optional(
     v.picklist(['required', 'optional', 'public'], 'must be required, optional or public'),
+    DEFAULTS.route.auth,
   ),
   providers: v.optional(v.array(v.string())),
   stripPrefix: v.optional(v.pipe(v.string(), v.startsWith('/', 'must start with /'))),
-  rewrite: v.optional(v.pipe(
-    v.string(),
-    v.rawCheck(({ dataset, addIssue }) => {
-      const problem = dataset.typed ? templateProblem(dataset.value, true) : undefined
-      if (problem !== undefined) addIssue({ message: problem })
-    }),
-  )),
+  rewrite: v.optional(checked((s) => templateProblem(s, true))),
   claimHeaders: v.optional(
     v.record(v.string(), v.pipe(v.string(), v.check(isToken, 'must be a header name'))),
   ),
@@ -180,35 +172,29 @@ export const FileSchema = v.strictObject({
   $schema: v.optional(v.string()),
   listen: v.optional(
     v.strictObject({
-      host: v.optional(v.string()),
-      port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535))),
+      host: v.optional(v.string(), DEFAULTS.listen.host),
+      port: v.optional(Port, DEFAULTS.listen.port),
     }),
   ),
-  trustedProxies: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1000))),
-  stripHeaders: v.optional(v.array(v.pipe(
-    v.string(),
-    v.rawCheck(({ dataset, addIssue }) => {
-      const problem = dataset.typed ? stripItemProblem(dataset.value) : undefined
-      if (problem !== undefined) addIssue({ message: problem })
-    }),
-  ))),
-  maxTokenBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(256), v.maxValue(65536))),
-  forwardToken: v.optional(v.boolean()),
-  debugHeaders: v.optional(v.boolean()),
-  watch: v.optional(v.boolean()),
+  trustedProxies: v.optional(Integer(0, 1000), DEFAULTS.trustedProxies),
+  stripHeaders: v.optional(v.array(checked(stripItemProblem))),
+  maxTokenBytes: v.optional(Integer(256, 65536), DEFAULTS.maxTokenBytes),
+  forwardToken: v.optional(v.boolean(), DEFAULTS.forwardToken),
+  debugHeaders: v.optional(v.boolean(), DEFAULTS.debugHeaders),
+  watch: v.optional(v.boolean(), DEFAULTS.watch),
   log: v.optional(
     v.strictObject({
-      level: v.optional(v.picklist(['debug', 'info', 'warn', 'error'])),
-      format: v.optional(v.picklist(['json', 'pretty'])),
+      level: v.optional(v.picklist(['debug', 'info', 'warn', 'error']), DEFAULTS.log.level),
+      format: v.optional(v.picklist(['json', 'pretty']), DEFAULTS.log.format),
     }),
   ),
   admin: v.optional(
     v.strictObject({
-      host: v.optional(v.string()),
-      port: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)),
+      host: v.optional(v.string(), DEFAULTS.admin.host),
+      port: Port,
     }),
   ),
-  shutdownTimeout: v.optional(Duration),
+  shutdownTimeout: v.optional(Duration, DEFAULTS.shutdownTimeout),
   tls: v.optional(
     v.strictObject({
       cert: v.string('is required: the certificate file (PEM)'),
@@ -217,37 +203,29 @@ export const FileSchema = v.strictObject({
   ),
   cors: v.optional(
     v.strictObject({
-      origins: v.array(v.pipe(
-        v.string(),
-        v.rawCheck(({ dataset, addIssue }) => {
-          const problem = dataset.typed ? originPatternProblem(dataset.value) : undefined
-          if (problem !== undefined) addIssue({ message: problem })
-        }),
-      )),
-      methods: v.optional(v.array(v.picklist(ALLOWED_METHODS))),
-      headers: v.optional(v.array(v.string())),
-      credentials: v.optional(v.boolean()),
-      maxAge: v.optional(Duration),
+      origins: v.array(checked(originPatternProblem)),
+      methods: v.optional(v.array(v.picklist(ALLOWED_METHODS)), () => [...DEFAULTS.cors.methods]),
+      headers: v.optional(v.array(v.string()), () => [...DEFAULTS.cors.headers]),
+      credentials: v.optional(v.boolean(), DEFAULTS.cors.credentials),
+      maxAge: v.optional(Duration, DEFAULTS.cors.maxAge),
     }),
   ),
   limits: v.optional(
     v.strictObject({
-      maxHeaderBytes: v.optional(
-        v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(1_048_576)),
-      ),
+      maxHeaderBytes: v.optional(Integer(1024, 1_048_576), DEFAULTS.limits.maxHeaderBytes),
       maxBody: v.optional(
         v.union([
           v.pipe(v.number(), v.integer(), v.minValue(0)),
           v.pipe(v.string(), v.check((s) => parseSize(s) !== undefined)),
         ], 'must be a size in bytes, or with a unit: 512k, 10mb, 2g'),
       ),
-      streamIdleTimeout: v.optional(Duration),
+      streamIdleTimeout: v.optional(Duration, DEFAULTS.limits.streamIdleTimeout),
     }),
   ),
   tokenCache: v.optional(
     v.strictObject({
-      size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
-      maxAge: v.optional(Duration),
+      size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), DEFAULTS.tokenCache.size),
+      maxAge: v.optional(Duration, DEFAULTS.tokenCache.maxAge),
     }),
   ),
   rateLimit: v.optional(
@@ -268,4 +246,3 @@ export type FileConfig = v.InferOutput<typeof FileSchema>
 export type ProviderInput = v.InferOutput<typeof Provider>
 export type RouteInput = v.InferOutput<typeof Route>
 export type SecretRefInput = v.InferOutput<typeof SecretRef>
-export type DurationInput = v.InferOutput<typeof Duration>

@@ -1,13 +1,16 @@
 /**
  * @module Reading the configuration file: JSON or YAML (the `yaml` package), validated against
- * FileSchema with every problem reported at its place (`routes[3].require.claims[0]: …`).
+ * FileSchema with every problem reported at its place (`routes[3].require.claims[0]: …`). A file
+ * that fails validation is still searched for unknown references (references.ts).
  */
 import * as v from 'valibot'
 import type { ConfigIssue } from '../errors.ts'
 import { type FileConfig, FileSchema } from './file-schema.ts'
+import { referenceIssues } from './references.ts'
+import type { ReadFile } from './types.ts'
 
 /** `routes[3].require.claims[0]` from a valibot issue path. */
-export function issuePlace(issue: v.BaseIssue<unknown>): string {
+function issuePlace(issue: v.BaseIssue<unknown>): string {
   let place = ''
   for (const item of issue.path ?? []) {
     const key = item.key
@@ -31,7 +34,7 @@ function issueMessage(issue: v.BaseIssue<unknown>): string {
  * Parses JSON or YAML text (YAML is a superset of JSON; the path's extension picks the message).
  * The YAML parser is loaded only when a YAML file is read.
  */
-export async function parseConfigText(
+async function parseConfigText(
   text: string,
   path: string,
 ): Promise<{ value?: unknown; issue?: ConfigIssue }> {
@@ -50,10 +53,9 @@ export async function parseConfigText(
   }
 }
 
-/** Validates a parsed file; returns its value or every problem found. */
-export function validateFile(value: unknown): { file?: FileConfig; issues: ConfigIssue[] } {
-  if (value === null || value === undefined) return { file: {}, issues: [] }
-  const result = v.safeParse(FileSchema, value)
+/** Validates a parsed file (an empty one is `{}`); returns its value or every problem found. */
+function validateFile(value: unknown): { file?: FileConfig; issues: ConfigIssue[] } {
+  const result = v.safeParse(FileSchema, value ?? {})
   if (result.success) return { file: result.output, issues: [] }
   return {
     issues: result.issues.map((issue) => ({
@@ -63,36 +65,30 @@ export function validateFile(value: unknown): { file?: FileConfig; issues: Confi
   }
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-
 /**
- * References between parts of a file that failed validation elsewhere: checked on the raw value,
- * so that a schema problem in one route does not hide an unknown upstream in another.
+ * The file at `path` (JWTGATE_CONFIG), parsed and validated, with the defaults in place; undefined
+ * when it cannot be read or is not valid, its problems in `issues`.
  */
-export function referenceIssues(value: unknown): ConfigIssue[] {
-  if (!isRecord(value) || !Array.isArray(value.routes)) return []
-  const upstreams = isRecord(value.upstreams) ? Object.keys(value.upstreams) : []
-  const providers = isRecord(value.providers) ? Object.keys(value.providers) : []
-  const issues: ConfigIssue[] = []
-  for (const [i, route] of value.routes.entries()) {
-    if (!isRecord(route)) continue
-    if (typeof route.upstream === 'string' && !upstreams.includes(route.upstream)) {
-      issues.push({
-        path: `routes[${i}].upstream`,
-        message: `unknown upstream ${JSON.stringify(route.upstream)}`,
-      })
-    }
-    if (Array.isArray(route.providers)) {
-      for (const [j, name] of route.providers.entries()) {
-        if (typeof name === 'string' && !providers.includes(name)) {
-          issues.push({
-            path: `routes[${i}].providers[${j}]`,
-            message: `unknown provider ${JSON.stringify(name)}`,
-          })
-        }
-      }
-    }
+export async function readConfigFile(
+  path: string,
+  readFile: ReadFile | undefined,
+  issues: ConfigIssue[],
+): Promise<FileConfig | undefined> {
+  let text: string
+  try {
+    if (readFile === undefined) throw new Error('no reader')
+    text = readFile(path)
+  } catch {
+    issues.push({ path: 'JWTGATE_CONFIG', message: `cannot read file ${JSON.stringify(path)}` })
+    return undefined
   }
-  return issues
+  const parsed = await parseConfigText(text, path)
+  if (parsed.issue !== undefined) {
+    issues.push(parsed.issue)
+    return undefined
+  }
+  const validated = validateFile(parsed.value)
+  issues.push(...validated.issues)
+  if (validated.file === undefined) issues.push(...referenceIssues(parsed.value))
+  return validated.file
 }

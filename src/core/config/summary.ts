@@ -2,11 +2,12 @@
  * @module Secret-free descriptions of a Config, for the start-up line and `jwtgate check`.
  */
 import { describeKeys } from '../auth/keys.ts'
+import { describeRequirements } from '../auth/requirements.ts'
 import { describeTokenSource } from '../auth/token.ts'
-import type { Config, ProviderConfig, RouteConfig } from './load.ts'
+import type { Config, ProviderConfig, RouteConfig } from './types.ts'
 
 /** A provider's key sources, e.g. `secret (HS256), jwks https://idp/jwks.json`. */
-export function describeKeySources(provider: ProviderConfig): string {
+function describeKeySources(provider: ProviderConfig): string {
   const parts = provider.keys.local.map((l) => `${l.label} (${describeKeys(l.keys)})`)
   if (provider.keys.jwksUrl !== undefined) parts.push(`jwks ${provider.keys.jwksUrl}`)
   if (provider.keys.oidcIssuer !== undefined) parts.push(`oidc ${provider.keys.oidcIssuer}`)
@@ -14,7 +15,7 @@ export function describeKeySources(provider: ProviderConfig): string {
 }
 
 /** What a provider checks beyond the signature. */
-export function describeProvider(p: ProviderConfig): string {
+function describeProvider(p: ProviderConfig): string {
   const parts: string[] = [`algorithms ${p.verify.algorithms.join(',')}`]
   if (p.verify.issuers.length > 0) parts.push(`issuer ${p.verify.issuers.join(',')}`)
   if (p.verify.audiences.length > 0) parts.push(`audience ${p.verify.audiences.join(',')}`)
@@ -27,18 +28,12 @@ export function describeProvider(p: ProviderConfig): string {
 }
 
 /** One route: methods, pattern, upstream, auth and what it requires. */
-export function describeRoute(r: RouteConfig): string {
+function describeRoute(r: RouteConfig): string {
   const parts = [
     `${(r.methods ?? ['*']).join(',')} ${r.pattern} → ${r.upstream}`,
     r.auth === 'public' ? 'public' : `${r.auth} (${r.providers.join(',')})`,
   ]
-  const q = r.require
-  if (q.scopesAll.length > 0) parts.push(`scopes ${q.scopesAll.join(' ')}`)
-  if (q.scopesAny.length > 0) parts.push(`any scope of ${q.scopesAny.join(' ')}`)
-  if (q.rolesAny.length > 0) parts.push(`roles ${q.rolesAny.join(' ')} in ${q.rolesClaim.raw}`)
-  if (q.claims.length > 0) {
-    parts.push(`${q.claims.length} claim condition${q.claims.length > 1 ? 's' : ''}`)
-  }
+  parts.push(...describeRequirements(r.require))
   if (r.stripPrefix !== undefined) parts.push(`strip ${r.stripPrefix}`)
   if (r.rewrite !== undefined) parts.push(`rewrite ${r.rewrite.text}`)
   if (r.claimHeaders.length > 0) {

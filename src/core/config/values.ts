@@ -5,14 +5,28 @@
  */
 import * as v from 'valibot'
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const UNIT_MS = new Map([['ms', 1], ['s', 1000], ['m', 60_000], ['h', 3_600_000]])
+
+/**
+ * Milliseconds in one `unit` of a duration (`ms`, `s`, `m`, `h`): the one unit table of every
+ * duration the configuration reads, rate-limit periods included. Undefined for another unit.
+ */
+export function unitMs(unit: string): number | undefined {
+  return UNIT_MS.get(unit)
+}
 
 /** `500ms`, `30s`, `5m`, `1h`, or a plain number of seconds (`1.5`) → milliseconds. */
 export function parseDuration(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim())
-  if (match === null) return undefined
-  const ms = Number(match[1]) * UNIT_MS[match[2] ?? 's']!
+  const match = /^(\d+(?:\.\d+)?)([a-z]*)$/.exec(text.trim())
+  const unit = match === null ? undefined : unitMs(match[2] || 's')
+  if (unit === undefined) return undefined
+  const ms = Number(match![1]) * unit
   return Number.isFinite(ms) ? Math.round(ms) : undefined
+}
+
+/** A duration as the file writes it (seconds as a number, or text), already validated → ms. */
+export function durationMs(value: number | string): number {
+  return typeof value === 'number' ? Math.round(value * 1000) : parseDuration(value)!
 }
 
 /** A comma- (and, with `spaces`, whitespace-) separated list; empty items dropped. */
@@ -24,7 +38,7 @@ export function parseList(text: string, spaces = false): string[] {
 }
 
 /** `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`), case-insensitive. */
-export function parseBoolean(text: string): boolean | undefined {
+function parseBoolean(text: string): boolean | undefined {
   const t = text.trim().toLowerCase()
   if (t === 'true' || t === '1' || t === 'yes' || t === 'on') return true
   if (t === 'false' || t === '0' || t === 'no' || t === 'off') return false
@@ -62,6 +76,36 @@ export function shown(value: string): string {
 }
 
 type Parse<T> = (text: string) => T | undefined
+
+/**
+ * A valibot pipe for a string that passes `problem` (a message, or undefined when fine);
+ * `notString` is the message for a value that is not a string (or is missing).
+ */
+export function checked(problem: (value: string) => string | undefined, notString?: string) {
+  return v.pipe(
+    v.string(notString),
+    v.rawCheck<string>(({ dataset, addIssue }) => {
+      if (!dataset.typed) return
+      const message = problem(dataset.value)
+      if (message !== undefined) addIssue({ message })
+    }),
+  )
+}
+
+/** A valibot pipe turning a string into T with `parse`, which returns T or a message. */
+export function orMessage<T>(parse: (text: string) => T | string) {
+  return v.pipe(
+    v.string(),
+    v.rawTransform<string, T>(({ dataset, addIssue, NEVER }) => {
+      const out = parse(dataset.value)
+      if (typeof out === 'string') {
+        addIssue({ message: out })
+        return NEVER
+      }
+      return out
+    }),
+  )
+}
 
 /** A valibot pipe turning a string into T with `parse`, or an issue "<expected> (got "…")". */
 export function parsed<T>(parse: Parse<T>, expected: string, secret = false) {

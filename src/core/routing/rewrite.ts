@@ -2,12 +2,19 @@
  * @module Path rewriting per route: strip a prefix, or replace the path with a template of the
  * route's params (each param percent-encoded, so a param can never add a segment or a query).
  */
-import type { RouteConfig } from '../config/load.ts'
-import { renderTemplate } from './template.ts'
+import { renderTemplate, type Template } from './template.ts'
+
+/** What rewriting needs of a route (a route's configuration has these fields). */
+export interface PathRewrite {
+  /** Removed from the front of the path (`/files`); at most one of the two is set. */
+  readonly stripPrefix: string | undefined
+  /** The new path, a template of the route's params and the method. */
+  readonly rewrite: Template | undefined
+}
 
 /** The path the upstream receives for `path`: the evaluated one, or the route's rewrite of it. */
 export function upstreamPath(
-  route: RouteConfig,
+  route: PathRewrite,
   path: string,
   method: string,
   params: Readonly<Record<string, string>>,

@@ -3,6 +3,8 @@ import { claimPath } from '../../../src/core/auth/claims.ts'
 import {
   checkRequirements,
   compileCondition,
+  compileRequirements,
+  describeRequirements,
   evaluate,
   NO_REQUIREMENTS,
   type Requirements,
@@ -136,4 +138,84 @@ test('checkRequirements() names the failed condition and traces what it saw', ()
     ok: false,
     detail: 'saw "globex"',
   }])
+})
+
+test('compileRequirements() compiles each kind from a require: block, with its place', () => {
+  const r = compileRequirements({
+    scopes: { all: ['a'], any: ['b', 'c'] },
+    roles: { any: ['admin'], claim: 'realm_access.roles' },
+    claims: [{ claim: 'tenant', equals: '{params.tenant}' }, { not: { claim: 't', equals: true } }],
+  }, 'routes[2].require')
+  assert.deepEqual(r.scopesAll, ['a'])
+  assert.deepEqual(r.scopesAny, ['b', 'c'])
+  assert.deepEqual(r.rolesAny, ['admin'])
+  assert.deepEqual(r.rolesClaim, claimPath('realm_access.roles'))
+  assert.deepEqual(r.claims.map((c) => [c.op, c.place]), [
+    ['equals', 'routes[2].require.claims[0]'],
+    ['not', 'routes[2].require.claims[1]'],
+  ])
+  assert.equal(r.place, 'routes[2].require')
+})
+
+test('compileRequirements() of nothing requires nothing; roles come from "roles" by default', () => {
+  assert.deepEqual(compileRequirements({}, ''), NO_REQUIREMENTS)
+  assert.deepEqual(
+    compileRequirements({ roles: { any: ['x'] } }, 'p').rolesClaim,
+    claimPath('roles'),
+  )
+  assert.equal(outcome(NO_REQUIREMENTS, {}), 'allowed')
+})
+
+test('checkRequirements() checks scopes, then roles, then claims, and traces each it checks', () => {
+  const r = compileRequirements({
+    scopes: { all: ['a'] },
+    roles: { any: ['admin'] },
+    claims: [{ claim: 'tenant', equals: 'acme' }],
+  }, 'JWTGATE_REQUIRED_SCOPES/ROLES')
+  assert.equal(
+    outcome(r, { roles: ['x'] }),
+    'insufficient_scope JWTGATE_REQUIRED_SCOPES/ROLES.scopes',
+  )
+  assert.equal(
+    outcome(r, { scope: 'a', roles: ['x'] }),
+    'insufficient_role JWTGATE_REQUIRED_SCOPES/ROLES.roles',
+  )
+  assert.equal(
+    outcome(r, { scope: 'a', roles: ['admin'] }),
+    'claim_mismatch JWTGATE_REQUIRED_SCOPES/ROLES.claims[0]',
+  )
+  const trace: Trace = []
+  checkRequirements(r, { scope: 'a b', roles: 'admin', tenant: 'acme' }, ctx, trace)
+  assert.deepEqual(trace, [
+    { step: 'JWTGATE_REQUIRED_SCOPES/ROLES.scopes: all of [a]', ok: true, detail: 'saw [a b]' },
+    {
+      step: 'JWTGATE_REQUIRED_SCOPES/ROLES.roles: any of [admin] in roles',
+      ok: true,
+      detail: 'saw [admin]',
+    },
+    {
+      step: 'JWTGATE_REQUIRED_SCOPES/ROLES.claims[0]: claim tenant equals "acme"',
+      ok: true,
+      detail: 'saw "acme"',
+    },
+  ])
+  const none: Trace = []
+  checkRequirements(NO_REQUIREMENTS, {}, ctx, none)
+  assert.deepEqual(none, [])
+})
+
+test('describeRequirements() names what each kind asks, and nothing for no requirement', () => {
+  assert.deepEqual(describeRequirements(NO_REQUIREMENTS), [])
+  assert.deepEqual(
+    describeRequirements(compileRequirements({
+      scopes: { all: ['a', 'b'], any: ['c'] },
+      roles: { any: ['admin'], claim: 'realm.roles' },
+      claims: [{ claim: 'x', equals: 1 }, { claim: 'y', equals: 2 }],
+    }, 'p')),
+    ['scopes a b', 'any scope of c', 'roles admin in realm.roles', '2 claim conditions'],
+  )
+  assert.deepEqual(
+    describeRequirements(compileRequirements({ claims: [{ claim: 'x', equals: 1 }] }, 'p')),
+    ['1 claim condition'],
+  )
 })

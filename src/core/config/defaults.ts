@@ -1,0 +1,46 @@
+/**
+ * @module The defaults, in one table shaped like the configuration file. Both schemas read it: the
+ * file's schema fills them in (and `jwtgate schema` shows them to editors), and the variables'
+ * schema takes each default's text. The compilers get values with the defaults already in place.
+ */
+import { ROLES_CLAIM } from '../auth/requirements.ts'
+
+/** Every default, where the configuration file would set it (durations as written: `30s`). */
+export const DEFAULTS = {
+  listen: { host: '0.0.0.0', port: 8080 },
+  log: { level: 'info', format: 'json' },
+  trustedProxies: 0,
+  maxTokenBytes: 8192,
+  forwardToken: false,
+  debugHeaders: false,
+  watch: false,
+  admin: { host: '127.0.0.1' },
+  shutdownTimeout: '30s',
+  cors: {
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    headers: ['authorization', 'content-type'],
+    credentials: false,
+    maxAge: '10m',
+  },
+  limits: { maxHeaderBytes: 16384, streamIdleTimeout: '2m' },
+  tokenCache: { size: 10000, maxAge: '5m' },
+  /** Each provider's. */
+  provider: {
+    jwksCooldown: '30s',
+    jwksTimeout: '5s',
+    jwksMaxAge: '10m',
+    allowInsecureJwks: false,
+    clockSkew: 30,
+    requiredClaims: ['exp'],
+    tokenSources: ['header:Authorization'],
+  },
+  /** Each upstream's. */
+  upstream: { timeout: '30s' },
+  /** Each route's. */
+  route: { auth: 'required', rolesClaim: ROLES_CLAIM },
+} as const
+
+/** A default as an environment variable writes it: lists comma-separated. */
+export function defaultText(value: string | number | boolean | readonly string[]): string {
+  return typeof value === 'object' ? value.join(',') : String(value)
+}

@@ -1,0 +1,139 @@
+/**
+ * @module Provider compilation: a provider as either source describes it (a ProviderSpec, its key
+ * material still raw) → a ProviderConfig with every local key imported, once, at load time.
+ */
+import { insecureUrlProblem } from '../auth/fetch-json.ts'
+import {
+  importPublicKeyText,
+  importSecret,
+  KeyImportError,
+  SUPPORTED_ALGS,
+  type VerifyKey,
+} from '../auth/keys.ts'
+import type { TokenSource } from '../auth/token.ts'
+import type { ConfigIssue } from '../errors.ts'
+import type { LocalKeys, ProviderConfig } from './types.ts'
+
+const ASYMMETRIC_ALGS = SUPPORTED_ALGS.filter((a) => !a.startsWith('HS'))
+
+/**
+ * A provider as read from either source, before keys are imported: the key and verification
+ * settings of ProviderConfig, with the key material still raw and the algorithms maybe unset.
+ * `place(field)` names a field for messages.
+ */
+export interface ProviderSpec
+  extends Omit<ProviderConfig['keys'], 'local'>, Omit<ProviderConfig['verify'], 'algorithms'> {
+  readonly name: string
+  readonly place: (field: string) => string
+  readonly secret: Uint8Array | undefined
+  readonly publicKey: string | undefined
+  readonly algorithms: readonly string[] | undefined
+  readonly tokenSources: readonly TokenSource[]
+}
+
+/**
+ * Imports the provider's local keys and checks its key settings together: a key source at all,
+ * not both a JWKS URL and an OIDC issuer, safe URLs, algorithms the keys can verify, the OIDC
+ * issuer among the issuers. The algorithms, when not configured, are derived from the keys.
+ */
+export async function compileProvider(
+  spec: ProviderSpec,
+  issues: ConfigIssue[],
+): Promise<ProviderConfig> {
+  const local: LocalKeys[] = []
+  const configured = spec.algorithms
+  async function importInto(
+    field: string,
+    label: LocalKeys['label'],
+    load: () => Promise<VerifyKey[]>,
+  ) {
+    try {
+      const keys = await load()
+      if (keys.length === 0) {
+        issues.push({
+          path: spec.place(field),
+          message: `no key fits the allowed algorithms (${configured?.join(', ')})`,
+        })
+      } else local.push({ label, keys })
+    } catch (e) {
+      issues.push({
+        path: spec.place(field),
+        message: e instanceof KeyImportError ? e.message : 'the key could not be imported',
+      })
+    }
+  }
+  if (spec.secret !== undefined) {
+    const bytes = spec.secret
+    await importInto('secret', 'secret', () => importSecret(bytes, configured))
+  }
+  if (spec.publicKey !== undefined) {
+    const text = spec.publicKey
+    await importInto('publicKey', 'public key', () => importPublicKeyText(text, configured))
+  }
+  const { jwksUrl, oidcIssuer, allowInsecure } = spec
+  if (jwksUrl !== undefined && oidcIssuer !== undefined) {
+    issues.push({
+      path: spec.place('oidcIssuer'),
+      message: 'set either a JWKS URL or an OIDC issuer, not both (discovery finds the JWKS URL)',
+    })
+  }
+  for (const [field, url] of [['jwksUrl', jwksUrl], ['oidcIssuer', oidcIssuer]] as const) {
+    const problem = url === undefined ? undefined : insecureUrlProblem(url, allowInsecure)
+    if (problem !== undefined) issues.push({ path: spec.place(field), message: problem })
+  }
+  const remote = jwksUrl !== undefined || oidcIssuer !== undefined
+  const unresolved = issues.some((i) =>
+    i.path === spec.place('secret') || i.path === spec.place('publicKey')
+  )
+  if (spec.secret === undefined && spec.publicKey === undefined && !remote && !unresolved) {
+    issues.push({
+      path: spec.place('provider'),
+      message: spec.place('provider') === 'key source'
+        ? 'none configured: set JWTGATE_SECRET, JWTGATE_PUBLIC_KEY, JWTGATE_JWKS_URL or JWTGATE_OIDC_ISSUER (jwtgate never runs as an open proxy)'
+        : 'has no key source: set secret, publicKey, jwksUrl or oidcIssuer',
+    })
+  }
+  const keyAlgs = new Set(local.flatMap((l) => l.keys.map((k) => k.alg)))
+  if (remote) { for (const alg of ASYMMETRIC_ALGS) keyAlgs.add(alg) }
+  if (configured !== undefined && local.length > 0 && !remote) {
+    const unusable = configured.filter((alg) => !keyAlgs.has(alg))
+    if (unusable.length > 0) {
+      issues.push({
+        path: spec.place('algorithms'),
+        message: `no configured key can verify ${unusable.join(', ')}`,
+      })
+    }
+  }
+  let issuers = spec.issuers
+  if (oidcIssuer !== undefined) {
+    if (issuers.length === 0) issuers = [oidcIssuer]
+    else if (!issuers.includes(oidcIssuer)) {
+      issues.push({
+        path: spec.place('issuer'),
+        message: `must include the OIDC issuer ${oidcIssuer}`,
+      })
+    }
+  }
+  return {
+    name: spec.name,
+    keys: {
+      local,
+      jwksUrl,
+      oidcIssuer,
+      cooldownMs: spec.cooldownMs,
+      timeoutMs: spec.timeoutMs,
+      maxAgeMs: spec.maxAgeMs,
+      allowInsecure,
+    },
+    verify: {
+      algorithms: configured ??
+        [...keyAlgs].sort((a, b) => SUPPORTED_ALGS.indexOf(a) - SUPPORTED_ALGS.indexOf(b)),
+      issuers,
+      audiences: spec.audiences,
+      clockSkewSec: spec.clockSkewSec,
+      requiredClaims: spec.requiredClaims,
+      requiredTyp: spec.requiredTyp,
+    },
+    tokenSources: spec.tokenSources,
+  }
+}

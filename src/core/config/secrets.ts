@@ -1,0 +1,65 @@
+/**
+ * @module Secrets and keys given indirectly: a value kept in a file (read without the trailing
+ * newline an editor adds; `JWTGATE_SECRET_FILE` and `{ "file": … }` both read this way), a
+ * reference `{ "env": … }` or `{ "file": … }` in the configuration file, and the `base64:` form.
+ */
+import type { ConfigIssue } from '../errors.ts'
+import type { SecretRefInput } from './file-schema.ts'
+import type { Environment, ReadFile } from './types.ts'
+
+/** The message for a `base64:` secret whose rest is not base64. */
+export const INVALID_BASE64 = 'the base64: value is not valid base64'
+
+/** Decodes a secret: `base64:` prefix for raw bytes, else the UTF-8 bytes of the text. */
+export function decodeSecret(text: string): Uint8Array | undefined {
+  if (!text.startsWith('base64:')) return new TextEncoder().encode(text)
+  const b64 = text.slice(7).trim().replace(/-/g, '+').replace(/_/g, '/')
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return undefined
+  try {
+    const bin = atob(b64)
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0))
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The value kept in the file at `path`: its text without one trailing newline (an editor's, not
+ * part of the value). Undefined, with an issue at `place`, when it cannot be read; `noReader` is
+ * the message when there is no file reader at all.
+ */
+export function readValueFile(
+  path: string,
+  readFile: ReadFile | undefined,
+  place: string,
+  issues: ConfigIssue[],
+  noReader = 'files cannot be read here',
+): string | undefined {
+  if (readFile === undefined) {
+    issues.push({ path: place, message: noReader })
+    return undefined
+  }
+  try {
+    return readFile(path).replace(/\r?\n$/, '')
+  } catch {
+    issues.push({ path: place, message: `cannot read file ${JSON.stringify(path)}` })
+    return undefined
+  }
+}
+
+/** A secret or key of the file: inline, from an environment variable, or read from a file. */
+export function resolveSecret(
+  ref: SecretRefInput | undefined,
+  place: string,
+  env: Environment,
+  readFile: ReadFile | undefined,
+  issues: ConfigIssue[],
+): string | undefined {
+  if (ref === undefined || typeof ref === 'string') return ref
+  if ('file' in ref) return readValueFile(ref.file, readFile, place, issues)
+  const value = env[ref.env]
+  if (value === undefined || value === '') {
+    issues.push({ path: place, message: `environment variable ${ref.env} is not set` })
+  }
+  return value
+}

@@ -15,7 +15,7 @@ import {
   type FoundToken,
 } from './auth/token.ts'
 import { readHeader } from './auth/verify.ts'
-import type { RouteConfig } from './config/load.ts'
+import type { RouteConfig } from './config/types.ts'
 import { GatewayError, LimitError, NoRouteError, TokenError } from './errors.ts'
 import { addressKey } from './rate-limit.ts'
 import type { Target } from './routing/path.ts'

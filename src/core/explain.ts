@@ -4,7 +4,7 @@
  * requirement with the claim value it saw, and the final status.
  */
 import type { Trace } from './auth/requirements.ts'
-import type { Config } from './config/load.ts'
+import type { Config } from './config/types.ts'
 import { authenticate, authorize, route as routeFor } from './decide.ts'
 import { GatewayError } from './errors.ts'
 import { silentLogger } from './log.ts'

@@ -5,7 +5,7 @@
  * Each step returns what it found or throws a GatewayError; the gateway keeps its own record of
  * the request, and every error becomes a response in respond.ts.
  */
-import type { Config } from './config/load.ts'
+import type { Config } from './config/types.ts'
 import { adminResponse, healthResponse, isHealthProbe } from './admin.ts'
 import { allowOrigin, isPreflight, preflightResponse } from './cors.ts'
 import { authenticate, authorize, route } from './decide.ts'

@@ -13,7 +13,7 @@ import {
   type TokenSource,
 } from './auth/token.ts'
 import { createVerifier, type Verifier } from './auth/verify.ts'
-import type { Config, ProviderConfig, RouteConfig, UpstreamConfig } from './config/load.ts'
+import type { Config, ProviderConfig, RouteConfig, UpstreamConfig } from './config/types.ts'
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
 import { foldHeaderName, type HeaderFilter, IDENTITY_PREFIXES } from './proxy/headers.ts'

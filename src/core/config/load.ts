@@ -18,16 +18,8 @@ import { mergeSettings } from './merge.ts'
 import { parseEnv, ROUTE_VARIABLES } from './schema.ts'
 import type { Config, Environment, ReadFile, RouteConfig } from './types.ts'
 
-export type { ClaimPath } from '../auth/claims.ts'
-export type {
-  AuthMode,
-  ClaimHeader,
-  Config,
-  LocalKeys,
-  ProviderConfig,
-  RouteConfig,
-  UpstreamConfig,
-} from './types.ts'
+/** What loadConfig returns (the types of its parts are in types.ts). */
+export type { Config } from './types.ts'
 
 /** How loadConfig reaches files (the core has no file system of its own). */
 export interface LoadOptions {

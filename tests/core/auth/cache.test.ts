@@ -53,7 +53,9 @@ test('cache: a cached token is rejected once the clock passes its exp', async ()
     deps: { now: () => now },
   })
   try {
-    const token = await sign({ sub: 'a', exp: Math.floor(now / 1000) + 60 }, {
+    // iat from the gateway's clock: the real one may have passed a second boundary since.
+    const iat = Math.floor(now / 1000)
+    const token = await sign({ sub: 'a', iat, exp: iat + 60 }, {
       alg: 'HS256',
       key: HS.raw,
     })

@@ -1,5 +1,7 @@
 import { expect, test } from 'bun:test'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
+import { basename, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { loadConfig } from '../../src/core/config/load.ts'
 import { describeConfig } from '../../src/core/config/summary.ts'
 import { secret } from '../helpers/keys.ts'
@@ -33,4 +35,20 @@ test('the README configuration file example is valid and says what the text says
 test('every JWTGATE_ variable the code reads is in the README', async () => {
   const { VARIABLES } = await import('../../src/core/config/schema.ts')
   for (const variable of VARIABLES) expect(readme).toContain(variable)
+})
+
+test("the README's Layout names every source file", () => {
+  const layout = /## Layout\n([\s\S]+?)\n## /.exec(`${readme}\n## `)?.[1] ?? ''
+  const files: string[] = []
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) walk(path)
+      else if (entry.name.endsWith('.ts')) files.push(path)
+    }
+  }
+  walk(fileURLToPath(new URL('../../src', import.meta.url)))
+  expect(files.length).toBeGreaterThan(40)
+  const missing = files.map((f) => basename(f)).filter((name) => !layout.includes(name))
+  expect(missing).toEqual([])
 })

@@ -103,6 +103,13 @@ if (run('build dist/jwtgate', 'npm', ['run', '--silent', 'build'])) {
   failed += 2
   results.push('end-to-end and security tests: not run, the build failed')
 }
+// Every platform's executable, cross-compiled here; the linux-x64 one run, the others inspected.
+if (run('release dist/release (npm run release)', 'npm', ['run', '--silent', 'release'])) {
+  run('release tests (bun test tests/release)', bin('bun'), ['test', 'tests/release'], bunCounts)
+} else {
+  failed++
+  results.push('release tests: not run, the release build failed')
+}
 
 process.stdout.write(`\n${results.join('\n')}\n\n`)
 process.stdout.write(`${passed} passed, ${failed} failed\n`)

@@ -8,7 +8,7 @@ import { ConfigError } from '../core/errors.ts'
 import { explain, formatExplanation } from '../core/explain.ts'
 import { createGateway } from '../core/gateway.ts'
 import { createLogger, formatLine } from '../core/log.ts'
-import { VERSION } from '../version.ts'
+import { VERSION, versionLine } from '../version.ts'
 import { startDemo } from './demo.ts'
 import { USAGE } from './help.ts'
 import type { Host, Server } from './host.ts'
@@ -311,7 +311,7 @@ export async function main(argv: readonly string[], host: Host): Promise<number>
     return 0
   }
   if (command === '--version' || command === '-v' || command === 'version') {
-    host.stdout(`jwtgate ${VERSION}`)
+    host.stdout(versionLine(host.runtime))
     return 0
   }
   if (command === 'explain') return explainCommand(host, args)

@@ -62,16 +62,29 @@ async function serveInBackground(h: TestHost): Promise<{ exit: Promise<number>; 
   return { exit, port }
 }
 
-test('VERSION matches package.json', () => {
-  expect(VERSION).toBe(
-    JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version,
-  )
+test('one version: VERSION, package.json, package-lock.json, deno.json and the newest CHANGELOG entry agree', () => {
+  const read = (file: string) => readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8')
+  const lock = JSON.parse(read('package-lock.json'))
+  expect(VERSION).toMatch(/^\d+\.\d+\.\d+$/)
+  expect({
+    package: JSON.parse(read('package.json')).version,
+    lock: lock.version,
+    lockRoot: lock.packages[''].version,
+    deno: JSON.parse(read('deno.json')).version,
+    changelog: /^## (\S+) — \d{4}-\d{2}-\d{2}$/m.exec(read('CHANGELOG.md'))?.[1],
+  }).toEqual({
+    package: VERSION,
+    lock: VERSION,
+    lockRoot: VERSION,
+    deno: VERSION,
+    changelog: VERSION,
+  })
 })
 
 test('--version and --help print and exit 0; an unknown command exits 2', async () => {
   const h = testHost({})
   expect(await main(['--version'], h)).toBe(0)
-  expect(h.out).toEqual([`jwtgate ${VERSION}`])
+  expect(h.out).toEqual([`jwtgate ${VERSION} (source, ${h.runtime})`])
   expect(await main(['--help'], h)).toBe(0)
   expect(h.out.at(-1)).toContain('jwtgate demo')
   expect(await main(['launch'], h)).toBe(2)

@@ -72,13 +72,20 @@ describe('dist/jwtgate check', () => {
       .toBe('refused')
   })
 
-  test('--version prints the version in package.json', async () => {
+  test('--version prints the version in package.json, the commit and the target', async () => {
     const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
       version: string
     }
     const { code, stdout } = await runTarget(BINARY, ['--version'], {})
     expect(code).toBe(0)
-    expect(stdout).toBe(`jwtgate ${version}\n`)
+    // The build stamps the commit and the target in (scripts/build.mjs).
+    expect(stdout).toMatch(
+      new RegExp(
+        `^jwtgate ${
+          version.replaceAll('.', '\\.')
+        } \\(commit [0-9a-f]{12}(-dirty)?, bun-linux-x64\\)\n$`,
+      ),
+    )
   })
 
   test('--help exits 0 and prints the usage', async () => {

@@ -1,8 +1,9 @@
 /**
- * @module The Bun entrypoint (compiled into `dist/jwtgate`): Bun's server, files, signals and
- * fetch behaviour, handed to the runtime-neutral command line.
+ * @module The Bun entrypoint (compiled into `dist/jwtgate`): Bun's server (the adapter embedders
+ * use too: adapters/bun.ts), files and signals, handed to the runtime-neutral command line.
  */
 import { readFileSync, unwatchFile, watchFile } from 'node:fs'
+import { MAX_IDLE_TIMEOUT_SEC, runtimeDeps, serve } from './adapters/bun.ts'
 import { main } from './cli/main.ts'
 import type { Host } from './cli/host.ts'
 
@@ -12,28 +13,8 @@ const host: Host = {
   readFile: (path) => readFileSync(path, 'utf8'),
   stdout: (line) => void process.stdout.write(`${line}\n`),
   stderr: (line) => void process.stderr.write(`${line}\n`),
-  serve(handler, { host: hostname, port, tls, idleTimeoutSec }) {
-    const protocol = tls === undefined ? 'http' : 'https'
-    // Bun.serve binds synchronously, and throws when it cannot: a rejection, as Host.serve promises.
-    let server: ReturnType<typeof Bun.serve>
-    try {
-      server = Bun.serve({
-        hostname,
-        port,
-        tls,
-        // Connections silent this long are closed (main.ts: the stream idle timeout, or the longest
-        // upstream timeout). Bun's default, 10 s, would cut a slow upstream or a quiet stream.
-        idleTimeout: idleTimeoutSec ?? 0,
-        // Bun caps request bodies at 128 MB by default; uploads stream through, so no cap here.
-        maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-        fetch: (request, srv) =>
-          handler(request, { clientAddress: srv.requestIP(request)?.address, protocol }),
-      })
-    } catch (e) {
-      return Promise.reject(e)
-    }
-    return Promise.resolve({ port: server.port ?? port, stop: (force) => server.stop(force) })
-  },
+  serve: (handler, { host, port, tls, idleTimeoutSec }) =>
+    serve(handler, { hostname: host, port, tls, idleTimeoutSec }),
   onSignal(listener) {
     process.on('SIGINT', () => listener('SIGINT'))
     process.on('SIGTERM', () => listener('SIGTERM'))
@@ -49,10 +30,8 @@ const host: Host = {
     watchFile(path, { interval: 500 }, onChange)
     return () => unwatchFile(path, onChange)
   },
-  // Bun.serve refuses a larger idleTimeout.
-  maxIdleTimeoutSec: 255,
-  // Keep the upstream's encoded bytes and their Content-Encoding as they are.
-  gatewayDeps: { fetchInit: { decompress: false } },
+  maxIdleTimeoutSec: MAX_IDLE_TIMEOUT_SEC,
+  gatewayDeps: runtimeDeps,
 }
 
 if (import.meta.main) void main(process.argv.slice(2), host).then((code) => process.exit(code))

@@ -1,7 +1,8 @@
 /**
- * @module The Deno entrypoint (`deno run -A src/deno.ts`): Deno's server, files, signals and
- * fetch behaviour, handed to the runtime-neutral command line.
+ * @module The Deno entrypoint (`deno run -A src/deno.ts`): Deno's server (the adapter embedders
+ * use too: adapters/deno.ts), files and signals, handed to the runtime-neutral command line.
  */
+import { runtimeDeps, serve } from './adapters/deno.ts'
 import { main } from './cli/main.ts'
 import type { Host } from './cli/host.ts'
 
@@ -13,45 +14,7 @@ const host: Host = {
   readFile: (path) => Deno.readTextFileSync(path),
   stdout: (line) => void Deno.stdout.writeSync(encoder.encode(`${line}\n`)),
   stderr: (line) => void Deno.stderr.writeSync(encoder.encode(`${line}\n`)),
-  serve(handler, { host: hostname, port, tls }) {
-    const protocol = tls === undefined ? 'http' : 'https'
-    return new Promise((resolve, reject) => {
-      try {
-        const abort = new AbortController()
-        let shuttingDown = false
-        const server = Deno.serve(
-          {
-            hostname,
-            port,
-            ...(tls === undefined ? {} : { cert: tls.cert, key: tls.key }),
-            signal: abort.signal,
-            onListen: (addr) =>
-              resolve({
-                port: (addr as Deno.NetAddr).port,
-                async stop(force) {
-                  // After a graceful shutdown has begun the listener is closed: aborting it
-                  // again throws; Deno.exit ends the connections that are left.
-                  if (force && !shuttingDown) abort.abort()
-                  else if (!force) {
-                    shuttingDown = true
-                    await server.shutdown()
-                  }
-                  if (!force) await server.finished
-                },
-              }),
-            onError: () => new Response(null, { status: 500 }),
-          },
-          (request, info) =>
-            handler(request, {
-              clientAddress: (info.remoteAddr as Deno.NetAddr).hostname,
-              protocol,
-            }),
-        )
-      } catch (e) {
-        reject(e)
-      }
-    })
-  },
+  serve: (handler, { host, port, tls }) => serve(handler, { hostname: host, port, tls }),
   onSignal(listener) {
     Deno.addSignalListener('SIGINT', () => listener('SIGINT'))
     Deno.addSignalListener('SIGTERM', () => listener('SIGTERM'))
@@ -79,8 +42,7 @@ const host: Host = {
     }, 500)
     return () => clearInterval(timer)
   },
-  // Deno's fetch always decodes gzip and br (it has no `decompress: false`).
-  gatewayDeps: { decodedEncodings: ['gzip', 'br'] },
+  gatewayDeps: runtimeDeps,
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args, host))

@@ -72,7 +72,13 @@ function coreBoundary() {
 
 run('typecheck (tsc, all)', bin('tsc'), ['-p', 'tsconfig.json'])
 run('typecheck (tsc, core without runtime types)', bin('tsc'), ['-p', 'tsconfig.core.json'])
-run('typecheck (deno check)', bin('deno'), ['check', 'src/deno.ts', 'src/mod.ts', 'tests/core'])
+run('typecheck (deno check)', bin('deno'), [
+  'check',
+  'src/deno.ts',
+  'src/mod.ts',
+  'tests/core',
+  'tests/adapters/deno.test.ts',
+])
 run('format (deno fmt --check)', bin('deno'), ['fmt', '--check'])
 run('lint (deno lint)', bin('deno'), ['lint'])
 {
@@ -86,8 +92,18 @@ run('lint (deno lint)', bin('deno'), ['lint'])
   else failed++
   results.push(`core boundary: ${bad.length === 0 ? '1 passed, 0 failed' : '0 passed, 1 failed'}`)
 }
-run('unit tests (bun test)', bin('bun'), ['test', 'tests/core', 'tests/cli'], bunCounts)
-run('core tests (deno test)', bin('deno'), ['test', '-A', 'tests/core'], denoCounts)
+run('unit tests (bun test)', bin('bun'), [
+  'test',
+  'tests/core',
+  'tests/cli',
+  'tests/adapters/bun.test.ts',
+], bunCounts)
+run('core tests (deno test)', bin('deno'), [
+  'test',
+  '-A',
+  'tests/core',
+  'tests/adapters/deno.test.ts',
+], denoCounts)
 if (run('build dist/jwtgate', 'npm', ['run', '--silent', 'build'])) {
   run(
     'end-to-end tests (bun test, dist/jwtgate and deno run)',

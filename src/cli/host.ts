@@ -2,9 +2,9 @@
  * @module What the command line needs from its runtime. Each entrypoint (bun.ts, deno.ts)
  * implements this once; the commands themselves are runtime-neutral.
  */
-import type { ConnectionInfo, GatewayDeps } from '../core/gateway.ts'
+import type { Handler, RuntimeDeps, Server } from '../adapters/types.ts'
 
-export type Handler = (request: Request, info: ConnectionInfo) => Response | Promise<Response>
+export type { Handler, Server }
 
 export interface ServeOptions {
   readonly host: string
@@ -12,16 +12,6 @@ export interface ServeOptions {
   readonly tls?: { readonly cert: string; readonly key: string } | undefined
   /** Close connections silent for this many seconds (0 or absent: never). Only when `Host.maxIdleTimeoutSec` allows it. */
   readonly idleTimeoutSec?: number
-}
-
-export interface Server {
-  /** The port actually bound (useful with port 0). */
-  readonly port: number
-  /**
-   * Stops accepting connections and resolves once the requests in flight have finished; with
-   * `force`, closes every connection at once.
-   */
-  stop(force?: boolean): Promise<void>
 }
 
 export interface Host {
@@ -48,5 +38,5 @@ export interface Host {
    */
   readonly maxIdleTimeoutSec?: number
   /** Runtime-specific fetch behaviour for the gateway (see GatewayDeps). */
-  readonly gatewayDeps: Pick<GatewayDeps, 'fetchInit' | 'decodedEncodings'>
+  readonly gatewayDeps: RuntimeDeps
 }

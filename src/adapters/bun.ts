@@ -1,0 +1,53 @@
+/**
+ * @module Serving jwtgate from Bun (`Bun.serve`), as the compiled binary does: the client's
+ * address and protocol handed to the gateway, request bodies streamed without Bun's 128 MB cap,
+ * the connection idle timeout set (Bun's default, 10 s, would cut slow upstreams and quiet
+ * streams; none would keep idle connections forever), and Bun's fetch told to pass compressed
+ * upstream bodies through (`runtimeDeps`).
+ *
+ * @example
+ * import { createGateway, loadConfig } from 'jwtgate'
+ * import { runtimeDeps, serve } from 'jwtgate/bun'
+ *
+ * const gateway = createGateway(await loadConfig(process.env), { ...runtimeDeps, connectionIdleMs: 120_000 })
+ * const server = await serve(gateway, { port: 8080, idleTimeoutSec: 120 })
+ */
+import {
+  handlerOf,
+  type RuntimeDeps,
+  type Servable,
+  type ServeOptions,
+  type Server,
+} from './types.ts'
+
+/** Bun's fetch decodes compressed bodies unless told not to: keep the upstream's bytes. */
+export const runtimeDeps: RuntimeDeps = Object.freeze({ fetchInit: { decompress: false } })
+
+/** Bun.serve refuses a longer idle timeout. */
+export const MAX_IDLE_TIMEOUT_SEC = 255
+
+/** Listens with Bun.serve; rejects when it cannot (the port is taken, a bad certificate). */
+export function serve(servable: Servable, options: ServeOptions = {}): Promise<Server> {
+  const handler = handlerOf(servable)
+  const protocol = options.tls === undefined ? 'http' : 'https'
+  let server: ReturnType<typeof Bun.serve>
+  try {
+    server = Bun.serve({
+      hostname: options.hostname ?? '0.0.0.0',
+      port: options.port ?? 8080,
+      tls: options.tls,
+      idleTimeout: Math.min(options.idleTimeoutSec ?? 0, MAX_IDLE_TIMEOUT_SEC),
+      // Bun caps request bodies at 128 MB by default; uploads stream through, so no cap here.
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+      fetch: (request, srv) =>
+        handler(request, { clientAddress: srv.requestIP(request)?.address, protocol }),
+    })
+  } catch (e) {
+    // Bun.serve binds synchronously and throws: a rejection, as every adapter's serve gives.
+    return Promise.reject(e)
+  }
+  return Promise.resolve({
+    port: server.port ?? options.port ?? 0,
+    stop: (force) => server.stop(force),
+  })
+}

@@ -1,0 +1,63 @@
+/**
+ * @module Serving jwtgate from Deno (`Deno.serve`): the client's address and protocol handed to
+ * the gateway, graceful and forced stops, and what Deno's fetch does to compressed upstream
+ * bodies (`runtimeDeps`: it always decodes gzip and br). Deno's server has no connection idle
+ * timeout, so `idleTimeoutSec` is not available here: the gateway watches streamed bodies itself.
+ *
+ * @example
+ * import { createGateway, loadConfig } from 'jwtgate'
+ * import { runtimeDeps, serve } from 'jwtgate/deno'
+ *
+ * const gateway = createGateway(await loadConfig(Deno.env.toObject()), runtimeDeps)
+ * const server = await serve(gateway, { port: 8080 })
+ */
+import {
+  handlerOf,
+  type RuntimeDeps,
+  type Servable,
+  type ServeOptions,
+  type Server,
+} from './types.ts'
+
+/** Deno's fetch always decodes gzip and br (it has no `decompress: false`). */
+export const runtimeDeps: RuntimeDeps = Object.freeze({ decodedEncodings: ['gzip', 'br'] })
+
+/** Listens with Deno.serve; resolves once listening, rejects when it cannot. */
+export function serve(servable: Servable, options: ServeOptions = {}): Promise<Server> {
+  const handler = handlerOf(servable)
+  const protocol = options.tls === undefined ? 'http' : 'https'
+  const tls = options.tls === undefined ? {} : { cert: options.tls.cert, key: options.tls.key }
+  return new Promise((resolve, reject) => {
+    try {
+      const abort = new AbortController()
+      let shuttingDown = false
+      const server = Deno.serve(
+        {
+          hostname: options.hostname ?? '0.0.0.0',
+          port: options.port ?? 8080,
+          ...tls,
+          signal: abort.signal,
+          onListen: (addr) =>
+            resolve({
+              port: (addr as Deno.NetAddr).port,
+              async stop(force) {
+                // After a graceful shutdown has begun the listener is closed: aborting it
+                // again throws; Deno.exit ends the connections that are left.
+                if (force && !shuttingDown) abort.abort()
+                else if (!force) {
+                  shuttingDown = true
+                  await server.shutdown()
+                }
+                if (!force) await server.finished
+              },
+            }),
+          onError: () => new Response(null, { status: 500 }),
+        },
+        (request, info) =>
+          handler(request, { clientAddress: (info.remoteAddr as Deno.NetAddr).hostname, protocol }),
+      )
+    } catch (e) {
+      reject(e)
+    }
+  })
+}

@@ -1,0 +1,44 @@
+/**
+ * @module The one shape every runtime adapter has (bun.ts, deno.ts, node.ts): `serve(handler,
+ * options)` listens and resolves with a Server; `runtimeDeps` is what a gateway needs to know
+ * about that runtime's fetch. The CLI hosts use the same adapters.
+ */
+import type { ConnectionInfo, Gateway, GatewayDeps } from '../core/gateway.ts'
+
+/** A gateway's fetch, or any handler that takes the connection's facts. */
+export type Handler = (request: Request, info: ConnectionInfo) => Response | Promise<Response>
+
+export interface ServeOptions {
+  /** The address to listen on (default `0.0.0.0`). */
+  readonly hostname?: string
+  /** The port (default 8080; 0 picks a free one). */
+  readonly port?: number
+  /** PEM text of the certificate chain and key: serve HTTPS. */
+  readonly tls?: { readonly cert: string; readonly key: string } | undefined
+  /**
+   * Close client connections silent this long (seconds; 0: never). Give the gateway the same as
+   * `connectionIdleMs`, so that it does not also watch idle uploads in JavaScript.
+   */
+  readonly idleTimeoutSec?: number
+}
+
+export interface Server {
+  /** The port actually bound (useful with port 0). */
+  readonly port: number
+  /**
+   * Stops accepting connections and resolves once the requests in flight have finished; with
+   * `force`, closes every connection at once.
+   */
+  stop(force?: boolean): Promise<void>
+}
+
+/** What `serve` accepts: a gateway, or a handler. */
+export type Servable = Gateway | Handler
+
+/** The handler of a Servable. */
+export function handlerOf(servable: Servable): Handler {
+  return typeof servable === 'function' ? servable : servable.fetch
+}
+
+/** GatewayDeps an adapter knows about its runtime. */
+export type RuntimeDeps = Pick<GatewayDeps, 'fetchInit' | 'decodedEncodings'>

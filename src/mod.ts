@@ -1,6 +1,7 @@
 /**
  * @module jwtgate as a library: build a gateway from configuration and serve its `fetch` from
- * Bun.serve, Deno.serve or any web-standard server.
+ * Bun.serve, Deno.serve or any web-standard server (src/adapters/ serve it as the binary does);
+ * or guard your own handler in the same process (`protect`, `createVerifier`).
  *
  * @example
  * import { createGateway, loadConfig } from 'jwtgate'
@@ -13,6 +14,14 @@ export {
   type Gateway,
   type GatewayDeps,
 } from './core/gateway.ts'
+export {
+  createVerifier,
+  type Guarded,
+  type LocalHandler,
+  protect,
+  type RequestVerifier,
+  type Verified,
+} from './core/guard.ts'
 export { type Config, loadConfig, type LoadOptions } from './core/config/load.ts'
 export { createLogger, type LogFormat, type Logger, type LogLevel } from './core/log.ts'
 export {

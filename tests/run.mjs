@@ -104,6 +104,7 @@ run('core tests (deno test)', bin('deno'), [
   'tests/core',
   'tests/adapters/deno.test.ts',
 ], denoCounts)
+run('examples (bun test tests/examples)', bin('bun'), ['test', 'tests/examples'], bunCounts)
 if (run('build dist/jwtgate', 'npm', ['run', '--silent', 'build'])) {
   run(
     'end-to-end tests (bun test, dist/jwtgate and deno run)',

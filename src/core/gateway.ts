@@ -8,7 +8,8 @@
 import type { Config } from './config/types.ts'
 import { adminResponse, healthResponse, isHealthProbe } from './admin.ts'
 import { allowOrigin, isPreflight, preflightResponse } from './cors.ts'
-import { authenticate, authorize, route } from './decide.ts'
+import type { Claims } from './auth/claims.ts'
+import { authenticate, authorize, type Decision, route } from './decide.ts'
 import { ForbiddenError, GatewayError, LimitError, TokenError } from './errors.ts'
 import { type Exchange, openExchange, settle } from './exchange.ts'
 import { type Logger, silentLogger } from './log.ts'
@@ -79,7 +80,12 @@ const NO_INFO: ConnectionInfo = Object.freeze({})
  * const gateway = createGateway(await loadConfig(env), { logger })
  * const response = await gateway.fetch(request, { clientAddress: '192.0.2.1' })
  */
-export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
+export function createGateway(
+  config: Config,
+  deps: GatewayDeps = {},
+  /** Allowed requests go to this handler instead of an upstream (guard.ts: `protect`). */
+  local?: LocalHandler,
+): Gateway {
   const now = deps.now ?? Date.now
   const logger = deps.logger ?? silentLogger
   const accessLog = logger.enabled('info') ? logger : undefined
@@ -123,6 +129,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
       authorize(decision, request)
     }
     limit(s.limiter, claims !== undefined ? subjectKey(x.iss, x.sub) : addressKey(x.client), now())
+    if (local !== undefined) return callLocal(local, request, decision, x.requestId)
     x.upstream = match.route.route.upstream
     const client = { address: x.client, protocol: info.protocol ?? 'http', requestId: x.requestId }
     const proxied = await proxy(proxyDeps, s, request, target, decision, client)
@@ -189,6 +196,39 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
       retireState(state)
     },
   }
+}
+
+/** What a handler guarded in the same process learns of an allowed request. */
+export interface Guarded {
+  /** The verified claims; undefined on a public route, or an optional one without a token. */
+  readonly claims: Claims | undefined
+  /** The route's name. */
+  readonly route: string
+  /** The route pattern's parameters (`/orders/:id` → `{ id }`). */
+  readonly params: Readonly<Record<string, string>>
+}
+
+/** A fetch handler behind the gateway's rules, in the same process. */
+export type LocalHandler = (request: Request, guarded: Guarded) => Response | Promise<Response>
+
+async function callLocal(
+  local: LocalHandler,
+  request: Request,
+  decision: Decision,
+  requestId: string,
+): Promise<Response> {
+  const guarded = {
+    claims: decision.claims,
+    route: decision.route.route.name,
+    params: decision.params,
+  }
+  const response = await local(request, guarded)
+  try {
+    response.headers.set('x-request-id', requestId)
+  } catch {
+    // Immutable headers (a Response.redirect, a fetch response under Deno): passed on as they are.
+  }
+  return response
 }
 
 /** The client's X-Request-Id when it is a sane one, else a new UUID. */

@@ -242,7 +242,20 @@ export const FileSchema = v.strictObject({
   routes: v.optional(v.array(Route)),
 })
 
-export type FileConfig = v.InferOutput<typeof FileSchema>
+/**
+ * The file when it guards a handler in the same process (`loadConfig(env, { local: true })`):
+ * routes name no upstream. (`jwtgate schema` prints FileSchema: the binary always proxies.)
+ */
+export const LocalFileSchema = v.strictObject({
+  ...FileSchema.entries,
+  routes: v.optional(
+    v.array(v.strictObject({ ...Route.entries, upstream: v.optional(v.string()) })),
+  ),
+})
+
+export type FileConfig = v.InferOutput<typeof LocalFileSchema>
+
 export type ProviderInput = v.InferOutput<typeof Provider>
-export type RouteInput = v.InferOutput<typeof Route>
+/** A route as read, its upstream absent only in a local file (LocalFileSchema). */
+export type RouteInput = NonNullable<FileConfig['routes']>[number]
 export type SecretRefInput = v.InferOutput<typeof SecretRef>

@@ -5,7 +5,7 @@
  */
 import * as v from 'valibot'
 import type { ConfigIssue } from '../errors.ts'
-import { type FileConfig, FileSchema } from './file-schema.ts'
+import { type FileConfig, FileSchema, LocalFileSchema } from './file-schema.ts'
 import { referenceIssues } from './references.ts'
 import type { ReadFile } from './types.ts'
 
@@ -54,8 +54,11 @@ async function parseConfigText(
 }
 
 /** Validates a parsed file (an empty one is `{}`); returns its value or every problem found. */
-function validateFile(value: unknown): { file?: FileConfig; issues: ConfigIssue[] } {
-  const result = v.safeParse(FileSchema, value ?? {})
+function validateFile(
+  value: unknown,
+  local: boolean,
+): { file?: FileConfig; issues: ConfigIssue[] } {
+  const result = v.safeParse(local ? LocalFileSchema : FileSchema, value ?? {})
   if (result.success) return { file: result.output, issues: [] }
   return {
     issues: result.issues.map((issue) => ({
@@ -73,6 +76,7 @@ export async function readConfigFile(
   path: string,
   readFile: ReadFile | undefined,
   issues: ConfigIssue[],
+  local = false,
 ): Promise<FileConfig | undefined> {
   let text: string
   try {
@@ -87,7 +91,7 @@ export async function readConfigFile(
     issues.push(parsed.issue)
     return undefined
   }
-  const validated = validateFile(parsed.value)
+  const validated = validateFile(parsed.value, local)
   issues.push(...validated.issues)
   if (validated.file === undefined) issues.push(...referenceIssues(parsed.value))
   return validated.file

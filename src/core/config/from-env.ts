@@ -82,8 +82,13 @@ export async function compileEnvironment(
   env: EnvValues,
   named: (variable: string) => string,
   issues: ConfigIssue[],
+  local = false,
 ): Promise<Pick<Config, 'providers' | 'upstreams' | 'routes'>> {
-  if (env.JWTGATE_UPSTREAM === undefined && !issues.some((i) => i.path === 'JWTGATE_UPSTREAM')) {
+  // A handler guarded in the same process (guard.ts) has no upstream.
+  if (
+    !local && env.JWTGATE_UPSTREAM === undefined &&
+    !issues.some((i) => i.path === 'JWTGATE_UPSTREAM')
+  ) {
     issues.push({
       path: 'JWTGATE_UPSTREAM',
       message: 'is required: the base URL of the API to protect, e.g. http://127.0.0.1:3000',

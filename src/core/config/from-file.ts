@@ -71,7 +71,12 @@ function upstreams(file: FileConfig, issues: ConfigIssue[]): UpstreamConfig[] {
   return out
 }
 
-function route(r: RouteInput, index: number, file: FileConfig, issues: ConfigIssue[]): RouteConfig {
+function route(
+  r: RouteInput,
+  index: number,
+  file: FileConfig,
+  issues: ConfigIssue[],
+): RouteConfig {
   const place = `routes[${index}]`
   const { auth } = r
   const defined = new Map(Object.entries(file.providers ?? {}))
@@ -120,7 +125,8 @@ function route(r: RouteInput, index: number, file: FileConfig, issues: ConfigIss
     place,
     pattern: r.path,
     methods: r.methods,
-    upstream: r.upstream,
+    // Absent only in a local file (LocalFileSchema): the guarded handler answers.
+    upstream: r.upstream ?? '',
     auth,
     providers: auth === 'public' ? [] : providers,
     stripPrefix: r.stripPrefix?.replace(/\/+$/, ''),

@@ -25,6 +25,11 @@ export type { Config } from './types.ts'
 export interface LoadOptions {
   /** Reads `_FILE` variables, the configuration file and `{ "file": … }` secrets. */
   readonly readFile?: ReadFile
+  /**
+   * The configuration guards a handler in the same process (`protect`, `createVerifier`): no
+   * upstream is needed, and routes may name none.
+   */
+  readonly local?: boolean
 }
 
 function deepFreeze<T>(value: T): T {
@@ -67,11 +72,11 @@ export async function loadConfig(
   let file: FileConfig | undefined
   if (filePath !== undefined) {
     refuseRouteVariables(env, input, issues)
-    file = await readConfigFile(filePath, options.readFile, issues)
+    file = await readConfigFile(filePath, options.readFile, issues, options.local)
     if (file === undefined) throw new ConfigError(issues)
   }
   const parts = file === undefined
-    ? await compileEnvironment(values, named, issues)
+    ? await compileEnvironment(values, named, issues, options.local)
     : await compileFile(file, env, options.readFile, issues)
   const settings = mergeSettings(values, input, file, options.readFile, issues)
   if (issues.length > 0) throw new ConfigError(issues)

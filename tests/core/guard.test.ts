@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict'
+import { loadConfig } from '../../src/core/config/load.ts'
+import { ConfigError } from '../../src/core/errors.ts'
+import { createVerifier, type Guarded, protect } from '../../src/core/guard.ts'
+import { secret, sign } from '../helpers/keys.ts'
+import { test } from '../helpers/t.ts'
+
+const HS = secret(32)
+const token = (claims: Record<string, unknown>) => sign(claims, { alg: 'HS256', key: HS.raw })
+const request = (path: string, token?: string, method = 'GET') =>
+  new Request(`http://app.test${path}`, {
+    method,
+    headers: token === undefined
+      ? { host: 'app.test' }
+      : { host: 'app.test', authorization: `Bearer ${token}` },
+  })
+
+/** A file configuration with no upstream at all: routes guard the handler. */
+const FILE = JSON.stringify({
+  providers: {
+    main: { issuer: 'https://idp.test', secret: HS.config },
+  },
+  routes: [
+    { name: 'health', path: '/health', auth: 'public' },
+    { name: 'orders', path: '/orders/:id', require: { scopes: { all: ['orders:read'] } } },
+  ],
+})
+const local = () =>
+  loadConfig({ JWTGATE_CONFIG: 'app.json' }, { readFile: () => FILE, local: true })
+
+test('loadConfig({ local: true }) needs no upstream, from the environment or a file; without it one is required', async () => {
+  const env = await loadConfig({ JWTGATE_SECRET: HS.config }, { local: true })
+  assert.deepEqual(env.upstreams, [])
+  assert.deepEqual((await local()).routes.map((r) => [r.name, r.upstream]), [['health', ''], [
+    'orders',
+    '',
+  ]])
+  await assert.rejects(
+    loadConfig({ JWTGATE_SECRET: HS.config }),
+    (e: unknown) => e instanceof ConfigError && e.issues.some((i) => i.path === 'JWTGATE_UPSTREAM'),
+  )
+  await assert.rejects(
+    loadConfig({ JWTGATE_CONFIG: 'app.json' }, { readFile: () => FILE }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.issues.map((i) => `${i.path}: ${i.message}`).includes('routes[0].upstream: is required'),
+  )
+})
+
+test('protect(): allowed requests reach the handler with the claims, route and params; refusals never do', async () => {
+  const seen: Guarded[] = []
+  const guarded = protect(await local(), (req, who) => {
+    seen.push(who)
+    return Response.json({ path: new URL(req.url).pathname, sub: who.claims?.sub ?? null })
+  })
+  try {
+    const reader = await token({ iss: 'https://idp.test', sub: 'alice', scope: 'orders:read' })
+    const ok = await guarded.fetch(request('/orders/7', reader))
+    assert.equal(ok.status, 200)
+    assert.deepEqual(await ok.json(), { path: '/orders/7', sub: 'alice' })
+    assert.ok(ok.headers.get('x-request-id'))
+    assert.deepEqual(seen.map((w) => [w.route, w.params, w.claims?.sub]), [[
+      'orders',
+      { id: '7' },
+      'alice',
+    ]])
+    const publicAnswer = await guarded.fetch(request('/health'))
+    assert.deepEqual([publicAnswer.status, seen.at(-1)?.claims], [200, undefined])
+    const before = seen.length
+    const missing = await guarded.fetch(request('/orders/7'))
+    assert.equal(missing.status, 401)
+    assert.equal(missing.headers.get('www-authenticate'), 'Bearer realm="jwtgate"')
+    const noScope = await guarded.fetch(
+      request('/orders/7', await token({ iss: 'https://idp.test', sub: 'bob' })),
+    )
+    assert.equal(noScope.status, 403)
+    assert.equal((await noScope.json()).code, 'insufficient_scope')
+    assert.equal((await guarded.fetch(request('/nowhere', reader))).status, 404)
+    assert.equal(seen.length, before)
+    assert.equal(guarded.metrics.render().includes('jwtgate_requests_total{route="orders"'), true)
+  } finally {
+    guarded.close()
+  }
+})
+
+test('createVerifier(): the claims, route and params, or the refusal to send back', async () => {
+  const verifier = createVerifier(await local())
+  try {
+    const reader = await token({ iss: 'https://idp.test', sub: 'alice', scope: 'orders:read' })
+    const who = await verifier.verify(request('/orders/9', reader))
+    assert.ok(!(who instanceof Response))
+    assert.deepEqual([who.route, who.params, who.claims?.sub], ['orders', { id: '9' }, 'alice'])
+    const refused = await verifier.verify(request('/orders/9', `${reader}x`))
+    assert.ok(refused instanceof Response)
+    assert.equal(refused.status, 401)
+    assert.match(refused.headers.get('www-authenticate')!, /error="invalid_token"/)
+    assert.equal((await refused.json()).code, 'bad_signature')
+    const forbidden = await verifier.verify(
+      request('/orders/9', await token({ iss: 'https://idp.test' })),
+    )
+    assert.ok(forbidden instanceof Response && forbidden.status === 403)
+    const bad = await verifier.verify(request('/orders/%2e%2e%2fx', reader))
+    assert.ok(bad instanceof Response && bad.status === 400)
+  } finally {
+    verifier.close()
+  }
+})

@@ -4,12 +4,14 @@
 //   node scripts/build.mjs             dist/jwtgate for this machine (npm run build)
 //   node scripts/build.mjs --release   dist/release/jwtgate-<target>[.exe] for every target people
 //                                      run servers and laptops on, and dist/release/SHA256SUMS
-//                                      (npm run release; cross-compiled here, on one Linux host)
+//                                      (npm run release; cross-compiled here, on one Linux host),
+//                                      then the npm packages (scripts/npm/package.mjs)
 // Bun fetches each target's runtime from the npm registry the first time (then from its cache).
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createReadStream, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { buildPackages } from './npm/package.mjs'
 
 const root = new URL('..', import.meta.url).pathname
 const bun = join(root, 'node_modules', '.bin', 'bun')
@@ -97,6 +99,9 @@ if (process.argv.includes('--release')) {
   }
   writeFileSync(join(dir, 'SHA256SUMS'), `${lines.join('\n')}\n`)
   process.stdout.write(`dist/release/SHA256SUMS (${TARGETS.length} executables, commit ${stamp})\n`)
+  for (const tarball of buildPackages(TARGETS)) {
+    process.stdout.write(`${tarball.slice(root.length)}\n`)
+  }
 } else {
   if (!existsSync(join(root, 'dist'))) mkdirSync(join(root, 'dist'))
   compile(hostTarget(), join(root, 'dist', 'jwtgate'), stamp, true)

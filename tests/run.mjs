@@ -45,6 +45,11 @@ const bunCounts = (out) => {
   const f = /^\s*(\d+) fail\s*$/m.exec(out)
   return p && f ? { pass: Number(p[1]), fail: Number(f[1]) } : undefined
 }
+const nodeCounts = (out) => {
+  const p = /^# pass (\d+)$/m.exec(out)
+  const f = /^# fail (\d+)$/m.exec(out)
+  return p && f ? { pass: Number(p[1]), fail: Number(f[1]) } : undefined
+}
 const denoCounts = (out) => {
   const m = /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(out)
   return m ? { pass: Number(m[1]), fail: Number(m[2]) } : undefined
@@ -104,6 +109,13 @@ run('core tests (deno test)', bin('deno'), [
   'tests/core',
   'tests/adapters/deno.test.ts',
 ], denoCounts)
+// The JSR package: what `deno publish` would check (types, slow types, license), offline.
+run('JSR package (deno publish --dry-run)', bin('deno'), ['publish', '--dry-run', '--allow-dirty'])
+// The Node adapter and its example under plain node (bundled there by the test itself).
+run('Node adapter (node --test)', process.execPath, [
+  '--test-reporter=tap',
+  'tests/adapters/node.test.mjs',
+], nodeCounts)
 run('examples (bun test tests/examples)', bin('bun'), ['test', 'tests/examples'], bunCounts)
 if (run('build dist/jwtgate', 'npm', ['run', '--silent', 'build'])) {
   run(

@@ -26,13 +26,31 @@ export const runtimeDeps: RuntimeDeps = Object.freeze({ fetchInit: { decompress:
 /** Bun.serve refuses a longer idle timeout. */
 export const MAX_IDLE_TIMEOUT_SEC = 255
 
+/** What this adapter uses of Bun (typed here so that Deno and JSR check it without Bun's types). */
+interface BunServer {
+  readonly port?: number
+  requestIP(request: Request): { address: string } | null
+  stop(force?: boolean): Promise<void> | void
+}
+interface BunServe {
+  serve(options: {
+    hostname: string
+    port: number
+    tls?: { cert: string; key: string }
+    idleTimeout: number
+    maxRequestBodySize: number
+    fetch: (request: Request, server: BunServer) => Response | Promise<Response>
+  }): BunServer
+}
+
 /** Listens with Bun.serve; rejects when it cannot (the port is taken, a bad certificate). */
 export function serve(servable: Servable, options: ServeOptions = {}): Promise<Server> {
   const handler = handlerOf(servable)
   const protocol = options.tls === undefined ? 'http' : 'https'
-  let server: ReturnType<typeof Bun.serve>
+  const bun = (globalThis as unknown as { Bun: BunServe }).Bun
+  let server: BunServer
   try {
-    server = Bun.serve({
+    server = bun.serve({
       hostname: options.hostname ?? '0.0.0.0',
       port: options.port ?? 8080,
       tls: options.tls,
@@ -48,6 +66,6 @@ export function serve(servable: Servable, options: ServeOptions = {}): Promise<S
   }
   return Promise.resolve({
     port: server.port ?? options.port ?? 0,
-    stop: (force) => server.stop(force),
+    stop: async (force) => void (await server.stop(force)),
   })
 }

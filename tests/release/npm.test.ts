@@ -1,0 +1,143 @@
+/**
+ * The npm packages the release writes (dist/release/npm/): the main `jwtgate` tarball and one per
+ * executable. Installed as a user would — `npm install` of the main tarball and the linux-x64 one
+ * into an empty project (the other platforms' optional dependencies are skipped) — then
+ * `npx jwtgate --version`, and the library imported by plain node.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ROOT } from '../helpers/process.ts'
+
+const DIR = join(ROOT, 'dist', 'release', 'npm')
+const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  version: string
+}
+const TARGETS = [
+  'linux-x64',
+  'linux-arm64',
+  'linux-x64-musl',
+  'linux-arm64-musl',
+  'darwin-x64',
+  'darwin-arm64',
+  'windows-x64',
+]
+
+/** The files of a tarball (`tar -tzf`), without the `package/` prefix. */
+function listing(tarball: string): string[] {
+  return execFileSync('tar', ['-tzf', join(DIR, tarball)], { encoding: 'utf8' })
+    .trim().split('\n').map((f) => f.replace(/^package\//, '')).sort()
+}
+
+/** A file of a tarball, read with `tar -xOzf`. */
+function read(tarball: string, file: string): string {
+  return execFileSync('tar', ['-xOzf', join(DIR, tarball), `package/${file}`], { encoding: 'utf8' })
+}
+
+describe('dist/release/npm', () => {
+  test('one main tarball and one per executable, nothing else', () => {
+    expect(readdirSync(DIR).sort()).toEqual(
+      [`jwtgate-${version}.tgz`, ...TARGETS.map((t) => `jwtgate-cli-${t}-${version}.tgz`)].sort(),
+    )
+  })
+
+  test('the main package: built modules and declarations, the launcher, an exports map, no sources or tests', () => {
+    const files = listing(`jwtgate-${version}.tgz`)
+    expect(files).toContain('lib/mod.js')
+    expect(files).toContain('lib/mod.d.ts')
+    expect(files).toContain('bin/jwtgate.mjs')
+    expect(
+      files.filter((f) =>
+        !/^(lib\/.+\.(js|d\.ts)|bin\/jwtgate\.mjs|package\.json|README\.md|CHANGELOG\.md|SECURITY\.md)$/
+          .test(f)
+      ),
+    ).toEqual([])
+    const pkg = JSON.parse(read(`jwtgate-${version}.tgz`, 'package.json'))
+    expect(pkg.version).toBe(version)
+    expect(pkg.sideEffects).toBe(false)
+    expect(pkg.bin).toEqual({ jwtgate: 'bin/jwtgate.mjs' })
+    expect(Object.keys(pkg.exports)).toEqual(expect.arrayContaining(['.', './bun', './deno']))
+    expect(pkg.scripts).toBeUndefined()
+    expect(Object.keys(pkg.optionalDependencies).sort()).toEqual(
+      TARGETS.map((t) => `@jwtgate/cli-${t}`).sort(),
+    )
+  })
+
+  for (const target of TARGETS) {
+    test(`@jwtgate/cli-${target}: the executable alone, chosen by os, cpu and libc`, () => {
+      const tarball = `jwtgate-cli-${target}-${version}.tgz`
+      const exe = target.startsWith('windows') ? 'jwtgate.exe' : 'jwtgate'
+      expect(listing(tarball)).toEqual([exe, 'package.json'].sort())
+      const pkg = JSON.parse(read(tarball, 'package.json'))
+      const [os, cpu, libc] = target.split('-')
+      expect({ os: pkg.os, cpu: pkg.cpu, libc: pkg.libc, scripts: pkg.scripts }).toEqual({
+        os: [os === 'windows' ? 'win32' : os],
+        cpu: [cpu],
+        libc: os === 'linux' ? [libc === 'musl' ? 'musl' : 'glibc'] : undefined,
+        scripts: undefined,
+      })
+    })
+  }
+})
+
+describe('npm install of the tarballs into an empty project', () => {
+  const project = mkdtempSync(join(tmpdir(), 'jwtgate-npm-'))
+
+  beforeAll(() => {
+    writeFileSync(
+      join(project, 'package.json'),
+      '{ "name": "consumer", "version": "1.0.0", "type": "module" }\n',
+    )
+    execFileSync('npm', [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      join(DIR, `jwtgate-${version}.tgz`),
+      join(DIR, `jwtgate-cli-linux-x64-${version}.tgz`),
+    ], { cwd: project, stdio: 'ignore', timeout: 120_000 })
+  }, 130_000)
+
+  afterAll(() => {
+    rmSync(project, { recursive: true, force: true })
+  })
+
+  test('npx jwtgate --version runs the linux-x64 executable', () => {
+    const result = spawnSync('npx', ['--no-install', 'jwtgate', '--version'], {
+      cwd: project,
+      encoding: 'utf8',
+      timeout: 30_000,
+    })
+    expect(result.status).toBe(0)
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `^jwtgate ${
+          version.replaceAll('.', '\\.')
+        } \\(commit [0-9a-f]{12}(-dirty)?, bun-linux-x64\\)\n$`,
+      ),
+    )
+  })
+
+  test('plain node imports the library and its adapters; a gateway refuses a request without a token', () => {
+    const script = `
+      import { createGateway, loadConfig } from 'jwtgate'
+      import { serve } from 'jwtgate/node'
+      const gateway = createGateway(await loadConfig({ JWTGATE_UPSTREAM: 'http://127.0.0.1:9', JWTGATE_SECRET: 'x'.repeat(32) }))
+      const response = await gateway.fetch(new Request('http://app/orders', { headers: { host: 'app' } }))
+      console.log(JSON.stringify({ status: response.status, challenge: response.headers.get('www-authenticate'), serve: typeof serve }))
+      gateway.close()
+    `
+    const result = spawnSync('node', ['--input-type=module', '-e', script], {
+      cwd: project,
+      encoding: 'utf8',
+      timeout: 30_000,
+    })
+    expect(result.stderr).toBe('')
+    expect(JSON.parse(result.stdout)).toEqual({
+      status: 401,
+      challenge: 'Bearer realm="jwtgate"',
+      serve: 'function',
+    })
+  })
+})

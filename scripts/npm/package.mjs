@@ -40,7 +40,7 @@ export function buildPackages(targets) {
   const main = join(out, 'jwtgate')
   // The library: one .js and one .d.ts per module, imports rewritten to .js. Type-checked by npm
   // test already (tsc and deno check); here only emitted (the adapters name Bun and Deno).
-  const adapters = ['bun', 'deno', 'node'].filter((a) =>
+  const adapters = ['bun', 'deno', 'node', 'hono'].filter((a) =>
     existsSync(join(root, 'src', 'adapters', `${a}.ts`))
   )
   execFileSync(join(root, 'node_modules', '.bin', 'tsc'), [

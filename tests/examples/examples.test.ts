@@ -21,6 +21,7 @@ const EXAMPLES = [
   { target: run('bun', 'examples/bun.ts'), proxies: true },
   { target: run('deno', 'examples/deno.ts'), proxies: true },
   { target: run('bun', 'examples/itty-router.ts'), proxies: false },
+  { target: run('bun', 'examples/hono.ts'), proxies: false },
 ]
 
 for (const { target, proxies } of EXAMPLES) {

@@ -2,7 +2,7 @@
  * The npm packages the release writes (dist/release/npm/): the main `jwtgate` tarball and one per
  * executable. Installed as a user would — `npm install` of the main tarball and the linux-x64 one
  * into an empty project (the other platforms' optional dependencies are skipped) — then
- * `npx jwtgate --version`, and the library imported by plain node.
+ * `npx jwtgate --version`, and the library imported by Node, Bun and Deno.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -119,25 +119,41 @@ describe('npm install of the tarballs into an empty project', () => {
     )
   })
 
-  test('plain node imports the library and its adapters; a gateway refuses a request without a token', () => {
-    const script = `
-      import { createGateway, loadConfig } from 'jwtgate'
-      import { serve } from 'jwtgate/node'
-      const gateway = createGateway(await loadConfig({ JWTGATE_UPSTREAM: 'http://127.0.0.1:9', JWTGATE_SECRET: 'x'.repeat(32) }))
-      const response = await gateway.fetch(new Request('http://app/orders', { headers: { host: 'app' } }))
-      console.log(JSON.stringify({ status: response.status, challenge: response.headers.get('www-authenticate'), serve: typeof serve }))
-      gateway.close()
-    `
-    const result = spawnSync('node', ['--input-type=module', '-e', script], {
-      cwd: project,
-      encoding: 'utf8',
-      timeout: 30_000,
+  /** The README's embedding, as an installed package: a gateway refuses a request without a token. */
+  const PROBE = `
+    import { createGateway, loadConfig } from 'jwtgate'
+    const gateway = createGateway(await loadConfig({ JWTGATE_UPSTREAM: 'http://127.0.0.1:9', JWTGATE_SECRET: 'x'.repeat(32) }))
+    const response = await gateway.fetch(new Request('http://app/orders', { headers: { host: 'app' } }))
+    const adapter = await import(ADAPTER)
+    console.log(JSON.stringify({ status: response.status, challenge: response.headers.get('www-authenticate'), serve: typeof adapter.serve }))
+    gateway.close()
+  `
+  const RUNTIMES = [
+    { name: 'node', command: ['node'], adapter: 'jwtgate/node' },
+    { name: 'bun', command: [join(ROOT, 'node_modules', '.bin', 'bun')], adapter: 'jwtgate/bun' },
+    {
+      name: 'deno',
+      command: [join(ROOT, 'node_modules', '.bin', 'deno'), 'run', '-A'],
+      adapter: 'jwtgate/deno',
+    },
+  ]
+
+  for (const runtime of RUNTIMES) {
+    test(`${runtime.name} imports the library and its adapter from the installed package`, () => {
+      const file = join(project, `probe-${runtime.name}.mjs`)
+      writeFileSync(file, PROBE.replace('ADAPTER', JSON.stringify(runtime.adapter)))
+      const [command, ...args] = runtime.command
+      const result = spawnSync(command!, [...args, file], {
+        cwd: project,
+        encoding: 'utf8',
+        timeout: 30_000,
+      })
+      expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' })
+      expect(JSON.parse(result.stdout)).toEqual({
+        status: 401,
+        challenge: 'Bearer realm="jwtgate"',
+        serve: 'function',
+      })
     })
-    expect(result.stderr).toBe('')
-    expect(JSON.parse(result.stdout)).toEqual({
-      status: 401,
-      challenge: 'Bearer realm="jwtgate"',
-      serve: 'function',
-    })
-  })
+  }
 })

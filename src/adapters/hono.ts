@@ -1,0 +1,40 @@
+/**
+ * @module A Hono middleware over `createVerifier`: requests the configuration allows go on to
+ * the app's handlers, which find the verified claims with `c.get('jwtgate')`; refused ones get
+ * jwtgate's own answer (401 with `WWW-Authenticate`, 403, 404; problem+json). Hono is not a
+ * dependency: the middleware uses only what every Hono version gives a middleware.
+ *
+ * @example
+ * import { Hono } from 'hono'
+ * import { createVerifier, loadConfig } from 'jwtgate'
+ * import { jwtgate, type JwtgateVariables } from 'jwtgate/hono'
+ *
+ * const verifier = createVerifier(await loadConfig(env, { local: true }))
+ * const app = new Hono<{ Variables: JwtgateVariables }>()
+ * app.use('*', jwtgate(verifier))
+ * app.get('/orders/:id', (c) => c.json({ order: c.req.param('id'), for: c.get('jwtgate').claims?.sub }))
+ */
+import type { RequestVerifier, Verified } from '../core/guard.ts'
+
+/** What the middleware sets: `c.get('jwtgate')`. */
+export interface JwtgateVariables {
+  jwtgate: Verified
+}
+
+/** The part of Hono's context the middleware uses. */
+interface Context {
+  readonly req: { readonly raw: Request }
+  set(key: 'jwtgate', value: Verified): void
+}
+
+/** Checks each request with `verifier`; refused requests never reach the next handler. */
+export function jwtgate(
+  verifier: RequestVerifier,
+): (c: Context, next: () => Promise<void>) => Promise<Response | void> {
+  return async (c, next) => {
+    const verified = await verifier.verify(c.req.raw)
+    if (verified instanceof Response) return verified
+    c.set('jwtgate', verified)
+    await next()
+  }
+}

@@ -9,7 +9,9 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ROOT } from '../helpers/process.ts'
+import { freePort, ROOT, sleep } from '../helpers/process.ts'
+import { secret, sign } from '../helpers/keys.ts'
+import { recordingUpstream } from '../helpers/serve.ts'
 
 const DIR = join(ROOT, 'dist', 'release', 'npm')
 const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
@@ -155,5 +157,69 @@ describe('npm install of the tarballs into an empty project', () => {
         serve: 'function',
       })
     })
+  }
+
+  /** The README's embedding snippet that starts with `// <marker>`. */
+  function snippet(marker: string): string {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    const found = new RegExp('```(?:ts|js)\\n(// ' + marker + '[\\s\\S]*?)```').exec(readme)
+    if (found === null) throw new Error(`no README snippet starting with // ${marker}`)
+    return found[1]!
+  }
+
+  const SNIPPETS = [
+    { marker: 'Bun:', file: 'readme-bun.ts', command: [join(ROOT, 'node_modules', '.bin', 'bun')] },
+    {
+      marker: 'Deno:',
+      file: 'readme-deno.ts',
+      command: [join(ROOT, 'node_modules', '.bin', 'deno'), 'run', '-A'],
+    },
+    { marker: 'Node 20\\+:', file: 'readme-node.mjs', command: ['node'] },
+  ]
+
+  for (const { marker, file, command } of SNIPPETS) {
+    test(
+      `the README's ${
+        marker.replace('\\', '')
+      } snippet runs unchanged against the installed package (its port aside)`,
+      async () => {
+        const upstream = await recordingUpstream()
+        const key = secret(32)
+        const port = freePort()
+        // The one change: the snippet's port 8080, which may be taken here, for a free one.
+        writeFileSync(join(project, file), snippet(marker).replace('port: 8080', `port: ${port}`))
+        const child = Bun.spawn([...command, join(project, file)], {
+          cwd: project,
+          env: {
+            PATH: process.env.PATH ?? '',
+            HOME: process.env.HOME ?? '',
+            JWTGATE_UPSTREAM: upstream.url,
+            JWTGATE_SECRET: key.config,
+          },
+          stdout: 'ignore',
+          stderr: 'pipe',
+        })
+        try {
+          let up = false
+          for (let i = 0; i < 100 && !up; i++) {
+            up = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)
+            if (!up) await sleep(100)
+          }
+          expect(up).toBe(true)
+          const token = await sign({ sub: 'alice' }, { alg: 'HS256', key: key.raw })
+          const allowed = await fetch(`http://127.0.0.1:${port}/orders/1`, {
+            headers: { authorization: `Bearer ${token}` },
+          })
+          expect(allowed.status).toBe(200)
+          expect(upstream.seen.map((s) => s.path)).toEqual(['/orders/1'])
+          expect((await fetch(`http://127.0.0.1:${port}/orders/1`)).status).toBe(401)
+        } finally {
+          child.kill()
+          await child.exited
+          await upstream.close()
+        }
+      },
+      20_000,
+    )
   }
 })

@@ -23,7 +23,33 @@ export {
   type Verified,
 } from './core/guard.ts'
 export { type Config, loadConfig, type LoadOptions } from './core/config/load.ts'
-export { createLogger, type LogFormat, type Logger, type LogLevel } from './core/log.ts'
+export type {
+  AuthMode,
+  ClaimHeader,
+  LocalKeys,
+  ProviderConfig,
+  ReadFile,
+  RouteConfig,
+  UpstreamConfig,
+} from './core/config/types.ts'
+export type { ClaimPath, Claims } from './core/auth/claims.ts'
+export type { VerifyKey } from './core/auth/keys.ts'
+export type { Condition, Requirements, Scalar } from './core/auth/requirements.ts'
+export type { TokenSource } from './core/auth/token.ts'
+export type { UpstreamBase } from './core/proxy/url.ts'
+export type { Template, TemplatePart } from './core/routing/template.ts'
+export type { CorsConfig } from './core/cors.ts'
+export type { StripHeaders } from './core/proxy/headers.ts'
+export type { RateLimit } from './core/rate-limit.ts'
+export type { CounterCell, Metrics } from './core/metrics.ts'
+export {
+  createLogger,
+  type LogFields,
+  type LogFormat,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+} from './core/log.ts'
 export {
   BadRequestError,
   ConfigError,

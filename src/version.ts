@@ -3,6 +3,7 @@
  * what a build stamped into the executable: the commit and the target (`scripts/build.mjs` passes
  * them with `bun build --define`). Run from source, neither is known.
  */
+/** This jwtgate's version (semver), as in package.json and deno.json. */
 export const VERSION = '0.2.0'
 
 // Replaced by `bun build --define` in scripts/build.mjs; undeclared (typeof: 'undefined') elsewhere.

@@ -86,6 +86,15 @@ run('typecheck (deno check)', bin('deno'), [
 ])
 run('format (deno fmt --check)', bin('deno'), ['fmt', '--check'])
 run('lint (deno lint)', bin('deno'), ['lint'])
+run('API docs (deno doc --lint)', bin('deno'), [
+  'doc',
+  '--lint',
+  'src/mod.ts',
+  'src/adapters/bun.ts',
+  'src/adapters/deno.ts',
+  'src/adapters/node.ts',
+  'src/adapters/hono.ts',
+])
 {
   const bad = coreBoundary()
   process.stdout.write(

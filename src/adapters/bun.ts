@@ -20,7 +20,12 @@ import {
   type Server,
 } from './types.ts'
 
-/** Bun's fetch decodes compressed bodies unless told not to: keep the upstream's bytes. */
+export type { Handler, RuntimeDeps, Servable, ServeOptions, Server } from './types.ts'
+
+/**
+ * Bun's fetch decodes compressed bodies unless told not to: keep the upstream's bytes. Pass it
+ * to `createGateway` (spread, to add `connectionIdleMs` or a logger).
+ */
 export const runtimeDeps: RuntimeDeps = Object.freeze({ fetchInit: { decompress: false } })
 
 /** Bun.serve refuses a longer idle timeout. */
@@ -43,7 +48,19 @@ interface BunServe {
   }): BunServer
 }
 
-/** Listens with Bun.serve; rejects when it cannot (the port is taken, a bad certificate). */
+/**
+ * Listens with Bun.serve and serves `servable` (a gateway, or any handler) with the client's
+ * address and protocol. Resolves once listening; rejects when it cannot (the port is taken, a
+ * bad certificate). `idleTimeoutSec` is capped at 255 (Bun's limit, `MAX_IDLE_TIMEOUT_SEC`).
+ *
+ * @example
+ * import { createGateway, loadConfig } from 'jwtgate'
+ * import { runtimeDeps, serve } from 'jwtgate/bun'
+ *
+ * const gateway = createGateway(await loadConfig(process.env), { ...runtimeDeps, connectionIdleMs: 120_000 })
+ * const server = await serve(gateway, { port: 8080, idleTimeoutSec: 120 })
+ * // later: gateway.drain(); await server.stop(); gateway.close()
+ */
 export function serve(servable: Servable, options: ServeOptions = {}): Promise<Server> {
   const handler = handlerOf(servable)
   const protocol = options.tls === undefined ? 'http' : 'https'

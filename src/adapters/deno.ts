@@ -19,10 +19,27 @@ import {
   type Server,
 } from './types.ts'
 
-/** Deno's fetch always decodes gzip and br (it has no `decompress: false`). */
+export type { Handler, RuntimeDeps, Servable, ServeOptions, Server } from './types.ts'
+
+/**
+ * Deno's fetch always decodes gzip and br (it has no `decompress: false`): the gateway then
+ * negotiates those codings itself. Pass it to `createGateway`.
+ */
 export const runtimeDeps: RuntimeDeps = Object.freeze({ decodedEncodings: ['gzip', 'br'] })
 
-/** Listens with Deno.serve; resolves once listening, rejects when it cannot. */
+/**
+ * Listens with Deno.serve and serves `servable` (a gateway, or any handler) with the client's
+ * address and protocol. Resolves once listening; rejects when it cannot (the port is taken, a bad
+ * certificate). Needs `--allow-net`.
+ *
+ * @example
+ * import { createGateway, loadConfig } from 'jwtgate'
+ * import { runtimeDeps, serve } from 'jwtgate/deno'
+ *
+ * const gateway = createGateway(await loadConfig(Deno.env.toObject()), runtimeDeps)
+ * const server = await serve(gateway, { port: 8080 })
+ * // later: gateway.drain(); await server.stop(); gateway.close()
+ */
 export function serve(servable: Servable, options: ServeOptions = {}): Promise<Server> {
   const handler = handlerOf(servable)
   const protocol = options.tls === undefined ? 'http' : 'https'

@@ -18,16 +18,39 @@ import type { RequestVerifier, Verified } from '../core/guard.ts'
 
 /** What the middleware sets: `c.get('jwtgate')`. */
 export interface JwtgateVariables {
+  /** The verified claims, route and route parameters of the request. */
   jwtgate: Verified
 }
 
-/** The part of Hono's context the middleware uses. */
+/**
+ * The part of Hono's context the middleware uses (any Hono `Context` whose variables include
+ * `JwtgateVariables` fits it).
+ */
 interface Context {
+  /** The request; the middleware reads `raw`, the web `Request`. */
   readonly req: { readonly raw: Request }
+  /** Where the middleware stores what it verified. */
   set(key: 'jwtgate', value: Verified): void
 }
 
-/** Checks each request with `verifier`; refused requests never reach the next handler. */
+export type { Context as JwtgateContext }
+
+/**
+ * A Hono middleware that checks each request with `verifier`: an allowed request goes on to the
+ * next handler with `c.get('jwtgate')` set; a refused one is answered with the verifier's
+ * response (401, 403, 404, 503; problem+json) and never reaches the next handler. Pass the same
+ * verifier for the app's life; call `verifier.close()` when the app stops.
+ *
+ * @example
+ * import { Hono } from 'hono'
+ * import { createVerifier, loadConfig } from 'jwtgate'
+ * import { jwtgate, type JwtgateVariables } from 'jwtgate/hono'
+ *
+ * const verifier = createVerifier(await loadConfig(process.env, { local: true }))
+ * const app = new Hono<{ Variables: JwtgateVariables }>()
+ * app.use('*', jwtgate(verifier))
+ * app.get('/me', (c) => c.json({ sub: c.get('jwtgate').claims?.sub }))
+ */
 export function jwtgate(
   verifier: RequestVerifier,
 ): (c: Context, next: () => Promise<void>) => Promise<Response | void> {

@@ -38,7 +38,13 @@ import {
   type Server,
 } from './types.ts'
 
-export type { Handler, ServeOptions as NodeServeOptions, Server as NodeServer }
+export type {
+  Handler,
+  RuntimeDeps,
+  Servable,
+  ServeOptions as NodeServeOptions,
+  Server as NodeServer,
+}
 
 /**
  * Content codings Node's fetch (undici) decodes by itself, with no option to keep the bytes:
@@ -54,7 +60,10 @@ function decodedByFetch(): string[] {
   return codings
 }
 
-/** What a gateway needs to know about Node's fetch (see GatewayDeps.decodedEncodings). */
+/**
+ * What a gateway needs to know about Node's fetch (see GatewayDeps.decodedEncodings). Pass it to
+ * `createGateway` (spread, to add `connectionIdleMs` or a logger).
+ */
 export const runtimeDeps: RuntimeDeps = Object.freeze({
   decodedEncodings: Object.freeze(decodedByFetch()),
 })
@@ -72,7 +81,19 @@ const FRAMING = new Set(['connection', 'keep-alive', 'transfer-encoding'])
 /** Statuses that never carry a body. */
 const NO_BODY = new Set([204, 205, 304])
 
-/** Listens with node:http (node:https with `tls`); rejects when it cannot (port taken, bad PEM). */
+/**
+ * Listens with node:http (node:https with `tls`) and serves `servable` (a gateway, or any
+ * handler) with the client's address and protocol. Resolves once listening; rejects when it cannot
+ * (the port is taken, a bad PEM). A handler that throws or returns no Response gets a 500.
+ *
+ * @example
+ * import { createGateway, loadConfig } from 'jwtgate'
+ * import { runtimeDeps, serve } from 'jwtgate/node'
+ *
+ * const gateway = createGateway(await loadConfig(process.env), { ...runtimeDeps, connectionIdleMs: 120_000 })
+ * const server = await serve(gateway, { port: 8080, idleTimeoutSec: 120 })
+ * // later: gateway.drain(); await server.stop(); gateway.close()
+ */
 export function serve(servable: Servable, options: ServeOptions = {}): Promise<Server> {
   const handler = handlerOf(servable)
   const protocol = options.tls === undefined ? 'http' : 'https'

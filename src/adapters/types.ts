@@ -8,6 +8,7 @@ import type { ConnectionInfo, Gateway, GatewayDeps } from '../core/gateway.ts'
 /** A gateway's fetch, or any handler that takes the connection's facts. */
 export type Handler = (request: Request, info: ConnectionInfo) => Response | Promise<Response>
 
+/** Where and how an adapter's `serve` listens. Every field is optional. */
 export interface ServeOptions {
   /** The address to listen on (default `0.0.0.0`). */
   readonly hostname?: string
@@ -22,6 +23,7 @@ export interface ServeOptions {
   readonly idleTimeoutSec?: number
 }
 
+/** What an adapter's `serve` resolves with: the bound port, and a way to stop. */
 export interface Server {
   /** The port actually bound (useful with port 0). */
   readonly port: number

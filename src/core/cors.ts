@@ -5,12 +5,17 @@
  * https://fetch.spec.whatwg.org/#http-cors-protocol
  */
 
+/** CORS settings (JWTGATE_CORS_*, or the file's `cors`): which origins, methods and headers. */
 export interface CorsConfig {
   /** Exact origins (`https://app.example.com`), subdomain patterns (`*.example.com`), or `*`. */
   readonly origins: readonly string[]
+  /** Methods a preflight may ask for. */
   readonly methods: readonly string[]
+  /** Request headers a preflight may ask for. */
   readonly headers: readonly string[]
+  /** Allow credentials (cookies, `Authorization`); never with `*`. */
   readonly credentials: boolean
+  /** How long browsers may cache a preflight answer, in seconds. */
   readonly maxAgeSec: number
 }
 

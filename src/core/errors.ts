@@ -40,9 +40,27 @@ export type ErrorCode =
   | 'cors_rejected'
   | 'internal_error'
 
-/** Base of all request-time errors: a stable `code`, an HTTP `status`, a generic `detail`. */
+/**
+ * Base of all request-time errors: a stable `code`, an HTTP `status`, a generic `detail`. The
+ * gateway turns each into a problem+json response itself (`type`, `title`, `status`, `detail`,
+ * `code`); anything else thrown on the request path becomes a generic 500.
+ *
+ * @example
+ * import { GatewayError } from 'jwtgate'
+ * const e = new GatewayError('internal_error', 500, 'Something went wrong.')
+ * console.log(e.code, e.status) // internal_error 500
+ */
 export class GatewayError extends Error {
+  /** The class name, for logs and `String(error)`. */
   override readonly name: string = 'GatewayError'
+  /**
+   * Creates the error; the gateway throws these itself.
+   *
+   * @param code The stable reason code, sent as the problem's `code`.
+   * @param status The HTTP status of the response.
+   * @param detail A generic explanation, safe to send to the client (never a token or a secret).
+   * @param options `cause`: the underlying error, kept for logs.
+   */
   constructor(
     readonly code: ErrorCode,
     readonly status: number,
@@ -53,17 +71,48 @@ export class GatewayError extends Error {
   }
 }
 
-/** The request carries no usable token, or one that does not verify (401, RFC 6750 §3.1). */
+/**
+ * The request carries no usable token, or one that does not verify (401, RFC 6750 §3.1). The
+ * response's `WWW-Authenticate` says `error="invalid_token"` (no error for `token_missing`).
+ *
+ * @example
+ * import { TokenError } from 'jwtgate'
+ * const e = new TokenError('token_expired', 'The token has expired.')
+ * console.log(e.status) // 401
+ */
 export class TokenError extends GatewayError {
+  /** The class name, for logs and `String(error)`. */
   override readonly name = 'TokenError'
+  /**
+   * Creates the error; the gateway throws these itself.
+   *
+   * @param code Why the token was refused.
+   * @param detail A generic explanation, safe to send to the client.
+   * @param options `cause`: the underlying error (jose's), kept for logs.
+   */
   constructor(code: TokenErrorCode, detail: string, options?: { cause?: unknown }) {
     super(code, 401, detail, options)
   }
 }
 
-/** The token is valid but lacks what the route requires (403 insufficient_scope). */
+/**
+ * The token is valid but lacks what the route requires (403: `insufficient_scope`,
+ * `insufficient_role` or `claim_mismatch`). The response's `WWW-Authenticate` names the scopes.
+ *
+ * @example
+ * import { ForbiddenError } from 'jwtgate'
+ * const e = new ForbiddenError('insufficient_scope', 'The token lacks a required scope.', ['orders:write'])
+ * console.log(e.status, e.scopes) // 403 [ 'orders:write' ]
+ */
 export class ForbiddenError extends GatewayError {
+  /** The class name, for logs and `String(error)`. */
   override readonly name = 'ForbiddenError'
+  /**
+   * Creates the error; the gateway throws these itself.
+   *
+   * @param code Which kind of requirement failed.
+   * @param detail A generic explanation, safe to send to the client.
+   */
   constructor(
     code: 'insufficient_scope' | 'insufficient_role' | 'claim_mismatch',
     detail: string,
@@ -84,17 +133,48 @@ export class NoRouteError extends GatewayError {
   }
 }
 
-/** No key set has loaded yet (JWKS or OIDC still unreachable since start): 503. */
+/**
+ * No key set has loaded yet (JWKS or OIDC still unreachable since start): 503 with
+ * `Retry-After`. Once keys have loaded, a failing refresh keeps the last good set instead.
+ *
+ * @example
+ * import { UnavailableError } from 'jwtgate'
+ * const e = new UnavailableError('The signing keys are not available yet.', 5)
+ * console.log(e.status, e.retryAfterSeconds) // 503 5
+ */
 export class UnavailableError extends GatewayError {
+  /** The class name, for logs and `String(error)`. */
   override readonly name = 'UnavailableError'
+  /**
+   * Creates the error; the gateway throws these itself.
+   *
+   * @param detail A generic explanation, safe to send to the client.
+   * @param retryAfterSeconds Sent as `Retry-After` (default 1).
+   */
   constructor(detail: string, readonly retryAfterSeconds = 1) {
     super('keys_unavailable', 503, detail)
   }
 }
 
-/** The upstream could not be reached (502) or did not answer in time (504). */
+/**
+ * The upstream could not be reached (502 `upstream_unreachable`) or did not send its response
+ * headers in time (504 `upstream_timeout`). The detail is fixed: the upstream's address and the
+ * underlying error (`cause`) go to the log, never to the client.
+ *
+ * @example
+ * import { UpstreamError } from 'jwtgate'
+ * const e = new UpstreamError('upstream_timeout')
+ * console.log(e.status, e.detail) // 504 The upstream did not send response headers in time.
+ */
 export class UpstreamError extends GatewayError {
+  /** The class name, for logs and `String(error)`. */
   override readonly name = 'UpstreamError'
+  /**
+   * Creates the error; the gateway throws these itself.
+   *
+   * @param code Unreachable (502) or too slow (504).
+   * @param options `cause`: the underlying error, kept for logs.
+   */
   constructor(code: 'upstream_unreachable' | 'upstream_timeout', options?: { cause?: unknown }) {
     super(
       code,
@@ -118,9 +198,24 @@ export class ClientClosedError extends GatewayError {
   }
 }
 
-/** The request itself is unacceptable: an ambiguous path, a bad Host, announced trailers (400), or an unknown method (405). */
+/**
+ * The request itself is unacceptable: an ambiguous path, a bad Host, announced trailers (400), or
+ * an unknown method (405). Refused before routing: no route, token or upstream is consulted.
+ *
+ * @example
+ * import { BadRequestError } from 'jwtgate'
+ * const e = new BadRequestError('bad_path', 'The request path is ambiguous.')
+ * console.log(e.status) // 400
+ */
 export class BadRequestError extends GatewayError {
+  /** The class name, for logs and `String(error)`. */
   override readonly name = 'BadRequestError'
+  /**
+   * Creates the error; the gateway throws these itself.
+   *
+   * @param code What is wrong with the request; `method_not_allowed` gives 405, the others 400.
+   * @param detail A generic explanation, safe to send to the client.
+   */
   constructor(
     code: 'bad_path' | 'bad_host' | 'trailers_not_supported' | 'method_not_allowed',
     detail: string,
@@ -153,14 +248,36 @@ export class LimitError extends GatewayError {
 
 /** One problem in the configuration: where (a variable name or a file path) and what. */
 export interface ConfigIssue {
+  /** Where: a variable name (`JWTGATE_UPSTREAM`) or a path in the file (`routes[2].upstream`). */
   readonly path: string
+  /** What is wrong, in a sentence. */
   readonly message: string
 }
 
-/** The configuration is invalid; `issues` lists every problem found, not just the first. */
+/**
+ * The configuration is invalid; `issues` lists every problem found, not just the first. Thrown
+ * (as a rejection) by `loadConfig`; its `message` has one `path: message` line per issue.
+ *
+ * @example
+ * import { ConfigError, loadConfig } from 'jwtgate'
+ * try {
+ *   await loadConfig(env)
+ * } catch (e) {
+ *   if (!(e instanceof ConfigError)) throw e
+ *   for (const issue of e.issues) console.error(`${issue.path}: ${issue.message}`)
+ *   return 1 // refuse to start
+ * }
+ */
 export class ConfigError extends Error {
+  /** The class name, for logs and `String(error)`. */
   override readonly name = 'ConfigError'
+  /** A stable code, as request-time errors have. */
   readonly code = 'config_invalid'
+  /**
+   * Creates the error; `loadConfig` throws it.
+   *
+   * @param issues Every problem found.
+   */
   constructor(readonly issues: readonly ConfigIssue[]) {
     super(issues.map((i) => `${i.path}: ${i.message}`).join('\n'))
   }

@@ -29,6 +29,7 @@ export interface GatewayDeps {
   readonly fetch?: typeof fetch
   /** The clock, in milliseconds since the epoch. */
   readonly now?: () => number
+  /** Where access lines and events go (default: nowhere). See `createLogger`. */
   readonly logger?: Logger
   /** Runtime-specific options for upstream fetches, e.g. Bun's `{ decompress: false }`. */
   readonly fetchInit?: Readonly<Record<string, unknown>>
@@ -49,12 +50,24 @@ export interface GatewayDeps {
 
 /** Runtime-neutral facts about the connection, filled in by each entrypoint. */
 export interface ConnectionInfo {
+  /** The peer's IP address, as the socket reports it (the first hop when behind proxies). */
   readonly clientAddress?: string
   /** The protocol the client connected with (never taken from the request line, which a client writes). */
   readonly protocol?: 'http' | 'https'
 }
 
+/**
+ * A running gateway, from `createGateway` or `protect`: a web-standard `fetch` handler for the
+ * proxy, and an `admin` handler for a separate listener. It never throws from `fetch`: every
+ * refusal and failure is a response (problem+json).
+ */
 export interface Gateway {
+  /**
+   * Answers one request: routes it, checks its token and the route's requirements, and proxies it
+   * (or, from `protect`, calls the handler). `info` gives the client's address and protocol;
+   * without an address, requests without a token share one rate-limit bucket and
+   * `X-Forwarded-For` gets no entry for the client.
+   */
   fetch(request: Request, info?: ConnectionInfo): Promise<Response>
   /** The admin listener's handler: `/metrics`, `/healthz`, `/readyz`. */
   admin(request: Request): Response
@@ -62,6 +75,7 @@ export interface Gateway {
   readonly ready: boolean
   /** The configuration in force. */
   readonly config: Config
+  /** The counters and histograms `admin` serves at `/metrics` (Prometheus text format). */
   readonly metrics: Metrics
   /** Swaps in a new configuration atomically; requests in flight finish on the old one. */
   reload(config: Config): void

@@ -42,9 +42,11 @@ export function protect(config: Config, handler: LocalHandler, deps: GatewayDeps
 
 /** What `verify` finds for an allowed request. */
 export interface Verified extends Guarded {
+  /** The verified claims; undefined on a public route, or an optional one without a token. */
   readonly claims: Claims | undefined
 }
 
+/** What `createVerifier` returns: a check for each request, and `close` when done. */
 export interface RequestVerifier {
   /**
    * The verified claims, route and parameters for `request`, or the refusal to send back (a

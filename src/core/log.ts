@@ -3,25 +3,34 @@
  * sink the entrypoint provides. Callers pass fields, never tokens or secrets.
  */
 
+/** How important a line is; a logger writes its level and above. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+/** `json`: one JSON object per line, for log shippers; `pretty`: `time LEVEL event key=value …`. */
 export type LogFormat = 'json' | 'pretty'
+/** An event's fields, written after `time`, `level` and `event`; undefined values are left out. */
 export type LogFields = Readonly<
   Record<string, string | number | boolean | undefined | readonly string[]>
 >
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
 
+/** Where the gateway writes its events and access lines (`GatewayDeps.logger`). */
 export interface Logger {
   /** True when a line at `level` would be written; check it before building costly fields. */
   enabled(level: LogLevel): boolean
+  /** Writes one line for `event` (`request`, `jwks_retry`, …) when `level` is enabled. */
   log(level: LogLevel, event: string, fields?: LogFields): void
 }
 
+/** What `createLogger` takes. */
 export interface LoggerOptions {
+  /** The lowest level written. */
   readonly level: LogLevel
+  /** The line format. */
   readonly format: LogFormat
   /** Receives each line, without a trailing newline. */
   readonly sink: (line: string) => void
+  /** The clock, in milliseconds since the epoch (default `Date.now`). */
   readonly now?: () => number
 }
 
@@ -61,6 +70,18 @@ export function formatLine(
   return line
 }
 
+/**
+ * A Logger that formats each event as one line and hands it to `options.sink`. Values are
+ * escaped so that none (a token's `sub`, say) can break a line or send control characters.
+ * The configuration's `log` settings (JWTGATE_LOG_LEVEL, JWTGATE_LOG_FORMAT) are what the binary
+ * uses; pass them on to log as it does.
+ *
+ * @example
+ * import { createGateway, createLogger, loadConfig } from 'jwtgate'
+ * const config = await loadConfig(env)
+ * const logger = createLogger({ ...config.log, sink: console.log })
+ * const gateway = createGateway(config, { logger })
+ */
 export function createLogger(options: LoggerOptions): Logger {
   const min = RANK[options.level]
   const now = options.now ?? Date.now

@@ -20,6 +20,7 @@ function labelText(names: Labels, values: readonly string[], extra?: string): st
 
 /** One label set's count: kept by whoever counts it often, to skip the lookup. */
 export interface CounterCell {
+  /** The count. */
   value: number
 }
 
@@ -180,54 +181,79 @@ interface RouteSeries {
   readonly counts: Map<number, CounterCell>
 }
 
-/** Every metric the gateway keeps. */
+/**
+ * Every metric the gateway keeps, as `Gateway.metrics`. The admin handler serves `render()` at
+ * `/metrics`; read the fields directly to report a figure elsewhere. The gateway creates its own:
+ * embedders read it, they do not construct one.
+ *
+ * @example
+ * import { createGateway, loadConfig } from 'jwtgate'
+ * const gateway = createGateway(await loadConfig(env))
+ * console.log(gateway.metrics.inFlight.value) // requests not yet answered with headers
+ * const text = gateway.metrics.render() // what /metrics serves
+ */
 export class Metrics {
+  /** `jwtgate_requests_total`: requests answered, by route, method class and status. */
   readonly requests = new Counter(
     'jwtgate_requests_total',
     'Requests answered, by route, method class and status.',
     ['route', 'method_class', 'status'],
   )
+  /** `jwtgate_rejections_total`: requests rejected by the gateway, by reason code. */
   readonly rejections = new Counter(
     'jwtgate_rejections_total',
     'Requests rejected by the gateway, by reason code.',
     ['reason'],
   )
+  /** `jwtgate_request_duration_seconds`: time from request to response headers, by route. */
   readonly requestDuration = new Histogram(
     'jwtgate_request_duration_seconds',
     'Time from request to response headers, by route.',
     ['route'],
   )
+  /** `jwtgate_upstream_duration_seconds`: time the upstream took to answer with headers. */
   readonly upstreamDuration = new Histogram(
     'jwtgate_upstream_duration_seconds',
     'Time from the upstream request to its response headers, by upstream.',
     ['upstream'],
   )
+  /** `jwtgate_token_verification_seconds`: time to verify a token (cache misses), by provider. */
   readonly verifyDuration = new Histogram(
     'jwtgate_token_verification_seconds',
     'Time to verify a token (cache misses), by provider.',
     ['provider'],
   )
+  /** `jwtgate_jwks_fetches_total`: JWK Set and OIDC discovery fetches, by provider and result. */
   readonly jwksFetches = new Counter(
     'jwtgate_jwks_fetches_total',
     'JWK Set (and OIDC discovery) fetches, by provider and result.',
     ['provider', 'result'],
   )
+  /** `jwtgate_token_cache_total`: verified-token cache lookups, by result (hit, miss). */
   readonly cache = new Counter(
     'jwtgate_token_cache_total',
     'Verified-token cache lookups, by result (hit, miss).',
     ['result'],
   )
+  /** `jwtgate_requests_in_flight`: requests received and not yet answered with headers. */
   readonly inFlight = new Gauge(
     'jwtgate_requests_in_flight',
     'Requests received and not yet answered with headers.',
   )
+  /** When the metrics were created, in seconds since the epoch. */
   readonly startTime: number
   /** The cache counters, kept at hand: they move on every request with a token. */
   readonly cacheHits: CounterCell = this.cache.cell(['hit'])
+  /** The cache-miss counter (see `cacheHits`). */
   readonly cacheMisses: CounterCell = this.cache.cell(['miss'])
   readonly #routes = new Map<string, RouteSeries>()
   readonly #upstreams = new Map<string, HistogramSeries>()
 
+  /**
+   * Creates empty metrics; the gateway does so itself.
+   *
+   * @param now The start time, in milliseconds since the epoch (default: now).
+   */
   constructor(now: number = Date.now()) {
     this.startTime = now / 1000
   }
@@ -260,6 +286,7 @@ export class Metrics {
     series.observe(seconds)
   }
 
+  /** Every metric in the Prometheus text format (version 0.0.4), as `/metrics` serves it. */
   render(): string {
     return [
       this.requests.render(),

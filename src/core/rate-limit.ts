@@ -21,8 +21,11 @@ export function subjectKey(iss: string | undefined, sub: string | undefined): st
   return `sub:${iss ?? ''}:${sub ?? ''}`
 }
 
+/** A rate limit (JWTGATE_RATE_LIMIT `100/1m`): `limit` requests per `periodMs`. */
 export interface RateLimit {
+  /** Requests allowed per period. */
   readonly limit: number
+  /** The period, in milliseconds. */
   readonly periodMs: number
 }
 

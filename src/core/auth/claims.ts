@@ -9,7 +9,9 @@ export type Claims = Readonly<Record<string, unknown>>
 
 /** A claim path compiled once at start: the raw name and its dot-separated parts. */
 export interface ClaimPath {
+  /** The path as written (`realm_access.roles`). */
   readonly raw: string
+  /** Its dot-separated parts (`['realm_access', 'roles']`). */
   readonly parts: readonly string[]
 }
 

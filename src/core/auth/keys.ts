@@ -6,14 +6,20 @@ import { importJWK, importSPKI, importX509, type JWK } from 'jose'
 
 /**
  * The CryptoKey type as jose declares it (under Deno, jose's types name node's webcrypto
- * CryptoKey, which the DOM one does not satisfy).
+ * CryptoKey, which the DOM one does not satisfy). Left out of the API reference: it names a
+ * jose function's return type.
+ *
+ * @ignore
  */
 export type JoseKey = Awaited<ReturnType<typeof importSPKI>>
 
 /** A key ready for jose: one CryptoKey bound to exactly one algorithm. */
 export interface VerifyKey {
+  /** The key ID a token's `kid` header is matched against; undefined when the key has none. */
   readonly kid: string | undefined
+  /** The one algorithm this key verifies. */
   readonly alg: string
+  /** The imported key (a CryptoKey, or a secret's bytes, as jose takes them). */
   readonly key: JoseKey
 }
 

@@ -27,7 +27,9 @@ export interface TraceStep {
 
 export type Trace = TraceStep[]
 
+/** A claim condition's expected value as written. */
 type Scalar = string | number | boolean
+export type { Scalar }
 
 /** A claim condition as the configuration file writes it (validated by the file's schema). */
 export type ConditionInput =
@@ -84,10 +86,15 @@ export type Condition =
 
 /** A route's compiled requirements: the fields of each kind (see KINDS), and their place. */
 export interface Requirements {
+  /** Scopes the token must all have. */
   readonly scopesAll: readonly string[]
+  /** Scopes of which the token must have at least one (empty: no check). */
   readonly scopesAny: readonly string[]
+  /** Roles of which the token must have at least one (empty: no check). */
   readonly rolesAny: readonly string[]
+  /** The claim that holds the roles (default `roles`). */
   readonly rolesClaim: ClaimPath
+  /** Claim conditions that must all hold. */
   readonly claims: readonly Condition[]
   /** Where in the configuration these requirements are, for messages (`routes[2].require`). */
   readonly place: string

@@ -21,6 +21,7 @@ export type Environment = Readonly<Record<string, string | undefined>>
 
 /** A claim forwarded upstream in a request header. */
 export interface ClaimHeader {
+  /** The claim whose value is sent. */
   readonly claim: ClaimPath
   /** Lower-cased header name. */
   readonly header: string
@@ -28,40 +29,61 @@ export interface ClaimHeader {
 
 /** Keys loaded at start, with where they came from. */
 export interface LocalKeys {
+  /** The kind of key material (`secret`: an HMAC secret), for messages. */
   readonly label: 'secret' | 'public key'
+  /** The imported keys, one per algorithm each may verify. */
   readonly keys: readonly VerifyKey[]
 }
 
 /** A token issuer: its keys, what its tokens must say, and where its tokens are found. */
 export interface ProviderConfig {
+  /** The provider's name, as routes refer to it. */
   readonly name: string
+  /** Where its verification keys come from. */
   readonly keys: {
+    /** Secrets and public keys given directly, imported at start. */
     readonly local: readonly LocalKeys[]
+    /** A remote JWK Set (JWTGATE_JWKS_URL). */
     readonly jwksUrl: string | undefined
+    /** An issuer whose OpenID Connect discovery names the JWK Set (JWTGATE_OIDC_ISSUER). */
     readonly oidcIssuer: string | undefined
+    /** Least time between two refetches of the JWK Set. */
     readonly cooldownMs: number
+    /** Timeout of a JWKS or discovery request. */
     readonly timeoutMs: number
+    /** A JWK Set older than this is refreshed in the background. */
     readonly maxAgeMs: number
+    /** `http://` JWKS and OIDC URLs are allowed on hosts other than loopback. */
     readonly allowInsecure: boolean
   }
+  /** What its tokens must satisfy. */
   readonly verify: {
     /** The algorithms a token may use: configured, or derived from the key types. */
     readonly algorithms: readonly string[]
+    /** Accepted `iss` values; empty: no check. */
     readonly issuers: readonly string[]
+    /** Accepted `aud` values, any one matching; empty: no check. */
     readonly audiences: readonly string[]
+    /** Tolerance for `exp`, `nbf` and `iat`, in seconds. */
     readonly clockSkewSec: number
+    /** Claims that must be present. */
     readonly requiredClaims: readonly string[]
     /** Required `typ` header value (RFC 8725 §3.11), e.g. `at+jwt`. */
     readonly requiredTyp: string | undefined
   }
+  /** Where its tokens are looked for, in order. */
   readonly tokenSources: readonly TokenSource[]
 }
 
 /** A named upstream: the base URL requests go to, and how long its response headers may take. */
 export interface UpstreamConfig {
+  /** The upstream's name, as routes refer to it. */
   readonly name: string
+  /** The base URL as configured. */
   readonly url: string
+  /** The base URL parsed: origin and path prefix. */
   readonly base: UpstreamBase
+  /** Time until the upstream's response headers, counted from the start of the request. */
   readonly timeoutMs: number
 }
 
@@ -70,48 +92,72 @@ export type AuthMode = 'required' | 'optional' | 'public'
 
 /** A route: what it matches, where it goes, who may pass, and what reaches the upstream. */
 export interface RouteConfig {
+  /** The route's name, in logs, metrics and `Guarded.route`. */
   readonly name: string
   /** Where the route is in the configuration: `routes[2]`, or `JWTGATE_PUBLIC_PATHS`. */
   readonly place: string
+  /** The path pattern (`/orders/:id`, `/docs/*`). */
   readonly pattern: string
+  /** The methods it matches (GET also matches HEAD); undefined: every method. */
   readonly methods: readonly string[] | undefined
+  /** The name of the upstream it goes to; empty when a local configuration's route names none. */
   readonly upstream: string
+  /** Whether a token is required, optional, or not looked at. */
   readonly auth: AuthMode
   /** Names of the providers whose tokens the route accepts. */
   readonly providers: readonly string[]
+  /** A path prefix removed before the request goes upstream. */
   readonly stripPrefix: string | undefined
+  /** The upstream path, as a template of the route's parameters (`/items/{params.id}`). */
   readonly rewrite: Template | undefined
+  /** Claims sent upstream in request headers. */
   readonly claimHeaders: readonly ClaimHeader[]
+  /** The scopes, roles and claim conditions a token must satisfy. */
   readonly require: Requirements
 }
 
 /** The whole validated configuration, deeply frozen. */
 export interface Config {
+  /** The listen address (JWTGATE_HOST). */
   readonly host: string
+  /** The listen port (JWTGATE_PORT; 0 picks a free one). */
   readonly port: number
+  /** Proxies in front whose `X-Forwarded-For` entries are trusted (JWTGATE_TRUSTED_PROXIES). */
   readonly trustedProxies: number
   /** The operator's headers never forwarded, beyond the built-in lists. */
   readonly stripHeaders: StripHeaders
+  /** The longest token accepted, checked before any decoding. */
   readonly maxTokenBytes: number
+  /** Keep the verified token in the upstream request (JWTGATE_FORWARD_TOKEN). */
   readonly forwardToken: boolean
   /** Return the rejection reason in an `X-Jwtgate-Reason` header (debugging only). */
   readonly debugHeaders: boolean
+  /** The token issuers and their keys. */
   readonly providers: readonly ProviderConfig[]
+  /** The named upstreams (empty with `{ local: true }` and no upstream configured). */
   readonly upstreams: readonly UpstreamConfig[]
+  /** The routes, in order: the first that matches a request wins. */
   readonly routes: readonly RouteConfig[]
+  /** Log level and format (JWTGATE_LOG_LEVEL, JWTGATE_LOG_FORMAT); see `createLogger`. */
   readonly log: { readonly level: LogLevel; readonly format: LogFormat }
   /** The admin listener (metrics, health) — off unless a port is given. */
   readonly admin: { readonly host: string; readonly port: number } | undefined
+  /** How long requests in flight may take to finish on shutdown. */
   readonly shutdownTimeoutMs: number
   /** PEM text of the certificate chain and key, read at start; undefined for plain HTTP. */
   readonly tls: { readonly cert: string; readonly key: string } | undefined
+  /** CORS for browser clients; undefined: off. */
   readonly cors: CorsConfig | undefined
+  /** Request limits. */
   readonly limits: {
+    /** Total size of the request's header fields (431 above it). */
     readonly maxHeaderBytes: number
     /** Request body cap, enforced while streaming; undefined: none. */
     readonly maxBodyBytes: number | undefined
+    /** Longest silence while waiting for the next chunk of a streamed body (either direction). */
     readonly streamIdleMs: number
   }
+  /** Requests allowed per period, per token subject or client address; undefined: no limit. */
   readonly rateLimit: RateLimit | undefined
   /** The verified-token cache: entries (0: off) and the longest an entry is used. */
   readonly tokenCache: { readonly size: number; readonly maxAgeMs: number }

@@ -98,6 +98,7 @@ export const IDENTITY_PREFIXES: readonly string[] = [
 
 /** The operator's own headers to strip (JWTGATE_STRIP_HEADERS, `stripHeaders`): names and prefixes, lower-cased. */
 export interface StripHeaders {
+  /** Exact header names. */
   readonly names: readonly string[]
   /** From `X-Internal-*`: `x-internal-`. */
   readonly prefixes: readonly string[]

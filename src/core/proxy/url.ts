@@ -5,7 +5,9 @@
 
 /** A parsed upstream base: `origin` and a path `prefix` without a trailing slash (maybe ''). */
 export interface UpstreamBase {
+  /** Scheme, host and port (`http://api:3000`). */
   readonly origin: string
+  /** The path prefix joined with each request path (`/v1`), or ''. */
   readonly prefix: string
 }
 

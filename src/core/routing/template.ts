@@ -3,10 +3,14 @@
  * claim condition or as a path rewrite (`/v2/orders/{params.id}`). Parsed once at start.
  */
 
+/** A piece of a template: literal text, a route parameter (`{params.id}`), or `{method}`. */
 export type TemplatePart = string | { readonly param: string } | { readonly method: true }
 
+/** A parsed template (`/v2/orders/{params.id}`). */
 export interface Template {
+  /** The template as written. */
   readonly text: string
+  /** Its literal and placeholder pieces, in order. */
   readonly parts: readonly TemplatePart[]
   /** True when the template has no placeholders. */
   readonly constant: boolean

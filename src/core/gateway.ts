@@ -14,7 +14,7 @@ import { ForbiddenError, GatewayError, LimitError, TokenError } from './errors.t
 import { type Exchange, openExchange, settle } from './exchange.ts'
 import { type Logger, silentLogger } from './log.ts'
 import { Metrics } from './metrics.ts'
-import { acceptableRequestId } from './proxy/headers.ts'
+import { acceptableRequestId, forwardedClient } from './proxy/headers.ts'
 import { proxy, type ProxyDeps } from './proxy/proxy.ts'
 import { addressKey, type RateLimiter, subjectKey } from './rate-limit.ts'
 import { errorResponse } from './respond.ts'
@@ -145,7 +145,11 @@ export function createGateway(
     limit(s.limiter, claims !== undefined ? subjectKey(x.iss, x.sub) : addressKey(x.client), now())
     if (local !== undefined) return callLocal(local, request, decision, x.requestId)
     x.upstream = match.route.route.upstream
-    const client = { address: x.client, protocol: info.protocol ?? 'http', requestId: x.requestId }
+    const client = {
+      address: info.clientAddress,
+      protocol: info.protocol ?? 'http',
+      requestId: x.requestId,
+    }
     const proxied = await proxy(proxyDeps, s, request, target, decision, client)
     x.proxied = proxied
     metrics.observeUpstream(proxied.upstream, proxied.upstreamSeconds!)
@@ -174,7 +178,7 @@ export function createGateway(
   async function handle(request: Request, info: ConnectionInfo = NO_INFO): Promise<Response> {
     // The state at arrival serves the whole request, even if a reload swaps it meanwhile.
     const s = state
-    const x = openExchange(request, requestIdOf(request), info.clientAddress, now())
+    const x = openExchange(request, requestIdOf(request), clientOf(s, request, info), now())
     metrics.inFlight.value++
     let response: Response
     try {
@@ -243,6 +247,16 @@ async function callLocal(
     // Immutable headers (a Response.redirect, a fetch response under Deno): passed on as they are.
   }
   return response
+}
+
+/**
+ * The client's address for the access log and JWTGATE_RATE_LIMIT: the peer's, or behind trusted
+ * proxies the one the outermost of them reported.
+ */
+function clientOf(s: State, request: Request, info: ConnectionInfo): string | undefined {
+  const trusted = s.config.trustedProxies
+  if (trusted === 0) return info.clientAddress
+  return forwardedClient(request.headers.get('x-forwarded-for'), info.clientAddress, trusted)
 }
 
 /** The client's X-Request-Id when it is a sane one, else a new UUID. */

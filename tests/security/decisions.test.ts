@@ -195,6 +195,49 @@ for (const target of TARGETS) {
     })
   })
 
+  describe(`${target.name}: behind a trusted proxy, each client has its own bucket`, () => {
+    const key = secret(32)
+    let upstream: Upstream
+    let gateway: Gateway
+
+    beforeAll(async () => {
+      upstream = await recordingUpstream()
+      gateway = await startGateway(target, {
+        JWTGATE_UPSTREAM: upstream.url,
+        JWTGATE_SECRET: key.config,
+        JWTGATE_RATE_LIMIT: '2/1m',
+        JWTGATE_TRUSTED_PROXIES: '1',
+      })
+    })
+
+    afterAll(async () => {
+      await gateway.kill()
+      await upstream.close()
+    })
+
+    const from = (xff: string) =>
+      fetch(`${gateway.url}/orders`, {
+        headers: { 'x-forwarded-for': xff, authorization: 'Bearer x.y.z' },
+      })
+
+    test("the address the proxy reported counts, not the proxy's; entries a client prepends do not", async () => {
+      expect((await from('203.0.113.1')).status).toBe(401)
+      expect((await from('203.0.113.1')).status).toBe(401)
+      expect((await from('203.0.113.1')).status).toBe(429)
+      expect((await from('6.6.6.6, 203.0.113.1')).status).toBe(429)
+      // Another client behind the same proxy (the same connection peer) is not refused.
+      expect((await from('203.0.113.2')).status).toBe(401)
+      const clients = gateway.events('request').map((e) => e.client)
+      expect(clients).toEqual([
+        '203.0.113.1',
+        '203.0.113.1',
+        '203.0.113.1',
+        '203.0.113.1',
+        '203.0.113.2',
+      ])
+    })
+  })
+
   describe(`${target.name}: log lines`, () => {
     const key = secret(32)
     let upstream: Upstream

@@ -244,6 +244,23 @@ export function forwardedFor(
   return kept.length > 0 ? kept.join(', ') : undefined
 }
 
+/**
+ * The client's address behind `trusted` proxies: the `X-Forwarded-For` entry the outermost
+ * trusted proxy appended (the `trusted`-th from the end), or the connection's peer without
+ * trusted proxies or when the header has fewer entries than that (no trusted hop wrote one).
+ * Entries before it are the client's own writing and never count.
+ */
+export function forwardedClient(
+  clientValue: string | null,
+  peer: string | undefined,
+  trusted: number,
+): string | undefined {
+  if (trusted === 0 || clientValue === null) return peer
+  const entries = clientValue.split(',')
+  const entry = entries.length >= trusted ? entries[entries.length - trusted]!.trim() : ''
+  return entry === '' ? peer : entry
+}
+
 /** Names never copied from the client: hop-by-hop, the gateway's own, overrides, identities, and Host. */
 const NOT_FORWARDED = new Set([
   ...HOP_BY_HOP,

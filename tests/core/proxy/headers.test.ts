@@ -4,6 +4,7 @@ import {
   acceptableRequestId,
   downstreamHeaders,
   type ForwardContext,
+  forwardedClient,
   forwardedFor,
   type HeaderFilter,
   IDENTITY_PREFIXES,
@@ -282,4 +283,16 @@ test('upstreamHeaders() enforces the header size cap in the same pass', () => {
       upstreamHeaders(new Headers({ 'x-big': 'a'.repeat(100) }), CTX, filter([], { maxBytes: 50 })),
     /too large/,
   )
+})
+
+test('forwardedClient(): the entry the outermost trusted proxy wrote, else the peer', () => {
+  assert.equal(forwardedClient('203.0.113.7', '10.0.0.2', 0), '10.0.0.2')
+  assert.equal(forwardedClient(null, '10.0.0.2', 1), '10.0.0.2')
+  assert.equal(forwardedClient('203.0.113.7', '10.0.0.2', 1), '203.0.113.7')
+  // Entries before the trusted ones are the client's own writing.
+  assert.equal(forwardedClient('6.6.6.6, 203.0.113.7', '10.0.0.2', 1), '203.0.113.7')
+  assert.equal(forwardedClient('6.6.6.6, 203.0.113.7, 10.0.0.1', '10.0.0.2', 2), '203.0.113.7')
+  // Fewer entries than trusted hops, or an empty one: no trusted hop wrote it.
+  assert.equal(forwardedClient('203.0.113.7', '10.0.0.2', 2), '10.0.0.2')
+  assert.equal(forwardedClient('203.0.113.7, ', '10.0.0.2', 1), '10.0.0.2')
 })

@@ -66,6 +66,8 @@ function decodedByFetch(): string[] {
  */
 export const runtimeDeps: RuntimeDeps = Object.freeze({
   decodedEncodings: Object.freeze(decodedByFetch()),
+  // undici decodes `Content-Encoding: gzip, br` too (checked on Node 20).
+  decodesStackedEncodings: true,
 })
 
 /** Time allowed for a request's headers (Node's default; slow-header clients are cut). */

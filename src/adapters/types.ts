@@ -43,4 +43,7 @@ export function handlerOf(servable: Servable): Handler {
 }
 
 /** GatewayDeps an adapter knows about its runtime. */
-export type RuntimeDeps = Pick<GatewayDeps, 'fetchInit' | 'decodedEncodings'>
+export type RuntimeDeps = Pick<
+  GatewayDeps,
+  'fetchInit' | 'decodedEncodings' | 'decodesStackedEncodings'
+>

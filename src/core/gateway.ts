@@ -40,6 +40,11 @@ export interface GatewayDeps {
    */
   readonly decodedEncodings?: readonly string[]
   /**
+   * The runtime's fetch also decodes a list of codings (`Content-Encoding: gzip, br`) when each
+   * is one of `decodedEncodings` (Node's undici does; Deno's fetch decodes only a single coding).
+   */
+  readonly decodesStackedEncodings?: boolean
+  /**
    * The runtime's server closes client connections silent for this long (the entrypoint set it).
    * When it is no longer than the stream idle timeout, a request body without a length needs no
    * watch in JavaScript for idleness, and without a size cap is passed on untouched: every chunk
@@ -109,6 +114,7 @@ export function createGateway(
     fetch,
     fetchInit: deps.fetchInit ?? {},
     decodedEncodings: deps.decodedEncodings ?? [],
+    decodesStacked: deps.decodesStackedEncodings ?? false,
     connectionIdleMs: deps.connectionIdleMs,
     now,
   }

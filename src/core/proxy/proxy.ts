@@ -20,6 +20,8 @@ export interface ProxyDeps {
   readonly fetch: typeof fetch
   readonly fetchInit: Readonly<Record<string, unknown>>
   readonly decodedEncodings: readonly string[]
+  /** A list of codings is decoded too (GatewayDeps.decodesStackedEncodings). */
+  readonly decodesStacked: boolean
   readonly connectionIdleMs: number | undefined
   readonly now: () => number
 }
@@ -142,7 +144,7 @@ function respond(
     ? response.headers.get('content-encoding')
     : null
   const decoded = encoding !== null &&
-    deps.decodedEncodings.includes(encoding.trim().toLowerCase())
+    decodedByRuntime(encoding, deps.decodedEncodings, deps.decodesStacked)
   const length = response.headers.get('content-length')
   if (length !== null && !decoded) p.bytesOut = Number(length)
   const upstreamBody = length === null ? response.body : null
@@ -172,4 +174,22 @@ function respond(
   }
   const init = { status: response.status, statusText: response.statusText, headers }
   return new Response(body as BodyInit | null, init)
+}
+
+/**
+ * True when the runtime's fetch decoded a body sent with this `Content-Encoding`: a coding it
+ * decodes, or — where it decodes stacked codings (undici; not Deno) — a list of only such codings.
+ */
+export function decodedByRuntime(
+  contentEncoding: string,
+  decoded: readonly string[],
+  stacked: boolean,
+): boolean {
+  const codings = contentEncoding.split(',')
+  if (codings.length > 1 && !stacked) return false
+  for (const coding of codings) {
+    const c = coding.trim().toLowerCase()
+    if (c !== '' && !decoded.includes(c)) return false
+  }
+  return codings.some((c) => c.trim() !== '')
 }

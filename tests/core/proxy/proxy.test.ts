@@ -2,7 +2,12 @@ import assert from 'node:assert/strict'
 import { loadConfig } from '../../../src/core/config/load.ts'
 import { decide } from '../../../src/core/decide.ts'
 import { silentLogger } from '../../../src/core/log.ts'
-import { type Proxied, proxy, type ProxyDeps } from '../../../src/core/proxy/proxy.ts'
+import {
+  decodedByRuntime,
+  type Proxied,
+  proxy,
+  type ProxyDeps,
+} from '../../../src/core/proxy/proxy.ts'
 import { normalizeTarget } from '../../../src/core/routing/path.ts'
 import { buildState, retireState, type State } from '../../../src/core/state.ts'
 import { secret, sign } from '../../helpers/keys.ts'
@@ -16,6 +21,7 @@ const DEPS: ProxyDeps = {
   fetch: globalThis.fetch,
   fetchInit: isDeno ? {} : { decompress: false },
   decodedEncodings: isDeno ? ['gzip', 'br'] : [],
+  decodesStacked: false,
   connectionIdleMs: undefined,
   now: Date.now,
 }
@@ -315,4 +321,20 @@ test('proxy() leaves Accept-Encoding to a runtime whose fetch decodes bodies its
   } finally {
     await g.close()
   }
+})
+
+test('decodedByRuntime(): decoded when the coding, or with stacked decoding every coding listed, is one the runtime decodes', () => {
+  const undici = ['gzip', 'x-gzip', 'deflate', 'br']
+  assert.equal(decodedByRuntime('gzip', undici, true), true)
+  assert.equal(decodedByRuntime(' GZIP ', undici, true), true)
+  assert.equal(decodedByRuntime('gzip, br', undici, true), true)
+  assert.equal(decodedByRuntime('deflate,gzip', undici, true), true)
+  assert.equal(decodedByRuntime('gzip, zstd', undici, true), false)
+  assert.equal(decodedByRuntime('identity', undici, true), false)
+  assert.equal(decodedByRuntime('', undici, true), false)
+  assert.equal(decodedByRuntime(' , ', undici, true), false)
+  assert.equal(decodedByRuntime('gzip', [], true), false)
+  // Deno's fetch decodes one coding only: a stacked body reaches the client as it was sent.
+  assert.equal(decodedByRuntime('gzip', ['gzip', 'br'], false), true)
+  assert.equal(decodedByRuntime('gzip, br', ['gzip', 'br'], false), false)
 })

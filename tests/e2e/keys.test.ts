@@ -3,32 +3,12 @@
  * that rotates its keys and that is down when the gateway starts. Binary and `deno run` alike.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import type { JWK } from 'jose'
 import { keyPair, sign } from '../helpers/keys.ts'
 import { freePort, type Gateway, sleep, startGateway, TARGETS } from '../helpers/process.ts'
 import { recordingUpstream } from '../helpers/serve.ts'
 import { expectInvalidToken, expectProblem, TokenLedger } from '../helpers/assertions.ts'
 import { pollUntil } from '../helpers/wait.ts'
-
-/** A JWK Set server whose keys a test can swap; counts the fetches it answered. */
-function jwksServer(port = 0) {
-  const state = { keys: [] as JWK[], fetches: 0 }
-  const server = Bun.serve({
-    hostname: '127.0.0.1',
-    port,
-    fetch(request) {
-      if (new URL(request.url).pathname !== '/jwks') {
-        return new Response('not found', { status: 404 })
-      }
-      state.fetches++
-      return Response.json({ keys: state.keys })
-    },
-  })
-  return Object.assign(state, {
-    url: `http://127.0.0.1:${server.port}/jwks`,
-    stop: () => server.stop(true),
-  })
-}
+import { jwksServer } from '../helpers/files.ts'
 
 /** One bounded /readyz probe. */
 async function isReady(gateway: Gateway): Promise<boolean> {
@@ -107,7 +87,7 @@ for (const target of TARGETS) {
     }
 
     test('a JWKS key rotated in (new kid) is accepted without restarting the gateway', async () => {
-      const jwks = jwksServer()
+      const jwks = jwksServer([])
       stops.push(jwks.stop)
       const k1 = await keyPair('ES256', 'k1')
       const k2 = await keyPair('ES256', 'k2')
@@ -164,7 +144,7 @@ for (const target of TARGETS) {
 
         // Up a little later, after more than one failed start-up attempt.
         await sleep(700)
-        const jwks = jwksServer(port)
+        const jwks = jwksServer([], port)
         stops.push(jwks.stop)
         jwks.keys = [k1.publicJwk]
         const waited = await pollUntil(() => isReady(gateway), 8000)

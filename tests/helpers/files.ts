@@ -35,12 +35,12 @@ export class TempDir {
   }
 }
 
-/** A JWK Set server on 127.0.0.1 (at /jwks) that counts the fetches it answered. */
-export function jwksServer(keys: JWK[]) {
+/** A JWK Set server on 127.0.0.1 (at /jwks) whose `keys` a test can swap; counts the fetches it answered. */
+export function jwksServer(keys: JWK[] = [], port = 0) {
   const state = { keys, fetches: 0 }
   const server = Bun.serve({
     hostname: '127.0.0.1',
-    port: 0,
+    port,
     fetch(request) {
       if (new URL(request.url).pathname !== '/jwks') {
         return new Response('not found', { status: 404 })

@@ -12,7 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { type KeyPair, keyPair, secret, sign } from '../helpers/keys.ts'
-import { type Gateway, startGateway, TARGETS } from '../helpers/process.ts'
+import { type Gateway, startGateway, type Target, TARGETS } from '../helpers/process.ts'
 import { recordingUpstream } from '../helpers/serve.ts'
 import { TempDir } from '../helpers/files.ts'
 import { expectRejected } from '../helpers/assertions.ts'
@@ -46,6 +46,31 @@ function decisionsFile(o: { es256: KeyPair; partners: string; upstream: string }
       { name: 'mixed', path: '/mixed/*', upstream: 'main', providers: ['orders', 'partners'] },
     ],
   })
+}
+
+/**
+ * A gateway over a recording upstream with an HS256 secret and `env`, started before the
+ * enclosing describe's tests and stopped after them.
+ */
+function envGateway(target: Target, env: Record<string, string>) {
+  const ctx = { key: secret(32) } as {
+    key: ReturnType<typeof secret>
+    upstream: Upstream
+    gateway: Gateway
+  }
+  beforeAll(async () => {
+    ctx.upstream = await recordingUpstream()
+    ctx.gateway = await startGateway(target, {
+      JWTGATE_UPSTREAM: ctx.upstream.url,
+      JWTGATE_SECRET: ctx.key.config,
+      ...env,
+    })
+  })
+  afterAll(async () => {
+    await ctx.gateway.kill()
+    await ctx.upstream.close()
+  })
+  return ctx
 }
 
 for (const target of TARGETS) {
@@ -139,27 +164,14 @@ for (const target of TARGETS) {
   })
 
   describe(`${target.name}: failed authentication is rate limited per client address`, () => {
-    const key = secret(32)
-    let upstream: Upstream
-    let gateway: Gateway
-
-    beforeAll(async () => {
-      upstream = await recordingUpstream()
-      gateway = await startGateway(target, {
-        JWTGATE_UPSTREAM: upstream.url,
-        JWTGATE_SECRET: key.config,
-        JWTGATE_RATE_LIMIT: '4/1m',
-        JWTGATE_PUBLIC_PATHS: '/public/*',
-      })
+    const ctx = envGateway(target, {
+      JWTGATE_RATE_LIMIT: '4/1m',
+      JWTGATE_PUBLIC_PATHS: '/public/*',
     })
-
-    afterAll(async () => {
-      await gateway.kill()
-      await upstream.close()
-    })
+    const { key } = ctx
 
     const get = (path: string, token?: string) =>
-      fetch(`${gateway.url}${path}`, {
+      fetch(`${ctx.gateway.url}${path}`, {
         headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
       })
 
@@ -189,34 +201,17 @@ for (const target of TARGETS) {
       expect((await get('/public/x')).status).toBe(429)
       // A token verified before costs nothing and counts for its subject.
       expect((await get('/orders', cached)).status).toBe(200)
-      const decisions = gateway.events('request').map((e) => e.decision)
+      const decisions = ctx.gateway.events('request').map((e) => e.decision)
       expect(decisions.filter((d) => d === 'rate_limited')).toHaveLength(5)
-      expect(upstream.seen.map((s) => s.path)).toEqual(['/orders', '/orders'])
+      expect(ctx.upstream.seen.map((s) => s.path)).toEqual(['/orders', '/orders'])
     })
   })
 
   describe(`${target.name}: behind a trusted proxy, each client has its own bucket`, () => {
-    const key = secret(32)
-    let upstream: Upstream
-    let gateway: Gateway
-
-    beforeAll(async () => {
-      upstream = await recordingUpstream()
-      gateway = await startGateway(target, {
-        JWTGATE_UPSTREAM: upstream.url,
-        JWTGATE_SECRET: key.config,
-        JWTGATE_RATE_LIMIT: '2/1m',
-        JWTGATE_TRUSTED_PROXIES: '1',
-      })
-    })
-
-    afterAll(async () => {
-      await gateway.kill()
-      await upstream.close()
-    })
+    const ctx = envGateway(target, { JWTGATE_RATE_LIMIT: '2/1m', JWTGATE_TRUSTED_PROXIES: '1' })
 
     const from = (xff: string) =>
-      fetch(`${gateway.url}/orders`, {
+      fetch(`${ctx.gateway.url}/orders`, {
         headers: { 'x-forwarded-for': xff, authorization: 'Bearer x.y.z' },
       })
 
@@ -227,7 +222,7 @@ for (const target of TARGETS) {
       expect((await from('6.6.6.6, 203.0.113.1')).status).toBe(429)
       // Another client behind the same proxy (the same connection peer) is not refused.
       expect((await from('203.0.113.2')).status).toBe(401)
-      const clients = gateway.events('request').map((e) => e.client)
+      const clients = ctx.gateway.events('request').map((e) => e.client)
       expect(clients).toEqual([
         '203.0.113.1',
         '203.0.113.1',
@@ -239,31 +234,17 @@ for (const target of TARGETS) {
   })
 
   describe(`${target.name}: log lines`, () => {
-    const key = secret(32)
-    let upstream: Upstream
-    let gateway: Gateway
-
-    beforeAll(async () => {
-      upstream = await recordingUpstream()
-      gateway = await startGateway(target, {
-        JWTGATE_UPSTREAM: upstream.url,
-        JWTGATE_SECRET: key.config,
-        JWTGATE_LOG_FORMAT: 'pretty',
-      })
-    })
-
-    afterAll(async () => {
-      await gateway.kill()
-      await upstream.close()
-    })
+    const ctx = envGateway(target, { JWTGATE_LOG_FORMAT: 'pretty' })
+    const { key } = ctx
 
     test('pretty format: a signed sub with control characters is escaped, never written raw', async () => {
       const sub = 'alice\u001b[31m\u009b2J\r\nFORGED request status=200\u2028x\u007f'
       const token = await sign({ sub }, { alg: 'HS256', key: key.raw })
       expect(
-        (await fetch(`${gateway.url}/x`, { headers: { authorization: `Bearer ${token}` } })).status,
+        (await fetch(`${ctx.gateway.url}/x`, { headers: { authorization: `Bearer ${token}` } }))
+          .status,
       ).toBe(200)
-      const out = await gateway.waitFor((s) => (s.includes('alice') ? s : undefined), 2000)
+      const out = await ctx.gateway.waitFor((s) => (s.includes('alice') ? s : undefined), 2000)
       // deno-lint-ignore no-control-regex -- the control characters are what is looked for
       expect(out.match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g)).toBeNull()
       expect(out.split('\n').filter((line) => line.startsWith('FORGED'))).toEqual([])

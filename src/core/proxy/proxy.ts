@@ -131,7 +131,8 @@ function removeTokens(
 /**
  * The client's response. A body with a length is passed on untouched, and `body` is not even
  * read: on Bun that would make a stream object of it (~0.8 µs of CPU per request under load). A
- * body without one may be a stream (SSE, chunked): it is watched for idleness, and counted.
+ * body without one may be a stream (SSE, chunked): it is watched for idleness, and counted,
+ * unless the server's connection idle timeout already cuts a stalled one.
  */
 function respond(
   deps: ProxyDeps,
@@ -147,7 +148,13 @@ function respond(
     decodedByRuntime(encoding, deps.decodedEncodings, deps.decodesStacked)
   const length = response.headers.get('content-length')
   if (length !== null && !decoded) p.bytesOut = Number(length)
-  const upstreamBody = length === null ? response.body : null
+  // Watched only when nothing else cuts a stalled stream: where the server's connection idle
+  // timeout covers the stream idle timeout (the binary), it closes a connection whose response
+  // went silent, and the body passes untouched (no chunk through JavaScript); its log line then
+  // has no bytes_out or end.
+  const watch = length === null &&
+    !(deps.connectionIdleMs !== undefined && deps.connectionIdleMs <= s.config.limits.streamIdleMs)
+  const upstreamBody = watch ? response.body : null
   if (upstreamBody === null) {
     try {
       cleanDownstream(response.headers, decoded, requestId)

@@ -116,6 +116,37 @@ test('proxy() reports the upstream, its status and time, and the sizes from Cont
   }
 })
 
+test('proxy() leaves a response without a length unwatched when the connection idle timeout covers it', async () => {
+  const g = await setup({}, () =>
+    new Response(
+      new ReadableStream({
+        start(c) {
+          c.enqueue(bytes(300))
+          c.close()
+        },
+      }),
+    ))
+  try {
+    const request = async () =>
+      clientRequest('/s', { headers: { authorization: `Bearer ${await token()}` } })
+    // The server closes connections silent for 2 minutes, the stream idle timeout: no watch.
+    const covered = { ...DEPS, connectionIdleMs: 120_000 }
+    const untouched = await send(g.state, await request(), covered)
+    assert.equal(untouched.ended, undefined)
+    assert.equal((await untouched.response.arrayBuffer()).byteLength, 300)
+    assert.equal(untouched.bytesOut, undefined)
+    assert.equal(untouched.response.headers.get('x-request-id'), 'req-1')
+    // Longer than the stream idle timeout: the gateway watches it itself.
+    const watched = await send(g.state, await request(), { ...DEPS, connectionIdleMs: 120_001 })
+    assert.ok(watched.ended instanceof Promise)
+    assert.equal((await watched.response.arrayBuffer()).byteLength, 300)
+    await watched.ended
+    assert.equal(watched.bytesOut, 300)
+  } finally {
+    await g.close()
+  }
+})
+
 test('proxy() watches a response without a length: `ended` resolves once it is read, with its bytes', async () => {
   const g = await setup({}, () =>
     new Response(

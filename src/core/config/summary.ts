@@ -68,6 +68,17 @@ export function describeConfig(config: Config): string[] {
       'warning:  JWTGATE_DEBUG_HEADERS is on: rejection reasons are sent to clients in X-Jwtgate-Reason',
     )
   }
+  const strip = [
+    ...config.stripHeaders.names,
+    ...config.stripHeaders.prefixes.map((prefix) => `${prefix}*`),
+  ]
+  lines.push(
+    `headers:  X-Forwarded-* read from ${config.trustedProxies} trusted prox${
+      config.trustedProxies === 1 ? 'y' : 'ies'
+    }; token ${config.forwardToken ? 'forwarded (the verified copy only)' : 'removed'}${
+      strip.length > 0 ? `; also removed: ${strip.join(', ')}` : ''
+    }`,
+  )
   for (const w of config.warnings) lines.push(`warning:  ${w}`)
   return lines
 }

@@ -1,9 +1,8 @@
 /**
  * @module The access decision for one request, apart from proxying, in the steps the gateway
  * runs: `route` (which route), `authenticate` (which token, which provider, verified or taken from
- * the cache), `authorize` (the route's requirements). `decide` runs all three for `jwtgate
- * explain` and tests. With a trace every step is recorded (explain); without one nothing extra
- * is done (the hot path). The steps return what they found; the caller keeps its own record.
+ * the cache), `authorize` (the route's requirements); `jwtgate explain` runs the same three. With
+ * a trace every step is recorded (explain); without one nothing extra is done (the hot path). The steps return what they found; the caller keeps its own record.
  */
 import type { CachedToken } from './auth/cache.ts'
 import type { Claims } from './auth/claims.ts'
@@ -239,26 +238,4 @@ export function authorize(decision: Decision, request: Request, trace?: Trace): 
     method: request.method,
     params: decision.params,
   }, trace)
-}
-
-/**
- * The three steps in one (for `jwtgate explain` and tests): the decision when `request` may
- * pass, else the GatewayError it is refused with, thrown.
- */
-export async function decide(
-  state: State,
-  request: Request,
-  target: Target,
-  trace?: Trace,
-): Promise<Decision> {
-  const decision = await authenticate(
-    state,
-    route(state, request.method, target.path, trace),
-    request,
-    target,
-    undefined,
-    trace,
-  )
-  authorize(decision, request, trace)
-  return decision
 }

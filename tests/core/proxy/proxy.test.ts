@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { loadConfig } from '../../../src/core/config/load.ts'
-import { decide } from '../../../src/core/decide.ts'
+import { decide } from '../../helpers/decide.ts'
 import { silentLogger } from '../../../src/core/log.ts'
 import {
   decodedByRuntime,

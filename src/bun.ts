@@ -3,6 +3,7 @@
  * use too: adapters/bun.ts), files and signals, handed to the runtime-neutral command line.
  */
 import { readFileSync, unwatchFile, watchFile } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { MAX_IDLE_TIMEOUT_SEC, runtimeDeps, serve } from './adapters/bun.ts'
 import { main } from './cli/main.ts'
 import type { Host } from './cli/host.ts'
@@ -13,8 +14,8 @@ const host: Host = {
   readFile: (path) => readFileSync(path, 'utf8'),
   stdout: (line) => void process.stdout.write(`${line}\n`),
   stderr: (line) => void process.stderr.write(`${line}\n`),
-  serve: (handler, { host, port, tls, idleTimeoutSec }) =>
-    serve(handler, { hostname: host, port, tls, idleTimeoutSec }),
+  serve: (handler, { host, port, tls, idleTimeoutSec, reusePort }) =>
+    serve(handler, { hostname: host, port, tls, idleTimeoutSec, reusePort }),
   onSignal(listener) {
     process.on('SIGINT', () => listener('SIGINT'))
     process.on('SIGTERM', () => listener('SIGTERM'))
@@ -32,6 +33,36 @@ const host: Host = {
   },
   maxIdleTimeoutSec: MAX_IDLE_TIMEOUT_SEC,
   gatewayDeps: runtimeDeps,
+  platform: process.platform,
+  pid: process.pid,
+  cpuCount: availableParallelism,
+  stdin: () => Bun.stdin.stream(),
+  spawnWorker(env) {
+    // A compiled binary is its own program (Bun.main is inside it); from source, bun runs Bun.main.
+    const compiled = Bun.main.startsWith('/$bunfs/') || Bun.main.includes('~BUN')
+    const command = compiled
+      ? [process.execPath, ...process.argv.slice(2)]
+      : [process.execPath, Bun.main, ...process.argv.slice(2)]
+    const child = Bun.spawn(command, {
+      env: { ...process.env, ...env },
+      stdin: 'pipe',
+      stdout: 'inherit',
+      stderr: 'pipe',
+    })
+    return {
+      pid: child.pid,
+      write(text) {
+        child.stdin.write(text)
+        void child.stdin.flush()
+      },
+      stderr: child.stderr,
+      exited: child.exited.then((code) => ({
+        code: child.signalCode === null ? code : null,
+        signal: child.signalCode === null ? null : String(child.signalCode),
+      })),
+      kill: (signal) => child.kill(signal),
+    }
+  },
 }
 
 if (import.meta.main) void main(process.argv.slice(2), host).then((code) => process.exit(code))

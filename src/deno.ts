@@ -14,7 +14,8 @@ const host: Host = {
   readFile: (path) => Deno.readTextFileSync(path),
   stdout: (line) => void Deno.stdout.writeSync(encoder.encode(`${line}\n`)),
   stderr: (line) => void Deno.stderr.writeSync(encoder.encode(`${line}\n`)),
-  serve: (handler, { host, port, tls }) => serve(handler, { hostname: host, port, tls }),
+  serve: (handler, { host, port, tls, reusePort }) =>
+    serve(handler, { hostname: host, port, tls, reusePort }),
   onSignal(listener) {
     Deno.addSignalListener('SIGINT', () => listener('SIGINT'))
     Deno.addSignalListener('SIGTERM', () => listener('SIGTERM'))
@@ -43,6 +44,59 @@ const host: Host = {
     return () => clearInterval(timer)
   },
   gatewayDeps: runtimeDeps,
+  platform: Deno.build.os,
+  pid: Deno.pid,
+  cpuCount: () => navigator.hardwareConcurrency,
+  stdin: () => Deno.stdin.readable,
+  spawnWorker(env) {
+    const child = new Deno.Command(Deno.execPath(), {
+      // SO_REUSEPORT is still behind --unstable-net in Deno 2 (Deno.serve's `reusePort`).
+      args: ['run', '--unstable-net', ...grantedPermissions(), Deno.mainModule, ...Deno.args],
+      env,
+      stdin: 'piped',
+      stdout: 'inherit',
+      stderr: 'piped',
+    }).spawn()
+    const writer = child.stdin.getWriter()
+    return {
+      pid: child.pid,
+      write(text) {
+        writer.write(encoder.encode(text)).catch(() => {})
+      },
+      stderr: child.stderr,
+      exited: child.status.then((status) => ({
+        code: status.signal === null ? status.code : null,
+        signal: status.signal,
+      })),
+      kill: (signal) => {
+        try {
+          child.kill(signal)
+        } catch {
+          // already gone
+        }
+      },
+    }
+  },
+}
+
+/**
+ * The permission flags of this process, for its workers: each permission granted in full is
+ * passed on. A permission granted only in part (`--allow-read=/etc`) cannot be read back, so
+ * workers need them in full (`-A`): said, rather than started without.
+ */
+function grantedPermissions(): string[] {
+  const names = ['read', 'write', 'net', 'env', 'sys', 'run', 'ffi', 'import'] as const
+  const flags: string[] = []
+  for (const name of names) {
+    const state = Deno.permissions.querySync({ name } as Deno.PermissionDescriptor).state
+    if (state === 'granted') flags.push(`--allow-${name}`)
+    else if (name === 'read' || name === 'net' || name === 'env') {
+      throw new Error(
+        `workers under Deno need --allow-${name} in full (or -A): they run as \`deno run\` with this process's permissions`,
+      )
+    }
+  }
+  return ['--no-prompt', ...flags]
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args, host))

@@ -31,6 +31,7 @@ export type {
   ReadFile,
   RouteConfig,
   UpstreamConfig,
+  Workers,
 } from './core/config/types.ts'
 export type { ClaimPath, Claims } from './core/auth/claims.ts'
 export type { VerifyKey } from './core/auth/keys.ts'
@@ -40,7 +41,13 @@ export type { UpstreamBase } from './core/proxy/url.ts'
 export type { Template, TemplatePart } from './core/routing/template.ts'
 export type { CorsConfig } from './core/cors.ts'
 export type { StripHeaders } from './core/proxy/headers.ts'
-export type { RateLimit } from './core/rate-limit.ts'
+export {
+  type Limiter,
+  type RateLimit,
+  RateLimiter,
+  type RemoteTake,
+  SharedLimiter,
+} from './core/rate-limit.ts'
 export type { CounterCell, Metrics } from './core/metrics.ts'
 export {
   createLogger,

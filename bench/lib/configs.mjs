@@ -38,6 +38,16 @@ export const CONFIGS = [
   },
 ]
 
+/** jwtgate with JWTGATE_WORKERS=n: the workers run (`WORKERS=1,2,4`). */
+export function workersConfig(n) {
+  return {
+    name: `jwtgate-w${n}`,
+    auth: true,
+    jit: true,
+    what: `dist/jwtgate, JWTGATE_WORKERS=${n}`,
+  }
+}
+
 /**
  * `{ cmd, args, env }` for `name` verifying `alg` on `port`. `ctx`: { bench, bun, node, jwtgate,
  * upstreamPort, tokens, workDir, haproxyThreads }.
@@ -56,6 +66,11 @@ export function command(name, alg, port, ctx) {
       BENCH_PUBLIC_KEY: ctx.tokens.publicPem,
     },
   })
+  const workers = /^jwtgate-w(\d+)$/.exec(name)
+  if (workers !== null) {
+    const spec = command('jwtgate', alg, port, ctx)
+    return { ...spec, env: { ...spec.env, JWTGATE_WORKERS: workers[1] } }
+  }
   switch (name) {
     case 'jwtgate':
       // Exactly what a user would set; nothing else of JWTGATE_* reaches it (proc.mjs).

@@ -11,7 +11,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { check } from './check.mjs'
 import { coldStart } from './cold.mjs'
-import { command, CONFIGS } from './configs.mjs'
+import { command, CONFIGS, workersConfig } from './configs.mjs'
 import { portTaken, waitForHttp } from './http.mjs'
 import { rounds, warmUp } from './load.mjs'
 import { elapsed, log, warn, warnings } from './log.mjs'
@@ -101,9 +101,13 @@ async function main() {
 
   // One process per config and algorithm; bun-passthrough verifies nothing and runs once.
   const instances = []
-  CONFIGS.forEach((config, index) => {
-    if (opts.only !== undefined && !opts.only.includes(config.name)) return
-    if (config.name === 'jwtgate' && !jwtgateBuilt) {
+  const configs = [...CONFIGS, ...opts.workers.map(workersConfig)]
+  configs.forEach((config, index) => {
+    if (
+      opts.only !== undefined && !opts.only.includes(config.name) &&
+      !config.name.startsWith('jwtgate-w')
+    ) return
+    if (config.name.startsWith('jwtgate') && !jwtgateBuilt) {
       return warn(`jwtgate: not built (no ${opts.jwtgate}; npm run build)`)
     }
     const algs = config.auth ? opts.algs : [opts.algs[0]]

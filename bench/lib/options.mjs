@@ -30,6 +30,8 @@ export function readOptions(env, bench, checkout) {
     only: env.CONFIGS === undefined ? undefined : ['bun-passthrough', ...list(env.CONFIGS)],
     portBase: Number(env.PORT_BASE ?? 18500),
     haproxyThreads: Number(env.HAPROXY_THREADS ?? 1),
+    // jwtgate again with JWTGATE_WORKERS=N for each N (jwtgate-wN), in the same rounds.
+    workers: list(env.WORKERS ?? '').map(Number).filter((n) => Number.isInteger(n) && n >= 1),
     jwtgate: path.resolve(env.BENCH_BIN ?? path.join(checkout, 'dist/jwtgate')),
     results: path.resolve(env.RESULTS_DIR ?? path.join(bench, 'results')),
     keepRuns: Number(env.KEEP_RUNS ?? 5),

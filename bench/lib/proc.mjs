@@ -89,27 +89,60 @@ export function logTail(child, lines = 4) {
 
 const TICKS_PER_SECOND = 100 // USER_HZ: 100 on every Linux architecture we run on
 
-/** User + system CPU time of a process (all its threads), in microseconds; undefined once gone. */
-export function cpuMicros(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_SECOND
-  } catch {
-    return undefined
+/** The process and its descendants (jwtgate's workers, with JWTGATE_WORKERS above one). */
+export function processTree(pid) {
+  const all = [pid]
+  for (let i = 0; i < all.length; i++) {
+    try {
+      const children = fs.readFileSync(`/proc/${all[i]}/task/${all[i]}/children`, 'utf8')
+      for (const child of children.trim().split(/\s+/)) if (child !== '') all.push(Number(child))
+    } catch {
+      // gone meanwhile
+    }
   }
+  return all
 }
 
-/** A `kB` field of /proc/PID/status (VmRSS now, VmHWM the peak so far), in MB. */
+/** The sum of `read(pid)` over the process tree; undefined once the process is gone. */
+function treeSum(pid, read) {
+  const own = read(pid)
+  if (own === undefined) return undefined
+  let sum = own
+  for (const child of processTree(pid).slice(1)) sum += read(child) ?? 0
+  return sum
+}
+
+/**
+ * User + system CPU time of a process and its descendants (all their threads), in microseconds;
+ * undefined once gone. A worker that exits during the run takes its time with it.
+ */
+export function cpuMicros(pid) {
+  return treeSum(pid, (one) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${one}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_SECOND
+    } catch {
+      return undefined
+    }
+  })
+}
+
+/**
+ * A `kB` field of /proc/PID/status (VmRSS now, VmHWM the peak so far), in MB, summed over the
+ * process and its descendants (each one's own peak, for VmHWM).
+ */
 export function memoryMb(pid, field) {
-  try {
-    const match = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(
-      new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'),
-    )
-    return match ? Number(match[1]) / 1024 : undefined
-  } catch {
-    return undefined
-  }
+  return treeSum(pid, (one) => {
+    try {
+      const match = fs.readFileSync(`/proc/${one}/status`, 'utf8').match(
+        new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'),
+      )
+      return match ? Number(match[1]) / 1024 : undefined
+    } catch {
+      return undefined
+    }
+  })
 }
 
 /** Machine-wide CPU counters (/proc/stat), to report how busy and stolen the cores were. */

@@ -43,6 +43,7 @@ interface BunServe {
     port: number
     tls?: { cert: string; key: string }
     idleTimeout: number
+    reusePort: boolean
     maxRequestBodySize: number
     fetch: (request: Request, server: BunServer) => Response | Promise<Response>
   }): BunServer
@@ -72,6 +73,7 @@ export function serve(servable: Servable, options: ServeOptions = {}): Promise<S
       port: options.port ?? 8080,
       tls: options.tls,
       idleTimeout: Math.min(options.idleTimeoutSec ?? 0, MAX_IDLE_TIMEOUT_SEC),
+      reusePort: options.reusePort ?? false,
       // Bun caps request bodies at 128 MB by default; uploads stream through, so no cap here.
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       fetch: (request, srv) =>

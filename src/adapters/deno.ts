@@ -52,6 +52,7 @@ export function serve(servable: Servable, options: ServeOptions = {}): Promise<S
         {
           hostname: options.hostname ?? '0.0.0.0',
           port: options.port ?? 8080,
+          reusePort: options.reusePort ?? false,
           ...tls,
           signal: abort.signal,
           onListen: (addr) =>

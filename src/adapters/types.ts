@@ -21,6 +21,11 @@ export interface ServeOptions {
    * `connectionIdleMs`, so that it does not also watch idle uploads in JavaScript.
    */
   readonly idleTimeoutSec?: number
+  /**
+   * Let other processes listen on the same address and port (SO_REUSEPORT): Linux then spreads
+   * new connections over them. Bun and Deno; ignored by the Node adapter.
+   */
+  readonly reusePort?: boolean
 }
 
 /** What an adapter's `serve` resolves with: the bound port, and a way to stop. */

@@ -12,6 +12,20 @@ export interface ServeOptions {
   readonly tls?: { readonly cert: string; readonly key: string } | undefined
   /** Close connections silent for this many seconds (0 or absent: never). Only when `Host.maxIdleTimeoutSec` allows it. */
   readonly idleTimeoutSec?: number
+  /** Share the port with the other workers (SO_REUSEPORT). */
+  readonly reusePort?: boolean
+}
+
+/** A worker process the primary started (`Host.spawnWorker`). */
+export interface WorkerProcess {
+  readonly pid: number
+  /** Writes to its standard input (the primary's messages); throws once it is gone. */
+  write(text: string): void
+  /** Its standard error: its messages to the primary, and anything else it writes there. */
+  readonly stderr: ReadableStream<Uint8Array>
+  /** Resolves when it has ended: with its exit code, or the signal that ended it. */
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null }>
+  kill(signal: 'SIGTERM' | 'SIGKILL'): void
 }
 
 export interface Host {
@@ -39,4 +53,17 @@ export interface Host {
   readonly maxIdleTimeoutSec?: number
   /** Runtime-specific fetch behaviour for the gateway (see GatewayDeps). */
   readonly gatewayDeps: RuntimeDeps
+  /** `linux`, `darwin`, `windows`, … */
+  readonly platform: string
+  readonly pid: number
+  /** The CPUs this process may run on (its affinity). */
+  cpuCount(): number
+  /** Standard input, as bytes: a worker's messages from its primary. */
+  stdin(): ReadableStream<Uint8Array>
+  /**
+   * Starts this program again with the same arguments and `env` added to the environment: a
+   * worker. Its standard input and error are pipes to the primary; its output is the primary's.
+   * Throws when it cannot (a runtime that was not given the permission).
+   */
+  spawnWorker(env: Readonly<Record<string, string>>): WorkerProcess
 }

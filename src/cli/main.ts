@@ -3,15 +3,17 @@
  * Runtime-neutral: the entrypoint passes a Host.
  */
 import { type Config, loadConfig } from '../core/config/load.ts'
-import { describeConfig, summaryFields } from '../core/config/summary.ts'
+import { describeConfig } from '../core/config/summary.ts'
 import { ConfigError } from '../core/errors.ts'
 import { explain, formatExplanation } from '../core/explain.ts'
-import { createGateway } from '../core/gateway.ts'
-import { createLogger, formatLine } from '../core/log.ts'
 import { VERSION, versionLine } from '../version.ts'
 import { startDemo } from './demo.ts'
 import { USAGE } from './help.ts'
-import type { Host, Server } from './host.ts'
+import type { Host } from './host.ts'
+import { serveOne } from './serve.ts'
+import { describeWorkers, workerCount } from './workers/count.ts'
+import { runPrimary } from './workers/primary.ts'
+import { runWorker, workerRole } from './workers/worker.ts'
 
 const NO_CONFIG = [
   'jwtgate: no configuration found (no JWTGATE_* variables are set).',
@@ -93,21 +95,8 @@ async function check(host: Host, args: Args): Promise<number> {
   }
   host.stdout(`configuration OK (jwtgate ${VERSION})`)
   for (const line of describeConfig(config)) host.stdout(line)
+  host.stdout(`workers:  ${describeWorkers(config.workers, host)}`)
   return 0
-}
-
-/**
- * The idle timeout for client connections, in seconds, when the runtime's server can enforce it:
- * the stream idle timeout, or the longest upstream timeout if that is longer (waiting for an
- * upstream's headers is silence too). Undefined when the server cannot (Deno), when the stream
- * idle timeout is off, or when it is longer than the server allows; streamed bodies are then
- * watched in JavaScript alone. Read at start: a reload does not change it.
- */
-function connectionIdleSec(host: Host, config: Config): number | undefined {
-  if (host.maxIdleTimeoutSec === undefined || config.limits.streamIdleMs <= 0) return undefined
-  const longest = Math.max(config.limits.streamIdleMs, ...config.upstreams.map((u) => u.timeoutMs))
-  const seconds = Math.ceil(longest / 1000)
-  return seconds <= host.maxIdleTimeoutSec ? seconds : undefined
 }
 
 async function serve(host: Host, args: Args): Promise<number> {
@@ -117,141 +106,14 @@ async function serve(host: Host, args: Args): Promise<number> {
     host.stderr('jwtgate: refusing to start with an invalid configuration')
     return 1
   }
-  const logger = createLogger({
-    level: config.log.level,
-    format: config.log.format,
-    sink: host.stdout,
-  })
-  const idleTimeoutSec = connectionIdleSec(host, config)
-  const gateway = createGateway(config, {
-    ...host.gatewayDeps,
-    logger,
-    connectionIdleMs: idleTimeoutSec === undefined ? undefined : idleTimeoutSec * 1000,
-  })
-  let server: Server
-  let admin: Server | undefined
-  try {
-    server = await host.serve(gateway.fetch, {
-      host: config.host,
-      port: config.port,
-      tls: config.tls,
-      idleTimeoutSec,
-    })
-  } catch (e) {
-    gateway.close()
-    host.stderr(
-      `jwtgate: cannot listen on ${config.host}:${config.port}${
-        config.tls ? ' (TLS: check that the certificate and key match)' : ''
-      }: ${e instanceof Error ? e.message : String(e)}`,
-    )
+  const worker = workerRole(host.env)
+  if (worker !== undefined) return runWorker(host, env, config, worker)
+  const count = workerCount(config.workers, host)
+  if (typeof count === 'string') {
+    host.stderr(`jwtgate: ${count}`)
     return 1
   }
-  if (config.admin !== undefined) {
-    try {
-      admin = await host.serve((request) => gateway.admin(request), {
-        host: config.admin.host,
-        port: config.admin.port,
-        idleTimeoutSec,
-      })
-    } catch (e) {
-      host.stderr(
-        `jwtgate: cannot listen on the admin address ${config.admin.host}:${config.admin.port}: ${
-          e instanceof Error ? e.message : String(e)
-        }`,
-      )
-      await server.stop(true)
-      gateway.close()
-      return 1
-    }
-  }
-  // Always printed, whatever the log level: the one start-up line.
-  host.stdout(
-    formatLine(config.log.format, Date.now(), 'info', 'start', {
-      version: VERSION,
-      runtime: host.runtime,
-      listen: `${config.host}:${server.port}`,
-      tls: config.tls !== undefined,
-      admin: admin === undefined ? undefined : `${config.admin!.host}:${admin.port}`,
-      ...summaryFields(config),
-    }),
-  )
-  for (const warning of config.warnings) logger.log('warn', 'config_warning', { warning })
-  if (config.debugHeaders) {
-    logger.log('warn', 'debug_headers', {
-      warning:
-        'rejection reasons are sent to clients in X-Jwtgate-Reason; do not use in production',
-    })
-  }
-
-  let reloading = Promise.resolve()
-  const reload = (trigger: string) => {
-    reloading = reloading.then(async () => {
-      try {
-        const next = await loadConfig(env, { readFile: host.readFile })
-        if (
-          next.host !== config.host || next.port !== config.port ||
-          JSON.stringify(next.admin) !== JSON.stringify(config.admin) ||
-          next.tls?.cert !== config.tls?.cert
-        ) {
-          logger.log('warn', 'reload_listen_unchanged', {
-            reason: 'listen addresses and TLS change only on restart',
-          })
-        }
-        gateway.reload(next)
-        logger.log('info', 'reload', { trigger, routes: next.routes.length })
-      } catch (e) {
-        const problems = e instanceof ConfigError
-          ? e.issues.map((i) => `${i.path}: ${i.message}`)
-          : ['unexpected error']
-        logger.log('error', 'reload_failed', {
-          trigger,
-          problems,
-          keeping: 'the running configuration',
-        })
-      }
-    })
-  }
-  host.onReload(() => reload('SIGHUP'))
-  const unwatch = config.file?.watch
-    ? host.watchFile(config.file.path, () => reload('file change'))
-    : undefined
-
-  // First signal: drain gracefully. A second one: exit at once.
-  let signals = 0
-  const signal = await new Promise<string>((resolve) =>
-    host.onSignal((name) => {
-      if (++signals > 1) {
-        logger.log('warn', 'shutdown_forced', { signal: name })
-        host.exit(1)
-      }
-      resolve(name)
-    })
-  )
-  const timeoutMs = gateway.config.shutdownTimeoutMs
-  gateway.drain()
-  logger.log('info', 'shutdown', {
-    signal,
-    in_flight: gateway.metrics.inFlight.value,
-    timeout_ms: timeoutMs,
-  })
-  unwatch?.()
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timedOut = await Promise.race([
-    server.stop().then(() => false),
-    new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, true))),
-  ])
-  clearTimeout(timer)
-  if (timedOut) {
-    logger.log('warn', 'shutdown_timeout', {
-      timeout_ms: timeoutMs,
-      reason: 'requests still in flight were cut',
-    })
-    await server.stop(true)
-  }
-  await admin?.stop(true)
-  gateway.close()
-  logger.log('info', 'stopped', {})
-  return 0
+  return count === 1 ? serveOne(host, env, config) : runPrimary(host, env, config, count)
 }
 
 async function demo(host: Host): Promise<number> {

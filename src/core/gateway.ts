@@ -16,7 +16,7 @@ import { type Logger, silentLogger } from './log.ts'
 import { Metrics } from './metrics.ts'
 import { acceptableRequestId, forwardedClient } from './proxy/headers.ts'
 import { proxy, type ProxyDeps } from './proxy/proxy.ts'
-import { addressKey, type RateLimiter, subjectKey } from './rate-limit.ts'
+import { addressKey, type Limiter, type RateLimit, subjectKey } from './rate-limit.ts'
 import { errorResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
 import { checkMethod } from './routing/method.ts'
@@ -25,8 +25,15 @@ import { buildState, isReady, retireState, type State } from './state.ts'
 
 /** What the host runtime provides. All optional: the defaults are the global ones. */
 export interface GatewayDeps {
-  /** Used for upstream requests and JWKS/OIDC fetches. */
+  /** Used for upstream requests, and for JWKS/OIDC fetches unless `keyFetch` is given. */
   readonly fetch?: typeof fetch
+  /** Used for JWK Set and OIDC metadata fetches (default: `fetch`). */
+  readonly keyFetch?: typeof fetch
+  /**
+   * Makes the buckets of the configured rate limit (default: in this process, `RateLimiter`).
+   * Several processes that must share one limit pass a `SharedLimiter`.
+   */
+  readonly limiter?: (rate: RateLimit) => Limiter
   /** The clock, in milliseconds since the epoch. */
   readonly now?: () => number
   /** Where access lines and events go (default: nowhere). See `createLogger`. */
@@ -118,7 +125,7 @@ export function createGateway(
     connectionIdleMs: deps.connectionIdleMs,
     now,
   }
-  const stateDeps = { fetch, now, logger, metrics }
+  const stateDeps = { fetch, keyFetch: deps.keyFetch, limiter: deps.limiter, now, logger, metrics }
   let state = buildState(config, stateDeps)
   let draining = false
   const ready = () => !draining && isReady(state)
@@ -148,7 +155,12 @@ export function createGateway(
       x.iss = typeof claims.iss === 'string' ? claims.iss : undefined
       authorize(decision, request)
     }
-    limit(s.limiter, claims !== undefined ? subjectKey(x.iss, x.sub) : addressKey(x.client), now())
+    if (s.limiter !== undefined) {
+      const key = claims !== undefined ? subjectKey(x.iss, x.sub) : addressKey(x.client)
+      let wait = s.limiter.take(key, now())
+      if (typeof wait !== 'number') wait = await wait
+      if (wait > 0) throw limited(wait)
+    }
     if (local !== undefined) return callLocal(local, request, decision, x.requestId)
     x.upstream = match.route.route.upstream
     const client = {
@@ -167,8 +179,10 @@ export function createGateway(
     x.code = e instanceof GatewayError ? e.code : 'internal_error'
     if (e instanceof ForbiddenError) x.requirement = e.requirement
     // Refusals count too: a bad token for the address, a 403 for the token's subject.
-    if (e instanceof TokenError) s.limiter?.take(addressKey(x.client), now())
-    else if (e instanceof ForbiddenError) s.limiter?.take(subjectKey(x.iss, x.sub), now())
+    if (s.limiter !== undefined) {
+      if (e instanceof TokenError) s.limiter.take(addressKey(x.client), now())
+      else if (e instanceof ForbiddenError) s.limiter.take(subjectKey(x.iss, x.sub), now())
+    }
     if (!(e instanceof GatewayError)) {
       const error = e instanceof Error ? e.name : 'unknown'
       logger.log('error', 'internal_error', { request_id: x.requestId, error })
@@ -271,10 +285,7 @@ function requestIdOf(request: Request): string {
   return acceptableRequestId(incoming) ? incoming : crypto.randomUUID()
 }
 
-/** JWTGATE_RATE_LIMIT: takes one request from `key`'s bucket, or refuses 429. */
-function limit(limiter: RateLimiter | undefined, key: string, now: number): void {
-  const wait = limiter?.take(key, now) ?? 0
-  if (wait > 0) {
-    throw new LimitError('rate_limited', 'Too many requests; retry later.', Math.ceil(wait / 1000))
-  }
+/** JWTGATE_RATE_LIMIT's refusal: 429 with the seconds to wait. */
+function limited(waitMs: number): LimitError {
+  return new LimitError('rate_limited', 'Too many requests; retry later.', Math.ceil(waitMs / 1000))
 }

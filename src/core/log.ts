@@ -32,6 +32,8 @@ export interface LoggerOptions {
   readonly sink: (line: string) => void
   /** The clock, in milliseconds since the epoch (default `Date.now`). */
   readonly now?: () => number
+  /** Fields written on every line, after `event` (a worker's number, say). */
+  readonly fields?: LogFields
 }
 
 /** Characters JSON.stringify leaves raw that a terminal or a log shipper may act on: DEL, C1 controls, line separators. */
@@ -85,11 +87,13 @@ export function formatLine(
 export function createLogger(options: LoggerOptions): Logger {
   const min = RANK[options.level]
   const now = options.now ?? Date.now
+  const always = options.fields
   return {
     enabled: (level) => RANK[level] >= min,
     log(level, event, fields) {
       if (RANK[level] < min) return
-      options.sink(formatLine(options.format, now(), level, event, fields))
+      const all = always === undefined ? fields : { ...always, ...fields }
+      options.sink(formatLine(options.format, now(), level, event, all))
     },
   }
 }

@@ -39,13 +39,40 @@ export function parseRateLimit(text: string): RateLimit | undefined {
   return limit >= 1 && periodMs >= 1 ? { limit, periodMs } : undefined
 }
 
-export class RateLimiter {
+/**
+ * Where a gateway takes requests from buckets: in this process (RateLimiter), or shared with
+ * other processes (SharedLimiter). `GatewayDeps.limiter` chooses.
+ */
+export interface Limiter {
+  /** The ms until `key` may take a request at `now` (0: now), from what is known here, without taking one. */
+  wait(key: string, now: number): number
+  /** Takes one request for `key` at `now`; 0 when allowed, else the ms until it would be. */
+  take(key: string, now: number): number | Promise<number>
+}
+
+/**
+ * Buckets in this process (GCRA): the default `Limiter`, bounded to `maxKeys` keys.
+ *
+ * @example
+ * import { RateLimiter } from 'jwtgate'
+ * const limiter = new RateLimiter({ limit: 100, periodMs: 60_000 })
+ * const wait = limiter.take('sub:https://idp:alice', Date.now()) // 0: allowed; else ms to wait
+ */
+export class RateLimiter implements Limiter {
   /** Theoretical arrival time per key (GCRA's one number). */
   readonly #tat = new Map<string, number>()
   readonly #interval: number
   readonly #tolerance: number
 
-  constructor(readonly rate: RateLimit, readonly maxKeys = 100_000) {
+  /** The limit. */
+  readonly rate: RateLimit
+  /** Keys kept at most: full buckets are dropped first, then the oldest. */
+  readonly maxKeys: number
+
+  /** Empty buckets for `rate`, at most `maxKeys` of them. */
+  constructor(rate: RateLimit, maxKeys = 100_000) {
+    this.rate = rate
+    this.maxKeys = maxKeys
     this.#interval = rate.periodMs / rate.limit
     this.#tolerance = rate.periodMs - this.#interval
   }
@@ -81,7 +108,80 @@ export class RateLimiter {
     }
   }
 
+  /** Keys with state. */
   get size(): number {
     return this.#tat.size
+  }
+}
+
+/** What the holder of the buckets answers a take. */
+export interface RemoteTake {
+  /** 0 when allowed; else the ms until it would be. */
+  readonly wait: number
+  /** When allowed: the ms until the next take of the key would be (0 or absent: now). */
+  readonly next?: number
+}
+
+/**
+ * A limit whose buckets another process holds (the primary of several workers): every take asks
+ * it (`remote`), so the limit holds in total, not per process. A key it refused, or whose bucket
+ * its take emptied (`next`), is remembered here until its retry time and refused without asking:
+ * a flood over the limit costs no messages, and `wait` knows an emptied bucket as a single
+ * process would. When `remote` fails (the holder is gone), this process's own buckets decide.
+ *
+ * @example
+ * import { createGateway, loadConfig, SharedLimiter } from 'jwtgate'
+ * // `ask` sends the key to the process that holds the buckets and resolves with its answer.
+ * const gateway = createGateway(await loadConfig(env), {
+ *   limiter: (rate) => new SharedLimiter(rate, (key) => ask(rate, key)),
+ * })
+ */
+export class SharedLimiter implements Limiter {
+  readonly #refusedUntil = new Map<string, number>()
+  readonly #local: RateLimiter
+
+  /** The limit (also this process's own buckets' when `remote` fails). */
+  readonly rate: RateLimit
+  /** Takes one request for `key` where the buckets are (see `RemoteTake`). */
+  readonly remote: (key: string) => Promise<RemoteTake>
+  /** Refused keys remembered at most. */
+  readonly maxKeys: number
+
+  /** A limit `rate` whose buckets `remote` holds. */
+  constructor(rate: RateLimit, remote: (key: string) => Promise<RemoteTake>, maxKeys = 100_000) {
+    this.rate = rate
+    this.remote = remote
+    this.maxKeys = maxKeys
+    this.#local = new RateLimiter(rate, maxKeys)
+  }
+
+  wait(key: string, now: number): number {
+    const until = this.#refusedUntil.get(key)
+    if (until === undefined) return 0
+    if (until > now) return until - now
+    this.#refusedUntil.delete(key)
+    return 0
+  }
+
+  take(key: string, now: number): number | Promise<number> {
+    const known = this.wait(key, now)
+    if (known > 0) return known
+    return this.remote(key).then(
+      (taken) => {
+        // Refused: until the retry time. Allowed but emptied: the next take would be refused.
+        const until = taken.wait > 0 ? taken.wait : taken.next ?? 0
+        if (until > 0) this.#remember(key, now + until, now)
+        return taken.wait
+      },
+      () => this.#local.take(key, now),
+    )
+  }
+
+  #remember(key: string, until: number, now: number): void {
+    if (this.#refusedUntil.size >= this.maxKeys) {
+      for (const [k, t] of this.#refusedUntil) if (t <= now) this.#refusedUntil.delete(k)
+      if (this.#refusedUntil.size >= this.maxKeys) this.#refusedUntil.clear()
+    }
+    this.#refusedUntil.set(key, until)
   }
 }

@@ -17,7 +17,7 @@ import type { Config, ProviderConfig, RouteConfig, UpstreamConfig } from './conf
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
 import { foldHeaderName, type HeaderFilter, IDENTITY_PREFIXES } from './proxy/headers.ts'
-import { RateLimiter } from './rate-limit.ts'
+import { type Limiter, type RateLimit, RateLimiter } from './rate-limit.ts'
 import { type CompiledRoute, compileRoutes } from './routing/routes.ts'
 
 export interface Provider {
@@ -56,7 +56,7 @@ export interface State {
    */
   readonly afterHeaders: readonly TokenSource[]
   /** JWTGATE_RATE_LIMIT's buckets; carried over by a reload that keeps the same limit. */
-  readonly limiter: RateLimiter | undefined
+  readonly limiter: Limiter | undefined
   /** Remote sources by their settings, for reuse by the next State. */
   readonly remotes: ReadonlyMap<string, KeySource & { start(): void }>
   readonly metrics: Metrics | undefined
@@ -69,6 +69,10 @@ export interface State {
 
 export interface StateDeps {
   readonly fetch: typeof fetch
+  /** Fetches JWK Sets and OIDC metadata (default: `fetch`). */
+  readonly keyFetch?: typeof fetch
+  /** Makes the buckets of a rate limit (default: this process's own, RateLimiter). */
+  readonly limiter?: (rate: RateLimit) => Limiter
   readonly now: () => number
   readonly logger: Logger
   readonly metrics?: Metrics
@@ -105,7 +109,7 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
           maxAgeMs: p.keys.maxAgeMs,
           timeoutMs: p.keys.timeoutMs,
           allowInsecure: p.keys.allowInsecure,
-          fetch: deps.fetch,
+          fetch: deps.keyFetch ?? deps.fetch,
           now: deps.now,
           logger: deps.logger,
           onFetch: deps.metrics === undefined
@@ -155,7 +159,7 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
       ? previous.limiter
       : config.rateLimit === undefined
       ? undefined
-      : new RateLimiter(config.rateLimit),
+      : deps.limiter?.(config.rateLimit) ?? new RateLimiter(config.rateLimit),
     remotes,
     metrics: deps.metrics,
     now: deps.now,

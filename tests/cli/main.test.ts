@@ -41,6 +41,14 @@ function testHost(env: Record<string, string>, files: Record<string, string> = {
     onReload: (l) => void (reloadListener = l),
     watchFile: () => () => {},
     gatewayDeps: { fetchInit: { decompress: false } },
+    // One core: `auto` serves in this process (workers are tested end to end, tests/e2e/workers).
+    platform: 'linux',
+    pid: 1,
+    cpuCount: () => 1,
+    stdin: () => new ReadableStream(),
+    spawnWorker: () => {
+      throw new Error('no workers in this test host')
+    },
     signal: () => listener?.('SIGTERM'),
     reload: () => reloadListener?.(),
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { parseDuration } from '../../src/core/config/values.ts'
-import { parseRateLimit, RateLimiter } from '../../src/core/rate-limit.ts'
+import { parseRateLimit, RateLimiter, SharedLimiter } from '../../src/core/rate-limit.ts'
 import { test } from '../helpers/t.ts'
 
 test('parseRateLimit() reads N/period', () => {
@@ -52,4 +52,50 @@ test('RateLimiter.wait() tells what take() would answer, without taking', () => 
   assert.equal(limiter.take('k', t), 1000)
   assert.equal(limiter.wait('k', t + 1000), 0)
   assert.equal(limiter.take('k', t + 1000), 0)
+})
+
+test('SharedLimiter asks the holder for every take; a refused key is then refused here until its retry time', async () => {
+  const asked: string[] = []
+  let answer = 0
+  const limiter = new SharedLimiter({ limit: 1, periodMs: 1000 }, (key) => {
+    asked.push(key)
+    return Promise.resolve({ wait: answer })
+  })
+  assert.equal(await limiter.take('a', 0), 0)
+  answer = 700
+  assert.equal(await limiter.take('a', 100), 700)
+  assert.deepEqual(asked, ['a', 'a'])
+  // Known here now: no message until the retry time.
+  assert.equal(limiter.wait('a', 500), 300)
+  assert.equal(limiter.take('a', 500), 300)
+  assert.deepEqual(asked, ['a', 'a'])
+  answer = 0
+  assert.equal(limiter.wait('a', 800), 0)
+  assert.equal(await limiter.take('a', 800), 0)
+  assert.deepEqual(asked, ['a', 'a', 'a'])
+  assert.equal(limiter.wait('b', 800), 0)
+})
+
+test('SharedLimiter: a take that emptied the bucket makes the next one known here, as in one process', async () => {
+  let asked = 0
+  const limiter = new SharedLimiter({ limit: 2, periodMs: 1000 }, () => {
+    asked++
+    return Promise.resolve({ wait: 0, next: asked >= 2 ? 500 : 0 })
+  })
+  assert.equal(await limiter.take('a', 0), 0)
+  assert.equal(limiter.wait('a', 0), 0)
+  assert.equal(await limiter.take('a', 0), 0)
+  assert.equal(limiter.wait('a', 100), 400)
+  assert.equal(limiter.take('a', 100), 400)
+  assert.equal(asked, 2)
+})
+
+test('SharedLimiter falls back to its own buckets when the holder does not answer', async () => {
+  const limiter = new SharedLimiter(
+    { limit: 2, periodMs: 1000 },
+    () => Promise.reject(new Error('gone')),
+  )
+  assert.equal(await limiter.take('a', 0), 0)
+  assert.equal(await limiter.take('a', 0), 0)
+  assert.equal(await limiter.take('a', 0), 500)
 })

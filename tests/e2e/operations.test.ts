@@ -87,6 +87,8 @@ const ACCESS_FIELDS = new Set([
   'time',
   'level',
   'event',
+  // With more than one worker (JWTGATE_WORKERS, `auto` on a machine of several cores).
+  'worker',
   'request_id',
   'client',
   'method',

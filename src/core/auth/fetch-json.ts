@@ -30,7 +30,10 @@ export class FetchDocumentError extends Error {
   override readonly name = 'FetchDocumentError'
 }
 
-async function readCapped(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<string> {
+export async function readCapped(
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
+): Promise<string> {
   const reader = body.getReader()
   const chunks: Uint8Array[] = []
   let total = 0

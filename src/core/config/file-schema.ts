@@ -16,7 +16,7 @@ import { templateProblem } from '../routing/template.ts'
 import { originPatternProblem } from '../cors.ts'
 import { parseRateLimit } from '../rate-limit.ts'
 import { DEFAULTS } from './defaults.ts'
-import { checked, parseDuration, parseSize } from './values.ts'
+import { checked, MAX_WORKERS, parseDuration, parseSize } from './values.ts'
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 
@@ -195,6 +195,16 @@ export const FileSchema = v.strictObject({
     }),
   ),
   shutdownTimeout: v.optional(Duration, DEFAULTS.shutdownTimeout),
+  workers: v.optional(
+    v.union(
+      [
+        v.literal('auto'),
+        v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_WORKERS)),
+      ],
+      `must be "auto" or a whole number from 1 to ${MAX_WORKERS}`,
+    ),
+    DEFAULTS.workers,
+  ),
   tls: v.optional(
     v.strictObject({
       cert: v.string('is required: the certificate file (PEM)'),

@@ -81,14 +81,25 @@ export async function loadConfig(
   const settings = mergeSettings(values, input, file, options.readFile, issues)
   if (issues.length > 0) throw new ConfigError(issues)
   // Assembled in Config's field order (the listener's settings, the parts, then the rest).
-  const { log, admin, shutdownTimeoutMs, tls, cors, limits, rateLimit, tokenCache, ...listener } =
-    settings
+  const {
+    log,
+    admin,
+    shutdownTimeoutMs,
+    workers,
+    tls,
+    cors,
+    limits,
+    rateLimit,
+    tokenCache,
+    ...listener
+  } = settings
   return deepFreeze<Config>({
     ...listener,
     ...parts,
     log,
     admin,
     shutdownTimeoutMs,
+    workers,
     tls,
     cors,
     limits,

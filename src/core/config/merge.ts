@@ -120,6 +120,7 @@ export function mergeSettings(
       ? undefined
       : { host: pick('JWTGATE_ADMIN_HOST', file?.admin?.host), port: adminPort },
     shutdownTimeoutMs: pick('JWTGATE_SHUTDOWN_TIMEOUT', file?.shutdownTimeout, durationMs),
+    workers: pick('JWTGATE_WORKERS', file?.workers),
     tls,
     cors,
     limits: {

@@ -20,10 +20,12 @@ import {
   checked,
   count,
   duration,
+  MAX_WORKERS,
   orMessage,
   parsed,
   parseInteger,
   parseList,
+  parseWorkers,
   port,
   shown,
   size,
@@ -133,6 +135,10 @@ const EnvSchema = v.object({
   JWTGATE_ADMIN_HOST: v.optional(v.string(), DEFAULTS.admin.host),
   JWTGATE_ADMIN_PORT: v.optional(port),
   JWTGATE_SHUTDOWN_TIMEOUT: v.optional(duration, DEFAULTS.shutdownTimeout),
+  JWTGATE_WORKERS: v.optional(
+    parsed(parseWorkers, `must be auto or a whole number from 1 to ${MAX_WORKERS}`),
+    DEFAULTS.workers,
+  ),
   JWTGATE_TLS_CERT: v.optional(v.string()),
   JWTGATE_TLS_KEY: v.optional(v.string()),
   JWTGATE_CORS_ORIGINS: v.optional(orMessage((s) => {

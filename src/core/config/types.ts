@@ -144,6 +144,11 @@ export interface Config {
   readonly admin: { readonly host: string; readonly port: number } | undefined
   /** How long requests in flight may take to finish on shutdown. */
   readonly shutdownTimeoutMs: number
+  /**
+   * Processes serving the listener (JWTGATE_WORKERS): `auto` is one per core the process may use.
+   * The command line acts on it; an embedded gateway is one process whatever it says.
+   */
+  readonly workers: Workers
   /** PEM text of the certificate chain and key, read at start; undefined for plain HTTP. */
   readonly tls: { readonly cert: string; readonly key: string } | undefined
   /** CORS for browser clients; undefined: off. */
@@ -166,3 +171,6 @@ export interface Config {
   /** Problems that do not stop the gateway (a route shadowed by an earlier one). */
   readonly warnings: readonly string[]
 }
+
+/** JWTGATE_WORKERS: a count, or `auto`. */
+export type Workers = number | 'auto'

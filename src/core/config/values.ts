@@ -136,3 +136,15 @@ export const count = parsed(
   (t) => parseInteger(t, 0, 1000),
   'must be a whole number from 0 to 1000',
 )
+
+/** The most workers JWTGATE_WORKERS accepts. */
+export const MAX_WORKERS = 256
+
+/** Parses JWTGATE_WORKERS: `auto` or a whole number from 1 to MAX_WORKERS. */
+export function parseWorkers(text: string): number | 'auto' | undefined {
+  const t = text.trim().toLowerCase()
+  if (t === 'auto') return 'auto'
+  if (!/^\d+$/.test(t)) return undefined
+  const n = Number(t)
+  return n >= 1 && n <= MAX_WORKERS ? n : undefined
+}

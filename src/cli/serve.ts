@@ -1,0 +1,274 @@
+/**
+ * @module `jwtgate serve` in one process, and the steps a worker shares with it: listen, reload,
+ * drain. With more than one worker, workers/primary.ts supervises processes that each run these.
+ */
+import { type Config, loadConfig } from '../core/config/load.ts'
+import { summaryFields } from '../core/config/summary.ts'
+import type { Environment } from '../core/config/types.ts'
+import { ConfigError } from '../core/errors.ts'
+import { createGateway, type Gateway, type GatewayDeps } from '../core/gateway.ts'
+import { createLogger, formatLine, type LogFields, type Logger } from '../core/log.ts'
+import { VERSION } from '../version.ts'
+import type { Host, Server } from './host.ts'
+
+/**
+ * The idle timeout for client connections, in seconds, when the runtime's server can enforce it:
+ * the stream idle timeout, or the longest upstream timeout if that is longer (waiting for an
+ * upstream's headers is silence too). Undefined when the server cannot (Deno), when the stream
+ * idle timeout is off, or when it is longer than the server allows; streamed bodies are then
+ * watched in JavaScript alone. Read at start: a reload does not change it.
+ */
+export function connectionIdleSec(host: Host, config: Config): number | undefined {
+  if (host.maxIdleTimeoutSec === undefined || config.limits.streamIdleMs <= 0) return undefined
+  const longest = Math.max(config.limits.streamIdleMs, ...config.upstreams.map((u) => u.timeoutMs))
+  const seconds = Math.ceil(longest / 1000)
+  return seconds <= host.maxIdleTimeoutSec ? seconds : undefined
+}
+
+/** The logger of the configuration, writing to standard output. */
+export function configLogger(host: Host, config: Config, fields?: LogFields): Logger {
+  return createLogger({
+    level: config.log.level,
+    format: config.log.format,
+    sink: host.stdout,
+    fields,
+  })
+}
+
+/** A gateway listening on the configured address (`port` overrides the configured one). */
+export interface Listening {
+  readonly gateway: Gateway
+  readonly server: Server
+}
+
+/** Builds the gateway and listens; on failure prints why and resolves undefined. */
+export async function listen(
+  host: Host,
+  config: Config,
+  logger: Logger,
+  options: { readonly port?: number; readonly reusePort?: boolean; readonly deps?: GatewayDeps } =
+    {},
+): Promise<Listening | undefined> {
+  const idleTimeoutSec = connectionIdleSec(host, config)
+  const gateway = createGateway(config, {
+    ...host.gatewayDeps,
+    ...options.deps,
+    logger,
+    connectionIdleMs: idleTimeoutSec === undefined ? undefined : idleTimeoutSec * 1000,
+  })
+  const port = options.port ?? config.port
+  try {
+    const server = await host.serve(gateway.fetch, {
+      host: config.host,
+      port,
+      tls: config.tls,
+      idleTimeoutSec,
+      reusePort: options.reusePort,
+    })
+    return { gateway, server }
+  } catch (e) {
+    gateway.close()
+    host.stderr(
+      `jwtgate: cannot listen on ${config.host}:${port}${
+        config.tls ? ' (TLS: check that the certificate and key match)' : ''
+      }: ${e instanceof Error ? e.message : String(e)}`,
+    )
+    return undefined
+  }
+}
+
+/** Listens on the admin address with `handler`; on failure prints why and resolves undefined. */
+export async function listenAdmin(
+  host: Host,
+  config: Config,
+  handler: (request: Request) => Response | Promise<Response>,
+): Promise<Server | undefined> {
+  if (config.admin === undefined) return undefined
+  try {
+    return await host.serve(handler, {
+      host: config.admin.host,
+      port: config.admin.port,
+      idleTimeoutSec: connectionIdleSec(host, config),
+    })
+  } catch (e) {
+    host.stderr(
+      `jwtgate: cannot listen on the admin address ${config.admin.host}:${config.admin.port}: ${
+        e instanceof Error ? e.message : String(e)
+      }`,
+    )
+    return undefined
+  }
+}
+
+/** The one start-up line (always printed, whatever the log level), and the warnings after it. */
+export function announce(
+  host: Host,
+  config: Config,
+  logger: Logger,
+  listen: { readonly port: number; readonly adminPort?: number; readonly workers?: number },
+): void {
+  host.stdout(
+    formatLine(config.log.format, Date.now(), 'info', 'start', {
+      version: VERSION,
+      runtime: host.runtime,
+      listen: `${config.host}:${listen.port}`,
+      tls: config.tls !== undefined,
+      admin: listen.adminPort === undefined
+        ? undefined
+        : `${config.admin!.host}:${listen.adminPort}`,
+      workers: listen.workers,
+      ...summaryFields(config),
+    }),
+  )
+  for (const warning of config.warnings) logger.log('warn', 'config_warning', { warning })
+  if (config.debugHeaders) {
+    logger.log('warn', 'debug_headers', {
+      warning:
+        'rejection reasons are sent to clients in X-Jwtgate-Reason; do not use in production',
+    })
+  }
+}
+
+/** A reload's outcome: the new configuration, or the problems that keep the old one. */
+export type Reloaded = { readonly config: Config } | { readonly problems: readonly string[] }
+
+/** Loads the configuration again; the problems of a bad one, as lines. */
+export async function reloadConfig(host: Host, env: Environment): Promise<Reloaded> {
+  try {
+    return { config: await loadConfig(env, { readFile: host.readFile }) }
+  } catch (e) {
+    return {
+      problems: e instanceof ConfigError
+        ? e.issues.map((i) => `${i.path}: ${i.message}`)
+        : ['unexpected error'],
+    }
+  }
+}
+
+/** True when `next` changes what only a restart changes: addresses, TLS, workers. */
+function changesListeners(config: Config, next: Config): boolean {
+  return next.host !== config.host || next.port !== config.port ||
+    JSON.stringify(next.admin) !== JSON.stringify(config.admin) ||
+    next.tls?.cert !== config.tls?.cert || next.workers !== config.workers
+}
+
+/**
+ * A reload's first step: the configuration loaded again, or undefined when it is invalid
+ * (`reload_failed` logged: the running one stays). Settings only a restart changes are warned of.
+ */
+export async function nextConfig(
+  host: Host,
+  env: Environment,
+  config: Config,
+  logger: Logger,
+  trigger: string,
+): Promise<Config | undefined> {
+  const next = await reloadConfig(host, env)
+  if ('problems' in next) {
+    logger.log('error', 'reload_failed', {
+      trigger,
+      problems: next.problems,
+      keeping: 'the running configuration',
+    })
+    return undefined
+  }
+  if (changesListeners(config, next.config)) {
+    logger.log('warn', 'reload_listen_unchanged', {
+      reason: 'listen addresses, TLS and workers change only on restart',
+    })
+  }
+  return next.config
+}
+
+/**
+ * Runs `reload` for every SIGHUP and, when the file is watched, every change of it — one at a
+ * time. Returns a function that stops watching the file.
+ */
+export function onReloads(
+  host: Host,
+  config: Config,
+  reload: (trigger: string) => Promise<void>,
+): () => void {
+  let reloading = Promise.resolve()
+  const queue = (trigger: string) => {
+    reloading = reloading.then(() => reload(trigger))
+  }
+  host.onReload(() => queue('SIGHUP'))
+  const unwatch = config.file?.watch
+    ? host.watchFile(config.file.path, () => queue('file change'))
+    : undefined
+  return () => unwatch?.()
+}
+
+/** Resolves with the first shutdown signal's name; a second signal calls `forced`. */
+export function firstSignal(host: Host, forced: (signal: string) => void): Promise<string> {
+  let signals = 0
+  return new Promise<string>((resolve) =>
+    host.onSignal((name) => {
+      if (++signals > 1) forced(name)
+      resolve(name)
+    })
+  )
+}
+
+/**
+ * Stops accepting and waits for the requests in flight, up to the shutdown timeout; then cuts
+ * what is left. Resolves true when every request finished in time.
+ */
+export async function drain(server: Server, gateway: Gateway, logger: Logger): Promise<boolean> {
+  const timeoutMs = gateway.config.shutdownTimeoutMs
+  gateway.drain()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timedOut = await Promise.race([
+    server.stop().then(() => false),
+    new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, true))),
+  ])
+  clearTimeout(timer)
+  if (timedOut) {
+    logger.log('warn', 'shutdown_timeout', {
+      timeout_ms: timeoutMs,
+      reason: 'requests still in flight were cut',
+    })
+    await server.stop(true)
+  }
+  return !timedOut
+}
+
+/** `jwtgate serve` as one process: listen, announce, reload on SIGHUP, drain on SIGTERM. */
+export async function serveOne(host: Host, env: Environment, config: Config): Promise<number> {
+  const logger = configLogger(host, config)
+  const listening = await listen(host, config, logger)
+  if (listening === undefined) return 1
+  const { gateway, server } = listening
+  const admin = await listenAdmin(host, config, (request) => gateway.admin(request))
+  if (config.admin !== undefined && admin === undefined) {
+    await server.stop(true)
+    gateway.close()
+    return 1
+  }
+  announce(host, config, logger, { port: server.port, adminPort: admin?.port })
+
+  const unwatch = onReloads(host, config, async (trigger) => {
+    const next = await nextConfig(host, env, config, logger, trigger)
+    if (next === undefined) return
+    gateway.reload(next)
+    logger.log('info', 'reload', { trigger, routes: next.routes.length })
+  })
+
+  // First signal: drain gracefully. A second one: exit at once.
+  const signal = await firstSignal(host, (name) => {
+    logger.log('warn', 'shutdown_forced', { signal: name })
+    host.exit(1)
+  })
+  logger.log('info', 'shutdown', {
+    signal,
+    in_flight: gateway.metrics.inFlight.value,
+    timeout_ms: gateway.config.shutdownTimeoutMs,
+  })
+  unwatch()
+  await drain(server, gateway, logger)
+  await admin?.stop(true)
+  gateway.close()
+  logger.log('info', 'stopped', {})
+  return 0
+}

@@ -1,0 +1,64 @@
+/**
+ * @module The workers' `/metrics` as one: their Prometheus texts merged family by family —
+ * counters, histogram buckets, sums and counts, and gauges added up; a start time is the
+ * earliest — followed by the primary's own (`jwtgate_workers`, `jwtgate_worker_restarts_total`).
+ */
+
+interface Family {
+  readonly comments: string[]
+  readonly samples: Map<string, number>
+  readonly earliest: boolean
+}
+
+/** One text of the workers' families, values added up series by series. */
+export function mergeMetrics(texts: readonly string[]): string {
+  const families = new Map<string, Family>()
+  for (const text of texts) {
+    let family: Family | undefined
+    for (const line of text.split('\n')) {
+      if (line === '') continue
+      if (line.startsWith('# ')) {
+        const name = line.split(' ')[2] ?? ''
+        family = families.get(name)
+        if (family === undefined) {
+          family = {
+            comments: [],
+            samples: new Map(),
+            earliest: name.endsWith('_start_time_seconds'),
+          }
+          families.set(name, family)
+        }
+        if (!family.comments.includes(line)) family.comments.push(line)
+        continue
+      }
+      if (family === undefined) continue
+      const space = line.lastIndexOf(' ')
+      const series = line.slice(0, space)
+      const value = Number(line.slice(space + 1))
+      const known = family.samples.get(series)
+      family.samples.set(
+        series,
+        known === undefined ? value : family.earliest ? Math.min(known, value) : known + value,
+      )
+    }
+  }
+  let out = ''
+  for (const family of families.values()) {
+    for (const comment of family.comments) out += `${comment}\n`
+    for (const [series, value] of family.samples) out += `${series} ${value}\n`
+  }
+  return out
+}
+
+/** The primary's own metrics: workers running, and restarts since start. */
+export function primaryMetrics(running: number, restarts: number): string {
+  return [
+    '# HELP jwtgate_workers Worker processes running.',
+    '# TYPE jwtgate_workers gauge',
+    `jwtgate_workers ${running}`,
+    '# HELP jwtgate_worker_restarts_total Workers restarted after they ended unasked.',
+    '# TYPE jwtgate_worker_restarts_total counter',
+    `jwtgate_worker_restarts_total ${restarts}`,
+    '',
+  ].join('\n')
+}

@@ -1,0 +1,265 @@
+/**
+ * @module The primary of several workers (JWTGATE_WORKERS): it starts them (each serves the
+ * listener on the shared port, worker.ts), and is the one gateway the operator sees — one start-up
+ * line, the admin listener (`/metrics` summed over workers, `/readyz` ready when every worker is),
+ * SIGHUP and file changes reloading every worker (a bad file reloads none), SIGTERM draining every
+ * worker. A worker that ends unasked is logged and started again, with back-off. The primary holds
+ * what must be exact across workers (shared.ts).
+ */
+import { healthResponse } from '../../core/admin.ts'
+import type { Config, Environment } from '../../core/config/types.ts'
+import type { Host, Server, WorkerProcess } from '../host.ts'
+import {
+  announce,
+  configLogger,
+  firstSignal,
+  listenAdmin,
+  nextConfig,
+  onReloads,
+} from '../serve.ts'
+import { Channel, type Message, readLines } from './channel.ts'
+import { mergeMetrics, primaryMetrics } from './metrics.ts'
+import { Shared } from './shared.ts'
+import { PORT_VAR, WORKER_VAR } from './worker.ts'
+
+/** Back-off before a worker is started again: doubled per quick failure, up to the longest. */
+const RESTART_FIRST_MS = 100
+const RESTART_LONGEST_MS = 10_000
+/** A worker that ran this long before it ended starts the back-off afresh. */
+const RESTART_RESET_MS = 30_000
+/** How long `/metrics` and `/readyz` wait for a worker's answer. */
+const STATUS_TIMEOUT_MS = 2000
+/** How long a reload waits for every worker. */
+const RELOAD_TIMEOUT_MS = 30_000
+/** Beyond the shutdown timeout, how long a draining worker has to exit before it is killed. */
+const EXIT_GRACE_MS = 5000
+
+interface Slot {
+  readonly index: number
+  process?: WorkerProcess
+  channel?: Channel
+  ready: boolean
+  startedAt: number
+  failures: number
+  exited?: Promise<{ readonly code: number | null; readonly signal: string | null }>
+  restart?: ReturnType<typeof setTimeout>
+}
+
+/** Runs `count` workers until a shutdown signal; resolves with the exit code. */
+export async function runPrimary(
+  host: Host,
+  env: Environment,
+  initial: Config,
+  count: number,
+): Promise<number> {
+  let config = initial
+  const logger = configLogger(host, config)
+  const shared = new Shared(config)
+  const slots: Slot[] = Array.from(
+    { length: count },
+    (_, i) => ({ index: i + 1, ready: false, startedAt: 0, failures: 0 }),
+  )
+  /** The shared port: the configured one, or the one the first worker bound when that is 0. */
+  let port = config.port === 0 ? undefined : config.port
+  let draining = false
+  let restarts = 0
+
+  /** What the primary answers a worker. */
+  function answer(slot: Slot, message: Message, reply: (fields: object) => void): void {
+    if (message.t === 'limit') {
+      reply(shared.take(Number(message.limit), Number(message.periodMs), String(message.key)))
+    } else if (message.t === 'fetch') {
+      void shared.fetchDocument(String(message.url)).then(reply)
+    } else if (message.t === 'ready') {
+      slot.ready = true
+      if (port === undefined && typeof message.port === 'number') port = message.port
+    }
+  }
+
+  /** Starts the worker of `slot`; resolves true once it listens, false if it ended first. */
+  function start(slot: Slot): Promise<boolean> {
+    let child: WorkerProcess
+    try {
+      child = host.spawnWorker({
+        [WORKER_VAR]: String(slot.index),
+        ...(port === undefined ? {} : { [PORT_VAR]: String(port) }),
+      })
+    } catch (e) {
+      host.stderr(
+        `jwtgate: cannot start worker ${slot.index}: ${e instanceof Error ? e.message : String(e)}`,
+      )
+      return Promise.resolve(false)
+    }
+    const channel = new Channel(
+      (line) => child.write(`${line}\n`),
+      (message, reply) => answer(slot, message, reply),
+    )
+    Object.assign(slot, { process: child, channel, ready: false, startedAt: Date.now() })
+    return new Promise((resolve) => {
+      const output = readLines(child.stderr, (line) => {
+        if (channel.receive(line)) {
+          if (slot.ready) resolve(true)
+        } else host.stderr(line)
+      })
+      slot.exited = child.exited.then(async (how) => {
+        await output
+        channel.close()
+        if (slot.process === child) Object.assign(slot, { process: undefined, ready: false })
+        resolve(false)
+        if (!draining) ended(slot, child.pid, how)
+        return how
+      })
+    })
+  }
+
+  /** A worker ended unasked: logged, and started again after its back-off. */
+  function ended(
+    slot: Slot,
+    pid: number,
+    how: { readonly code: number | null; readonly signal: string | null },
+  ): void {
+    const lived = Date.now() - slot.startedAt
+    slot.failures = lived >= RESTART_RESET_MS ? 0 : slot.failures + 1
+    const delay = Math.min(RESTART_FIRST_MS * 2 ** (slot.failures - 1), RESTART_LONGEST_MS)
+    logger.log('error', 'worker_exit', {
+      worker: slot.index,
+      pid,
+      code: how.code ?? undefined,
+      signal: how.signal ?? undefined,
+      restart_in_ms: delay,
+    })
+    slot.restart = setTimeout(() => {
+      slot.restart = undefined
+      if (draining) return
+      restarts++
+      void start(slot).then((ok) => {
+        if (ok) {
+          logger.log('info', 'worker_restart', { worker: slot.index, pid: slot.process?.pid })
+        }
+      })
+    }, Math.max(delay, 0))
+  }
+
+  /** Each running worker's status, or undefined for one that does not answer. */
+  function statuses(): Promise<(Message | undefined)[]> {
+    return Promise.all(
+      slots.map((slot) =>
+        slot.channel !== undefined && slot.process !== undefined
+          ? slot.channel.request({ t: 'status' }, STATUS_TIMEOUT_MS).catch(() => undefined)
+          : undefined
+      ),
+    )
+  }
+
+  async function admin(request: Request): Promise<Response> {
+    const path = new URL(request.url).pathname
+    if (path === '/metrics') {
+      const all = await statuses()
+      const running = slots.filter((s) => s.process !== undefined).length
+      const texts = all.flatMap((s) => (typeof s?.metrics === 'string' ? [s.metrics] : []))
+      return new Response(mergeMetrics(texts) + primaryMetrics(running, restarts), {
+        headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
+      })
+    }
+    if (path === '/healthz') return healthResponse(path, crypto.randomUUID(), true, draining)
+    if (path === '/readyz') {
+      const ready = !draining && (await statuses()).every((s) => s?.ready === true)
+      return healthResponse(path, crypto.randomUUID(), ready, draining)
+    }
+    return new Response('not found\n', { status: 404, headers: { 'content-type': 'text/plain' } })
+  }
+
+  /** Asks every worker to drain; resolves with true when all exited with 0 in time. */
+  async function stopAll(graceMs: number): Promise<boolean> {
+    for (const slot of slots) {
+      if (slot.restart !== undefined) clearTimeout(slot.restart)
+      slot.channel?.send({ t: 'drain' })
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const exits = Promise.all(slots.map((s) => s.exited))
+    const timedOut = await Promise.race([
+      exits.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, graceMs, true))),
+    ])
+    clearTimeout(timer)
+    if (timedOut) { for (const slot of slots) slot.process?.kill('SIGKILL') }
+    const results = await exits
+    return !timedOut && results.every((r) => r === undefined || r.code === 0)
+  }
+
+  // The first worker picks the port when it is 0; the others then share it.
+  draining = true // no restarts while starting: a worker that cannot start stops the start
+  const first = await start(slots[0]!)
+  const rest = first ? await Promise.all(slots.slice(1).map(start)) : []
+  if (!first || rest.some((ok) => !ok)) {
+    host.stderr(`jwtgate: not every worker started; stopping`)
+    await stopAll(EXIT_GRACE_MS)
+    return 1
+  }
+  draining = false
+  let adminServer: Server | undefined
+  if (config.admin !== undefined) {
+    adminServer = await listenAdmin(host, config, admin)
+    if (adminServer === undefined) {
+      draining = true
+      await stopAll(config.shutdownTimeoutMs + EXIT_GRACE_MS)
+      return 1
+    }
+  }
+  announce(host, config, logger, { port: port!, adminPort: adminServer?.port, workers: count })
+
+  const unwatch = onReloads(host, config, async (trigger) => {
+    const next = await nextConfig(host, env, config, logger, trigger)
+    if (next === undefined) return
+    const replies = await Promise.all(
+      slots.map((slot) =>
+        slot.channel === undefined || slot.process === undefined
+          ? undefined
+          : slot.channel.request({ t: 'reload' }, RELOAD_TIMEOUT_MS).catch((e: Error) => ({
+            t: 'reply',
+            ok: false,
+            problems: [e.message],
+          }))
+      ),
+    )
+    const failed = slots.filter((_, i) => replies[i] !== undefined && replies[i]!.ok !== true)
+    if (failed.length > 0) {
+      logger.log('error', 'reload_failed', {
+        trigger,
+        workers: failed.map((s) => String(s.index)),
+        problems: [
+          ...new Set(failed.flatMap((s) => replies[slots.indexOf(s)]!.problems as string[])),
+        ],
+        keeping: 'the running configuration on those workers',
+      })
+      return
+    }
+    config = next
+    shared.configure(config)
+    logger.log('info', 'reload', { trigger, routes: config.routes.length, workers: count })
+  })
+
+  // First signal: every worker drains. A second one: every worker is killed.
+  const signal = await firstSignal(host, (name) => {
+    logger.log('warn', 'shutdown_forced', { signal: name })
+    for (const slot of slots) slot.process?.kill('SIGKILL')
+    host.exit(1)
+  })
+  draining = true
+  const inFlight = (await statuses()).reduce((sum, s) => sum + Number(s?.inFlight ?? 0), 0)
+  logger.log('info', 'shutdown', {
+    signal,
+    in_flight: inFlight,
+    workers: count,
+    timeout_ms: config.shutdownTimeoutMs,
+  })
+  unwatch()
+  const clean = await stopAll(config.shutdownTimeoutMs + EXIT_GRACE_MS)
+  await adminServer?.stop(true)
+  logger.log(
+    clean ? 'info' : 'warn',
+    'stopped',
+    clean ? {} : { reason: 'a worker did not drain cleanly' },
+  )
+  return clean ? 0 : 1
+}

@@ -1,0 +1,93 @@
+/**
+ * @module What the primary keeps for all its workers, so that several processes act as one:
+ * the rate-limit buckets (every worker's take is decided here, so a limit of N allows N in total),
+ * and JWK Set / OIDC metadata fetches (one fetch serves every worker that asks for the same
+ * address within the providers' shortest cooldown, so a key rotation does not cost a fetch per
+ * worker).
+ */
+import { FetchDocumentError, MAX_DOCUMENT_BYTES, readCapped } from '../../core/auth/fetch-json.ts'
+import type { Config } from '../../core/config/types.ts'
+import { RateLimiter, type RemoteTake } from '../../core/rate-limit.ts'
+
+/** What a worker learns of a fetch: a status and body, or why there is none. */
+export type FetchReply =
+  | { readonly status: number; readonly body: string; readonly tooLarge?: boolean }
+  | { readonly error: string }
+
+/** How long the primary waits for a key document (the workers keep their own, shorter deadlines). */
+const FETCH_TIMEOUT_MS = 30_000
+
+export class Shared {
+  readonly #limiters = new Map<string, RateLimiter>()
+  readonly #fetches = new Map<string, { at: number; reply: Promise<FetchReply> }>()
+  #windowMs = 0
+
+  constructor(
+    config: Config,
+    readonly fetch: typeof globalThis.fetch = globalThis.fetch,
+    readonly now: () => number = Date.now,
+  ) {
+    this.configure(config)
+  }
+
+  /** Takes the configuration's fetch window: its remote providers' shortest cooldown. */
+  configure(config: Config): void {
+    const cooldowns = config.providers
+      .filter((p) => p.keys.jwksUrl !== undefined || p.keys.oidcIssuer !== undefined)
+      .map((p) => p.keys.cooldownMs)
+    this.#windowMs = cooldowns.length === 0 ? 0 : Math.min(...cooldowns)
+  }
+
+  /** One take from `key`'s bucket of the limit `limit`/`periodMs`, and what the next would wait. */
+  take(limit: number, periodMs: number, key: string): RemoteTake {
+    const id = `${limit}/${periodMs}`
+    let limiter = this.#limiters.get(id)
+    if (limiter === undefined) {
+      limiter = new RateLimiter({ limit, periodMs })
+      this.#limiters.set(id, limiter)
+    }
+    const now = this.now()
+    const wait = limiter.take(key, now)
+    return wait > 0 ? { wait } : { wait, next: limiter.wait(key, now) }
+  }
+
+  /**
+   * GETs a key document for a worker. A fetch in flight is shared; a successful one is reused
+   * within the window; a failed one is not kept (each worker retries with its own back-off).
+   */
+  fetchDocument(url: string): Promise<FetchReply> {
+    const now = this.now()
+    const known = this.#fetches.get(url)
+    if (known !== undefined && now - known.at < this.#windowMs) return known.reply
+    const reply = this.#get(url)
+    const entry = { at: now, reply }
+    this.#fetches.set(url, entry)
+    void reply.then((r) => {
+      if (!('status' in r) || r.status !== 200) {
+        if (this.#fetches.get(url) === entry) this.#fetches.delete(url)
+      }
+    })
+    return reply
+  }
+
+  async #get(url: string): Promise<FetchReply> {
+    try {
+      const response = await this.fetch(url, {
+        headers: { accept: 'application/json' },
+        redirect: 'manual',
+        signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+      })
+      if (response.status !== 200) {
+        await response.body?.cancel()
+        return { status: response.status, body: '' }
+      }
+      const text = response.body === null ? '' : await readCapped(response.body, MAX_DOCUMENT_BYTES)
+      return { status: 200, body: text }
+    } catch (e) {
+      // The worker's own check refuses it with its usual message.
+      if (e instanceof FetchDocumentError) return { status: 200, body: '', tooLarge: true }
+      const timedOut = e instanceof Error && e.name === 'TimeoutError'
+      return { error: timedOut ? `no response within ${FETCH_TIMEOUT_MS} ms` : 'connection failed' }
+    }
+  }
+}

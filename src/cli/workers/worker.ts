@@ -1,0 +1,141 @@
+/**
+ * @module A worker: one of the processes the primary started (workers/primary.ts). It serves the
+ * listener like a single process does (serve.ts), on a port it shares (SO_REUSEPORT), and leaves
+ * the rest to the primary: the start-up line, the admin listener, signals. Its rate-limit buckets
+ * and JWK Set fetches go through the primary, so that they hold for all workers together.
+ */
+import { MAX_DOCUMENT_BYTES } from '../../core/auth/fetch-json.ts'
+import type { Config, Environment } from '../../core/config/types.ts'
+import { SharedLimiter } from '../../core/rate-limit.ts'
+import type { Host } from '../host.ts'
+import { configLogger, drain, listen, type Listening, reloadConfig } from '../serve.ts'
+import { Channel, type Message, readLines } from './channel.ts'
+
+/** Set by the primary in a worker's environment: its number, from 1. Not a setting (no `JWTGATE_` prefix). */
+export const WORKER_VAR = '_JWTGATE_WORKER'
+/** Set by the primary once the first worker has bound the port (JWTGATE_PORT=0 picks one). */
+export const PORT_VAR = '_JWTGATE_WORKER_PORT'
+
+/** How long a rate-limit check waits for the primary before this process's own buckets decide. */
+const LIMIT_TIMEOUT_MS = 1000
+
+/** A worker's place: its number, and the port the first worker bound. */
+export interface WorkerRole {
+  readonly index: number
+  readonly port: number | undefined
+}
+
+/** The worker role the primary gave this process, or undefined in a process started by hand. */
+export function workerRole(env: Environment): WorkerRole | undefined {
+  const index = Number(env[WORKER_VAR])
+  if (!Number.isInteger(index) || index < 1) return undefined
+  const port = Number(env[PORT_VAR])
+  return { index, port: Number.isInteger(port) && port > 0 ? port : undefined }
+}
+
+/** Serves as worker `role.index` until the primary says drain, or goes away; resolves with the exit code. */
+export async function runWorker(
+  host: Host,
+  env: Environment,
+  config: Config,
+  role: WorkerRole,
+): Promise<number> {
+  const logger = configLogger(host, config, { worker: role.index })
+  // Assigned once listening; the handlers above it read it before then (deno lint wants a const).
+  // deno-lint-ignore prefer-const
+  let listening: Listening | undefined
+  let stopWanted = false
+  let stopping: Promise<void> | undefined
+  let stopped!: () => void
+  const done = new Promise<void>((resolve) => (stopped = resolve))
+  /** Drains once; before the listener is up, remembers that it must. */
+  function stop(): void {
+    stopWanted = true
+    const { server, gateway } = listening ?? {}
+    if (server === undefined || gateway === undefined) return
+    stopping ??= drain(server, gateway, logger).then(() => {
+      gateway.close()
+      stopped()
+    })
+  }
+
+  const channel = new Channel((line) => host.stderr(line), (message, reply) => {
+    if (message.t === 'status') {
+      reply({
+        ready: listening?.gateway.ready ?? false,
+        inFlight: listening?.gateway.metrics.inFlight.value ?? 0,
+        metrics: listening?.gateway.metrics.render() ?? '',
+      })
+    } else if (message.t === 'reload') {
+      void reloadConfig(host, env).then((next) => {
+        if ('problems' in next) return reply({ ok: false, problems: next.problems })
+        listening?.gateway.reload(next.config)
+        reply({ ok: true, routes: next.config.routes.length })
+      })
+    } else if (message.t === 'drain') {
+      stop()
+    }
+  })
+  // Messages from the primary; their end means the primary is gone: drain and go too.
+  void readLines(host.stdin(), (line) => channel.receive(line)).then(() => {
+    channel.close()
+    stop()
+  })
+  // The primary reloads every worker; a SIGHUP of this process alone is not a reload.
+  host.onReload(() => {})
+  // A terminal's Ctrl-C reaches the whole process group: the same as the primary's drain.
+  host.onSignal(() => stop())
+
+  listening = await listen(host, config, logger, {
+    port: role.port,
+    reusePort: true,
+    deps: {
+      limiter: (rate) =>
+        new SharedLimiter(rate, (key) =>
+          channel.request(
+            { t: 'limit', limit: rate.limit, periodMs: rate.periodMs, key },
+            LIMIT_TIMEOUT_MS,
+          ).then((reply) => ({ wait: Number(reply.wait), next: Number(reply.next ?? 0) }))),
+      // Only `(url, init)` is called (fetch-json.ts); Bun's fetch type adds `preconnect`.
+      keyFetch: ((input: string | URL | Request, init?: RequestInit) =>
+        sharedFetch(channel, input, init)) as typeof fetch,
+    },
+  })
+  if (listening === undefined) return 1
+  if (stopWanted) stop()
+  channel.send({ t: 'ready', port: listening.server.port, pid: host.pid })
+  await done
+  return 0
+}
+
+/**
+ * A fetch of a JWK Set or OIDC metadata, made by the primary for every worker (shared.ts): the
+ * key source's own deadline (`init.signal`) still applies here.
+ */
+async function sharedFetch(
+  channel: Channel,
+  input: string | URL | Request,
+  init?: RequestInit,
+): Promise<Response> {
+  const url = input instanceof Request ? input.url : String(input)
+  const signal = init?.signal ?? undefined
+  const reply = await abortable(channel.request({ t: 'fetch', url }, 60_000), signal)
+  if (typeof reply.error === 'string') throw new TypeError(reply.error)
+  const status = reply.status as number
+  const body = status === 204 || status === 304 ? null : (reply.body as string)
+  const headers: Record<string, string> = { 'content-type': 'application/json' }
+  // Too large for the primary to pass on: the key source's own check says so.
+  if (reply.tooLarge === true) headers['content-length'] = String(MAX_DOCUMENT_BYTES + 1)
+  return new Response(body, { status, headers })
+}
+
+/** `promise`, or the signal's reason once it aborts. */
+function abortable(promise: Promise<Message>, signal: AbortSignal | undefined): Promise<Message> {
+  if (signal === undefined) return promise
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}

@@ -1,0 +1,133 @@
+/**
+ * The parts of JWTGATE_WORKERS that need no process: the line protocol, the metrics merge, the
+ * count `auto` comes to (cgroup quotas read through a fake file system). The processes themselves:
+ * tests/e2e/workers.test.ts.
+ */
+import { expect, test } from 'bun:test'
+import { Channel, type Message, readLines } from '../../src/cli/workers/channel.ts'
+import { cgroupQuota, workerCount } from '../../src/cli/workers/count.ts'
+import { mergeMetrics } from '../../src/cli/workers/metrics.ts'
+import { Metrics } from '../../src/core/metrics.ts'
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts'
+
+/** Two channels wired to each other, as a primary and its worker are. */
+function pair(answer: (m: Message, reply: (f: object) => void) => void) {
+  const ends: { worker?: Channel } = {}
+  const primary = new Channel((line) => void ends.worker!.receive(line), () => {})
+  ends.worker = new Channel((line) => void primary.receive(line), answer)
+  return { primary, worker: ends.worker }
+}
+
+test('Channel: a request gets its own reply; other lines are not messages', async () => {
+  const { primary } = pair((m, reply) => reply({ echo: m.n }))
+  const [a, b] = await Promise.all([
+    primary.request({ t: 'x', n: 1 }, 1000),
+    primary.request({ t: 'x', n: 2 }, 1000),
+  ])
+  expect([a.echo, b.echo]).toEqual([1, 2])
+  expect(primary.receive('panic: something the runtime printed')).toBe(false)
+  expect(primary.receive('\u001ejwtgate {not json')).toBe(false)
+})
+
+test('Channel: a request without a reply times out; closing rejects what waits', async () => {
+  const { primary } = pair(() => {})
+  await expect(primary.request({ t: 'x' }, 20)).rejects.toThrow('no reply to x within 20 ms')
+  const waiting = primary.request({ t: 'x' }, 5000)
+  primary.close()
+  await expect(waiting).rejects.toThrow('the peer went away')
+  await expect(primary.request({ t: 'x' }, 5000)).rejects.toThrow('closed')
+  expect(primary.send({ t: 'x' })).toBe(false)
+})
+
+test('readLines: lines split across chunks, and a last line without a newline', async () => {
+  const encoder = new TextEncoder()
+  const chunks = ['ab', 'c\nde', 'f\n\ng', 'h']
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      for (const chunk of chunks) c.enqueue(encoder.encode(chunk))
+      c.close()
+    },
+  })
+  const lines: string[] = []
+  await readLines(stream, (l) => lines.push(l))
+  expect(lines).toEqual(['abc', 'def', '', 'gh'])
+})
+
+test('mergeMetrics: counters, histograms and gauges add up; each family stays one group; start time is the earliest', () => {
+  const a = new Metrics(2000_000)
+  const b = new Metrics(1000_000)
+  a.countRequest('orders', 'GET', 200, 0.002)
+  b.countRequest('orders', 'GET', 200, 0.02)
+  b.countRequest('users', 'POST', 401, 0.001) // a series only the second worker has
+  a.inFlight.value = 2
+  b.inFlight.value = 3
+  const text = mergeMetrics([a.render(), b.render()])
+  const { samples, types } = parsePrometheus(text)
+  const requests = { route: 'orders', method_class: 'read', status: '200' }
+  expect(sampleValue(samples, 'jwtgate_requests_total', requests)).toBe(2)
+  expect(
+    sampleValue(samples, 'jwtgate_requests_total', {
+      route: 'users',
+      method_class: 'write',
+      status: '401',
+    }),
+  ).toBe(1)
+  expect(sampleValue(samples, 'jwtgate_request_duration_seconds_count', { route: 'orders' }))
+    .toBe(2)
+  expect(
+    sampleValue(samples, 'jwtgate_request_duration_seconds_bucket', {
+      route: 'orders',
+      le: '0.005',
+    }),
+  ).toBe(1)
+  expect(sampleValue(samples, 'jwtgate_requests_in_flight')).toBe(5)
+  expect(sampleValue(samples, 'jwtgate_process_start_time_seconds')).toBe(1000)
+  expect(types.get('jwtgate_requests_total')).toBe('counter')
+  // The users line sits with the other jwtgate_requests_total lines, not after later families.
+  const lines = text.split('\n')
+  const family = lines.flatMap((l, i) => (l.startsWith('jwtgate_requests_total') ? [i] : []))
+  expect(family[family.length - 1]! - family[0]!).toBe(family.length - 1)
+})
+
+const files = (map: Record<string, string>) => (path: string) => {
+  if (path in map) return map[path]!
+  throw new Error('ENOENT')
+}
+
+test('workers auto: the CPUs, capped by the tightest cgroup v2 quota on the way to the root, rounded down', () => {
+  const linux = (cpus: number, map: Record<string, string>) => ({
+    platform: 'linux',
+    cpuCount: () => cpus,
+    readFile: files(map),
+  })
+  expect(workerCount('auto', linux(8, {}))).toBe(8)
+  expect(workerCount(3, linux(8, {}))).toBe(3)
+  const systemd = {
+    '/proc/self/cgroup': '0::/system.slice/jwtgate.service\n',
+    '/sys/fs/cgroup/cpu.max': 'max 100000',
+    '/sys/fs/cgroup/system.slice/cpu.max': '400000 100000',
+    '/sys/fs/cgroup/system.slice/jwtgate.service/cpu.max': '250000 100000',
+  }
+  expect(cgroupQuota(files(systemd))).toBe(2.5)
+  expect(workerCount('auto', linux(8, systemd))).toBe(2)
+  expect(workerCount('auto', linux(8, { '/sys/fs/cgroup/cpu.max': '50000 100000' }))).toBe(1)
+  expect(workerCount('auto', linux(2, { '/sys/fs/cgroup/cpu.max': '800000 100000' }))).toBe(2)
+  // cgroup v1
+  expect(
+    workerCount(
+      'auto',
+      linux(8, {
+        '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '300000',
+        '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000',
+      }),
+    ),
+  ).toBe(3)
+  expect(cgroupQuota(files({ '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '-1' }))).toBeUndefined()
+})
+
+test('workers elsewhere than Linux: auto is one; more than one is refused with the reason', () => {
+  const mac = { platform: 'darwin', cpuCount: () => 8, readFile: files({}) }
+  expect(workerCount('auto', mac)).toBe(1)
+  expect(workerCount(1, mac)).toBe(1)
+  expect(workerCount(4, mac)).toContain('needs Linux')
+})

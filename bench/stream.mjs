@@ -28,8 +28,8 @@ const TIMEOUT_MS = Number(env.STREAM_TIMEOUT ?? 180) * 1000
 const TARGET_MB = 30
 const CHUNK = crypto.randomBytes(64 * 1024) // random: nothing on the way can compress it
 const results = path.join(BENCH, 'results')
-const DIRECTIONS =
-  (env.STREAM_DIRECTIONS ?? 'upload, chunked;upload, sized;download;download, chunked').split(';')
+const DIRECTIONS = (env.STREAM_DIRECTIONS ??
+  'upload, chunked;upload, sized;download;download, chunked').split(';')
 
 /** Writes `total` bytes of CHUNK to `out`, waiting whenever it asks to (backpressure). */
 async function pump(out, total, signal) {
@@ -50,7 +50,9 @@ function startUpstream() {
       if (request.method === 'POST') {
         let received = 0
         for await (const chunk of request) received += chunk.length
-        response.setHeader('content-type', 'application/json').end(JSON.stringify({ received }))
+        response.setHeader('content-type', 'application/json').end(
+          JSON.stringify({ received }),
+        )
         return
       }
       const query = new URL(request.url, 'http://x').searchParams
@@ -89,12 +91,18 @@ function transfer(port, direction, token) {
         ...options,
         method: 'POST',
         path: '/upload',
-        headers: { ...options.headers, ...length, 'content-type': 'application/octet-stream' },
+        headers: {
+          ...options.headers,
+          ...length,
+          'content-type': 'application/octet-stream',
+        },
       }, async (response) => {
         let body = ''
         for await (const chunk of response) body += chunk
         if (response.statusCode !== 200) {
-          return reject(new Error(`upload: ${response.statusCode} ${body.slice(0, 200)}`))
+          return reject(
+            new Error(`upload: ${response.statusCode} ${body.slice(0, 200)}`),
+          )
         }
         done(JSON.parse(body).received)
       })
@@ -122,7 +130,10 @@ function transfer(port, direction, token) {
 /** Runs `fn` while sampling the RSS of `pid`; resolves to [result, peak MB]. */
 async function sampled(pid, fn) {
   let peak = memoryMb(pid, 'VmRSS') ?? 0
-  const timer = setInterval(() => (peak = Math.max(peak, memoryMb(pid, 'VmRSS') ?? 0)), 20)
+  const timer = setInterval(
+    () => (peak = Math.max(peak, memoryMb(pid, 'VmRSS') ?? 0)),
+    20,
+  )
   try {
     return [await fn(), peak]
   } finally {
@@ -152,16 +163,25 @@ async function measure(name, upstreamPort, token, secret, port) {
     const problem = await waitForHttp(port, child)
     if (problem !== undefined) throw new Error(`${name}: ${problem}`)
     for (let i = 0; i < 5; i++) {
-      await get(port, '/download?bytes=1000', { authorization: `Bearer ${token}` })
+      await get(port, '/download?bytes=1000', {
+        authorization: `Bearer ${token}`,
+      })
     }
     await new Promise((resolve) => setTimeout(resolve, 500))
     const idle = memoryMb(child.pid, 'VmRSS')
     const row = { name, idle }
     for (const direction of DIRECTIONS) {
-      process.stderr.write(`stream: ${name} ${direction} of ${(BYTES / 2 ** 20).toFixed(0)} MiB\n`)
-      const [result, peak] = await sampled(child.pid, () => transfer(port, direction, token))
+      process.stderr.write(
+        `stream: ${name} ${direction} of ${(BYTES / 2 ** 20).toFixed(0)} MiB\n`,
+      )
+      const [result, peak] = await sampled(
+        child.pid,
+        () => transfer(port, direction, token),
+      )
       if (result.bytes !== BYTES) {
-        throw new Error(`${name} ${direction}: ${result.bytes} of ${BYTES} bytes arrived`)
+        throw new Error(
+          `${name} ${direction}: ${result.bytes} of ${BYTES} bytes arrived`,
+        )
       }
       row[direction] = { peak, mbps: BYTES / 2 ** 20 / result.seconds }
     }
@@ -176,7 +196,11 @@ async function measure(name, upstreamPort, token, secret, port) {
 async function main() {
   const secret = crypto.randomBytes(32).toString('hex')
   const now = Math.floor(Date.now() / 1000)
-  const token = sign('HS256', { sub: 'streamer', iat: now, exp: now + 3600 }, secret)
+  const token = sign(
+    'HS256',
+    { sub: 'streamer', iat: now, exp: now + 3600 },
+    secret,
+  )
   const upstream = await startUpstream()
   const rows = []
   try {

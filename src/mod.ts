@@ -40,7 +40,7 @@ export type { TokenSource } from './core/auth/token.ts'
 export type { UpstreamBase } from './core/proxy/url.ts'
 export type { Template, TemplatePart } from './core/routing/template.ts'
 export type { CorsConfig } from './core/cors.ts'
-export type { StripHeaders } from './core/proxy/headers.ts'
+export type { HeaderBuild, StripHeaders } from './core/proxy/headers.ts'
 export {
   type Limiter,
   type RateLimit,

@@ -19,7 +19,9 @@ async function getReady(port, headers) {
   const until = Date.now() + 3000
   for (;;) {
     const response = await get(port, PATH, headers)
-    if ((response.status !== 502 && response.status !== 503) || Date.now() > until) return response
+    if (
+      (response.status !== 502 && response.status !== 503) || Date.now() > until
+    ) return response
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
@@ -59,11 +61,18 @@ export async function check(port, alg, tokens, auth = true) {
       token === null ? {} : { authorization: `Bearer ${token}` },
     )
     if (response.status >= 200 && response.status < 300) accepted.push(name)
-    else if (response.status !== 401) other.push(`${name} → ${response.status || response.error}`)
+    else if (response.status !== 401) {
+      other.push(`${name} → ${response.status || response.error}`)
+    }
   }
-  if (accepted.length > 0) return { verdict: 'INVALID', detail: `accepted: ${accepted.join(', ')}` }
+  if (accepted.length > 0) {
+    return { verdict: 'INVALID', detail: `accepted: ${accepted.join(', ')}` }
+  }
   if (other.length > 0) {
-    return { verdict: 'OK*', detail: `refused, not with 401: ${other.join(', ')}` }
+    return {
+      verdict: 'OK*',
+      detail: `refused, not with 401: ${other.join(', ')}`,
+    }
   }
   return {
     verdict: 'OK',

@@ -13,7 +13,9 @@ export async function coldStart(spec, port, token, logFile) {
   try {
     while (performance.now() - started < 20000) {
       if (child.exitInfo !== undefined) {
-        return { error: `exited ${JSON.stringify(child.exitInfo)}: ${logTail(child)}` }
+        return {
+          error: `exited ${JSON.stringify(child.exitInfo)}: ${logTail(child)}`,
+        }
       }
       const response = await get(
         port,

@@ -28,13 +28,22 @@ export function get(port, path = '/', headers = {}, timeoutMs = 5000) {
             body: Buffer.concat(chunks).toString(),
           }),
       )
-      response.on('error', (error) => resolve({ status: 0, error: error.code ?? error.message }))
+      response.on(
+        'error',
+        (error) => resolve({ status: 0, error: error.code ?? error.message }),
+      )
     })
     request.on(
       'timeout',
-      () => request.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })),
+      () =>
+        request.destroy(
+          Object.assign(new Error('timeout'), { code: 'TIMEOUT' }),
+        ),
     )
-    request.on('error', (error) => resolve({ status: 0, error: error.code ?? error.message }))
+    request.on(
+      'error',
+      (error) => resolve({ status: 0, error: error.code ?? error.message }),
+    )
     request.end()
   })
 }
@@ -52,7 +61,9 @@ export async function portTaken(port) {
 export async function waitForHttp(port, child, timeoutMs = 15000) {
   const until = Date.now() + timeoutMs
   while (Date.now() < until) {
-    if (child?.exitInfo !== undefined) return `exited ${JSON.stringify(child.exitInfo)}`
+    if (child?.exitInfo !== undefined) {
+      return `exited ${JSON.stringify(child.exitInfo)}`
+    }
     if ((await get(port, '/', {}, 1000)).status > 0) return undefined
     await new Promise((resolve) => setTimeout(resolve, 20))
   }

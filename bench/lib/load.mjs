@@ -32,7 +32,17 @@ export async function warmUp(instances, tokens, opts, runDir) {
   }
 }
 
-async function measure(config, pid, port, alg, mode, round, tokenFile, opts, runDir) {
+async function measure(
+  config,
+  pid,
+  port,
+  alg,
+  mode,
+  round,
+  tokenFile,
+  opts,
+  runDir,
+) {
   const label = `${config} ${alg} ${mode}`
   const before = cpuMicros(pid)
   const run = await wrk({
@@ -64,7 +74,9 @@ async function measure(config, pid, port, alg, mode, round, tokenFile, opts, run
 }
 
 /** All rounds; returns every run (`mode` is 'ref' for the references). */
-export async function rounds({ instances, upstream, upstreamPort, tokens, opts, runDir }) {
+export async function rounds(
+  { instances, upstream, upstreamPort, tokens, opts, runDir },
+) {
   const runs = []
   const references = instances.filter((i) => !i.auth)
   for (let round = 1; round <= opts.rounds; round++) {

@@ -27,7 +27,11 @@ const opts = readOptions(process.env, BENCH, checkout)
 const startedAt = new Date()
 // Before any process of ours runs: what else the machine is doing.
 const loadBefore = os.loadavg()
-const runDir = path.join(opts.results, 'runs', startedAt.toISOString().replace(/[:.]/g, '-'))
+const runDir = path.join(
+  opts.results,
+  'runs',
+  startedAt.toISOString().replace(/[:.]/g, '-'),
+)
 
 /** A tool's version from its output (some print it on stderr), or '?'. */
 function version(cmd, args, pattern) {
@@ -38,7 +42,12 @@ function version(cmd, args, pattern) {
 }
 const packageVersion = (dir, name) => {
   try {
-    return JSON.parse(fs.readFileSync(path.join(dir, 'node_modules', name, 'package.json'), 'utf8'))
+    return JSON.parse(
+      fs.readFileSync(
+        path.join(dir, 'node_modules', name, 'package.json'),
+        'utf8',
+      ),
+    )
       .version
   } catch {
     return '?'
@@ -47,14 +56,21 @@ const packageVersion = (dir, name) => {
 
 // Bun and jose are the project's own (its package-lock.json): bun-passthrough then runs on the
 // same Bun that dist/jwtgate was compiled with.
-const bun = process.env.BUN ?? path.join(BENCH, '..', 'node_modules', '.bin', 'bun')
+const bun = process.env.BUN ??
+  path.join(BENCH, '..', 'node_modules', '.bin', 'bun')
 const jwtgateBuilt = fs.existsSync(opts.jwtgate)
 
 function jwtgateIdentity() {
   const stat = fs.statSync(opts.jwtgate)
   let commit = '?'
   try {
-    commit = execFileSync('git', ['-C', checkout, 'describe', '--always', '--dirty'], {
+    commit = execFileSync('git', [
+      '-C',
+      checkout,
+      'describe',
+      '--always',
+      '--dirty',
+    ], {
       encoding: 'utf8',
     }).trim()
   } catch {
@@ -82,7 +98,9 @@ async function main() {
     wrk: version('wrk', ['-v'], /wrk (\S+)/),
   }
   if (versions.bun === '?') {
-    throw new Error(`no Bun at ${bun}: run npm ci in the project first (or set BUN)`)
+    throw new Error(
+      `no Bun at ${bun}: run npm ci in the project first (or set BUN)`,
+    )
   }
 
   log(`keys and tokens (pool of ${opts.poolSize}) in ${runDir}/tokens`)
@@ -126,7 +144,9 @@ async function main() {
     if (await portTaken(port)) taken.push(port)
   }
   if (taken.length > 0) {
-    throw new Error(`ports in use on 127.0.0.1: ${taken.join(', ')} (another run? set PORT_BASE)`)
+    throw new Error(
+      `ports in use on 127.0.0.1: ${taken.join(', ')} (another run? set PORT_BASE)`,
+    )
   }
 
   const upstream = startUpstream(
@@ -157,19 +177,32 @@ async function main() {
     }
   }))
 
-  log('checks: a valid token reaches the upstream as X-User-Id; bad tokens get 401')
+  log(
+    'checks: a valid token reaches the upstream as X-User-Id; bad tokens get 401',
+  )
   for (const i of instances.filter((x) => x.verdict === undefined)) {
     Object.assign(i, await check(i.port, i.checkAlg, tokens, i.auth))
   }
   for (const i of instances) {
     // Idle: started and checked, no load yet.
     i.idleMb = memoryMb(i.child.pid, 'VmRSS')
-    log(`  ${i.config.padEnd(16)} ${i.alg.padEnd(6)} ${i.verdict.padEnd(8)} ${i.detail}`)
-    if (i.verdict !== 'OK') warn(`${i.config} ${i.alg}: ${i.verdict}: ${i.detail}`)
+    log(
+      `  ${i.config.padEnd(16)} ${i.alg.padEnd(6)} ${i.verdict.padEnd(8)} ${i.detail}`,
+    )
+    if (i.verdict !== 'OK') {
+      warn(`${i.config} ${i.alg}: ${i.verdict}: ${i.detail}`)
+    }
   }
   await warmUp(instances, tokens, opts, runDir)
   const cpu0 = machineCpu()
-  const runs = await rounds({ instances, upstream, upstreamPort, tokens, opts, runDir })
+  const runs = await rounds({
+    instances,
+    upstream,
+    upstreamPort,
+    tokens,
+    opts,
+    runDir,
+  })
   const cpu1 = machineCpu()
   const loadAfter = os.loadavg()
   for (const i of instances) i.peakMb = memoryMb(i.child.pid, 'VmHWM')
@@ -182,7 +215,9 @@ async function main() {
     let port = opts.portBase + 60
     for (
       const name of [
-        ...new Set(instances.filter((i) => i.verdict !== 'BROKEN').map((i) => i.config)),
+        ...new Set(
+          instances.filter((i) => i.verdict !== 'BROKEN').map((i) => i.config),
+        ),
       ]
     ) {
       cold[name] = { times: [] }
@@ -208,7 +243,9 @@ async function main() {
   const pct = (
     field,
   ) => (cpu1.total > cpu0.total
-    ? ((100 * (cpu1[field] - cpu0[field])) / (cpu1.total - cpu0.total)).toFixed(0)
+    ? ((100 * (cpu1[field] - cpu0[field])) / (cpu1.total - cpu0.total)).toFixed(
+      0,
+    )
     : '?')
   const report = {
     startedAt: startedAt.toISOString(),
@@ -222,7 +259,9 @@ async function main() {
     },
     versions,
     machine: {
-      cpu: (/model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8')) ?? [])[1] ??
+      cpu: (/model name\s*:\s*(.*)/.exec(
+        fs.readFileSync('/proc/cpuinfo', 'utf8'),
+      ) ?? [])[1] ??
         os.cpus()[0]?.model,
       cores: os.cpus().length,
       memGb: (os.totalmem() / 2 ** 30).toFixed(0),
@@ -240,7 +279,10 @@ async function main() {
   const markdown = buildReport(report)
   fs.writeFileSync(path.join(runDir, 'report.md'), markdown)
   fs.writeFileSync(path.join(opts.results, 'latest.md'), markdown)
-  fs.writeFileSync(path.join(opts.results, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`)
+  fs.writeFileSync(
+    path.join(opts.results, 'latest.json'),
+    `${JSON.stringify(report, null, 2)}\n`,
+  )
   pruneRuns()
   process.stdout.write(markdown)
 }

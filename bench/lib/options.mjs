@@ -9,7 +9,9 @@ const list = (value) => value.split(',').map((s) => s.trim()).filter(Boolean)
 
 function seconds(value) {
   const match = /^(\d+)s?$/.exec(value.trim())
-  if (match === null) throw new Error(`not a whole number of seconds: ${value}`)
+  if (match === null) {
+    throw new Error(`not a whole number of seconds: ${value}`)
+  }
   return Number(match[1])
 }
 

@@ -27,7 +27,11 @@ function startTime(pid) {
 export function start(cmd, args, { env = {}, logFile, cwd } = {}) {
   const fd = logFile === undefined ? 'ignore' : fs.openSync(logFile, 'a')
   const base = { PATH: process.env.PATH, HOME: process.env.HOME }
-  const child = spawn(cmd, args, { cwd, env: { ...base, ...env }, stdio: ['ignore', fd, fd] })
+  const child = spawn(cmd, args, {
+    cwd,
+    env: { ...base, ...env },
+    stdio: ['ignore', fd, fd],
+  })
   if (typeof fd === 'number') fs.closeSync(fd)
   child.logFile = logFile
   child.exitInfo = undefined
@@ -64,7 +68,10 @@ export function killAll() {
 /** Lists a process in the pid file for run.sh's trap. */
 function record(pid) {
   if (process.env.BENCH_PIDFILE) {
-    fs.appendFileSync(process.env.BENCH_PIDFILE, `${pid} ${startTime(pid) ?? 0}\n`)
+    fs.appendFileSync(
+      process.env.BENCH_PIDFILE,
+      `${pid} ${startTime(pid) ?? 0}\n`,
+    )
   }
 }
 
@@ -81,7 +88,9 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 /** The last lines of a child's log, for error messages. */
 export function logTail(child, lines = 4) {
   try {
-    return fs.readFileSync(child.logFile, 'utf8').trim().split('\n').slice(-lines).join(' | ')
+    return fs.readFileSync(child.logFile, 'utf8').trim().split('\n').slice(
+      -lines,
+    ).join(' | ')
   } catch {
     return ''
   }
@@ -94,8 +103,13 @@ export function processTree(pid) {
   const all = [pid]
   for (let i = 0; i < all.length; i++) {
     try {
-      const children = fs.readFileSync(`/proc/${all[i]}/task/${all[i]}/children`, 'utf8')
-      for (const child of children.trim().split(/\s+/)) if (child !== '') all.push(Number(child))
+      const children = fs.readFileSync(
+        `/proc/${all[i]}/task/${all[i]}/children`,
+        'utf8',
+      )
+      for (const child of children.trim().split(/\s+/)) {
+        if (child !== '') all.push(Number(child))
+      }
     } catch {
       // gone meanwhile
     }
@@ -121,7 +135,8 @@ export function cpuMicros(pid) {
     try {
       const stat = fs.readFileSync(`/proc/${one}/stat`, 'utf8')
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_SECOND
+      return ((Number(fields[11]) + Number(fields[12])) * 1e6) /
+        TICKS_PER_SECOND
     } catch {
       return undefined
     }
@@ -147,10 +162,11 @@ export function memoryMb(pid, field) {
 
 /** Machine-wide CPU counters (/proc/stat), to report how busy and stolen the cores were. */
 export function machineCpu() {
-  const [user, nice, system, idle, iowait, irq, softirq, steal = 0] = fs.readFileSync(
-    '/proc/stat',
-    'utf8',
-  ).split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  const [user, nice, system, idle, iowait, irq, softirq, steal = 0] = fs
+    .readFileSync(
+      '/proc/stat',
+      'utf8',
+    ).split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
   return {
     busy: user + nice + system + irq + softirq,
     steal,

@@ -41,14 +41,21 @@ function claims(sub, now, ttlSec = 6 * 3600) {
  */
 function badTokens(alg, good, now, keys, other) {
   const [head, body] = good.split('.')
-  const forged = segment({ ...JSON.parse(Buffer.from(body, 'base64url').toString()), sub: 'admin' })
+  const forged = segment({
+    ...JSON.parse(Buffer.from(body, 'base64url').toString()),
+    sub: 'admin',
+  })
   return {
     'no token': null,
     garbage: 'not-a.jwt-token.at-all',
     'tampered payload': `${head}.${forged}.${good.split('.')[2]}`,
     'bad signature': `${head}.${body}.${b64url(crypto.randomBytes(alg === 'HS256' ? 32 : 256))}`,
     'other key': sign(alg, claims('user-0', now), other[alg]),
-    expired: sign(alg, { ...claims('user-0', now - 7200), exp: now - 3600 }, keys[alg]),
+    expired: sign(
+      alg,
+      { ...claims('user-0', now - 7200), exp: now - 3600 },
+      keys[alg],
+    ),
     'alg none': sign('none', claims('user-0', now), null),
     'alg confusion': alg === 'HS256'
       ? sign('RS256', claims('user-0', now), keys.RS256)
@@ -62,19 +69,35 @@ export function makeTokens(dir, poolSize) {
   const now = Math.floor(Date.now() / 1000)
   const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })
   const publicPem = rsa.publicKey.export({ type: 'spki', format: 'pem' })
-  const keys = { HS256: crypto.randomBytes(32).toString('hex'), RS256: rsa.privateKey, publicPem }
+  const keys = {
+    HS256: crypto.randomBytes(32).toString('hex'),
+    RS256: rsa.privateKey,
+    publicPem,
+  }
   const other = {
     HS256: crypto.randomBytes(32).toString('hex'),
     RS256: crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey,
   }
   fs.writeFileSync(path.join(dir, 'rsa-public.pem'), publicPem)
 
-  const out = { secret: keys.HS256, publicPem, single: {}, pool: {}, bad: {}, files: {} }
+  const out = {
+    secret: keys.HS256,
+    publicPem,
+    single: {},
+    pool: {},
+    bad: {},
+    files: {},
+  }
   for (const alg of ['HS256', 'RS256']) {
     const single = sign(alg, claims('user-00000', now), keys[alg])
     const pool = Array.from(
       { length: poolSize },
-      (_, i) => sign(alg, claims(`user-${String(i + 1).padStart(5, '0')}`, now), keys[alg]),
+      (_, i) =>
+        sign(
+          alg,
+          claims(`user-${String(i + 1).padStart(5, '0')}`, now),
+          keys[alg],
+        ),
     )
     out.single[alg] = single
     out.pool[alg] = pool

@@ -48,5 +48,7 @@ export function startUpstream(dir, port, logFile) {
   const file = path.join(dir, 'nginx.conf')
   fs.writeFileSync(file, config(dir, port))
   // -e: nginx opens its default error log before reading the config unless told otherwise.
-  return start('nginx', ['-p', `${dir}/`, '-c', file, '-e', 'stderr'], { logFile })
+  return start('nginx', ['-p', `${dir}/`, '-c', file, '-e', 'stderr'], {
+    logFile,
+  })
 }

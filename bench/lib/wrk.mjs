@@ -9,10 +9,15 @@ import { fileURLToPath } from 'node:url'
 import { HOST } from './http.mjs'
 import { start } from './proc.mjs'
 
-const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'wrk-tokens.lua')
+const SCRIPT = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  'wrk-tokens.lua',
+)
 
 /** Resolves to `{ rps, p50_us, p99_us, requests, non2xx, socket_errors }`, or `{ error }`. */
-export async function wrk({ port, tokenFile, seconds, connections, threads, outFile }) {
+export async function wrk(
+  { port, tokenFile, seconds, connections, threads, outFile },
+) {
   const args = [
     '-t',
     String(threads),
@@ -31,15 +36,22 @@ export async function wrk({ port, tokenFile, seconds, connections, threads, outF
   ]
   fs.writeFileSync(outFile, `$ wrk ${args.join(' ')}\n`)
   const child = start('wrk', args, { logFile: outFile })
-  const hardKill = setTimeout(() => child.kill('SIGKILL'), (seconds + 10) * 1000)
+  const hardKill = setTimeout(
+    () => child.kill('SIGKILL'),
+    (seconds + 10) * 1000,
+  )
   await child.exited
   clearTimeout(hardKill)
   const output = fs.readFileSync(outFile, 'utf8')
   const line = output.match(/^BENCH (.*)$/m)
   if (line === null) {
-    return { error: `wrk ${JSON.stringify(child.exitInfo)}: ${output.trim().slice(-200)}` }
+    return {
+      error: `wrk ${JSON.stringify(child.exitInfo)}: ${output.trim().slice(-200)}`,
+    }
   }
   return Object.fromEntries(
-    line[1].split(' ').map((pair) => pair.split('=')).map(([k, v]) => [k, Number(v)]),
+    line[1].split(' ').map((pair) => pair.split('=')).map((
+      [k, v],
+    ) => [k, Number(v)]),
   )
 }

@@ -29,7 +29,12 @@ const hex = (bytes: Uint8Array) =>
   Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
 
 /** The environment dist/jwtgate is given in bench/run.sh, plus a cache size. */
-function env(alg: Alg, secret: string, spki: string, cacheSize: number): Record<string, string> {
+function env(
+  alg: Alg,
+  secret: string,
+  spki: string,
+  cacheSize: number,
+): Record<string, string> {
   return {
     JWTGATE_UPSTREAM: 'http://127.0.0.1:9',
     ...(alg === 'HS256' ? { JWTGATE_SECRET: secret } : { JWTGATE_PUBLIC_KEY: spki }),
@@ -70,7 +75,9 @@ export async function fixture(alg: Alg, poolSize = 64): Promise<Fixture> {
     alg,
     joseKey,
     token: await sign(0),
-    pool: await Promise.all(Array.from({ length: poolSize }, (_, i) => sign(i + 1))),
+    pool: await Promise.all(
+      Array.from({ length: poolSize }, (_, i) => sign(i + 1)),
+    ),
     config,
     cached: buildState(config, deps),
     missing: buildState(await loadConfig(env(alg, secret, spki, 1)), deps),
@@ -78,7 +85,10 @@ export async function fixture(alg: Alg, poolSize = 64): Promise<Fixture> {
 }
 
 /** A GET as a client sends it: a browser-like set of headers and the bearer token. */
-export function clientRequest(token: string, path = '/api/orders/42?expand=items'): Request {
+export function clientRequest(
+  token: string,
+  path = '/api/orders/42?expand=items',
+): Request {
   return new Request(`http://gateway.test${path}`, {
     headers: {
       host: 'gateway.test',

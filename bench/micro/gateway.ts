@@ -10,14 +10,32 @@ import { clientRequest, type Fixture } from './fixtures.ts'
 
 const BODY = '{"ok":true,"service":"bench-upstream","items":[1,2,3]}'
 
+/** What the CLI passes on each runtime (src/bun.ts, src/deno.ts), without importing the adapters. */
+const RUNTIME = 'Deno' in globalThis
+  ? { decodedEncodings: ['gzip', 'br'], headerBuild: 'append' as const }
+  : { fetchInit: { decompress: false }, connectionIdleMs: 120_000 }
+
 export function gatewayBenches(f: Fixture): void {
+  // A sized body, as the bench's nginx upstream sends: passed on untouched, as in the binary.
   const upstream = () =>
-    Promise.resolve(new Response(BODY, { headers: { 'content-type': 'application/json' } }))
-  const gateway = createGateway(f.config, { fetch: upstream as unknown as typeof fetch })
+    Promise.resolve(
+      new Response(BODY, {
+        headers: {
+          'content-type': 'application/json',
+          'content-length': String(BODY.length),
+        },
+      }),
+    )
+  const gateway = createGateway(f.config, {
+    ...RUNTIME,
+    fetch: upstream as unknown as typeof fetch,
+  })
   const request = clientRequest(f.token)
   group('gateway.fetch (stub upstream)', () => {
     bench(`${f.alg} gateway.fetch: cache hit`, async () => {
-      const response = await gateway.fetch(request, { clientAddress: '192.0.2.7' })
+      const response = await gateway.fetch(request, {
+        clientAddress: '192.0.2.7',
+      })
       do_not_optimize(await response.text())
     })
   })

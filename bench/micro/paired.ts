@@ -12,7 +12,10 @@
  */
 function trimmedMean(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
-  const middle = sorted.slice(Math.floor(sorted.length * 0.1), Math.ceil(sorted.length * 0.9))
+  const middle = sorted.slice(
+    Math.floor(sorted.length * 0.1),
+    Math.ceil(sorted.length * 0.9),
+  )
   return middle.reduce((sum, v) => sum + v, 0) / middle.length
 }
 

@@ -28,13 +28,18 @@ export function routingBenches(): void {
   group('request-target normalisation', () => {
     bench(
       'normalizeTarget: plain path + query',
-      () => do_not_optimize(normalizeTarget('http://gateway.test/api/orders/42?expand=items')),
+      () =>
+        do_not_optimize(
+          normalizeTarget('http://gateway.test/api/orders/42?expand=items'),
+        ),
     )
     bench(
       'normalizeTarget: escapes and dot segments',
       () =>
         do_not_optimize(
-          normalizeTarget('http://gateway.test/api/caf%c3%a9/./v1/../orders/%7e42?expand=items'),
+          normalizeTarget(
+            'http://gateway.test/api/caf%c3%a9/./v1/../orders/%7e42?expand=items',
+          ),
         ),
     )
   })

@@ -6,7 +6,7 @@
  */
 import { bench, do_not_optimize, group, summary } from 'mitata'
 import { jwtVerify } from 'jose'
-import { decide } from '../../src/core/decide.ts'
+import { decide } from '../../tests/helpers/decide.ts'
 import { normalizeTarget } from '../../src/core/routing/path.ts'
 import { clientRequest, type Fixture } from './fixtures.ts'
 
@@ -21,7 +21,9 @@ export const names = (alg: string) => ({
 export function verifyBenches(f: Fixture): void {
   const name = names(f.alg)
   const verifier = f.missing.providers.values().next().value!.verifier
-  const target = normalizeTarget('http://gateway.test/api/orders/42?expand=items')
+  const target = normalizeTarget(
+    'http://gateway.test/api/orders/42?expand=items',
+  )
   const one = clientRequest(f.token)
   const rotating = f.pool.map((token) => clientRequest(token))
   let i = 0
@@ -31,14 +33,22 @@ export function verifyBenches(f: Fixture): void {
     summary(() => {
       bench(
         name.jose,
-        async () => do_not_optimize(await jwtVerify(f.token, f.joseKey, { algorithms: [f.alg] })),
+        async () =>
+          do_not_optimize(
+            await jwtVerify(f.token, f.joseKey, { algorithms: [f.alg] }),
+          ),
       ).baseline(true)
-      bench(name.verifier, async () => do_not_optimize(await verifier.verify(f.token)))
+      bench(
+        name.verifier,
+        async () => do_not_optimize(await verifier.verify(f.token)),
+      )
       // A one-entry cache and a rotating pool: every lookup misses, every verification is stored.
       bench(
         name.miss,
         async () =>
-          do_not_optimize(await decide(f.missing, rotating[i++ % rotating.length]!, target)),
+          do_not_optimize(
+            await decide(f.missing, rotating[i++ % rotating.length]!, target),
+          ),
       )
       bench(name.hit, () => do_not_optimize(decide(f.cached, one, target)))
     })

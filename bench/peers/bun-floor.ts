@@ -21,7 +21,9 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ])
 
-const controllers: (AbortController | undefined)[] = new Array(SLOTS).fill(undefined)
+const controllers: (AbortController | undefined)[] = new Array(SLOTS).fill(
+  undefined,
+)
 const deadlines = new Float64Array(SLOTS)
 const free: number[] = []
 for (let i = SLOTS - 1; i >= 0; i--) free.push(i)
@@ -75,7 +77,9 @@ Bun.serve({
       }
     }
     const found: string[] = []
-    for (const name of response.headers.keys()) if (HOP_BY_HOP.has(name)) found.push(name)
+    for (const name of response.headers.keys()) {
+      if (HOP_BY_HOP.has(name)) found.push(name)
+    }
     for (const name of response.headers.get('connection')?.split(',') ?? []) {
       found.push(name.trim().toLowerCase())
     }

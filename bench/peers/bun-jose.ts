@@ -27,7 +27,9 @@ Bun.serve({
     }
     let sub: string
     try {
-      const { payload } = await jwtVerify(authorization.slice(7), key, { algorithms: [alg] })
+      const { payload } = await jwtVerify(authorization.slice(7), key, {
+        algorithms: [alg],
+      })
       sub = String(payload.sub)
     } catch (e) {
       return unauthorized((e as Error).message)

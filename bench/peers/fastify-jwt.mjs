@@ -18,7 +18,10 @@ app.addHook('onRequest', async (request, reply) => {
   try {
     await request.jwtVerify()
   } catch (e) {
-    return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({
+    return reply.code(401).header(
+      'www-authenticate',
+      'Bearer error="invalid_token"',
+    ).send({
       status: 401,
       detail: e.message,
     })

@@ -10,7 +10,10 @@ const upstream = process.env.BENCH_UPSTREAM!
 const alg = process.env.BENCH_ALG as 'HS256' | 'RS256'
 
 function spkiBytes(pem: string): Uint8Array<ArrayBuffer> {
-  return Uint8Array.from(atob(pem.replace(/-----[A-Z ]+-----|\s/g, '')), (c) => c.charCodeAt(0))
+  return Uint8Array.from(
+    atob(pem.replace(/-----[A-Z ]+-----|\s/g, '')),
+    (c) => c.charCodeAt(0),
+  )
 }
 
 const key = alg === 'HS256'
@@ -44,4 +47,8 @@ app.all('*', (c) => {
   })
 })
 
-Bun.serve({ hostname: '127.0.0.1', port: Number(process.env.BENCH_PORT), fetch: app.fetch })
+Bun.serve({
+  hostname: '127.0.0.1',
+  port: Number(process.env.BENCH_PORT),
+  fetch: app.fetch,
+})

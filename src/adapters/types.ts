@@ -50,5 +50,5 @@ export function handlerOf(servable: Servable): Handler {
 /** GatewayDeps an adapter knows about its runtime. */
 export type RuntimeDeps = Pick<
   GatewayDeps,
-  'fetchInit' | 'decodedEncodings' | 'decodesStackedEncodings'
+  'fetchInit' | 'decodedEncodings' | 'decodesStackedEncodings' | 'headerBuild'
 >

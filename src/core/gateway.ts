@@ -14,7 +14,7 @@ import { ForbiddenError, GatewayError, LimitError, TokenError } from './errors.t
 import { type Exchange, openExchange, settle } from './exchange.ts'
 import { type Logger, silentLogger } from './log.ts'
 import { Metrics } from './metrics.ts'
-import { acceptableRequestId, forwardedClient } from './proxy/headers.ts'
+import { acceptableRequestId, forwardedClient, type HeaderBuild } from './proxy/headers.ts'
 import { proxy, type ProxyDeps } from './proxy/proxy.ts'
 import { addressKey, type Limiter, type RateLimit, subjectKey } from './rate-limit.ts'
 import { errorResponse } from './respond.ts'
@@ -51,6 +51,11 @@ export interface GatewayDeps {
    * is one of `decodedEncodings` (Node's undici does; Deno's fetch decodes only a single coding).
    */
   readonly decodesStackedEncodings?: boolean
+  /**
+   * How this runtime builds header lists fastest (default `copy`): Deno's adapter says `append`,
+   * its `new Headers(headers)` being slow (see HeaderBuild).
+   */
+  readonly headerBuild?: HeaderBuild
   /**
    * The runtime's server closes client connections silent for this long (the entrypoint set it).
    * When it is no longer than the stream idle timeout, a request body without a length needs no
@@ -122,6 +127,7 @@ export function createGateway(
     fetchInit: deps.fetchInit ?? {},
     decodedEncodings: deps.decodedEncodings ?? [],
     decodesStacked: deps.decodesStackedEncodings ?? false,
+    headerBuild: deps.headerBuild ?? 'copy',
     connectionIdleMs: deps.connectionIdleMs,
     now,
   }

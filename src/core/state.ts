@@ -16,7 +16,7 @@ import { createVerifier, type Verifier } from './auth/verify.ts'
 import type { Config, ProviderConfig, RouteConfig, UpstreamConfig } from './config/types.ts'
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
-import { foldHeaderName, type HeaderFilter, IDENTITY_PREFIXES } from './proxy/headers.ts'
+import { foldHeaderName, type HeaderFilter, IDENTITY_PREFIXES, Prefixes } from './proxy/headers.ts'
 import { type Limiter, type RateLimit, RateLimiter } from './rate-limit.ts'
 import { type CompiledRoute, compileRoutes } from './routing/routes.ts'
 
@@ -145,7 +145,10 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
         ...config.stripHeaders.names.map(foldHeaderName),
       ]),
       // Folded like the names: `X_Internal-*` also takes a client's `X-Internal-Role`.
-      prefixes: [...IDENTITY_PREFIXES, ...config.stripHeaders.prefixes.map(foldHeaderName)],
+      prefixes: new Prefixes([
+        ...IDENTITY_PREFIXES,
+        ...config.stripHeaders.prefixes.map(foldHeaderName),
+      ]),
       tokenHeaders: new Map(
         allSources.flatMap((t) => {
           const header = tokenHeader(t)

@@ -111,7 +111,7 @@ test('buildState(): the header filter folds every route’s claim headers and th
   try {
     const f = s.headerFilter
     assert.deepEqual([...f.strip].sort(), ['x-debug', 'x-secret-thing', 'x-tenant', 'x-user-id'])
-    assert.deepEqual(f.prefixes, [...IDENTITY_PREFIXES, 'x-internal-'])
+    assert.deepEqual(f.prefixes.list, [...IDENTITY_PREFIXES, 'x-internal-'])
     assert.deepEqual([...f.tokenHeaders.keys()], ['authorization', 'x-token'])
     const authorization = f.tokenHeaders.get('authorization')!
     assert.equal(describeTokenSource(authorization.source), 'header:Authorization')
@@ -137,7 +137,7 @@ test('buildState(): a provider with the default token source; nothing stripped b
   try {
     assert.deepEqual(describeAuth(s, 0).sources, ['header:Authorization'])
     assert.deepEqual([...s.headerFilter.strip], [])
-    assert.deepEqual(s.headerFilter.prefixes, IDENTITY_PREFIXES)
+    assert.deepEqual(s.headerFilter.prefixes.list, IDENTITY_PREFIXES)
     assert.deepEqual([...s.headerFilter.tokenHeaders.keys()], ['authorization'])
     assert.deepEqual(s.afterHeaders, [])
     assert.equal(s.limiter, undefined)
@@ -372,6 +372,7 @@ test('buildState(): operator strip prefixes are folded like names (X_Internal-* 
     JWTGATE_STRIP_HEADERS: 'X_Internal-*',
   })
   const state = buildState(config, { fetch: globalThis.fetch, now: Date.now, logger: silentLogger })
-  assert.ok(state.headerFilter.prefixes.includes('x-internal-'))
+  assert.ok(state.headerFilter.prefixes.list.includes('x-internal-'))
+  assert.ok(state.headerFilter.prefixes.matches('x-internal-role'))
   retireState(state)
 })

@@ -187,11 +187,14 @@ export async function runPrimary(
     return !timedOut && results.every((r) => r === undefined || r.code === 0)
   }
 
-  // The first worker picks the port when it is 0; the others then share it.
+  // All at once; but when the port is 0, the first worker picks it and the others then share it.
   draining = true // no restarts while starting: a worker that cannot start stops the start
-  const first = await start(slots[0]!)
-  const rest = first ? await Promise.all(slots.slice(1).map(start)) : []
-  if (!first || rest.some((ok) => !ok)) {
+  const started = port === undefined
+    ? await start(slots[0]!).then(async (first) =>
+      first ? [first, ...await Promise.all(slots.slice(1).map(start))] : [false]
+    )
+    : await Promise.all(slots.map(start))
+  if (started.some((ok) => !ok)) {
     host.stderr(`jwtgate: not every worker started; stopping`)
     await stopAll(EXIT_GRACE_MS)
     return 1

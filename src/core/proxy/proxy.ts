@@ -10,7 +10,7 @@ import type { State } from '../state.ts'
 import { type BodyEnd, requestBody, watchBody } from './body.ts'
 import { claimHeaders } from './claim-headers.ts'
 import { forward } from './forward.ts'
-import { cleanDownstream, downstreamHeaders, upstreamHeaders } from './headers.ts'
+import { cleanDownstream, downstreamHeaders, type HeaderBuild, upstreamHeaders } from './headers.ts'
 import { upstreamUrl } from './url.ts'
 import type { Target } from '../routing/path.ts'
 import { upstreamPath } from '../routing/rewrite.ts'
@@ -22,6 +22,8 @@ export interface ProxyDeps {
   readonly decodedEncodings: readonly string[]
   /** A list of codings is decoded too (GatewayDeps.decodesStackedEncodings). */
   readonly decodesStacked: boolean
+  /** How this runtime builds header lists fastest (GatewayDeps.headerBuild). */
+  readonly headerBuild: HeaderBuild
   readonly connectionIdleMs: number | undefined
   readonly now: () => number
 }
@@ -76,13 +78,18 @@ export async function proxy(
   const kept = s.config.forwardToken && decision.claims !== undefined
     ? decision.found?.source
     : undefined
-  const headers = upstreamHeaders(request.headers, {
-    clientAddress: client.address,
-    proto: client.protocol,
-    requestId: client.requestId,
-    trustedProxies: s.config.trustedProxies,
-    keptToken: kept,
-  }, s.headerFilter)
+  const headers = upstreamHeaders(
+    request.headers,
+    {
+      clientAddress: client.address,
+      proto: client.protocol,
+      requestId: client.requestId,
+      trustedProxies: s.config.trustedProxies,
+      keptToken: kept,
+    },
+    s.headerFilter,
+    deps.headerBuild,
+  )
   if (deps.decodedEncodings.length > 0) headers.delete('accept-encoding')
   const search = removeTokens(s.afterHeaders, headers, target.search, kept)
   // upstreamHeaders left out every client copy of a claim header: append, no search.
@@ -163,7 +170,7 @@ function respond(
       // Immutable headers (Deno): copy below.
     }
   }
-  const headers = downstreamHeaders(response.headers, decoded, requestId)
+  const headers = downstreamHeaders(response.headers, decoded, requestId, deps.headerBuild)
   let body: ReadableStream<Uint8Array> | null = response.body
   if (upstreamBody !== null) {
     p.ended = new Promise<void>((resolve) => {

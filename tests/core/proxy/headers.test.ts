@@ -8,6 +8,7 @@ import {
   forwardedFor,
   type HeaderFilter,
   IDENTITY_PREFIXES,
+  Prefixes,
   upstreamHeaders,
 } from '../../../src/core/proxy/headers.ts'
 import { test } from '../../helpers/t.ts'
@@ -21,7 +22,7 @@ const CTX: ForwardContext = {
 }
 const filter = (strip: Iterable<string> = [], extra: Partial<HeaderFilter> = {}): HeaderFilter => ({
   strip: new Set(strip),
-  prefixes: IDENTITY_PREFIXES,
+  prefixes: new Prefixes(IDENTITY_PREFIXES),
   tokenHeaders: new Map(),
   maxBytes: Infinity,
   ...extra,
@@ -182,7 +183,7 @@ test("upstreamHeaders() removes the operator's names and prefixes", () => {
       accept: '*/*',
     }),
     CTX,
-    filter(['x-tenant'], { prefixes: [...IDENTITY_PREFIXES, 'x-internal-'] }),
+    filter(['x-tenant'], { prefixes: new Prefixes([...IDENTITY_PREFIXES, 'x-internal-']) }),
   )
   assert.deepEqual(
     [...h.keys()].filter((n) =>
@@ -295,4 +296,63 @@ test('forwardedClient(): the entry the outermost trusted proxy wrote, else the p
   // Fewer entries than trusted hops, or an empty one: no trusted hop wrote it.
   assert.equal(forwardedClient('203.0.113.7', '10.0.0.2', 2), '10.0.0.2')
   assert.equal(forwardedClient('203.0.113.7, ', '10.0.0.2', 1), '10.0.0.2')
+})
+
+test('upstreamHeaders() and downstreamHeaders(): building by copy (Bun) and by append (Deno) give the same lists', () => {
+  const bearer = tokenHeader(parseTokenSource('header:Authorization')!)!
+  const filters = [
+    filter(),
+    filter(['x-user-id'], {
+      prefixes: new Prefixes([...IDENTITY_PREFIXES, 'x-internal-']),
+      tokenHeaders: new Map([['authorization', bearer]]),
+    }),
+  ]
+  const requests: Record<string, string>[] = [
+    { host: 'api.test', authorization: 'Bearer a.b.c', accept: '*/*' },
+    {
+      host: 'api.test',
+      connection: 'keep-alive, X-Keep-Me',
+      'x-keep-me': '1',
+      'x-user-id': 'spoofed',
+      x_user_id: 'spoofed',
+      'x-internal-role': 'admin',
+      'x-forwarded-for': '203.0.113.9',
+      'remote-user': 'root',
+      'keep-alive': 'timeout=5',
+      cookie: 'a=1; b=2',
+      'content-type': 'application/json',
+      'x-custom': 'one',
+    },
+  ]
+  for (const f of filters) {
+    for (const init of requests) {
+      const incoming = new Headers(init)
+      incoming.append('x-custom', 'two')
+      const copy = upstreamHeaders(incoming, CTX, f, 'copy')
+      const append = upstreamHeaders(incoming, CTX, f, 'append')
+      assert.deepEqual([...append], [...copy])
+    }
+  }
+  const upstream = new Headers({
+    'content-type': 'text/plain',
+    connection: 'x-secret',
+    'x-secret': '1',
+  })
+  upstream.append('set-cookie', 'a=1')
+  upstream.append('set-cookie', 'b=2')
+  const copy = downstreamHeaders(upstream, false, 'rid', 'copy')
+  const append = downstreamHeaders(upstream, false, 'rid', 'append')
+  assert.deepEqual([...append], [...copy])
+  assert.deepEqual(append.getSetCookie(), ['a=1', 'b=2'])
+})
+
+test('Prefixes matches a name that starts with one of them, whatever its first character', () => {
+  const prefixes = new Prefixes(['x-forwarded-', 'remote-', 'x-internal-'])
+  assert.ok(prefixes.matches('x-forwarded-user'))
+  assert.ok(prefixes.matches('remote-user'))
+  assert.ok(prefixes.matches('x-internal-'))
+  assert.ok(!prefixes.matches('x-forward'))
+  assert.ok(!prefixes.matches('authorization'))
+  assert.ok(!prefixes.matches(''))
+  assert.ok(!prefixes.matches('\u00e9x-forwarded-'))
 })

@@ -22,6 +22,7 @@ const DEPS: ProxyDeps = {
   fetchInit: isDeno ? {} : { decompress: false },
   decodedEncodings: isDeno ? ['gzip', 'br'] : [],
   decodesStacked: false,
+  headerBuild: isDeno ? 'append' : 'copy',
   connectionIdleMs: undefined,
   now: Date.now,
 }

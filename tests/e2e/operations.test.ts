@@ -1016,7 +1016,7 @@ for (const target of TARGETS) {
       })
 
       test(
-        'an upload that stalls is cut within the timeouts (the upload counts toward the upstream timeout)',
+        "an upload that stalls is cut within the timeouts (the watch's 408 or the upstream deadline, whichever first)",
         async () => {
           let pulls = 0
           const body = new ReadableStream<Uint8Array>({

@@ -6,6 +6,7 @@
  */
 
 import { LimitError } from '../errors.ts'
+import { type Upload, uploadMoved } from './deadline.ts'
 
 export type BodyEnd = 'done' | 'too_large' | 'idle' | 'aborted'
 
@@ -17,6 +18,8 @@ export interface BodyWatch {
   readonly now: () => number
   /** Called once, when the body ends for any reason, with the bytes that passed. */
   readonly onEnd: (bytes: number, end: BodyEnd) => void
+  /** Called when the reader took a chunk, and when the body ended whole. */
+  readonly onProgress?: () => void
 }
 
 /** Thrown into a stream that went over its size cap. */
@@ -75,6 +78,7 @@ export function watchBody(
       if (result.done) {
         end('done')
         controller.close()
+        watch.onProgress?.()
         return
       }
       bytes += result.value.byteLength
@@ -85,6 +89,7 @@ export function watchBody(
         return
       }
       controller.enqueue(result.value)
+      watch.onProgress?.()
     },
     cancel(reason) {
       end('aborted')
@@ -103,7 +108,8 @@ export interface RequestBodyReport {
  * The request body to forward. A body with a Content-Length passes as it is (the runtime holds
  * it to that length; the cap is checked against it before anything is sent). A body without one
  * is watched for its cap and its idle time (and counted on the way), unless there is no cap and
- * the server's connection idle timeout covers idleness. Watching costs memory on large streams
+ * the server's connection idle timeout covers idleness. A watched body moves `upload`'s deadline
+ * on with every chunk the upstream takes (deadline.ts). Watching costs memory on large streams
  * (each chunk passes through JavaScript), so nothing is watched that need not be.
  */
 export function requestBody(
@@ -112,6 +118,7 @@ export function requestBody(
   connectionIdleMs: number | undefined,
   now: () => number,
   report: RequestBodyReport,
+  upload?: Upload,
 ): ReadableStream<Uint8Array> | null {
   const body = request.body
   if (body === null) return null
@@ -137,5 +144,6 @@ export function requestBody(
       report.bytesIn = bytes
       report.requestBodyEnd = end
     },
+    onProgress: upload === undefined ? undefined : () => uploadMoved(upload),
   })
 }

@@ -86,3 +86,24 @@ export function trackDeadline(
 export function untrackDeadline(slot: number, controller: AbortController): void {
   if (controllers[slot] === controller) release(slot)
 }
+
+/**
+ * An upstream request whose body is watched (body.ts): its deadline counts from the last chunk
+ * the upstream took, not from the start, so a slow upload that keeps moving is not cut by the
+ * upstream timeout (its stalls are the stream idle timeout's), and the upstream then has the whole
+ * timeout for its response headers — as Envoy's and Go's response-header timeouts do. `slot` and
+ * `controller` are filled in once the request is tracked.
+ */
+export interface Upload {
+  slot: number
+  controller: AbortController | undefined
+  readonly timeoutMs: number
+}
+
+/** The upload of `upload` moved on (a chunk taken, or its end): its deadline starts again. */
+export function uploadMoved(upload: Upload): void {
+  const controller = upload.controller
+  if (controller !== undefined && controllers[upload.slot] === controller) {
+    deadlines[upload.slot] = performance.now() + upload.timeoutMs
+  }
+}

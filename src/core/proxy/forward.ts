@@ -1,11 +1,11 @@
 /**
  * @module Sending the request upstream with plain fetch: bodies streamed both ways, redirects
- * passed back to the client, a timeout that covers connecting and waiting for response headers
- * only, and client disconnects propagated upstream.
+ * passed back to the client, a timeout until the response headers (from the last chunk of a
+ * watched upload the upstream took), and client disconnects propagated upstream.
  */
 import { ClientClosedError, LimitError, UpstreamError } from '../errors.ts'
 import type { BodyEnd } from './body.ts'
-import { CLIENT_GONE, TIMED_OUT, trackDeadline, untrackDeadline } from './deadline.ts'
+import { CLIENT_GONE, TIMED_OUT, trackDeadline, untrackDeadline, type Upload } from './deadline.ts'
 
 export interface ForwardOptions {
   readonly fetch: typeof fetch
@@ -32,9 +32,14 @@ export async function forward(
   headers: Headers,
   options: ForwardOptions,
   bodyState?: BodyState,
+  upload?: Upload,
 ): Promise<Response> {
   const controller = new AbortController()
   const slot = trackDeadline(controller, request, options.timeoutMs)
+  if (upload !== undefined) {
+    upload.slot = slot
+    upload.controller = controller
+  }
   const init: RequestInit & Record<string, unknown> = {
     ...options.init,
     method: request.method,

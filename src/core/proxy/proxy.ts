@@ -105,7 +105,11 @@ export async function proxy(
     responseBodyEnd: undefined,
     ended: undefined,
   }
-  const body = requestBody(request, s.config.limits, deps.connectionIdleMs, deps.now, p)
+  // Only a body that has one: most requests carry none and need no Upload object.
+  const upload = request.body === null
+    ? undefined
+    : { slot: -1, controller: undefined, timeoutMs: upstream.timeoutMs }
+  const body = requestBody(request, s.config.limits, deps.connectionIdleMs, deps.now, p, upload)
   const path = upstreamPath(route, target.path, request.method, decision.params)
   const sent = performance.now()
   const response = await forward(
@@ -115,6 +119,7 @@ export async function proxy(
     headers,
     { fetch: deps.fetch, timeoutMs: upstream.timeoutMs, init: deps.fetchInit },
     p,
+    upload,
   )
   p.upstreamSeconds = (performance.now() - sent) / 1000
   p.upstreamStatus = response.status

@@ -5,7 +5,7 @@
  */
 import { expect, test } from 'bun:test'
 import { Channel, type Message, readLines } from '../../src/cli/workers/channel.ts'
-import { cgroupQuota, workerCount } from '../../src/cli/workers/count.ts'
+import { availableCores, cgroupQuota, workerCount } from '../../src/cli/workers/count.ts'
 import { mergeMetrics } from '../../src/cli/workers/metrics.ts'
 import { Metrics } from '../../src/core/metrics.ts'
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts'
@@ -94,14 +94,19 @@ const files = (map: Record<string, string>) => (path: string) => {
   throw new Error('ENOENT')
 }
 
-test('workers auto: the CPUs, capped by the tightest cgroup v2 quota on the way to the root, rounded down', () => {
+test('workers auto: three for every four cores — the CPUs, capped by the tightest cgroup quota on the way to the root, rounded down', () => {
   const linux = (cpus: number, map: Record<string, string>) => ({
     platform: 'linux',
     cpuCount: () => cpus,
     readFile: files(map),
   })
-  expect(workerCount('auto', linux(8, {}))).toBe(8)
+  expect(workerCount('auto', linux(8, {}))).toBe(6)
+  expect(workerCount('auto', linux(16, {}))).toBe(12)
+  expect(workerCount('auto', linux(4, {}))).toBe(3)
+  expect(workerCount('auto', linux(2, {}))).toBe(1)
+  expect(workerCount('auto', linux(1, {}))).toBe(1)
   expect(workerCount(3, linux(8, {}))).toBe(3)
+  expect(workerCount(2, linux(1, {}))).toBe(2)
   const systemd = {
     '/proc/self/cgroup': '0::/system.slice/jwtgate.service\n',
     '/sys/fs/cgroup/cpu.max': 'max 100000',
@@ -109,9 +114,11 @@ test('workers auto: the CPUs, capped by the tightest cgroup v2 quota on the way 
     '/sys/fs/cgroup/system.slice/jwtgate.service/cpu.max': '250000 100000',
   }
   expect(cgroupQuota(files(systemd))).toBe(2.5)
-  expect(workerCount('auto', linux(8, systemd))).toBe(2)
-  expect(workerCount('auto', linux(8, { '/sys/fs/cgroup/cpu.max': '50000 100000' }))).toBe(1)
-  expect(workerCount('auto', linux(2, { '/sys/fs/cgroup/cpu.max': '800000 100000' }))).toBe(2)
+  expect(availableCores(linux(8, systemd))).toBe(2)
+  expect(workerCount('auto', linux(8, systemd))).toBe(1)
+  expect(availableCores(linux(8, { '/sys/fs/cgroup/cpu.max': '50000 100000' }))).toBe(1)
+  expect(availableCores(linux(2, { '/sys/fs/cgroup/cpu.max': '800000 100000' }))).toBe(2)
+  expect(workerCount('auto', linux(16, { '/sys/fs/cgroup/cpu.max': '400000 100000' }))).toBe(3)
   // cgroup v1
   expect(
     workerCount(
@@ -121,7 +128,7 @@ test('workers auto: the CPUs, capped by the tightest cgroup v2 quota on the way 
         '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000',
       }),
     ),
-  ).toBe(3)
+  ).toBe(2)
   expect(cgroupQuota(files({ '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '-1' }))).toBeUndefined()
 })
 

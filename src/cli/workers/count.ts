@@ -1,9 +1,12 @@
 /**
- * @module How many workers JWTGATE_WORKERS asks for: a number as given; `auto` one per core the
- * process may use — the CPUs it may run on (affinity, from the runtime), capped by a cgroup CPU
- * quota (a container's `--cpus`, a Kubernetes limit, systemd's `CPUQuota=`), rounded down and at
- * least one, as Go's automaxprocs does. SO_REUSEPORT spreads connections over processes on Linux
- * only: elsewhere `auto` is one, and more than one is refused.
+ * @module How many workers JWTGATE_WORKERS asks for: a number as given; `auto` enough to keep
+ * every core the process may use busy. Those cores: the CPUs it may run on (affinity, from the
+ * runtime), capped by a cgroup CPU quota (a container's `--cpus`, a Kubernetes limit, systemd's
+ * `CPUQuota=`), rounded down as Go's automaxprocs does. A worker at full load keeps about 1.3
+ * cores busy — its JavaScript thread, and the thread its runtime's fetch does HTTP on (measured:
+ * README, Performance) — so `auto` is three workers for every four cores, at least one: one on two
+ * cores, three on four, twelve on sixteen. SO_REUSEPORT spreads connections over processes on
+ * Linux only: elsewhere `auto` is one, and more than one is refused.
  */
 import type { Workers } from '../../core/config/types.ts'
 
@@ -20,7 +23,12 @@ export function workerCount(workers: Workers, facts: CoreFacts): number | string
     if (workers === 'auto' || workers === 1) return 1
     return `JWTGATE_WORKERS=${workers} needs Linux, whose SO_REUSEPORT spreads connections over processes (this is ${facts.platform}); set it to 1`
   }
-  return workers === 'auto' ? availableCores(facts) : workers
+  return workers === 'auto' ? autoWorkers(availableCores(facts)) : workers
+}
+
+/** `auto`'s count for `cores` cores: three workers for every four cores, at least one. */
+export function autoWorkers(cores: number): number {
+  return Math.max(1, Math.floor((cores * 3) / 4))
 }
 
 /** The cores this process may use: its CPUs, capped by the tightest cgroup CPU quota above it. */
@@ -74,6 +82,8 @@ export function cgroupQuota(readFile: (path: string) => string): number | undefi
 export function describeWorkers(workers: Workers, facts: CoreFacts): string {
   const count = workerCount(workers, facts)
   if (typeof count === 'string') return `${workers} — ${count}`
-  const shown = workers === 'auto' ? `auto (${count} here)` : String(count)
+  const shown = workers === 'auto'
+    ? `auto (${count} here, for ${availableCores(facts)} cores)`
+    : String(count)
   return count === 1 ? `${shown}: one process` : `${shown}: processes sharing the port`
 }

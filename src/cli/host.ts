@@ -58,6 +58,8 @@ export interface Host {
   readonly pid: number
   /** The CPUs this process may run on (its affinity). */
   cpuCount(): number
+  /** The cores one worker keeps busy at full load on this runtime (JWTGATE_WORKERS=auto). */
+  readonly coresPerWorker: number
   /** Standard input, as bytes: a worker's messages from its primary. */
   stdin(): ReadableStream<Uint8Array>
   /**

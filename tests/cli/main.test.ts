@@ -45,6 +45,7 @@ function testHost(env: Record<string, string>, files: Record<string, string> = {
     platform: 'linux',
     pid: 1,
     cpuCount: () => 1,
+    coresPerWorker: 1,
     stdin: () => new ReadableStream(),
     spawnWorker: () => {
       throw new Error('no workers in this test host')

@@ -94,11 +94,13 @@ const files = (map: Record<string, string>) => (path: string) => {
   throw new Error('ENOENT')
 }
 
-test('workers auto: three for every four cores — the CPUs, capped by the tightest cgroup quota on the way to the root, rounded down', () => {
+test('workers auto under Bun: three for every four cores — the CPUs, capped by the tightest cgroup quota on the way to the root, rounded down', () => {
+  // As under Bun: a worker keeps ~4/3 cores busy.
   const linux = (cpus: number, map: Record<string, string>) => ({
     platform: 'linux',
     cpuCount: () => cpus,
     readFile: files(map),
+    coresPerWorker: 4 / 3,
   })
   expect(workerCount('auto', linux(8, {}))).toBe(6)
   expect(workerCount('auto', linux(16, {}))).toBe(12)
@@ -130,6 +132,13 @@ test('workers auto: three for every four cores — the CPUs, capped by the tight
     ),
   ).toBe(2)
   expect(cgroupQuota(files({ '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '-1' }))).toBeUndefined()
+})
+
+test('workers auto under Deno: one per core (a worker keeps one core busy)', () => {
+  const deno = (cpus: number) => ({ platform: 'linux', cpuCount: () => cpus, readFile: files({}) })
+  expect(workerCount('auto', deno(2))).toBe(2)
+  expect(workerCount('auto', deno(1))).toBe(1)
+  expect(workerCount('auto', { ...deno(8), coresPerWorker: 1 })).toBe(8)
 })
 
 test('workers elsewhere than Linux: auto is one; more than one is refused with the reason', () => {

@@ -2,11 +2,12 @@
  * @module How many workers JWTGATE_WORKERS asks for: a number as given; `auto` enough to keep
  * every core the process may use busy. Those cores: the CPUs it may run on (affinity, from the
  * runtime), capped by a cgroup CPU quota (a container's `--cpus`, a Kubernetes limit, systemd's
- * `CPUQuota=`), rounded down as Go's automaxprocs does. A worker at full load keeps about 1.3
- * cores busy — its JavaScript thread, and the thread its runtime's fetch does HTTP on (measured:
- * README, Performance) — so `auto` is three workers for every four cores, at least one: one on two
- * cores, three on four, twelve on sixteen. SO_REUSEPORT spreads connections over processes on
- * Linux only: elsewhere `auto` is one, and more than one is refused.
+ * `CPUQuota=`), rounded down as Go's automaxprocs does. Divided by what one worker keeps busy at
+ * full load (`coresPerWorker`, from the entrypoint, measured: README, Performance): under Bun ~1.3
+ * cores — its JavaScript thread and the thread its fetch does HTTP on — so three workers for every
+ * four cores (one on two, twelve on sixteen); under Deno one core. At least one. SO_REUSEPORT
+ * spreads connections over processes on Linux only: elsewhere `auto` is one, and more than one is
+ * refused.
  */
 import type { Workers } from '../../core/config/types.ts'
 
@@ -15,6 +16,8 @@ export interface CoreFacts {
   readonly platform: string
   cpuCount(): number
   readFile(path: string): string
+  /** The cores one worker keeps busy at full load on this runtime (default 1). */
+  readonly coresPerWorker?: number
 }
 
 /** The workers to start, or a message when the count cannot be honoured here. */
@@ -23,12 +26,15 @@ export function workerCount(workers: Workers, facts: CoreFacts): number | string
     if (workers === 'auto' || workers === 1) return 1
     return `JWTGATE_WORKERS=${workers} needs Linux, whose SO_REUSEPORT spreads connections over processes (this is ${facts.platform}); set it to 1`
   }
-  return workers === 'auto' ? autoWorkers(availableCores(facts)) : workers
+  return workers === 'auto'
+    ? autoWorkers(availableCores(facts), facts.coresPerWorker ?? 1)
+    : workers
 }
 
-/** `auto`'s count for `cores` cores: three workers for every four cores, at least one. */
-export function autoWorkers(cores: number): number {
-  return Math.max(1, Math.floor((cores * 3) / 4))
+/** `auto`'s count: as many workers as `cores` keep busy at `perWorker` cores each, at least one. */
+export function autoWorkers(cores: number, perWorker: number): number {
+  // The epsilon keeps 4 / (4 / 3) at 3 despite rounding.
+  return Math.max(1, Math.floor(cores / perWorker + 1e-9))
 }
 
 /** The cores this process may use: its CPUs, capped by the tightest cgroup CPU quota above it. */

@@ -16,7 +16,7 @@ export const DEFAULTS = {
   watch: false,
   admin: { host: '127.0.0.1' },
   shutdownTimeout: '30s',
-  /** `auto`: three for every four cores the process may use (cgroup CPU quota and affinity honoured). */
+  /** `auto`: as many as the cores the process may use keep busy (cli/workers/count.ts). */
   workers: 'auto',
   cors: {
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],

@@ -145,7 +145,7 @@ export interface Config {
   /** How long requests in flight may take to finish on shutdown. */
   readonly shutdownTimeoutMs: number
   /**
-   * Processes serving the listener (JWTGATE_WORKERS): `auto` is three for every four cores the process may use.
+   * Processes serving the listener (JWTGATE_WORKERS): `auto` is as many as the cores the process may use keep busy.
    * The command line acts on it; an embedded gateway is one process whatever it says.
    */
   readonly workers: Workers

@@ -345,7 +345,9 @@ beforeAll(async () => {
   })
   const config = files.write(
     'metrics.yaml',
-    `providers:
+    // Two workers: the primary's own families (jwtgate_workers, …) are on /metrics too.
+    `workers: 2
+providers:
   local:
     issuer: https://local.test
     secret: { env: DEPLOY_TEST_SECRET }
@@ -396,7 +398,9 @@ routes:
   // Every family gets samples, and every literal label value the dashboard names appears.
   const statuses = [
     await hit('/ok', local), // allowed: upstream and verification timed, a cache miss
-    await hit('/ok', local), // a cache hit
+    await hit('/ok', local), // a cache hit (with two workers, one of these three lands on the
+    await hit('/ok', local), // worker that verified it, whichever connection each takes)
+    await hit('/ok', local),
     await hit('/ok', remote), // the remote provider, keys from the JWK Set (a fetch: success)
     await hit('/ok'), // 401 token_missing
     await hit('/admin/x', local), // 403 insufficient_role
@@ -405,7 +409,7 @@ routes:
   ]
   jwks.failing = true
   statuses.push(await hit('/ok', unknownKid)) // a refetch for the unknown kid fails: 401
-  expect(statuses).toEqual([200, 200, 200, 401, 403, 502, 504, 401])
+  expect(statuses).toEqual([200, 200, 200, 200, 200, 401, 403, 502, 504, 401])
   let text = ''
   await pollUntil(
     async () => {

@@ -54,8 +54,11 @@ const host: Host = {
     return {
       pid: child.pid,
       write(text) {
-        child.stdin.write(text)
-        void child.stdin.flush()
+        // Once the worker is gone these may reject (EPIPE): the channel's close handles that.
+        const written = child.stdin.write(text) as unknown
+        if (written instanceof Promise) written.catch(() => {})
+        const flushed = child.stdin.flush() as unknown
+        if (flushed instanceof Promise) flushed.catch(() => {})
       },
       stderr: child.stderr,
       exited: child.exited.then((code) => ({

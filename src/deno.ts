@@ -90,11 +90,12 @@ function grantedPermissions(): string[] {
   const names = ['read', 'write', 'net', 'env', 'sys', 'run', 'ffi', 'import'] as const
   const flags: string[] = []
   for (const name of names) {
-    const state = Deno.permissions.querySync({ name } as Deno.PermissionDescriptor).state
-    if (state === 'granted') flags.push(`--allow-${name}`)
-    else if (name === 'read' || name === 'net' || name === 'env') {
+    const status = Deno.permissions.querySync({ name } as Deno.PermissionDescriptor)
+    // `partial`: granted with exceptions (`-A --deny-net=…`) that a plain flag would drop.
+    if (status.state === 'granted' && !status.partial) flags.push(`--allow-${name}`)
+    else if (name === 'read' || name === 'net' || name === 'env' || status.partial) {
       throw new Error(
-        `workers under Deno need --allow-${name} in full (or -A): they run as \`deno run\` with this process's permissions`,
+        `workers under Deno need --allow-${name} in full, without --deny-${name} (or -A): they run as \`deno run\` with this process's permissions; or set JWTGATE_WORKERS=1`,
       )
     }
   }

@@ -101,19 +101,20 @@ async function check(host: Host, args: Args): Promise<number> {
 
 async function serve(host: Host, args: Args): Promise<number> {
   const env = environment(host, args)
+  // A worker loads what its primary validated (workers/worker.ts).
+  const worker = workerRole(host.env)
+  if (worker !== undefined) return runWorker(host, env, worker)
   const config = await configure(host, env)
   if (config === undefined) {
     host.stderr('jwtgate: refusing to start with an invalid configuration')
     return 1
   }
-  const worker = workerRole(host.env)
-  if (worker !== undefined) return runWorker(host, env, config, worker)
   const count = workerCount(config.workers, host)
   if (typeof count === 'string') {
     host.stderr(`jwtgate: ${count}`)
     return 1
   }
-  return count === 1 ? serveOne(host, env, config) : runPrimary(host, env, config, count)
+  return count === 1 ? serveOne(host, env, config) : runPrimary(host, env, count)
 }
 
 async function demo(host: Host): Promise<number> {

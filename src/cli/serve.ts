@@ -129,13 +129,38 @@ export function announce(
   }
 }
 
-/** A reload's outcome: the new configuration, or the problems that keep the old one. */
-export type Reloaded = { readonly config: Config } | { readonly problems: readonly string[] }
+/** A configuration file's text as it was read and validated: what a primary gives its workers. */
+export interface FileText {
+  readonly path: string
+  readonly text: string
+}
 
-/** Loads the configuration again; the problems of a bad one, as lines. */
-export async function reloadConfig(host: Host, env: Environment): Promise<Reloaded> {
+/** A load's outcome: the configuration and its file's text, or the problems that keep the old one. */
+export type Reloaded =
+  | { readonly config: Config; readonly file: FileText | undefined }
+  | { readonly problems: readonly string[] }
+
+/**
+ * Loads the configuration; the problems of a bad one, as lines. `given` stands in for the
+ * configuration file (a worker loads the text its primary validated, not the file as it is now).
+ */
+export async function reloadConfig(
+  host: Host,
+  env: Environment,
+  given?: FileText,
+): Promise<Reloaded> {
+  const read = new Map<string, string>()
+  const readFile = (path: string) => {
+    if (given !== undefined && path === given.path) return given.text
+    const text = host.readFile(path)
+    read.set(path, text)
+    return text
+  }
   try {
-    return { config: await loadConfig(env, { readFile: host.readFile }) }
+    const config = await loadConfig(env, { readFile })
+    const path = config.file?.path
+    const text = path === undefined ? undefined : given?.path === path ? given.text : read.get(path)
+    return { config, file: path === undefined || text === undefined ? undefined : { path, text } }
   } catch (e) {
     return {
       problems: e instanceof ConfigError
@@ -162,7 +187,7 @@ export async function nextConfig(
   config: Config,
   logger: Logger,
   trigger: string,
-): Promise<Config | undefined> {
+): Promise<{ readonly config: Config; readonly file: FileText | undefined } | undefined> {
   const next = await reloadConfig(host, env)
   if ('problems' in next) {
     logger.log('error', 'reload_failed', {
@@ -177,7 +202,7 @@ export async function nextConfig(
       reason: 'listen addresses, TLS and workers change only on restart',
     })
   }
-  return next.config
+  return next
 }
 
 /**
@@ -191,7 +216,8 @@ export function onReloads(
 ): () => void {
   let reloading = Promise.resolve()
   const queue = (trigger: string) => {
-    reloading = reloading.then(() => reload(trigger))
+    // A reload that throws must not stop the ones after it.
+    reloading = reloading.then(() => reload(trigger)).catch(() => {})
   }
   host.onReload(() => queue('SIGHUP'))
   const unwatch = config.file?.watch
@@ -251,8 +277,8 @@ export async function serveOne(host: Host, env: Environment, config: Config): Pr
   const unwatch = onReloads(host, config, async (trigger) => {
     const next = await nextConfig(host, env, config, logger, trigger)
     if (next === undefined) return
-    gateway.reload(next)
-    logger.log('info', 'reload', { trigger, routes: next.routes.length })
+    gateway.reload(next.config)
+    logger.log('info', 'reload', { trigger, routes: next.config.routes.length })
   })
 
   // First signal: drain gracefully. A second one: exit at once.

@@ -180,15 +180,24 @@ export function createGateway(
     return proxied.response
   }
 
-  /** A refusal: its record, its response, and its count against JWTGATE_RATE_LIMIT. */
+  /**
+   * A refusal's count against JWTGATE_RATE_LIMIT: a bad token for the address, a 403 for the
+   * token's subject. A promise when the buckets are another process's (SharedLimiter): the answer
+   * is awaited, so that the next request of the same client meets an emptied bucket as in one
+   * process.
+   */
+  function countRefusal(s: State, e: unknown, x: Exchange): Promise<number> | undefined {
+    if (s.limiter === undefined) return undefined
+    let taken: number | Promise<number> | undefined
+    if (e instanceof TokenError) taken = s.limiter.take(addressKey(x.client), now())
+    else if (e instanceof ForbiddenError) taken = s.limiter.take(subjectKey(x.iss, x.sub), now())
+    return typeof taken === 'object' ? taken : undefined
+  }
+
+  /** A refusal: its record and its response. */
   function refuse(s: State, e: unknown, x: Exchange): Response {
     x.code = e instanceof GatewayError ? e.code : 'internal_error'
     if (e instanceof ForbiddenError) x.requirement = e.requirement
-    // Refusals count too: a bad token for the address, a 403 for the token's subject.
-    if (s.limiter !== undefined) {
-      if (e instanceof TokenError) s.limiter.take(addressKey(x.client), now())
-      else if (e instanceof ForbiddenError) s.limiter.take(subjectKey(x.iss, x.sub), now())
-    }
     if (!(e instanceof GatewayError)) {
       const error = e instanceof Error ? e.name : 'unknown'
       logger.log('error', 'internal_error', { request_id: x.requestId, error })
@@ -211,6 +220,8 @@ export function createGateway(
       response = await pipeline(s, request, info, x)
     } catch (e) {
       response = refuse(s, e, x)
+      const counted = countRefusal(s, e, x)
+      if (counted !== undefined) await counted.catch(() => 0)
     }
     if (s.config.cors !== undefined) allowOrigin(s.config.cors, request, response.headers)
     metrics.inFlight.value--

@@ -166,6 +166,30 @@ routes:
       expect(gateway.events('reload')).toHaveLength(1)
     })
 
+    test('a restarted worker runs the configuration the others run, not an edit nobody reloaded (valid or not)', async () => {
+      const file = (scope: string) =>
+        `log: {format: json}
+workers: 2
+providers:
+  main: {secret: "${key.config}"}
+upstreams:
+  app: {url: "${upstream.url}"}
+routes:
+  - {name: data, path: /data/*, upstream: app, require: {scopes: {all: [${scope}]}}}
+`
+      const name = `approved-${target.name.length}.yaml`
+      const path = files.write(name, file('read'))
+      const gateway = await start({ JWTGATE_CONFIG: path })
+      for (const [edit, round] of [[file('admin'), 1], ['routes: [\n', 2]] as const) {
+        files.write(name, edit) // saved, never reloaded
+        process.kill(children(gateway.pid)[0]!, 'SIGKILL')
+        await pollUntil(() => gateway.events('worker_restart').length === round, 10_000, 50)
+        expect(await spread(gateway, `/data/round${round}`, token)).toEqual(Array(SPREAD).fill(200))
+        expect(servedBy(gateway, `/data/round${round}`)).toEqual(new Set([1, 2]))
+      }
+      expect(gateway.events('reload')).toHaveLength(0)
+    })
+
     test('SIGTERM drains both workers: every request in flight completes, then exit 0', async () => {
       const gateway = await start(env())
       const before = upstream.seen.filter((s) => s.path === '/slow').length

@@ -116,12 +116,20 @@ export async function readLines(
 ): Promise<void> {
   const decoder = new TextDecoder()
   let buffered = ''
+  const deliver = (line: string) => {
+    try {
+      onLine(line)
+    } catch {
+      // A line that could not be handled (its echo to a broken stderr, say) is dropped; the
+      // stream is still read, or the peer's messages would go unanswered.
+    }
+  }
   try {
     for await (const chunk of stream) {
       buffered += decoder.decode(chunk, { stream: true })
       let newline = buffered.indexOf('\n')
       while (newline >= 0) {
-        onLine(buffered.slice(0, newline))
+        deliver(buffered.slice(0, newline))
         buffered = buffered.slice(newline + 1)
         newline = buffered.indexOf('\n')
       }
@@ -129,5 +137,6 @@ export async function readLines(
   } catch {
     // The pipe broke: the same as its end.
   }
-  if (buffered !== '') onLine(buffered)
+  buffered += decoder.decode()
+  if (buffered !== '') deliver(buffered)
 }

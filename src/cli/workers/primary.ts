@@ -7,7 +7,7 @@
  * what must be exact across workers (shared.ts).
  */
 import { healthResponse } from '../../core/admin.ts'
-import type { Config, Environment } from '../../core/config/types.ts'
+import type { Environment } from '../../core/config/types.ts'
 import type { Host, Server, WorkerProcess } from '../host.ts'
 import {
   announce,
@@ -16,6 +16,7 @@ import {
   listenAdmin,
   nextConfig,
   onReloads,
+  reloadConfig,
 } from '../serve.ts'
 import { Channel, type Message, readLines } from './channel.ts'
 import { mergeMetrics, primaryMetrics } from './metrics.ts'
@@ -49,10 +50,18 @@ interface Slot {
 export async function runPrimary(
   host: Host,
   env: Environment,
-  initial: Config,
   count: number,
 ): Promise<number> {
-  let config = initial
+  // Loaded here, keeping the file's text: workers load that text, never the file as it is later
+  // (a worker restarted after an edit that was not reloaded runs what the others run).
+  const first = await reloadConfig(host, env)
+  if ('problems' in first) {
+    for (const problem of first.problems) host.stderr(problem)
+    host.stderr('jwtgate: refusing to start with an invalid configuration')
+    return 1
+  }
+  let config = first.config
+  let approved = first.file
   const logger = configLogger(host, config)
   const shared = new Shared(config)
   const slots: Slot[] = Array.from(
@@ -70,6 +79,8 @@ export async function runPrimary(
       reply(shared.take(Number(message.limit), Number(message.periodMs), String(message.key)))
     } else if (message.t === 'fetch') {
       void shared.fetchDocument(String(message.url)).then(reply)
+    } else if (message.t === 'config') {
+      reply({ file: approved })
     } else if (message.t === 'ready') {
       slot.ready = true
       if (port === undefined && typeof message.port === 'number') port = message.port
@@ -194,7 +205,8 @@ export async function runPrimary(
       first ? [first, ...await Promise.all(slots.slice(1).map(start))] : [false]
     )
     : await Promise.all(slots.map(start))
-  if (started.some((ok) => !ok)) {
+  // A worker that was ready and ended while the others started counts as one that did not start.
+  if (started.some((ok) => !ok) || slots.some((slot) => slot.process === undefined)) {
     host.stderr(`jwtgate: not every worker started; stopping`)
     await stopAll(EXIT_GRACE_MS)
     return 1
@@ -218,7 +230,9 @@ export async function runPrimary(
       slots.map((slot) =>
         slot.channel === undefined || slot.process === undefined
           ? undefined
-          : slot.channel.request({ t: 'reload' }, RELOAD_TIMEOUT_MS).catch((e: Error) => ({
+          : slot.channel.request({ t: 'reload', file: next.file }, RELOAD_TIMEOUT_MS).catch((
+            e: Error,
+          ) => ({
             t: 'reply',
             ok: false,
             problems: [e.message],
@@ -237,7 +251,8 @@ export async function runPrimary(
       })
       return
     }
-    config = next
+    config = next.config
+    approved = next.file
     shared.configure(config)
     logger.log('info', 'reload', { trigger, routes: config.routes.length, workers: count })
   })

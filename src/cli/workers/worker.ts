@@ -5,10 +5,18 @@
  * and JWK Set fetches go through the primary, so that they hold for all workers together.
  */
 import { MAX_DOCUMENT_BYTES } from '../../core/auth/fetch-json.ts'
-import type { Config, Environment } from '../../core/config/types.ts'
+import type { Environment } from '../../core/config/types.ts'
+import type { Logger } from '../../core/log.ts'
 import { SharedLimiter } from '../../core/rate-limit.ts'
 import type { Host } from '../host.ts'
-import { configLogger, drain, listen, type Listening, reloadConfig } from '../serve.ts'
+import {
+  configLogger,
+  drain,
+  type FileText,
+  listen,
+  type Listening,
+  reloadConfig,
+} from '../serve.ts'
 import { Channel, type Message, readLines } from './channel.ts'
 
 /** Set by the primary in a worker's environment: its number, from 1. Not a setting (no `JWTGATE_` prefix). */
@@ -18,6 +26,8 @@ export const PORT_VAR = '_JWTGATE_WORKER_PORT'
 
 /** How long a rate-limit check waits for the primary before this process's own buckets decide. */
 const LIMIT_TIMEOUT_MS = 1000
+/** How long a starting worker waits for its configuration from the primary. */
+const CONFIG_TIMEOUT_MS = 10_000
 
 /** A worker's place: its number, and the port the first worker bound. */
 export interface WorkerRole {
@@ -37,13 +47,16 @@ export function workerRole(env: Environment): WorkerRole | undefined {
 export async function runWorker(
   host: Host,
   env: Environment,
-  config: Config,
   role: WorkerRole,
 ): Promise<number> {
-  const logger = configLogger(host, config, { worker: role.index })
-  // Assigned once listening; the handlers above it read it before then (deno lint wants a const).
+  // Set once the configuration is loaded; the handlers below may run before then.
+  // deno-lint-ignore prefer-const
+  let logger: Logger | undefined
+  // Assigned once listening; the handlers below read it before then (deno lint wants a const).
   // deno-lint-ignore prefer-const
   let listening: Listening | undefined
+  /** A reload that arrived before listening: applied before serving. */
+  let pending: { readonly file: FileText | undefined } | undefined
   let stopWanted = false
   let stopping: Promise<void> | undefined
   let stopped!: () => void
@@ -52,7 +65,7 @@ export async function runWorker(
   function stop(): void {
     stopWanted = true
     const { server, gateway } = listening ?? {}
-    if (server === undefined || gateway === undefined) return
+    if (server === undefined || gateway === undefined || logger === undefined) return
     stopping ??= drain(server, gateway, logger).then(() => {
       gateway.close()
       stopped()
@@ -67,9 +80,15 @@ export async function runWorker(
         metrics: listening?.gateway.metrics.render() ?? '',
       })
     } else if (message.t === 'reload') {
-      void reloadConfig(host, env).then((next) => {
+      const file = message.file as FileText | undefined
+      if (listening === undefined) {
+        pending = { file }
+        return reply({ ok: true })
+      }
+      const gateway = listening.gateway
+      void reloadConfig(host, env, file).then((next) => {
         if ('problems' in next) return reply({ ok: false, problems: next.problems })
-        listening?.gateway.reload(next.config)
+        gateway.reload(next.config)
         reply({ ok: true, routes: next.config.routes.length })
       })
     } else if (message.t === 'drain') {
@@ -86,6 +105,20 @@ export async function runWorker(
   // A terminal's Ctrl-C reaches the whole process group: the same as the primary's drain.
   host.onSignal(() => stop())
 
+  // The configuration file's text the primary validated, not the file as it is now.
+  let loaded = await channel.request({ t: 'config' }, CONFIG_TIMEOUT_MS).then(
+    (reply) => reloadConfig(host, env, reply.file as FileText | undefined),
+    () => ({ problems: ['no configuration from the primary'] }),
+  )
+  if ('config' in loaded && pending !== undefined) {
+    loaded = await reloadConfig(host, env, pending.file)
+  }
+  if ('problems' in loaded) {
+    for (const problem of loaded.problems) host.stderr(`jwtgate: worker ${role.index}: ${problem}`)
+    return 1
+  }
+  const config = loaded.config
+  logger = configLogger(host, config, { worker: role.index })
   listening = await listen(host, config, logger, {
     port: role.port,
     reusePort: true,

@@ -87,6 +87,18 @@ for (const target of TARGETS) {
       return gateway
     }
 
+    /** A configuration file whose one route needs `scope`, for two workers. */
+    const file = (scope: string) =>
+      `log: {format: json}
+workers: 2
+providers:
+  main: {secret: "${key.config}"}
+upstreams:
+  app: {url: "${upstream.url}"}
+routes:
+  - {name: data, path: /data/*, upstream: app, require: {scopes: {all: [${scope}]}}}
+`
+
     beforeAll(async () => {
       upstream = await recordingUpstream(async (request) => {
         const { pathname } = new URL(request.url)
@@ -138,16 +150,6 @@ for (const target of TARGETS) {
     })
 
     test('SIGHUP reloads every worker: the new rule applies on every connection; a bad file reloads none', async () => {
-      const file = (scope: string) =>
-        `log: {format: json}
-workers: 2
-providers:
-  main: {secret: "${key.config}"}
-upstreams:
-  app: {url: "${upstream.url}"}
-routes:
-  - {name: data, path: /data/*, upstream: app, require: {scopes: {all: [${scope}]}}}
-`
       const path = files.write(`reload-${target.name.length}.yaml`, file('read'))
       const gateway = await start({ JWTGATE_CONFIG: path })
       expect(await spread(gateway, '/data/before', token)).toEqual(Array(SPREAD).fill(200))
@@ -167,16 +169,6 @@ routes:
     })
 
     test('a restarted worker runs the configuration the others run, not an edit nobody reloaded (valid or not)', async () => {
-      const file = (scope: string) =>
-        `log: {format: json}
-workers: 2
-providers:
-  main: {secret: "${key.config}"}
-upstreams:
-  app: {url: "${upstream.url}"}
-routes:
-  - {name: data, path: /data/*, upstream: app, require: {scopes: {all: [${scope}]}}}
-`
       const name = `approved-${target.name.length}.yaml`
       const path = files.write(name, file('read'))
       const gateway = await start({ JWTGATE_CONFIG: path })

@@ -29,6 +29,7 @@ export type {
   LocalKeys,
   ProviderConfig,
   ReadFile,
+  RedisConfig,
   RouteConfig,
   UpstreamConfig,
   Workers,
@@ -47,7 +48,17 @@ export {
   RateLimiter,
   type RemoteTake,
   SharedLimiter,
+  StoreLimiter,
 } from './core/rate-limit.ts'
+export { type Bucket, bucketOf, type LimitCheck, type TakeResult } from './core/limits/gcra.ts'
+export { type LimitStore, MemoryStore } from './core/limits/store.ts'
+export {
+  type GuardedOptions,
+  GuardedStore,
+  type StoreFallback,
+  type StoreHealth,
+} from './core/limits/guarded.ts'
+export type { LimitKey, NamedLimit } from './core/limits/policy.ts'
 export type { CounterCell, Metrics } from './core/metrics.ts'
 export {
   createLogger,
@@ -64,6 +75,8 @@ export {
   type ErrorCode,
   ForbiddenError,
   GatewayError,
+  LimitError,
+  type RateLimitFields,
   TokenError,
   type TokenErrorCode,
   UnavailableError,

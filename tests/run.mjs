@@ -110,6 +110,7 @@ run('unit tests (bun test)', bin('bun'), [
   'test',
   'tests/core',
   'tests/cli',
+  'tests/redis',
   'tests/adapters/bun.test.ts',
 ], bunCounts)
 run('core tests (deno test)', bin('deno'), [

@@ -10,6 +10,7 @@ import { createGateway, type Gateway, type GatewayDeps } from '../core/gateway.t
 import { createLogger, formatLine, type LogFields, type Logger } from '../core/log.ts'
 import { VERSION } from '../version.ts'
 import type { Host, Server } from './host.ts'
+import { openStore } from './store.ts'
 
 /**
  * The idle timeout for client connections, in seconds, when the runtime's server can enforce it:
@@ -170,11 +171,12 @@ export async function reloadConfig(
   }
 }
 
-/** True when `next` changes what only a restart changes: addresses, TLS, workers. */
+/** True when `next` changes what only a restart changes: addresses, TLS, workers, Redis. */
 function changesListeners(config: Config, next: Config): boolean {
   return next.host !== config.host || next.port !== config.port ||
     JSON.stringify(next.admin) !== JSON.stringify(config.admin) ||
-    next.tls?.cert !== config.tls?.cert || next.workers !== config.workers
+    next.tls?.cert !== config.tls?.cert || next.workers !== config.workers ||
+    JSON.stringify(next.redis) !== JSON.stringify(config.redis)
 }
 
 /**
@@ -199,7 +201,7 @@ export async function nextConfig(
   }
   if (changesListeners(config, next.config)) {
     logger.log('warn', 'reload_listen_unchanged', {
-      reason: 'listen addresses, TLS and workers change only on restart',
+      reason: 'listen addresses, TLS, workers and the Redis connection change only on restart',
     })
   }
   return next
@@ -263,13 +265,18 @@ export async function drain(server: Server, gateway: Gateway, logger: Logger): P
 /** `jwtgate serve` as one process: listen, announce, reload on SIGHUP, drain on SIGTERM. */
 export async function serveOne(host: Host, env: Environment, config: Config): Promise<number> {
   const logger = configLogger(host, config)
-  const listening = await listen(host, config, logger)
-  if (listening === undefined) return 1
+  const store = openStore(config, logger)
+  const listening = await listen(host, config, logger, { deps: store?.deps })
+  if (listening === undefined) {
+    store?.close()
+    return 1
+  }
   const { gateway, server } = listening
   const admin = await listenAdmin(host, config, (request) => gateway.admin(request))
   if (config.admin !== undefined && admin === undefined) {
     await server.stop(true)
     gateway.close()
+    store?.close()
     return 1
   }
   announce(host, config, logger, { port: server.port, adminPort: admin?.port })
@@ -295,6 +302,7 @@ export async function serveOne(host: Host, env: Environment, config: Config): Pr
   await drain(server, gateway, logger)
   await admin?.stop(true)
   gateway.close()
+  store?.close()
   logger.log('info', 'stopped', {})
   return 0
 }

@@ -224,14 +224,40 @@ export class BadRequestError extends GatewayError {
   }
 }
 
-/** A limit the request went over: body size (413), body idle (408), header size (431), rate (429). */
+/** A named rate limit's refusal: which limit, and its `RateLimit-Policy` and `RateLimit` fields. */
+export interface RateLimitFields {
+  /** The limit that refused (the one with the longest wait). */
+  readonly limit: string
+  /** `RateLimit-Policy`: the policies of the limits that refused. */
+  readonly policy: string
+  /** `RateLimit`: their state (no room left, and the seconds until there is). */
+  readonly state: string
+}
+
+/**
+ * A limit the request went over: body size (413), body idle (408), header size (431), rate (429).
+ *
+ * @example
+ * import { LimitError } from 'jwtgate'
+ * const e = new LimitError('rate_limited', 'Too many requests; retry later.', 30)
+ * console.log(e.status, e.retryAfterSeconds) // 429 30
+ */
 export class LimitError extends GatewayError {
+  /** The class name, for logs and `String(error)`. */
   override readonly name = 'LimitError'
+  /**
+   * Creates the error; the gateway throws these itself.
+   *
+   * @param code Which limit: `rate_limited` gives 429, the others their own status.
+   * @param detail A generic explanation, safe to send to the client.
+   */
   constructor(
     code: 'payload_too_large' | 'request_timeout' | 'headers_too_large' | 'rate_limited',
     detail: string,
     /** For 429: seconds until a request would be allowed (`Retry-After`). */
     readonly retryAfterSeconds?: number,
+    /** For 429 by a named limit (`rateLimits:`): which, and its RateLimit fields. */
+    readonly fields?: RateLimitFields,
   ) {
     super(
       code,

@@ -16,6 +16,8 @@ export interface Exchange {
   /** The problem code of a refusal; undefined when allowed. */
   code: string | undefined
   requirement: string | undefined
+  /** The named rate limit that refused it (429). */
+  limit: string | undefined
   sub: string | undefined
   iss: string | undefined
   /** The route's upstream, once the request was allowed. */
@@ -45,6 +47,7 @@ export function openExchange(
     route: undefined,
     code: undefined,
     requirement: undefined,
+    limit: undefined,
     sub: undefined,
     iss: undefined,
     upstream: undefined,
@@ -80,6 +83,7 @@ export function account(
     status: x.status,
     decision: x.code ?? 'allowed',
     requirement: x.requirement,
+    limit: x.limit,
     sub: x.sub,
     iss: x.iss,
     upstream: x.upstream,

@@ -16,6 +16,9 @@ import { type Logger, silentLogger } from './log.ts'
 import { Metrics } from './metrics.ts'
 import { acceptableRequestId, forwardedClient, type HeaderBuild } from './proxy/headers.ts'
 import { proxy, type ProxyDeps } from './proxy/proxy.ts'
+import { countLimits, setLimitFields } from './limits/policy.ts'
+import type { StoreHealth } from './limits/guarded.ts'
+import type { LimitStore } from './limits/store.ts'
 import { addressKey, type Limiter, type RateLimit, subjectKey } from './rate-limit.ts'
 import { errorResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
@@ -34,6 +37,12 @@ export interface GatewayDeps {
    * Several processes that must share one limit pass a `SharedLimiter`.
    */
   readonly limiter?: (rate: RateLimit) => Limiter
+  /**
+   * Holds the buckets of the named limits (`rateLimits:`); default: this process's memory. Several
+   * instances share one (a `GuardedStore` around Redis); a store that is also a `StoreHealth` is
+   * reported on `/metrics`.
+   */
+  readonly limitStore?: LimitStore & Partial<StoreHealth>
   /** The clock, in milliseconds since the epoch. */
   readonly now?: () => number
   /** Where access lines and events go (default: nowhere). See `createLogger`. */
@@ -131,7 +140,16 @@ export function createGateway(
     connectionIdleMs: deps.connectionIdleMs,
     now,
   }
-  const stateDeps = { fetch, keyFetch: deps.keyFetch, limiter: deps.limiter, now, logger, metrics }
+  const stateDeps = {
+    fetch,
+    keyFetch: deps.keyFetch,
+    limiter: deps.limiter,
+    limitStore: deps.limitStore,
+    now,
+    logger,
+    metrics,
+  }
+  if (deps.limitStore?.name !== undefined) metrics.stores.push(deps.limitStore as StoreHealth)
   let state = buildState(config, stateDeps)
   let draining = false
   const ready = () => !draining && isReady(state)
@@ -167,7 +185,22 @@ export function createGateway(
       if (typeof wait !== 'number') wait = await wait
       if (wait > 0) throw limited(wait)
     }
-    if (local !== undefined) return callLocal(local, request, decision, x.requestId)
+    const limits = s.routeLimits.get(match.route.route)
+    let counted
+    if (limits !== undefined) {
+      counted = countLimits(s.limitStore, limits, {
+        claims,
+        provider: decision.provider?.config.name,
+        headers: request.headers,
+        client: x.client,
+      }, now())
+      if (counted instanceof Promise) counted = await counted
+    }
+    if (local !== undefined) {
+      const response = await callLocal(local, request, decision, x.requestId)
+      if (counted !== undefined) setLimitFields(counted, response.headers)
+      return response
+    }
     x.upstream = match.route.route.upstream
     const client = {
       address: info.clientAddress,
@@ -177,6 +210,7 @@ export function createGateway(
     const proxied = await proxy(proxyDeps, s, request, target, decision, client)
     x.proxied = proxied
     metrics.observeUpstream(proxied.upstream, proxied.upstreamSeconds!)
+    if (counted !== undefined) setLimitFields(counted, proxied.response.headers)
     return proxied.response
   }
 
@@ -198,6 +232,10 @@ export function createGateway(
   function refuse(s: State, e: unknown, x: Exchange): Response {
     x.code = e instanceof GatewayError ? e.code : 'internal_error'
     if (e instanceof ForbiddenError) x.requirement = e.requirement
+    if (e instanceof LimitError && e.fields !== undefined) {
+      x.limit = e.fields.limit
+      metrics.rateLimited.inc([e.fields.limit])
+    }
     if (!(e instanceof GatewayError)) {
       const error = e instanceof Error ? e.name : 'unknown'
       logger.log('error', 'internal_error', { request_id: x.requestId, error })

@@ -4,6 +4,8 @@
  * only.
  */
 
+import type { StoreHealth } from './limits/guarded.ts'
+
 type Labels = readonly string[]
 
 const KEY_SEPARATOR = '\u0001'
@@ -240,6 +242,14 @@ export class Metrics {
     'jwtgate_requests_in_flight',
     'Requests received and not yet answered with headers.',
   )
+  /** `jwtgate_rate_limited_total`: requests refused by a named rate limit, by limit. */
+  readonly rateLimited = new Counter(
+    'jwtgate_rate_limited_total',
+    'Requests refused (429) by a named rate limit, by limit.',
+    ['limit'],
+  )
+  /** Shared stores (Redis) whose health `/metrics` reports. */
+  readonly stores: StoreHealth[] = []
   /** When the metrics were created, in seconds since the epoch. */
   readonly startTime: number
   /** The cache counters, kept at hand: they move on every request with a token. */
@@ -297,7 +307,35 @@ export class Metrics {
       this.jwksFetches.render(),
       this.cache.render(),
       this.inFlight.render(),
+      this.rateLimited.render(),
+      renderStores(this.stores),
       `# HELP jwtgate_process_start_time_seconds Start time of the process since the Unix epoch.\n# TYPE jwtgate_process_start_time_seconds gauge\njwtgate_process_start_time_seconds ${this.startTime}\n`,
     ].join('')
   }
+}
+
+/** `jwtgate_store_up`, `jwtgate_store_failures_total`, `jwtgate_store_fallbacks_total`. */
+function renderStores(stores: readonly StoreHealth[]): string {
+  if (stores.length === 0) return ''
+  const family = (name: string, type: string, help: string, value: (s: StoreHealth) => number) =>
+    `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n` +
+    stores.map((s) => `${name}{store="${escapeLabel(s.name)}"} ${value(s)}\n`).join('')
+  return family(
+    'jwtgate_store_up',
+    'gauge',
+    'Whether the shared store answers (1) or its breaker is open (0).',
+    (s) => s.up ? 1 : 0,
+  ) +
+    family(
+      'jwtgate_store_failures_total',
+      'counter',
+      'Calls to the shared store that failed or passed their deadline.',
+      (s) => s.failures,
+    ) +
+    family(
+      'jwtgate_store_fallbacks_total',
+      'counter',
+      'Rate-limit takes the fallback answered while the store could not.',
+      (s) => s.fallbacks,
+    )
 }

@@ -10,6 +10,8 @@
  * passes (it costs nothing, and its subject's own bucket applies).
  */
 import { unitMs } from './config/values.ts'
+import { type Bucket, bucketOf, type LimitCheck, waitOf } from './limits/gcra.ts'
+import type { LimitStore } from './limits/store.ts'
 
 /** The bucket of requests no verified token speaks for. */
 export function addressKey(client: string | undefined): string {
@@ -183,5 +185,40 @@ export class SharedLimiter implements Limiter {
       if (this.#refusedUntil.size >= this.maxKeys) this.#refusedUntil.clear()
     }
     this.#refusedUntil.set(key, until)
+  }
+}
+
+/**
+ * JWTGATE_RATE_LIMIT in a `LimitStore` shared by several instances (Redis, behind a
+ * GuardedStore): each take is one store call; `wait` knows what the store's guard remembers of
+ * refused buckets (the address gate before verification then costs no store call).
+ *
+ * @example
+ * import { GuardedStore, StoreLimiter } from 'jwtgate'
+ * const store = new GuardedStore(redisStore, { name: 'redis' })
+ * const gateway = createGateway(config, { limiter: (rate) => new StoreLimiter(rate, store) })
+ */
+export class StoreLimiter implements Limiter {
+  readonly #bucket: Bucket
+
+  /** The limit `rate` (a burst of its count), its buckets in `store`. */
+  constructor(
+    readonly rate: RateLimit,
+    readonly store: LimitStore & { known?(check: LimitCheck, now: number): number },
+  ) {
+    this.#bucket = bucketOf(rate.limit, rate.periodMs, rate.limit)
+  }
+
+  wait(key: string, now: number): number {
+    return this.store.known?.({ key: `rate:${key}`, bucket: this.#bucket }, now) ?? 0
+  }
+
+  take(key: string, now: number): number | Promise<number> {
+    const bucket = this.#bucket
+    const result = this.store.take([{ key: `rate:${key}`, bucket }], now)
+    if (result instanceof Promise) {
+      return result.then((r) => (r.allowed ? 0 : Math.max(1, waitOf(r.ahead[0]!, bucket))))
+    }
+    return result.allowed ? 0 : Math.max(1, waitOf(result.ahead[0]!, bucket))
   }
 }

@@ -67,6 +67,10 @@ export function errorResponse(thrown: unknown, requestId?: string): Response {
   if (error instanceof UnavailableError) headers.set('retry-after', String(error.retryAfterSeconds))
   if (error instanceof LimitError && error.retryAfterSeconds !== undefined) {
     headers.set('retry-after', String(error.retryAfterSeconds))
+    if (error.fields !== undefined) {
+      headers.set('ratelimit-policy', error.fields.policy)
+      headers.set('ratelimit', error.fields.state)
+    }
   }
   if (error.code === 'method_not_allowed') headers.set('allow', ALLOWED_METHODS.join(', '))
   if (requestId !== undefined) headers.set('x-request-id', requestId)

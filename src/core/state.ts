@@ -17,6 +17,8 @@ import type { Config, ProviderConfig, RouteConfig, UpstreamConfig } from './conf
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
 import { foldHeaderName, type HeaderFilter, IDENTITY_PREFIXES, Prefixes } from './proxy/headers.ts'
+import { type ActiveLimit, activeLimits } from './limits/policy.ts'
+import { type LimitStore, MemoryStore } from './limits/store.ts'
 import { type Limiter, type RateLimit, RateLimiter } from './rate-limit.ts'
 import { type CompiledRoute, compileRoutes } from './routing/routes.ts'
 
@@ -57,6 +59,10 @@ export interface State {
   readonly afterHeaders: readonly TokenSource[]
   /** JWTGATE_RATE_LIMIT's buckets; carried over by a reload that keeps the same limit. */
   readonly limiter: Limiter | undefined
+  /** Per route with named limits (`rateLimits:`): those that apply to it, compiled. */
+  readonly routeLimits: ReadonlyMap<RouteConfig, readonly ActiveLimit[]>
+  /** Where the named limits' buckets are: the gateway's store, or this process's memory. */
+  readonly limitStore: LimitStore
   /** Remote sources by their settings, for reuse by the next State. */
   readonly remotes: ReadonlyMap<string, KeySource & { start(): void }>
   readonly metrics: Metrics | undefined
@@ -73,6 +79,8 @@ export interface StateDeps {
   readonly keyFetch?: typeof fetch
   /** Makes the buckets of a rate limit (default: this process's own, RateLimiter). */
   readonly limiter?: (rate: RateLimit) => Limiter
+  /** Holds the named limits' buckets (default: this process's memory, kept across reloads). */
+  readonly limitStore?: LimitStore
   readonly now: () => number
   readonly logger: Logger
   readonly metrics?: Metrics
@@ -163,6 +171,13 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
       : config.rateLimit === undefined
       ? undefined
       : deps.limiter?.(config.rateLimit) ?? new RateLimiter(config.rateLimit),
+    routeLimits: new Map(
+      config.routes.flatMap((r) => {
+        const limits = activeLimits(config.rateLimits, r.name)
+        return limits.length === 0 ? [] : [[r, limits] as const]
+      }),
+    ),
+    limitStore: deps.limitStore ?? previous?.limitStore ?? new MemoryStore(),
     remotes,
     metrics: deps.metrics,
     now: deps.now,

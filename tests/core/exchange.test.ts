@@ -73,6 +73,7 @@ test('openExchange() starts an empty record with the request method, id, client 
     route: undefined,
     code: undefined,
     requirement: undefined,
+    limit: undefined,
     sub: undefined,
     iss: undefined,
     upstream: undefined,

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict'
 import { parseDuration } from '../../src/core/config/values.ts'
-import { parseRateLimit, RateLimiter, SharedLimiter } from '../../src/core/rate-limit.ts'
+import { GuardedStore } from '../../src/core/limits/guarded.ts'
+import { MemoryStore } from '../../src/core/limits/store.ts'
+import {
+  parseRateLimit,
+  RateLimiter,
+  SharedLimiter,
+  StoreLimiter,
+} from '../../src/core/rate-limit.ts'
 import { test } from '../helpers/t.ts'
 
 test('parseRateLimit() reads N/period', () => {
@@ -98,4 +105,26 @@ test('SharedLimiter falls back to its own buckets when the holder does not answe
   assert.equal(await limiter.take('a', 0), 0)
   assert.equal(await limiter.take('a', 0), 0)
   assert.equal(await limiter.take('a', 0), 500)
+})
+
+test('StoreLimiter: JWTGATE_RATE_LIMIT in a shared store; a refused bucket is then known without asking', async () => {
+  let calls = 0
+  const memory = new MemoryStore()
+  const store = new GuardedStore({
+    take: (checks, now) => {
+      calls++
+      return Promise.resolve(memory.take(checks, now))
+    },
+  }, { name: 'shared' })
+  const limiter = new StoreLimiter({ limit: 2, periodMs: 2000 }, store)
+  const t = 1_000_000
+  assert.equal(await limiter.take('ip:1', t), 0)
+  assert.equal(await limiter.take('ip:1', t), 0)
+  assert.equal(limiter.wait('ip:1', t), 0, 'not refused yet: nothing known')
+  assert.equal(await limiter.take('ip:1', t), 1000)
+  assert.equal(limiter.wait('ip:1', t + 10), 990)
+  assert.equal(calls, 3)
+  assert.equal(await limiter.take('ip:1', t + 10), 990)
+  assert.equal(calls, 3, 'the known refusal costs no store call')
+  assert.equal(await limiter.take('ip:1', t + 1000), 0)
 })

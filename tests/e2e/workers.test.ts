@@ -1,7 +1,8 @@
 /**
  * JWTGATE_WORKERS end to end (issue 13), with the binary and `deno run` alike: two workers share
  * the port and both serve; a killed worker is started again; SIGHUP reloads every worker (and a
- * bad file none); SIGTERM drains both without losing a request; the rate limit holds in total;
+ * bad file none); SIGTERM drains both without losing a request; the rate limits (JWTGATE_RATE_LIMIT
+ * and a named one) hold in total;
  * /metrics adds up over workers; a JWK Set is fetched once for all; the primary's death takes its
  * workers with it. Which worker served a request is read from its access-log line (`worker`).
  */
@@ -208,6 +209,18 @@ routes:
       expect(statuses.filter((s) => s === 200)).toHaveLength(10)
       expect(statuses.filter((s) => s === 429)).toHaveLength(20)
       expect(servedBy(gateway, '/limited')).toEqual(new Set([1, 2]))
+    })
+
+    test('a named limit (rateLimits:) holds in total without Redis: the primary holds its buckets', async () => {
+      const path = files.write(
+        `named-${target.name.length}.yaml`,
+        `${file('read')}rateLimits:\n  per-user: { rate: 10/1m, key: sub }\n`,
+      )
+      const gateway = await start({ JWTGATE_CONFIG: path })
+      const statuses = await spread(gateway, '/data/named', token, 30)
+      expect(statuses.filter((s) => s === 200)).toHaveLength(10)
+      expect(statuses.filter((s) => s === 429)).toHaveLength(20)
+      expect(servedBy(gateway, '/data/named')).toEqual(new Set([1, 2]))
     })
 
     test('/metrics adds up over workers: requests counted once each, in one family per metric', async () => {

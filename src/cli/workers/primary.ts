@@ -77,6 +77,8 @@ export async function runPrimary(
   function answer(slot: Slot, message: Message, reply: (fields: object) => void): void {
     if (message.t === 'limit') {
       reply(shared.take(Number(message.limit), Number(message.periodMs), String(message.key)))
+    } else if (message.t === 'take') {
+      reply(shared.takeAll(message.checks as [string, number, number][]))
     } else if (message.t === 'fetch') {
       void shared.fetchDocument(String(message.url)).then(reply)
     } else if (message.t === 'config') {

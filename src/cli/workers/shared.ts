@@ -7,6 +7,8 @@
  */
 import { FetchDocumentError, MAX_DOCUMENT_BYTES, readCapped } from '../../core/auth/fetch-json.ts'
 import type { Config } from '../../core/config/types.ts'
+import type { TakeResult } from '../../core/limits/gcra.ts'
+import { MemoryStore } from '../../core/limits/store.ts'
 import { RateLimiter, type RemoteTake } from '../../core/rate-limit.ts'
 
 /** What a worker learns of a fetch: a status and body, or why there is none. */
@@ -19,6 +21,7 @@ const FETCH_TIMEOUT_MS = 30_000
 
 export class Shared {
   readonly #limiters = new Map<string, RateLimiter>()
+  readonly #buckets = new MemoryStore()
   readonly #fetches = new Map<string, { at: number; reply: Promise<FetchReply> }>()
   #windowMs = 0
 
@@ -49,6 +52,20 @@ export class Shared {
     const now = this.now()
     const wait = limiter.take(key, now)
     return wait > 0 ? { wait } : { wait, next: limiter.wait(key, now) }
+  }
+
+  /**
+   * One take from the named limits' buckets of a request (`rateLimits:`), all or none: `checks`
+   * as a worker sends them, `[key, intervalMs, toleranceMs]` each.
+   */
+  takeAll(checks: readonly (readonly [string, number, number])[]): TakeResult {
+    return this.#buckets.take(
+      checks.map(([key, intervalMs, toleranceMs]) => ({
+        key,
+        bucket: { intervalMs, toleranceMs },
+      })),
+      this.now(),
+    )
   }
 
   /**

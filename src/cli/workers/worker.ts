@@ -2,12 +2,17 @@
  * @module A worker: one of the processes the primary started (workers/primary.ts). It serves the
  * listener like a single process does (serve.ts), on a port it shares (SO_REUSEPORT), and leaves
  * the rest to the primary: the start-up line, the admin listener, signals. Its rate-limit buckets
- * and JWK Set fetches go through the primary, so that they hold for all workers together.
+ * and JWK Set fetches go through the primary, so that they hold for all workers together — or,
+ * with JWTGATE_REDIS_URL, its buckets are in Redis, which every worker reaches as an instance does.
  */
 import { MAX_DOCUMENT_BYTES } from '../../core/auth/fetch-json.ts'
 import type { Environment } from '../../core/config/types.ts'
+import type { GatewayDeps } from '../../core/gateway.ts'
+import type { TakeResult } from '../../core/limits/gcra.ts'
+import { GuardedStore } from '../../core/limits/guarded.ts'
 import type { Logger } from '../../core/log.ts'
 import { SharedLimiter } from '../../core/rate-limit.ts'
+import { openStore } from '../store.ts'
 import type { Host } from '../host.ts'
 import {
   configLogger,
@@ -119,22 +124,22 @@ export async function runWorker(
   }
   const config = loaded.config
   logger = configLogger(host, config, { worker: role.index })
+  const store = openStore(config, logger)
   listening = await listen(host, config, logger, {
     port: role.port,
     reusePort: true,
     deps: {
-      limiter: (rate) =>
-        new SharedLimiter(rate, (key) =>
-          channel.request(
-            { t: 'limit', limit: rate.limit, periodMs: rate.periodMs, key },
-            LIMIT_TIMEOUT_MS,
-          ).then((reply) => ({ wait: Number(reply.wait), next: Number(reply.next ?? 0) }))),
+      ...(store?.deps ?? primaryBuckets(channel, logger)),
       // Only `(url, init)` is called (fetch-json.ts); Bun's fetch type adds `preconnect`.
       keyFetch: ((input: string | URL | Request, init?: RequestInit) =>
         sharedFetch(channel, input, init)) as typeof fetch,
     },
   })
-  if (listening === undefined) return 1
+  if (listening === undefined) {
+    store?.close()
+    return 1
+  }
+  void done.then(() => store?.close())
   if (stopWanted) stop()
   channel.send({ t: 'ready', port: listening.server.port, pid: host.pid })
   await done
@@ -171,4 +176,30 @@ function abortable(promise: Promise<Message>, signal: AbortSignal | undefined): 
     signal.addEventListener('abort', onAbort, { once: true })
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
   })
+}
+
+/**
+ * Rate-limit buckets held by the primary (without Redis): JWTGATE_RATE_LIMIT's, and the named
+ * limits' (one message per request, all its buckets at once). When the primary does not answer
+ * within LIMIT_TIMEOUT_MS, this worker's own buckets decide.
+ */
+function primaryBuckets(
+  channel: Channel,
+  logger: Logger,
+): Pick<GatewayDeps, 'limiter' | 'limitStore'> {
+  return {
+    limiter: (rate) =>
+      new SharedLimiter(rate, (key) =>
+        channel.request(
+          { t: 'limit', limit: rate.limit, periodMs: rate.periodMs, key },
+          LIMIT_TIMEOUT_MS,
+        ).then((reply) => ({ wait: Number(reply.wait), next: Number(reply.next ?? 0) }))),
+    limitStore: new GuardedStore({
+      take: (checks) =>
+        channel.request({
+          t: 'take',
+          checks: checks.map((c) => [c.key, c.bucket.intervalMs, c.bucket.toleranceMs]),
+        }, LIMIT_TIMEOUT_MS).then((reply) => reply as unknown as TakeResult),
+    }, { name: 'primary', logger }),
+  }
 }

@@ -26,6 +26,10 @@ export const DEFAULTS = {
   },
   limits: { maxHeaderBytes: 16384, streamIdleTimeout: '2m' },
   tokenCache: { size: 10000, maxAge: '5m' },
+  /** Each named rate limit's (`rateLimits:`). */
+  rateLimit: { key: 'sub' },
+  /** The shared store: a deadline of tens of ms, this process's own buckets while it is down. */
+  redis: { timeout: '50ms', onFailure: 'local', prefix: 'jwtgate:' },
   /** Each provider's. */
   provider: {
     jwksCooldown: '30s',

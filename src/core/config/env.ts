@@ -19,6 +19,7 @@ export interface EnvInputResult {
 const FILE_VARS: Record<string, string> = {
   JWTGATE_SECRET_FILE: 'JWTGATE_SECRET',
   JWTGATE_PUBLIC_KEY_FILE: 'JWTGATE_PUBLIC_KEY',
+  JWTGATE_REDIS_URL_FILE: 'JWTGATE_REDIS_URL',
 }
 
 function distance(a: string, b: string): number {

@@ -15,6 +15,7 @@ import { patternProblem } from '../routing/routes.ts'
 import { templateProblem } from '../routing/template.ts'
 import { originPatternProblem } from '../cors.ts'
 import { parseRateLimit } from '../rate-limit.ts'
+import { parseLimitKey } from '../limits/policy.ts'
 import { DEFAULTS } from './defaults.ts'
 import { checked, MAX_WORKERS, parseDuration, parseSize } from './values.ts'
 
@@ -72,6 +73,41 @@ const Provider = v.strictObject({
     ),
     () => [...DEFAULTS.provider.tokenSources],
   ),
+})
+
+const RateText = v.pipe(
+  v.string('must be requests per period, such as 100/1m or 10/1s'),
+  v.check(
+    (s) => parseRateLimit(s) !== undefined,
+    'must be requests per period, such as 100/1m or 10/1s',
+  ),
+)
+
+const NamedRateLimit = v.strictObject({
+  rate: RateText,
+  burst: v.optional(Integer(1, 1_000_000_000)),
+  key: v.optional(
+    v.pipe(
+      v.string(),
+      v.check(
+        (s) => parseLimitKey(s) !== undefined,
+        'must be sub, address, claim:<claim path> or header:<Name>',
+      ),
+    ),
+    DEFAULTS.rateLimit.key,
+  ),
+  routes: v.optional(v.array(v.string())),
+  providers: v.optional(v.array(v.string())),
+})
+
+const Redis = v.strictObject({
+  url: SecretRef,
+  timeout: v.optional(Duration, DEFAULTS.redis.timeout),
+  onFailure: v.optional(
+    v.picklist(['local', 'allow', 'deny'], 'must be local, allow or deny'),
+    DEFAULTS.redis.onFailure,
+  ),
+  prefix: v.optional(v.string(), DEFAULTS.redis.prefix),
 })
 
 const Upstream = v.strictObject({
@@ -238,15 +274,9 @@ export const FileSchema = v.strictObject({
       maxAge: v.optional(Duration, DEFAULTS.tokenCache.maxAge),
     }),
   ),
-  rateLimit: v.optional(
-    v.pipe(
-      v.string(),
-      v.check(
-        (s) => parseRateLimit(s) !== undefined,
-        'must be requests per period, such as 100/1m or 10/1s',
-      ),
-    ),
-  ),
+  rateLimit: v.optional(RateText),
+  rateLimits: v.optional(v.record(Name, NamedRateLimit)),
+  redis: v.optional(Redis),
   providers: v.optional(v.record(Name, Provider)),
   upstreams: v.optional(v.record(Name, Upstream)),
   routes: v.optional(v.array(Route)),
@@ -266,6 +296,7 @@ export const LocalFileSchema = v.strictObject({
 export type FileConfig = v.InferOutput<typeof LocalFileSchema>
 
 export type ProviderInput = v.InferOutput<typeof Provider>
+export type RedisInput = v.InferOutput<typeof Redis>
 /** A route as read, its upstream absent only in a local file (LocalFileSchema). */
 export type RouteInput = NonNullable<FileConfig['routes']>[number]
 export type SecretRefInput = v.InferOutput<typeof SecretRef>

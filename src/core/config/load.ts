@@ -15,6 +15,8 @@ import type { FileConfig } from './file-schema.ts'
 import { compileEnvironment } from './from-env.ts'
 import { compileFile } from './from-file.ts'
 import { mergeSettings } from './merge.ts'
+import { compileRateLimits } from './rate-limits.ts'
+import { redisSettings } from './redis.ts'
 import { parseEnv, ROUTE_VARIABLES } from './schema.ts'
 import type { Config, Environment, ReadFile, RouteConfig } from './types.ts'
 
@@ -79,6 +81,8 @@ export async function loadConfig(
     ? await compileEnvironment(values, named, issues, options.local)
     : await compileFile(file, env, options.readFile, issues)
   const settings = mergeSettings(values, input, file, options.readFile, issues)
+  const rateLimits = compileRateLimits(file, parts.routes, parts.providers, issues)
+  const redis = redisSettings(values, input, file, env, options.readFile, issues)
   if (issues.length > 0) throw new ConfigError(issues)
   // Assembled in Config's field order (the listener's settings, the parts, then the rest).
   const {
@@ -104,6 +108,8 @@ export async function loadConfig(
     cors,
     limits,
     rateLimit,
+    rateLimits,
+    redis,
     tokenCache,
     file: filePath === undefined || file === undefined
       ? undefined

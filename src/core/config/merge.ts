@@ -13,7 +13,10 @@ import type { Config, ReadFile } from './types.ts'
 import { durationMs, parseSize } from './values.ts'
 
 /** The part of Config the merge gives. */
-type Settings = Omit<Config, 'providers' | 'upstreams' | 'routes' | 'file' | 'warnings'>
+type Settings = Omit<
+  Config,
+  'providers' | 'upstreams' | 'routes' | 'file' | 'warnings' | 'rateLimits' | 'redis'
+>
 
 /** The certificate and key, read and roughly checked; places name the variable or `tls.*`. */
 function readTls(

@@ -13,6 +13,7 @@ import { patternProblem } from '../routing/routes.ts'
 import { originPatternProblem } from '../cors.ts'
 import { parseRateLimit } from '../rate-limit.ts'
 import { parseClaimHeaders } from './claim-headers.ts'
+import { redisUrlProblem } from './redis.ts'
 import { DEFAULTS, defaultText as text } from './defaults.ts'
 import { decodeSecret, INVALID_BASE64 } from './secrets.ts'
 import {
@@ -30,6 +31,12 @@ import {
   shown,
   size,
 } from './values.ts'
+
+/** The URL itself, or why it is not a Redis URL. */
+function redisUrlProblemOr(text: string): string | { url: string } {
+  const problem = redisUrlProblem(text)
+  return problem === undefined ? { url: text } : problem
+}
 
 function parseSources(text: string): TokenSource[] | undefined {
   const list = parseList(text)
@@ -165,6 +172,13 @@ const EnvSchema = v.object({
   JWTGATE_RATE_LIMIT: v.optional(
     parsed(parseRateLimit, 'must be requests per period, such as 100/1m or 10/1s'),
   ),
+  JWTGATE_REDIS_URL: v.optional(orMessage(redisUrlProblemOr)),
+  JWTGATE_REDIS_TIMEOUT: v.optional(duration, DEFAULTS.redis.timeout),
+  JWTGATE_REDIS_ON_FAILURE: v.optional(
+    v.picklist(['local', 'allow', 'deny'], 'must be local, allow or deny'),
+    DEFAULTS.redis.onFailure,
+  ),
+  JWTGATE_REDIS_PREFIX: v.optional(v.string(), DEFAULTS.redis.prefix),
   JWTGATE_TOKEN_CACHE_SIZE: v.optional(
     parsed(
       (t) => parseInteger(t, 0, 10_000_000),
@@ -222,6 +236,7 @@ export const VARIABLES: readonly string[] = [
   ...Object.keys(EnvSchema.entries),
   'JWTGATE_SECRET_FILE',
   'JWTGATE_PUBLIC_KEY_FILE',
+  'JWTGATE_REDIS_URL_FILE',
 ]
 
 /**

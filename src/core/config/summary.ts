@@ -1,6 +1,8 @@
 /**
  * @module Secret-free descriptions of a Config, for the start-up line and `jwtgate check`.
  */
+import { describeLimitKey } from '../limits/policy.ts'
+import { describeRedis } from './redis.ts'
 import { describeKeys } from '../auth/keys.ts'
 import { describeRequirements } from '../auth/requirements.ts'
 import { describeTokenSource } from '../auth/token.ts'
@@ -79,6 +81,24 @@ export function describeConfig(config: Config): string[] {
       strip.length > 0 ? `; also removed: ${strip.join(', ')}` : ''
     }`,
   )
+  for (const l of config.rateLimits) {
+    lines.push(
+      `limit:    "${l.name}" ${l.rate.limit} per ${l.rate.periodMs / 1000}s (burst ${l.burst}) by ${
+        describeLimitKey(l.key)
+      }${l.routes === undefined ? '' : ` on ${l.routes.join(', ')}`}${
+        l.providers === undefined ? '' : ` for tokens of ${l.providers.join(', ')}`
+      }`,
+    )
+  }
+  if (config.redis !== undefined) {
+    lines.push(
+      `store:    ${
+        describeRedis(config.redis.url)
+      } (deadline ${config.redis.timeoutMs} ms; while down: ${
+        config.redis.onFailure === 'local' ? "each instance's own buckets" : config.redis.onFailure
+      })`,
+    )
+  }
   for (const w of config.warnings) lines.push(`warning:  ${w}`)
   return lines
 }

@@ -10,6 +10,8 @@ import type { CorsConfig } from '../cors.ts'
 import type { LogFormat, LogLevel } from '../log.ts'
 import type { StripHeaders } from '../proxy/headers.ts'
 import type { UpstreamBase } from '../proxy/url.ts'
+import type { NamedLimit } from '../limits/policy.ts'
+import type { StoreFallback } from '../limits/guarded.ts'
 import type { RateLimit } from '../rate-limit.ts'
 import type { Template } from '../routing/template.ts'
 
@@ -164,12 +166,28 @@ export interface Config {
   }
   /** Requests allowed per period, per token subject or client address; undefined: no limit. */
   readonly rateLimit: RateLimit | undefined
+  /** Named limits (`rateLimits:` in the file): per route, provider, and key; all must pass. */
+  readonly rateLimits: readonly NamedLimit[]
+  /** The shared store of several instances (JWTGATE_REDIS_URL); undefined: this process alone. */
+  readonly redis: RedisConfig | undefined
   /** The verified-token cache: entries (0: off) and the longest an entry is used. */
   readonly tokenCache: { readonly size: number; readonly maxAgeMs: number }
   /** The configuration file, when there is one. */
   readonly file: { readonly path: string; readonly watch: boolean } | undefined
   /** Problems that do not stop the gateway (a route shadowed by an earlier one). */
   readonly warnings: readonly string[]
+}
+
+/** Where several instances share rate-limit buckets: a Redis (or Valkey) server. */
+export interface RedisConfig {
+  /** `redis://` or `rediss://` (TLS), with user, password and database: a secret, never logged. */
+  readonly url: string
+  /** The deadline of every call; past it the fallback answers. */
+  readonly timeoutMs: number
+  /** Who answers while Redis cannot: this process's own buckets, everyone, or no one. */
+  readonly onFailure: StoreFallback
+  /** The start of every key jwtgate writes. */
+  readonly prefix: string
 }
 
 /** JWTGATE_WORKERS: a count, or `auto`. */

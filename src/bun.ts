@@ -2,7 +2,7 @@
  * @module The Bun entrypoint (compiled into `dist/jwtgate`): Bun's server (the adapter embedders
  * use too: adapters/bun.ts), files and signals, handed to the runtime-neutral command line.
  */
-import { readFileSync, unwatchFile, watchFile } from 'node:fs'
+import { appendFileSync, readFileSync, unwatchFile, watchFile } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { MAX_IDLE_TIMEOUT_SEC, runtimeDeps, serve } from './adapters/bun.ts'
 import { main } from './cli/main.ts'
@@ -12,6 +12,7 @@ const host: Host = {
   runtime: `bun ${Bun.version}`,
   env: process.env,
   readFile: (path) => readFileSync(path, 'utf8'),
+  appendFile: (path, text) => appendFileSync(path, text),
   stdout: (line) => void process.stdout.write(`${line}\n`),
   stderr: (line) => void process.stderr.write(`${line}\n`),
   serve: (handler, { host, port, tls, idleTimeoutSec, reusePort }) =>
@@ -26,8 +27,10 @@ const host: Host = {
   },
   watchFile(path, listener) {
     // Polling survives editors that replace the file instead of writing it in place.
-    const onChange = (now: { mtimeMs: number }, before: { mtimeMs: number }) =>
-      now.mtimeMs !== before.mtimeMs && listener()
+    type Stat = { mtimeMs: number; size: number }
+    // Two writes within one mtime tick still differ in size (appended revocations).
+    const onChange = (now: Stat, before: Stat) =>
+      (now.mtimeMs !== before.mtimeMs || now.size !== before.size) && listener()
     watchFile(path, { interval: 500 }, onChange)
     return () => unwatchFile(path, onChange)
   },

@@ -12,6 +12,7 @@ const host: Host = {
   runtime: `deno ${Deno.version.deno}`,
   env: Deno.env.toObject(),
   readFile: (path) => Deno.readTextFileSync(path),
+  appendFile: (path, text) => Deno.writeTextFileSync(path, text, { append: true }),
   stdout: (line) => void Deno.stdout.writeSync(encoder.encode(`${line}\n`)),
   stderr: (line) => void Deno.stderr.writeSync(encoder.encode(`${line}\n`)),
   serve: (handler, { host, port, tls, reusePort }) =>
@@ -26,11 +27,13 @@ const host: Host = {
   },
   watchFile(path, listener) {
     // Polling survives editors that replace the file instead of writing it in place.
+    // Two writes within one mtime tick still differ in size (appended revocations).
     const mtime = () => {
       try {
-        return Deno.statSync(path).mtime?.getTime() ?? 0
+        const stat = Deno.statSync(path)
+        return `${stat.mtime?.getTime() ?? 0}:${stat.size}`
       } catch {
-        return 0
+        return ''
       }
     }
     let last = mtime()

@@ -30,6 +30,7 @@ export type {
   ProviderConfig,
   ReadFile,
   RedisConfig,
+  RevocationsConfig,
   RouteConfig,
   UpstreamConfig,
   Workers,
@@ -59,6 +60,13 @@ export {
   type StoreHealth,
 } from './core/limits/guarded.ts'
 export type { LimitKey, NamedLimit } from './core/limits/policy.ts'
+export {
+  parseRevocation,
+  type Revocation,
+  revocationJson,
+  tokenHash,
+} from './core/revocation/entry.ts'
+export { RevocationList, type RevokedBy } from './core/revocation/list.ts'
 export type { CounterCell, Metrics } from './core/metrics.ts'
 export {
   createLogger,

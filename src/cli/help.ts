@@ -8,6 +8,9 @@ Usage:
   jwtgate check [--config FILE]     validate the configuration and print the merged result
   jwtgate explain METHOD URL-OR-PATH [--token T] [--header 'Name: value']... [--json] [--config FILE]
                                     show how a request would be decided, without contacting the upstream
+  jwtgate revoke --jti ID | --token JWT|- | --sub SUB | --issuer ISS [--iss ISS] [--exp|--before|--until TIME] [--config FILE]
+                                    revoke a token, a subject's or an issuer's tokens issued before TIME (now),
+                                    in Redis (JWTGATE_REDIS_URL) or the revocations file (JWTGATE_REVOCATIONS_FILE)
   jwtgate schema                    print the configuration file's JSON Schema
   jwtgate demo                      zero-configuration demo: echo upstream, ES256 key, token, curl commands
   jwtgate --version | --help

@@ -1,5 +1,6 @@
 /**
- * @module The command line: argv → serve | check | demo | schema | explain | --help | --version.
+ * @module The command line: argv → serve | check | demo | schema | explain | revoke | --help |
+ * --version.
  * Runtime-neutral: the entrypoint passes a Host.
  */
 import { type Config, loadConfig } from '../core/config/load.ts'
@@ -10,6 +11,7 @@ import { VERSION, versionLine } from '../version.ts'
 import { startDemo } from './demo.ts'
 import { USAGE } from './help.ts'
 import type { Host } from './host.ts'
+import { revoke, REVOKE_USAGE, type RevokeFlags } from './revoke.ts'
 import { serveOne } from './serve.ts'
 import { describeWorkers, workerCount } from './workers/count.ts'
 import { runPrimary } from './workers/primary.ts'
@@ -29,7 +31,12 @@ interface Args {
   readonly token?: string
   readonly headers: string[]
   readonly json: boolean
+  /** `revoke`'s flags. */
+  readonly revoke: RevokeFlags
 }
+
+/** `revoke`'s flags, each with a value. */
+const REVOKE_FLAGS = ['jti', 'sub', 'issuer', 'iss', 'exp', 'before', 'until'] as const
 
 /** Parses argv; returns a message for an unknown flag or a flag without its value. */
 export function parseArgs(argv: readonly string[]): Args | string {
@@ -38,6 +45,7 @@ export function parseArgs(argv: readonly string[]): Args | string {
   let config: string | undefined
   let token: string | undefined
   let json = false
+  const revoke: Record<string, string> = {}
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     const value = () => {
@@ -51,6 +59,7 @@ export function parseArgs(argv: readonly string[]): Args | string {
       else if (arg === '--token') token = value()
       else if (arg === '--header' || arg === '-H') headers.push(value())
       else if (arg === '--json') json = true
+      else if (REVOKE_FLAGS.some((f) => arg === `--${f}`)) revoke[arg.slice(2)] = value()
       else if (
         arg.startsWith('-') && positional.length > 0 &&
         !['--help', '-h', '--version', '-v'].includes(arg)
@@ -61,7 +70,7 @@ export function parseArgs(argv: readonly string[]): Args | string {
     }
   }
   const [command = 'serve', ...rest] = positional
-  return { command, positional: rest, config, token, headers, json }
+  return { command, positional: rest, config, token, headers, json, revoke }
 }
 
 /** The environment, with `--config` as JWTGATE_CONFIG. */
@@ -187,6 +196,15 @@ export async function main(argv: readonly string[], host: Host): Promise<number>
   if (command === 'serve') return serve(host, args)
   if (command === 'check') return check(host, args)
   if (command === 'demo') return demo(host)
+  if (command === 'revoke') {
+    const config = await configure(host, environment(host, args))
+    if (config === undefined) return 1
+    if (Object.keys(args.revoke).length === 0 && args.token === undefined) {
+      host.stderr(REVOKE_USAGE)
+      return 2
+    }
+    return revoke(host, config, { ...args.revoke, token: args.token })
+  }
   if (command === 'schema') {
     const { jsonSchema } = await import('./schema.ts')
     host.stdout(JSON.stringify(jsonSchema(), null, 2))

@@ -265,10 +265,15 @@ export async function drain(server: Server, gateway: Gateway, logger: Logger): P
 /** `jwtgate serve` as one process: listen, announce, reload on SIGHUP, drain on SIGTERM. */
 export async function serveOne(host: Host, env: Environment, config: Config): Promise<number> {
   const logger = configLogger(host, config)
-  const store = openStore(config, logger)
-  const listening = await listen(host, config, logger, { deps: store?.deps })
+  const store = openStore(host, config, logger)
+  if (typeof store === 'string') {
+    host.stderr(`jwtgate: ${store}`)
+    return 1
+  }
+  await store.loaded
+  const listening = await listen(host, config, logger, { deps: store.deps })
   if (listening === undefined) {
-    store?.close()
+    store.close()
     return 1
   }
   const { gateway, server } = listening
@@ -276,7 +281,7 @@ export async function serveOne(host: Host, env: Environment, config: Config): Pr
   if (config.admin !== undefined && admin === undefined) {
     await server.stop(true)
     gateway.close()
-    store?.close()
+    store.close()
     return 1
   }
   announce(host, config, logger, { port: server.port, adminPort: admin?.port })
@@ -302,7 +307,7 @@ export async function serveOne(host: Host, env: Environment, config: Config): Pr
   await drain(server, gateway, logger)
   await admin?.stop(true)
   gateway.close()
-  store?.close()
+  store.close()
   logger.log('info', 'stopped', {})
   return 0
 }

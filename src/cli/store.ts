@@ -1,36 +1,93 @@
 /**
- * @module The shared store a process opens when the configuration names one (JWTGATE_REDIS_URL):
- * the named limits' buckets in Redis, behind a breaker with the configured fallback
- * (core/limits/guarded.ts). One per process: a reload keeps it (its settings change on restart).
+ * @module What a serving process keeps outside its requests: the named limits' buckets and the
+ * revocations. With JWTGATE_REDIS_URL both are in Redis — the buckets behind a breaker with the
+ * configured fallback (core/limits/guarded.ts), the revocations mirrored here and kept in step
+ * by pub/sub (redis/revocations.ts). Without it the buckets are this process's own (or the
+ * primary's, for workers) and the revocations come from the revocations file, reloaded when it
+ * changes (revocations.ts). One per process: a reload keeps it (its settings change on restart).
  */
 import type { Config } from '../core/config/types.ts'
-import { GuardedStore } from '../core/limits/guarded.ts'
 import type { GatewayDeps } from '../core/gateway.ts'
+import { GuardedStore } from '../core/limits/guarded.ts'
 import type { Logger } from '../core/log.ts'
 import { StoreLimiter } from '../core/rate-limit.ts'
+import { RevocationList } from '../core/revocation/list.ts'
 import { connectRedis } from '../redis/client.ts'
 import { RedisLimitStore } from '../redis/limit-store.ts'
+import { RedisRevocations } from '../redis/revocations.ts'
+import type { Host } from './host.ts'
+import { FileRevocations } from './revocations.ts'
 
-/** An open store, and how to close its connection. */
+/** An open store: what the gateway takes from it, and how to close it. */
 export interface OpenStore {
-  readonly limits: GuardedStore
-  /** The gateway's dependencies that use it: the named limits and JWTGATE_RATE_LIMIT. */
-  readonly deps: Pick<GatewayDeps, 'limitStore' | 'limiter'>
+  /** The gateway's dependencies that use it. */
+  readonly deps: Pick<GatewayDeps, 'limitStore' | 'limiter' | 'revocations' | 'revoke'>
+  /**
+   * Resolves once the revocations are loaded (at once from a file; from Redis at its first sync,
+   * or after FIRST_SYNC_MS without one): a gateway listens only then, so that no revoked token
+   * passes in its first moments.
+   */
+  readonly loaded: Promise<void>
   close(): void
 }
 
-/** The Redis store of `config`, or undefined when it names none. */
-export function openStore(config: Config, logger: Logger): OpenStore | undefined {
-  if (config.redis === undefined) return undefined
-  const client = connectRedis(config.redis)
-  const limits = new GuardedStore(new RedisLimitStore(client, config.redis.prefix), {
-    name: 'redis',
-    fallback: config.redis.onFailure,
+/** How long a starting process waits for the revocations in Redis before it serves anyway. */
+const FIRST_SYNC_MS = 3000
+
+/**
+ * The stores of `config`; problems that keep it from starting (an unreadable revocations file)
+ * as a string.
+ */
+export function openStore(host: Host, config: Config, logger: Logger): OpenStore | string {
+  const list = new RevocationList(config.revocations.maxEntries)
+  if (config.redis !== undefined) {
+    const client = connectRedis(config.redis)
+    const subscriber = connectRedis(config.redis)
+    const limits = new GuardedStore(new RedisLimitStore(client, config.redis.prefix), {
+      name: 'redis',
+      fallback: config.redis.onFailure,
+      logger,
+    })
+    const sync = new RedisRevocations(client, subscriber, list, {
+      prefix: config.redis.prefix,
+      logger,
+      now: Date.now,
+      maxLifetimeSec: config.revocations.maxTokenLifetimeSec,
+    })
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const loaded = Promise.race([
+      sync.synced,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, FIRST_SYNC_MS))),
+    ]).then(() => clearTimeout(timer))
+    return {
+      loaded,
+      deps: {
+        limitStore: limits,
+        limiter: (rate) => new StoreLimiter(rate, limits),
+        revocations: list,
+        revoke: (entry) => sync.revoke(entry),
+      },
+      close() {
+        sync.close()
+        subscriber.disconnect()
+        client.disconnect()
+      },
+    }
+  }
+  if (config.revocations.file === undefined) {
+    return { deps: {}, loaded: Promise.resolve(), close() {} }
+  }
+  const file = new FileRevocations(host, config.revocations.file, list, {
     logger,
+    now: Date.now,
+    maxLifetimeSec: config.revocations.maxTokenLifetimeSec,
   })
+  const problem = file.load()
+  if (problem !== undefined) return problem
+  const unwatch = file.watch()
   return {
-    limits,
-    deps: { limitStore: limits, limiter: (rate) => new StoreLimiter(rate, limits) },
-    close: () => client.disconnect(),
+    deps: { revocations: list, revoke: (entry) => file.revoke(entry) },
+    loaded: Promise.resolve(),
+    close: unwatch,
   }
 }

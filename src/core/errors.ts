@@ -17,6 +17,7 @@ export type TokenErrorCode =
   | 'claim_missing'
   | 'claim_invalid'
   | 'wrong_type'
+  | 'token_revoked'
 
 /** Every stable code a gateway response can carry. */
 export type ErrorCode =
@@ -26,6 +27,7 @@ export type ErrorCode =
   | 'claim_mismatch'
   | 'no_route'
   | 'keys_unavailable'
+  | 'revocations_unavailable'
   | 'upstream_unreachable'
   | 'upstream_timeout'
   | 'client_closed'
@@ -134,8 +136,9 @@ export class NoRouteError extends GatewayError {
 }
 
 /**
- * No key set has loaded yet (JWKS or OIDC still unreachable since start): 503 with
- * `Retry-After`. Once keys have loaded, a failing refresh keeps the last good set instead.
+ * No key set has loaded yet (JWKS or OIDC still unreachable since start): 503 `keys_unavailable`
+ * with `Retry-After`. Once keys have loaded, a failing refresh keeps the last good set instead.
+ * Also 503 `revocations_unavailable`: strict revocations, and the list cannot be confirmed.
  *
  * @example
  * import { UnavailableError } from 'jwtgate'
@@ -150,9 +153,14 @@ export class UnavailableError extends GatewayError {
    *
    * @param detail A generic explanation, safe to send to the client.
    * @param retryAfterSeconds Sent as `Retry-After` (default 1).
+   * @param code What is unavailable (default `keys_unavailable`).
    */
-  constructor(detail: string, readonly retryAfterSeconds = 1) {
-    super('keys_unavailable', 503, detail)
+  constructor(
+    detail: string,
+    readonly retryAfterSeconds = 1,
+    code: 'keys_unavailable' | 'revocations_unavailable' = 'keys_unavailable',
+  ) {
+    super(code, 503, detail)
   }
 }
 

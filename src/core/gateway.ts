@@ -19,6 +19,10 @@ import { proxy, type ProxyDeps } from './proxy/proxy.ts'
 import { countLimits, setLimitFields } from './limits/policy.ts'
 import type { StoreHealth } from './limits/guarded.ts'
 import type { LimitStore } from './limits/store.ts'
+import { revocationsResponse } from './revocation/admin.ts'
+import { checkRevoked } from './revocation/check.ts'
+import { covers, type Revocation } from './revocation/entry.ts'
+import type { RevocationList } from './revocation/list.ts'
 import { addressKey, type Limiter, type RateLimit, subjectKey } from './rate-limit.ts'
 import { errorResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
@@ -43,6 +47,16 @@ export interface GatewayDeps {
    * reported on `/metrics`.
    */
   readonly limitStore?: LimitStore & Partial<StoreHealth>
+  /**
+   * The revocations every verified token is checked against (the entrypoint keeps them in step
+   * with Redis or the revocations file); default: none.
+   */
+  readonly revocations?: RevocationList
+  /**
+   * Stores a revocation where every gateway reads it and puts it in force here (`POST
+   * /revocations` on the admin listener); rejects when it cannot be stored.
+   */
+  readonly revoke?: (entry: Revocation) => Promise<void>
   /** The clock, in milliseconds since the epoch. */
   readonly now?: () => number
   /** Where access lines and events go (default: nowhere). See `createLogger`. */
@@ -95,8 +109,8 @@ export interface Gateway {
    * `X-Forwarded-For` gets no entry for the client.
    */
   fetch(request: Request, info?: ConnectionInfo): Promise<Response>
-  /** The admin listener's handler: `/metrics`, `/healthz`, `/readyz`. */
-  admin(request: Request): Response
+  /** The admin listener's handler: `/metrics`, `/healthz`, `/readyz`, `POST /revocations`. */
+  admin(request: Request): Response | Promise<Response>
   /** True once every key source has a key set, until draining starts. */
   readonly ready: boolean
   /** The configuration in force. */
@@ -150,6 +164,12 @@ export function createGateway(
     metrics,
   }
   if (deps.limitStore?.name !== undefined) metrics.stores.push(deps.limitStore as StoreHealth)
+  const revocations = deps.revocations
+  metrics.revocations = revocations
+  // A revocation also drops the cache entries it covers (they would be refused anyway).
+  const unsubscribe = revocations?.onAdd((entry) =>
+    state.cache?.deleteWhere((cached) => covers(entry, cached.claims, cached.hash))
+  )
   let state = buildState(config, stateDeps)
   let draining = false
   const ready = () => !draining && isReady(state)
@@ -177,6 +197,10 @@ export function createGateway(
     if (claims !== undefined) {
       x.sub = typeof claims.sub === 'string' ? claims.sub : undefined
       x.iss = typeof claims.iss === 'string' ? claims.iss : undefined
+      if (revocations !== undefined) {
+        const checked = checkRevoked(revocations, decision, s.config.revocations.strict)
+        if (checked !== undefined) await checked
+      }
       authorize(decision, request)
     }
     if (s.limiter !== undefined) {
@@ -269,7 +293,15 @@ export function createGateway(
 
   return {
     fetch: handle,
-    admin: (request) => adminResponse(request, metrics, ready(), draining),
+    admin: (request) =>
+      new URL(request.url).pathname === '/revocations'
+        ? revocationsResponse(request, {
+          token: state.config.admin?.token,
+          revoke: deps.revoke,
+          now,
+          maxLifetimeSec: state.config.revocations.maxTokenLifetimeSec,
+        })
+        : adminResponse(request, metrics, ready(), draining),
     get ready() {
       return ready()
     },
@@ -286,6 +318,7 @@ export function createGateway(
       draining = true
     },
     close() {
+      unsubscribe?.()
       retireState(state)
     },
   }

@@ -250,6 +250,8 @@ export class Metrics {
   )
   /** Shared stores (Redis) whose health `/metrics` reports. */
   readonly stores: StoreHealth[] = []
+  /** The revocations in force, reported as `jwtgate_revocations` and `_confirmed`. */
+  revocations: { readonly size: number; readonly confirmed: boolean } | undefined
   /** When the metrics were created, in seconds since the epoch. */
   readonly startTime: number
   /** The cache counters, kept at hand: they move on every request with a token. */
@@ -309,6 +311,7 @@ export class Metrics {
       this.inFlight.render(),
       this.rateLimited.render(),
       renderStores(this.stores),
+      this.revocations === undefined ? '' : renderRevocations(this.revocations),
       `# HELP jwtgate_process_start_time_seconds Start time of the process since the Unix epoch.\n# TYPE jwtgate_process_start_time_seconds gauge\njwtgate_process_start_time_seconds ${this.startTime}\n`,
     ].join('')
   }
@@ -338,4 +341,15 @@ function renderStores(stores: readonly StoreHealth[]): string {
       'Rate-limit takes the fallback answered while the store could not.',
       (s) => s.fallbacks,
     )
+}
+
+/** `jwtgate_revocations` and `jwtgate_revocations_confirmed`. */
+function renderRevocations(list: { readonly size: number; readonly confirmed: boolean }): string {
+  return `# HELP jwtgate_revocations Revocations in force (jti, token, subject and issuer entries).
+# TYPE jwtgate_revocations gauge
+jwtgate_revocations ${list.size}
+# HELP jwtgate_revocations_confirmed Whether the revocations are in step with their store (0: Redis unreachable since the last sync).
+# TYPE jwtgate_revocations_confirmed gauge
+jwtgate_revocations_confirmed ${list.confirmed ? 1 : 0}
+`
 }

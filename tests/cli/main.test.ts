@@ -28,6 +28,9 @@ function testHost(env: Record<string, string>, files: Record<string, string> = {
       if (!(path in files)) throw new Error('ENOENT')
       return files[path]!
     },
+    appendFile(path, text) {
+      files[path] = (files[path] ?? '') + text
+    },
     stdout: (l) => void out.push(l),
     stderr: (l) => void err.push(l),
     async serve(handler) {

@@ -15,6 +15,8 @@ test('the README configuration file example is valid and says what the text says
   const config = await loadConfig({
     JWTGATE_CONFIG: '/jwtgate.yaml',
     PARTNER_HS256_SECRET: partnerSecret,
+    REDIS_URL: 'redis://:redis-password@cache:6379',
+    ADMIN_TOKEN: 'a'.repeat(64),
   }, { readFile: () => yaml! })
   expect(config.routes.map((r) => r.name)).toEqual([
     'docs',
@@ -29,7 +31,19 @@ test('the README configuration file example is valid and says what the text says
   expect(config.routes[2]!.require.rolesAny).toEqual(['admin'])
   expect(config.routes[3]!.require.claims.length).toBe(2)
   expect(config.warnings).toEqual([])
-  expect(describeConfig(config).join('\n')).not.toContain(partnerSecret.slice(7))
+  expect(config.rateLimits.map((l) => l.name)).toEqual([
+    'per-user',
+    'per-tenant',
+    'partner-apps',
+    'anonymous-files',
+  ])
+  expect(config.rateLimits[0]!.burst).toBe(20)
+  expect(config.redis?.onFailure).toBe('local')
+  const described = describeConfig(config).join('\n')
+  expect(described).not.toContain(partnerSecret.slice(7))
+  expect(described).toContain('store:    redis://cache:6379')
+  expect(described).not.toContain('redis-password')
+  expect(described).not.toContain('a'.repeat(64))
 })
 
 test('every JWTGATE_ variable the code reads is in the README', async () => {

@@ -201,7 +201,7 @@ test('operations: the admin handler serves metrics that count what happened', as
     for (let i = 0; i < 3; i++) await (await g.call('/x', { headers: a })).text()
     await g.call('/x')
     await g.call('/x', { headers: { authorization: `${a.authorization}x` } })
-    const res = g.gateway.admin(new Request('http://admin/metrics'))
+    const res = await g.gateway.admin(new Request('http://admin/metrics'))
     assert.match(res.headers.get('content-type')!, /^text\/plain; version=0.0.4/)
     const text = await res.text()
     assert.match(
@@ -220,8 +220,8 @@ test('operations: the admin handler serves metrics that count what happened', as
     assert.match(text, /^jwtgate_token_cache_total\{result="hit"\} 2$/m)
     assert.match(text, /^jwtgate_token_cache_total\{result="miss"\} 2$/m)
     assert.match(text, /^jwtgate_requests_in_flight 0$/m)
-    assert.equal(g.gateway.admin(new Request('http://admin/other')).status, 404)
-    assert.equal(g.gateway.admin(new Request('http://admin/readyz')).status, 200)
+    assert.equal((await g.gateway.admin(new Request('http://admin/other'))).status, 404)
+    assert.equal((await g.gateway.admin(new Request('http://admin/readyz'))).status, 200)
   } finally {
     await g.close()
   }

@@ -105,3 +105,71 @@ export async function startRedis(): Promise<TestRedis> {
     command: (line) => send(port, line),
   }
 }
+
+/** A TCP relay to a loopback port that a test can cut (every connection closed, new ones refused) and restore. */
+export interface Relay {
+  readonly port: number
+  cut(): void
+  restore(): void
+}
+
+/** Relays 127.0.0.1:<port> to `target` (a connection between a client and Redis, to break at will). */
+export function relay(target: number): Relay {
+  type Pair = { client: Bun.Socket<Pair>; upstream?: Bun.TCPSocket; pending: Uint8Array[] }
+  const open = new Set<Pair>()
+  const handlers = {
+    open(client: Bun.Socket<Pair>) {
+      const pair: Pair = { client, pending: [] }
+      client.data = pair
+      open.add(pair)
+      void Bun.connect({
+        hostname: '127.0.0.1',
+        port: target,
+        socket: {
+          open(upstream) {
+            pair.upstream = upstream
+            for (const chunk of pair.pending) upstream.write(chunk)
+            pair.pending = []
+          },
+          data(_, chunk) {
+            pair.client.write(chunk)
+          },
+          close() {
+            pair.client.end()
+          },
+          error() {
+            pair.client.end()
+          },
+        },
+      }).catch(() => client.end())
+    },
+    data(client: Bun.Socket<Pair>, chunk: Uint8Array) {
+      const pair = client.data
+      if (pair.upstream === undefined) pair.pending.push(new Uint8Array(chunk))
+      else pair.upstream.write(chunk)
+    },
+    close(client: Bun.Socket<Pair>) {
+      client.data?.upstream?.end()
+      open.delete(client.data)
+    },
+  }
+  const listen = (port: number) =>
+    Bun.listen<Pair>({ hostname: '127.0.0.1', port, socket: handlers })
+  let listener: ReturnType<typeof listen> | undefined = listen(0)
+  const port = listener.port
+  return {
+    port,
+    cut() {
+      listener?.stop(true)
+      listener = undefined
+      for (const pair of open) {
+        pair.upstream?.end()
+        pair.client.end()
+      }
+      open.clear()
+    },
+    restore() {
+      listener ??= listen(port)
+    },
+  }
+}

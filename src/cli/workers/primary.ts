@@ -7,6 +7,8 @@
  * what must be exact across workers (shared.ts).
  */
 import { healthResponse } from '../../core/admin.ts'
+import { revocationsResponse } from '../../core/revocation/admin.ts'
+import { type Revocation, revocationJson } from '../../core/revocation/entry.ts'
 import type { Environment } from '../../core/config/types.ts'
 import type { Host, Server, WorkerProcess } from '../host.ts'
 import {
@@ -28,6 +30,8 @@ const RESTART_FIRST_MS = 100
 const RESTART_LONGEST_MS = 10_000
 /** A worker that ran this long before it ended starts the back-off afresh. */
 const RESTART_RESET_MS = 30_000
+/** How long a revocation from the admin listener waits for the worker storing it. */
+const REVOKE_TIMEOUT_MS = 5000
 /** How long `/metrics` and `/readyz` wait for a worker's answer. */
 const STATUS_TIMEOUT_MS = 2000
 /** How long a reload waits for every worker. */
@@ -174,12 +178,35 @@ export async function runPrimary(
         headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
       })
     }
+    if (path === '/revocations') {
+      const stored = config.redis !== undefined || config.revocations.file !== undefined
+      return revocationsResponse(request, {
+        token: config.admin?.token,
+        revoke: stored ? revokeThroughWorker : undefined,
+        now: Date.now,
+        maxLifetimeSec: config.revocations.maxTokenLifetimeSec,
+      })
+    }
     if (path === '/healthz') return healthResponse(path, crypto.randomUUID(), true, draining)
     if (path === '/readyz') {
       const ready = !draining && (await statuses()).every((s) => s?.ready === true)
       return healthResponse(path, crypto.randomUUID(), ready, draining)
     }
     return new Response('not found\n', { status: 404, headers: { 'content-type': 'text/plain' } })
+  }
+
+  /**
+   * A revocation from the admin listener, stored by a worker where every worker reads it (Redis:
+   * announced to all; the revocations file: each reloads it when it changes).
+   */
+  async function revokeThroughWorker(entry: Revocation): Promise<void> {
+    const slot = slots.find((s) => s.channel !== undefined && s.process !== undefined && s.ready)
+    if (slot === undefined) throw new Error('no worker is running')
+    const reply = await slot.channel!.request(
+      { t: 'revoke', entry: revocationJson(entry) },
+      REVOKE_TIMEOUT_MS,
+    )
+    if (reply.ok !== true) throw new Error(String(reply.error ?? 'not stored'))
   }
 
   /** Asks every worker to drain; resolves with true when all exited with 0 in time. */

@@ -12,7 +12,8 @@ import type { TakeResult } from '../../core/limits/gcra.ts'
 import { GuardedStore } from '../../core/limits/guarded.ts'
 import type { Logger } from '../../core/log.ts'
 import { SharedLimiter } from '../../core/rate-limit.ts'
-import { openStore } from '../store.ts'
+import { type OpenStore, openStore } from '../store.ts'
+import { parseRevocation } from '../../core/revocation/entry.ts'
 import type { Host } from '../host.ts'
 import {
   configLogger,
@@ -63,6 +64,8 @@ export async function runWorker(
   /** A reload that arrived before listening: applied before serving. */
   let pending: { readonly file: FileText | undefined } | undefined
   let stopWanted = false
+  // deno-lint-ignore prefer-const -- read by the message handler above, set once the store is open
+  let storeDeps: OpenStore['deps'] | undefined
   let stopping: Promise<void> | undefined
   let stopped!: () => void
   const done = new Promise<void>((resolve) => (stopped = resolve))
@@ -96,6 +99,22 @@ export async function runWorker(
         gateway.reload(next.config)
         reply({ ok: true, routes: next.config.routes.length })
       })
+    } else if (message.t === 'revoke') {
+      const config = listening?.gateway.config
+      const revoke = storeDeps?.revoke
+      const entry = config === undefined
+        ? 'not serving yet'
+        : parseRevocation(message.entry, 0, config.revocations.maxTokenLifetimeSec)
+      if (typeof entry === 'string' || revoke === undefined) {
+        return reply({
+          ok: false,
+          error: typeof entry === 'string' ? entry : 'no revocation store',
+        })
+      }
+      revoke(entry).then(
+        () => reply({ ok: true }),
+        (e: Error) => reply({ ok: false, error: e.message.slice(0, 200) }),
+      )
     } else if (message.t === 'drain') {
       stop()
     }
@@ -124,22 +143,30 @@ export async function runWorker(
   }
   const config = loaded.config
   logger = configLogger(host, config, { worker: role.index })
-  const store = openStore(config, logger)
+  const store = openStore(host, config, logger)
+  if (typeof store === 'string') {
+    host.stderr(`jwtgate: worker ${role.index}: ${store}`)
+    return 1
+  }
+  storeDeps = store.deps
+  await store.loaded
   listening = await listen(host, config, logger, {
     port: role.port,
     reusePort: true,
     deps: {
-      ...(store?.deps ?? primaryBuckets(channel, logger)),
+      // Without Redis the primary holds the buckets; the revocations are read here either way.
+      ...(config.redis === undefined ? primaryBuckets(channel, logger) : {}),
+      ...store.deps,
       // Only `(url, init)` is called (fetch-json.ts); Bun's fetch type adds `preconnect`.
       keyFetch: ((input: string | URL | Request, init?: RequestInit) =>
         sharedFetch(channel, input, init)) as typeof fetch,
     },
   })
   if (listening === undefined) {
-    store?.close()
+    store.close()
     return 1
   }
-  void done.then(() => store?.close())
+  void done.then(() => store.close())
   if (stopWanted) stop()
   channel.send({ t: 'ready', port: listening.server.port, pid: host.pid })
   await done

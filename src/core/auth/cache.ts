@@ -21,6 +21,8 @@ export interface CachedToken {
   readonly until: number
   /** Encoded claim-header values, per route, filled on first use. */
   readonly headers: Map<string, readonly (readonly [string, string])[]>
+  /** The token's SHA-256 (base64url), once a revocation by token hash needed it. */
+  hash?: string
 }
 
 export interface TokenCacheOptions {
@@ -88,6 +90,18 @@ export class TokenCache {
     }
     this.#entries.set(token, entry)
     return entry
+  }
+
+  /** Drops every entry whose claims `match` (a revocation): returns how many. */
+  deleteWhere(match: (entry: CachedToken) => boolean): number {
+    let n = 0
+    for (const [token, entry] of this.#entries) {
+      if (match(entry)) {
+        this.#entries.delete(token)
+        n++
+      }
+    }
+    return n
   }
 
   get size(): number {

@@ -30,6 +30,8 @@ export const DEFAULTS = {
   rateLimit: { key: 'sub' },
   /** The shared store: a deadline of tens of ms, this process's own buckets while it is down. */
   redis: { timeout: '50ms', onFailure: 'local', prefix: 'jwtgate:' },
+  /** Revocations: served from the mirror while the store is away; a day's tokens covered. */
+  revocations: { strict: false, maxTokenLifetime: '24h', maxEntries: 1_000_000 },
   /** Each provider's. */
   provider: {
     jwksCooldown: '30s',

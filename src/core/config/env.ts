@@ -20,6 +20,7 @@ const FILE_VARS: Record<string, string> = {
   JWTGATE_SECRET_FILE: 'JWTGATE_SECRET',
   JWTGATE_PUBLIC_KEY_FILE: 'JWTGATE_PUBLIC_KEY',
   JWTGATE_REDIS_URL_FILE: 'JWTGATE_REDIS_URL',
+  JWTGATE_ADMIN_TOKEN_FILE: 'JWTGATE_ADMIN_TOKEN',
 }
 
 function distance(a: string, b: string): number {

@@ -228,6 +228,15 @@ export const FileSchema = v.strictObject({
     v.strictObject({
       host: v.optional(v.string(), DEFAULTS.admin.host),
       port: Port,
+      token: v.optional(SecretRef),
+    }),
+  ),
+  revocations: v.optional(
+    v.strictObject({
+      file: v.optional(v.string()),
+      strict: v.optional(v.boolean(), DEFAULTS.revocations.strict),
+      maxTokenLifetime: v.optional(Duration, DEFAULTS.revocations.maxTokenLifetime),
+      maxEntries: v.optional(Integer(1, 100_000_000), DEFAULTS.revocations.maxEntries),
     }),
   ),
   shutdownTimeout: v.optional(Duration, DEFAULTS.shutdownTimeout),

@@ -17,6 +17,7 @@ import { compileFile } from './from-file.ts'
 import { mergeSettings } from './merge.ts'
 import { compileRateLimits } from './rate-limits.ts'
 import { redisSettings } from './redis.ts'
+import { adminToken, revocationSettings } from './revocations.ts'
 import { parseEnv, ROUTE_VARIABLES } from './schema.ts'
 import type { Config, Environment, ReadFile, RouteConfig } from './types.ts'
 
@@ -83,6 +84,16 @@ export async function loadConfig(
   const settings = mergeSettings(values, input, file, options.readFile, issues)
   const rateLimits = compileRateLimits(file, parts.routes, parts.providers, issues)
   const redis = redisSettings(values, input, file, env, options.readFile, issues)
+  const revocations = revocationSettings(values, input, file, redis !== undefined, issues)
+  const token = adminToken(
+    values,
+    input,
+    file,
+    env,
+    options.readFile,
+    settings.admin !== undefined,
+    issues,
+  )
   if (issues.length > 0) throw new ConfigError(issues)
   // Assembled in Config's field order (the listener's settings, the parts, then the rest).
   const {
@@ -101,7 +112,7 @@ export async function loadConfig(
     ...listener,
     ...parts,
     log,
-    admin,
+    admin: admin === undefined ? undefined : { ...admin, token },
     shutdownTimeoutMs,
     workers,
     tls,
@@ -110,6 +121,7 @@ export async function loadConfig(
     rateLimit,
     rateLimits,
     redis,
+    revocations,
     tokenCache,
     file: filePath === undefined || file === undefined
       ? undefined

@@ -15,7 +15,14 @@ import { durationMs, parseSize } from './values.ts'
 /** The part of Config the merge gives. */
 type Settings = Omit<
   Config,
-  'providers' | 'upstreams' | 'routes' | 'file' | 'warnings' | 'rateLimits' | 'redis'
+  | 'providers'
+  | 'upstreams'
+  | 'routes'
+  | 'file'
+  | 'warnings'
+  | 'rateLimits'
+  | 'redis'
+  | 'revocations'
 >
 
 /** The certificate and key, read and roughly checked; places name the variable or `tls.*`. */
@@ -121,7 +128,7 @@ export function mergeSettings(
     },
     admin: adminPort === undefined
       ? undefined
-      : { host: pick('JWTGATE_ADMIN_HOST', file?.admin?.host), port: adminPort },
+      : { host: pick('JWTGATE_ADMIN_HOST', file?.admin?.host), port: adminPort, token: undefined },
     shutdownTimeoutMs: pick('JWTGATE_SHUTDOWN_TIMEOUT', file?.shutdownTimeout, durationMs),
     workers: pick('JWTGATE_WORKERS', file?.workers),
     tls,

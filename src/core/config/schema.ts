@@ -141,6 +141,13 @@ const EnvSchema = v.object({
   ),
   JWTGATE_ADMIN_HOST: v.optional(v.string(), DEFAULTS.admin.host),
   JWTGATE_ADMIN_PORT: v.optional(port),
+  JWTGATE_ADMIN_TOKEN: v.optional(v.string()),
+  JWTGATE_REVOCATIONS_FILE: v.optional(v.string()),
+  JWTGATE_REVOCATIONS_STRICT: v.optional(boolean, text(DEFAULTS.revocations.strict)),
+  JWTGATE_REVOCATIONS_MAX_TOKEN_LIFETIME: v.optional(
+    duration,
+    DEFAULTS.revocations.maxTokenLifetime,
+  ),
   JWTGATE_SHUTDOWN_TIMEOUT: v.optional(duration, DEFAULTS.shutdownTimeout),
   JWTGATE_WORKERS: v.optional(
     parsed(parseWorkers, `must be auto or a whole number from 1 to ${MAX_WORKERS}`),
@@ -237,6 +244,7 @@ export const VARIABLES: readonly string[] = [
   'JWTGATE_SECRET_FILE',
   'JWTGATE_PUBLIC_KEY_FILE',
   'JWTGATE_REDIS_URL_FILE',
+  'JWTGATE_ADMIN_TOKEN_FILE',
 ]
 
 /**

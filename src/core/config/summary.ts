@@ -99,6 +99,23 @@ export function describeConfig(config: Config): string[] {
       })`,
     )
   }
+  const r = config.revocations
+  const where = config.redis !== undefined
+    ? 'in Redis'
+    : r.file !== undefined
+    ? `in the file ${r.file}`
+    : undefined
+  if (where !== undefined) {
+    lines.push(
+      `revoke:   ${where}; ${
+        r.strict
+          ? 'tokens refused (503) while unconfirmed'
+          : 'served from the last synced list while the store is away'
+      }; POST /revocations ${
+        config.admin?.token !== undefined ? 'with the admin token' : 'off (no JWTGATE_ADMIN_TOKEN)'
+      }`,
+    )
+  }
   for (const w of config.warnings) lines.push(`warning:  ${w}`)
   return lines
 }

@@ -142,8 +142,15 @@ export interface Config {
   readonly routes: readonly RouteConfig[]
   /** Log level and format (JWTGATE_LOG_LEVEL, JWTGATE_LOG_FORMAT); see `createLogger`. */
   readonly log: { readonly level: LogLevel; readonly format: LogFormat }
-  /** The admin listener (metrics, health) — off unless a port is given. */
-  readonly admin: { readonly host: string; readonly port: number } | undefined
+  /** The admin listener (metrics, health, revocations) — off unless a port is given. */
+  readonly admin:
+    | {
+      readonly host: string
+      readonly port: number
+      /** The bearer credential writes need (JWTGATE_ADMIN_TOKEN); undefined: no writes. */
+      readonly token: string | undefined
+    }
+    | undefined
   /** How long requests in flight may take to finish on shutdown. */
   readonly shutdownTimeoutMs: number
   /**
@@ -170,6 +177,8 @@ export interface Config {
   readonly rateLimits: readonly NamedLimit[]
   /** The shared store of several instances (JWTGATE_REDIS_URL); undefined: this process alone. */
   readonly redis: RedisConfig | undefined
+  /** Token revocations: where they are kept, and how the gateway checks them. */
+  readonly revocations: RevocationsConfig
   /** The verified-token cache: entries (0: off) and the longest an entry is used. */
   readonly tokenCache: { readonly size: number; readonly maxAgeMs: number }
   /** The configuration file, when there is one. */
@@ -188,6 +197,21 @@ export interface RedisConfig {
   readonly onFailure: StoreFallback
   /** The start of every key jwtgate writes. */
   readonly prefix: string
+}
+
+/** Token revocations (JWTGATE_REVOCATIONS_*, `revocations:`). */
+export interface RevocationsConfig {
+  /**
+   * One instance: the file they are kept in (JSON lines), reloaded when it changes. With Redis
+   * configured they are in Redis instead, and this is undefined.
+   */
+  readonly file: string | undefined
+  /** Refuse tokens (503) while the list cannot be confirmed (Redis unreachable). */
+  readonly strict: boolean
+  /** How long a token may live at most: how long subject and issuer revocations are kept. */
+  readonly maxTokenLifetimeSec: number
+  /** Entries kept at most. */
+  readonly maxEntries: number
 }
 
 /** JWTGATE_WORKERS: a count, or `auto`. */

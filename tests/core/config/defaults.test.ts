@@ -39,6 +39,9 @@ function defaulted(c: Config) {
     cors: c.cors,
     limits: c.limits,
     rateLimit: c.rateLimit,
+    rateLimits: c.rateLimits,
+    redis: c.redis,
+    revocations: c.revocations,
     tokenCache: c.tokenCache,
     keys: { ...p.keys, local: undefined },
     verify: { ...p.verify, issuers: undefined },
@@ -70,6 +73,14 @@ test('the environment and the file get the same defaults, the ones in the table'
       streamIdleMs: ms(DEFAULTS.limits.streamIdleTimeout),
     },
     rateLimit: undefined,
+    rateLimits: [],
+    redis: undefined,
+    revocations: {
+      file: undefined,
+      strict: DEFAULTS.revocations.strict,
+      maxTokenLifetimeSec: ms(DEFAULTS.revocations.maxTokenLifetime) / 1000,
+      maxEntries: DEFAULTS.revocations.maxEntries,
+    },
     tokenCache: { size: DEFAULTS.tokenCache.size, maxAgeMs: ms(DEFAULTS.tokenCache.maxAge) },
     upstreamTimeoutMs: ms(DEFAULTS.upstream.timeout),
     auth: DEFAULTS.route.auth,
@@ -98,7 +109,17 @@ test('sections the file opens take the same defaults as their variables', async 
     maxAgeSec: ms(DEFAULTS.cors.maxAge) / 1000,
   })
   assert.deepEqual(file.admin, env.admin)
-  assert.deepEqual(env.admin, { host: DEFAULTS.admin.host, port: 9100 })
+  assert.deepEqual(env.admin, { host: DEFAULTS.admin.host, port: 9100, token: undefined })
+  // Redis: the file's section and the variable give the same settings.
+  const redisEnv = await fromEnv({ JWTGATE_REDIS_URL: 'redis://r:6379' })
+  const redisFile = await fromFile('redis: { url: "redis://r:6379" }\n')
+  assert.deepEqual(redisFile.redis, redisEnv.redis)
+  assert.deepEqual(redisEnv.redis, {
+    url: 'redis://r:6379',
+    timeoutMs: ms(DEFAULTS.redis.timeout),
+    onFailure: DEFAULTS.redis.onFailure,
+    prefix: DEFAULTS.redis.prefix,
+  })
   assert.deepEqual(file.log, { level: 'warn', format: DEFAULTS.log.format })
 })
 

@@ -1,0 +1,116 @@
+/**
+ * @module Revocations kept in a file, for a gateway without Redis: one JSON entry per line
+ * (core/revocation/entry.ts), blank lines and `#` comments allowed. `jwtgate revoke` and
+ * `POST /revocations` append a line; every process serving from the file reloads it when it
+ * changes (polled, within a second). A file that cannot be read at start stops the start; a bad
+ * file later keeps the list in force and is logged. A file that does not exist yet is empty.
+ */
+import type { Logger } from '../core/log.ts'
+import { parseRevocation, type Revocation, revocationJson } from '../core/revocation/entry.ts'
+import type { RevocationList } from '../core/revocation/list.ts'
+import type { Host } from './host.ts'
+
+/** The entries of a revocations file's text, or the problems of its lines. */
+export function parseRevocationsFile(
+  text: string,
+  nowSec: number,
+  maxLifetimeSec: number,
+): { readonly entries: Revocation[] } | { readonly problems: string[] } {
+  const entries: Revocation[] = []
+  const problems: string[] = []
+  for (const [i, raw] of text.split('\n').entries()) {
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#')) continue
+    let value: unknown
+    try {
+      value = JSON.parse(line)
+    } catch {
+      problems.push(`line ${i + 1}: not JSON`)
+      continue
+    }
+    const entry = parseRevocation(value, nowSec, maxLifetimeSec)
+    if (typeof entry === 'string') problems.push(`line ${i + 1}: ${entry}`)
+    else entries.push(entry)
+  }
+  return problems.length > 0 ? { problems } : { entries }
+}
+
+/** Appends `entry` to the revocations file at `path` (created if absent). */
+export function appendRevocation(host: Host, path: string, entry: Revocation): void {
+  host.appendFile(path, `${JSON.stringify(revocationJson(entry))}\n`)
+}
+
+/** A revocations file mirrored in `list`. */
+export class FileRevocations {
+  constructor(
+    readonly host: Host,
+    readonly path: string,
+    readonly list: RevocationList,
+    readonly options: {
+      readonly logger: Logger
+      readonly now: () => number
+      readonly maxLifetimeSec: number
+    },
+  ) {}
+
+  /** Loads the file into the list; the problem that keeps it from loading, as one line. */
+  load(): string | undefined {
+    const read = this.#read()
+    if (typeof read === 'string') return read
+    const left = this.list.replace(read, this.options.now())
+    if (left > 0) {
+      return `revocations file ${this.path}: more than ${this.list.maxEntries} entries in force`
+    }
+    return undefined
+  }
+
+  /** Reloads the file whenever it changes; returns the function that stops watching. */
+  watch(): () => void {
+    return this.host.watchFile(this.path, () => {
+      const read = this.#read()
+      if (typeof read === 'string') {
+        this.options.logger.log('error', 'revocations_reload_failed', {
+          problem: read,
+          keeping: 'the revocations in force',
+        })
+        return
+      }
+      const left = this.list.replace(read, this.options.now())
+      this.options.logger.log(left > 0 ? 'error' : 'info', 'revocations_synced', {
+        store: 'file',
+        entries: this.list.size,
+        left_out: left > 0 ? left : undefined,
+      })
+    })
+  }
+
+  /** Appends `entry` to the file and puts it in force here. */
+  revoke(entry: Revocation): Promise<void> {
+    try {
+      appendRevocation(this.host, this.path, entry)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    this.list.add(entry, this.options.now())
+    return Promise.resolve()
+  }
+
+  #read(): Revocation[] | string {
+    let text: string
+    try {
+      text = this.host.readFile(this.path)
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOENT' || (e as Error).name === 'NotFound') return []
+      return `cannot read the revocations file ${this.path}`
+    }
+    const parsed = parseRevocationsFile(
+      text,
+      Math.floor(this.options.now() / 1000),
+      this.options.maxLifetimeSec,
+    )
+    if ('problems' in parsed) {
+      return `revocations file ${this.path}: ${parsed.problems.slice(0, 5).join('; ')}`
+    }
+    return parsed.entries
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * @module `POST /revocations` on the admin listener: revokes tokens, subjects or issuers
+ * (entry.ts's JSON, one object or a list of up to 1000). Writes need the admin credential
+ * (JWTGATE_ADMIN_TOKEN, a bearer secret): without one configured the listener takes no writes
+ * at all (403), and a wrong or missing one is 401. A revocation is answered 201 only once it is
+ * stored where every gateway reads it (Redis, or the revocations file); when it cannot be, 503.
+ */
+import { FetchDocumentError, readCapped } from '../auth/fetch-json.ts'
+import { parseRevocation, type Revocation, revocationJson } from './entry.ts'
+
+/** What the admin listener needs to take revocations. */
+export interface RevocationWrites {
+  /** The bearer credential; undefined: writes are refused. */
+  readonly token: string | undefined
+  /**
+   * Stores an entry where the gateways read it and puts it in force here; rejects when it cannot
+   * be stored. Undefined: no revocation store is configured.
+   */
+  readonly revoke: ((entry: Revocation) => Promise<void>) | undefined
+  /** The clock, in milliseconds. */
+  readonly now: () => number
+  /** Fills in `until` for entries that give none (see entry.ts). */
+  readonly maxLifetimeSec: number
+}
+
+const MAX_BODY = 65_536
+const MAX_ENTRIES = 1000
+const REALM = 'Bearer realm="jwtgate-admin"'
+
+function problem(
+  status: number,
+  code: string,
+  detail: string,
+  headers: Record<string, string> = {},
+) {
+  return new Response(JSON.stringify({ status, code, detail }), {
+    status,
+    headers: {
+      'content-type': 'application/problem+json',
+      'cache-control': 'no-store',
+      ...headers,
+    },
+  })
+}
+
+/** Equal credentials, compared without a timing difference (digests of both, byte by byte). */
+async function sameSecret(given: string, expected: string): Promise<boolean> {
+  const encode = (s: string) => crypto.subtle.digest('SHA-256', new TextEncoder().encode(s))
+  const [a, b] = (await Promise.all([encode(given), encode(expected)])).map((d) =>
+    new Uint8Array(d)
+  )
+  let diff = 0
+  for (let i = 0; i < a!.length; i++) diff |= a![i]! ^ b![i]!
+  return diff === 0
+}
+
+/** The body as text, or undefined when it is larger than MAX_BODY. */
+async function readBody(request: Request): Promise<string | undefined> {
+  if (request.body === null) return ''
+  try {
+    return await readCapped(request.body, MAX_BODY)
+  } catch (e) {
+    if (e instanceof FetchDocumentError) return undefined
+    throw e
+  }
+}
+
+/** Answers a request to `/revocations` on the admin listener. */
+export async function revocationsResponse(
+  request: Request,
+  writes: RevocationWrites,
+): Promise<Response> {
+  if (request.method !== 'POST') {
+    return problem(405, 'method_not_allowed', 'Use POST to revoke.', { allow: 'POST' })
+  }
+  if (writes.token === undefined) {
+    return problem(
+      403,
+      'admin_writes_disabled',
+      'The admin listener takes no writes: set JWTGATE_ADMIN_TOKEN to allow them.',
+    )
+  }
+  const auth = request.headers.get('authorization') ?? ''
+  const given = /^Bearer +(\S+)\s*$/i.exec(auth)?.[1]
+  if (given === undefined || !(await sameSecret(given, writes.token))) {
+    await request.body?.cancel()
+    return problem(401, 'admin_unauthorized', 'A valid admin bearer token is required.', {
+      'www-authenticate': REALM,
+    })
+  }
+  if (writes.revoke === undefined) {
+    return problem(
+      409,
+      'no_revocation_store',
+      'No revocation store is configured: set JWTGATE_REDIS_URL or JWTGATE_REVOCATIONS_FILE.',
+    )
+  }
+  const text = await readBody(request)
+  if (text === undefined) return problem(413, 'payload_too_large', `At most ${MAX_BODY} bytes.`)
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return problem(400, 'bad_revocation', 'The body is not JSON.')
+  }
+  const items = Array.isArray(value) ? value : [value]
+  if (items.length === 0 || items.length > MAX_ENTRIES) {
+    return problem(400, 'bad_revocation', `Give from 1 to ${MAX_ENTRIES} revocations.`)
+  }
+  const now = Math.floor(writes.now() / 1000)
+  const entries: Revocation[] = []
+  for (const [i, item] of items.entries()) {
+    const entry = parseRevocation(item, now, writes.maxLifetimeSec)
+    if (typeof entry === 'string') {
+      return problem(400, 'bad_revocation', Array.isArray(value) ? `[${i}]: ${entry}` : entry)
+    }
+    entries.push(entry)
+  }
+  const stored: Record<string, string | number>[] = []
+  for (const entry of entries) {
+    try {
+      await writes.revoke(entry)
+    } catch (e) {
+      return problem(
+        503,
+        'revocation_not_stored',
+        `${stored.length} of ${entries.length} stored; the rest could not be (${
+          e instanceof Error ? e.message.slice(0, 200) : 'failed'
+        }). Retry.`,
+      )
+    }
+    stored.push(revocationJson(entry))
+  }
+  return new Response(JSON.stringify({ revoked: stored }), {
+    status: 201,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+  })
+}

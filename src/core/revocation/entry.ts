@@ -1,0 +1,195 @@
+/**
+ * @module A revocation: what it covers, and until when it must be kept. One JSON object per
+ * entry, the same in a revocations file (one per line), in Redis, in `POST /revocations` and from
+ * `jwtgate revoke`. Times are seconds since the epoch, as in a JWT.
+ *
+ * - `{ "jti": "…", "iss"?: "…", "exp"?: … }`: one token, by its `jti` (and issuer, if given).
+ * - `{ "token_sha256": "…", "exp"?: … }`: one token, by the SHA-256 of its compact form
+ *   (base64url): `jwtgate revoke --token` computes it, so the token itself is never stored.
+ * - `{ "sub": "…", "iss"?: "…", "before"?: … }`: every token of a subject issued before a time
+ *   (its `iat`; a token without `iat` counts as issued before).
+ * - `{ "issuer": "…", "before"?: … }`: everything an issuer issued before a time.
+ *
+ * `before` defaults to the second after now (tokens issued in this very second are covered).
+ * Every entry has an `until`: when the tokens it covers have expired and it may be forgotten — a
+ * token's `exp`, or `before` plus the longest token lifetime the gateway is told of
+ * (`revocations.maxTokenLifetime`), plus the largest clock skew a provider may allow.
+ */
+
+/** The clock skew every `until` is kept beyond (a provider's skew is at most an hour). */
+export const UNTIL_MARGIN_SEC = 3600
+
+/** A revocation entry, parsed. */
+export type Revocation =
+  | {
+    readonly kind: 'jti'
+    readonly jti: string
+    readonly iss: string | undefined
+    readonly until: number
+  }
+  | { readonly kind: 'token'; readonly hash: string; readonly until: number }
+  | {
+    readonly kind: 'sub'
+    readonly sub: string
+    readonly iss: string | undefined
+    readonly before: number
+    readonly until: number
+  }
+  | {
+    readonly kind: 'issuer'
+    readonly iss: string
+    readonly before: number
+    readonly until: number
+  }
+
+/** The longest text of one field (an identifier, not a document). */
+const MAX_FIELD = 1024
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v)
+
+function text(o: Record<string, unknown>, name: string): string | undefined | Error {
+  const value = o[name]
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || value === '' || value.length > MAX_FIELD) {
+    return new Error(`"${name}" must be a non-empty string of at most ${MAX_FIELD} characters`)
+  }
+  return value
+}
+
+function seconds(o: Record<string, unknown>, name: string): number | undefined | Error {
+  const value = o[name]
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 1e11) {
+    return new Error(`"${name}" must be a time in whole seconds since the epoch`)
+  }
+  return value
+}
+
+const KEYS = new Set(['jti', 'iss', 'exp', 'token_sha256', 'sub', 'issuer', 'before', 'until'])
+
+/**
+ * An entry from its JSON value; a string saying what is wrong otherwise. `now` (seconds) and
+ * `maxLifetimeSec` fill in `before` and `until` when the entry does not give them.
+ *
+ * @example
+ * import { parseRevocation } from 'jwtgate'
+ * const entry = parseRevocation({ sub: 'alice' }, Math.floor(Date.now() / 1000), 86_400)
+ * if (typeof entry === 'string') throw new Error(entry) // what is wrong with it
+ */
+export function parseRevocation(
+  value: unknown,
+  now: number,
+  maxLifetimeSec: number,
+): Revocation | string {
+  if (!isRecord(value)) return 'a revocation is a JSON object'
+  const unknown = Object.keys(value).find((k) => !KEYS.has(k))
+  if (unknown !== undefined) return `unknown field "${unknown}"`
+  const kinds = ['jti', 'token_sha256', 'sub', 'issuer'].filter((k) => value[k] !== undefined)
+  if (kinds.length !== 1) return 'give exactly one of "jti", "token_sha256", "sub", "issuer"'
+  const fields = {
+    jti: text(value, 'jti'),
+    iss: text(value, 'iss'),
+    hash: text(value, 'token_sha256'),
+    sub: text(value, 'sub'),
+    issuer: text(value, 'issuer'),
+    exp: seconds(value, 'exp'),
+    before: seconds(value, 'before'),
+    until: seconds(value, 'until'),
+  }
+  for (const f of Object.values(fields)) if (f instanceof Error) return f.message
+  const { jti, iss, hash, sub, issuer, exp, before, until } = fields as {
+    [K in keyof typeof fields]: Exclude<(typeof fields)[K], Error>
+  }
+  const kind = kinds[0]!
+  if (kind === 'token_sha256' && !/^[A-Za-z0-9_-]{43}$/.test(hash!)) {
+    return '"token_sha256" must be a SHA-256 in base64url (43 characters)'
+  }
+  if ((kind === 'jti' || kind === 'token_sha256') && value.before !== undefined) {
+    return '"before" applies to "sub" and "issuer" revocations'
+  }
+  if ((kind === 'sub' || kind === 'issuer') && value.exp !== undefined) {
+    return '"exp" applies to "jti" and "token_sha256" revocations (use "until")'
+  }
+  if (kind === 'issuer' && value.iss !== undefined) return '"issuer" names the issuer; drop "iss"'
+  if (kind === 'token_sha256' && value.iss !== undefined) {
+    return '"iss" does not apply to "token_sha256"'
+  }
+  if (kind === 'jti' || kind === 'token_sha256') {
+    const end = until ?? (exp === undefined ? now + maxLifetimeSec : exp) + UNTIL_MARGIN_SEC
+    return kind === 'jti'
+      ? { kind: 'jti', jti: jti!, iss, until: end }
+      : { kind: 'token', hash: hash!, until: end }
+  }
+  const from = before ?? now + 1
+  const end = until ?? from + maxLifetimeSec + UNTIL_MARGIN_SEC
+  return kind === 'sub'
+    ? { kind: 'sub', sub: sub!, iss, before: from, until: end }
+    : { kind: 'issuer', iss: issuer!, before: from, until: end }
+}
+
+/**
+ * The JSON object of an entry, with every field explicit (what is stored and published).
+ *
+ * @example
+ * import { revocationJson } from 'jwtgate'
+ * revocationJson({ kind: 'jti', jti: 'j1', iss: undefined, until: 1767229200 }) // { jti: 'j1', until: 1767229200 }
+ */
+export function revocationJson(entry: Revocation): Record<string, string | number> {
+  switch (entry.kind) {
+    case 'jti':
+      return {
+        jti: entry.jti,
+        ...(entry.iss === undefined ? {} : { iss: entry.iss }),
+        until: entry.until,
+      }
+    case 'token':
+      return { token_sha256: entry.hash, until: entry.until }
+    case 'sub':
+      return {
+        sub: entry.sub,
+        ...(entry.iss === undefined ? {} : { iss: entry.iss }),
+        before: entry.before,
+        until: entry.until,
+      }
+    case 'issuer':
+      return { issuer: entry.iss, before: entry.before, until: entry.until }
+  }
+}
+
+/**
+ * SHA-256 of a token's compact form, base64url: the `token_sha256` of a revocation.
+ *
+ * @example
+ * import { tokenHash } from 'jwtgate'
+ * const revocation = { token_sha256: await tokenHash(stolenToken) }
+ */
+export async function tokenHash(token: string): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token)),
+  )
+  let binary = ''
+  for (const byte of digest) binary += String.fromCharCode(byte)
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+}
+
+/** True when `entry` covers a token with `claims` (and, for a hash entry, the SHA-256 `hash`). */
+export function covers(
+  entry: Revocation,
+  claims: Readonly<Record<string, unknown>>,
+  hash?: string,
+): boolean {
+  const iss = typeof claims.iss === 'string' ? claims.iss : undefined
+  const iat = typeof claims.iat === 'number' ? claims.iat : -Infinity
+  switch (entry.kind) {
+    case 'jti':
+      return claims.jti === entry.jti && (entry.iss === undefined || entry.iss === iss)
+    case 'token':
+      return hash === entry.hash
+    case 'sub':
+      return claims.sub === entry.sub && (entry.iss === undefined || entry.iss === iss) &&
+        iat < entry.before
+    case 'issuer':
+      return iss === entry.iss && iat < entry.before
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * @module Revocations in Redis, mirrored in every process: a sorted set `<prefix>rv` holds each
+ * entry (its JSON, scored by when it may be forgotten, in ms), and the channel `<prefix>rv`
+ * announces each new one. A process subscribes, then loads the whole set — at start and after
+ * every reconnect of its subscription, since pub/sub does not keep what it could not deliver —
+ * and adds what is announced meanwhile. The request path only reads the mirror
+ * (core/revocation/list.ts); it never calls Redis.
+ *
+ * While the subscription is down the mirror is not confirmed (`list.confirmed`): gateways keep
+ * serving from it, or refuse tokens in strict mode; logged once per change.
+ *
+ * A sync adds what Redis holds to the mirror and never takes out what Redis lacks (there is no
+ * unrevoking: entries only expire). What the mirror holds and Redis lacks — a Redis without
+ * persistence that restarted empty, a failover that lost writes — is written back, so a gateway
+ * that starts afterwards still sees it.
+ */
+import type { Redis } from 'ioredis'
+import type { Logger } from '../core/log.ts'
+import { parseRevocation, type Revocation, revocationJson } from '../core/revocation/entry.ts'
+import type { RevocationList } from '../core/revocation/list.ts'
+
+/** Time between two attempts at a full sync that failed. */
+const RESYNC_RETRY_MS = 500
+
+/** Stores a revocation in Redis and announces it (one transaction). */
+export async function storeRevocation(
+  client: Redis,
+  prefix: string,
+  entry: Revocation,
+  nowMs: number,
+): Promise<void> {
+  const key = `${prefix}rv`
+  const json = JSON.stringify(revocationJson(entry))
+  const replies = await client.multi()
+    .zremrangebyscore(key, '-inf', nowMs)
+    .zadd(key, entry.until * 1000, json)
+    .publish(key, json)
+    .exec()
+  const failed = replies?.find(([error]) => error !== null)
+  if (replies === null || failed !== undefined) {
+    throw failed?.[0] ?? new Error('the transaction was discarded')
+  }
+}
+
+/** Keeps `list` in step with Redis through `subscriber` (its own connection) and `client`. */
+export class RedisRevocations {
+  #syncing = false
+  #retry: ReturnType<typeof setTimeout> | undefined
+  #closed = false
+  #reportedDown = false
+  #synced!: () => void
+  /** Resolves at the first full sync. */
+  readonly synced: Promise<void> = new Promise((resolve) => (this.#synced = resolve))
+
+  constructor(
+    readonly client: Redis,
+    readonly subscriber: Redis,
+    readonly list: RevocationList,
+    readonly options: {
+      readonly prefix: string
+      readonly logger: Logger
+      readonly now: () => number
+      readonly maxLifetimeSec: number
+    },
+  ) {
+    list.confirmed = false
+    const channel = `${options.prefix}rv`
+    subscriber.on('message', (from: string, message: string) => {
+      if (from === channel) this.#announce(message)
+    })
+    subscriber.on('ready', () => void this.#subscribeAndSync(channel))
+    subscriber.on('close', () => this.#lost())
+    if (subscriber.status === 'ready') void this.#subscribeAndSync(channel)
+  }
+
+  /** Stores `entry` in Redis for every process, and puts it in force here. */
+  async revoke(entry: Revocation): Promise<void> {
+    await storeRevocation(this.client, this.options.prefix, entry, this.options.now())
+    this.#add(entry)
+  }
+
+  /** Stops the sync (the connections are the caller's to close). */
+  close(): void {
+    this.#closed = true
+    clearTimeout(this.#retry)
+  }
+
+  async #subscribeAndSync(channel: string): Promise<void> {
+    if (this.#closed || this.#syncing) return
+    this.#syncing = true
+    try {
+      await this.subscriber.subscribe(channel)
+      const now = this.options.now()
+      const key = `${this.options.prefix}rv`
+      await this.client.zremrangebyscore(key, '-inf', now)
+      const members = await this.client.zrangebyscore(key, now, '+inf')
+      const entries: Revocation[] = []
+      for (const member of members) {
+        const entry = this.#parse(member)
+        if (entry !== undefined) entries.push(entry)
+      }
+      const stored = widest(entries)
+      for (const entry of entries) this.#add(entry)
+      // What this process holds and Redis lost is written back (and announced).
+      const missing = this.list.entries().filter((e) => e.until * 1000 > now && !holds(stored, e))
+      for (const entry of missing) {
+        await storeRevocation(this.client, this.options.prefix, entry, this.options.now())
+      }
+      if (missing.length > 0) {
+        this.options.logger.log('warn', 'revocations_restored', {
+          store: 'redis',
+          entries: missing.length,
+          reason: 'Redis lacked revocations this process holds (restarted without persistence?)',
+        })
+      }
+      const wasConfirmed = this.list.confirmed
+      this.list.confirmed = this.subscriber.status === 'ready'
+      this.#reportedDown = false
+      this.#synced()
+      this.options.logger.log(wasConfirmed ? 'debug' : 'info', 'revocations_synced', {
+        store: 'redis',
+        entries: this.list.size,
+      })
+    } catch (e) {
+      // Redis answered the subscription but not the read (or neither): try again shortly.
+      if (!this.#reportedDown && !this.#closed) {
+        this.#reportedDown = true
+        this.options.logger.log('warn', 'revocations_unconfirmed', {
+          store: 'redis',
+          reason: `cannot load the revocations from Redis (${
+            e instanceof Error ? e.message.slice(0, 200) : 'failed'
+          }); serving from the last synced list`,
+          entries: this.list.size,
+        })
+      }
+      if (!this.#closed) {
+        clearTimeout(this.#retry)
+        this.#retry = setTimeout(() => void this.#subscribeAndSync(channel), RESYNC_RETRY_MS)
+      }
+    } finally {
+      this.#syncing = false
+    }
+  }
+
+  #lost(): void {
+    if (!this.list.confirmed || this.#closed) return
+    this.list.confirmed = false
+    this.#reportedDown = true
+    this.options.logger.log('warn', 'revocations_unconfirmed', {
+      store: 'redis',
+      reason: 'the subscription to Redis was lost; serving from the last synced list',
+      entries: this.list.size,
+    })
+  }
+
+  #announce(message: string): void {
+    const entry = this.#parse(message)
+    if (entry === undefined) return
+    this.#add(entry)
+  }
+
+  #add(entry: Revocation): void {
+    if (!this.list.add(entry, this.options.now())) {
+      this.options.logger.log('error', 'revocations_full', {
+        max_entries: this.list.maxEntries,
+        left_out: 1,
+      })
+    }
+  }
+
+  #parse(json: string): Revocation | undefined {
+    let value: unknown
+    try {
+      value = JSON.parse(json)
+    } catch {
+      value = undefined
+    }
+    const entry = parseRevocation(
+      value,
+      Math.floor(this.options.now() / 1000),
+      this.options.maxLifetimeSec,
+    )
+    if (typeof entry === 'string') {
+      this.options.logger.log('warn', 'revocation_invalid', { store: 'redis', problem: entry })
+      return undefined
+    }
+    return entry
+  }
+}
+
+/** What a revocation is of (its kind, subject and issuer), apart from its times. */
+function identity(entry: Revocation): string {
+  switch (entry.kind) {
+    case 'jti':
+      return `jti\u0000${entry.jti}\u0000${entry.iss ?? ''}`
+    case 'token':
+      return `token\u0000${entry.hash}`
+    case 'sub':
+      return `sub\u0000${entry.sub}\u0000${entry.iss ?? ''}`
+    case 'issuer':
+      return `issuer\u0000${entry.iss}`
+  }
+}
+
+/** Per identity, the latest `before` and `until` among `entries`. */
+function widest(entries: readonly Revocation[]): Map<string, { before: number; until: number }> {
+  const out = new Map<string, { before: number; until: number }>()
+  for (const e of entries) {
+    const before = 'before' in e ? e.before : 0
+    const known = out.get(identity(e))
+    out.set(identity(e), {
+      before: Math.max(known?.before ?? 0, before),
+      until: Math.max(known?.until ?? 0, e.until),
+    })
+  }
+  return out
+}
+
+/** True when `stored` covers `entry` at least as widely. */
+function holds(stored: Map<string, { before: number; until: number }>, entry: Revocation): boolean {
+  const known = stored.get(identity(entry))
+  if (known === undefined || known.until < entry.until) return false
+  return !('before' in entry) || known.before >= entry.before
+}

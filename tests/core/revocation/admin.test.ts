@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict'
+import type { Revocation } from '../../../src/core/revocation/entry.ts'
+import { revocationsResponse, type RevocationWrites } from '../../../src/core/revocation/admin.ts'
+import { test } from '../../helpers/t.ts'
+
+const TOKEN = 'a'.repeat(40)
+const NOW = 1_800_000_000_000
+
+function writes(overrides: Partial<RevocationWrites> = {}) {
+  const stored: Revocation[] = []
+  return {
+    stored,
+    writes: {
+      token: TOKEN,
+      revoke: (entry: Revocation) => {
+        stored.push(entry)
+        return Promise.resolve()
+      },
+      now: () => NOW,
+      maxLifetimeSec: 3600,
+      ...overrides,
+    } satisfies RevocationWrites,
+  }
+}
+
+const post = (body: string, auth = `Bearer ${TOKEN}`, method = 'POST') =>
+  new Request('http://admin/revocations', {
+    method,
+    headers: auth === '' ? {} : { authorization: auth },
+    body: method === 'GET' ? undefined : body,
+  })
+
+test('POST /revocations stores each entry and answers 201 with what was stored', async () => {
+  const w = writes()
+  const response = await revocationsResponse(
+    post(JSON.stringify([{ sub: 'alice' }, { jti: 'j', exp: 1_800_000_100 }])),
+    w.writes,
+  )
+  assert.equal(response.status, 201)
+  assert.deepEqual(await response.json(), {
+    revoked: [
+      { sub: 'alice', before: 1_800_000_001, until: 1_800_000_001 + 3600 + 3600 },
+      { jti: 'j', until: 1_800_000_100 + 3600 },
+    ],
+  })
+  assert.equal(w.stored.length, 2)
+})
+
+test('POST /revocations without the admin credential: 403 when none is configured, else 401', async () => {
+  const none = writes({ token: undefined })
+  const disabled = await revocationsResponse(post('{"sub":"a"}'), none.writes)
+  assert.equal(disabled.status, 403)
+  assert.equal((await disabled.json()).code, 'admin_writes_disabled')
+  const w = writes()
+  for (const auth of ['', `Bearer ${TOKEN}x`, `Basic ${TOKEN}`, `Bearer ${TOKEN.slice(1)}`]) {
+    const response = await revocationsResponse(post('{"sub":"a"}', auth), w.writes)
+    assert.equal(response.status, 401, auth)
+    assert.equal(response.headers.get('www-authenticate'), 'Bearer realm="jwtgate-admin"')
+  }
+  assert.equal(none.stored.length + w.stored.length, 0)
+})
+
+test('POST /revocations: bad bodies are 400, large ones 413, other methods 405, no store 409', async () => {
+  const w = writes()
+  for (const body of ['not json', '{}', '[]', '{"sub":"a","exp":1}', '[{"sub":"a"},{"jti":""}]']) {
+    const response = await revocationsResponse(post(body), w.writes)
+    assert.equal(response.status, 400, body)
+    assert.equal((await response.json()).code, 'bad_revocation')
+  }
+  assert.equal(w.stored.length, 0, 'a list with a bad entry stores none')
+  const large = await revocationsResponse(post(`{"sub":"${'x'.repeat(70_000)}"}`), w.writes)
+  assert.equal(large.status, 413)
+  const get = await revocationsResponse(post('', `Bearer ${TOKEN}`, 'GET'), w.writes)
+  assert.equal(get.status, 405)
+  assert.equal(get.headers.get('allow'), 'POST')
+  const noStore = await revocationsResponse(
+    post('{"sub":"a"}'),
+    writes({ revoke: undefined }).writes,
+  )
+  assert.equal(noStore.status, 409)
+})
+
+test('POST /revocations: a store that fails is 503, saying how many were stored', async () => {
+  let n = 0
+  const w = writes({
+    revoke: () => (++n === 2 ? Promise.reject(new Error('Command timed out')) : Promise.resolve()),
+  })
+  const response = await revocationsResponse(
+    post('[{"sub":"a"},{"sub":"b"},{"sub":"c"}]'),
+    w.writes,
+  )
+  assert.equal(response.status, 503)
+  const body = await response.json()
+  assert.equal(body.code, 'revocation_not_stored')
+  assert.match(body.detail, /^1 of 3 stored/)
+})

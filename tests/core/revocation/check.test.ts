@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict'
+import { parseRevocation, type Revocation, tokenHash } from '../../../src/core/revocation/entry.ts'
+import { RevocationList } from '../../../src/core/revocation/list.ts'
+import { gatewayFixture } from '../../helpers/gateway.ts'
+import { secret, sign } from '../../helpers/keys.ts'
+import { test } from '../../helpers/t.ts'
+
+const KEY = secret(32)
+const now = () => Math.floor(Date.now() / 1000)
+const entry = (v: unknown): Revocation => parseRevocation(v, now(), 86_400) as Revocation
+
+async function setup(list: RevocationList, strict = false) {
+  return await gatewayFixture({
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_SECRET: KEY.config,
+      JWTGATE_PUBLIC_PATHS: '/open',
+      JWTGATE_REVOCATIONS_STRICT: String(strict),
+    }),
+    deps: { revocations: list },
+  })
+}
+
+const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
+
+test('a revoked token is 401 token_revoked, fresh or from the cache, and never reaches the upstream', async () => {
+  const list = new RevocationList()
+  const g = await setup(list)
+  try {
+    const token = await sign({ sub: 'alice', jti: 'j-1' }, { alg: 'HS256', key: KEY.raw })
+    const other = await sign({ sub: 'bob', jti: 'j-2' }, { alg: 'HS256', key: KEY.raw })
+    assert.equal((await g.call('/x', bearer(token))).status, 200)
+    assert.equal((await g.call('/x', bearer(other))).status, 200)
+    const seen = g.upstream.seen.length
+    list.add(entry({ jti: 'j-1' }), Date.now())
+    const refused = await g.call('/x', bearer(token))
+    assert.equal(refused.status, 401)
+    assert.equal((await refused.json()).code, 'token_revoked')
+    assert.match(refused.headers.get('www-authenticate')!, /error="invalid_token"/)
+    assert.equal((await g.call('/x', bearer(other))).status, 200)
+    assert.equal(g.upstream.seen.length, seen + 1)
+    // The public route needs no token: a revoked one there is not looked at.
+    assert.equal((await g.call('/open', bearer(token))).status, 200)
+    assert.match(g.gateway.metrics.render(), /^jwtgate_revocations 1$/m)
+    assert.match(
+      g.gateway.metrics.render(),
+      /^jwtgate_rejections_total\{reason="token_revoked"\} 1$/m,
+    )
+  } finally {
+    await g.close()
+  }
+})
+
+test('a subject revoked before a time: tokens issued earlier are refused, later ones pass', async () => {
+  const list = new RevocationList()
+  const g = await setup(list)
+  try {
+    const old = await sign({ sub: 'alice', iat: now() - 100 }, { alg: 'HS256', key: KEY.raw })
+    assert.equal((await g.call('/x', bearer(old))).status, 200)
+    list.add(entry({ sub: 'alice' }), Date.now())
+    assert.equal((await g.call('/x', bearer(old))).status, 401)
+    const fresh = await sign({ sub: 'alice', iat: now() + 2 }, { alg: 'HS256', key: KEY.raw })
+    assert.equal((await g.call('/x', bearer(fresh))).status, 200)
+  } finally {
+    await g.close()
+  }
+})
+
+test('a token revoked by its hash is refused; the hash is computed once per cached token', async () => {
+  const list = new RevocationList()
+  const g = await setup(list)
+  try {
+    const token = await sign({ sub: 'alice' }, { alg: 'HS256', key: KEY.raw })
+    const other = await sign({ sub: 'alice', n: 2 }, { alg: 'HS256', key: KEY.raw })
+    list.add(entry({ token_sha256: await tokenHash(token) }), Date.now())
+    for (let i = 0; i < 3; i++) assert.equal((await g.call('/x', bearer(token))).status, 401)
+    for (let i = 0; i < 3; i++) assert.equal((await g.call('/x', bearer(other))).status, 200)
+  } finally {
+    await g.close()
+  }
+})
+
+test('a revocation drops the cache entries it covers', async () => {
+  const list = new RevocationList()
+  const g = await setup(list)
+  try {
+    const token = await sign({ sub: 'alice', jti: 'c-1' }, { alg: 'HS256', key: KEY.raw })
+    await g.call('/x', bearer(token))
+    await g.call('/x', bearer(token))
+    assert.match(g.gateway.metrics.render(), /jwtgate_token_cache_total\{result="hit"\} 1/)
+    list.add(entry({ jti: 'c-1' }), Date.now())
+    list.replace([], Date.now())
+    // Unrevoked again: verified afresh (a miss), the cache entry having gone with the revocation.
+    assert.equal((await g.call('/x', bearer(token))).status, 200)
+    assert.match(g.gateway.metrics.render(), /jwtgate_token_cache_total\{result="miss"\} 2/)
+  } finally {
+    await g.close()
+  }
+})
+
+test('strict revocations: tokens are 503 revocations_unavailable while the list is unconfirmed', async () => {
+  for (const strict of [true, false]) {
+    const list = new RevocationList()
+    list.confirmed = false
+    const g = await setup(list, strict)
+    try {
+      const token = await sign({ sub: 'alice' }, { alg: 'HS256', key: KEY.raw })
+      const response = await g.call('/x', bearer(token))
+      if (strict) {
+        assert.equal(response.status, 503)
+        assert.equal((await response.json()).code, 'revocations_unavailable')
+        assert.equal(response.headers.get('retry-after'), '1')
+        assert.equal((await g.call('/open')).status, 200, 'no token, nothing to confirm')
+        list.confirmed = true
+        assert.equal((await g.call('/x', bearer(token))).status, 200)
+      } else {
+        assert.equal(response.status, 200)
+      }
+    } finally {
+      await g.close()
+    }
+  }
+})

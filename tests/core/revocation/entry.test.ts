@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict'
+import {
+  covers,
+  parseRevocation,
+  revocationJson,
+  tokenHash,
+  UNTIL_MARGIN_SEC,
+} from '../../../src/core/revocation/entry.ts'
+import { test } from '../../helpers/t.ts'
+
+const NOW = 1_800_000_000
+const DAY = 86_400
+
+test('parseRevocation(): each kind, with before and until filled in', () => {
+  assert.deepEqual(parseRevocation({ jti: 'j1', iss: 'https://i', exp: NOW + 60 }, NOW, DAY), {
+    kind: 'jti',
+    jti: 'j1',
+    iss: 'https://i',
+    until: NOW + 60 + UNTIL_MARGIN_SEC,
+  })
+  assert.deepEqual(parseRevocation({ jti: 'j1' }, NOW, DAY), {
+    kind: 'jti',
+    jti: 'j1',
+    iss: undefined,
+    until: NOW + DAY + UNTIL_MARGIN_SEC,
+  })
+  const hash = 'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0'
+  assert.deepEqual(parseRevocation({ token_sha256: hash, exp: NOW }, NOW, DAY), {
+    kind: 'token',
+    hash,
+    until: NOW + UNTIL_MARGIN_SEC,
+  })
+  assert.deepEqual(parseRevocation({ sub: 'alice' }, NOW, DAY), {
+    kind: 'sub',
+    sub: 'alice',
+    iss: undefined,
+    before: NOW + 1,
+    until: NOW + 1 + DAY + UNTIL_MARGIN_SEC,
+  })
+  assert.deepEqual(
+    parseRevocation({ issuer: 'https://i', before: NOW - 5, until: NOW + 9 }, NOW, DAY),
+    {
+      kind: 'issuer',
+      iss: 'https://i',
+      before: NOW - 5,
+      until: NOW + 9,
+    },
+  )
+})
+
+test('parseRevocation(): what is wrong, in a sentence', () => {
+  const cases: [unknown, RegExp][] = [
+    [null, /JSON object/],
+    [[], /JSON object/],
+    [{}, /exactly one of/],
+    [{ jti: 'a', sub: 'b' }, /exactly one of/],
+    [{ jti: '' }, /"jti" must be a non-empty string/],
+    [{ jti: 'x'.repeat(2000) }, /at most 1024/],
+    [{ jti: 'a', exp: 'tomorrow' }, /"exp" must be a time/],
+    [{ jti: 'a', exp: 1.5 }, /"exp" must be a time/],
+    [{ jti: 'a', before: NOW }, /"before" applies to "sub" and "issuer"/],
+    [{ sub: 'a', exp: NOW }, /"exp" applies to "jti"/],
+    [{ issuer: 'a', iss: 'b' }, /drop "iss"/],
+    [{ token_sha256: 'short' }, /base64url/],
+    [
+      { token_sha256: 'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0', iss: 'x' },
+      /"iss" does not apply/,
+    ],
+    [{ sub: 'a', role: 'admin' }, /unknown field "role"/],
+  ]
+  for (const [value, message] of cases) {
+    const result = parseRevocation(value, NOW, DAY)
+    assert.equal(typeof result, 'string', JSON.stringify(value))
+    assert.match(result as string, message)
+  }
+})
+
+test('revocationJson() round-trips through parseRevocation()', () => {
+  for (
+    const value of [
+      { jti: 'j', iss: 'i', exp: NOW },
+      { jti: 'j' },
+      { token_sha256: 'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0' },
+      { sub: 's', iss: 'i', before: NOW },
+      { issuer: 'i' },
+    ]
+  ) {
+    const entry = parseRevocation(value, NOW, DAY)
+    assert.notEqual(typeof entry, 'string')
+    assert.deepEqual(parseRevocation(revocationJson(entry as never), NOW + 500, 1), entry)
+  }
+})
+
+test('covers(): by jti (and issuer), hash, subject or issuer before a time', () => {
+  const entry = (v: unknown) => parseRevocation(v, NOW, DAY) as never
+  assert.equal(covers(entry({ jti: 'j' }), { jti: 'j', iss: 'any' }), true)
+  assert.equal(covers(entry({ jti: 'j', iss: 'a' }), { jti: 'j', iss: 'b' }), false)
+  assert.equal(covers(entry({ sub: 's', before: NOW }), { sub: 's', iat: NOW - 1 }), true)
+  assert.equal(covers(entry({ sub: 's', before: NOW }), { sub: 's', iat: NOW }), false)
+  assert.equal(covers(entry({ sub: 's', before: NOW }), { sub: 's' }), true, 'no iat: covered')
+  assert.equal(covers(entry({ issuer: 'i', before: NOW }), { iss: 'i', iat: NOW - 1 }), true)
+  assert.equal(covers(entry({ issuer: 'i', before: NOW }), { iss: 'j', iat: NOW - 1 }), false)
+  const h = 'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0'
+  assert.equal(covers(entry({ token_sha256: h }), {}, h), true)
+  assert.equal(covers(entry({ token_sha256: h }), {}), false)
+})
+
+test('tokenHash() is SHA-256 in base64url', async () => {
+  assert.equal(await tokenHash('abc'), 'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0')
+})

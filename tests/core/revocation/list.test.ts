@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict'
+import { parseRevocation, type Revocation } from '../../../src/core/revocation/entry.ts'
+import { RevocationList } from '../../../src/core/revocation/list.ts'
+import { test } from '../../helpers/t.ts'
+
+const NOW = 1_800_000_000
+const MS = NOW * 1000
+const entry = (v: unknown): Revocation => parseRevocation(v, NOW, 86_400) as Revocation
+
+test('RevocationList: empty, nothing is revoked', () => {
+  const list = new RevocationList()
+  assert.equal(list.revoked({ sub: 'a', jti: 'b', iss: 'c' }), undefined)
+  assert.equal(list.size, 0)
+})
+
+test('RevocationList: each kind revokes what it covers, and only that', () => {
+  const list = new RevocationList()
+  list.add(entry({ jti: 'j1' }), MS)
+  list.add(entry({ jti: 'j2', iss: 'https://a' }), MS)
+  list.add(entry({ sub: 'alice', before: NOW }), MS)
+  list.add(entry({ sub: 'bob', iss: 'https://a', before: NOW }), MS)
+  list.add(entry({ issuer: 'https://old', before: NOW }), MS)
+  list.add(entry({ token_sha256: 'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0' }), MS)
+  assert.equal(list.size, 6)
+  assert.equal(list.hasHashes, true)
+  const cases: [Record<string, unknown>, string | undefined][] = [
+    [{ jti: 'j1', iss: 'https://x' }, 'jti'],
+    [{ jti: 'j2', iss: 'https://a' }, 'jti'],
+    [{ jti: 'j2', iss: 'https://b' }, undefined],
+    [{ jti: 'j3' }, undefined],
+    [{ sub: 'alice', iat: NOW - 10 }, 'sub'],
+    [{ sub: 'alice', iat: NOW }, undefined],
+    [{ sub: 'alice' }, 'sub'],
+    [{ sub: 'bob', iss: 'https://a', iat: NOW - 1 }, 'sub'],
+    [{ sub: 'bob', iss: 'https://b', iat: NOW - 1 }, undefined],
+    [{ sub: 'carol', iss: 'https://old', iat: NOW - 1 }, 'issuer'],
+    [{ sub: 'carol', iss: 'https://old', iat: NOW + 1 }, undefined],
+  ]
+  for (const [claims, by] of cases) assert.equal(list.revoked(claims), by, JSON.stringify(claims))
+  assert.equal(list.revoked({}, 'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0'), 'token')
+})
+
+test('RevocationList: the same subject revoked twice keeps the later time, in one entry', () => {
+  const list = new RevocationList()
+  list.add(entry({ sub: 's', before: NOW - 100 }), MS)
+  list.add(entry({ sub: 's', before: NOW }), MS)
+  list.add(entry({ sub: 's', before: NOW - 500 }), MS)
+  assert.equal(list.size, 1)
+  assert.equal(list.revoked({ sub: 's', iat: NOW - 50 }), 'sub')
+})
+
+test('RevocationList is bounded: past maxEntries a new entry is refused, never an old one dropped', () => {
+  const list = new RevocationList(3)
+  for (const jti of ['a', 'b', 'c']) assert.equal(list.add(entry({ jti }), MS), true)
+  assert.equal(list.add(entry({ jti: 'd' }), MS), false)
+  assert.equal(list.revoked({ jti: 'a' }), 'jti')
+  assert.equal(list.revoked({ jti: 'd' }), undefined)
+  assert.equal(list.add(entry({ jti: 'a' }), MS), true, 'an entry already kept takes no room')
+  assert.equal(list.replace(['a', 'b', 'c', 'd', 'e'].map((jti) => entry({ jti })), MS), 2)
+})
+
+test('RevocationList forgets expired entries; replace() swaps the whole list', () => {
+  const list = new RevocationList()
+  list.add(entry({ jti: 'short', until: NOW + 10 }), MS)
+  list.add(entry({ jti: 'long' }), MS)
+  assert.equal(list.size, 2)
+  // A sweep runs at most once a minute, on an add.
+  list.add(entry({ jti: 'later' }), MS + 120_000)
+  assert.equal(list.size, 2)
+  assert.equal(list.revoked({ jti: 'short' }), undefined)
+  assert.equal(list.add(entry({ jti: 'gone', until: NOW }), MS + 1000), true, 'already expired')
+  list.replace([entry({ sub: 'x', before: NOW })], MS)
+  assert.equal(list.size, 1)
+  assert.equal(list.revoked({ jti: 'long' }), undefined)
+  assert.equal(list.revoked({ sub: 'x', iat: 1 }), 'sub')
+})
+
+test('RevocationList tells listeners of every entry added', () => {
+  const list = new RevocationList()
+  const seen: string[] = []
+  const stop = list.onAdd((e) => seen.push(e.kind))
+  list.add(entry({ jti: 'a' }), MS)
+  list.replace([entry({ sub: 'b' })], MS)
+  stop()
+  list.add(entry({ jti: 'c' }), MS)
+  assert.deepEqual(seen, ['jti', 'sub'])
+})

@@ -1,0 +1,127 @@
+/**
+ * Revocations through a real redis-server: what one process stores reaches another's mirror by
+ * pub/sub within 100 ms; a process whose subscription was cut is unconfirmed meanwhile, and on
+ * reconnecting loads the whole set again — revocations made while it was away included; a
+ * process starting later loads what is there.
+ */
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import type { Redis } from 'ioredis'
+import { createLogger } from '../../src/core/log.ts'
+import { parseRevocation, type Revocation } from '../../src/core/revocation/entry.ts'
+import { RevocationList } from '../../src/core/revocation/list.ts'
+import { connectRedis } from '../../src/redis/client.ts'
+import { RedisRevocations } from '../../src/redis/revocations.ts'
+import { relay, startRedis, type TestRedis } from '../helpers/redis.ts'
+import { pollUntil } from '../helpers/wait.ts'
+
+let redis: TestRedis
+const opened: { close(): void }[] = []
+const now = () => Math.floor(Date.now() / 1000)
+const entry = (v: unknown) => parseRevocation(v, now(), 3600) as Revocation
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+
+afterAll(async () => {
+  for (const o of opened) o.close()
+  await redis.kill()
+})
+
+/** A process's mirror: its own two connections (through `port`, default Redis's own). */
+async function mirror(port = redis.port, prefix = 'rv-test:') {
+  const lines: string[] = []
+  const logger = createLogger({ level: 'debug', format: 'json', sink: (l) => lines.push(l) })
+  const config = {
+    url: `redis://127.0.0.1:${port}`,
+    timeoutMs: 200,
+    onFailure: 'local',
+    prefix,
+  } as const
+  const client: Redis = connectRedis(config)
+  const subscriber: Redis = connectRedis(config)
+  const list = new RevocationList()
+  const sync = new RedisRevocations(client, subscriber, list, {
+    prefix,
+    logger,
+    now: Date.now,
+    maxLifetimeSec: 3600,
+  })
+  opened.push({
+    close() {
+      sync.close()
+      client.disconnect()
+      subscriber.disconnect()
+    },
+  })
+  await pollUntil(() => list.confirmed, 5000, 10)
+  return { list, sync, lines, events: () => lines.map((l) => JSON.parse(l).event) }
+}
+
+test("a revocation stored by one process is in another's mirror within 100 ms", async () => {
+  const [a, b] = [await mirror(), await mirror()]
+  const started = performance.now()
+  await a.sync.revoke(entry({ sub: 'alice' }))
+  expect(a.list.revoked({ sub: 'alice', iat: 1 })).toBe('sub')
+  await pollUntil(() => b.list.revoked({ sub: 'alice', iat: 1 }) === 'sub', 1000, 2)
+  expect(performance.now() - started).toBeLessThan(100)
+})
+
+test('a process that starts later loads what is stored', async () => {
+  const a = await mirror()
+  await a.sync.revoke(entry({ jti: 'early' }))
+  const late = await mirror()
+  expect(late.list.revoked({ jti: 'early' })).toBe('jti')
+  expect(late.events()).toContain('revocations_synced')
+})
+
+test('a cut subscription: unconfirmed meanwhile; on reconnecting, what was revoked meanwhile is loaded', async () => {
+  const link = relay(redis.port)
+  const a = await mirror()
+  const b = await mirror(link.port)
+  link.cut()
+  await pollUntil(() => !b.list.confirmed, 2000, 10)
+  expect(b.events()).toContain('revocations_unconfirmed')
+  await a.sync.revoke(entry({ jti: 'while-away' }))
+  await Bun.sleep(100)
+  expect(b.list.revoked({ jti: 'while-away' })).toBeUndefined()
+  link.restore()
+  await pollUntil(() => b.list.confirmed, 5000, 10)
+  expect(b.list.revoked({ jti: 'while-away' })).toBe('jti')
+  // One line per change: unconfirmed once, synced again once.
+  expect(b.events().filter((e) => e === 'revocations_unconfirmed')).toHaveLength(1)
+})
+
+test('an announcement that is not a revocation is logged and ignored', async () => {
+  const a = await mirror()
+  const size = a.list.size
+  expect(await redis.command(`PUBLISH rv-test:rv '{"role":"admin"}'`)).toMatch(/^:/)
+  await pollUntil(() => a.events().includes('revocation_invalid'), 1000, 5)
+  expect(a.list.size).toBe(size)
+})
+
+test('entries expire in Redis with the tokens they cover', async () => {
+  const a = await mirror(redis.port, 'rv-expiry:')
+  await a.sync.revoke(entry({ jti: 'soon', until: now() + 1 }))
+  await a.sync.revoke(entry({ jti: 'later' }))
+  expect(await redis.command('ZCARD rv-expiry:rv')).toBe(':2')
+  await Bun.sleep(2100)
+  await a.sync.revoke(entry({ jti: 'third' }))
+  expect(await redis.command('ZCARD rv-expiry:rv')).toBe(':2')
+})
+
+test(
+  'Redis restarted empty: a running process writes its revocations back, and a new one sees them',
+  async () => {
+    const a = await mirror(redis.port, 'rv-restore:')
+    await a.sync.revoke(entry({ sub: 'mallory' }))
+    await redis.kill()
+    await pollUntil(() => !a.list.confirmed, 3000, 10)
+    await redis.restart()
+    await pollUntil(() => a.list.confirmed, 10_000, 20)
+    expect(a.events()).toContain('revocations_restored')
+    const late = await mirror(redis.port, 'rv-restore:')
+    expect(late.list.revoked({ sub: 'mallory', iat: 1 })).toBe('sub')
+  },
+  20_000,
+)

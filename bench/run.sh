@@ -8,12 +8,12 @@
 set -euo pipefail
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-# 1. wrk, nginx, haproxy from Debian, installed only when one is missing (needs root).
+# 1. wrk, nginx, haproxy, redis-server from Debian, installed only when one is missing (needs root).
 missing=()
-for tool in wrk nginx haproxy; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+for tool in wrk nginx haproxy redis-server; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if ((${#missing[@]})); then
   if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
-    echo "bench: missing ${missing[*]}; install them (Debian/Ubuntu: apt-get install wrk nginx haproxy)" >&2
+    echo "bench: missing ${missing[*]}; install them (Debian/Ubuntu: apt-get install wrk nginx haproxy redis-server)" >&2
     exit 2
   fi
   echo "bench: installing ${missing[*]} with apt-get" >&2

@@ -359,8 +359,14 @@ upstreams:
   api: { url: "${upstream.url}" }
   slow: { url: "${upstream.url}", timeout: 300ms }
   down: { url: "http://127.0.0.1:${freePort()}" }
+revocations: { file: ${
+      files.write('revoked.jsonl', `{"sub":"mallory","before":${Math.floor(Date.now() / 1000)}}\n`)
+    } }
+rateLimits:
+  limited: { rate: 1/1m, routes: [limited] }
 routes:
   - { name: admin, path: /admin/*, upstream: api, require: { roles: { any: [admin] } } }
+  - { name: limited, path: /limited/*, upstream: api }
   - { name: slow, path: /slow/*, upstream: slow }
   - { name: down, path: /down/*, upstream: down }
   - { name: api, path: /*, upstream: api }
@@ -406,10 +412,12 @@ routes:
     await hit('/admin/x', local), // 403 insufficient_role
     await hit('/down/x', local), // 502 upstream_unreachable
     await hit('/slow/x', local), // 504 upstream_timeout
+    await hit('/limited/x', local), // a named limit: allowed, then 429 (its bucket is the primary's)
+    await hit('/limited/x', local),
   ]
   jwks.failing = true
   statuses.push(await hit('/ok', unknownKid)) // a refetch for the unknown kid fails: 401
-  expect(statuses).toEqual([200, 200, 200, 200, 200, 401, 403, 502, 504, 401])
+  expect(statuses).toEqual([200, 200, 200, 200, 200, 401, 403, 502, 504, 200, 429, 401])
   let text = ''
   await pollUntil(
     async () => {

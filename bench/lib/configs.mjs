@@ -5,65 +5,65 @@
  * Authorization header, keep upstream connections alive. bun-passthrough does no auth at all:
  * it is the ceiling, not a competitor; bun-floor adds to it only what every gateway must do.
  */
-import fs from "node:fs";
-import path from "node:path";
-import { haproxyConfig } from "./haproxy.mjs";
-import { HOST } from "./http.mjs";
+import fs from 'node:fs'
+import path from 'node:path'
+import { haproxyConfig } from './haproxy.mjs'
+import { HOST } from './http.mjs'
 
 /** In report order. `jit`: worth a warm-up before measuring. */
 export const CONFIGS = [
   {
-    name: "bun-passthrough",
+    name: 'bun-passthrough',
     auth: false,
     jit: true,
-    what: "Bun.serve + fetch, no auth (the ceiling)",
+    what: 'Bun.serve + fetch, no auth (the ceiling)',
   },
   {
-    name: "bun-floor",
+    name: 'bun-floor',
     auth: false,
     jit: true,
     what:
-      "bun-passthrough + what any gateway must add (forwarding headers, request id, timeout, hop-by-hop removal), no auth",
+      'bun-passthrough + what any gateway must add (forwarding headers, request id, timeout, hop-by-hop removal), no auth',
   },
-  { name: "jwtgate", auth: true, jit: true, what: "dist/jwtgate" },
+  { name: 'jwtgate', auth: true, jit: true, what: 'dist/jwtgate' },
   {
-    name: "jwtgate-redis",
+    name: 'jwtgate-redis',
     auth: true,
     jit: true,
     what:
-      "dist/jwtgate + a rate limit in Redis on every request (JWTGATE_RATE_LIMIT, JWTGATE_REDIS_URL)",
+      'dist/jwtgate + a rate limit in Redis on every request (JWTGATE_RATE_LIMIT, JWTGATE_REDIS_URL)',
   },
   {
-    name: "haproxy-jwt",
+    name: 'haproxy-jwt',
     auth: true,
     jit: false,
-    what: "HAProxy native jwt_verify (C)",
+    what: 'HAProxy native jwt_verify (C)',
   },
   {
-    name: "bun-jose",
+    name: 'bun-jose',
     auth: true,
     jit: true,
-    what: "Bun + jose jwtVerify on every request",
+    what: 'Bun + jose jwtVerify on every request',
   },
   {
-    name: "hono-bun",
+    name: 'hono-bun',
     auth: true,
     jit: true,
-    what: "Hono jwt middleware + hono/proxy on Bun",
+    what: 'Hono jwt middleware + hono/proxy on Bun',
   },
   {
-    name: "fastify-jwt",
+    name: 'fastify-jwt',
     auth: true,
     jit: true,
-    what: "@fastify/jwt + @fastify/http-proxy (Node)",
+    what: '@fastify/jwt + @fastify/http-proxy (Node)',
   },
   {
-    name: "express-jwt",
+    name: 'express-jwt',
     auth: true,
     jit: true,
-    what: "express-jwt + http-proxy-middleware (Node)",
+    what: 'express-jwt + http-proxy-middleware (Node)',
   },
-];
+]
 
 /** jwtgate with JWTGATE_WORKERS=n: the workers run (`WORKERS=1,2,4`). */
 export function workersConfig(n) {
@@ -72,7 +72,7 @@ export function workersConfig(n) {
     auth: true,
     jit: true,
     what: `dist/jwtgate, JWTGATE_WORKERS=${n}`,
-  };
+  }
 }
 
 /**
@@ -80,39 +80,39 @@ export function workersConfig(n) {
  * upstreamPort, tokens, workDir, haproxyThreads }.
  */
 export function command(name, alg, port, ctx) {
-  const upstream = `http://${HOST}:${ctx.upstreamPort}`;
+  const upstream = `http://${HOST}:${ctx.upstreamPort}`
   const peer = (file, runtime) => ({
     cmd: runtime,
-    args: [path.join(ctx.bench, "peers", file)],
+    args: [path.join(ctx.bench, 'peers', file)],
     env: {
-      NODE_ENV: "production",
+      NODE_ENV: 'production',
       BENCH_UPSTREAM: upstream,
       BENCH_PORT: String(port),
       BENCH_ALG: alg,
       BENCH_SECRET: ctx.tokens.secret,
       BENCH_PUBLIC_KEY: ctx.tokens.publicPem,
     },
-  });
-  const workers = /^jwtgate-w(\d+)$/.exec(name);
+  })
+  const workers = /^jwtgate-w(\d+)$/.exec(name)
   if (workers !== null) {
-    const spec = command("jwtgate", alg, port, ctx);
-    return { ...spec, env: { ...spec.env, JWTGATE_WORKERS: workers[1] } };
+    const spec = command('jwtgate', alg, port, ctx)
+    return { ...spec, env: { ...spec.env, JWTGATE_WORKERS: workers[1] } }
   }
-  if (name === "jwtgate-redis") {
-    const spec = command("jwtgate", alg, port, ctx);
+  if (name === 'jwtgate-redis') {
+    const spec = command('jwtgate', alg, port, ctx)
     // A limit no request reaches (a million a second per subject): every request takes from
     // its bucket in Redis, one EVALSHA each, and passes.
     return {
       ...spec,
       env: {
         ...spec.env,
-        JWTGATE_RATE_LIMIT: "1000000/1s",
+        JWTGATE_RATE_LIMIT: '1000000/1s',
         JWTGATE_REDIS_URL: `redis://${HOST}:${ctx.redisPort}`,
       },
-    };
+    }
   }
   switch (name) {
-    case "jwtgate":
+    case 'jwtgate':
       // Exactly what a user would set; nothing else of JWTGATE_* reaches it (proc.mjs).
       return {
         cmd: ctx.jwtgate,
@@ -121,18 +121,18 @@ export function command(name, alg, port, ctx) {
           JWTGATE_UPSTREAM: upstream,
           JWTGATE_PORT: String(port),
           JWTGATE_HOST: HOST,
-          ...(alg === "HS256"
+          ...(alg === 'HS256'
             ? { JWTGATE_SECRET: ctx.tokens.secret }
             : { JWTGATE_PUBLIC_KEY: ctx.tokens.publicPem }),
-          JWTGATE_FORWARD_CLAIMS: "sub=X-User-Id",
-          JWTGATE_LOG_LEVEL: "warn",
+          JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id',
+          JWTGATE_LOG_LEVEL: 'warn',
         },
-      };
-    case "haproxy-jwt": {
-      const file = path.join(ctx.workDir, `haproxy-${alg}-${port}.cfg`);
-      const key = alg === "HS256"
+      }
+    case 'haproxy-jwt': {
+      const file = path.join(ctx.workDir, `haproxy-${alg}-${port}.cfg`)
+      const key = alg === 'HS256'
         ? ctx.tokens.secret
-        : path.join(ctx.workDir, "tokens", "rsa-public.pem");
+        : path.join(ctx.workDir, 'tokens', 'rsa-public.pem')
       fs.writeFileSync(
         file,
         haproxyConfig({
@@ -142,21 +142,21 @@ export function command(name, alg, port, ctx) {
           upstreamPort: ctx.upstreamPort,
           threads: ctx.haproxyThreads,
         }),
-      );
-      return { cmd: "haproxy", args: ["-db", "-f", file], env: {} };
+      )
+      return { cmd: 'haproxy', args: ['-db', '-f', file], env: {} }
     }
-    case "bun-passthrough":
-      return peer("bun-passthrough.ts", ctx.bun);
-    case "bun-floor":
-      return peer("bun-floor.ts", ctx.bun);
-    case "bun-jose":
-      return peer("bun-jose.ts", ctx.bun);
-    case "hono-bun":
-      return peer("hono-bun.ts", ctx.bun);
-    case "fastify-jwt":
-      return peer("fastify-jwt.mjs", ctx.node);
-    case "express-jwt":
-      return peer("express-jwt.mjs", ctx.node);
+    case 'bun-passthrough':
+      return peer('bun-passthrough.ts', ctx.bun)
+    case 'bun-floor':
+      return peer('bun-floor.ts', ctx.bun)
+    case 'bun-jose':
+      return peer('bun-jose.ts', ctx.bun)
+    case 'hono-bun':
+      return peer('hono-bun.ts', ctx.bun)
+    case 'fastify-jwt':
+      return peer('fastify-jwt.mjs', ctx.node)
+    case 'express-jwt':
+      return peer('express-jwt.mjs', ctx.node)
   }
-  throw new Error(`unknown config ${name}`);
+  throw new Error(`unknown config ${name}`)
 }

@@ -3,11 +3,11 @@
  * writing code. HAProxy 2.6 verifies the signature (`jwt_verify`) but checks no claim by itself,
  * so the alg pin and `exp` are spelled out here, the way its documentation shows.
  */
-import { HOST } from "./http.mjs";
+import { HOST } from './http.mjs'
 
 /** Every refusal is a 401 with a Bearer challenge, like the other configs'. */
 const deny = (why) =>
-  `http-request return status 401 content-type application/json string '{"status":401,"detail":"${why}"}' hdr WWW-Authenticate 'Bearer error="invalid_token"'`;
+  `http-request return status 401 content-type application/json string '{"status":401,"detail":"${why}"}' hdr WWW-Authenticate 'Bearer error="invalid_token"'`
 
 /**
  * The configuration for one algorithm: `key` is the HMAC secret (HS256) or the path of the public
@@ -28,20 +28,16 @@ defaults
 frontend gateway
   bind ${HOST}:${port}
   http-request set-var(txn.bearer) http_auth_bearer
-  ${deny("missing token")} unless { var(txn.bearer) -m found }
-  ${
-    deny("alg not allowed")
-  } unless { var(txn.bearer),jwt_header_query('$.alg') -m str ${alg} }
-  ${
-    deny("bad signature")
-  } unless { var(txn.bearer),jwt_verify("${alg}","${key}") -m int 1 }
+  ${deny('missing token')} unless { var(txn.bearer) -m found }
+  ${deny('alg not allowed')} unless { var(txn.bearer),jwt_header_query('$.alg') -m str ${alg} }
+  ${deny('bad signature')} unless { var(txn.bearer),jwt_verify("${alg}","${key}") -m int 1 }
   http-request set-var(txn.exp) var(txn.bearer),jwt_payload_query('$.exp','int')
   http-request set-var(txn.now) date()
-  ${deny("expired")} unless { var(txn.exp),sub(txn.now) -m int gt 0 }
+  ${deny('expired')} unless { var(txn.exp),sub(txn.now) -m int gt 0 }
   http-request set-header X-User-Id %[var(txn.bearer),jwt_payload_query('$.sub')]
   http-request del-header Authorization
   default_backend api
 backend api
   server nginx ${HOST}:${upstreamPort}
-`;
+`
 }

@@ -11,18 +11,18 @@
  * and still drops the pauses (GC, preemption) at the tails.
  */
 function trimmedMean(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
+  const sorted = [...values].sort((a, b) => a - b)
   const middle = sorted.slice(
     Math.floor(sorted.length * 0.1),
     Math.ceil(sorted.length * 0.9),
-  );
-  return middle.reduce((sum, v) => sum + v, 0) / middle.length;
+  )
+  return middle.reduce((sum, v) => sum + v, 0) / middle.length
 }
 
 async function time(fn: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  await fn();
-  return performance.now() - started;
+  const started = performance.now()
+  await fn()
+  return performance.now() - started
 }
 
 /** ns per call of `a` and of `b` (trimmed means), over `pairs` alternating calls (order swapped each pair). */
@@ -31,17 +31,17 @@ export async function paired(
   b: () => Promise<unknown>,
   pairs = 4000,
 ): Promise<{ a: number; b: number }> {
-  for (let i = 0; i < 500; i++) await time(a).then(() => time(b)); // warm-up: JIT both first
-  const ta: number[] = [];
-  const tb: number[] = [];
+  for (let i = 0; i < 500; i++) await time(a).then(() => time(b)) // warm-up: JIT both first
+  const ta: number[] = []
+  const tb: number[] = []
   for (let i = 0; i < pairs; i++) {
     if (i % 2 === 0) {
-      ta.push(await time(a));
-      tb.push(await time(b));
+      ta.push(await time(a))
+      tb.push(await time(b))
     } else {
-      tb.push(await time(b));
-      ta.push(await time(a));
+      tb.push(await time(b))
+      ta.push(await time(a))
     }
   }
-  return { a: trimmedMean(ta) * 1e6, b: trimmedMean(tb) * 1e6 };
+  return { a: trimmedMean(ta) * 1e6, b: trimmedMean(tb) * 1e6 }
 }

@@ -89,7 +89,7 @@ export function buildPackages(targets) {
           files: ['lib', 'bin', 'README.md', 'CHANGELOG.md', 'SECURITY.md'],
           sideEffects: false,
           engines: { node: '>=20' },
-          dependencies: pkg.dependencies,
+          dependencies: libraryDependencies(pkg.dependencies),
           optionalDependencies: Object.fromEntries(
             targets.map((t) => [`@jwtgate/cli-${t}`, pkg.version]),
           ),
@@ -142,4 +142,13 @@ function pack(dir) {
     encoding: 'utf8',
   })
   return join(tarballs, JSON.parse(result)[0].filename)
+}
+
+/**
+ * The library's dependencies: the project's, but for those only the command uses — its Redis
+ * client is bundled into the executables, and the library never imports it.
+ */
+function libraryDependencies(all) {
+  const { ioredis: _commandOnly, ...library } = all
+  return library
 }

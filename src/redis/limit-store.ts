@@ -1,47 +1,84 @@
 /**
- * @module Rate-limit buckets in Redis: one atomic script per take (`EVALSHA`, loaded again after
- * `NOSCRIPT`, as after a Redis restart), GCRA as gcra.ts computes it, on the Redis server's clock
- * (`TIME`) so that the instances' clocks do not matter. Each key expires when its bucket is full
- * again. All buckets of one request are taken in the same script: all or none.
+ * @module Rate-limit buckets in Redis: GCRA as gcra.ts computes it, in an atomic Lua script
+ * (`EVALSHA`, loaded again after `NOSCRIPT`, as after a Redis restart), on the Redis server's
+ * clock (`TIME`) so that the instances' clocks do not matter. Each key expires when its bucket
+ * is full again. All buckets of one request are taken together: all or none.
+ *
+ * Takes are coalesced: every take asked for while the event loop runs its current turn goes to
+ * Redis in one script call when the turn ends (`setImmediate`), each request still decided on its
+ * own and in order. Under load one call carries many requests, so the per-call cost of the client
+ * and the server is shared; a lone request waits for nothing but the end of its turn.
  *
  * Keys: `<prefix>rl:<limit name>:<key value>`. Several keys in one script need one server (no
  * Redis Cluster slots across them): run a single Redis, or one with replicas and failover.
  */
+import { setImmediate } from 'node:timers'
 import type { Redis } from 'ioredis'
 import type { LimitCheck, TakeResult } from '../core/limits/gcra.ts'
 import type { LimitStore } from '../core/limits/store.ts'
 
 /**
- * KEYS: the buckets. ARGV: per bucket its interval and its tolerance, in µs. Returns the
- * verdict (1 allowed, 0 not) and per bucket its TAT minus now afterwards, in µs. TATs are written
- * with `%.0f`: a plain `tostring` would round a µs timestamp to 14 digits.
+ * KEYS: the buckets of every request, in order. ARGV: the number of requests, then per request
+ * its number of buckets, then per bucket its interval and its tolerance (µs). Returns per request
+ * its verdict (1 allowed, 0 not) and per bucket its TAT minus now afterwards (µs). A key taken
+ * twice in one call sees the first take (TATs are kept in a table), and each key moved is written
+ * once, at the end. TATs are written with `%.0f`: `tostring` would round a µs timestamp to 14
+ * digits.
  */
 export const GCRA_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local n = #KEYS
-local tats = {}
-local allowed = 1
-for i = 1, n do
-  local tat = tonumber(redis.call('GET', KEYS[i]))
-  if tat == nil or tat < now then tat = now end
-  tats[i] = tat
-  if tat - now > tonumber(ARGV[2 * i]) then allowed = 0 end
-end
-local out = { allowed }
-for i = 1, n do
-  local tat = tats[i]
-  if allowed == 1 then
-    tat = tat + tonumber(ARGV[2 * i - 1])
-    redis.call('SET', KEYS[i], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+local known = {}
+local written = {}
+local out = {}
+local k = 1
+local a = 2
+for r = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local tats = {}
+  local allowed = 1
+  for i = 0, n - 1 do
+    local key = KEYS[k + i]
+    local tat = known[key]
+    if tat == nil then tat = tonumber(redis.call('GET', key)) end
+    if tat == nil or tat < now then tat = now end
+    tats[i] = tat
+    if tat - now > tonumber(ARGV[a + 2 * i + 1]) then allowed = 0 end
   end
-  out[i + 1] = tat - now
+  out[#out + 1] = allowed
+  for i = 0, n - 1 do
+    local tat = tats[i]
+    if allowed == 1 then
+      local key = KEYS[k + i]
+      tat = tat + tonumber(ARGV[a + 2 * i])
+      if written[key] == nil then written[#written + 1] = key end
+      known[key] = tat
+      written[key] = true
+    end
+    out[#out + 1] = tat - now
+  end
+  k = k + n
+  a = a + 2 * n
+end
+for _, key in ipairs(written) do
+  local tat = known[key]
+  redis.call('SET', key, string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
 end
 return out
 `
 
+/** Requests in one script call at most (the rest go in the next). */
+const MAX_BATCH = 256
+
+interface Pending {
+  readonly checks: readonly LimitCheck[]
+  resolve(result: TakeResult): void
+  reject(error: unknown): void
+}
+
 /**
- * A LimitStore in Redis. Every call rejects when the client does (its deadline passed, the server
+ * A LimitStore in Redis. Every take rejects when the client does (its deadline passed, the server
  * is unreachable); a GuardedStore around it decides what then.
  *
  * @example
@@ -49,30 +86,66 @@ return out
  */
 export class RedisLimitStore implements LimitStore {
   #sha: string | undefined
+  #pending: Pending[] = []
+  #scheduled = false
+  readonly #flush = () => this.#send()
 
   /** Buckets under `prefix` on `client`. */
   constructor(readonly client: Redis, readonly prefix: string) {}
 
-  async take(checks: readonly LimitCheck[], _now: number): Promise<TakeResult> {
-    const args: (string | number)[] = []
-    for (const c of checks) args.push(`${this.prefix}rl:${c.key}`)
-    for (const c of checks) {
-      args.push(Math.round(c.bucket.intervalMs * 1000), Math.round(c.bucket.toleranceMs * 1000))
-    }
-    const reply = (await this.#run(checks.length, args)) as number[]
-    const ahead = new Array<number>(checks.length)
-    for (let i = 0; i < checks.length; i++) ahead[i] = Number(reply[i + 1]) / 1000
-    return { allowed: Number(reply[0]) === 1, ahead }
+  take(checks: readonly LimitCheck[], _now: number): Promise<TakeResult> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ checks, resolve, reject })
+      if (!this.#scheduled) {
+        this.#scheduled = true
+        setImmediate(this.#flush)
+      }
+    })
   }
 
-  async #run(keys: number, args: (string | number)[]): Promise<unknown> {
+  #send(): void {
+    this.#scheduled = false
+    const all = this.#pending
+    this.#pending = []
+    for (let from = 0; from < all.length; from += MAX_BATCH) {
+      void this.#call(all.slice(from, from + MAX_BATCH))
+    }
+  }
+
+  async #call(batch: Pending[]): Promise<void> {
+    const keys: string[] = []
+    const args: (string | number)[] = [batch.length]
+    for (const p of batch) {
+      args.push(p.checks.length)
+      for (const c of p.checks) {
+        keys.push(`${this.prefix}rl:${c.key}`)
+        args.push(Math.round(c.bucket.intervalMs * 1000), Math.round(c.bucket.toleranceMs * 1000))
+      }
+    }
+    let reply: number[]
+    try {
+      reply = (await this.#run(keys, args)) as number[]
+    } catch (e) {
+      for (const p of batch) p.reject(e)
+      return
+    }
+    let at = 0
+    for (const p of batch) {
+      const allowed = Number(reply[at++]) === 1
+      const ahead = new Array<number>(p.checks.length)
+      for (let i = 0; i < ahead.length; i++) ahead[i] = Number(reply[at++]) / 1000
+      p.resolve({ allowed, ahead })
+    }
+  }
+
+  async #run(keys: string[], args: (string | number)[]): Promise<unknown> {
     this.#sha ??= (await this.client.script('LOAD', GCRA_SCRIPT)) as string
     try {
-      return await this.client.evalsha(this.#sha, keys, ...args)
+      return await this.client.evalsha(this.#sha, keys.length, ...keys, ...args)
     } catch (e) {
       if (!(e instanceof Error) || !e.message.startsWith('NOSCRIPT')) throw e
       this.#sha = (await this.client.script('LOAD', GCRA_SCRIPT)) as string
-      return await this.client.evalsha(this.#sha, keys, ...args)
+      return await this.client.evalsha(this.#sha, keys.length, ...keys, ...args)
     }
   }
 }

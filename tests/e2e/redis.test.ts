@@ -3,7 +3,8 @@
  * two gateway processes (one of them with two workers) share one limit — N allowed in total, not
  * N per process; Redis paused and then killed under load: no request waits longer than the
  * deadline plus a margin, the limits fall back to each instance's own, each change is logged once;
- * Redis started again: the gateways find it by themselves and share the limit again.
+ * Redis started again: the gateways find it by themselves and share the limit again; a gateway
+ * started while Redis is down starts anyway and finds it later.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { secret, sign } from '../helpers/keys.ts'
@@ -26,11 +27,12 @@ for (const target of TARGETS) {
     let a: Gateway
     let b: Gateway
     let alice: string
+    let configPath: string
 
     beforeAll(async () => {
       redis = await startRedis()
       upstream = await recordingUpstream()
-      const config = files.write(
+      configPath = files.write(
         'jwtgate.yaml',
         `
 providers:
@@ -47,7 +49,7 @@ rateLimits:
 `,
       )
       const env = {
-        JWTGATE_CONFIG: config,
+        JWTGATE_CONFIG: configPath,
         JWTGATE_REDIS_URL: redis.url,
         JWTGATE_REDIS_TIMEOUT: `${DEADLINE_MS}ms`,
       }
@@ -64,6 +66,25 @@ rateLimits:
       await upstream?.close()
       files.remove()
     })
+
+    /** `count` requests to one gateway, on fresh connections; their statuses. */
+    async function alternateOn(
+      g: Gateway,
+      path: string,
+      headers: Record<string, string>,
+      count: number,
+    ) {
+      const statuses: number[] = []
+      for (let i = 0; i < count; i++) {
+        const response = await fetch(`${g.url}${path}`, {
+          headers: { ...headers, connection: 'close' },
+          signal: AbortSignal.timeout(5000),
+        })
+        await response.arrayBuffer()
+        statuses.push(response.status)
+      }
+      return statuses
+    }
 
     /** `count` requests alternating between the two gateways, on fresh connections. */
     async function alternate(path: string, headers: Record<string, string>, count: number) {
@@ -163,6 +184,37 @@ rateLimits:
         expect(back.statuses).toEqual([200, 200, 200, 200, 429, 429, 429, 429])
       },
       40_000,
+    )
+
+    test(
+      'Redis down at start: the gateway starts anyway (after at most 3 s), limits each on its own, and finds Redis when it comes',
+      async () => {
+        const later = await startRedis()
+        await later.kill()
+        const started = performance.now()
+        const g = await startGateway(target, {
+          JWTGATE_CONFIG: configPath,
+          JWTGATE_REDIS_URL: later.url,
+          JWTGATE_REDIS_TIMEOUT: `${DEADLINE_MS}ms`,
+          JWTGATE_WORKERS: '1',
+        }, { timeoutMs: 20_000 })
+        try {
+          expect(performance.now() - started).toBeLessThan(10_000)
+          const local = await alternateOn(g, '/open/x', { 'x-api-key': 'at-start' }, 6)
+          expect(local).toEqual([200, 200, 200, 200, 429, 429])
+          await pollUntil(() => g.events('store_down').length === 1, 5000, 20)
+          await later.restart()
+          await pollUntil(async () => {
+            await alternateOn(g, '/open/y', { 'x-api-key': `probe-${Math.random()}` }, 1)
+            return g.events('store_up').length === 1
+          }, 10_000)
+          await pollUntil(() => g.events('revocations_synced').length >= 1, 5000, 20)
+        } finally {
+          await g.kill()
+          await later.kill()
+        }
+      },
+      60_000,
     )
   })
 }

@@ -113,3 +113,19 @@ test('a paused server: the take rejects within the deadline', async () => {
   await Bun.sleep(100)
   expect((await store.take([check], 0)).allowed).toBe(true)
 })
+
+test('takes asked for in one turn go in one call, decided in order (a key taken twice sees its first take)', async () => {
+  await redis.command('CONFIG RESETSTAT')
+  const bucket = bucketOf(3, 60_000, 3)
+  const answers = await Promise.all(
+    Array.from({ length: 5 }, () => store.take([{ key: 'turn', bucket }], 0)),
+  )
+  expect(answers.map((a) => a.allowed)).toEqual([true, true, true, false, false])
+  expect(answers.slice(0, 3).map((a) => remainingOf(a.ahead[0]!, bucket))).toEqual([2, 1, 0])
+  const stats = await redis.command('INFO commandstats')
+  expect(stats).toMatch(/cmdstat_evalsha:calls=1,/)
+  expect(stats).toMatch(/cmdstat_set:calls=1,/)
+  // What the call wrote is the last take's TAT.
+  const pttl = await client.pttl('t:rl:turn')
+  expect(pttl).toBeGreaterThan(59_000)
+})

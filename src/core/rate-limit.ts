@@ -191,7 +191,8 @@ export class SharedLimiter implements Limiter {
 /**
  * JWTGATE_RATE_LIMIT in a `LimitStore` shared by several instances (Redis, behind a
  * GuardedStore): each take is one store call; `wait` knows what the store's guard remembers of
- * refused buckets (the address gate before verification then costs no store call).
+ * refused buckets (the address gate before verification then costs no store call). Its keys start
+ * with `~rate:`, which no named limit's can (names start with a letter or digit).
  *
  * @example
  * import { GuardedStore, StoreLimiter } from 'jwtgate'
@@ -210,12 +211,12 @@ export class StoreLimiter implements Limiter {
   }
 
   wait(key: string, now: number): number {
-    return this.store.known?.({ key: `rate:${key}`, bucket: this.#bucket }, now) ?? 0
+    return this.store.known?.({ key: `~rate:${key}`, bucket: this.#bucket }, now) ?? 0
   }
 
   take(key: string, now: number): number | Promise<number> {
     const bucket = this.#bucket
-    const result = this.store.take([{ key: `rate:${key}`, bucket }], now)
+    const result = this.store.take([{ key: `~rate:${key}`, bucket }], now)
     if (result instanceof Promise) {
       return result.then((r) => (r.allowed ? 0 : Math.max(1, waitOf(r.ahead[0]!, bucket))))
     }

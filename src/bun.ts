@@ -3,7 +3,7 @@
  * use too: adapters/bun.ts), files and signals, handed to the runtime-neutral command line.
  */
 import { appendFileSync, readFileSync, unwatchFile, watchFile } from 'node:fs'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, networkInterfaces } from 'node:os'
 import { MAX_IDLE_TIMEOUT_SEC, runtimeDeps, serve } from './adapters/bun.ts'
 import { main } from './cli/main.ts'
 import type { Host } from './cli/host.ts'
@@ -13,6 +13,10 @@ const host: Host = {
   env: process.env,
   readFile: (path) => readFileSync(path, 'utf8'),
   appendFile: (path, text) => appendFileSync(path, text),
+  networks: () =>
+    Object.values(networkInterfaces()).flatMap((list) =>
+      (list ?? []).flatMap((n) => (n.cidr === null ? [] : [{ address: n.address, cidr: n.cidr }]))
+    ),
   stdout: (line) => void process.stdout.write(`${line}\n`),
   stderr: (line) => void process.stderr.write(`${line}\n`),
   serve: (handler, { host, port, tls, idleTimeoutSec, reusePort }) =>

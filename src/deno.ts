@@ -13,6 +13,14 @@ const host: Host = {
   env: Deno.env.toObject(),
   readFile: (path) => Deno.readTextFileSync(path),
   appendFile: (path, text) => Deno.writeTextFileSync(path, text, { append: true }),
+  networks() {
+    try {
+      return Deno.networkInterfaces().map((n) => ({ address: n.address, cidr: n.cidr }))
+    } catch {
+      // Without --allow-sys: loopback alone may ask for checks (JWTGATE_AUTH_CALLERS widens it).
+      return []
+    }
+  },
   stdout: (line) => void Deno.stdout.writeSync(encoder.encode(`${line}\n`)),
   stderr: (line) => void Deno.stderr.writeSync(encoder.encode(`${line}\n`)),
   serve: (handler, { host, port, tls, reusePort }) =>

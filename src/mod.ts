@@ -26,6 +26,7 @@ export { type Config, loadConfig, type LoadOptions } from './core/config/load.ts
 export type {
   AuthMode,
   ClaimHeader,
+  ForwardAuthConfig,
   LocalKeys,
   ProviderConfig,
   ReadFile,

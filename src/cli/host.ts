@@ -33,6 +33,8 @@ export interface Host {
   readonly runtime: string
   readonly env: Readonly<Record<string, string | undefined>>
   readFile(path: string): string
+  /** The machine's network interfaces' addresses and their networks (CIDR). */
+  networks(): readonly { readonly address: string; readonly cidr: string }[]
   /** Appends `text` to the file at `path`, creating it if absent (the revocations file). */
   appendFile(path: string, text: string): void
   /** Writes a line (a newline is added) to standard output / standard error. */

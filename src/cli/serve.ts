@@ -54,6 +54,7 @@ export async function listen(
   const gateway = createGateway(config, {
     ...host.gatewayDeps,
     ...options.deps,
+    localNetworks: listenerNetworks(host, config.host),
     logger,
     connectionIdleMs: idleTimeoutSec === undefined ? undefined : idleTimeoutSec * 1000,
   })
@@ -310,4 +311,13 @@ export async function serveOne(host: Host, env: Environment, config: Config): Pr
   store.close()
   logger.log('info', 'stopped', {})
   return 0
+}
+
+/**
+ * The networks the listener is on, as CIDR ranges — every interface's for a wildcard address,
+ * else the interface that has the address: with loopback, who may ask for checks by default.
+ */
+export function listenerNetworks(host: Host, address: string): string[] {
+  const wildcard = address === '0.0.0.0' || address === '::' || address === ''
+  return host.networks().filter((n) => wildcard || n.address === address).map((n) => n.cidr)
 }

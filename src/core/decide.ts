@@ -231,11 +231,14 @@ async function verify(
   return { route: match.route, params: match.params, claims, provider, found, cached }
 }
 
-/** The route's requirements on the decision's verified claims; throws ForbiddenError (403). */
-export function authorize(decision: Decision, request: Request, trace?: Trace): void {
+/**
+ * The route's requirements on the decision's verified claims, for a request with `method` (its
+ * own, or the one a forward-authentication check asks about); throws ForbiddenError (403).
+ */
+export function authorize(decision: Decision, method: string, trace?: Trace): void {
   if (decision.claims === undefined) return
   checkRequirements(decision.route.route.require, decision.claims, {
-    method: request.method,
+    method,
     params: decision.params,
   }, trace)
 }

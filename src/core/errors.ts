@@ -40,6 +40,9 @@ export type ErrorCode =
   | 'headers_too_large'
   | 'rate_limited'
   | 'cors_rejected'
+  | 'untrusted_caller'
+  | 'auth_headers_conflict'
+  | 'auth_headers_missing'
   | 'internal_error'
 
 /**
@@ -225,7 +228,13 @@ export class BadRequestError extends GatewayError {
    * @param detail A generic explanation, safe to send to the client.
    */
   constructor(
-    code: 'bad_path' | 'bad_host' | 'trailers_not_supported' | 'method_not_allowed',
+    code:
+      | 'bad_path'
+      | 'bad_host'
+      | 'trailers_not_supported'
+      | 'method_not_allowed'
+      | 'auth_headers_conflict'
+      | 'auth_headers_missing',
     detail: string,
   ) {
     super(code, code === 'method_not_allowed' ? 405 : 400, detail)

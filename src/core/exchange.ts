@@ -10,7 +10,8 @@ export interface Exchange {
   readonly requestId: string
   readonly started: number
   readonly client: string | undefined
-  readonly method: string
+  /** The request's method (for a forward-authentication check: the method it asks about). */
+  method: string
   path: string | undefined
   route: string | undefined
   /** The problem code of a refusal; undefined when allowed. */

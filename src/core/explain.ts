@@ -58,7 +58,7 @@ export async function explain(
     const match = routeFor(state, request.method, target.path, steps)
     routeName = match.route.route.name
     const decision = await authenticate(state, match, request, target, undefined, steps)
-    authorize(decision, request, steps)
+    authorize(decision, request.method, steps)
     const route = decision.route.route
     const base = state.upstreams.get(route.upstream)!.base
     steps.push({ step: 'allowed', ok: true })

@@ -28,6 +28,9 @@ import { errorResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
 import { checkMethod } from './routing/method.ts'
 import { normalizeTarget } from './routing/path.ts'
+import { checkOf } from './forward/check.ts'
+import { claimHeaders } from './proxy/claim-headers.ts'
+import type { Counted } from './limits/policy.ts'
 import { buildState, isReady, retireState, type State } from './state.ts'
 
 /** What the host runtime provides. All optional: the defaults are the global ones. */
@@ -47,6 +50,11 @@ export interface GatewayDeps {
    * reported on `/metrics`.
    */
   readonly limitStore?: LimitStore & Partial<StoreHealth>
+  /**
+   * The networks the listener is on, as CIDR ranges: with loopback, who may ask for
+   * forward-authentication checks unless JWTGATE_AUTH_CALLERS says (the entrypoint finds them).
+   */
+  readonly localNetworks?: readonly string[]
   /**
    * The revocations every verified token is checked against (the entrypoint keeps them in step
    * with Redis or the revocations file); default: none.
@@ -159,6 +167,7 @@ export function createGateway(
     keyFetch: deps.keyFetch,
     limiter: deps.limiter,
     limitStore: deps.limitStore,
+    localNetworks: deps.localNetworks,
     now,
     logger,
     metrics,
@@ -176,20 +185,26 @@ export function createGateway(
 
   /** The pipeline for one request; each step returns what it found, or throws. */
   async function pipeline(s: State, request: Request, info: ConnectionInfo, x: Exchange) {
-    checkMethod(request.method)
+    // A forward-authentication check: the request it asks about is the one decided.
+    const check = s.forwardAuth === undefined
+      ? undefined
+      : checkOf(s.forwardAuth, request, info.clientAddress)
+    const method = check === undefined ? request.method : check.method
+    if (check !== undefined) x.method = method
+    checkMethod(method)
     const cors = s.config.cors
-    if (cors !== undefined && isPreflight(request)) {
+    if (check === undefined && cors !== undefined && isPreflight(request)) {
       const answer = preflightResponse(cors, request, x.requestId)
       if (answer.status === 403) x.code = 'cors_rejected'
       return answer
     }
     checkHost(request.headers.get('host'))
-    const target = normalizeTarget(request.url)
+    const target = normalizeTarget(check === undefined ? request.url : check.uri)
     x.path = target.path
-    if (isHealthProbe(request.method, target.path)) {
+    if (check === undefined && isHealthProbe(method, target.path)) {
       return healthResponse(target.path, x.requestId, ready(), draining)
     }
-    const match = route(s, request.method, target.path)
+    const match = route(s, method, target.path)
     x.route = match.route.route.name
     let decision = authenticate(s, match, request, target, x.client)
     if (decision instanceof Promise) decision = await decision
@@ -201,7 +216,7 @@ export function createGateway(
         const checked = checkRevoked(revocations, decision, s.config.revocations.strict)
         if (checked !== undefined) await checked
       }
-      authorize(decision, request)
+      authorize(decision, method)
     }
     if (s.limiter !== undefined) {
       const key = claims !== undefined ? subjectKey(x.iss, x.sub) : addressKey(x.client)
@@ -220,6 +235,7 @@ export function createGateway(
       }, now())
       if (counted instanceof Promise) counted = await counted
     }
+    if (check !== undefined) return checkAnswer(s, decision, x.requestId, counted)
     if (local !== undefined) {
       const response = await callLocal(local, request, decision, x.requestId)
       if (counted !== undefined) setLimitFields(counted, response.headers)
@@ -376,4 +392,24 @@ function requestIdOf(request: Request): string {
 /** JWTGATE_RATE_LIMIT's refusal: 429 with the seconds to wait. */
 function limited(waitMs: number): LimitError {
   return new LimitError('rate_limited', 'Too many requests; retry later.', Math.ceil(waitMs / 1000))
+}
+
+/**
+ * An allowed check: 200 without a body, with the claim headers for the asking proxy to copy
+ * upstream — every claim header of the configuration, empty when this route or token gives it no
+ * value, so that copying one always replaces a client's copy (Caddy before 2.9 would otherwise
+ * set the literal placeholder, 2.10 keep the client's value) — the request id, and the rate-limit
+ * fields; never cached.
+ */
+function checkAnswer(
+  s: State,
+  decision: Decision,
+  requestId: string,
+  counted: Counted | undefined,
+): Response {
+  const headers = new Headers({ 'cache-control': 'no-store', 'x-request-id': requestId })
+  for (const name of s.claimHeaderNames) headers.set(name, '')
+  for (const [name, value] of claimHeaders(decision)) headers.set(name, value)
+  if (counted !== undefined) setLimitFields(counted, headers)
+  return new Response(null, { status: 200, headers })
 }

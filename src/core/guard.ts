@@ -85,7 +85,7 @@ export function createVerifier(
         const target = normalizeTarget(request.url)
         const match = route(state, request.method, target.path)
         const decision = await authenticate(state, match, request, target, info.clientAddress)
-        authorize(decision, request)
+        authorize(decision, request.method)
         return { claims: decision.claims, route: match.route.route.name, params: decision.params }
       } catch (e) {
         const incoming = request.headers.get('x-request-id')

@@ -17,6 +17,8 @@ import type { Config, ProviderConfig, RouteConfig, UpstreamConfig } from './conf
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
 import { foldHeaderName, type HeaderFilter, IDENTITY_PREFIXES, Prefixes } from './proxy/headers.ts'
+import { AddressSet, LOOPBACK } from './forward/addresses.ts'
+import type { ForwardAuth } from './forward/check.ts'
 import { type ActiveLimit, activeLimits } from './limits/policy.ts'
 import { type LimitStore, MemoryStore } from './limits/store.ts'
 import { type Limiter, type RateLimit, RateLimiter } from './rate-limit.ts'
@@ -59,6 +61,13 @@ export interface State {
   readonly afterHeaders: readonly TokenSource[]
   /** JWTGATE_RATE_LIMIT's buckets; carried over by a reload that keeps the same limit. */
   readonly limiter: Limiter | undefined
+  /** Forward-authentication checks, when the configuration answers any. */
+  readonly forwardAuth: ForwardAuth | undefined
+  /**
+   * Every claim header of every route (lower-cased, without repeats): an allowed check answers
+   * each, empty when it has no value, so a proxy that copies them always replaces a client's copy.
+   */
+  readonly claimHeaderNames: readonly string[]
   /** Per route with named limits (`rateLimits:`): those that apply to it, compiled. */
   readonly routeLimits: ReadonlyMap<RouteConfig, readonly ActiveLimit[]>
   /** Where the named limits' buckets are: the gateway's store, or this process's memory. */
@@ -79,6 +88,8 @@ export interface StateDeps {
   readonly keyFetch?: typeof fetch
   /** Makes the buckets of a rate limit (default: this process's own, RateLimiter). */
   readonly limiter?: (rate: RateLimit) => Limiter
+  /** The networks the listener is on (CIDR ranges): with loopback, the default check callers. */
+  readonly localNetworks?: readonly string[]
   /** Holds the named limits' buckets (default: this process's memory, kept across reloads). */
   readonly limitStore?: LimitStore
   readonly now: () => number
@@ -171,6 +182,18 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
       : config.rateLimit === undefined
       ? undefined
       : deps.limiter?.(config.rateLimit) ?? new RateLimiter(config.rateLimit),
+    forwardAuth: config.mode === 'auth' || config.forwardAuth.path !== undefined
+      ? {
+        config: config.forwardAuth,
+        everyRequest: config.mode === 'auth',
+        callers: new AddressSet(
+          config.forwardAuth.callers ?? [...LOOPBACK, ...(deps.localNetworks ?? [])],
+        ),
+      }
+      : undefined,
+    claimHeaderNames: [
+      ...new Set(config.routes.flatMap((r) => r.claimHeaders.map((c) => c.header))),
+    ],
     routeLimits: new Map(
       config.routes.flatMap((r) => {
         const limits = activeLimits(config.rateLimits, r.name)

@@ -28,6 +28,7 @@ function testHost(env: Record<string, string>, files: Record<string, string> = {
       if (!(path in files)) throw new Error('ENOENT')
       return files[path]!
     },
+    networks: () => [],
     appendFile(path, text) {
       files[path] = (files[path] ?? '') + text
     },

@@ -9,6 +9,6 @@ import type { State } from '../../src/core/state.ts'
 export async function decide(state: State, request: Request, target: Target): Promise<Decision> {
   const match = route(state, request.method, target.path)
   const decision = await authenticate(state, match, request, target, undefined)
-  authorize(decision, request)
+  authorize(decision, request.method)
   return decision
 }

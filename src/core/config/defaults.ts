@@ -16,6 +16,8 @@ export const DEFAULTS = {
   watch: false,
   admin: { host: '127.0.0.1' },
   shutdownTimeout: '30s',
+  /** Proxy to upstreams; `auth` answers other proxies' checks instead. */
+  mode: 'proxy',
   /** `auto`: as many as the cores the process may use keep busy (cli/workers/count.ts). */
   workers: 'auto',
   cors: {

@@ -17,7 +17,14 @@ import { originPatternProblem } from '../cors.ts'
 import { parseRateLimit } from '../rate-limit.ts'
 import { parseLimitKey } from '../limits/policy.ts'
 import { DEFAULTS } from './defaults.ts'
-import { checked, MAX_WORKERS, parseDuration, parseSize } from './values.ts'
+import {
+  authPathProblem,
+  callerProblem,
+  checked,
+  MAX_WORKERS,
+  parseDuration,
+  parseSize,
+} from './values.ts'
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 
@@ -240,6 +247,14 @@ export const FileSchema = v.strictObject({
     }),
   ),
   shutdownTimeout: v.optional(Duration, DEFAULTS.shutdownTimeout),
+  mode: v.optional(v.picklist(['proxy', 'auth'], 'must be proxy or auth'), DEFAULTS.mode),
+  forwardAuth: v.optional(
+    v.strictObject({
+      path: v.optional(checked(authPathProblem)),
+      callers: v.optional(v.array(checked(callerProblem))),
+      headers: v.optional(v.picklist(['original', 'forwarded'], 'must be original or forwarded')),
+    }),
+  ),
   workers: v.optional(
     v.union(
       [

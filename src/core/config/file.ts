@@ -56,9 +56,12 @@ async function parseConfigText(
 /** Validates a parsed file (an empty one is `{}`); returns its value or every problem found. */
 function validateFile(
   value: unknown,
-  local: boolean,
+  local: boolean | undefined,
 ): { file?: FileConfig; issues: ConfigIssue[] } {
-  const result = v.safeParse(local ? LocalFileSchema : FileSchema, value ?? {})
+  // Undefined: the file's own `mode` says (auth mode needs no upstream).
+  const auth = typeof value === 'object' && value !== null && 'mode' in value &&
+    (value as { mode?: unknown }).mode === 'auth'
+  const result = v.safeParse(local ?? auth ? LocalFileSchema : FileSchema, value ?? {})
   if (result.success) return { file: result.output, issues: [] }
   return {
     issues: result.issues.map((issue) => ({
@@ -76,7 +79,7 @@ export async function readConfigFile(
   path: string,
   readFile: ReadFile | undefined,
   issues: ConfigIssue[],
-  local = false,
+  local?: boolean,
 ): Promise<FileConfig | undefined> {
   let text: string
   try {

@@ -73,13 +73,16 @@ export async function loadConfig(
   const filePath = values.JWTGATE_CONFIG
 
   let file: FileConfig | undefined
+  // No upstream is needed to guard a handler in this process, nor to answer other proxies' checks.
+  const local = options.local === true ||
+    ('JWTGATE_MODE' in input ? values.JWTGATE_MODE === 'auth' : undefined)
   if (filePath !== undefined) {
     refuseRouteVariables(env, input, issues)
-    file = await readConfigFile(filePath, options.readFile, issues, options.local)
+    file = await readConfigFile(filePath, options.readFile, issues, local)
     if (file === undefined) throw new ConfigError(issues)
   }
   const parts = file === undefined
-    ? await compileEnvironment(values, named, issues, options.local)
+    ? await compileEnvironment(values, named, issues, local === true)
     : await compileFile(file, env, options.readFile, issues)
   const settings = mergeSettings(values, input, file, options.readFile, issues)
   const rateLimits = compileRateLimits(file, parts.routes, parts.providers, issues)
@@ -97,6 +100,8 @@ export async function loadConfig(
   if (issues.length > 0) throw new ConfigError(issues)
   // Assembled in Config's field order (the listener's settings, the parts, then the rest).
   const {
+    mode,
+    forwardAuth,
     log,
     admin,
     shutdownTimeoutMs,
@@ -109,6 +114,8 @@ export async function loadConfig(
     ...listener
   } = settings
   return deepFreeze<Config>({
+    mode,
+    forwardAuth,
     ...listener,
     ...parts,
     log,

@@ -115,6 +115,12 @@ export function mergeSettings(
   const size = (b: number | string) => (typeof b === 'number' ? b : parseSize(b))
 
   return {
+    mode: pick('JWTGATE_MODE', file?.mode),
+    forwardAuth: {
+      path: pick('JWTGATE_AUTH_PATH', file?.forwardAuth?.path),
+      callers: pick('JWTGATE_AUTH_CALLERS', file?.forwardAuth?.callers),
+      headers: pick('JWTGATE_AUTH_HEADERS', file?.forwardAuth?.headers),
+    },
     host: pick('JWTGATE_HOST', file?.listen?.host),
     port: pick('JWTGATE_PORT', file?.listen?.port),
     trustedProxies: pick('JWTGATE_TRUSTED_PROXIES', file?.trustedProxies),

@@ -17,8 +17,11 @@ import { redisUrlProblem } from './redis.ts'
 import { DEFAULTS, defaultText as text } from './defaults.ts'
 import { decodeSecret, INVALID_BASE64 } from './secrets.ts'
 import {
+  authPathProblem,
   boolean,
+  callerProblem,
   checked,
+  checkedList,
   count,
   duration,
   MAX_WORKERS,
@@ -141,6 +144,15 @@ const EnvSchema = v.object({
   ),
   JWTGATE_ADMIN_HOST: v.optional(v.string(), DEFAULTS.admin.host),
   JWTGATE_ADMIN_PORT: v.optional(port),
+  JWTGATE_MODE: v.optional(
+    v.picklist(['proxy', 'auth'], 'must be proxy or auth'),
+    DEFAULTS.mode,
+  ),
+  JWTGATE_AUTH_PATH: v.optional(checked(authPathProblem)),
+  JWTGATE_AUTH_CALLERS: v.optional(checkedList(callerProblem)),
+  JWTGATE_AUTH_HEADERS: v.optional(
+    v.picklist(['original', 'forwarded'], 'must be original or forwarded'),
+  ),
   JWTGATE_ADMIN_TOKEN: v.optional(v.string()),
   JWTGATE_REVOCATIONS_FILE: v.optional(v.string()),
   JWTGATE_REVOCATIONS_STRICT: v.optional(boolean, text(DEFAULTS.revocations.strict)),
@@ -155,14 +167,7 @@ const EnvSchema = v.object({
   ),
   JWTGATE_TLS_CERT: v.optional(v.string()),
   JWTGATE_TLS_KEY: v.optional(v.string()),
-  JWTGATE_CORS_ORIGINS: v.optional(orMessage((s) => {
-    const origins = parseList(s)
-    for (const o of origins) {
-      const problem = originPatternProblem(o)
-      if (problem !== undefined) return problem
-    }
-    return origins
-  })),
+  JWTGATE_CORS_ORIGINS: v.optional(checkedList(originPatternProblem)),
   JWTGATE_CORS_METHODS: v.optional(list, text(DEFAULTS.cors.methods)),
   JWTGATE_CORS_HEADERS: v.optional(list, text(DEFAULTS.cors.headers)),
   JWTGATE_CORS_CREDENTIALS: v.optional(boolean, text(DEFAULTS.cors.credentials)),

@@ -99,6 +99,24 @@ export function describeConfig(config: Config): string[] {
       })`,
     )
   }
+  const fa = config.forwardAuth
+  if (config.mode === 'auth' || fa.path !== undefined) {
+    lines.push(
+      `checks:   ${
+        config.mode === 'auth'
+          ? 'every request is a forward-authentication check (mode auth)'
+          : `on ${fa.path}`
+      }${
+        config.mode === 'auth' && fa.path !== undefined ? `, its path below ${fa.path}` : ''
+      }; from ${fa.callers?.join(', ') ?? "loopback and the listener's networks"}; headers: ${
+        fa.headers === undefined
+          ? 'X-Original-* or X-Forwarded-* (not both)'
+          : fa.headers === 'original'
+          ? 'X-Original-* only'
+          : 'X-Forwarded-* only'
+      }`,
+    )
+  }
   const r = config.revocations
   const where = config.redis !== undefined
     ? 'in Redis'

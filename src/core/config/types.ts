@@ -118,8 +118,36 @@ export interface RouteConfig {
   readonly require: Requirements
 }
 
+/**
+ * Forward authentication (JWTGATE_MODE=auth, JWTGATE_AUTH_*): checks other proxies ask for
+ * (nginx `auth_request`, Caddy `forward_auth`, Traefik `ForwardAuth`, Envoy `ext_authz`).
+ */
+export interface ForwardAuthConfig {
+  /**
+   * Requests to this path or below it are checks (in proxy mode: the only ones; in auth mode:
+   * the prefix taken off a check's own path, for Envoy's `path_prefix`). Undefined: in proxy mode
+   * no checks; in auth mode every request is one.
+   */
+  readonly path: string | undefined
+  /**
+   * Who may ask: addresses and CIDR ranges. Undefined: loopback and the networks the listener is
+   * on (as the entrypoint reports them).
+   */
+  readonly callers: readonly string[] | undefined
+  /**
+   * Which proxy's headers say what is checked: `original` (X-Original-Method/-URI, nginx) or
+   * `forwarded` (X-Forwarded-Method/-Uri, Traefik, Caddy); the other's are then ignored.
+   * Undefined: either, and a check carrying both is refused.
+   */
+  readonly headers: 'original' | 'forwarded' | undefined
+}
+
 /** The whole validated configuration, deeply frozen. */
 export interface Config {
+  /** `proxy`: forward allowed requests upstream; `auth`: answer other proxies' checks (JWTGATE_MODE). */
+  readonly mode: 'proxy' | 'auth'
+  /** Forward-authentication checks: where, from whom, read how. */
+  readonly forwardAuth: ForwardAuthConfig
   /** The listen address (JWTGATE_HOST). */
   readonly host: string
   /** The listen port (JWTGATE_PORT; 0 picks a free one). */

@@ -3,6 +3,7 @@
  * booleans, ports. Pure functions returning `undefined` on bad input, plus the valibot actions that
  * wrap them with a message naming the expected form.
  */
+import { parseRange } from '../forward/addresses.ts'
 import * as v from 'valibot'
 
 const UNIT_MS = new Map([['ms', 1], ['s', 1000], ['m', 60_000], ['h', 3_600_000]])
@@ -147,4 +148,32 @@ export function parseWorkers(text: string): number | 'auto' | undefined {
   if (!/^\d+$/.test(t)) return undefined
   const n = Number(t)
   return n >= 1 && n <= MAX_WORKERS ? n : undefined
+}
+
+/** Why `text` is not a check path (JWTGATE_AUTH_PATH): undefined when it is one. */
+export function authPathProblem(text: string): string | undefined {
+  if (!/^\/[A-Za-z0-9._~!$&'()+,=:@/-]*$/.test(text)) {
+    return 'must be a path such as /auth or /ext_authz (letters, digits and - . _ ~ / only)'
+  }
+  if (/\/\/|\/\.\.?(\/|$)/.test(text)) return 'must be a plain path, without // or dot segments'
+  return undefined
+}
+
+/** Why an entry of JWTGATE_AUTH_CALLERS is not an address or range; undefined when it is one. */
+export function callerProblem(text: string): string | undefined {
+  return parseRange(text) === undefined
+    ? `${JSON.stringify(text)} is not an address or CIDR range (10.0.0.0/8, fd00::/8, 192.0.2.7)`
+    : undefined
+}
+
+/** A comma-separated list whose every item `problem` accepts (the first problem is the message). */
+export function checkedList(problem: (item: string) => string | undefined) {
+  return orMessage((s) => {
+    const items = parseList(s)
+    for (const item of items) {
+      const found = problem(item)
+      if (found !== undefined) return found
+    }
+    return items
+  })
 }

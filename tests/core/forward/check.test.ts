@@ -1,0 +1,238 @@
+import assert from 'node:assert/strict'
+import { gatewayFixture } from '../../helpers/gateway.ts'
+import { secret, sign } from '../../helpers/keys.ts'
+import { test } from '../../helpers/t.ts'
+
+const KEY = secret(32)
+const PROXY = '127.0.0.1'
+
+/** A gateway answering checks (auth mode, no upstream) with routes like proxy mode's. */
+async function setup(extra = '') {
+  return await gatewayFixture({
+    file: () => `
+mode: auth
+${extra}
+providers:
+  main: { secret: "${KEY.config}" }
+rateLimits:
+  tight: { rate: 1/1m, routes: [limited] }
+routes:
+  - { name: public, path: /public/*, auth: public }
+  - { name: limited, path: /limited/*, claimHeaders: { sub: X-User-Id } }
+  - name: orders
+    path: /orders/:id
+    methods: [GET]
+    claimHeaders: { sub: X-User-Id, email: X-User-Email }
+    require: { scopes: { all: [orders:read] } }
+  - { name: admin, path: /admin/*, require: { roles: { any: [admin] } } }
+`,
+  })
+}
+
+const token = (claims: Record<string, unknown>) => sign(claims, { alg: 'HS256', key: KEY.raw })
+
+/** A check as nginx sends it: X-Original-Method and X-Original-URI, on some path of its own. */
+const nginx = (method: string, uri: string, headers: Record<string, string> = {}) => ({
+  headers: { 'x-original-method': method, 'x-original-uri': uri, ...headers },
+})
+/** A check as Traefik and Caddy send it. */
+const traefik = (method: string, uri: string, headers: Record<string, string> = {}) => ({
+  headers: { 'x-forwarded-method': method, 'x-forwarded-uri': uri, ...headers },
+})
+
+test('an allowed check: 200, no body, the claim headers and X-Request-Id, no-store', async () => {
+  const g = await setup()
+  try {
+    const t = await token({ sub: 'alice', email: 'a@x', scope: 'orders:read' })
+    for (const build of [nginx, traefik]) {
+      const response = await g.call(
+        '/auth',
+        build('GET', '/orders/7?x=1', { authorization: `Bearer ${t}` }),
+        PROXY,
+      )
+      assert.equal(response.status, 200)
+      assert.equal(await response.text(), '')
+      assert.equal(response.headers.get('x-user-id'), 'alice')
+      assert.equal(response.headers.get('x-user-email'), 'a@x')
+      assert.equal(response.headers.get('cache-control'), 'no-store')
+      assert.match(response.headers.get('x-request-id')!, /^[0-9a-f-]{36}$/)
+    }
+    const line = g.lines.map((l) => JSON.parse(l)).find((l) => l.event === 'request')
+    assert.equal(line.path, '/orders/7')
+    assert.equal(line.method, 'GET')
+    assert.equal(line.route, 'orders')
+  } finally {
+    await g.close()
+  }
+})
+
+test('a refused check answers as proxy mode would: 401 with WWW-Authenticate, 403, 404, 429', async () => {
+  const g = await setup()
+  try {
+    const reader = await token({ sub: 'bob', scope: 'orders:read' })
+    const missing = await g.call('/auth', nginx('GET', '/orders/7'), PROXY)
+    assert.equal(missing.status, 401)
+    assert.equal(missing.headers.get('www-authenticate'), 'Bearer realm="jwtgate"')
+    assert.equal((await missing.json()).code, 'token_missing')
+    const wrongMethod = await g.call(
+      '/auth',
+      nginx('DELETE', '/orders/7', { authorization: `Bearer ${reader}` }),
+      PROXY,
+    )
+    assert.equal(wrongMethod.status, 404, 'the route matches GET only: the original method decides')
+    const admin = await g.call(
+      '/auth',
+      nginx('GET', '/admin/x', { authorization: `Bearer ${reader}` }),
+      PROXY,
+    )
+    assert.equal(admin.status, 403)
+    assert.equal((await admin.json()).code, 'insufficient_role')
+    // A public route: allowed, every claim header answered empty (a proxy copying it replaces
+    // the client's copy with nothing).
+    const open = await g.call('/auth', nginx('GET', '/public/x', { 'x-user-id': 'root' }), PROXY)
+    assert.equal(open.status, 200)
+    assert.equal(open.headers.get('x-user-id'), '')
+    assert.equal(open.headers.get('x-user-email'), '')
+    const first = await g.call(
+      '/auth',
+      nginx('GET', '/limited/a', { authorization: `Bearer ${reader}` }),
+      PROXY,
+    )
+    assert.equal(first.headers.get('ratelimit-policy'), '"tight";q=1;w=60')
+    const second = await g.call(
+      '/auth',
+      nginx('GET', '/limited/a', { authorization: `Bearer ${reader}` }),
+      PROXY,
+    )
+    assert.equal(second.status, 429)
+  } finally {
+    await g.close()
+  }
+})
+
+test('path tricks in the original URI are normalised or refused, never allowed past a rule', async () => {
+  const g = await setup()
+  try {
+    const plain = await token({ sub: 'eve' })
+    const auth = { authorization: `Bearer ${plain}` }
+    for (const uri of ['/public/../admin/x', '/public/%2e%2e/admin/x', '/public/%2E%2E/admin/x']) {
+      const response = await g.call('/auth', nginx('GET', uri, auth), PROXY)
+      assert.equal(response.status, 403, uri) // decided as /admin/x
+    }
+    for (
+      const uri of [
+        '/public%2f..%2fadmin/x',
+        '/public/x;/../../admin/x',
+        '/admin\\x',
+        'admin/x',
+        'http://h/admin',
+      ]
+    ) {
+      const response = await g.call('/auth', nginx('GET', uri, auth), PROXY)
+      assert.equal(response.status, 400, uri)
+    }
+    // Without a token: refused on the normalised path, never a public answer.
+    assert.equal((await g.call('/auth', nginx('GET', '/public/../admin/x'), PROXY)).status, 401)
+  } finally {
+    await g.close()
+  }
+})
+
+test('both conventions at once are refused; JWTGATE_AUTH_HEADERS pins one and ignores the other', async () => {
+  const g = await setup()
+  try {
+    const both = { ...nginx('GET', '/public/x').headers, ...traefik('GET', '/admin/x').headers }
+    const response = await g.call('/auth', { headers: both }, PROXY)
+    assert.equal(response.status, 400)
+    assert.equal((await response.json()).code, 'auth_headers_conflict')
+    const half = await g.call('/auth', { headers: { 'x-original-uri': '/public/x' } }, PROXY)
+    assert.equal(half.status, 400)
+    assert.equal((await half.json()).code, 'auth_headers_missing')
+  } finally {
+    await g.close()
+  }
+  const pinned = await setup('forwardAuth: { headers: forwarded }')
+  try {
+    // A client's X-Original-URI passed through by Caddy is ignored: the forwarded one decides.
+    const both = { ...nginx('GET', '/public/x').headers, ...traefik('GET', '/admin/x').headers }
+    assert.equal((await pinned.call('/auth', { headers: both }, PROXY)).status, 401)
+    const none = await pinned.call('/auth', nginx('GET', '/public/x'), PROXY)
+    assert.equal(none.status, 400)
+    assert.equal((await none.json()).code, 'auth_headers_missing')
+  } finally {
+    await pinned.close()
+  }
+})
+
+test('checks are taken only from trusted callers (loopback by default)', async () => {
+  const g = await setup()
+  try {
+    const response = await g.call('/auth', nginx('GET', '/public/x'), '198.51.100.7')
+    assert.equal(response.status, 403)
+    assert.equal((await response.json()).code, 'untrusted_caller')
+    assert.equal((await g.call('/auth', nginx('GET', '/public/x'), '::1')).status, 200)
+  } finally {
+    await g.close()
+  }
+  const listed = await setup('forwardAuth: { callers: [198.51.100.0/24] }')
+  try {
+    assert.equal(
+      (await listed.call('/auth', nginx('GET', '/public/x'), '198.51.100.7')).status,
+      200,
+    )
+    assert.equal((await listed.call('/auth', nginx('GET', '/public/x'), '127.0.0.1')).status, 403)
+  } finally {
+    await listed.close()
+  }
+})
+
+test("Envoy's convention: the check's own method and path, below the check path", async () => {
+  const g = await setup('forwardAuth: { path: /ext_authz }')
+  try {
+    const t = await token({ sub: 'carol', scope: 'orders:read' })
+    const allowed = await g.call('/ext_authz/orders/7', {
+      headers: { authorization: `Bearer ${t}` },
+    }, PROXY)
+    assert.equal(allowed.status, 200)
+    assert.equal(allowed.headers.get('x-user-id'), 'carol')
+    const post = await g.call('/ext_authz/orders/7', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t}` },
+    }, PROXY)
+    assert.equal(post.status, 404)
+    assert.equal((await g.call('/ext_authz/admin/x', {}, PROXY)).status, 401)
+    assert.equal((await g.call('/ext_authz/public/../admin/x', {}, PROXY)).status, 401)
+    // In auth mode no health probe on the main listener: /healthz is a check like any other.
+    assert.equal((await g.call('/ext_authz/healthz', {}, PROXY)).status, 404)
+  } finally {
+    await g.close()
+  }
+})
+
+test('proxy mode with JWTGATE_AUTH_PATH: checks on that path, everything else proxied', async () => {
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_SECRET: KEY.config,
+      JWTGATE_AUTH_PATH: '/_auth',
+      JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id',
+    }),
+  })
+  try {
+    const t = await token({ sub: 'dave' })
+    const check = await g.call(
+      '/_auth',
+      nginx('GET', '/anything', { authorization: `Bearer ${t}` }),
+      PROXY,
+    )
+    assert.equal(check.status, 200)
+    assert.equal(check.headers.get('x-user-id'), 'dave')
+    assert.equal(g.upstream.seen.length, 0, 'a check never reaches the upstream')
+    const proxied = await g.call('/anything', { headers: { authorization: `Bearer ${t}` } })
+    assert.equal(proxied.status, 200)
+    assert.equal(g.upstream.seen.length, 1)
+    assert.equal((await g.call('/_auth', nginx('GET', '/x'), '203.0.113.9')).status, 403)
+  } finally {
+    await g.close()
+  }
+})

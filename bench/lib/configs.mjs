@@ -8,6 +8,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { haproxyConfig } from './haproxy.mjs'
+import { nginxFront } from './nginx-front.mjs'
 import { HOST } from './http.mjs'
 
 /** In report order. `jit`: worth a warm-up before measuring. */
@@ -32,6 +33,19 @@ export const CONFIGS = [
     jit: true,
     what:
       'dist/jwtgate + a rate limit in Redis on every request (JWTGATE_RATE_LIMIT, JWTGATE_REDIS_URL)',
+  },
+  {
+    name: 'nginx-alone',
+    auth: false,
+    jit: false,
+    what: 'nginx as a front proxy, no auth (what the front proxy costs by itself)',
+  },
+  {
+    name: 'nginx-jwtgate',
+    auth: true,
+    jit: true,
+    what:
+      'nginx auth_request → dist/jwtgate in auth mode (forward authentication), then the upstream',
   },
   {
     name: 'haproxy-jwt',
@@ -97,6 +111,11 @@ export function command(name, alg, port, ctx) {
   if (workers !== null) {
     const spec = command('jwtgate', alg, port, ctx)
     return { ...spec, env: { ...spec.env, JWTGATE_WORKERS: workers[1] } }
+  }
+  if (name === 'nginx-alone' || name === 'nginx-jwtgate') {
+    const spec = command('jwtgate', alg, port, ctx)
+    const { JWTGATE_UPSTREAM: _none, ...auth } = spec.env
+    return nginxFront(name, alg, port, ctx, auth)
   }
   if (name === 'jwtgate-redis') {
     const spec = command('jwtgate', alg, port, ctx)

@@ -152,16 +152,11 @@ async function main() {
 
   // Redis for jwtgate-redis: one server on loopback, no persistence.
   const redis = instances.some((i) => i.config === 'jwtgate-redis')
-    ? start('redis-server', [
-      '--port',
-      String(ctx.redisPort),
-      '--bind',
-      HOST,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ], { env: {}, logFile: logFile('redis'), cwd: BENCH })
+    ? start(
+      'redis-server',
+      ['--port', String(ctx.redisPort), '--bind', HOST, '--save', '', '--appendonly', 'no'],
+      { env: {}, logFile: logFile('redis'), cwd: BENCH },
+    )
     : undefined
   const upstream = startUpstream(
     path.join(runDir, 'nginx'),

@@ -5,14 +5,9 @@
  */
 import { median, pairedRatio, spread } from './stats.mjs'
 
-const REFERENCES = ['direct', 'bun-passthrough', 'bun-floor']
-const fixed = (
-  value,
-  digits = 2,
-) => (value === undefined ? '—' : value.toFixed(digits))
-const whole = (
-  value,
-) => (value === undefined ? '—' : Math.round(value).toLocaleString('en-US'))
+const REFERENCES = ['direct', 'bun-passthrough', 'bun-floor', 'nginx-alone']
+const fixed = (value, digits = 2) => (value === undefined ? '—' : value.toFixed(digits))
+const whole = (value) => (value === undefined ? '—' : Math.round(value).toLocaleString('en-US'))
 const ms = (us) => (us === undefined ? '—' : (us / 1000).toFixed(2))
 /** A run with more than 0.1% failed requests: its req/s may count fast errors. */
 const erroneous = (run) => (run.non2xx + run.socket_errors) / Math.max(1, run.requests) > 0.001
@@ -27,16 +22,14 @@ export function buildReport(r) {
   // A reference is measured once per alg and round; it stands for every mode of that alg.
   const runsOf = (config, { alg, mode }) =>
     runs.filter((run) =>
-      run.config === config && run.alg === alg &&
-      (auth(config) ? run.mode === mode : true) &&
+      run.config === config && run.alg === alg && (auth(config) ? run.mode === mode : true) &&
       run.error === undefined
     )
   const verdict = (
     config,
     alg,
   ) => (auth(config)
-    ? instances.find((i) => i.config === config && i.alg === alg)?.verdict ??
-      'not run'
+    ? instances.find((i) => i.config === config && i.alg === alg)?.verdict ?? 'not run'
     : 'reference')
   const comparable = (config, alg) => ['OK', 'OK*', 'reference'].includes(verdict(config, alg))
   const ratioToPt = (config, s, field = 'rps') =>
@@ -64,10 +57,7 @@ export function buildReport(r) {
     '',
   )
 
-  L.push(
-    '## Throughput ÷ bun-passthrough (same round; 1.00 = the Bun proxy ceiling)',
-    '',
-  )
+  L.push('## Throughput ÷ bun-passthrough (same round; 1.00 = the Bun proxy ceiling)', '')
   L.push(
     `| config | ${scenarios.map((s) => s.label).join(' | ')} | CPU µs/req ${
       opts.algs.join(' · ')
@@ -118,9 +108,7 @@ export function buildReport(r) {
     )
     for (const peer of configs.filter((c) => c !== 'jwtgate')) {
       const cells = scenarios.map((s) => {
-        if (!comparable('jwtgate', s.alg)) {
-          return `jwtgate ${verdict('jwtgate', s.alg)}`
-        }
+        if (!comparable('jwtgate', s.alg)) return `jwtgate ${verdict('jwtgate', s.alg)}`
         if (!comparable(peer, s.alg)) return verdict(peer, s.alg)
         return fixed(pairedRatio(runsOf('jwtgate', s), runsOf(peer, s)))
       })
@@ -138,10 +126,7 @@ export function buildReport(r) {
     for (const config of configs) {
       const mine = runsOf(config, s)
       if (mine.length === 0) continue
-      const failed = mine.reduce(
-        (n, run) => n + run.non2xx + run.socket_errors,
-        0,
-      )
+      const failed = mine.reduce((n, run) => n + run.non2xx + run.socket_errors, 0)
       L.push(
         `| ${s.label} | ${config} | ${whole(median(mine.map((x) => x.rps)))} | ${
           ms(median(mine.map((x) => x.p50_us)))
@@ -157,16 +142,12 @@ export function buildReport(r) {
   }
   L.push('')
 
-  if (jwtgateRan) {
-    L.push(...targets(r, scenarios, runsOf, comparable, ratioToPt), '')
-  }
+  if (jwtgateRan) L.push(...targets(r, scenarios, runsOf, comparable, ratioToPt), '')
 
   L.push('## Checks (before any load)', '')
   L.push('| config | alg | verdict | detail |', '|---|---|---|---|')
   for (const i of instances) {
-    L.push(
-      `| ${i.config} | ${i.alg} | ${i.verdict} | ${i.detail.replaceAll('|', '\\|')} |`,
-    )
+    L.push(`| ${i.config} | ${i.alg} | ${i.verdict} | ${i.detail.replaceAll('|', '\\|')} |`)
   }
   L.push(
     '',
@@ -187,9 +168,7 @@ export function buildReport(r) {
   L.push(
     `- warm-up: ${opts.warmup} s of pool-token load per JIT runtime process before round 1; HAProxy ${opts.haproxyThreads} thread(s); nginx one process`,
   )
-  L.push(
-    `- versions: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
-  )
+  L.push(`- versions: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`)
   L.push(`- raw wrk output, process logs, keys and configs: \`${r.runDir}\``)
   if (r.warnings.length > 0) {
     L.push(
@@ -205,12 +184,7 @@ export function buildReport(r) {
 
 /** jwtgate against issue 6's targets, each a ratio from this run (or a size or a time). */
 function targets(r, scenarios, runsOf, comparable, ratioToPt) {
-  const L = [
-    "## jwtgate against issue 6's targets",
-    '',
-    '| target | measured | |',
-    '|---|--:|---|',
-  ]
+  const L = ["## jwtgate against issue 6's targets", '', '| target | measured | |', '|---|--:|---|']
   // Three decimals: a ratio shown as 1.50 next to a ✗ for "≥ 1.5" would read as a mistake.
   const row = (what, value, pass, digits = 3) =>
     L.push(
@@ -231,10 +205,7 @@ function targets(r, scenarios, runsOf, comparable, ratioToPt) {
   )
   row(
     "CPU/req ≤ 1.15 × bun-passthrough's (worst)",
-    worst(
-      valid.map((s) => ratioToPt('jwtgate', s, 'cpu_us_per_req')),
-      Math.max,
-    ),
+    worst(valid.map((s) => ratioToPt('jwtgate', s, 'cpu_us_per_req')), Math.max),
     (v) => v <= 1.15,
   )
   row(
@@ -247,19 +218,14 @@ function targets(r, scenarios, runsOf, comparable, ratioToPt) {
   const floorRan = r.instances.some((i) => i.config === 'bun-floor')
   if (floorRan) {
     const info = (what, value) =>
-      L.push(
-        `| ${what} | ${value === undefined ? '—' : value.toFixed(3)} | (reference) |`,
-      )
+      L.push(`| ${what} | ${value === undefined ? '—' : value.toFixed(3)} | (reference) |`)
     info(
       'bun-floor: req/s × bun-passthrough (worst)',
       worst(valid.map((s) => ratioToPt('bun-floor', s)), Math.min),
     )
     info(
       "bun-floor: CPU/req × bun-passthrough's (worst)",
-      worst(
-        valid.map((s) => ratioToPt('bun-floor', s, 'cpu_us_per_req')),
-        Math.max,
-      ),
+      worst(valid.map((s) => ratioToPt('bun-floor', s, 'cpu_us_per_req')), Math.max),
     )
     info(
       "bun-floor: p99 × bun-passthrough's (worst)",
@@ -278,10 +244,9 @@ function targets(r, scenarios, runsOf, comparable, ratioToPt) {
     const mine = valid.filter((s) =>
       (only === undefined || s.alg === only) && comparable(peer, s.alg)
     )
-    const value = mine.length === 0 ? undefined : worst(
-      mine.map((s) => pairedRatio(runsOf('jwtgate', s), runsOf(peer, s))),
-      Math.min,
-    )
+    const value = mine.length === 0
+      ? undefined
+      : worst(mine.map((s) => pairedRatio(runsOf('jwtgate', s), runsOf(peer, s))), Math.min)
     row(
       `req/s ≥ ${factor} × ${peer}'s${only ? ` on ${only}` : ''} (worst)`,
       value,
@@ -289,18 +254,8 @@ function targets(r, scenarios, runsOf, comparable, ratioToPt) {
     )
   }
   const own = r.instances.filter((i) => i.config === 'jwtgate')
-  row(
-    'peak RSS under load ≤ 80 MB',
-    worst(own.map((i) => i.peakMb), Math.max),
-    (v) => v <= 80,
-    0,
-  )
-  row(
-    'idle RSS ≤ 60 MB',
-    worst(own.map((i) => i.idleMb), Math.max),
-    (v) => v <= 60,
-    0,
-  )
+  row('peak RSS under load ≤ 80 MB', worst(own.map((i) => i.peakMb), Math.max), (v) => v <= 80, 0)
+  row('idle RSS ≤ 60 MB', worst(own.map((i) => i.idleMb), Math.max), (v) => v <= 60, 0)
   row(
     'cold start to first proxied 200 ≤ 25 ms (median)',
     r.cold.jwtgate?.times.length ? median(r.cold.jwtgate.times) : undefined,

@@ -9,7 +9,8 @@ import type { Proxied } from './proxy/proxy.ts'
 export interface Exchange {
   readonly requestId: string
   readonly started: number
-  readonly client: string | undefined
+  /** The client's address (for a forward-authentication check: the one its proxy reported). */
+  client: string | undefined
   /** The request's method (for a forward-authentication check: the method it asks about). */
   method: string
   path: string | undefined

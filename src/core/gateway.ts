@@ -190,7 +190,17 @@ export function createGateway(
       ? undefined
       : checkOf(s.forwardAuth, request, info.clientAddress)
     const method = check === undefined ? request.method : check.method
-    if (check !== undefined) x.method = method
+    if (check !== undefined) {
+      x.method = method
+      // The caller is a trusted proxy: the client is the address it reported (X-Forwarded-For's
+      // last entry, or further back behind JWTGATE_TRUSTED_PROXIES more), never the proxy's own,
+      // so that one client's refusals do not fill the rate-limit bucket of every client.
+      x.client = forwardedClient(
+        request.headers.get('x-forwarded-for'),
+        info.clientAddress,
+        s.config.trustedProxies + 1,
+      )
+    }
     checkMethod(method)
     const cors = s.config.cors
     if (check === undefined && cors !== undefined && isPreflight(request)) {

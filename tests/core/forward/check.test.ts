@@ -236,3 +236,24 @@ test('proxy mode with JWTGATE_AUTH_PATH: checks on that path, everything else pr
     await g.close()
   }
 })
+
+test("a check's client is the address its proxy reports: one client's refusals never limit another", async () => {
+  const g = await gatewayFixture({
+    env: () => ({ JWTGATE_MODE: 'auth', JWTGATE_SECRET: KEY.config, JWTGATE_RATE_LIMIT: '2/1m' }),
+  })
+  try {
+    const from = (client: string) =>
+      g.call('/auth', nginx('GET', '/x', { 'x-forwarded-for': `198.51.100.1, ${client}` }), PROXY)
+    assert.deepEqual(
+      [(await from('203.0.113.1')).status, (await from('203.0.113.1')).status],
+      [401, 401],
+    )
+    assert.equal((await from('203.0.113.1')).status, 429)
+    assert.equal((await from('203.0.113.2')).status, 401, 'another client behind the same proxy')
+    const clients = g.lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'request')
+      .map((l) => l.client)
+    assert.deepEqual(clients, ['203.0.113.1', '203.0.113.1', '203.0.113.1', '203.0.113.2'])
+  } finally {
+    await g.close()
+  }
+})

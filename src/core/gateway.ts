@@ -27,7 +27,7 @@ import { addressKey, type Limiter, type RateLimit, subjectKey } from './rate-lim
 import { errorResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
 import { checkMethod } from './routing/method.ts'
-import { normalizeTarget } from './routing/path.ts'
+import { normalizeOriginTarget, normalizeTarget } from './routing/path.ts'
 import { checkOf } from './forward/check.ts'
 import { claimHeaders } from './proxy/claim-headers.ts'
 import type { Counted } from './limits/policy.ts'
@@ -209,7 +209,9 @@ export function createGateway(
       return answer
     }
     checkHost(request.headers.get('host'))
-    const target = normalizeTarget(check === undefined ? request.url : check.uri)
+    const target = check === undefined
+      ? normalizeTarget(request.url)
+      : normalizeOriginTarget(check.uri)
     x.path = target.path
     if (check === undefined && isHealthProbe(method, target.path)) {
       return healthResponse(target.path, x.requestId, ready(), draining)

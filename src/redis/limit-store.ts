@@ -122,20 +122,26 @@ export class RedisLimitStore implements LimitStore {
         args.push(Math.round(c.bucket.intervalMs * 1000), Math.round(c.bucket.toleranceMs * 1000))
       }
     }
-    let reply: number[]
+    const results: TakeResult[] = []
     try {
-      reply = (await this.#run(keys, args)) as number[]
+      const reply = (await this.#run(keys, args)) as number[]
+      if (!Array.isArray(reply)) throw new Error('Redis answered the script with no list')
+      let at = 0
+      for (const p of batch) {
+        const allowed = Number(reply[at++]) === 1
+        const ahead = new Array<number>(p.checks.length)
+        for (let i = 0; i < ahead.length; i++) ahead[i] = Number(reply[at++]) / 1000
+        if (ahead.some(Number.isNaN)) {
+          throw new Error('Redis answered the script with too few values')
+        }
+        results.push({ allowed, ahead })
+      }
     } catch (e) {
+      // One error for the whole call: the guard counts it once.
       for (const p of batch) p.reject(e)
       return
     }
-    let at = 0
-    for (const p of batch) {
-      const allowed = Number(reply[at++]) === 1
-      const ahead = new Array<number>(p.checks.length)
-      for (let i = 0; i < ahead.length; i++) ahead[i] = Number(reply[at++]) / 1000
-      p.resolve({ allowed, ahead })
-    }
+    batch.forEach((p, i) => p.resolve(results[i]!))
   }
 
   async #run(keys: string[], args: (string | number)[]): Promise<unknown> {

@@ -252,7 +252,9 @@ export const FileSchema = v.strictObject({
     v.strictObject({
       path: v.optional(checked(authPathProblem)),
       callers: v.optional(v.array(checked(callerProblem))),
-      headers: v.optional(v.picklist(['original', 'forwarded'], 'must be original or forwarded')),
+      headers: v.optional(
+        v.picklist(['original', 'forwarded', 'path'], 'must be original, forwarded or path'),
+      ),
     }),
   ),
   workers: v.optional(

@@ -151,7 +151,7 @@ const EnvSchema = v.object({
   JWTGATE_AUTH_PATH: v.optional(checked(authPathProblem)),
   JWTGATE_AUTH_CALLERS: v.optional(checkedList(callerProblem)),
   JWTGATE_AUTH_HEADERS: v.optional(
-    v.picklist(['original', 'forwarded'], 'must be original or forwarded'),
+    v.picklist(['original', 'forwarded', 'path'], 'must be original, forwarded or path'),
   ),
   JWTGATE_ADMIN_TOKEN: v.optional(v.string()),
   JWTGATE_REVOCATIONS_FILE: v.optional(v.string()),

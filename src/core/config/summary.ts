@@ -113,7 +113,9 @@ export function describeConfig(config: Config): string[] {
           ? 'X-Original-* or X-Forwarded-* (not both)'
           : fa.headers === 'original'
           ? 'X-Original-* only'
-          : 'X-Forwarded-* only'
+          : fa.headers === 'forwarded'
+          ? 'X-Forwarded-* only'
+          : "the check's own path only"
       }`,
     )
   }

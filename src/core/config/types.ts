@@ -135,11 +135,12 @@ export interface ForwardAuthConfig {
    */
   readonly callers: readonly string[] | undefined
   /**
-   * Which proxy's headers say what is checked: `original` (X-Original-Method/-URI, nginx) or
-   * `forwarded` (X-Forwarded-Method/-Uri, Traefik, Caddy); the other's are then ignored.
-   * Undefined: either, and a check carrying both is refused.
+   * What says what is checked: `original` (X-Original-Method/-URI, nginx), `forwarded`
+   * (X-Forwarded-Method/-Uri, Traefik, Caddy) or `path` (the check's own method and path below
+   * `path`, Envoy); the other conventions' headers are then ignored. Undefined: either header
+   * convention (a check carrying both is refused), else the check's own path.
    */
-  readonly headers: 'original' | 'forwarded' | undefined
+  readonly headers: 'original' | 'forwarded' | 'path' | undefined
 }
 
 /** The whole validated configuration, deeply frozen. */

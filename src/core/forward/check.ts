@@ -11,7 +11,8 @@
  * (JWTGATE_AUTH_CALLERS; by default loopback and the listener's own networks): anyone else is 403
  * `untrusted_caller`. Clients' own headers reach the check too — a client could send
  * `X-Original-URI` through Caddy, which sets only `X-Forwarded-Uri` — so a check carrying both
- * conventions is refused (400), unless JWTGATE_AUTH_HEADERS pins one and the other is ignored.
+ * conventions is refused (400), unless JWTGATE_AUTH_HEADERS pins one and the other is ignored
+ * (`path` pins Envoy's: both header conventions ignored).
  */
 import type { ForwardAuthConfig } from '../config/types.ts'
 import { BadRequestError, GatewayError } from '../errors.ts'
@@ -66,6 +67,7 @@ export function checkOf(
       'Checks are answered only for the proxies configured in JWTGATE_AUTH_CALLERS.',
     )
   }
+  if (auth.config.headers === 'path') return { method: request.method, uri: below ?? target }
   const h = request.headers
   const original = pair(h.get('x-original-method'), h.get('x-original-uri'))
   const forwarded = pair(h.get('x-forwarded-method'), h.get('x-forwarded-uri'))
@@ -95,9 +97,6 @@ export function checkOf(
       'auth_headers_missing',
       'A check needs both the original method and the original URI.',
     )
-  }
-  if (!chosen.uri.startsWith('/')) {
-    throw new BadRequestError('bad_path', 'The original URI must be a path (origin-form).')
   }
   return { method: chosen.method.toUpperCase(), uri: chosen.uri }
 }

@@ -23,7 +23,7 @@ export interface StoreHealth {
   readonly name: string
   /** False while the breaker is open. */
   readonly up: boolean
-  /** Calls that failed (deadline passed, unreachable, an error). */
+  /** Store calls that failed (one per call, however many takes it carried): deadline, unreachable, an error. */
   readonly failures: number
   /** Takes the fallback answered. */
   readonly fallbacks: number
@@ -63,6 +63,8 @@ export class GuardedStore implements LimitStore, StoreHealth {
   readonly #logger: Logger | undefined
   readonly #maxKeys: number
   #inRow = 0
+  /** The last failure seen: takes sent in one store call fail with the same error, and count once. */
+  #lastError: unknown = undefined
   #openUntil = 0
   #probing = false
   #up = true
@@ -156,9 +158,13 @@ export class GuardedStore implements LimitStore, StoreHealth {
   }
 
   #failed(e: unknown, checks: readonly LimitCheck[], now: number): TakeResult {
-    this.#failures++
-    this.#inRow++
     this.#probing = false
+    // One failed store call that carried several takes is one failure, not one per take.
+    if (e !== this.#lastError || typeof e !== 'object' || e === null) {
+      this.#lastError = e
+      this.#failures++
+      this.#inRow++
+    }
     if (this.#up && this.#inRow >= this.#threshold) {
       this.#up = false
       this.#logger?.log('warn', 'store_down', {

@@ -119,7 +119,28 @@ function needsWork(path: string): boolean {
  * a `#`, a bad escape, or dot segments that climb above the root.
  */
 export function normalizeTarget(url: string): Target {
-  const target = rawTarget(url)
+  return normalizePathAndQuery(rawTarget(url))
+}
+
+/**
+ * A request-target a proxy reports for a forward-authentication check (origin-form: path and
+ * query, never a scheme — a `://` in it is part of the path or query, not a URL to cut at).
+ * Stricter than a request's own: the proxy forwards its own form of the path, so a form two
+ * servers may read differently is refused — empty segments (`//`), before or after dot segments
+ * are resolved — besides everything `normalizeTarget` refuses.
+ */
+export function normalizeOriginTarget(target: string): Target {
+  if (!target.startsWith('/')) reject('The original URI must be a path (origin-form).')
+  const normalized = normalizePathAndQuery(target)
+  const q = target.indexOf('?')
+  const rawPath = q < 0 ? target : target.slice(0, q)
+  if (rawPath.includes('//') || normalized.path.includes('//')) {
+    reject('Empty path segments (//) are not allowed in a checked request.')
+  }
+  return normalized
+}
+
+function normalizePathAndQuery(target: string): Target {
   if (target.includes('#')) reject('A fragment (#) is not allowed in the request-target.')
   const q = target.indexOf('?')
   const rawPath = q < 0 ? target : target.slice(0, q)

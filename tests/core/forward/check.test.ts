@@ -257,3 +257,56 @@ test("a check's client is the address its proxy reports: one client's refusals n
     await g.close()
   }
 })
+
+test('a URI with :// in its path or query is checked as itself, never cut at the ://', async () => {
+  const g = await setup('forwardAuth: { path: /ext_authz }')
+  try {
+    const plain = await token({ sub: 'eve' })
+    const auth = { authorization: `Bearer ${plain}` }
+    for (const build of [nginx, traefik]) {
+      const q = await g.call(
+        '/auth',
+        build('GET', '/admin/users?next=http://x/public/a', auth),
+        PROXY,
+      )
+      assert.equal(q.status, 403, 'decided as /admin/users')
+      const p = await g.call('/auth', build('GET', '/admin/http://x/public/a', auth), PROXY)
+      assert.equal(p.status, 400, 'an empty segment: refused')
+    }
+    const envoy = await g.call(
+      '/ext_authz/admin/users?next=http://x/public/a',
+      { headers: auth },
+      PROXY,
+    )
+    assert.equal(envoy.status, 403)
+  } finally {
+    await g.close()
+  }
+})
+
+test('empty path segments in a checked URI are refused, before or after dot segments', async () => {
+  const g = await setup()
+  try {
+    for (const uri of ['//admin/x', '/public//x', '/x/..//admin/x', '/public/./%2e%2e//admin']) {
+      const response = await g.call('/auth', nginx('GET', uri), PROXY)
+      assert.equal(response.status, 400, uri)
+      assert.equal((await response.json()).code, 'bad_path')
+    }
+  } finally {
+    await g.close()
+  }
+})
+
+test("JWTGATE_AUTH_HEADERS=path: Envoy's convention alone; a client's X-Original-* headers are ignored", async () => {
+  const g = await setup('forwardAuth: { path: /ext_authz, headers: path }')
+  try {
+    const forged = await g.call(
+      '/ext_authz/admin/x',
+      nginx('GET', '/public/x', { 'x-forwarded-uri': '/public/y', 'x-forwarded-method': 'GET' }),
+      PROXY,
+    )
+    assert.equal(forged.status, 401, 'decided as /admin/x, whatever the headers say')
+  } finally {
+    await g.close()
+  }
+})

@@ -102,3 +102,21 @@ test('GuardedStore: a store that throws synchronously counts as a failure', asyn
   assert.equal((await store.take([check], T0)).allowed, true)
   assert.equal(store.up, false)
 })
+
+test('GuardedStore: takes that failed in one store call (one error) count as one failure', async () => {
+  let fail: Error | undefined
+  const store = new GuardedStore({
+    take: () => (fail === undefined
+      ? Promise.resolve({ allowed: true, ahead: [0] })
+      : Promise.reject(fail)),
+  }, { name: 'redis' })
+  fail = new Error('Command timed out')
+  await Promise.all([0, 1, 2, 3].map(() => store.take([check], T0)))
+  assert.equal(store.failures, 1)
+  assert.equal(store.up, true, 'one slow call is not three failures in a row')
+  for (let i = 0; i < 2; i++) {
+    fail = new Error(`Command timed out ${i}`)
+    await store.take([check], T0)
+  }
+  assert.equal(store.up, false)
+})

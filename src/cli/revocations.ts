@@ -28,11 +28,35 @@ export function parseRevocationsFile(
       problems.push(`line ${i + 1}: not JSON`)
       continue
     }
+    const undated = undatedProblem(value)
+    if (undated !== undefined) {
+      problems.push(`line ${i + 1}: ${undated}`)
+      continue
+    }
     const entry = parseRevocation(value, nowSec, maxLifetimeSec)
     if (typeof entry === 'string') problems.push(`line ${i + 1}: ${entry}`)
     else entries.push(entry)
   }
   return problems.length > 0 ? { problems } : { entries }
+}
+
+/**
+ * Why a file line lacks the times it needs: read again on every change of the file, a line whose
+ * `before` or `until` were filled in from the clock would mean something else each time.
+ */
+function undatedProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const v = value as Record<string, unknown>
+  if (
+    (v.jti !== undefined || v.token_sha256 !== undefined) && v.exp === undefined &&
+    v.until === undefined
+  ) {
+    return 'a line of the file needs "exp" or "until" (jwtgate revoke writes them)'
+  }
+  if ((v.sub !== undefined || v.issuer !== undefined) && v.before === undefined) {
+    return 'a line of the file needs "before" (jwtgate revoke writes it)'
+  }
+  return undefined
 }
 
 /** Appends `entry` to the revocations file at `path` (created if absent). */
@@ -86,6 +110,11 @@ export class FileRevocations {
 
   /** Appends `entry` to the file and puts it in force here. */
   revoke(entry: Revocation): Promise<void> {
+    if (!this.list.hasRoomFor(entry)) {
+      return Promise.reject(
+        new Error(`the revocation list is full (${this.list.maxEntries} entries)`),
+      )
+    }
     try {
       appendRevocation(this.host, this.path, entry)
     } catch (e) {

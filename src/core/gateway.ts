@@ -22,7 +22,7 @@ import type { LimitStore } from './limits/store.ts'
 import { revocationsResponse } from './revocation/admin.ts'
 import { checkRevoked } from './revocation/check.ts'
 import { covers, type Revocation } from './revocation/entry.ts'
-import type { RevocationList } from './revocation/list.ts'
+import { RevocationList } from './revocation/list.ts'
 import { addressKey, type Limiter, type RateLimit, subjectKey } from './rate-limit.ts'
 import { errorResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
@@ -173,12 +173,38 @@ export function createGateway(
     metrics,
   }
   if (deps.limitStore?.name !== undefined) metrics.stores.push(deps.limitStore as StoreHealth)
-  const revocations = deps.revocations
+  let revocations = deps.revocations
+  if (
+    revocations === undefined &&
+    (config.redis !== undefined || config.revocations.file !== undefined ||
+      config.revocations.strict)
+  ) {
+    // A configuration that names revocations, given to a gateway without a list (an embedder's
+    // createGateway/protect): said once; strict ones fail closed instead of open.
+    logger.log('warn', 'revocations_not_checked', {
+      reason:
+        'the configuration names a revocation store but the gateway was given no list (GatewayDeps.revocations)',
+      strict: config.revocations.strict,
+    })
+    if (config.revocations.strict) {
+      revocations = new RevocationList()
+      revocations.confirmed = false
+    }
+  }
   metrics.revocations = revocations
-  // A revocation also drops the cache entries it covers (they would be refused anyway).
-  const unsubscribe = revocations?.onAdd((entry) =>
-    state.cache?.deleteWhere((cached) => covers(entry, cached.claims, cached.hash))
-  )
+  // A revocation also drops the cache entries it covers (they would be refused anyway): one
+  // pass over the cache per change, however many entries a sync brings.
+  const unsubscribe = revocations?.onAdd((entries) => {
+    const cache = state.cache
+    if (cache === undefined || cache.size === 0) return
+    if (entries.length === 1) {
+      cache.deleteWhere((cached) => covers(entries[0]!, cached.claims, cached.hash))
+      return
+    }
+    const changed = new RevocationList(entries.length)
+    changed.replace(entries, now())
+    cache.deleteWhere((cached) => changed.revoked(cached.claims, cached.hash) !== undefined)
+  })
   let state = buildState(config, stateDeps)
   let draining = false
   const ready = () => !draining && isReady(state)

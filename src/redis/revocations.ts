@@ -48,6 +48,9 @@ export class RedisRevocations {
   #retry: ReturnType<typeof setTimeout> | undefined
   #closed = false
   #reportedDown = false
+  /** Moves on every close and ready of the subscription (a sync spanning one is not trusted). */
+  #generation = 0
+  #again = false
   #synced!: () => void
   /** Resolves at the first full sync. */
   readonly synced: Promise<void> = new Promise((resolve) => (this.#synced = resolve))
@@ -68,13 +71,22 @@ export class RedisRevocations {
     subscriber.on('message', (from: string, message: string) => {
       if (from === channel) this.#announce(message)
     })
-    subscriber.on('ready', () => void this.#subscribeAndSync(channel))
-    subscriber.on('close', () => this.#lost())
+    subscriber.on('ready', () => {
+      this.#generation++
+      void this.#subscribeAndSync(channel)
+    })
+    subscriber.on('close', () => {
+      this.#generation++
+      this.#lost()
+    })
     if (subscriber.status === 'ready') void this.#subscribeAndSync(channel)
   }
 
   /** Stores `entry` in Redis for every process, and puts it in force here. */
   async revoke(entry: Revocation): Promise<void> {
+    if (!this.list.hasRoomFor(entry)) {
+      throw new Error(`the revocation list is full (${this.list.maxEntries} entries)`)
+    }
     await storeRevocation(this.client, this.options.prefix, entry, this.options.now())
     this.#add(entry)
   }
@@ -86,8 +98,16 @@ export class RedisRevocations {
   }
 
   async #subscribeAndSync(channel: string): Promise<void> {
-    if (this.#closed || this.#syncing) return
+    if (this.#closed) return
+    if (this.#syncing) {
+      // The subscription came back while a sync ran: that sync may have missed what was
+      // announced meanwhile, so another follows it.
+      this.#again = true
+      return
+    }
     this.#syncing = true
+    this.#again = false
+    const generation = this.#generation
     try {
       await this.subscriber.subscribe(channel)
       const now = this.options.now()
@@ -100,27 +120,30 @@ export class RedisRevocations {
         if (entry !== undefined) entries.push(entry)
       }
       const stored = widest(entries)
-      for (const entry of entries) this.#add(entry)
-      // What this process holds and Redis lost is written back (and announced).
-      const missing = this.list.entries().filter((e) => e.until * 1000 > now && !holds(stored, e))
-      for (const entry of missing) {
-        await storeRevocation(this.client, this.options.prefix, entry, this.options.now())
-      }
-      if (missing.length > 0) {
-        this.options.logger.log('warn', 'revocations_restored', {
-          store: 'redis',
-          entries: missing.length,
-          reason: 'Redis lacked revocations this process holds (restarted without persistence?)',
+      const left = this.list.addAll(entries, this.options.now())
+      if (left > 0) {
+        this.options.logger.log('error', 'revocations_full', {
+          max_entries: this.list.maxEntries,
+          left_out: left,
         })
       }
+      // Confirmed only when the subscription held all along: else what was announced while it
+      // was away may be missing, and the sync that its return asked for decides.
       const wasConfirmed = this.list.confirmed
-      this.list.confirmed = this.subscriber.status === 'ready'
-      this.#reportedDown = false
-      this.#synced()
-      this.options.logger.log(wasConfirmed ? 'debug' : 'info', 'revocations_synced', {
-        store: 'redis',
-        entries: this.list.size,
-      })
+      const steady = generation === this.#generation && this.subscriber.status === 'ready'
+      this.list.confirmed = steady
+      if (steady) {
+        this.#reportedDown = false
+        this.#synced()
+        this.options.logger.log(wasConfirmed ? 'debug' : 'info', 'revocations_synced', {
+          store: 'redis',
+          entries: this.list.size,
+        })
+      }
+      // What this process holds and Redis lost is written back (and announced), in one
+      // transaction, after the list is confirmed: a failure here costs the next sync nothing.
+      const missing = this.list.entries().filter((e) => e.until * 1000 > now && !holds(stored, e))
+      if (missing.length > 0) void this.#writeBack(missing)
     } catch (e) {
       // Redis answered the subscription but not the read (or neither): try again shortly.
       if (!this.#reportedDown && !this.#closed) {
@@ -139,6 +162,29 @@ export class RedisRevocations {
       }
     } finally {
       this.#syncing = false
+      if (this.#again && !this.#closed) void this.#subscribeAndSync(channel)
+    }
+  }
+
+  /** Writes back, in chunks of one transaction each, what Redis lacks; logged once. */
+  async #writeBack(entries: readonly Revocation[]): Promise<void> {
+    const key = `${this.options.prefix}rv`
+    try {
+      for (let i = 0; i < entries.length; i += 500) {
+        const batch = this.client.multi()
+        for (const entry of entries.slice(i, i + 500)) {
+          const json = JSON.stringify(revocationJson(entry))
+          batch.zadd(key, entry.until * 1000, json).publish(key, json)
+        }
+        await batch.exec()
+      }
+      this.options.logger.log('warn', 'revocations_restored', {
+        store: 'redis',
+        entries: entries.length,
+        reason: 'Redis lacked revocations this process holds (restarted without persistence?)',
+      })
+    } catch {
+      // Tried again after the next reconnect, which finds them missing again.
     }
   }
 

@@ -57,14 +57,24 @@ test('revoke flags: what is wrong, named by flag', async () => {
 })
 
 test('a revocations file: JSON lines, comments and blanks allowed; bad lines named', () => {
-  expect(parseRevocationsFile('# revoked\n\n{"jti":"a"}\n{"sub":"b","before":5}\n', NOW, 60))
+  expect(
+    parseRevocationsFile('# revoked\n\n{"jti":"a","exp":9}\n{"sub":"b","before":5}\n', NOW, 60),
+  )
     .toMatchObject({ entries: [{ kind: 'jti' }, { kind: 'sub', before: 5 }] })
-  expect(parseRevocationsFile('{"jti":"a"}\nnope\n{"sub":""}\n', NOW, 60)).toEqual({
+  // Times are required in a file: filled in from the clock, a line would change on every reload.
+  expect(parseRevocationsFile('{"jti":"a"}\n{"sub":"b"}\n', NOW, 60)).toEqual({
     problems: [
-      'line 2: not JSON',
-      'line 3: "sub" must be a non-empty string of at most 1024 characters',
+      'line 1: a line of the file needs "exp" or "until" (jwtgate revoke writes them)',
+      'line 2: a line of the file needs "before" (jwtgate revoke writes it)',
     ],
   })
+  expect(parseRevocationsFile('{"jti":"a","until":9}\nnope\n{"sub":"","before":1}\n', NOW, 60))
+    .toEqual({
+      problems: [
+        'line 2: not JSON',
+        'line 3: "sub" must be a non-empty string of at most 1024 characters',
+      ],
+    })
 })
 
 test('FileRevocations: loads, appends, reloads on change; a bad edit keeps the list in force', () => {

@@ -37,10 +37,14 @@ export class MemoryStore implements LimitStore {
     return takeAll(checks, now, this.#read, this.#write)
   }
 
-  /** Keys whose bucket is full again carry no state; drop them, then the oldest if still too many. */
+  /**
+   * Keys whose bucket is full again carry no state; drop them, then the oldest if still too many
+   * — a hundredth of the keys at once, so that a flood of new keys costs one scan per hundredth,
+   * not one per key.
+   */
   #evict(now: number): void {
     for (const [key, tat] of this.#tat) if (tat <= now) this.#tat.delete(key)
-    let excess = this.#tat.size - this.maxKeys + 1
+    let excess = this.#tat.size - this.maxKeys + Math.max(1, Math.floor(this.maxKeys / 100))
     for (const key of this.#tat.keys()) {
       if (excess-- <= 0) break
       this.#tat.delete(key)

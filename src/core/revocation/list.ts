@@ -30,7 +30,7 @@ export class RevocationList {
   readonly #hash = new Map<string, number>()
   readonly #sub = new Map<string, Map<string, Before>>()
   readonly #issuer = new Map<string, Before>()
-  readonly #listeners = new Set<(entry: Revocation) => void>()
+  readonly #listeners = new Set<(entries: readonly Revocation[]) => void>()
   #size = 0
   #nextSweep = 0
 
@@ -50,8 +50,11 @@ export class RevocationList {
     return this.#hash.size > 0
   }
 
-  /** Calls `listener` with every entry added from now on (the token cache drops matches). */
-  onAdd(listener: (entry: Revocation) => void): () => void {
+  /**
+   * Calls `listener` with the entries of every later change, once per change (one entry, or a
+   * whole sync): the token cache drops what they cover in one pass.
+   */
+  onAdd(listener: (entries: readonly Revocation[]) => void): () => void {
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
   }
@@ -60,10 +63,32 @@ export class RevocationList {
   add(entry: Revocation, nowMs: number): boolean {
     this.#sweepSometimes(nowMs)
     if (entry.until * 1000 <= nowMs) return true
-    if (this.#size >= this.maxEntries && !this.#has(entry)) return false
+    if (!this.hasRoomFor(entry)) return false
     this.#put(entry)
-    for (const listener of this.#listeners) listener(entry)
+    for (const listener of this.#listeners) listener([entry])
     return true
+  }
+
+  /** True when `entry` can be added: the list has room, or already holds what it revokes. */
+  hasRoomFor(entry: Revocation): boolean {
+    return this.#size < this.maxEntries || this.#has(entry)
+  }
+
+  /**
+   * Adds entries in one step (a sync that never takes any out: Redis's set); returns how many
+   * were left out for want of room.
+   */
+  addAll(entries: readonly Revocation[], nowMs: number): number {
+    this.#sweepSometimes(nowMs)
+    let left = 0
+    const added: Revocation[] = []
+    for (const entry of entries) {
+      if (entry.until * 1000 <= nowMs) continue
+      if (!this.hasRoomFor(entry)) left++
+      else (this.#put(entry), added.push(entry))
+    }
+    if (added.length > 0) { for (const listener of this.#listeners) listener(added) }
+    return left
   }
 
   /**
@@ -82,7 +107,7 @@ export class RevocationList {
       if (this.#size >= this.maxEntries && !this.#has(entry)) left++
       else this.#put(entry)
     }
-    for (const entry of entries) for (const listener of this.#listeners) listener(entry)
+    if (entries.length > 0) { for (const listener of this.#listeners) listener(entries) }
     return left
   }
 

@@ -64,7 +64,7 @@ test('forward-auth values: each problem at its place', async () => {
       'JWTGATE_MODE: must be proxy or auth',
       'JWTGATE_AUTH_PATH: must be a path such as /auth or /ext_authz (letters, digits and - . _ ~ / only)',
       'JWTGATE_AUTH_CALLERS: "10.0.0.0/40" is not an address or CIDR range (10.0.0.0/8, fd00::/8, 192.0.2.7)',
-      'JWTGATE_AUTH_HEADERS: must be original or forwarded',
+      'JWTGATE_AUTH_HEADERS: must be original, forwarded or path',
     ],
   )
   assert.deepEqual(

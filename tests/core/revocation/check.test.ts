@@ -121,3 +121,22 @@ test('strict revocations: tokens are 503 revocations_unavailable while the list 
     }
   }
 })
+
+test('a gateway whose configuration names revocations but was given no list says so; strict fails closed', async () => {
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_SECRET: KEY.config,
+      JWTGATE_REVOCATIONS_STRICT: 'true',
+    }),
+  })
+  try {
+    const t = await sign({ sub: 'alice' }, { alg: 'HS256', key: KEY.raw })
+    const response = await g.call('/x', bearer(t))
+    assert.equal(response.status, 503)
+    assert.equal((await response.json()).code, 'revocations_unavailable')
+    assert.ok(g.lines.some((l) => JSON.parse(l).event === 'revocations_not_checked'))
+  } finally {
+    await g.close()
+  }
+})

@@ -75,13 +75,16 @@ test('RevocationList forgets expired entries; replace() swaps the whole list', (
   assert.equal(list.revoked({ sub: 'x', iat: 1 }), 'sub')
 })
 
-test('RevocationList tells listeners of every entry added', () => {
-  const list = new RevocationList()
-  const seen: string[] = []
-  const stop = list.onAdd((e) => seen.push(e.kind))
+test('RevocationList tells listeners of every change, once per change', () => {
+  const list = new RevocationList(3)
+  const seen: string[][] = []
+  const stop = list.onAdd((entries) => seen.push(entries.map((e) => e.kind)))
   list.add(entry({ jti: 'a' }), MS)
-  list.replace([entry({ sub: 'b' })], MS)
+  list.replace([entry({ sub: 'b' }), entry({ issuer: 'i' })], MS)
+  assert.equal(list.addAll([entry({ jti: 'x' }), entry({ jti: 'y' }), entry({ sub: 'b' })], MS), 1)
   stop()
   list.add(entry({ jti: 'c' }), MS)
-  assert.deepEqual(seen, ['jti', 'sub'])
+  assert.deepEqual(seen, [['jti'], ['sub', 'issuer'], ['jti', 'sub']])
+  assert.equal(list.hasRoomFor(entry({ jti: 'z' })), false)
+  assert.equal(list.hasRoomFor(entry({ jti: 'x' })), true, 'already held')
 })

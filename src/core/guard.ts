@@ -5,6 +5,7 @@
  * `createVerifier(config)` only answers "who is this, and may it pass?" for code that routes by
  * itself. Load the configuration with `loadConfig(env, { local: true })`: no upstream is needed.
  */
+import { checkRevoked } from './revocation/check.ts'
 import type { Claims } from './auth/claims.ts'
 import type { Config } from './config/types.ts'
 import { authenticate, authorize, route } from './decide.ts'
@@ -58,8 +59,8 @@ export interface RequestVerifier {
 }
 
 /**
- * The decision alone: route, token, provider, requirements — no proxying, rate limits, logs or
- * metrics (use `protect` for those).
+ * The decision alone: route, token, provider, revocations (when `deps.revocations` is given),
+ * requirements — no proxying, rate limits, logs or metrics (use `protect` for those).
  *
  * @example
  * import { createVerifier, loadConfig } from 'jwtgate'
@@ -70,7 +71,7 @@ export interface RequestVerifier {
  */
 export function createVerifier(
   config: Config,
-  deps: Pick<GatewayDeps, 'fetch' | 'now' | 'logger'> = {},
+  deps: Pick<GatewayDeps, 'fetch' | 'now' | 'logger' | 'revocations'> = {},
 ): RequestVerifier {
   const state = buildState(config, {
     fetch: deps.fetch ?? globalThis.fetch,
@@ -85,6 +86,9 @@ export function createVerifier(
         const target = normalizeTarget(request.url)
         const match = route(state, request.method, target.path)
         const decision = await authenticate(state, match, request, target, info.clientAddress)
+        if (deps.revocations !== undefined && decision.claims !== undefined) {
+          await checkRevoked(deps.revocations, decision, config.revocations.strict)
+        }
         authorize(decision, request.method)
         return { claims: decision.claims, route: match.route.route.name, params: decision.params }
       } catch (e) {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { loadConfig } from '../../src/core/config/load.ts'
 import { ConfigError } from '../../src/core/errors.ts'
 import { createVerifier, type Guarded, protect } from '../../src/core/guard.ts'
+import { RevocationList } from '../../src/core/revocation/list.ts'
 import { secret, sign } from '../helpers/keys.ts'
 import { test } from '../helpers/t.ts'
 
@@ -101,6 +102,36 @@ test('createVerifier(): the claims, route and params, or the refusal to send bac
     assert.ok(forbidden instanceof Response && forbidden.status === 403)
     const bad = await verifier.verify(request('/orders/%2e%2e%2fx', reader))
     assert.ok(bad instanceof Response && bad.status === 400)
+  } finally {
+    verifier.close()
+  }
+})
+
+test('createVerifier() with a revocation list: a revoked token is the 401 token_revoked to send back', async () => {
+  const revocations = new RevocationList()
+  const verifier = createVerifier(await local(), { revocations })
+  try {
+    const reader = await token({
+      iss: 'https://idp.test',
+      sub: 'alice',
+      scope: 'orders:read',
+      iat: Math.floor(Date.now() / 1000) - 10,
+    })
+    assert.ok(!((await verifier.verify(request('/orders/9', reader))) instanceof Response))
+    revocations.add(
+      {
+        kind: 'sub',
+        sub: 'alice',
+        iss: undefined,
+        before: Math.floor(Date.now() / 1000),
+        until: Math.floor(Date.now() / 1000) + 60,
+      },
+      Date.now(),
+    )
+    const refused = await verifier.verify(request('/orders/9', reader))
+    assert.ok(refused instanceof Response)
+    assert.equal(refused.status, 401)
+    assert.equal((await refused.json()).code, 'token_revoked')
   } finally {
     verifier.close()
   }

@@ -176,8 +176,7 @@ export function createGateway(
   let revocations = deps.revocations
   if (
     revocations === undefined &&
-    (config.redis !== undefined || config.revocations.file !== undefined ||
-      config.revocations.strict)
+    (config.redis !== undefined || config.revocations.file !== undefined)
   ) {
     // A configuration that names revocations, given to a gateway without a list (an embedder's
     // createGateway/protect): said once; strict ones fail closed instead of open.

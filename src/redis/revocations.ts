@@ -176,15 +176,24 @@ export class RedisRevocations {
           const json = JSON.stringify(revocationJson(entry))
           batch.zadd(key, entry.until * 1000, json).publish(key, json)
         }
-        await batch.exec()
+        const replies = await batch.exec()
+        const failed = replies?.find(([error]) => error !== null)
+        if (replies === null || failed !== undefined) {
+          throw failed?.[0] ?? new Error('the transaction was discarded')
+        }
       }
       this.options.logger.log('warn', 'revocations_restored', {
         store: 'redis',
         entries: entries.length,
         reason: 'Redis lacked revocations this process holds (restarted without persistence?)',
       })
-    } catch {
-      // Tried again after the next reconnect, which finds them missing again.
+    } catch (e) {
+      // Tried again at the next reconnect, which finds them missing again.
+      this.options.logger.log('error', 'revocations_restore_failed', {
+        store: 'redis',
+        entries: entries.length,
+        error: e instanceof Error ? e.message.slice(0, 200) : 'failed',
+      })
     }
   }
 

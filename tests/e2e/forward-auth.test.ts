@@ -247,6 +247,9 @@ routes:
           '/admin;x=1/x',
           '/public/%252e%252e/admin/x',
           '/public/.%2e/admin/x',
+          '/admin/../public/x',
+          '/admin/%2e%2e/public/x',
+          '/admin/./x',
         ]
         for (const trick of tricks) {
           const marker = `trick=${proxy}-${tricks.indexOf(trick)}`
@@ -255,12 +258,11 @@ routes:
           })
           const seen = seenWith(marker)
           // Either refused, or the upstream got a request the rules allow for this token: one
-          // whose path, decoded and resolved, is not below /admin.
+          // whose raw path an upstream cannot read as below /admin, resolved or not.
           if (response.status < 400) {
             expect(seen).toHaveLength(1)
-            const path = decodeURIComponent(seen[0]!.target.split('?')[0]!.replace(/%25/g, '%2525'))
-            const resolved = new URL(path.replace(/;[^/]*/g, ''), 'http://x').pathname
-            expect([trick, resolved.startsWith('/admin')]).toEqual([trick, false])
+            const raw = seen[0]!.target.split('?')[0]!
+            expect([trick, /admin|\.\.|%2e|;|\/\//i.test(raw)]).toEqual([trick, false])
           } else {
             expect([trick, seen.length]).toEqual([trick, 0])
           }

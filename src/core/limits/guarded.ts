@@ -141,6 +141,7 @@ export class GuardedStore implements LimitStore, StoreHealth {
 
   #succeeded(result: TakeResult, checks: readonly LimitCheck[], now: number): TakeResult {
     this.#inRow = 0
+    this.#lastError = undefined
     this.#probing = false
     if (!this.#up) {
       this.#up = true

@@ -64,8 +64,8 @@ export class RevocationList {
     this.#sweepSometimes(nowMs)
     if (entry.until * 1000 <= nowMs) return true
     if (!this.hasRoomFor(entry)) return false
-    this.#put(entry)
-    for (const listener of this.#listeners) listener([entry])
+    // An entry that changes nothing (announced again, written back) costs the listeners nothing.
+    if (this.#put(entry)) { for (const listener of this.#listeners) listener([entry]) }
     return true
   }
 
@@ -85,7 +85,7 @@ export class RevocationList {
     for (const entry of entries) {
       if (entry.until * 1000 <= nowMs) continue
       if (!this.hasRoomFor(entry)) left++
-      else (this.#put(entry), added.push(entry))
+      else if (this.#put(entry)) added.push(entry)
     }
     if (added.length > 0) { for (const listener of this.#listeners) listener(added) }
     return left
@@ -166,28 +166,37 @@ export class RevocationList {
     }
   }
 
-  #put(entry: Revocation): void {
-    if (!this.#has(entry)) this.#size++
+  /** Puts `entry` in force; true when that changed anything (new, or wider than before). */
+  #put(entry: Revocation): boolean {
+    const isNew = !this.#has(entry)
+    if (isNew) this.#size++
     switch (entry.kind) {
       case 'jti': {
         let byIss = this.#jti.get(entry.jti)
         if (byIss === undefined) this.#jti.set(entry.jti, byIss = new Map())
         const key = issKey(entry.iss)
-        byIss.set(key, Math.max(byIss.get(key) ?? 0, entry.until))
-        return
+        const old = byIss.get(key) ?? 0
+        byIss.set(key, Math.max(old, entry.until))
+        return isNew || entry.until > old
       }
-      case 'token':
-        this.#hash.set(entry.hash, Math.max(this.#hash.get(entry.hash) ?? 0, entry.until))
-        return
+      case 'token': {
+        const old = this.#hash.get(entry.hash) ?? 0
+        this.#hash.set(entry.hash, Math.max(old, entry.until))
+        return isNew || entry.until > old
+      }
       case 'sub': {
         let bySub = this.#sub.get(entry.sub)
         if (bySub === undefined) this.#sub.set(entry.sub, bySub = new Map())
         const key = issKey(entry.iss)
-        bySub.set(key, wider(bySub.get(key), entry))
-        return
+        const old = bySub.get(key)
+        bySub.set(key, wider(old, entry))
+        return isNew || old === undefined || entry.before > old.before || entry.until > old.until
       }
-      case 'issuer':
-        this.#issuer.set(entry.iss, wider(this.#issuer.get(entry.iss), entry))
+      case 'issuer': {
+        const old = this.#issuer.get(entry.iss)
+        this.#issuer.set(entry.iss, wider(old, entry))
+        return isNew || old === undefined || entry.before > old.before || entry.until > old.until
+      }
     }
   }
 

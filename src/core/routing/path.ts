@@ -125,19 +125,34 @@ export function normalizeTarget(url: string): Target {
 /**
  * A request-target a proxy reports for a forward-authentication check (origin-form: path and
  * query, never a scheme — a `://` in it is part of the path or query, not a URL to cut at).
- * Stricter than a request's own: the proxy forwards its own form of the path, so a form two
- * servers may read differently is refused — empty segments (`//`), before or after dot segments
- * are resolved — besides everything `normalizeTarget` refuses.
+ * Stricter than a request's own: the proxy forwards its own form of the path, not the one decided
+ * here, so every form two servers may read differently is refused — dot segments (`.`, `..`,
+ * also percent-encoded), empty segments (`//`), an encoded `%` (`%25`: decoded twice, `%252e`
+ * is a dot), and bytes beyond ASCII (a header carries them one
+ * character per byte: whether they were UTF-8 is not ours to guess) — besides everything
+ * `normalizeTarget` refuses.
  */
 export function normalizeOriginTarget(target: string): Target {
   if (!target.startsWith('/')) reject('The original URI must be a path (origin-form).')
-  const normalized = normalizePathAndQuery(target)
+  for (let i = 0; i < target.length; i++) {
+    if (target.charCodeAt(i) > 0x7e) {
+      reject('Characters beyond ASCII must be percent-encoded in a checked request.')
+    }
+  }
   const q = target.indexOf('?')
   const rawPath = q < 0 ? target : target.slice(0, q)
-  if (rawPath.includes('//') || normalized.path.includes('//')) {
+  for (const segment of rawPath.split('/').slice(1)) {
+    const plain = segment.replace(/%2e/gi, '.')
+    if (plain === '.' || plain === '..') {
+      reject('Dot segments (. and ..) are not allowed in a checked request.')
+    }
+  }
+  if (rawPath.includes('//')) {
     reject('Empty path segments (//) are not allowed in a checked request.')
   }
-  return normalized
+  // An encoded percent sign: a server that decodes twice reads %252e%252e as `..`.
+  if (/%25/i.test(rawPath)) reject('An encoded % (%25) is not allowed in a checked path.')
+  return normalizePathAndQuery(target)
 }
 
 function normalizePathAndQuery(target: string): Target {

@@ -127,6 +127,7 @@ test('a gateway whose configuration names revocations but was given no list says
     env: ({ upstream }) => ({
       JWTGATE_UPSTREAM: upstream.url,
       JWTGATE_SECRET: KEY.config,
+      JWTGATE_REVOCATIONS_FILE: '/var/lib/jwtgate/revoked.jsonl',
       JWTGATE_REVOCATIONS_STRICT: 'true',
     }),
   })
@@ -136,6 +137,23 @@ test('a gateway whose configuration names revocations but was given no list says
     assert.equal(response.status, 503)
     assert.equal((await response.json()).code, 'revocations_unavailable')
     assert.ok(g.lines.some((l) => JSON.parse(l).event === 'revocations_not_checked'))
+  } finally {
+    await g.close()
+  }
+})
+
+test('strict revocations without any store: nothing to confirm, tokens pass', async () => {
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_SECRET: KEY.config,
+      JWTGATE_REVOCATIONS_STRICT: 'true',
+    }),
+  })
+  try {
+    const t = await sign({ sub: 'alice' }, { alg: 'HS256', key: KEY.raw })
+    assert.equal((await g.call('/x', bearer(t))).status, 200)
+    assert.ok(!g.lines.some((l) => JSON.parse(l).event === 'revocations_not_checked'))
   } finally {
     await g.close()
   }

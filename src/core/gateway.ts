@@ -20,7 +20,7 @@ import { countLimits, setLimitFields } from './limits/policy.ts'
 import type { StoreHealth } from './limits/guarded.ts'
 import type { LimitStore } from './limits/store.ts'
 import { revocationsResponse } from './revocation/admin.ts'
-import { checkRevoked } from './revocation/check.ts'
+import { checkRevoked, revocationsFor } from './revocation/check.ts'
 import { covers, type Revocation } from './revocation/entry.ts'
 import { RevocationList } from './revocation/list.ts'
 import { addressKey, type Limiter, type RateLimit, subjectKey } from './rate-limit.ts'
@@ -173,23 +173,7 @@ export function createGateway(
     metrics,
   }
   if (deps.limitStore?.name !== undefined) metrics.stores.push(deps.limitStore as StoreHealth)
-  let revocations = deps.revocations
-  if (
-    revocations === undefined &&
-    (config.redis !== undefined || config.revocations.file !== undefined)
-  ) {
-    // A configuration that names revocations, given to a gateway without a list (an embedder's
-    // createGateway/protect): said once; strict ones fail closed instead of open.
-    logger.log('warn', 'revocations_not_checked', {
-      reason:
-        'the configuration names a revocation store but the gateway was given no list (GatewayDeps.revocations)',
-      strict: config.revocations.strict,
-    })
-    if (config.revocations.strict) {
-      revocations = new RevocationList()
-      revocations.confirmed = false
-    }
-  }
+  const revocations = revocationsFor(config, deps.revocations, logger)
   metrics.revocations = revocations
   // A revocation also drops the cache entries it covers (they would be refused anyway): one
   // pass over the cache per change, however many entries a sync brings.

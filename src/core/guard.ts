@@ -5,7 +5,7 @@
  * `createVerifier(config)` only answers "who is this, and may it pass?" for code that routes by
  * itself. Load the configuration with `loadConfig(env, { local: true })`: no upstream is needed.
  */
-import { checkRevoked } from './revocation/check.ts'
+import { checkRevoked, revocationsFor } from './revocation/check.ts'
 import type { Claims } from './auth/claims.ts'
 import type { Config } from './config/types.ts'
 import { authenticate, authorize, route } from './decide.ts'
@@ -73,6 +73,7 @@ export function createVerifier(
   config: Config,
   deps: Pick<GatewayDeps, 'fetch' | 'now' | 'logger' | 'revocations'> = {},
 ): RequestVerifier {
+  const revocations = revocationsFor(config, deps.revocations, deps.logger ?? silentLogger)
   const state = buildState(config, {
     fetch: deps.fetch ?? globalThis.fetch,
     now: deps.now ?? Date.now,
@@ -86,8 +87,8 @@ export function createVerifier(
         const target = normalizeTarget(request.url)
         const match = route(state, request.method, target.path)
         const decision = await authenticate(state, match, request, target, info.clientAddress)
-        if (deps.revocations !== undefined && decision.claims !== undefined) {
-          await checkRevoked(deps.revocations, decision, config.revocations.strict)
+        if (revocations !== undefined && decision.claims !== undefined) {
+          await checkRevoked(revocations, decision, config.revocations.strict)
         }
         authorize(decision, request.method)
         return { claims: decision.claims, route: match.route.route.name, params: decision.params }

@@ -136,3 +136,22 @@ test('createVerifier() with a revocation list: a revoked token is the 401 token_
     verifier.close()
   }
 })
+
+test('createVerifier() given no list for a configuration that names revocations: strict refuses', async () => {
+  const text = JSON.parse(FILE)
+  text.revocations = { file: '/var/lib/jwtgate/revoked.jsonl', strict: true }
+  const config = await loadConfig({ JWTGATE_CONFIG: 'app.json' }, {
+    readFile: () => JSON.stringify(text),
+    local: true,
+  })
+  const verifier = createVerifier(config)
+  try {
+    const reader = await token({ iss: 'https://idp.test', sub: 'alice', scope: 'orders:read' })
+    const refused = await verifier.verify(request('/orders/9', reader))
+    assert.ok(refused instanceof Response)
+    assert.equal(refused.status, 503)
+    assert.equal((await refused.json()).code, 'revocations_unavailable')
+  } finally {
+    verifier.close()
+  }
+})

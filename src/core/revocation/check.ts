@@ -5,10 +5,12 @@
  * one comparison; a token is hashed only when some entry is by hash, and then once per cache
  * entry.
  */
+import type { Config } from '../config/types.ts'
 import type { Decision } from '../decide.ts'
+import type { Logger } from '../log.ts'
 import { TokenError, UnavailableError } from '../errors.ts'
 import { tokenHash } from './entry.ts'
-import type { RevocationList } from './list.ts'
+import { RevocationList } from './list.ts'
 
 const REVOKED = 'The token has been revoked.'
 
@@ -44,4 +46,28 @@ export function checkRevoked(
       throw new TokenError('token_revoked', REVOKED)
     }
   })
+}
+
+/**
+ * The list a gateway or verifier checks: the one it was given; or, when the configuration names a
+ * revocation store (Redis, a file) and none was given — an embedder's createGateway, protect or
+ * createVerifier — none, said once in the log, and with strict revocations an unconfirmed empty
+ * list, so that tokens are refused (503) rather than passed unchecked.
+ */
+export function revocationsFor(
+  config: Config,
+  given: RevocationList | undefined,
+  logger: Logger,
+): RevocationList | undefined {
+  if (given !== undefined) return given
+  if (config.redis === undefined && config.revocations.file === undefined) return undefined
+  logger.log('warn', 'revocations_not_checked', {
+    reason:
+      'the configuration names a revocation store but no revocation list was given (GatewayDeps.revocations)',
+    strict: config.revocations.strict,
+  })
+  if (!config.revocations.strict) return undefined
+  const closed = new RevocationList()
+  closed.confirmed = false
+  return closed
 }

@@ -180,8 +180,11 @@ rateLimits:
           await alternate('/open/probe', { 'x-api-key': `probe-${Math.random()}` }, 4)
           return a.events('store_up').length === a.events('store_down').length
         }, 10_000)
-        const back = await alternate('/open/x', { 'x-api-key': 'after' }, 8)
+        const back = await alternate('/open/x', { 'x-api-key': 'after-secret-key' }, 8)
         expect(back.statuses).toEqual([200, 200, 200, 200, 429, 429, 429, 429])
+        // A header's bucket is named by a hash of the header: the key itself is not in Redis.
+        expect(await redis.command('KEYS jwtgate:rl:per-key:*')).toMatch(/^\*[1-9]/)
+        expect(await redis.command('KEYS *after-secret-key*')).toBe('*0')
       },
       40_000,
     )

@@ -186,7 +186,9 @@ function keyValue(key: LimitKey, subject: LimitSubject): string {
     if (typeof value === 'string' || typeof value === 'number') return `c:${value}`
   } else if (key.kind === 'header') {
     value = subject.headers.get(key.header)
-    if (value !== null) return `h:${value}`
+    // A header is often a credential (X-Api-Key): its bucket is named by a hash of it, so the
+    // store (Redis key names, SCAN, MONITOR) never holds the value itself.
+    if (value !== null) return `h:${hash64(value as string)}`
   }
   return `a:${subject.client ?? ''}`
 }
@@ -194,4 +196,20 @@ function keyValue(key: LimitKey, subject: LimitSubject): string {
 /** An RFC 8941 sf-string (names are letters, digits, `_`, `.`, `-`: nothing to escape). */
 function sfString(name: string): string {
   return `"${name}"`
+}
+
+/**
+ * A 64-bit FNV-1a of `text` (two 32-bit lanes with different offsets), in hex: names a bucket
+ * without holding its key's value. Not a secret-keyed hash: it hides a long random credential,
+ * not a guessable one.
+ */
+function hash64(text: string): string {
+  let a = 0x811c9dc5
+  let b = 0x050c5d1f
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    a = Math.imul(a ^ c, 0x01000193)
+    b = Math.imul(b ^ c, 0x01000193) ^ (a >>> 15)
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0')
 }

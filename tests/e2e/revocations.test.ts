@@ -126,7 +126,12 @@ for (const target of TARGETS) {
         15_000,
         50,
       )
-      expect(gateways.some((g) => g.events('revocations_restored').length > 0)).toBe(true)
+      // Its log line follows the write (a line on the gateway's stdout, read by this test).
+      await pollUntil(
+        () => gateways.some((g) => g.events('revocations_restored').length > 0),
+        5000,
+        20,
+      )
       const later = await start(env)
       expect(await status(later, dave)).toBe(401)
       expect(await status(a, dave)).toBe(401)

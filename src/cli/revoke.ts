@@ -12,6 +12,7 @@ import {
   revocationJson,
   tokenHash,
 } from '../core/revocation/entry.ts'
+import { decodeSegment } from '../core/auth/verify.ts'
 import { connectRedis } from '../redis/client.ts'
 import { storeRevocation } from '../redis/revocations.ts'
 import type { Host } from './host.ts'
@@ -49,8 +50,7 @@ function tokenExp(token: string): number | undefined | string {
   const parts = token.split('.')
   if (parts.length !== 3) return 'the --token value is not a compact JWT'
   try {
-    const json = atob(parts[1]!.replace(/-/g, '+').replace(/_/g, '/'))
-    const payload = JSON.parse(json) as { exp?: unknown }
+    const payload = decodeSegment(parts[1]!) as { exp?: unknown }
     return typeof payload.exp === 'number' ? Math.floor(payload.exp) : undefined
   } catch {
     return 'the --token value is not a compact JWT (its payload is not JSON)'

@@ -21,7 +21,7 @@ import type { StoreHealth } from './limits/guarded.ts'
 import type { LimitStore } from './limits/store.ts'
 import { revocationsResponse } from './revocation/admin.ts'
 import { checkRevoked, revocationsFor } from './revocation/check.ts'
-import { covers, type Revocation } from './revocation/entry.ts'
+import type { Revocation } from './revocation/entry.ts'
 import { RevocationList } from './revocation/list.ts'
 import { addressKey, type Limiter, type RateLimit, subjectKey } from './rate-limit.ts'
 import { errorResponse } from './respond.ts'
@@ -180,10 +180,6 @@ export function createGateway(
   const unsubscribe = revocations?.onAdd((entries) => {
     const cache = state.cache
     if (cache === undefined || cache.size === 0) return
-    if (entries.length === 1) {
-      cache.deleteWhere((cached) => covers(entries[0]!, cached.claims, cached.hash))
-      return
-    }
     const changed = new RevocationList(entries.length)
     changed.replace(entries, now())
     cache.deleteWhere((cached) => changed.revoked(cached.claims, cached.hash) !== undefined)

@@ -68,7 +68,7 @@ function base64UrlDecode(segment: string): string {
 const MALFORMED = () => new TokenError('token_malformed', 'The token is malformed.')
 
 /** Decodes a base64url JSON segment; malformed JSON or duplicate member names throw. */
-function decodeSegment(segment: string): unknown {
+export function decodeSegment(segment: string): unknown {
   let text: string
   let value: unknown
   try {

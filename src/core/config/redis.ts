@@ -48,7 +48,7 @@ export function redisSettings(
 ): RedisConfig | undefined {
   const set = (variable: string) => variable in input
   const fromFile = file?.redis
-  let url = values.JWTGATE_REDIS_URL?.url
+  let url = values.JWTGATE_REDIS_URL
   if (!set('JWTGATE_REDIS_URL') && fromFile !== undefined) {
     url = resolveSecret(fromFile.url, 'redis.url', env, readFile, issues)
     const problem = url === undefined ? undefined : redisUrlProblem(url)

@@ -35,12 +35,6 @@ import {
   size,
 } from './values.ts'
 
-/** The URL itself, or why it is not a Redis URL. */
-function redisUrlProblemOr(text: string): string | { url: string } {
-  const problem = redisUrlProblem(text)
-  return problem === undefined ? { url: text } : problem
-}
-
 function parseSources(text: string): TokenSource[] | undefined {
   const list = parseList(text)
   const out: TokenSource[] = []
@@ -184,7 +178,7 @@ const EnvSchema = v.object({
   JWTGATE_RATE_LIMIT: v.optional(
     parsed(parseRateLimit, 'must be requests per period, such as 100/1m or 10/1s'),
   ),
-  JWTGATE_REDIS_URL: v.optional(orMessage(redisUrlProblemOr)),
+  JWTGATE_REDIS_URL: v.optional(checked(redisUrlProblem)),
   JWTGATE_REDIS_TIMEOUT: v.optional(duration, DEFAULTS.redis.timeout),
   JWTGATE_REDIS_ON_FAILURE: v.optional(
     v.picklist(['local', 'allow', 'deny'], 'must be local, allow or deny'),

@@ -172,24 +172,3 @@ export async function tokenHash(token: string): Promise<string> {
   for (const byte of digest) binary += String.fromCharCode(byte)
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
 }
-
-/** True when `entry` covers a token with `claims` (and, for a hash entry, the SHA-256 `hash`). */
-export function covers(
-  entry: Revocation,
-  claims: Readonly<Record<string, unknown>>,
-  hash?: string,
-): boolean {
-  const iss = typeof claims.iss === 'string' ? claims.iss : undefined
-  const iat = typeof claims.iat === 'number' ? claims.iat : -Infinity
-  switch (entry.kind) {
-    case 'jti':
-      return claims.jti === entry.jti && (entry.iss === undefined || entry.iss === iss)
-    case 'token':
-      return hash === entry.hash
-    case 'sub':
-      return claims.sub === entry.sub && (entry.iss === undefined || entry.iss === iss) &&
-        iat < entry.before
-    case 'issuer':
-      return iss === entry.iss && iat < entry.before
-  }
-}

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import {
-  covers,
   parseRevocation,
+  type Revocation,
   revocationJson,
   tokenHash,
   UNTIL_MARGIN_SEC,
 } from '../../../src/core/revocation/entry.ts'
+import { RevocationList } from '../../../src/core/revocation/list.ts'
 import { test } from '../../helpers/t.ts'
 
 const NOW = 1_800_000_000
@@ -91,7 +92,14 @@ test('revocationJson() round-trips through parseRevocation()', () => {
   }
 })
 
-test('covers(): by jti (and issuer), hash, subject or issuer before a time', () => {
+/** Whether `entry` alone revokes a token with `claims` (and SHA-256 `hash`). */
+function covers(entry: Revocation, claims: Record<string, unknown>, hash?: string): boolean {
+  const list = new RevocationList()
+  list.add(entry, NOW * 1000)
+  return list.revoked(claims, hash) !== undefined
+}
+
+test('one entry revokes: by jti (and issuer), hash, subject or issuer before a time', () => {
   const entry = (v: unknown) => parseRevocation(v, NOW, DAY) as never
   assert.equal(covers(entry({ jti: 'j' }), { jti: 'j', iss: 'any' }), true)
   assert.equal(covers(entry({ jti: 'j', iss: 'a' }), { jti: 'j', iss: 'b' }), false)

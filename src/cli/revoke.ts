@@ -13,8 +13,6 @@ import {
   tokenHash,
 } from '../core/revocation/entry.ts'
 import { decodeSegment } from '../core/auth/verify.ts'
-import { connectRedis } from '../redis/client.ts'
-import { storeRevocation } from '../redis/revocations.ts'
 import type { Host } from './host.ts'
 import { appendRevocation } from './revocations.ts'
 
@@ -102,6 +100,11 @@ export async function storeEntry(
   entry: Revocation,
 ): Promise<string | undefined> {
   if (config.redis !== undefined) {
+    // Imported here, as in store.ts: ioredis costs start-up time to every other command.
+    const [{ connectRedis }, { storeRevocation }] = await Promise.all([
+      import('../redis/client.ts'),
+      import('../redis/revocations.ts'),
+    ])
     const client = connectRedis(config.redis)
     try {
       const ready = await Promise.race([

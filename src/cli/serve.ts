@@ -266,7 +266,7 @@ export async function drain(server: Server, gateway: Gateway, logger: Logger): P
 /** `jwtgate serve` as one process: listen, announce, reload on SIGHUP, drain on SIGTERM. */
 export async function serveOne(host: Host, env: Environment, config: Config): Promise<number> {
   const logger = configLogger(host, config)
-  const store = openStore(host, config, logger)
+  const store = await openStore(host, config, logger)
   if (typeof store === 'string') {
     host.stderr(`jwtgate: ${store}`)
     return 1

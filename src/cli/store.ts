@@ -5,6 +5,9 @@
  * by pub/sub (redis/revocations.ts). Without it the buckets are this process's own (or the
  * primary's, for workers) and the revocations come from the revocations file, reloaded when it
  * changes (revocations.ts). One per process: a reload keeps it (its settings change on restart).
+ *
+ * The Redis modules are imported only when Redis is configured: evaluating ioredis (and the Node
+ * modules it pulls in) is most of a start-up's JavaScript time, and most gateways never use it.
  */
 import type { Config } from '../core/config/types.ts'
 import type { GatewayDeps } from '../core/gateway.ts'
@@ -12,9 +15,6 @@ import { GuardedStore } from '../core/limits/guarded.ts'
 import type { Logger } from '../core/log.ts'
 import { StoreLimiter } from '../core/rate-limit.ts'
 import { RevocationList } from '../core/revocation/list.ts'
-import { connectRedis } from '../redis/client.ts'
-import { RedisLimitStore } from '../redis/limit-store.ts'
-import { RedisRevocations } from '../redis/revocations.ts'
 import type { Host } from './host.ts'
 import { FileRevocations } from './revocations.ts'
 
@@ -38,9 +38,18 @@ const FIRST_SYNC_MS = 3000
  * The stores of `config`; problems that keep it from starting (an unreadable revocations file)
  * as a string.
  */
-export function openStore(host: Host, config: Config, logger: Logger): OpenStore | string {
+export async function openStore(
+  host: Host,
+  config: Config,
+  logger: Logger,
+): Promise<OpenStore | string> {
   const list = new RevocationList(config.revocations.maxEntries)
   if (config.redis !== undefined) {
+    const [{ connectRedis }, { RedisLimitStore }, { RedisRevocations }] = await Promise.all([
+      import('../redis/client.ts'),
+      import('../redis/limit-store.ts'),
+      import('../redis/revocations.ts'),
+    ])
     const client = connectRedis(config.redis)
     const subscriber = connectRedis(config.redis)
     const limits = new GuardedStore(new RedisLimitStore(client, config.redis.prefix), {

@@ -143,7 +143,7 @@ export async function runWorker(
   }
   const config = loaded.config
   logger = configLogger(host, config, { worker: role.index })
-  const store = openStore(host, config, logger)
+  const store = await openStore(host, config, logger)
   if (typeof store === 'string') {
     host.stderr(`jwtgate: worker ${role.index}: ${store}`)
     return 1

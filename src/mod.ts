@@ -34,8 +34,17 @@ export type {
   RevocationsConfig,
   RouteConfig,
   UpstreamConfig,
+  WebSocketsConfig,
   Workers,
 } from './core/config/types.ts'
+export type { WebSocketAnswer, WebSocketClient, WebSocketUpgrade } from './core/websocket/proxy.ts'
+export type {
+  ClientEvents,
+  ClientSocket,
+  CloseCause,
+  ConnectionRecord,
+  Message,
+} from './core/websocket/relay.ts'
 export type { ClaimPath, Claims } from './core/auth/claims.ts'
 export type { VerifyKey } from './core/auth/keys.ts'
 export type { Condition, Requirements, Scalar } from './core/auth/requirements.ts'

@@ -12,6 +12,9 @@
  * const gateway = createGateway(await loadConfig(process.env), { ...runtimeDeps, connectionIdleMs: 120_000 })
  * const server = await serve(gateway, { port: 8080, idleTimeoutSec: 120 })
  */
+import type { ClientEvents, ClientSocket, Message } from '../core/websocket/relay.ts'
+import type { WebSocketAnswer } from '../core/websocket/proxy.ts'
+import { GatewayError } from '../core/errors.ts'
 import {
   handlerOf,
   type RuntimeDeps,
@@ -31,11 +34,24 @@ export const runtimeDeps: RuntimeDeps = Object.freeze({ fetchInit: { decompress:
 /** Bun.serve refuses a longer idle timeout. */
 export const MAX_IDLE_TIMEOUT_SEC = 255
 
+/** Bun refuses a longer WebSocket idle timeout. */
+const MAX_WEBSOCKET_IDLE_SEC = 960
+
 /** What this adapter uses of Bun (typed here so that Deno and JSR check it without Bun's types). */
 interface BunServer {
   readonly port?: number
   requestIP(request: Request): { address: string } | null
   stop(force?: boolean): Promise<void> | void
+  upgrade(
+    request: Request,
+    options: { headers: Headers; data: ClientEvents },
+  ): boolean
+}
+interface BunWebSocket {
+  readonly data: ClientEvents
+  send(data: Message): number
+  close(code: number, reason: string): void
+  getBufferedAmount(): number
 }
 interface BunServe {
   serve(options: {
@@ -45,9 +61,68 @@ interface BunServe {
     idleTimeout: number
     reusePort: boolean
     maxRequestBodySize: number
-    fetch: (request: Request, server: BunServer) => Response | Promise<Response>
+    fetch: (
+      request: Request,
+      server: BunServer,
+    ) => Response | undefined | Promise<Response | undefined>
+    websocket: {
+      open(ws: BunWebSocket): void
+      message(ws: BunWebSocket, data: string | Uint8Array<ArrayBuffer>): void
+      close(ws: BunWebSocket, code: number, reason: string): void
+      idleTimeout: number
+      maxPayloadLength: number
+      sendPings: boolean
+    }
   }): BunServer
 }
+
+/** The response a handler gives for an upgrade Bun has done: Bun's fetch then returns nothing. */
+const UPGRADED = new Response(null, { status: 200 })
+
+/** The client's end of an upgraded connection, over Bun's ServerWebSocket. */
+class BunClient implements ClientSocket {
+  readonly #ws: BunWebSocket
+  constructor(ws: BunWebSocket) {
+    this.#ws = ws
+  }
+  send(data: Message): void {
+    this.#ws.send(data)
+  }
+  close(code: number, reason: string): void {
+    this.#ws.close(code, reason)
+  }
+  get bufferedAmount(): number {
+    return this.#ws.getBufferedAmount()
+  }
+}
+
+/** Bun's WebSocket handlers, shared by every connection: each reports to its relay (`data`). */
+const WEBSOCKET_HANDLERS = {
+  open: (ws: BunWebSocket) => ws.data.opened(new BunClient(ws)),
+  message: (ws: BunWebSocket, data: string | Uint8Array<ArrayBuffer>) => ws.data.message(data),
+  // Over maxPayloadLength Bun sends the client 1009 itself, but reports 1006 here.
+  close: (ws: BunWebSocket, code: number, reason: string) =>
+    ws.data.closed(code === 1006 && reason === BUN_TOO_BIG ? TOO_BIG : code, reason),
+}
+const BUN_TOO_BIG = 'Received too big message'
+const TOO_BIG = 1009
+
+/** Upgrades `request` on `server`; the gateway's fetch handler returns the marker. */
+function upgradeOn(
+  server: BunServer,
+  request: Request,
+  answer: WebSocketAnswer,
+  events: ClientEvents,
+): Response {
+  const headers = new Headers(answer.headers)
+  if (answer.protocol !== undefined) headers.set('sec-websocket-protocol', answer.protocol)
+  if (!server.upgrade(request, { headers, data: events })) {
+    throw new GatewayError('bad_upgrade', 400, 'The WebSocket handshake could not be completed.')
+  }
+  return UPGRADED
+}
+
+const unmark = (response: Response) => (response === UPGRADED ? undefined : response)
 
 /**
  * Listens with Bun.serve and serves `servable` (a gateway, or any handler) with the client's
@@ -76,8 +151,22 @@ export function serve(servable: Servable, options: ServeOptions = {}): Promise<S
       reusePort: options.reusePort ?? false,
       // Bun caps request bodies at 128 MB by default; uploads stream through, so no cap here.
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-      fetch: (request, srv) =>
-        handler(request, { clientAddress: srv.requestIP(request)?.address, protocol }),
+      fetch(request, srv) {
+        const clientAddress = srv.requestIP(request)?.address
+        if (request.headers.get('upgrade') === null) {
+          return handler(request, { clientAddress, protocol })
+        }
+        const upgrade = (r: Request, answer: WebSocketAnswer, events: ClientEvents) =>
+          upgradeOn(srv, r, answer, events)
+        const answered = handler(request, { clientAddress, protocol, upgrade })
+        return answered instanceof Promise ? answered.then(unmark) : unmark(answered)
+      },
+      websocket: {
+        ...WEBSOCKET_HANDLERS,
+        idleTimeout: Math.min(options.webSocket?.idleTimeoutSec ?? 120, MAX_WEBSOCKET_IDLE_SEC),
+        maxPayloadLength: options.webSocket?.maxMessageBytes ?? 16 * 1024 * 1024,
+        sendPings: true,
+      },
     })
   } catch (e) {
     // Bun.serve binds synchronously and throws: a rejection, as every adapter's serve gives.

@@ -11,6 +11,8 @@
  * const gateway = createGateway(await loadConfig(Deno.env.toObject()), runtimeDeps)
  * const server = await serve(gateway, { port: 8080 })
  */
+import type { ClientEvents } from '../core/websocket/relay.ts'
+import type { WebSocketAnswer } from '../core/websocket/proxy.ts'
 import {
   handlerOf,
   type RuntimeDeps,
@@ -52,6 +54,12 @@ export function serve(servable: Servable, options: ServeOptions = {}): Promise<S
     try {
       const abort = new AbortController()
       let shuttingDown = false
+      const connected = (request: Request, info: Deno.ServeHandlerInfo) => {
+        const clientAddress = (info.remoteAddr as Deno.NetAddr).hostname
+        return request.headers.get('upgrade') === null
+          ? handler(request, { clientAddress, protocol })
+          : handler(request, { clientAddress, protocol, upgrade: upgradeDeno })
+      }
       const server = Deno.serve(
         {
           hostname: options.hostname ?? '0.0.0.0',
@@ -75,11 +83,43 @@ export function serve(servable: Servable, options: ServeOptions = {}): Promise<S
             }),
           onError: () => new Response(null, { status: 500 }),
         },
-        (request, info) =>
-          handler(request, { clientAddress: (info.remoteAddr as Deno.NetAddr).hostname, protocol }),
+        connected,
       )
     } catch (e) {
       reject(e)
     }
   })
+}
+
+/** The client's end's events, passed to its relay (an EventListener object: no closures). */
+class DenoClient {
+  readonly #events: ClientEvents
+  readonly #socket: WebSocket
+  constructor(socket: WebSocket, events: ClientEvents) {
+    this.#socket = socket
+    this.#events = events
+  }
+  handleEvent(event: Event): void {
+    if (event.type === 'message') this.#events.message((event as MessageEvent).data)
+    else if (event.type === 'open') this.#events.opened(this.#socket)
+    else if (event.type === 'close') {
+      const close = event as CloseEvent
+      this.#events.closed(close.code, close.reason)
+    }
+  }
+}
+
+/** Upgrades a request with Deno.upgradeWebSocket (the gateway read its headers before). */
+function upgradeDeno(request: Request, answer: WebSocketAnswer, events: ClientEvents): Response {
+  const { socket, response } = Deno.upgradeWebSocket(request, {
+    protocol: answer.protocol,
+    idleTimeout: answer.idleTimeoutSec,
+  })
+  socket.binaryType = 'arraybuffer'
+  const client = new DenoClient(socket, events)
+  socket.addEventListener('open', client)
+  socket.addEventListener('message', client)
+  socket.addEventListener('close', client)
+  for (const [name, value] of answer.headers) response.headers.set(name, value)
+  return response
 }

@@ -26,6 +26,12 @@ export interface ServeOptions {
    * new connections over them. Bun and Deno; ignored by the Node adapter.
    */
   readonly reusePort?: boolean
+  /**
+   * Bun's server-wide WebSocket settings (Deno takes them per connection from the gateway): the
+   * idle timeout (pings are sent; at most 960 s) and the largest message (1009 above it).
+   * Default: Bun's own, 120 s and 16 MB; the gateway still applies its configured cap.
+   */
+  readonly webSocket?: { readonly idleTimeoutSec: number; readonly maxMessageBytes: number }
 }
 
 /** What an adapter's `serve` resolves with: the bound port, and a way to stop. */

@@ -14,6 +14,8 @@ export interface ServeOptions {
   readonly idleTimeoutSec?: number
   /** Share the port with the other workers (SO_REUSEPORT). */
   readonly reusePort?: boolean
+  /** Bun's server-wide WebSocket settings (the adapter's `ServeOptions.webSocket`). */
+  readonly webSocket?: { readonly idleTimeoutSec: number; readonly maxMessageBytes: number }
 }
 
 /** A worker process the primary started (`Host.spawnWorker`). */

@@ -66,6 +66,10 @@ export async function listen(
       tls: config.tls,
       idleTimeoutSec,
       reusePort: options.reusePort,
+      webSocket: {
+        idleTimeoutSec: config.websockets.idleTimeoutSec,
+        maxMessageBytes: config.websockets.maxMessageBytes,
+      },
     })
     return { gateway, server }
   } catch (e) {

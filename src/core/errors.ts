@@ -43,6 +43,11 @@ export type ErrorCode =
   | 'untrusted_caller'
   | 'auth_headers_conflict'
   | 'auth_headers_missing'
+  | 'websocket_not_allowed'
+  | 'websocket_unsupported'
+  | 'bad_upgrade'
+  | 'origin_rejected'
+  | 'too_many_connections'
   | 'internal_error'
 
 /**
@@ -161,7 +166,8 @@ export class UnavailableError extends GatewayError {
   constructor(
     detail: string,
     readonly retryAfterSeconds = 1,
-    code: 'keys_unavailable' | 'revocations_unavailable' = 'keys_unavailable',
+    code: 'keys_unavailable' | 'revocations_unavailable' | 'too_many_connections' =
+      'keys_unavailable',
   ) {
     super(code, 503, detail)
   }

@@ -5,6 +5,7 @@
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
 import type { Proxied } from './proxy/proxy.ts'
+import type { ConnectionRecord } from './websocket/relay.ts'
 
 export interface Exchange {
   readonly requestId: string
@@ -26,6 +27,8 @@ export interface Exchange {
   upstream: string | undefined
   /** What proxying reported, once the upstream answered. */
   proxied: Proxied | undefined
+  /** An upgraded request's WebSocket connection: its line is written when it ends. */
+  websocket: ConnectionRecord | undefined
   status: number
   /** Seconds from arrival to the response headers (jwtgate_request_duration_seconds). */
   seconds: number
@@ -54,6 +57,7 @@ export function openExchange(
     iss: undefined,
     upstream: undefined,
     proxied: undefined,
+    websocket: undefined,
     status: 0,
     seconds: 0,
     bytesOut: undefined,
@@ -76,6 +80,8 @@ export function account(
   if (logger === undefined) return
   const p = x.proxied
   const end = p?.responseBodyEnd
+  // A WebSocket connection's line, at its end: what went through it, and how it closed.
+  const ws = x.websocket
   logger.log('info', 'request', {
     request_id: x.requestId,
     client: x.client,
@@ -89,20 +95,25 @@ export function account(
     sub: x.sub,
     iss: x.iss,
     upstream: x.upstream,
+    websocket: ws === undefined ? undefined : true,
     upstream_status: p?.upstreamStatus,
     upstream_ms: p?.upstreamSeconds === undefined
       ? undefined
       : Math.round(p.upstreamSeconds * 1000),
     duration_ms: now - x.started,
-    bytes_in: p?.bytesIn,
-    bytes_out: p === undefined ? x.bytesOut : p.bytesOut,
+    messages_in: ws?.messagesIn,
+    messages_out: ws?.messagesOut,
+    bytes_in: ws !== undefined ? ws.bytesIn : p?.bytesIn,
+    bytes_out: ws !== undefined ? ws.bytesOut : p === undefined ? x.bytesOut : p.bytesOut,
     end: end === 'done' ? undefined : end,
+    close_code: ws?.closeCode,
+    close: ws?.cause,
   })
 }
 
 /**
  * Closes the record with the response given to the client, and accounts for it now, or once
- * its watched response body has ended.
+ * its watched response body (or its WebSocket connection) has ended.
  */
 export function settle(
   x: Exchange,
@@ -111,9 +122,10 @@ export function settle(
   logger: Logger | undefined,
   now: () => number,
 ): void {
-  x.status = response.status
+  // Bun answers an upgrade itself: the handler's response is only a marker.
+  x.status = x.websocket !== undefined ? 101 : response.status
   x.seconds = (now() - x.started) / 1000
-  const ended = x.proxied?.ended
+  const ended = x.proxied?.ended ?? x.websocket?.ended
   if (ended !== undefined) {
     void ended.then(() => account(x, metrics, logger, now()))
     return

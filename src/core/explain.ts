@@ -5,7 +5,8 @@
  */
 import type { Trace } from './auth/requirements.ts'
 import type { Config } from './config/types.ts'
-import { authenticate, authorize, route as routeFor } from './decide.ts'
+import { isWebSocketUpgrade } from './auth/token.ts'
+import { authenticate, authorize, type Decision, route as routeFor } from './decide.ts'
 import { GatewayError } from './errors.ts'
 import { silentLogger } from './log.ts'
 import { upstreamUrl } from './proxy/url.ts'
@@ -13,6 +14,7 @@ import { checkMethod } from './routing/method.ts'
 import { normalizeTarget } from './routing/path.ts'
 import { upstreamPath } from './routing/rewrite.ts'
 import { buildState, isReady, retireState } from './state.ts'
+import { checkWebSocketRoute } from './websocket/proxy.ts'
 
 export interface Explanation {
   readonly method: string
@@ -61,18 +63,20 @@ export async function explain(
     authorize(decision, request.method, steps)
     const route = decision.route.route
     const base = state.upstreams.get(route.upstream)!.base
+    const upgrade = isWebSocketUpgrade(request.headers)
+    if (upgrade) explainWebSocket(config, decision, steps)
     steps.push({ step: 'allowed', ok: true })
     return {
       method: request.method,
       path,
-      status: 200,
+      status: upgrade ? 101 : 200,
       decision: 'allowed',
       route: route.name,
-      upstream: upstreamUrl(
+      upstream: (upgrade ? 'ws' : 'http') + upstreamUrl(
         base,
         upstreamPath(route, target.path, request.method, decision.params),
         target.search,
-      ),
+      ).slice(4),
       steps,
     }
   } catch (e) {
@@ -94,6 +98,29 @@ export async function explain(
   } finally {
     retireState(state)
   }
+}
+
+/**
+ * An upgrade's steps: whether the route takes WebSockets (else the refusal), and when the
+ * connection would be closed for its token's expiry.
+ */
+function explainWebSocket(config: Config, decision: Decision, steps: Trace): void {
+  if (!config.websockets.enabled || !decision.route.route.websockets) {
+    steps.push({ step: 'websocket: this route does not take upgrades', ok: false })
+  }
+  checkWebSocketRoute(config, decision.route.route)
+  const exp = decision.claims?.exp
+  const skew = decision.provider?.config.verify.clockSkewSec ?? 0
+  const closes = typeof exp === 'number'
+    ? `closed (1008) at ${
+      new Date((exp + skew) * 1000 + config.websockets.expiryGraceMs).toISOString()
+    }: exp + ${skew} s clock skew${
+      config.websockets.expiryGraceMs > 0
+        ? ` + ${config.websockets.expiryGraceMs / 1000} s grace`
+        : ''
+    }, or earlier if revoked`
+    : 'no exp: open until either side closes it, or a revocation'
+  steps.push({ step: `websocket: upgrade proxied; ${closes}`, ok: true })
 }
 
 /** Plain-text form: one line per step, ✓ or ✗, then the final status. */

@@ -1,7 +1,8 @@
 /**
  * @module createGateway: the runtime-agnostic core, `(Request) => Promise<Response>`, as its
  * pipeline: check the request → answer preflights and health probes → route → authenticate →
- * authorize (decide.ts) → rate limit → proxy (proxy/proxy.ts) → CORS → account (exchange.ts).
+ * authorize (decide.ts) → rate limit → proxy (proxy/proxy.ts; an upgrade: websocket/proxy.ts) →
+ * CORS → account (exchange.ts).
  * Each step returns what it found or throws a GatewayError; the gateway keeps its own record of
  * the request, and every error becomes a response in respond.ts.
  */
@@ -32,6 +33,14 @@ import { checkOf } from './forward/check.ts'
 import { claimHeaders } from './proxy/claim-headers.ts'
 import type { Counted } from './limits/policy.ts'
 import { buildState, isReady, retireState, type State } from './state.ts'
+import { isWebSocketUpgrade } from './auth/token.ts'
+import { Connections } from './websocket/connections.ts'
+import {
+  proxyWebSocket,
+  type WebSocketClient,
+  type WebSocketDeps,
+  type WebSocketUpgrade,
+} from './websocket/proxy.ts'
 
 /** What the host runtime provides. All optional: the defaults are the global ones. */
 export interface GatewayDeps {
@@ -65,6 +74,11 @@ export interface GatewayDeps {
    * /revocations` on the admin listener); rejects when it cannot be stored.
    */
   readonly revoke?: (entry: Revocation) => Promise<void>
+  /**
+   * Opens WebSocket connections to upstreams (default: the global `WebSocket`, which under Bun and
+   * Deno takes `{ headers, protocols }`).
+   */
+  readonly WebSocket?: WebSocketClient
   /** The clock, in milliseconds since the epoch. */
   readonly now?: () => number
   /** Where access lines and events go (default: nowhere). See `createLogger`. */
@@ -102,6 +116,11 @@ export interface ConnectionInfo {
   readonly clientAddress?: string
   /** The protocol the client connected with (never taken from the request line, which a client writes). */
   readonly protocol?: 'http' | 'https'
+  /**
+   * Upgrades this request to a WebSocket, where the server can (the Bun and Deno adapters give
+   * it to upgrade requests); without it an allowed upgrade is answered 501.
+   */
+  readonly upgrade?: WebSocketUpgrade
 }
 
 /**
@@ -173,16 +192,27 @@ export function createGateway(
     metrics,
   }
   if (deps.limitStore?.name !== undefined) metrics.stores.push(deps.limitStore as StoreHealth)
+  const connections = new Connections(metrics)
+  const webSocketDeps: WebSocketDeps = {
+    proxy: proxyDeps,
+    WebSocket: deps.WebSocket ?? (globalThis.WebSocket as unknown as WebSocketClient),
+    connections,
+  }
   const revocations = revocationsFor(config, deps.revocations, logger)
   metrics.revocations = revocations
-  // A revocation also drops the cache entries it covers (they would be refused anyway): one
-  // pass over the cache per change, however many entries a sync brings.
+  // A revocation also drops the cache entries it covers (they would be refused anyway) and closes
+  // the WebSocket connections opened with them: one pass over each per change, however many
+  // entries a sync brings.
   const unsubscribe = revocations?.onAdd((entries) => {
     const cache = state.cache
-    if (cache === undefined || cache.size === 0) return
+    const cached = cache !== undefined && cache.size > 0
+    if (!cached && connections.size === 0) return
     const changed = new RevocationList(entries.length)
     changed.replace(entries, now())
-    cache.deleteWhere((cached) => changed.revoked(cached.claims, cached.hash) !== undefined)
+    if (cached) {
+      cache.deleteWhere((entry) => changed.revoked(entry.claims, entry.hash) !== undefined)
+    }
+    connections.revoked(changed)
   })
   let state = buildState(config, stateDeps)
   let draining = false
@@ -264,6 +294,19 @@ export function createGateway(
       protocol: info.protocol ?? 'http',
       requestId: x.requestId,
     }
+    if (isWebSocketUpgrade(request.headers)) {
+      const opened = await proxyWebSocket(
+        webSocketDeps,
+        s,
+        request,
+        target,
+        decision,
+        client,
+        info.upgrade,
+      )
+      x.websocket = opened.relay.record
+      return opened.response
+    }
     const proxied = await proxy(proxyDeps, s, request, target, decision, client)
     x.proxied = proxied
     metrics.observeUpstream(proxied.upstream, proxied.upstreamSeconds!)
@@ -318,7 +361,10 @@ export function createGateway(
       const counted = countRefusal(s, e, x)
       if (counted !== undefined) await counted.catch(() => 0)
     }
-    if (s.config.cors !== undefined) allowOrigin(s.config.cors, request, response.headers)
+    // An upgrade's answer is the runtime's (Bun's: a marker shared by every upgrade).
+    if (s.config.cors !== undefined && x.websocket === undefined) {
+      allowOrigin(s.config.cors, request, response.headers)
+    }
     metrics.inFlight.value--
     settle(x, response, metrics, accessLog, now)
     return response
@@ -349,6 +395,9 @@ export function createGateway(
     },
     drain() {
       draining = true
+      // Long-lived connections would hold shutdown for its whole timeout: closed now (1001), the
+      // clients reconnect to an instance that stays.
+      connections.shutdown()
     },
     close() {
       unsubscribe?.()

@@ -248,6 +248,29 @@ export class Metrics {
     'Requests refused (429) by a named rate limit, by limit.',
     ['limit'],
   )
+  /** `jwtgate_websocket_connections`: WebSocket connections open (or being opened). */
+  readonly websocketsOpen = new Gauge(
+    'jwtgate_websocket_connections',
+    'WebSocket connections open, or being opened.',
+  )
+  /** `jwtgate_websocket_messages_total`: messages relayed, by direction (in: client to upstream). */
+  readonly websocketMessages = new Counter(
+    'jwtgate_websocket_messages_total',
+    'WebSocket messages relayed, by direction (in: from the client, out: to it).',
+    ['direction'],
+  )
+  /** `jwtgate_websocket_bytes_total`: message bytes relayed, by direction. */
+  readonly websocketBytes = new Counter(
+    'jwtgate_websocket_bytes_total',
+    'WebSocket message bytes relayed (text as UTF-8), by direction.',
+    ['direction'],
+  )
+  /** `jwtgate_websocket_closes_total`: connections ended, by cause. */
+  readonly websocketCloses = new Counter(
+    'jwtgate_websocket_closes_total',
+    'WebSocket connections ended, by cause (client, upstream, expired, revoked, too_big, …).',
+    ['reason'],
+  )
   /** Shared stores (Redis) whose health `/metrics` reports. */
   readonly stores: StoreHealth[] = []
   /** The revocations in force, reported as `jwtgate_revocations` and `_confirmed`. */
@@ -310,6 +333,10 @@ export class Metrics {
       this.cache.render(),
       this.inFlight.render(),
       this.rateLimited.render(),
+      this.websocketsOpen.render(),
+      this.websocketMessages.render(),
+      this.websocketBytes.render(),
+      this.websocketCloses.render(),
       renderStores(this.stores),
       this.revocations === undefined ? '' : renderRevocations(this.revocations),
       `# HELP jwtgate_process_start_time_seconds Start time of the process since the Unix epoch.\n# TYPE jwtgate_process_start_time_seconds gauge\njwtgate_process_start_time_seconds ${this.startTime}\n`,

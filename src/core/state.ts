@@ -59,6 +59,11 @@ export interface State {
    * parameters): removed from every request but for the verified copy when it is forwarded.
    */
   readonly afterHeaders: readonly TokenSource[]
+  /**
+   * The `protocol:` token sources of every provider: a WebSocket's marker and the token after it
+   * are never offered upstream (but for the verified copy when it is forwarded).
+   */
+  readonly tokenProtocols: readonly Extract<TokenSource, { kind: 'protocol' }>[]
   /** JWTGATE_RATE_LIMIT's buckets; carried over by a reload that keeps the same limit. */
   readonly limiter: Limiter | undefined
   /** Forward-authentication checks, when the configuration answers any. */
@@ -177,6 +182,9 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
       maxBytes: config.limits.maxHeaderBytes,
     },
     afterHeaders: allSources.filter(removedAfterHeaders),
+    tokenProtocols: allSources.filter((t): t is Extract<TokenSource, { kind: 'protocol' }> =>
+      t.kind === 'protocol'
+    ),
     limiter: sameLimit
       ? previous.limiter
       : config.rateLimit === undefined

@@ -25,8 +25,20 @@ test('the README configuration file example is valid and says what the text says
     'tenant-data',
     'files',
     'legacy-items',
+    'live',
   ])
   expect(config.routes[0]!.auth).toBe('public')
+  // WebSockets: on the routes that authenticate, and where a route says so.
+  expect(config.routes.filter((r) => r.websockets).map((r) => r.name)).toEqual([
+    'read-order',
+    'delete-order',
+    'tenant-data',
+    'files',
+    'legacy-items',
+    'live',
+  ])
+  expect(config.websockets.maxMessageBytes).toBe(256 * 1024)
+  expect(config.websockets.idleTimeoutSec).toBe(60)
   expect(config.routes[1]!.require.scopesAll).toEqual(['orders:read'])
   expect(config.routes[2]!.require.rolesAny).toEqual(['admin'])
   expect(config.routes[3]!.require.claims.length).toBe(2)

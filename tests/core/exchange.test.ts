@@ -65,6 +65,7 @@ function allowed(p: Proxied): Exchange {
 test('openExchange() starts an empty record with the request method, id, client and arrival', () => {
   const x = openExchange(request('DELETE'), 'req-9', '198.51.100.1', T0)
   assert.deepEqual({ ...x }, {
+    websocket: undefined,
     requestId: 'req-9',
     started: T0,
     client: '198.51.100.1',

@@ -317,3 +317,25 @@ test('formatExplanation(): one ✓/✗ line per step with its detail, then the o
     '→ 401 token_missing via route "r"',
   )
 })
+
+test('explain(): an upgrade goes to ws:// on a route that takes them, with the time it would be closed', async () => {
+  const { config, upstream } = await setup()
+  try {
+    const t = await token({ exp: 2_000_000_000 })
+    const headers = { host: 'gw.test', authorization: `Bearer ${t}`, upgrade: 'websocket' }
+    const ok = await explain(config, new Request('http://gw.test/orders/7', { headers }))
+    assert.equal(ok.status, 101)
+    assert.equal(ok.upstream, `ws${upstream.url.slice(4)}/base/orders/7`)
+    const line = ok.steps.find((s) => s.step.startsWith('websocket:'))!.step
+    assert.match(line, /closed \(1008\) at 2033-05-18T03:33:50\.000Z: exp \+ 30 s clock skew/)
+    // A public route takes no upgrades unless it says so.
+    const pub = await explain(
+      config,
+      new Request('http://gw.test/docs/a', { headers: { host: 'gw.test', upgrade: 'websocket' } }),
+    )
+    assert.equal(pub.status, 403)
+    assert.equal(pub.decision, 'websocket_not_allowed')
+  } finally {
+    await upstream.close()
+  }
+})

@@ -74,13 +74,13 @@ describe('dist/jwtgate check --config', () => {
     expect(out).toContain(`upstream: main ${upstream.url} (timeout 5000 ms)`)
     expect(out).toContain('keys:     alpha: secret (HS256)')
     expect(out).toContain(
-      'policy:   beta: algorithms HS256; issuer https://beta.test; required claims exp; tokens from header:Authorization',
+      'policy:   beta: algorithms HS256; issuer https://beta.test; required claims exp; tokens from header:Authorization,protocol:bearer',
     )
     expect(out.filter((l) => l.startsWith('route:'))).toEqual([
       'route:    routes[0] "public" * /public/* → main; public',
-      'route:    routes[1] "tenants-admin" DELETE /tenants/:tenant/* → main; required (alpha,beta); roles admin in roles',
-      'route:    routes[2] "tenants" * /tenants/:tenant/* → main; required (alpha,beta); 1 claim condition',
-      'route:    routes[3] "acme" * /tenants/acme/* → main; required (alpha,beta)',
+      'route:    routes[1] "tenants-admin" DELETE /tenants/:tenant/* → main; required (alpha,beta); roles admin in roles; websockets',
+      'route:    routes[2] "tenants" * /tenants/:tenant/* → main; required (alpha,beta); 1 claim condition; websockets',
+      'route:    routes[3] "acme" * /tenants/acme/* → main; required (alpha,beta); websockets',
     ])
     expect(out.filter((l) => l.startsWith('warning:'))).toEqual([
       'warning:  routes[3] (/tenants/acme/*) is shadowed by routes[2] (/tenants/:tenant/*) and never matches',
@@ -106,7 +106,7 @@ describe('dist/jwtgate check --config', () => {
     const { code, stdout, stderr } = await jwtgate(['check'], { JWTGATE_CONFIG: path })
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
     expect(lines(stdout)).toContain(
-      'route:    routes[0] GET /orders/:id → main; required (alpha); any scope of orders:read orders:admin',
+      'route:    routes[0] GET /orders/:id → main; required (alpha); any scope of orders:read orders:admin; websockets',
     )
   })
 

@@ -1,6 +1,6 @@
 /**
  * @module Token sources: where a request may carry its token (`header:Authorization`,
- * `header:X-Name`, `cookie:name`, `query:name`). Each kind of source is one entry of SOURCE_KINDS:
+ * `header:X-Name`, `cookie:name`, `query:name`, and on a WebSocket upgrade `protocol:marker`). Each kind of source is one entry of SOURCE_KINDS:
  * how it is written in configuration, how its token is found, and how it is taken out of what goes
  * upstream. A new kind of source is a new entry there (and its name in TokenSource).
  */
@@ -13,6 +13,7 @@ export type TokenSource =
   | { readonly kind: 'header'; readonly name: string }
   | { readonly kind: 'cookie'; readonly name: string }
   | { readonly kind: 'query'; readonly name: string }
+  | { readonly kind: 'protocol'; readonly name: string }
 
 /** A token and the source it came from. */
 export interface FoundToken {
@@ -57,6 +58,7 @@ export interface TokenHeader {
 const isBearer = (value: string) => value.slice(0, 7).toLowerCase() === 'bearer '
 const always = () => true
 const QUERY_NAME = /^[A-Za-z0-9._~-]+$/
+const NO_TOKEN_AFTER = 'The token must follow its marker in Sec-WebSocket-Protocol.'
 
 type Of<K extends TokenSource['kind']> = Extract<TokenSource, { kind: K }>
 
@@ -139,6 +141,45 @@ const SOURCE_KINDS: { readonly [K in TokenSource['kind']]: SourceKind<Of<K>> } =
       source,
     ) => (search === '' ? search : searchWithout(search, source.name)),
   },
+  // Browsers cannot set headers on a WebSocket, but they send the subprotocols they are given:
+  // `new WebSocket(url, ['bearer', token])`. Only on an upgrade; the pair never goes upstream
+  // (websocket/handshake.ts offers the upstream the other protocols).
+  protocol: {
+    prefix: 'protocol',
+    parse: (name) => (isToken(name) ? { kind: 'protocol', name } : undefined),
+    describe: (source) => `protocol:${source.name}`,
+    find(headers, _search, source) {
+      const value = headers.get('sec-websocket-protocol')
+      if (value === null || !isWebSocketUpgrade(headers)) return undefined
+      const offered = splitProtocols(value)
+      const at = offered.indexOf(source.name)
+      if (at < 0) return undefined
+      if (offered.indexOf(source.name, at + 1) >= 0) {
+        throw new TokenError('token_malformed', TWO_COPIES)
+      }
+      const token = offered[at + 1]
+      if (token === undefined || token === '') {
+        throw new TokenError('token_malformed', NO_TOKEN_AFTER)
+      }
+      return token
+    },
+  },
+}
+
+/** True when `headers` ask for a WebSocket (`Upgrade: websocket`, RFC 6455 §4.2.1). */
+export function isWebSocketUpgrade(headers: Headers): boolean {
+  const upgrade = headers.get('upgrade')
+  return upgrade !== null && upgrade.toLowerCase() === 'websocket'
+}
+
+/** The subprotocols of a `Sec-WebSocket-Protocol` value, in order (RFC 6455 §4.1, §11.3.4). */
+export function splitProtocols(value: string): string[] {
+  const out: string[] = []
+  for (const part of value.split(',')) {
+    const p = part.trim()
+    if (p !== '') out.push(p)
+  }
+  return out
 }
 
 const KIND_ORDER = Object.keys(SOURCE_KINDS) as TokenSource['kind'][]
@@ -148,7 +189,7 @@ function kindOf(source: TokenSource): SourceKind<TokenSource> {
   return SOURCE_KINDS[source.kind] as SourceKind<TokenSource>
 }
 
-/** Parses `header:Authorization`, `header:X-Name`, `cookie:name` or `query:name`. */
+/** Parses `header:Authorization`, `header:X-Name`, `cookie:name`, `query:name` or `protocol:marker`. */
 export function parseTokenSource(spec: string): TokenSource | undefined {
   const colon = spec.indexOf(':')
   if (colon < 0) return undefined
@@ -165,7 +206,8 @@ export function parseTokenSource(spec: string): TokenSource | undefined {
 }
 
 /** The forms `parseTokenSource` reads, for messages. */
-export const TOKEN_SOURCE_FORMS = 'header:Authorization, header:X-Name, cookie:name or query:name'
+export const TOKEN_SOURCE_FORMS =
+  'header:Authorization, header:X-Name, cookie:name, query:name or protocol:marker'
 
 /** True when `a` and `b` name the same place (sources of different providers are different objects). */
 export function sameSource(a: TokenSource, b: TokenSource | undefined): boolean {

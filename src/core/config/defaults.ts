@@ -27,6 +27,18 @@ export const DEFAULTS = {
     maxAge: '10m',
   },
   limits: { maxHeaderBytes: 16384, streamIdleTimeout: '2m' },
+  /**
+   * WebSocket upgrades: on every route that authenticates unless a route says otherwise; a
+   * message well below the runtimes' own 16 MB; no grace after `exp` but the clock skew.
+   */
+  websockets: {
+    enabled: true,
+    maxMessage: '1mb',
+    maxBuffered: '4mb',
+    idleTimeout: '2m',
+    maxConnections: 10000,
+    expiryGrace: '0s',
+  },
   tokenCache: { size: 10000, maxAge: '5m' },
   /** Each named rate limit's (`rateLimits:`). */
   rateLimit: { key: 'sub' },
@@ -42,7 +54,7 @@ export const DEFAULTS = {
     allowInsecureJwks: false,
     clockSkew: 30,
     requiredClaims: ['exp'],
-    tokenSources: ['header:Authorization'],
+    tokenSources: ['header:Authorization', 'protocol:bearer'],
   },
   /** Each upstream's. */
   upstream: { timeout: '30s' },

@@ -208,7 +208,15 @@ const Route = v.strictObject({
     v.record(v.string(), v.pipe(v.string(), v.check(isToken, 'must be a header name'))),
   ),
   require: v.optional(Requirements),
+  /** Proxy WebSocket upgrades here (default: when the route authenticates). */
+  websockets: v.optional(v.boolean()),
 })
+
+/** A size: bytes, or with a unit. */
+const Size = v.union([
+  v.pipe(v.number(), v.integer(), v.minValue(0)),
+  v.pipe(v.string(), v.check((s) => parseSize(s) !== undefined)),
+], 'must be a size in bytes, or with a unit: 512k, 10mb, 2g')
 
 /** The whole file. Unknown keys are errors, so a typo never silently weakens a rule. */
 export const FileSchema = v.strictObject({
@@ -285,13 +293,21 @@ export const FileSchema = v.strictObject({
   limits: v.optional(
     v.strictObject({
       maxHeaderBytes: v.optional(Integer(1024, 1_048_576), DEFAULTS.limits.maxHeaderBytes),
-      maxBody: v.optional(
-        v.union([
-          v.pipe(v.number(), v.integer(), v.minValue(0)),
-          v.pipe(v.string(), v.check((s) => parseSize(s) !== undefined)),
-        ], 'must be a size in bytes, or with a unit: 512k, 10mb, 2g'),
-      ),
+      maxBody: v.optional(Size),
       streamIdleTimeout: v.optional(Duration, DEFAULTS.limits.streamIdleTimeout),
+    }),
+  ),
+  websockets: v.optional(
+    v.strictObject({
+      enabled: v.optional(v.boolean(), DEFAULTS.websockets.enabled),
+      maxMessage: v.optional(Size, DEFAULTS.websockets.maxMessage),
+      maxBuffered: v.optional(Size, DEFAULTS.websockets.maxBuffered),
+      idleTimeout: v.optional(Duration, DEFAULTS.websockets.idleTimeout),
+      maxConnections: v.optional(
+        Integer(1, 10_000_000),
+        DEFAULTS.websockets.maxConnections,
+      ),
+      expiryGrace: v.optional(Duration, DEFAULTS.websockets.expiryGrace),
     }),
   ),
   tokenCache: v.optional(

@@ -59,6 +59,7 @@ function routes(env: EnvValues): RouteConfig[] {
     pattern,
     auth: 'public' as const,
     require: NO_REQUIREMENTS,
+    websockets: false,
   }))
   routes.push({
     ...base,
@@ -70,6 +71,7 @@ function routes(env: EnvValues): RouteConfig[] {
       scopes: { all: env.JWTGATE_REQUIRED_SCOPES },
       roles: { any: env.JWTGATE_REQUIRED_ROLES, claim: env.JWTGATE_ROLES_CLAIM },
     }, 'JWTGATE_REQUIRED_SCOPES/ROLES'),
+    websockets: true,
   })
   return routes
 }

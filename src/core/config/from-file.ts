@@ -135,6 +135,7 @@ function route(
     require: r.require === undefined
       ? NO_REQUIREMENTS
       : compileRequirements(r.require, `${place}.require`),
+    websockets: r.websockets ?? auth !== 'public',
   }
 }
 

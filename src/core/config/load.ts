@@ -109,6 +109,7 @@ export async function loadConfig(
     tls,
     cors,
     limits,
+    websockets,
     rateLimit,
     tokenCache,
     ...listener
@@ -125,6 +126,7 @@ export async function loadConfig(
     tls,
     cors,
     limits,
+    websockets,
     rateLimit,
     rateLimits,
     redis,

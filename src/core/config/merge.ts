@@ -113,6 +113,8 @@ export function mergeSettings(
   }
   const adminPort = set('JWTGATE_ADMIN_PORT') ? env.JWTGATE_ADMIN_PORT : file?.admin?.port
   const size = (b: number | string) => (typeof b === 'number' ? b : parseSize(b))
+  // A size with a default: never undefined (the schemas checked it).
+  const sizeOf = (b: number | string) => size(b)!
 
   return {
     mode: pick('JWTGATE_MODE', file?.mode),
@@ -145,6 +147,28 @@ export function mergeSettings(
       streamIdleMs: pick(
         'JWTGATE_STREAM_IDLE_TIMEOUT',
         file?.limits?.streamIdleTimeout,
+        durationMs,
+      ),
+    },
+    websockets: {
+      enabled: pick('JWTGATE_WEBSOCKETS', file?.websockets?.enabled),
+      maxMessageBytes: pick(
+        'JWTGATE_WEBSOCKET_MAX_MESSAGE',
+        file?.websockets?.maxMessage,
+        sizeOf,
+      ),
+      maxBufferedBytes: pick(
+        'JWTGATE_WEBSOCKET_MAX_BUFFERED',
+        file?.websockets?.maxBuffered,
+        sizeOf,
+      ),
+      idleTimeoutSec: Math.ceil(
+        pick('JWTGATE_WEBSOCKET_IDLE_TIMEOUT', file?.websockets?.idleTimeout, durationMs) / 1000,
+      ),
+      maxConnections: pick('JWTGATE_WEBSOCKET_MAX_CONNECTIONS', file?.websockets?.maxConnections),
+      expiryGraceMs: pick(
+        'JWTGATE_WEBSOCKET_EXPIRY_GRACE',
+        file?.websockets?.expiryGrace,
         durationMs,
       ),
     },

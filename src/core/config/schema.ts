@@ -175,6 +175,18 @@ const EnvSchema = v.object({
   ),
   JWTGATE_MAX_BODY: v.optional(size),
   JWTGATE_STREAM_IDLE_TIMEOUT: v.optional(duration, DEFAULTS.limits.streamIdleTimeout),
+  JWTGATE_WEBSOCKETS: v.optional(boolean, text(DEFAULTS.websockets.enabled)),
+  JWTGATE_WEBSOCKET_MAX_MESSAGE: v.optional(size, DEFAULTS.websockets.maxMessage),
+  JWTGATE_WEBSOCKET_MAX_BUFFERED: v.optional(size, DEFAULTS.websockets.maxBuffered),
+  JWTGATE_WEBSOCKET_IDLE_TIMEOUT: v.optional(duration, DEFAULTS.websockets.idleTimeout),
+  JWTGATE_WEBSOCKET_MAX_CONNECTIONS: v.optional(
+    parsed(
+      (t) => parseInteger(t, 1, 10_000_000),
+      'must be a whole number of connections from 1',
+    ),
+    text(DEFAULTS.websockets.maxConnections),
+  ),
+  JWTGATE_WEBSOCKET_EXPIRY_GRACE: v.optional(duration, DEFAULTS.websockets.expiryGrace),
   JWTGATE_RATE_LIMIT: v.optional(
     parsed(parseRateLimit, 'must be requests per period, such as 100/1m or 10/1s'),
   ),

@@ -41,6 +41,7 @@ function describeRoute(r: RouteConfig): string {
   if (r.claimHeaders.length > 0) {
     parts.push(`claims ${r.claimHeaders.map((c) => `${c.claim.raw}→${c.header}`).join(',')}`)
   }
+  if (r.websockets) parts.push('websockets')
   return parts.join('; ')
 }
 
@@ -136,6 +137,14 @@ export function describeConfig(config: Config): string[] {
       }`,
     )
   }
+  const ws = config.websockets
+  lines.push(
+    ws.enabled && config.routes.some((route) => route.websockets)
+      ? `ws:       upgrades on the routes marked websockets; messages up to ${ws.maxMessageBytes} bytes, ${ws.maxBufferedBytes} buffered for a slow receiver; idle ${ws.idleTimeoutSec} s; at most ${ws.maxConnections} open; closed at the token's exp${
+        ws.expiryGraceMs > 0 ? ` + ${ws.expiryGraceMs / 1000} s` : ''
+      } (+ clock skew) or its revocation`
+      : 'ws:       WebSocket upgrades off',
+  )
   for (const w of config.warnings) lines.push(`warning:  ${w}`)
   return lines
 }

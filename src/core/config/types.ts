@@ -116,6 +116,11 @@ export interface RouteConfig {
   readonly claimHeaders: readonly ClaimHeader[]
   /** The scopes, roles and claim conditions a token must satisfy. */
   readonly require: Requirements
+  /**
+   * WebSocket upgrades are proxied on this route (when `Config.websockets.enabled`); default:
+   * on the routes that authenticate, off on public ones.
+   */
+  readonly websockets: boolean
 }
 
 /**
@@ -200,6 +205,8 @@ export interface Config {
     /** Longest silence while waiting for the next chunk of a streamed body (either direction). */
     readonly streamIdleMs: number
   }
+  /** WebSocket connections (JWTGATE_WEBSOCKET_*, `websockets:`). */
+  readonly websockets: WebSocketsConfig
   /** Requests allowed per period, per token subject or client address; undefined: no limit. */
   readonly rateLimit: RateLimit | undefined
   /** Named limits (`rateLimits:` in the file): per route, provider, and key; all must pass. */
@@ -241,6 +248,25 @@ export interface RevocationsConfig {
   readonly maxTokenLifetimeSec: number
   /** Entries kept at most. */
   readonly maxEntries: number
+}
+
+/** WebSocket connections through the gateway. */
+export interface WebSocketsConfig {
+  /** Upgrades are proxied at all (JWTGATE_WEBSOCKETS); each route then says whether on it. */
+  readonly enabled: boolean
+  /** The largest message either side may send (1009 above it). */
+  readonly maxMessageBytes: number
+  /**
+   * Bytes waiting for a slow receiver at most; past it the connection is closed (1013): the
+   * runtimes' WebSocket objects cannot stop reading the other side.
+   */
+  readonly maxBufferedBytes: number
+  /** A connection with no message and no answered ping this long is closed (pings are sent). */
+  readonly idleTimeoutSec: number
+  /** Open connections at most per process (503 above it). */
+  readonly maxConnections: number
+  /** Time a connection outlives its token's `exp`, beyond the provider's clock skew. */
+  readonly expiryGraceMs: number
 }
 
 /** JWTGATE_WORKERS: a count, or `auto`. */

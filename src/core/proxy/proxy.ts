@@ -74,26 +74,8 @@ export async function proxy(
 ): Promise<Proxied> {
   const route = decision.route.route
   const upstream = s.upstreams.get(route.upstream)!
-  // Only a verified token goes upstream, and only where it was found.
-  const kept = s.config.forwardToken && decision.claims !== undefined
-    ? decision.found?.source
-    : undefined
-  const headers = upstreamHeaders(
-    request.headers,
-    {
-      clientAddress: client.address,
-      proto: client.protocol,
-      requestId: client.requestId,
-      trustedProxies: s.config.trustedProxies,
-      keptToken: kept,
-    },
-    s.headerFilter,
-    deps.headerBuild,
-  )
+  const { headers, search } = forwarded(deps, s, request, target.search, decision, client)
   if (deps.decodedEncodings.length > 0) headers.delete('accept-encoding')
-  const search = removeTokens(s.afterHeaders, headers, target.search, kept)
-  // upstreamHeaders left out every client copy of a claim header: append, no search.
-  for (const [name, value] of claimHeaders(decision)) headers.append(name, value)
   const p: Proxied = {
     response: NO_RESPONSE,
     upstream: upstream.name,
@@ -125,6 +107,42 @@ export async function proxy(
   p.upstreamStatus = response.status
   p.response = respond(deps, s, response, p, client.requestId)
   return p
+}
+
+/**
+ * What of the client's request goes upstream (an HTTP request, or a WebSocket's handshake): its
+ * headers, cleaned (header pass), the tokens taken out but for the verified copy where it was
+ * found when it is forwarded, and the claim headers added; the query, without token
+ * parameters; and the source of the token kept, if one is.
+ */
+export function forwarded(
+  deps: Pick<ProxyDeps, 'headerBuild'>,
+  s: State,
+  request: Request,
+  search: string,
+  decision: Decision,
+  client: Client,
+): { headers: Headers; search: string; kept: TokenSource | undefined } {
+  // Only a verified token goes upstream, and only where it was found.
+  const kept = s.config.forwardToken && decision.claims !== undefined
+    ? decision.found?.source
+    : undefined
+  const headers = upstreamHeaders(
+    request.headers,
+    {
+      clientAddress: client.address,
+      proto: client.protocol,
+      requestId: client.requestId,
+      trustedProxies: s.config.trustedProxies,
+      keptToken: kept,
+    },
+    s.headerFilter,
+    deps.headerBuild,
+  )
+  const query = removeTokens(s.afterHeaders, headers, search, kept)
+  // upstreamHeaders left out every client copy of a claim header: append, no search.
+  for (const [name, value] of claimHeaders(decision)) headers.append(name, value)
+  return { headers, search: query, kept }
 }
 
 /** Removes every token source's copy from the query and cookies but the kept one. */

@@ -167,3 +167,60 @@ test('searchWithout() removes one parameter and keeps the others byte for byte',
   assert.equal(searchWithout('?access%5Ftoken=abc&x=1', 'access_token'), '?x=1')
   assert.equal(searchWithout('?a=1&access_token=x&access_token=y', 'access_token'), '?a=1')
 })
+
+const PROTOCOL: TokenSource[] = [{ kind: 'authorization' }, { kind: 'protocol', name: 'bearer' }]
+const UPGRADE = { upgrade: 'websocket', connection: 'Upgrade' }
+
+test('extractToken() reads a WebSocket token after its marker in Sec-WebSocket-Protocol', () => {
+  const found = extract(
+    { ...UPGRADE, 'sec-websocket-protocol': `chat.v1, bearer, ${JWT}` },
+    PROTOCOL,
+  )
+  assert.equal(found?.token, JWT)
+  assert.deepEqual(found?.source, { kind: 'protocol', name: 'bearer' })
+  // The marker is matched whole and case-sensitively (subprotocols are, RFC 6455 §11.3.4).
+  assert.equal(
+    extract({ ...UPGRADE, 'sec-websocket-protocol': `Bearer, ${JWT}` }, PROTOCOL),
+    undefined,
+  )
+  assert.equal(
+    extract({ ...UPGRADE, 'sec-websocket-protocol': `bearerx, ${JWT}` }, PROTOCOL),
+    undefined,
+  )
+  // Authorization first, in the configured order.
+  const both = extract({
+    ...UPGRADE,
+    authorization: `Bearer ${JWT}`,
+    'sec-websocket-protocol': 'bearer, other.token.here',
+  }, PROTOCOL)
+  assert.deepEqual(both?.source, { kind: 'authorization' })
+})
+
+test('a protocol token counts only on a WebSocket upgrade; a marker without its token, or twice, is malformed', () => {
+  assert.equal(extract({ 'sec-websocket-protocol': `bearer, ${JWT}` }, PROTOCOL), undefined)
+  assert.equal(
+    extract({ upgrade: 'h2c', 'sec-websocket-protocol': `bearer, ${JWT}` }, PROTOCOL),
+    undefined,
+  )
+  assert.equal(
+    code(() => extract({ ...UPGRADE, 'sec-websocket-protocol': 'chat, bearer' }, PROTOCOL)),
+    'token_malformed',
+  )
+  assert.equal(
+    code(() =>
+      extract({ ...UPGRADE, 'sec-websocket-protocol': `bearer, ${JWT}, bearer, ${JWT}` }, PROTOCOL)
+    ),
+    'token_malformed',
+  )
+  assert.equal(
+    code(() => extract({ ...UPGRADE, 'sec-websocket-protocol': 'bearer, not-a-jwt' }, PROTOCOL)),
+    'token_malformed',
+  )
+})
+
+test('parseTokenSource() reads protocol:marker; the marker must be a token', () => {
+  assert.deepEqual(parseTokenSource('protocol:bearer'), { kind: 'protocol', name: 'bearer' })
+  assert.deepEqual(parseTokenSource('protocol:jwt.v1'), { kind: 'protocol', name: 'jwt.v1' })
+  assert.equal(parseTokenSource('protocol:a,b'), undefined)
+  assert.equal(parseTokenSource('protocol: '), undefined)
+})

@@ -38,6 +38,7 @@ function defaulted(c: Config) {
     shutdownTimeoutMs: c.shutdownTimeoutMs,
     cors: c.cors,
     limits: c.limits,
+    websockets: c.websockets,
     rateLimit: c.rateLimit,
     rateLimits: c.rateLimits,
     redis: c.redis,
@@ -72,6 +73,14 @@ test('the environment and the file get the same defaults, the ones in the table'
       maxBodyBytes: undefined,
       streamIdleMs: ms(DEFAULTS.limits.streamIdleTimeout),
     },
+    websockets: {
+      enabled: DEFAULTS.websockets.enabled,
+      maxMessageBytes: 1024 * 1024,
+      maxBufferedBytes: 4 * 1024 * 1024,
+      idleTimeoutSec: ms(DEFAULTS.websockets.idleTimeout) / 1000,
+      maxConnections: DEFAULTS.websockets.maxConnections,
+      expiryGraceMs: ms(DEFAULTS.websockets.expiryGrace),
+    },
     rateLimit: undefined,
     rateLimits: [],
     redis: undefined,
@@ -91,7 +100,10 @@ test('the environment and the file get the same defaults, the ones in the table'
   assert.equal(env.keys.allowInsecure, DEFAULTS.provider.allowInsecureJwks)
   assert.equal(env.verify.clockSkewSec, DEFAULTS.provider.clockSkew)
   assert.deepEqual(env.verify.requiredClaims, DEFAULTS.provider.requiredClaims)
-  assert.deepEqual(env.tokenSources, [{ kind: 'authorization' }])
+  assert.deepEqual(env.tokenSources, [{ kind: 'authorization' }, {
+    kind: 'protocol',
+    name: 'bearer',
+  }])
   assert.equal(env.rolesClaim.raw, DEFAULTS.route.rolesClaim)
 })
 

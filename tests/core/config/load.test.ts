@@ -28,8 +28,20 @@ test('loadConfig() applies the documented defaults', async () => {
   assert.equal(c.providers[0]!.verify.clockSkewSec, 30)
   assert.deepEqual(c.providers[0]!.verify.requiredClaims, ['exp'])
   assert.deepEqual(c.providers[0]!.verify.algorithms, ['HS256'])
-  assert.deepEqual(c.providers[0]!.tokenSources, [{ kind: 'authorization' }])
+  assert.deepEqual(c.providers[0]!.tokenSources, [
+    { kind: 'authorization' },
+    { kind: 'protocol', name: 'bearer' },
+  ])
   assert.equal(c.forwardToken, false)
+  assert.deepEqual(c.websockets, {
+    enabled: true,
+    maxMessageBytes: 1024 * 1024,
+    maxBufferedBytes: 4 * 1024 * 1024,
+    idleTimeoutSec: 120,
+    maxConnections: 10_000,
+    expiryGraceMs: 0,
+  })
+  assert.equal(c.routes.at(-1)!.websockets, true)
   assert.equal(c.providers[0]!.keys.cooldownMs, 30_000)
   assert.equal(c.maxTokenBytes, 8192)
   assert.equal(c.trustedProxies, 0)

@@ -14,8 +14,19 @@ test("describeConfig(): one line per part, and what reaches the upstream of the 
     'policy:  ',
     'route:   ',
     'headers: ',
+    'ws:      ',
   ])
-  assert.equal(plain.at(-1), 'headers:  X-Forwarded-* read from 0 trusted proxies; token removed')
+  assert.equal(plain.at(-2), 'headers:  X-Forwarded-* read from 0 trusted proxies; token removed')
+  assert.equal(
+    plain[4],
+    'route:    default route "default" * /* → default; required (default); websockets',
+  )
+  assert.equal(
+    plain.at(-1),
+    "ws:       upgrades on the routes marked websockets; messages up to 1048576 bytes, 4194304 buffered for a slow receiver; idle 120 s; at most 10000 open; closed at the token's exp (+ clock skew) or its revocation",
+  )
+  const off = describeConfig(await loadConfig({ ...BASE, JWTGATE_WEBSOCKETS: 'false' }))
+  assert.equal(off.at(-1), 'ws:       WebSocket upgrades off')
   const behind = describeConfig(
     await loadConfig({
       ...BASE,
@@ -25,7 +36,7 @@ test("describeConfig(): one line per part, and what reaches the upstream of the 
     }),
   )
   assert.equal(
-    behind.at(-1),
+    behind.at(-2),
     'headers:  X-Forwarded-* read from 1 trusted proxy; token forwarded (the verified copy only); also removed: x-tenant, x-internal-*',
   )
   // Never a secret.

@@ -1,0 +1,77 @@
+/**
+ * @module The open WebSocket connections of one gateway: the cap on how many (a place is taken
+ * before the upstream is dialled), their metrics, and what ends them all at once — a revocation
+ * that covers their token, and shutdown.
+ */
+import type { Metrics } from '../metrics.ts'
+import type { RevocationList } from '../revocation/list.ts'
+import { CLOSE_CAUSES, type CloseCause, type Relay, type RelayCounters } from './relay.ts'
+
+/** The open connections of one gateway (`Gateway` keeps one across reloads). */
+export class Connections {
+  readonly #open = new Set<Relay>()
+  #reserved = 0
+  readonly #metrics: Metrics
+  /** The per-message counters every relay moves. */
+  readonly counters: RelayCounters
+
+  constructor(metrics: Metrics) {
+    this.#metrics = metrics
+    this.counters = {
+      messagesIn: metrics.websocketMessages.cell(['in']),
+      messagesOut: metrics.websocketMessages.cell(['out']),
+      bytesIn: metrics.websocketBytes.cell(['in']),
+      bytesOut: metrics.websocketBytes.cell(['out']),
+    }
+    // Every reason at zero from the start: a dashboard's rate() sees the first close.
+    for (const cause of CLOSE_CAUSES) metrics.websocketCloses.cell([cause])
+  }
+
+  /** Connections open or being opened. */
+  get size(): number {
+    return this.#open.size + this.#reserved
+  }
+
+  /** Takes a place for a connection being opened; false when `max` are taken. */
+  reserve(max: number): boolean {
+    if (this.size >= max) return false
+    this.#reserved++
+    this.#metrics.websocketsOpen.value = this.size
+    return true
+  }
+
+  /** Gives back a place reserve() took, when the connection did not open. */
+  release(): void {
+    this.#reserved--
+    this.#metrics.websocketsOpen.value = this.size
+  }
+
+  /** A reserved place is now this open connection. */
+  add(relay: Relay): void {
+    this.#reserved--
+    this.#open.add(relay)
+    if (relay.done) this.ended(relay)
+  }
+
+  /** A connection has ended: out of the set, into the counters (the relay's `onEnd`). */
+  ended(relay: Relay): void {
+    if (!this.#open.delete(relay)) return
+    this.#metrics.websocketsOpen.value = this.size
+    this.#metrics.websocketCloses.inc([relay.record.cause as CloseCause])
+  }
+
+  /** Closes every connection whose token `list` now revokes. */
+  revoked(list: RevocationList): void {
+    for (const relay of [...this.#open]) {
+      const token = relay.token
+      if (token !== undefined && list.revoked(token.claims, token.hash) !== undefined) {
+        relay.revoke()
+      }
+    }
+  }
+
+  /** Closes every connection (1001): the gateway is shutting down. */
+  shutdown(): void {
+    for (const relay of [...this.#open]) relay.shutdown()
+  }
+}

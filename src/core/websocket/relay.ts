@@ -1,0 +1,345 @@
+/**
+ * @module One proxied WebSocket connection: the client's end (the runtime's server socket, handed
+ * over by the adapter through `ClientEvents`) joined to the upstream's (a web-standard WebSocket
+ * client), with the gateway's rules in between — the message size cap (1009), the bound on bytes
+ * waiting for a slow receiver (1013), the token's expiry and revocation (1008) — and the record of
+ * what went through, for the connection's access-log line and metrics.
+ */
+import type { Claims } from '../auth/claims.ts'
+import type { CounterCell } from '../metrics.ts'
+
+/** A message as the runtimes deliver it: text, or bytes. */
+export type Message = string | ArrayBuffer | Uint8Array<ArrayBuffer>
+
+/** The client's end of an upgraded connection, as the runtime's server gives it to the adapter. */
+export interface ClientSocket {
+  /** Sends a message (queued when the connection is busy). */
+  send(data: Message): void
+  /** Sends a close frame with `code` and `reason`. */
+  close(code: number, reason: string): void
+  /** Bytes queued toward the client and not yet written to its connection. */
+  readonly bufferedAmount: number
+}
+
+/**
+ * What the runtime's server reports of the client's end of an upgraded connection: the adapter
+ * calls these (Bun's `websocket` handlers, Deno's socket events).
+ */
+export interface ClientEvents {
+  /** The upgrade is done: messages may flow. */
+  opened(socket: ClientSocket): void
+  /** The client sent a message. */
+  message(data: Message): void
+  /** The client's connection closed (1005: no code; 1006: dropped without a close frame). */
+  closed(code: number, reason: string): void
+}
+
+/** Every reason a connection ends for (`jwtgate_websocket_closes_total{reason}`). */
+export const CLOSE_CAUSES = [
+  'client',
+  'upstream',
+  'client_lost',
+  'upstream_lost',
+  'expired',
+  'revoked',
+  'too_big',
+  'slow_receiver',
+  'shutdown',
+] as const
+
+/** Why a connection ended, as `jwtgate_websocket_closes_total{reason}` and the log's `close`. */
+export type CloseCause = typeof CLOSE_CAUSES[number]
+
+/** What went through one connection, filled in as it goes; `ended` resolves at its end. */
+export interface ConnectionRecord {
+  /** Messages from the client to the upstream. */
+  messagesIn: number
+  /** Their bytes (text as UTF-8). */
+  bytesIn: number
+  /** Messages from the upstream to the client. */
+  messagesOut: number
+  /** Their bytes (text as UTF-8). */
+  bytesOut: number
+  /** The close code the client was sent or sent itself. */
+  closeCode: number | undefined
+  /** Why the connection ended, once it has. */
+  cause: CloseCause | undefined
+  /** Resolves when the connection has ended. */
+  readonly ended: Promise<void>
+}
+
+/** The rules a relay applies (from the configuration), and the counters it moves. */
+export interface RelayLimits {
+  readonly maxMessageBytes: number
+  readonly maxBufferedBytes: number
+  /** `jwtgate_websocket_messages_total` and `_bytes_total`, by direction (shared cells). */
+  readonly counters: RelayCounters
+}
+
+/** The metric cells every relay of a gateway moves, per message. */
+export interface RelayCounters {
+  readonly messagesIn: CounterCell
+  readonly messagesOut: CounterCell
+  readonly bytesIn: CounterCell
+  readonly bytesOut: CounterCell
+}
+
+/** The verified token a connection was opened with, for expiry and revocation. */
+export interface ConnectionToken {
+  readonly claims: Claims
+  /** The token's SHA-256 (base64url), for revocations by token. */
+  readonly hash: string
+  /** When the connection must close (`exp` + clock skew + grace), ms since the epoch. */
+  readonly closesAt: number | undefined
+}
+
+/** Close codes (RFC 6455 §7.4.1). */
+const NORMAL = 1000
+const GOING_AWAY = 1001
+const NO_STATUS = 1005
+const ABNORMAL = 1006
+const POLICY = 1008
+const TOO_BIG = 1009
+const INTERNAL = 1011
+const TLS_FAILED = 1015
+const TRY_LATER = 1013
+
+/** setTimeout's longest delay; a later expiry re-arms the timer. */
+const MAX_TIMER_MS = 2_147_483_647
+
+/**
+ * One connection through the gateway. Created once the upstream has accepted the handshake and
+ * before the client's is answered: the upstream's first messages wait (within the buffer bound)
+ * until the client's end is open.
+ */
+export class Relay implements ClientEvents {
+  readonly record: ConnectionRecord
+  readonly token: ConnectionToken | undefined
+  #client: ClientSocket | undefined
+  #waiting: Message[] | undefined = []
+  #waitingBytes = 0
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #done = false
+  #resolve!: () => void
+  readonly #upstream: WebSocket
+  readonly #limits: RelayLimits
+  readonly #now: () => number
+  readonly #onEnd: (relay: Relay) => void
+
+  constructor(
+    upstream: WebSocket,
+    limits: RelayLimits,
+    token: ConnectionToken | undefined,
+    now: () => number,
+    onEnd: (relay: Relay) => void,
+  ) {
+    this.#upstream = upstream
+    this.#limits = limits
+    this.token = token
+    this.#now = now
+    this.#onEnd = onEnd
+    this.record = {
+      messagesIn: 0,
+      bytesIn: 0,
+      messagesOut: 0,
+      bytesOut: 0,
+      closeCode: undefined,
+      cause: undefined,
+      ended: new Promise((resolve) => (this.#resolve = resolve)),
+    }
+    upstream.binaryType = 'arraybuffer'
+    // The relay is the listener (handleEvent): no closure per connection.
+    upstream.addEventListener('message', this)
+    upstream.addEventListener('close', this)
+    this.#arm()
+  }
+
+  /** The upstream's events (EventListener object). */
+  handleEvent(event: Event): void {
+    if (event.type === 'message') this.fromUpstream((event as MessageEvent).data as Message)
+    else if (event.type === 'close') {
+      const close = event as CloseEvent
+      this.upstreamClosed(close.code, close.reason)
+    }
+  }
+
+  /** True once the connection has ended (both sides closed or being closed). */
+  get done(): boolean {
+    return this.#done
+  }
+
+  opened(socket: ClientSocket): void {
+    this.#client = socket
+    if (this.#done) {
+      socket.close(this.record.closeCode ?? NORMAL, '')
+      return
+    }
+    const waiting = this.#waiting!
+    this.#waiting = undefined
+    for (const data of waiting) socket.send(data)
+    this.#checkBuffered(socket.bufferedAmount)
+  }
+
+  message(data: Message): void {
+    if (this.#done) return
+    const bytes = sizeOf(data)
+    if (bytes > this.#limits.maxMessageBytes) {
+      this.end('too_big', TOO_BIG, 'message too big', TOO_BIG, 'message too big')
+      return
+    }
+    this.record.messagesIn++
+    this.record.bytesIn += bytes
+    const counters = this.#limits.counters
+    counters.messagesIn.value++
+    counters.bytesIn.value += bytes
+    this.#upstream.send(data)
+    if (this.#upstream.bufferedAmount > this.#limits.maxBufferedBytes) {
+      this.end('slow_receiver', TRY_LATER, 'upstream reads too slowly', TRY_LATER, 'too slow')
+    }
+  }
+
+  closed(code: number, reason: string): void {
+    if (this.#done) return
+    if (code === TOO_BIG) {
+      // The runtime's server refused a message over its cap (the client was sent 1009).
+      this.end('too_big', TOO_BIG, reason, TOO_BIG, 'message too big')
+      return
+    }
+    const lost = code === ABNORMAL
+    this.end(
+      lost ? 'client_lost' : 'client',
+      code,
+      reason,
+      lost ? GOING_AWAY : code === NO_STATUS ? NORMAL : code,
+      lost ? 'client went away' : reason,
+    )
+  }
+
+  /** A message from the upstream, for the client. */
+  fromUpstream(data: Message): void {
+    if (this.#done) return
+    const bytes = sizeOf(data)
+    if (bytes > this.#limits.maxMessageBytes) {
+      this.end('too_big', TOO_BIG, 'message too big', TOO_BIG, 'message too big')
+      return
+    }
+    this.record.messagesOut++
+    this.record.bytesOut += bytes
+    const counters = this.#limits.counters
+    counters.messagesOut.value++
+    counters.bytesOut.value += bytes
+    const client = this.#client
+    if (client === undefined) {
+      this.#waiting!.push(data)
+      this.#waitingBytes += bytes
+      this.#checkBuffered(this.#waitingBytes)
+      return
+    }
+    client.send(data)
+    this.#checkBuffered(client.bufferedAmount)
+  }
+
+  /** The upstream closed its end (1006: its connection dropped without a close frame). */
+  upstreamClosed(code: number, reason: string): void {
+    if (this.#done) return
+    const lost = code === ABNORMAL || code === TLS_FAILED
+    this.end(
+      lost ? 'upstream_lost' : 'upstream',
+      lost ? INTERNAL : code === NO_STATUS ? NORMAL : code,
+      lost ? 'upstream connection lost' : reason,
+      code,
+      reason,
+    )
+  }
+
+  /**
+   * Ends the connection: the client is sent `clientCode`, the upstream `upstreamCode` (each
+   * unless it closed itself), and the record is complete.
+   */
+  end(
+    cause: CloseCause,
+    clientCode: number,
+    clientReason: string,
+    upstreamCode: number,
+    upstreamReason: string,
+  ): void {
+    if (this.#done) return
+    this.#done = true
+    clearTimeout(this.#timer)
+    this.record.cause = cause
+    this.record.closeCode = clientCode
+    this.#waiting = undefined
+    if (cause !== 'client' && cause !== 'client_lost') {
+      this.#client?.close(clientCode, clientReason)
+    }
+    if (cause !== 'upstream' && cause !== 'upstream_lost') {
+      closeUpstream(this.#upstream, upstreamCode, upstreamReason)
+    }
+    this.#onEnd(this)
+    this.#resolve()
+  }
+
+  /** Closes the connection because its token has been revoked. */
+  revoke(): void {
+    this.end('revoked', POLICY, 'token revoked', POLICY, 'token revoked')
+  }
+
+  /** Closes the connection because the gateway is shutting down. */
+  shutdown(): void {
+    this.end('shutdown', GOING_AWAY, 'gateway shutting down', GOING_AWAY, 'gateway shutting down')
+  }
+
+  #arm(): void {
+    const at = this.token?.closesAt
+    if (at === undefined) return
+    const wait = at - this.#now()
+    if (wait <= 0) {
+      this.end('expired', POLICY, 'token expired', POLICY, 'token expired')
+      return
+    }
+    this.#timer = setTimeout(() => this.#arm(), Math.min(wait, MAX_TIMER_MS))
+  }
+
+  #checkBuffered(buffered: number): void {
+    if (buffered > this.#limits.maxBufferedBytes) {
+      this.end('slow_receiver', TRY_LATER, 'client reads too slowly', TRY_LATER, 'too slow')
+    }
+  }
+}
+
+/**
+ * Closes the upstream's end with `code`. A web-standard client may only send 1000 or 3000–4999
+ * (Deno's enforces it; Bun's sends any): another code goes as 1000 with its reason.
+ */
+function closeUpstream(upstream: WebSocket, code: number, reason: string): void {
+  try {
+    upstream.close(code, reason)
+  } catch {
+    try {
+      upstream.close(NORMAL, reason)
+    } catch {
+      // already closing
+    }
+  }
+}
+
+/** A message's size in bytes (text as UTF-8). */
+export function sizeOf(data: Message): number {
+  return typeof data === 'string' ? utf8Length(data) : data.byteLength
+}
+
+/** The UTF-8 length of `text`, without encoding it. */
+export function utf8Length(text: string): number {
+  let bytes = text.length
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x80) continue
+    if (c < 0x800) bytes += 1
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      // A surrogate pair: 4 bytes for its two code units.
+      bytes += 2
+      i++
+    } else bytes += 2
+  }
+  return bytes
+}

@@ -2,38 +2,28 @@
  * @module The Bun entrypoint (compiled into `dist/jwtgate`): Bun's server (the adapter embedders
  * use too: adapters/bun.ts), files and signals, handed to the runtime-neutral command line.
  */
-import { appendFileSync, readFileSync, unwatchFile, watchFile } from 'node:fs'
+import { appendFileSync, readFileSync, unwatchFile, watchFile, writeSync } from 'node:fs'
 import { availableParallelism, networkInterfaces } from 'node:os'
 import { MAX_IDLE_TIMEOUT_SEC, runtimeDeps, serve } from './adapters/bun.ts'
 import { main } from './cli/main.ts'
 import type { Host } from './cli/host.ts'
 
-// Standard output through Bun's own file sink: the first `process.stdout.write` builds Node's
-// stream machinery, ~12 ms of a compiled binary's start-up (measured on a pipe), and lines here
-// need none of it. A reader that went away (EPIPE) costs the line, never the process.
-const out = Bun.stdout.writer()
-const ignore = () => {}
+// The start-up line goes out with one write(2): the first `process.stdout.write` builds Node's
+// stream machinery, ~12 ms of a compiled binary's start-up (measured on a pipe). Every later line
+// goes through process.stdout, which never blocks the event loop on a slow reader. (Bun's own
+// file sink, tried first, stopped delivering lines under load: a flush that never completed.)
+let started = false
 function writeLine(line: string): void {
-  try {
-    out.write(`${line}\n`)
-    const flushed = out.flush() as unknown
-    if (flushed instanceof Promise) flushed.catch(ignore)
-  } catch {
-    // stdout closed: nothing to tell, and nowhere to tell it
+  if (!started) {
+    started = true
+    try {
+      writeSync(1, `${line}\n`)
+      return
+    } catch {
+      // A non-blocking or closed stdout: the stream below.
+    }
   }
-}
-
-/** Exits once what was written to stdout has been handed to the OS (at most a second's wait). */
-function exit(code: number): void {
-  let flushed: unknown
-  try {
-    flushed = out.flush()
-  } catch {
-    // as in writeLine
-  }
-  if (!(flushed instanceof Promise)) process.exit(code)
-  setTimeout(() => process.exit(code), 1000).unref()
-  ;(flushed as Promise<unknown>).then(() => process.exit(code), () => process.exit(code))
+  process.stdout.write(`${line}\n`)
 }
 
 const host: Host = {
@@ -53,7 +43,7 @@ const host: Host = {
     process.on('SIGINT', () => listener('SIGINT'))
     process.on('SIGTERM', () => listener('SIGTERM'))
   },
-  exit,
+  exit: (code) => process.exit(code),
   onReload(listener) {
     process.on('SIGHUP', listener)
   },
@@ -105,4 +95,4 @@ const host: Host = {
   },
 }
 
-if (import.meta.main) void main(process.argv.slice(2), host).then(exit)
+if (import.meta.main) void main(process.argv.slice(2), host).then((code) => process.exit(code))

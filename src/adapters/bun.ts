@@ -71,6 +71,7 @@ interface BunServe {
       close(ws: BunWebSocket, code: number, reason: string): void
       idleTimeout: number
       maxPayloadLength: number
+      backpressureLimit: number
       sendPings: boolean
     }
   }): BunServer
@@ -115,7 +116,9 @@ function upgradeOn(
   events: ClientEvents,
 ): Response {
   const headers = new Headers(answer.headers)
-  if (answer.protocol !== undefined) headers.set('sec-websocket-protocol', answer.protocol)
+  // Without a value here Bun would answer with the client's first offer, which the upstream
+  // did not choose; empty, it sends no Sec-WebSocket-Protocol.
+  headers.set('sec-websocket-protocol', answer.protocol ?? '')
   if (!server.upgrade(request, { headers, data: events })) {
     throw new GatewayError('bad_upgrade', 400, 'The WebSocket handshake could not be completed.')
   }
@@ -165,6 +168,12 @@ export function serve(servable: Servable, options: ServeOptions = {}): Promise<S
         ...WEBSOCKET_HANDLERS,
         idleTimeout: Math.min(options.webSocket?.idleTimeoutSec ?? 120, MAX_WEBSOCKET_IDLE_SEC),
         maxPayloadLength: options.webSocket?.maxMessageBytes ?? 16 * 1024 * 1024,
+        // Past this Bun drops what is sent (send() returns 0): kept above the gateway's own bound
+        // on bytes waiting for a slow receiver (plus a message), which closes first.
+        backpressureLimit: Math.max(
+          16 * 1024 * 1024,
+          (options.webSocket?.maxBufferedBytes ?? 0) + (options.webSocket?.maxMessageBytes ?? 0),
+        ),
         sendPings: true,
       },
     })

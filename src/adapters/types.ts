@@ -28,10 +28,16 @@ export interface ServeOptions {
   readonly reusePort?: boolean
   /**
    * Bun's server-wide WebSocket settings (Deno takes them per connection from the gateway): the
-   * idle timeout (pings are sent; at most 960 s) and the largest message (1009 above it).
-   * Default: Bun's own, 120 s and 16 MB; the gateway still applies its configured cap.
+   * idle timeout (pings are sent; at most 960 s), the largest message (1009 above it) and the
+   * gateway's bound on bytes waiting for a slow receiver. Pass the configuration's
+   * (`config.websockets`); without them Bun's own apply, 120 s and 16 MB, and the gateway still
+   * applies its caps.
    */
-  readonly webSocket?: { readonly idleTimeoutSec: number; readonly maxMessageBytes: number }
+  readonly webSocket?: {
+    readonly idleTimeoutSec: number
+    readonly maxMessageBytes: number
+    readonly maxBufferedBytes?: number
+  }
 }
 
 /** What an adapter's `serve` resolves with: the bound port, and a way to stop. */

@@ -15,7 +15,11 @@ export interface ServeOptions {
   /** Share the port with the other workers (SO_REUSEPORT). */
   readonly reusePort?: boolean
   /** Bun's server-wide WebSocket settings (the adapter's `ServeOptions.webSocket`). */
-  readonly webSocket?: { readonly idleTimeoutSec: number; readonly maxMessageBytes: number }
+  readonly webSocket?: {
+    readonly idleTimeoutSec: number
+    readonly maxMessageBytes: number
+    readonly maxBufferedBytes: number
+  }
 }
 
 /** A worker process the primary started (`Host.spawnWorker`). */

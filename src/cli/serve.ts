@@ -69,6 +69,7 @@ export async function listen(
       webSocket: {
         idleTimeoutSec: config.websockets.idleTimeoutSec,
         maxMessageBytes: config.websockets.maxMessageBytes,
+        maxBufferedBytes: config.websockets.maxBufferedBytes,
       },
     })
     return { gateway, server }

@@ -48,6 +48,7 @@ export type ErrorCode =
   | 'bad_upgrade'
   | 'origin_rejected'
   | 'too_many_connections'
+  | 'shutting_down'
   | 'internal_error'
 
 /**
@@ -166,8 +167,11 @@ export class UnavailableError extends GatewayError {
   constructor(
     detail: string,
     readonly retryAfterSeconds = 1,
-    code: 'keys_unavailable' | 'revocations_unavailable' | 'too_many_connections' =
-      'keys_unavailable',
+    code:
+      | 'keys_unavailable'
+      | 'revocations_unavailable'
+      | 'too_many_connections'
+      | 'shutting_down' = 'keys_unavailable',
   ) {
     super(code, 503, detail)
   }

@@ -192,13 +192,13 @@ export function createGateway(
     metrics,
   }
   if (deps.limitStore?.name !== undefined) metrics.stores.push(deps.limitStore as StoreHealth)
-  const connections = new Connections(metrics)
+  const revocations = revocationsFor(config, deps.revocations, logger)
+  const connections = new Connections(metrics, revocations)
   const webSocketDeps: WebSocketDeps = {
     proxy: proxyDeps,
     WebSocket: deps.WebSocket ?? (globalThis.WebSocket as unknown as WebSocketClient),
     connections,
   }
-  const revocations = revocationsFor(config, deps.revocations, logger)
   metrics.revocations = revocations
   // A revocation also drops the cache entries it covers (they would be refused anyway) and closes
   // the WebSocket connections opened with them: one pass over each per change, however many

@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { secret, sign } from '../helpers/keys.ts'
@@ -195,8 +196,8 @@ for (const target of TARGETS) {
         const up = await Promise.race([conn.closed, sleep(8000).then(() => undefined)])
         raw.socket.destroy()
         expect(up?.code).toBe(deno ? 1000 : 1013)
-        // Far less than the 64 MiB the upstream had to send went through before the close.
-        expect(conn.sent).toBeLessThan(32 * 1024 * 1024)
+        expect(up?.reason).toBe('too slow')
+        // What it held meanwhile is a benchmark figure (bench/websocket.mjs), not a timed test.
       },
       15_000,
     )
@@ -242,7 +243,7 @@ for (const target of TARGETS) {
             },
           },
           upstreams: { ws: { url: upstream.url } },
-          cors: { origins: ['https://app.test'] },
+          cors: { origins: ['https://app.test'], credentials: true },
           websockets: { maxConnections: 1 },
           routes: [
             { path: '/open/*', upstream: 'ws', auth: 'public', websockets: true },
@@ -326,5 +327,88 @@ for (const target of TARGETS) {
       third.ws.close()
       await third.closed
     })
+  })
+}
+
+for (const target of TARGETS) {
+  describe(`${target.name}: WebSocket edges`, () => {
+    const key = secret(32)
+    const upstream = wsUpstream()
+    let gateway: Gateway
+    let token: string
+
+    beforeAll(async () => {
+      gateway = await startGateway(target, {
+        JWTGATE_WORKERS: '1',
+        JWTGATE_UPSTREAM: upstream.url,
+        JWTGATE_SECRET: key.config,
+      }, { admin: true })
+      token = await sign({ sub: 'ann', exp: Math.floor(Date.now() / 1000) + 600 }, {
+        alg: 'HS256',
+        key: key.raw,
+      })
+    })
+    afterAll(async () => {
+      await gateway.kill()
+      upstream.stop()
+    })
+
+    const open = async () =>
+      Number(
+        /^jwtgate_websocket_connections (\d+)$/m.exec(
+          await (await fetch(`${gateway.adminUrl}/metrics`)).text(),
+        )?.[1],
+      )
+
+    test("the upstream choosing none of the offered subprotocols: never the client's own first offer", async () => {
+      const raw = await rawUpgrade(gateway.port, '/echo', {
+        authorization: `Bearer ${token}`,
+        'sec-websocket-protocol': 'chat, other',
+      })
+      raw.socket.destroy()
+      if (target.name === 'dist/jwtgate') {
+        // Bun's WebSocket client, like a browser, fails a handshake that offered protocols and
+        // got none back: the upstream is unreachable for this client (README).
+        expect(raw.status).toBe(502)
+      } else {
+        // Deno's accepts it: the client is answered as the upstream answered, no protocol.
+        expect(raw.status).toBe(101)
+        expect(raw.head.toLowerCase()).not.toContain('sec-websocket-protocol')
+      }
+    })
+
+    test("what the upstream sends and its close before the client's end is open reach the client", async () => {
+      const client = await openClient(`${gateway.url}/hello-bye`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+      const closed = await client.closed
+      expect(client.received).toEqual(['hello'])
+      expect([closed.code, closed.reason]).toEqual([4000, 'bye'])
+    })
+
+    test(
+      'a client gone while the upstream is dialled: the upstream closed, its place given back',
+      async () => {
+        upstream.dialled.length = 0
+        const before = upstream.connections.length
+        const socket = connect(gateway.port, '127.0.0.1')
+        socket.on('error', () => {})
+        socket.write(
+          `GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n` +
+            `Authorization: Bearer ${token}\r\n\r\n`,
+        )
+        const start = Date.now()
+        while (upstream.dialled.length === 0 && Date.now() - start < 3000) await sleep(10)
+        expect(upstream.dialled.length).toBe(1)
+        socket.destroy()
+        // The upstream answers its handshake 800 ms later: by then the gateway has given up the
+        // half-open socket, or closes it at once.
+        await sleep(1500)
+        for (const conn of upstream.connections.slice(before)) expect(conn.close).toBeDefined()
+        expect(await open()).toBe(0)
+      },
+      10_000,
+    )
   })
 }

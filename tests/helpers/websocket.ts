@@ -32,18 +32,22 @@ interface BunWs {
 
 /**
  * A WebSocket upstream: `/echo…` echoes (choosing `chat.v1` when offered); `/bye` closes with
- * 4001 after the first message; `/flood?mb=N` sends N MiB at once, 64 KiB per message, as fast as
- * its connection takes them.
+ * 4001 after the first message; `/hello-bye` sends `hello` and closes with 4000 `bye` as soon as
+ * it is open; `/slow…` answers its handshake after 800 ms (then echoes); `/flood?mb=N` sends N
+ * MiB at once, 64 KiB per message, as fast as its connection takes them.
  */
 export function wsUpstream(): {
   url: string
   port: number
   connections: UpstreamConnection[]
+  /** The `/slow` handshakes received (before they are answered). */
+  dialled: string[]
   /** Resolves with the next connection the upstream accepts. */
   next(): Promise<UpstreamConnection>
   stop(): void
 } {
   const connections: UpstreamConnection[] = []
+  const dialled: string[] = []
   const waiting: ((c: UpstreamConnection) => void)[] = []
   const bun = (globalThis as unknown as {
     Bun: { serve(o: unknown): { port: number; stop(f?: boolean): void } }
@@ -51,7 +55,11 @@ export function wsUpstream(): {
   const server = bun.serve({
     hostname: '127.0.0.1',
     port: 0,
-    fetch(request: Request, srv: { upgrade(r: Request, o: unknown): boolean }) {
+    async fetch(request: Request, srv: { upgrade(r: Request, o: unknown): boolean }) {
+      if (new URL(request.url).pathname.startsWith('/slow')) {
+        dialled.push(request.url)
+        await new Promise((r) => setTimeout(r, 800))
+      }
       const offered = request.headers.get('sec-websocket-protocol')
       const url = new URL(request.url)
       let resolve!: Data['resolve']
@@ -66,7 +74,8 @@ export function wsUpstream(): {
       }
       const choose = offered?.split(',').map((p) => p.trim()).includes('chat.v1')
       const ok = srv.upgrade(request, {
-        headers: choose ? { 'sec-websocket-protocol': 'chat.v1' } : {},
+        // Empty: Bun would otherwise answer with the first protocol offered.
+        headers: { 'sec-websocket-protocol': choose ? 'chat.v1' : '' },
         data: { conn, resolve },
       })
       return ok ? undefined : new Response('not a websocket', { status: 400 })
@@ -77,6 +86,10 @@ export function wsUpstream(): {
         const conn = ws.data.conn
         connections.push(conn)
         waiting.shift()?.(conn)
+        if (conn.path.startsWith('/hello-bye')) {
+          ws.send('hello')
+          ws.close(4000, 'bye')
+        }
         if (conn.path.startsWith('/flood')) {
           const mb = Number(new URL(conn.path, 'http://x').searchParams.get('mb') ?? '1')
           const chunk = new Uint8Array(64 * 1024).fill(120)
@@ -111,6 +124,7 @@ export function wsUpstream(): {
     url: `http://127.0.0.1:${server.port}`,
     port: server.port,
     connections,
+    dialled,
     next: () => new Promise((resolve) => waiting.push(resolve)),
     stop: () => server.stop(true),
   }

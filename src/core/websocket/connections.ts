@@ -3,20 +3,30 @@
  * before the upstream is dialled), their metrics, and what ends them all at once — a revocation
  * that covers their token, and shutdown.
  */
+import { type GatewayError, TokenError, UnavailableError } from '../errors.ts'
 import type { Metrics } from '../metrics.ts'
 import type { RevocationList } from '../revocation/list.ts'
-import { CLOSE_CAUSES, type CloseCause, type Relay, type RelayCounters } from './relay.ts'
+import {
+  CLOSE_CAUSES,
+  type CloseCause,
+  type ConnectionToken,
+  type Relay,
+  type RelayCounters,
+} from './relay.ts'
 
 /** The open connections of one gateway (`Gateway` keeps one across reloads). */
 export class Connections {
   readonly #open = new Set<Relay>()
   #reserved = 0
+  #shuttingDown = false
   readonly #metrics: Metrics
+  readonly #revocations: RevocationList | undefined
   /** The per-message counters every relay moves. */
   readonly counters: RelayCounters
 
-  constructor(metrics: Metrics) {
+  constructor(metrics: Metrics, revocations: RevocationList | undefined) {
     this.#metrics = metrics
+    this.#revocations = revocations
     this.counters = {
       messagesIn: metrics.websocketMessages.cell(['in']),
       messagesOut: metrics.websocketMessages.cell(['out']),
@@ -38,6 +48,21 @@ export class Connections {
     this.#reserved++
     this.#metrics.websocketsOpen.value = this.size
     return true
+  }
+
+  /**
+   * Why a connection whose upstream has just been dialled must not open after all: shutdown has
+   * begun, or a revocation arrived meanwhile that covers its token (its own checks ran before).
+   */
+  refusal(token: ConnectionToken | undefined): GatewayError | undefined {
+    if (this.#shuttingDown) {
+      return new UnavailableError('The gateway is shutting down; retry later.', 1, 'shutting_down')
+    }
+    const list = this.#revocations
+    if (token !== undefined && list !== undefined && list.revoked(token.claims, token.hash)) {
+      return new TokenError('token_revoked', 'The token has been revoked.')
+    }
+    return undefined
   }
 
   /** Gives back a place reserve() took, when the connection did not open. */
@@ -70,8 +95,9 @@ export class Connections {
     }
   }
 
-  /** Closes every connection (1001): the gateway is shutting down. */
+  /** Closes every connection (1001), and opens no more: the gateway is shutting down. */
   shutdown(): void {
+    this.#shuttingDown = true
     for (const relay of [...this.#open]) relay.shutdown()
   }
 }

@@ -9,7 +9,7 @@
 import { sameSource, splitProtocols, type TokenSource } from '../auth/token.ts'
 import { originAllowed } from '../cors.ts'
 import type { Decision } from '../decide.ts'
-import { GatewayError, UnavailableError, UpstreamError } from '../errors.ts'
+import { ClientClosedError, GatewayError, UnavailableError, UpstreamError } from '../errors.ts'
 import type { Config, RouteConfig } from '../config/types.ts'
 import { type Client, forwarded, type ProxyDeps } from '../proxy/proxy.ts'
 import { upstreamUrl } from '../proxy/url.ts'
@@ -90,18 +90,8 @@ export async function proxyWebSocket(
       'This server cannot upgrade connections to WebSockets.',
     )
   }
-  const headers = request.headers
-  if (
-    request.method !== 'GET' || headers.get('sec-websocket-version') !== '13' ||
-    headers.get('sec-websocket-key') === null
-  ) {
-    throw new GatewayError(
-      'bad_upgrade',
-      400,
-      'A WebSocket handshake is a GET with Sec-WebSocket-Key and Sec-WebSocket-Version: 13.',
-    )
-  }
-  checkOrigin(s, request, decision)
+  if (!isHandshake(request)) throw badUpgrade()
+  checkOrigin(s, request, decision, client)
   const token = await connectionToken(s, decision)
   if (!deps.connections.reserve(settings.maxConnections)) {
     throw new UnavailableError(
@@ -116,6 +106,14 @@ export async function proxyWebSocket(
   } catch (e) {
     deps.connections.release()
     throw e
+  }
+  // What happened while the upstream was dialled: the client left, shutdown began, or a
+  // revocation now covers the token (a connection not yet open is in no list to close).
+  const refusal = request.signal.aborted ? new ClientClosedError() : deps.connections.refusal(token)
+  if (refusal !== undefined) {
+    deps.connections.release()
+    upstream.close()
+    throw refusal
   }
   const found = decision.found
   const chosen = upstream.protocol !== ''
@@ -145,7 +143,8 @@ export async function proxyWebSocket(
   } catch (e) {
     deps.connections.release()
     relay.end('client_lost', 1011, '', 1001, 'client handshake failed')
-    throw e
+    // The runtime refused the handshake (Deno throws a TypeError): the client's request.
+    throw e instanceof GatewayError ? e : badUpgrade(e)
   }
   deps.connections.add(relay)
   return { response, relay }
@@ -162,29 +161,63 @@ export function checkWebSocketRoute(config: Config, route: RouteConfig): void {
 }
 
 /**
- * A WebSocket authenticated by a cookie must come from the gateway's own origin or one CORS
- * allows: browsers send cookies on cross-site WebSocket handshakes, and no CORS check stops the
- * page that opened it from reading the answers (cross-site WebSocket hijacking).
+ * A GET with `Connection: Upgrade`, `Sec-WebSocket-Key` and `Sec-WebSocket-Version: 13` (RFC
+ * 6455 §4.2.1): what the runtimes upgrade; checked before the upstream is dialled.
  */
-function checkOrigin(s: State, request: Request, decision: Decision): void {
+function isHandshake(request: Request): boolean {
+  const headers = request.headers
+  const connection = headers.get('connection')
+  return request.method === 'GET' && headers.get('sec-websocket-version') === '13' &&
+    headers.get('sec-websocket-key') !== null && connection !== null &&
+    connection.split(',').some((t) => t.trim().toLowerCase() === 'upgrade')
+}
+
+function badUpgrade(cause?: unknown): GatewayError {
+  return new GatewayError(
+    'bad_upgrade',
+    400,
+    'A WebSocket handshake is a GET with Connection: Upgrade, Sec-WebSocket-Key and Sec-WebSocket-Version: 13.',
+    { cause },
+  )
+}
+
+/**
+ * A WebSocket authenticated by a cookie must come from the gateway's own origin, or from one CORS
+ * lets send credentials (`JWTGATE_CORS_CREDENTIALS`): browsers send cookies on cross-site
+ * WebSocket handshakes, and no CORS check stops the page that opened it from reading the answers
+ * (cross-site WebSocket hijacking). A request without `Origin` is no browser's. The gateway's own
+ * origin is the `Host` it was sent to, over https — or over http when the client connected with
+ * http (never an http page for a gateway reached over https).
+ */
+function checkOrigin(s: State, request: Request, decision: Decision, client: Client): void {
   if (decision.found?.source.kind !== 'cookie') return
   const origin = request.headers.get('origin')
   if (origin === null) return
   const cors = s.config.cors
-  if (cors !== undefined && originAllowed(cors, origin)) return
-  const host = request.headers.get('host')
-  let originHost: string | undefined
-  try {
-    originHost = new URL(origin).host
-  } catch {
-    originHost = undefined
+  if (cors !== undefined && cors.credentials && originAllowed(cors, origin)) return
+  if (!sameOrigin(origin, request.headers.get('host'), client.protocol)) {
+    throw new GatewayError(
+      'origin_rejected',
+      403,
+      'A WebSocket authenticated by a cookie must come from an allowed origin.',
+    )
   }
-  if (host !== null && originHost === host.toLowerCase()) return
-  throw new GatewayError(
-    'origin_rejected',
-    403,
-    'A WebSocket authenticated by a cookie must come from an allowed origin.',
-  )
+}
+
+/** True when `origin` is `host` over https (or http, for a client that connected with http). */
+function sameOrigin(origin: string, host: string | null, protocol: 'http' | 'https'): boolean {
+  if (host === null) return false
+  let o: URL
+  let own: URL
+  try {
+    o = new URL(origin)
+    if (o.protocol !== 'https:' && !(o.protocol === 'http:' && protocol === 'http')) return false
+    // The Host header parsed as the origin's scheme would: default ports drop out, case folds.
+    own = new URL(`${o.protocol}//${host}`)
+  } catch {
+    return false
+  }
+  return o.origin === own.origin
 }
 
 /** The verified token's expiry and hash, or undefined for a connection without one. */
@@ -230,6 +263,7 @@ function dial(
   const path = upstreamPath(route, target.path, request.method, decision.params)
   const url = 'ws' + upstreamUrl(upstream.base, path, search).slice(4)
   const protocols = offeredUpstream(s, request.headers.get('sec-websocket-protocol'), kept)
+  const signal = request.signal
   return new Promise((resolve, reject) => {
     let socket: WebSocket
     try {
@@ -238,19 +272,30 @@ function dial(
       reject(new UpstreamError('upstream_unreachable', { cause: e }))
       return
     }
-    const timer = setTimeout(() => {
-      socket.onopen = socket.onclose = null
-      socket.close()
-      reject(new UpstreamError('upstream_timeout'))
-    }, upstream.timeoutMs)
-    socket.onopen = () => {
+    const settle = () => {
       clearTimeout(timer)
+      signal.removeEventListener('abort', abandon)
       socket.onopen = socket.onclose = null
+    }
+    // Given up (too slow, or the client left): the half-open upstream socket is closed.
+    const giveUp = (error: GatewayError) => {
+      settle()
+      socket.close()
+      reject(error)
+    }
+    const abandon = () => giveUp(new ClientClosedError())
+    const timer = setTimeout(
+      () => giveUp(new UpstreamError('upstream_timeout')),
+      upstream.timeoutMs,
+    )
+    signal.addEventListener('abort', abandon)
+    socket.onopen = () => {
+      settle()
       resolve(socket)
     }
     // A refused handshake (any status but 101) or a failed connection: `error`, then `close`.
     socket.onclose = (event) => {
-      clearTimeout(timer)
+      settle()
       reject(new UpstreamError('upstream_unreachable', { cause: `close ${event.code}` }))
     }
   })

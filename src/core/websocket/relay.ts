@@ -34,21 +34,31 @@ export interface ClientEvents {
   closed(code: number, reason: string): void
 }
 
-/** Every reason a connection ends for (`jwtgate_websocket_closes_total{reason}`). */
-export const CLOSE_CAUSES = [
-  'client',
-  'upstream',
-  'client_lost',
-  'upstream_lost',
-  'expired',
-  'revoked',
-  'too_big',
-  'slow_receiver',
-  'shutdown',
-] as const
-
 /** Why a connection ended, as `jwtgate_websocket_closes_total{reason}` and the log's `close`. */
-export type CloseCause = typeof CLOSE_CAUSES[number]
+export type CloseCause =
+  | 'client'
+  | 'upstream'
+  | 'client_lost'
+  | 'upstream_lost'
+  | 'expired'
+  | 'revoked'
+  | 'too_big'
+  | 'slow_receiver'
+  | 'shutdown'
+
+/** Every CloseCause (the record makes the compiler check that none is missing). */
+const CAUSES: Record<CloseCause, true> = {
+  client: true,
+  upstream: true,
+  client_lost: true,
+  upstream_lost: true,
+  expired: true,
+  revoked: true,
+  too_big: true,
+  slow_receiver: true,
+  shutdown: true,
+}
+export const CLOSE_CAUSES = Object.keys(CAUSES) as readonly CloseCause[]
 
 /** What went through one connection, filled in as it goes; `ended` resolves at its end. */
 export interface ConnectionRecord {
@@ -108,6 +118,12 @@ const TRY_LATER = 1013
 const MAX_TIMER_MS = 2_147_483_647
 
 /**
+ * How long an upgraded client may take to open its end: a client gone during the upgrade is
+ * never reported by Deno (its socket stays CONNECTING), and would hold the upstream and its place.
+ */
+const OPEN_DEADLINE_MS = 10_000
+
+/**
  * One connection through the gateway. Created once the upstream has accepted the handshake and
  * before the client's is answered: the upstream's first messages wait (within the buffer bound)
  * until the client's end is open.
@@ -119,6 +135,9 @@ export class Relay implements ClientEvents {
   #waiting: Message[] | undefined = []
   #waitingBytes = 0
   #timer: ReturnType<typeof setTimeout> | undefined
+  #openTimer: ReturnType<typeof setTimeout> | undefined
+  /** The client's close, when the connection ended before its end was open. */
+  #clientClose: { code: number; reason: string } | undefined
   #done = false
   #resolve!: () => void
   readonly #upstream: WebSocket
@@ -151,7 +170,13 @@ export class Relay implements ClientEvents {
     // The relay is the listener (handleEvent): no closure per connection.
     upstream.addEventListener('message', this)
     upstream.addEventListener('close', this)
+    this.#openTimer = setTimeout(() => this.#neverOpened(), OPEN_DEADLINE_MS)
     this.#arm()
+  }
+
+  #neverOpened(): void {
+    this.#waiting = undefined
+    this.end('client_lost', ABNORMAL, '', GOING_AWAY, 'client went away')
   }
 
   /** The upstream's events (EventListener object). */
@@ -169,15 +194,19 @@ export class Relay implements ClientEvents {
   }
 
   opened(socket: ClientSocket): void {
+    clearTimeout(this.#openTimer)
     this.#client = socket
-    if (this.#done) {
-      socket.close(this.record.closeCode ?? NORMAL, '')
+    const waiting = this.#waiting
+    this.#waiting = undefined
+    if (waiting !== undefined) { for (const data of waiting) socket.send(data) }
+    // Ended before the client's end was open (the upstream sent and closed at once): what it
+    // sent, then its close.
+    const close = this.#clientClose
+    if (close !== undefined) {
+      socket.close(close.code, close.reason)
       return
     }
-    const waiting = this.#waiting!
-    this.#waiting = undefined
-    for (const data of waiting) socket.send(data)
-    this.#checkBuffered(socket.bufferedAmount)
+    if (!this.#done) this.#checkBuffered(socket.bufferedAmount)
   }
 
   message(data: Message): void {
@@ -268,9 +297,13 @@ export class Relay implements ClientEvents {
     clearTimeout(this.#timer)
     this.record.cause = cause
     this.record.closeCode = clientCode
-    this.#waiting = undefined
     if (cause !== 'client' && cause !== 'client_lost') {
-      this.#client?.close(clientCode, clientReason)
+      if (this.#client !== undefined) this.#client.close(clientCode, clientReason)
+      // Not open yet: opened() sends what waits (within its bound), then this close.
+      else this.#clientClose = { code: clientCode, reason: clientReason }
+    } else {
+      clearTimeout(this.#openTimer)
+      this.#waiting = undefined
     }
     if (cause !== 'upstream' && cause !== 'upstream_lost') {
       closeUpstream(this.#upstream, upstreamCode, upstreamReason)
@@ -302,6 +335,7 @@ export class Relay implements ClientEvents {
 
   #checkBuffered(buffered: number): void {
     if (buffered > this.#limits.maxBufferedBytes) {
+      this.#waiting = undefined
       this.end('slow_receiver', TRY_LATER, 'client reads too slowly', TRY_LATER, 'too slow')
     }
   }

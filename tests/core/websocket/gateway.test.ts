@@ -84,3 +84,105 @@ test('a server that cannot upgrade (no ConnectionInfo.upgrade): 501 websocket_un
     g.close()
   }
 })
+
+const cookieToken = () =>
+  sign({ sub: 'a', exp: Math.floor(Date.now() / 1000) + 60 }, { alg: 'HS256', key: K.raw })
+
+/** An upgrade carrying the token in a cookie, from `origin`, to a gateway reached over `protocol`. */
+async function fromOrigin(
+  g: Awaited<ReturnType<typeof gateway>>,
+  origin: string,
+  protocol: 'http' | 'https' = 'https',
+  host = 'gw.test',
+) {
+  const headers = new Headers({
+    ...HANDSHAKE,
+    host,
+    origin,
+    cookie: `session=${await cookieToken()}`,
+  })
+  const response = await g.fetch(new Request(`http://${host}/chat`, { headers }), {
+    clientAddress: '127.0.0.1',
+    protocol,
+    upgrade: () => {
+      throw new Error('not upgraded in these tests')
+    },
+  })
+  // Past the origin check the (refusing) upstream is dialled: 502.
+  return response.status === 502 ? 'passed' : (await response.json()).code
+}
+
+test("a cookie-authenticated upgrade: the gateway's own origin over https (or http when reached so), or a CORS origin with credentials", async () => {
+  const plain = await gateway({ JWTGATE_TOKEN_SOURCES: 'cookie:session' })
+  try {
+    assert.equal(await fromOrigin(plain, 'https://gw.test'), 'passed')
+    assert.equal(await fromOrigin(plain, 'https://GW.test:443', 'https', 'gw.test:443'), 'passed')
+    assert.equal(await fromOrigin(plain, 'http://gw.test', 'http'), 'passed')
+    // An http page may not use the cookie of a gateway reached over https.
+    assert.equal(await fromOrigin(plain, 'http://gw.test', 'https'), 'origin_rejected')
+    for (
+      const origin of [
+        'https://evil.test',
+        'null',
+        'https://gw.test.evil.test',
+        'https://gw.test:8443',
+      ]
+    ) {
+      assert.equal(await fromOrigin(plain, origin), 'origin_rejected', origin)
+    }
+  } finally {
+    plain.close()
+  }
+  // CORS origins without credentials (or "*") never make a cookie usable cross-site.
+  const open = await gateway({
+    JWTGATE_TOKEN_SOURCES: 'cookie:session',
+    JWTGATE_CORS_ORIGINS: '*',
+  })
+  const listed = await gateway({
+    JWTGATE_TOKEN_SOURCES: 'cookie:session',
+    JWTGATE_CORS_ORIGINS: 'https://app.test',
+  })
+  const credentialed = await gateway({
+    JWTGATE_TOKEN_SOURCES: 'cookie:session',
+    JWTGATE_CORS_ORIGINS: 'https://app.test',
+    JWTGATE_CORS_CREDENTIALS: 'true',
+  })
+  try {
+    assert.equal(await fromOrigin(open, 'https://evil.test'), 'origin_rejected')
+    assert.equal(await fromOrigin(listed, 'https://app.test'), 'origin_rejected')
+    assert.equal(await fromOrigin(credentialed, 'https://app.test'), 'passed')
+    assert.equal(await fromOrigin(credentialed, 'https://evil.test'), 'origin_rejected')
+  } finally {
+    open.close()
+    listed.close()
+    credentialed.close()
+  }
+})
+
+test('a handshake the runtime would refuse (no Connection: Upgrade, version 8, no key, POST) is 400 before the upstream', async () => {
+  const g = await gateway()
+  const t = await cookieToken()
+  try {
+    const variants: Record<string, string | undefined>[] = [
+      { connection: 'keep-alive' },
+      { 'sec-websocket-version': '8' },
+      { 'sec-websocket-key': undefined },
+    ]
+    for (const change of variants) {
+      const headers = new Headers({ ...HANDSHAKE, authorization: `Bearer ${t}` })
+      for (const [name, value] of Object.entries(change)) {
+        if (value === undefined) headers.delete(name)
+        else headers.set(name, value)
+      }
+      const response = await g.fetch(new Request('http://gw.test/chat', { headers }), {
+        upgrade: () => {
+          throw new Error('not upgraded')
+        },
+      })
+      assert.equal(response.status, 400, JSON.stringify(change))
+      assert.equal((await response.json()).code, 'bad_upgrade')
+    }
+  } finally {
+    g.close()
+  }
+})

@@ -342,6 +342,7 @@ for (const target of TARGETS) {
         JWTGATE_WORKERS: '1',
         JWTGATE_UPSTREAM: upstream.url,
         JWTGATE_SECRET: key.config,
+        JWTGATE_WEBSOCKET_IDLE_TIMEOUT: '2s',
       }, { admin: true })
       token = await sign({ sub: 'ann', exp: Math.floor(Date.now() / 1000) + 600 }, {
         alg: 'HS256',
@@ -409,6 +410,22 @@ for (const target of TARGETS) {
         expect(await open()).toBe(0)
       },
       10_000,
+    )
+
+    test(
+      'a client that answers no ping is closed after the idle timeout, and the upstream with it',
+      async () => {
+        const seen = upstream.next()
+        const raw = await rawUpgrade(gateway.port, '/echo', { authorization: `Bearer ${token}` })
+        expect(raw.status).toBe(101)
+        const conn = await seen
+        const started = Date.now()
+        const closed = await Promise.race([conn.closed, sleep(12_000).then(() => undefined)])
+        raw.socket.destroy()
+        expect(closed).toBeDefined()
+        expect(Date.now() - started).toBeGreaterThan(1500)
+      },
+      15_000,
     )
   })
 }

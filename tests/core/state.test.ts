@@ -138,7 +138,10 @@ test('buildState(): a provider with the default token source; nothing stripped b
     assert.deepEqual(describeAuth(s, 0).sources, ['header:Authorization', 'protocol:bearer'])
     assert.deepEqual([...s.headerFilter.strip], [])
     assert.deepEqual(s.headerFilter.prefixes.list, IDENTITY_PREFIXES)
-    assert.deepEqual([...s.headerFilter.tokenHeaders.keys()], ['authorization'])
+    assert.deepEqual([...s.headerFilter.tokenHeaders.keys()], [
+      'authorization',
+      'sec-websocket-protocol',
+    ])
     assert.deepEqual(s.afterHeaders, [])
     assert.deepEqual(s.tokenProtocols, [{ kind: 'protocol', name: 'bearer' }])
     assert.equal(s.limiter, undefined)

@@ -429,3 +429,44 @@ for (const target of TARGETS) {
     )
   })
 }
+
+for (const target of TARGETS) {
+  test(
+    `${target.name}: WebSockets through two workers, their metrics summed on the one admin listener`,
+    async () => {
+      const key = secret(32)
+      const upstream = wsUpstream()
+      const gateway = await startGateway(target, {
+        JWTGATE_WORKERS: '2',
+        JWTGATE_UPSTREAM: upstream.url,
+        JWTGATE_SECRET: key.config,
+      }, { admin: true })
+      try {
+        const token = await sign({ sub: 'ann', exp: Math.floor(Date.now() / 1000) + 600 }, {
+          alg: 'HS256',
+          key: key.raw,
+        })
+        const clients = await Promise.all(
+          Array.from(
+            { length: 6 },
+            () =>
+              openClient(`${gateway.url}/echo`, { headers: { authorization: `Bearer ${token}` } }),
+          ),
+        )
+        for (const client of clients) {
+          client.ws.send('hi')
+          expect(await client.next()).toBe('hi')
+        }
+        const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text()
+        expect(metrics).toContain('jwtgate_websocket_connections 6\n')
+        expect(metrics).toContain('jwtgate_websocket_messages_total{direction="in"} 6\n')
+        for (const client of clients) client.ws.close()
+        await Promise.all(clients.map((c) => c.closed))
+      } finally {
+        await gateway.kill()
+        upstream.stop()
+      }
+    },
+    30_000,
+  )
+}

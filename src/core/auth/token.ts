@@ -163,6 +163,10 @@ const SOURCE_KINDS: { readonly [K in TokenSource['kind']]: SourceKind<Of<K>> } =
       }
       return token
     },
+    // The header never goes upstream as the client sent it: an upgrade's upstream handshake
+    // offers its own list, and on any other request the header means nothing but may carry a
+    // token.
+    header: (source) => ({ source, name: 'sec-websocket-protocol', carries: always }),
   },
 }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { loadConfig } from '../../../src/core/config/load.ts'
 import { createGateway } from '../../../src/core/gateway.ts'
 import { secret, sign } from '../../helpers/keys.ts'
+import { recordingUpstream } from '../../helpers/serve.ts'
 import { test } from '../../helpers/t.ts'
 
 const K = secret(32)
@@ -184,5 +185,30 @@ test('a handshake the runtime would refuse (no Connection: Upgrade, version 8, n
     }
   } finally {
     g.close()
+  }
+})
+
+test('Sec-WebSocket-Protocol on a plain request never reaches the upstream (it may carry a token)', async () => {
+  const upstream = await recordingUpstream()
+  const config = await loadConfig({ JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: K.config })
+  const g = createGateway(config)
+  const t = await cookieToken()
+  try {
+    const response = await g.fetch(
+      new Request('http://gw.test/x', {
+        headers: {
+          host: 'gw.test',
+          authorization: `Bearer ${t}`,
+          'sec-websocket-protocol': `bearer, ${t}`,
+        },
+      }),
+    )
+    assert.equal(response.status, 200)
+    await response.arrayBuffer()
+    assert.equal(upstream.seen[0]!.headers.get('sec-websocket-protocol'), null)
+    assert.ok(!JSON.stringify([...upstream.seen[0]!.headers]).includes(t))
+  } finally {
+    g.close()
+    await upstream.close()
   }
 })

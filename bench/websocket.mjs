@@ -10,8 +10,10 @@
  *     of the connection.
  * Runs under Bun (it needs a WebSocket client):
  *   node_modules/.bin/bun bench/websocket.mjs [checkout]
+ * jwtgate-deno (`deno run -A src/deno.ts`, one worker) runs alongside unless WS_DENO=0; its
+ * ratios are to the same Bun relay (Deno's own ceiling is lower: see the shared harness).
  * Knobs: WS_ROUNDS (3), WS_SECONDS (4), WS_CONNS (32), WS_FLOOD_MB (256), WS_SLOW_MB (50),
- * WS_SLOW_RATE (10), BENCH_BIN. Report on stdout and in results/websocket.md.
+ * WS_SLOW_RATE (10), WS_DENO (1), BENCH_BIN. Report on stdout and in results/websocket.md.
  */
 import fs from 'node:fs'
 import net from 'node:net'
@@ -40,7 +42,8 @@ const SECRET = 'bench-websocket-secret-of-at-least-32-bytes'
 const now = Math.floor(Date.now() / 1000)
 const TOKEN = sign('HS256', { sub: 'bench', iat: now, exp: now + 3600 }, SECRET)
 
-const ports = { upstream: 19400, relay: 19401, jwtgate: 19402 }
+const ports = { upstream: 19400, relay: 19401, jwtgate: 19402, deno: 19403 }
+const DENO = path.join(checkout, 'node_modules', '.bin', 'deno')
 const upstreamUrl = `http://127.0.0.1:${ports.upstream}`
 
 async function launch(name, cmd, args, vars) {
@@ -51,7 +54,7 @@ async function launch(name, cmd, args, vars) {
 
 /** Opens a client WebSocket to `target`; resolves once open. */
 function connect(target, pathname) {
-  const headers = target.name === 'jwtgate' ? { authorization: `Bearer ${TOKEN}` } : {}
+  const headers = target.name.startsWith('jwtgate') ? { authorization: `Bearer ${TOKEN}` } : {}
   const ws = new WebSocket(`ws://127.0.0.1:${target.port}${pathname}`, { headers })
   ws.binaryType = 'arraybuffer'
   return new Promise((resolve, reject) => {
@@ -116,7 +119,7 @@ async function slowReader(target) {
     if (rss !== undefined && rss > peak) peak = rss
   }, 20)
   const socket = net.connect(target.port, '127.0.0.1')
-  const auth = target.name === 'jwtgate' ? `Authorization: Bearer ${TOKEN}\r\n` : ''
+  const auth = target.name.startsWith('jwtgate') ? `Authorization: Bearer ${TOKEN}\r\n` : ''
   socket.write(
     `GET /flood?mb=${SLOW_MB} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${auth}\r\n`,
@@ -167,6 +170,15 @@ const median = (xs) => {
 const upstream = await launch('upstream', BUN, [path.join(BENCH, 'peers', 'ws-upstream.ts')], {
   BENCH_PORT: String(ports.upstream),
 })
+const jwtgateEnv = (port) => ({
+  JWTGATE_UPSTREAM: upstreamUrl,
+  JWTGATE_SECRET: SECRET,
+  JWTGATE_HOST: '127.0.0.1',
+  JWTGATE_PORT: String(port),
+  JWTGATE_WORKERS: '1',
+  JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id',
+  JWTGATE_LOG_LEVEL: 'warn',
+})
 const targets = [
   {
     name: 'bun-ws-relay',
@@ -179,19 +191,19 @@ const targets = [
   {
     name: 'jwtgate',
     port: ports.jwtgate,
-    child: await launch('jwtgate', BIN, [], {
-      JWTGATE_UPSTREAM: upstreamUrl,
-      JWTGATE_SECRET: SECRET,
-      JWTGATE_HOST: '127.0.0.1',
-      JWTGATE_PORT: String(ports.jwtgate),
-      JWTGATE_WORKERS: '1',
-      JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id',
-      JWTGATE_LOG_LEVEL: 'warn',
-      // The throughput run floods a fast reader: no message over the default 1 MB, nothing
-      // buffered beyond the default 4 MB unless the reader is slow.
-    }),
+    child: await launch('jwtgate', BIN, [], jwtgateEnv(ports.jwtgate)),
   },
 ]
+if (env.WS_DENO !== '0' && fs.existsSync(DENO)) {
+  targets.push({
+    name: 'jwtgate-deno',
+    port: ports.deno,
+    child: await launch('jwtgate-deno', DENO, ['run', '-A', path.join(checkout, 'src', 'deno.ts')], {
+      ...jwtgateEnv(ports.deno),
+      DENO_NO_UPDATE_CHECK: '1',
+    }),
+  })
+}
 
 const results = Object.fromEntries(targets.map((t) => [t.name, { rtt: [], cpu: [], mib: [] }]))
 for (let round = 0; round < ROUNDS; round++) {
@@ -215,7 +227,7 @@ for (const target of targets) slow[target.name] = await slowReader(target)
 for (const t of targets) await stop(t.child)
 await stop(upstream)
 
-const [relay, gate] = [results['bun-ws-relay'], results.jwtgate]
+const relay = results['bun-ws-relay']
 const ratio = (a, b) => a.map((x, i) => x / b[i])
 const lines = [
   `# WebSocket benchmark`,
@@ -232,9 +244,12 @@ const lines = [
       median(r.mib).toFixed(0)
     } |`
   }),
-  `| jwtgate ÷ bun-ws-relay, per round | ${
-    ratio(gate.rtt, relay.rtt).map((x) => x.toFixed(2)).join(' / ')
-  } | | ${ratio(gate.mib, relay.mib).map((x) => x.toFixed(2)).join(' / ')} |`,
+  ...targets.slice(1).map((t) => {
+    const r = results[t.name]
+    return `| ${t.name} ÷ bun-ws-relay, per round | ${
+      ratio(r.rtt, relay.rtt).map((x) => x.toFixed(2)).join(' / ')
+    } | | ${ratio(r.mib, relay.mib).map((x) => x.toFixed(2)).join(' / ')} |`
+  }),
   '',
   '| slow reader | idle RSS MB | peak above idle MB | MiB received | seconds | close code |',
   '|---|--:|--:|--:|--:|--:|',

@@ -112,6 +112,7 @@ run('unit tests (bun test)', bin('bun'), [
   'tests/cli',
   'tests/redis',
   'tests/adapters/bun.test.ts',
+  'tests/adapters/websocket-client.test.ts',
 ], bunCounts)
 run('core tests (deno test)', bin('deno'), [
   'test',

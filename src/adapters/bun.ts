@@ -52,6 +52,8 @@ interface BunWebSocket {
   send(data: Message): number
   close(code: number, reason: string): void
   getBufferedAmount(): number
+  pause(): void
+  resume(): void
 }
 interface BunServe {
   serve(options: {
@@ -69,6 +71,7 @@ interface BunServe {
       open(ws: BunWebSocket): void
       message(ws: BunWebSocket, data: string | Uint8Array<ArrayBuffer>): void
       close(ws: BunWebSocket, code: number, reason: string): void
+      drain(ws: BunWebSocket): void
       idleTimeout: number
       maxPayloadLength: number
       backpressureLimit: number
@@ -95,6 +98,13 @@ class BunClient implements ClientSocket {
   get bufferedAmount(): number {
     return this.#ws.getBufferedAmount()
   }
+  /** Stops reading the client (Bun ≥ 1.4.3): a slow upstream holds it back through TCP. */
+  pause(): void {
+    this.#ws.pause()
+  }
+  resume(): void {
+    this.#ws.resume()
+  }
 }
 
 /** Bun's WebSocket handlers, shared by every connection: each reports to its relay (`data`). */
@@ -104,6 +114,7 @@ const WEBSOCKET_HANDLERS = {
   // Over maxPayloadLength Bun sends the client 1009 itself, but reports 1006 here.
   close: (ws: BunWebSocket, code: number, reason: string) =>
     ws.data.closed(code === 1006 && reason === BUN_TOO_BIG ? TOO_BIG : code, reason),
+  drain: (ws: BunWebSocket) => ws.data.drained?.(),
 }
 const BUN_TOO_BIG = 'Received too big message'
 const TOO_BIG = 1009

@@ -12,7 +12,8 @@
  * const server = await serve(gateway, { port: 8080 })
  */
 import type { ClientEvents } from '../core/websocket/relay.ts'
-import type { WebSocketAnswer } from '../core/websocket/proxy.ts'
+import type { WebSocketAnswer, WebSocketClient } from '../core/websocket/proxy.ts'
+import { SocketWebSocket } from './websocket-client.ts'
 import {
   handlerOf,
   type RuntimeDeps,
@@ -22,6 +23,7 @@ import {
 } from './types.ts'
 
 export type { Handler, RuntimeDeps, Servable, ServeOptions, Server } from './types.ts'
+export { SocketWebSocket, type SocketWebSocketOptions } from './websocket-client.ts'
 
 /**
  * Deno's fetch always decodes gzip and br (it has no `decompress: false`): the gateway then
@@ -31,6 +33,8 @@ export type { Handler, RuntimeDeps, Servable, ServeOptions, Server } from './typ
 export const runtimeDeps: RuntimeDeps = Object.freeze({
   decodedEncodings: ['gzip', 'br'],
   headerBuild: 'append',
+  // Upstream WebSockets over a socket of jwtgate's own, which can stop reading for a slow client.
+  WebSocket: SocketWebSocket as unknown as WebSocketClient,
 })
 
 /**

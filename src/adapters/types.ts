@@ -62,5 +62,5 @@ export function handlerOf(servable: Servable): Handler {
 /** GatewayDeps an adapter knows about its runtime. */
 export type RuntimeDeps = Pick<
   GatewayDeps,
-  'fetchInit' | 'decodedEncodings' | 'decodesStackedEncodings' | 'headerBuild'
+  'fetchInit' | 'decodedEncodings' | 'decodesStackedEncodings' | 'headerBuild' | 'WebSocket'
 >

@@ -33,7 +33,8 @@ interface BunWs {
 /**
  * A WebSocket upstream: `/echo…` echoes (choosing `chat.v1` when offered); `/bye` closes with
  * 4001 after the first message; `/hello-bye` sends `hello` and closes with 4000 `bye` as soon as
- * it is open; `/slow…` answers its handshake after 800 ms (then echoes); `/flood?mb=N` sends N
+ * it is open; `/slow…` answers its handshake after 800 ms (then echoes); `/stall` reads nothing
+ * (its socket paused); `/flood?mb=N` sends N
  * MiB at once, 64 KiB per message, as fast as its connection takes them.
  */
 export function wsUpstream(): {
@@ -86,6 +87,8 @@ export function wsUpstream(): {
         const conn = ws.data.conn
         connections.push(conn)
         waiting.shift()?.(conn)
+        // Reads nothing: the gateway must hold the client back, or cut it.
+        if (conn.path.startsWith('/stall')) (ws as unknown as { pause(): void }).pause()
         if (conn.path.startsWith('/hello-bye')) {
           ws.send('hello')
           ws.close(4000, 'bye')

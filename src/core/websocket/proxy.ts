@@ -43,10 +43,13 @@ export interface WebSocketAnswer {
   readonly maxMessageBytes: number
 }
 
-/** A web-standard WebSocket client that takes `{ headers, protocols }` (Bun's and Deno's do). */
+/**
+ * A web-standard WebSocket client that takes `{ headers, protocols }` (Bun's and Deno's do; the
+ * adapters' SocketWebSocket also takes `maxMessageBytes`, and can pause reading: PausableSocket).
+ */
 export type WebSocketClient = new (
   url: string,
-  options: { headers: Headers; protocols: string[] },
+  options: { headers: Headers; protocols: string[]; maxMessageBytes: number },
 ) => WebSocket
 
 /** What the WebSocket step needs of the gateway. */
@@ -267,7 +270,11 @@ function dial(
   return new Promise((resolve, reject) => {
     let socket: WebSocket
     try {
-      socket = new deps.WebSocket(url, { headers, protocols })
+      socket = new deps.WebSocket(url, {
+        headers,
+        protocols,
+        maxMessageBytes: s.config.websockets.maxMessageBytes,
+      })
     } catch (e) {
       reject(new UpstreamError('upstream_unreachable', { cause: e }))
       return

@@ -19,6 +19,10 @@ export interface ClientSocket {
   close(code: number, reason: string): void
   /** Bytes queued toward the client and not yet written to its connection. */
   readonly bufferedAmount: number
+  /** Stops reading the client's connection (Bun's ServerWebSocket can; Deno's socket cannot). */
+  pause?(): void
+  /** Reads the client's connection again. */
+  resume?(): void
 }
 
 /**
@@ -32,6 +36,8 @@ export interface ClientEvents {
   message(data: Message): void
   /** The client's connection closed (1005: no code; 1006: dropped without a close frame). */
   closed(code: number, reason: string): void
+  /** What waited for the client has been written (Bun's `drain`; Deno reports none). */
+  drained?(): void
 }
 
 /** Why a connection ended, as `jwtgate_websocket_closes_total{reason}` and the log's `close`. */
@@ -103,6 +109,19 @@ export interface ConnectionToken {
   readonly closesAt: number | undefined
 }
 
+/**
+ * A side that can stop reading its connection: Bun's WebSocket client and ServerWebSocket, the
+ * Deno adapter's SocketWebSocket. A slow receiver then holds the sender back through TCP instead
+ * of the gateway buffering.
+ */
+export interface PausableSocket {
+  pause(): unknown
+  resume(): unknown
+}
+
+/** How often a held sender checks whether its receiver has caught up. */
+const RESUME_CHECK_MS = 20
+
 /** Close codes (RFC 6455 §7.4.1). */
 const NORMAL = 1000
 const GOING_AWAY = 1001
@@ -138,6 +157,10 @@ export class Relay implements ClientEvents {
   #openTimer: ReturnType<typeof setTimeout> | undefined
   /** The client's close, when the connection ended before its end was open. */
   #clientClose: { code: number; reason: string } | undefined
+  /** While the upstream is held for a slow client: the timer that resumes it. */
+  #upstreamHeld: ReturnType<typeof setInterval> | undefined
+  /** While the client is held for a slow upstream: the timer that resumes it. */
+  #clientHeld: ReturnType<typeof setInterval> | undefined
   #done = false
   #resolve!: () => void
   readonly #upstream: WebSocket
@@ -221,9 +244,13 @@ export class Relay implements ClientEvents {
     const counters = this.#limits.counters
     counters.messagesIn.value++
     counters.bytesIn.value += bytes
-    this.#upstream.send(data)
-    if (this.#upstream.bufferedAmount > this.#limits.maxBufferedBytes) {
+    const upstream = this.#upstream
+    upstream.send(data)
+    const buffered = upstream.bufferedAmount
+    if (buffered > this.#limits.maxBufferedBytes) {
       this.end('slow_receiver', TRY_LATER, 'upstream reads too slowly', TRY_LATER, 'too slow')
+    } else if (buffered > this.#limits.maxBufferedBytes / 2 && this.#clientHeld === undefined) {
+      this.#clientHeld = this.#hold(this.#client, upstream)
     }
   }
 
@@ -242,6 +269,17 @@ export class Relay implements ClientEvents {
       lost ? GOING_AWAY : code === NO_STATUS ? NORMAL : code,
       lost ? 'client went away' : reason,
     )
+  }
+
+  /** The client caught up: a held upstream reads again at once (else the timer does it). */
+  drained(): void {
+    const held = this.#upstreamHeld
+    const client = this.#client
+    if (held === undefined || client === undefined) return
+    if (client.bufferedAmount > this.#limits.maxBufferedBytes / 8) return
+    clearInterval(held)
+    this.#upstreamHeld = undefined
+    ;(this.#upstream as unknown as PausableSocket).resume()
   }
 
   /** A message from the upstream, for the client. */
@@ -268,9 +306,36 @@ export class Relay implements ClientEvents {
     this.#checkBuffered(client.bufferedAmount)
   }
 
+  /**
+   * Stops `sender` reading (when it can) while `receiver` has more than half the bound waiting;
+   * a timer lets it read again once the receiver is down to an eighth. Returns the timer.
+   */
+  #hold(
+    sender: Partial<PausableSocket> | undefined,
+    receiver: { readonly bufferedAmount: number },
+  ): ReturnType<typeof setInterval> | undefined {
+    if (sender?.pause === undefined) return undefined
+    sender.pause()
+    const low = this.#limits.maxBufferedBytes / 8
+    const check = setInterval(() => {
+      if (receiver.bufferedAmount > low) return
+      clearInterval(check)
+      if (this.#upstreamHeld === check) this.#upstreamHeld = undefined
+      else this.#clientHeld = undefined
+      sender.resume!()
+    }, RESUME_CHECK_MS)
+    return check
+  }
+
   /** The upstream closed its end (1006: its connection dropped without a close frame). */
   upstreamClosed(code: number, reason: string): void {
     if (this.#done) return
+    if (code === TOO_BIG) {
+      // The upstream's message was over the cap (the gateway's client refused it), or the
+      // upstream itself refused one of the client's.
+      this.end('too_big', TOO_BIG, 'message too big', TOO_BIG, reason)
+      return
+    }
     const lost = code === ABNORMAL || code === TLS_FAILED
     this.end(
       lost ? 'upstream_lost' : 'upstream',
@@ -295,6 +360,8 @@ export class Relay implements ClientEvents {
     if (this.#done) return
     this.#done = true
     clearTimeout(this.#timer)
+    clearInterval(this.#upstreamHeld)
+    clearInterval(this.#clientHeld)
     this.record.cause = cause
     this.record.closeCode = clientCode
     if (cause !== 'client' && cause !== 'client_lost') {
@@ -333,10 +400,19 @@ export class Relay implements ClientEvents {
     this.#timer = setTimeout(() => this.#arm(), Math.min(wait, MAX_TIMER_MS))
   }
 
+  /** Bytes waiting for the client: past half the bound the upstream is held, past it cut. */
   #checkBuffered(buffered: number): void {
     if (buffered > this.#limits.maxBufferedBytes) {
       this.#waiting = undefined
       this.end('slow_receiver', TRY_LATER, 'client reads too slowly', TRY_LATER, 'too slow')
+    } else if (
+      buffered > this.#limits.maxBufferedBytes / 2 && this.#upstreamHeld === undefined &&
+      this.#client !== undefined
+    ) {
+      this.#upstreamHeld = this.#hold(
+        this.#upstream as unknown as Partial<PausableSocket>,
+        this.#client,
+      )
     }
   }
 }

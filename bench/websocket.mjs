@@ -126,6 +126,7 @@ async function slowReader(target) {
   )
   let received = 0
   let closeCode
+  let ended
   const started = performance.now()
   const perTick = SLOW_RATE * 2 ** 20 / 10 // bytes per 100 ms
   let budget = perTick
@@ -141,6 +142,11 @@ async function slowReader(target) {
       const at = chunk.lastIndexOf(0x88)
       if (at >= 0 && at + 3 < chunk.length && chunk[at + 1] < 126) {
         closeCode = chunk.readUInt16BE(at + 2)
+        // The close frame ends the measurement (this reader never answers it, and a server may
+        // wait for the answer before it closes the connection).
+        ended = performance.now()
+        clearTimeout(deadline)
+        resolve()
       }
       budget -= chunk.length
       if (budget <= 0) socket.pause()
@@ -157,7 +163,7 @@ async function slowReader(target) {
     idleMb: idle,
     peakAboveIdleMb: peak - idle,
     receivedMib: received / 2 ** 20,
-    seconds: (performance.now() - started) / 1000,
+    seconds: ((ended ?? performance.now()) - started) / 1000,
     closeCode,
   }
 }
@@ -198,10 +204,15 @@ if (env.WS_DENO !== '0' && fs.existsSync(DENO)) {
   targets.push({
     name: 'jwtgate-deno',
     port: ports.deno,
-    child: await launch('jwtgate-deno', DENO, ['run', '-A', path.join(checkout, 'src', 'deno.ts')], {
-      ...jwtgateEnv(ports.deno),
-      DENO_NO_UPDATE_CHECK: '1',
-    }),
+    child: await launch(
+      'jwtgate-deno',
+      DENO,
+      ['run', '-A', path.join(checkout, 'src', 'deno.ts')],
+      {
+        ...jwtgateEnv(ports.deno),
+        DENO_NO_UPDATE_CHECK: '1',
+      },
+    ),
   })
 }
 

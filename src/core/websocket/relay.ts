@@ -119,8 +119,14 @@ export interface PausableSocket {
   resume(): unknown
 }
 
-/** How often a held sender checks whether its receiver has caught up. */
+/** The longest wait between two checks of whether a held sender's receiver has caught up. */
 const RESUME_CHECK_MS = 20
+
+/** A sender held back for a slow receiver, and the timer that checks on it. */
+interface Hold {
+  readonly sender: PausableSocket
+  timer: ReturnType<typeof setTimeout> | undefined
+}
 
 /** Close codes (RFC 6455 §7.4.1). */
 const NORMAL = 1000
@@ -158,9 +164,9 @@ export class Relay implements ClientEvents {
   /** The client's close, when the connection ended before its end was open. */
   #clientClose: { code: number; reason: string } | undefined
   /** While the upstream is held for a slow client: the timer that resumes it. */
-  #upstreamHeld: ReturnType<typeof setInterval> | undefined
+  #upstreamHeld: Hold | undefined
   /** While the client is held for a slow upstream: the timer that resumes it. */
-  #clientHeld: ReturnType<typeof setInterval> | undefined
+  #clientHeld: Hold | undefined
   #done = false
   #resolve!: () => void
   readonly #upstream: WebSocket
@@ -271,15 +277,12 @@ export class Relay implements ClientEvents {
     )
   }
 
-  /** The client caught up: a held upstream reads again at once (else the timer does it). */
+  /** The client caught up: a held upstream reads again at once (else its timer does it). */
   drained(): void {
     const held = this.#upstreamHeld
     const client = this.#client
     if (held === undefined || client === undefined) return
-    if (client.bufferedAmount > this.#limits.maxBufferedBytes / 8) return
-    clearInterval(held)
-    this.#upstreamHeld = undefined
-    ;(this.#upstream as unknown as PausableSocket).resume()
+    if (client.bufferedAmount <= this.#limits.maxBufferedBytes / 8) this.#release(held)
   }
 
   /** A message from the upstream, for the client. */
@@ -307,24 +310,38 @@ export class Relay implements ClientEvents {
   }
 
   /**
-   * Stops `sender` reading (when it can) while `receiver` has more than half the bound waiting;
-   * a timer lets it read again once the receiver is down to an eighth. Returns the timer.
+   * Stops `sender` reading (when it can) while `receiver` has more than half the bound waiting,
+   * and lets it read again once the receiver is down to an eighth: checked after 1 ms, then at
+   * doubling intervals up to RESUME_CHECK_MS (a receiver that was only briefly behind resumes at
+   * once; a slow one costs a check every 20 ms). Bun's `drain` resumes a held upstream sooner.
    */
   #hold(
     sender: Partial<PausableSocket> | undefined,
     receiver: { readonly bufferedAmount: number },
-  ): ReturnType<typeof setInterval> | undefined {
+  ): Hold | undefined {
     if (sender?.pause === undefined) return undefined
     sender.pause()
     const low = this.#limits.maxBufferedBytes / 8
-    const check = setInterval(() => {
-      if (receiver.bufferedAmount > low) return
-      clearInterval(check)
-      if (this.#upstreamHeld === check) this.#upstreamHeld = undefined
-      else this.#clientHeld = undefined
-      sender.resume!()
-    }, RESUME_CHECK_MS)
-    return check
+    const hold: Hold = { sender: sender as PausableSocket, timer: undefined }
+    let wait = 1
+    const check = () => {
+      if (receiver.bufferedAmount > low) {
+        wait = Math.min(wait * 2, RESUME_CHECK_MS)
+        hold.timer = setTimeout(check, wait)
+        return
+      }
+      this.#release(hold)
+    }
+    hold.timer = setTimeout(check, wait)
+    return hold
+  }
+
+  /** Lets a held sender read again. */
+  #release(hold: Hold): void {
+    clearTimeout(hold.timer)
+    if (this.#upstreamHeld === hold) this.#upstreamHeld = undefined
+    if (this.#clientHeld === hold) this.#clientHeld = undefined
+    hold.sender.resume()
   }
 
   /** The upstream closed its end (1006: its connection dropped without a close frame). */
@@ -360,8 +377,8 @@ export class Relay implements ClientEvents {
     if (this.#done) return
     this.#done = true
     clearTimeout(this.#timer)
-    clearInterval(this.#upstreamHeld)
-    clearInterval(this.#clientHeld)
+    clearTimeout(this.#upstreamHeld?.timer)
+    clearTimeout(this.#clientHeld?.timer)
     this.record.cause = cause
     this.record.closeCode = clientCode
     if (cause !== 'client' && cause !== 'client_lost') {

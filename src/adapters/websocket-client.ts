@@ -44,7 +44,14 @@ const NOT_SENT = new Set([
   'sec-websocket-extensions',
   'sec-websocket-accept',
 ])
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM: a text message's leading U+FEFF is content, kept as the runtimes' clients keep it.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/** Close codes a peer may send (RFC 6455 §7.4.1–7.4.2); others are a protocol error. */
+function sendableCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+    (code >= 3000 && code <= 4999)
+}
 
 /** The options the constructor takes (the runtimes' clients take the first two too). */
 export interface SocketWebSocketOptions {
@@ -94,6 +101,8 @@ export class SocketWebSocket extends EventTarget {
   #endedMeanwhile = false
   /** pause() was called (and resume() not since). */
   #paused = false
+  /** Closed for a broken rule of the protocol: the close event says it was not clean. */
+  #failed = false
   #closeInfo: { code: number; reason: string } | undefined
   #closeTimer: ReturnType<typeof setTimeout> | undefined
 
@@ -125,7 +134,8 @@ export class SocketWebSocket extends EventTarget {
     options.headers?.forEach((value, name) => {
       if (!NOT_SENT.has(name)) lines.push(`${name}: ${value}`)
     })
-    this.#socket.write(`${lines.join('\r\n')}\r\n\r\n`)
+    // Byte for byte: header values are byte strings (latin1), never re-encoded as UTF-8.
+    this.#socket.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1')
     this.#socket.on('data', (chunk: Buffer) => this.#data(chunk))
     this.#socket.on('close', () => this.#closed())
     // A failed connection or TLS handshake: `close` follows (1006).
@@ -137,7 +147,10 @@ export class SocketWebSocket extends EventTarget {
     return this.#socket.writableLength
   }
 
-  /** Stops reading the server's messages: its sends back up through TCP. */
+  /**
+   * Stops reading the server's connection: its sends back up through TCP. What was already read
+   * (the rest of the current chunk) is still delivered.
+   */
   pause(): void {
     this.#paused = true
     this.#socket.pause()
@@ -158,8 +171,14 @@ export class SocketWebSocket extends EventTarget {
     else this.#frame(0x2, Buffer.from(data.buffer, data.byteOffset, data.byteLength))
   }
 
-  /** Starts the closing handshake (any code is sent as given: the gateway passes codes on). */
+  /**
+   * Starts the closing handshake (any valid code is sent as given: the gateway passes codes on);
+   * throws for a code that is not one, before anything changes.
+   */
   close(code?: number, reason = ''): void {
+    if (code !== undefined && !(Number.isInteger(code) && code >= 1000 && code <= 4999)) {
+      throw new RangeError(`not a close code: ${code}`)
+    }
     if (this.readyState === CLOSING || this.readyState === CLOSED) return
     if (this.readyState === CONNECTING) {
       this.readyState = CLOSING
@@ -168,7 +187,14 @@ export class SocketWebSocket extends EventTarget {
     }
     this.readyState = CLOSING
     this.#sendClose(code, reason)
+    // The server's answer must be read, even by a client paused for a slow reader.
+    this.#readAgain()
     this.#closeTimer = setTimeout(() => this.#socket.destroy(), CLOSE_WAIT_MS)
+  }
+
+  #readAgain(): void {
+    this.#paused = false
+    if (!this.#deferred) this.#socket.resume()
   }
 
   #sendClose(code: number | undefined, reason: string): void {
@@ -311,14 +337,23 @@ export class SocketWebSocket extends EventTarget {
         length = buffer.readUInt32BE(offset) * 2 ** 32 + buffer.readUInt32BE(offset + 4)
         offset += 8
       }
+      const opcode = b0 & 0x0f
       if ((b0 & 0x70) !== 0 || (b1 & 0x80) !== 0) return this.#fail(1002, 'protocol error')
+      // Refused at the header, before any of the payload is kept: an oversized control frame, a
+      // frame or a continued message over the cap.
+      if (opcode >= 0x8 && ((b0 & 0x80) === 0 || length > 125)) {
+        return this.#fail(1002, 'protocol error')
+      }
       if (length > this.#maxMessage) return this.#fail(1009, 'message too big')
+      if (opcode === 0x0 && this.#fragmentBytes + length > this.#maxMessage) {
+        return this.#fail(1009, 'message too big')
+      }
       if (buffer.length - offset < length) {
         this.#need = offset + length - at
         break
       }
       at = offset + length
-      this.#frame1((b0 & 0x80) !== 0, b0 & 0x0f, buffer.subarray(offset, at))
+      this.#frame1((b0 & 0x80) !== 0, opcode, buffer.subarray(offset, at))
     }
     if (at < buffer.length) {
       const rest = buffer.subarray(at)
@@ -347,6 +382,7 @@ export class SocketWebSocket extends EventTarget {
       const whole = Buffer.concat(this.#fragments)
       const kind = this.#fragmentOpcode
       this.#fragments = undefined
+      this.#fragmentBytes = 0
       this.#deliver(kind, whole)
       return
     }
@@ -383,6 +419,7 @@ export class SocketWebSocket extends EventTarget {
     if (payload.length === 1) return this.#fail(1002, 'protocol error')
     if (payload.length >= 2) {
       code = payload.readUInt16BE(0)
+      if (!sendableCode(code)) return this.#fail(1002, 'protocol error')
       try {
         reason = strictUtf8.decode(payload.subarray(2))
       } catch {
@@ -392,15 +429,19 @@ export class SocketWebSocket extends EventTarget {
     this.#closeInfo ??= { code, reason }
     this.readyState = CLOSING
     this.#sendClose(code === 1005 ? undefined : code, '')
-    this.#socket.end()
+    // The server closes the TCP connection first (RFC 6455 §7.1.1: its side keeps TIME_WAIT);
+    // ours follows its FIN, or the timer cuts it.
+    this.#readAgain()
     this.#closeTimer ??= setTimeout(() => this.#socket.destroy(), CLOSE_WAIT_MS)
   }
 
   /** A broken rule of the protocol: close with `code`, reported to the listeners as such. */
   #fail(code: number, reason: string): void {
+    this.#failed = true
     this.#closeInfo ??= { code, reason }
     if (this.readyState === OPEN) this.#sendClose(code, reason)
     this.readyState = CLOSING
+    this.#readAgain()
     this.#socket.end()
     this.#closeTimer ??= setTimeout(() => this.#socket.destroy(), CLOSE_WAIT_MS)
   }
@@ -417,7 +458,7 @@ export class SocketWebSocket extends EventTarget {
     const event = new CloseEvent('close', {
       code: info?.code ?? 1006,
       reason: info?.reason ?? '',
-      wasClean: info !== undefined,
+      wasClean: info !== undefined && !this.#failed,
     })
     this.onclose?.(event)
     this.dispatchEvent(event)

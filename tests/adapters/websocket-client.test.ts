@@ -215,3 +215,66 @@ test('pause() holds the server back through TCP; resume() lets it go on', async 
   writing = false
   ws.close()
 })
+
+test("a text message keeps a leading byte-order mark, as the runtimes' clients do", async () => {
+  const port = await rawServer((socket) => socket.write(frame(0x1, '\uFEFFa')))
+  const ws = new SocketWebSocket(`ws://127.0.0.1:${port}/`)
+  const e = events(ws)
+  await e.opened
+  await Bun.sleep(50)
+  expect(e.messages).toEqual(['\uFEFFa'])
+  ws.close()
+})
+
+test('a close code no peer may send (1006, 999, 1015) is a protocol error; the event says unclean', async () => {
+  for (const code of [1006, 999, 1015]) {
+    const port = await rawServer((socket) => {
+      const payload = Buffer.alloc(2)
+      payload.writeUInt16BE(code, 0)
+      socket.write(frame(0x8, payload))
+      socket.on('data', () => setTimeout(() => socket.end(), 20))
+    })
+    const ws = new SocketWebSocket(`ws://127.0.0.1:${port}/`)
+    const e = events(ws)
+    const closed = await e.closed
+    expect(closed.code).toBe(1002)
+    expect(closed.wasClean).toBe(false)
+    server!.close()
+  }
+})
+
+test('refused at the header: a continuation that would pass the cap, a control frame over 125 bytes', async () => {
+  for (
+    const [bytes, code] of [
+      [
+        Buffer.concat([
+          frame(0x2, new Uint8Array(900), false),
+          Buffer.from([0x80, 126, 0x03, 0xe8]),
+        ]),
+        1009,
+      ],
+      [Buffer.from([0x89, 126, 0x01, 0x00]), 1002],
+    ] as const
+  ) {
+    // Only the header of the offending frame is sent: the refusal cannot wait for its payload.
+    const port = await rawServer((socket) => {
+      socket.write(bytes)
+      socket.on('data', () => setTimeout(() => socket.end(), 20))
+    })
+    const ws = new SocketWebSocket(`ws://127.0.0.1:${port}/`, { maxMessageBytes: 1000 })
+    const e = events(ws)
+    expect((await e.closed).code).toBe(code)
+    server!.close()
+  }
+})
+
+test('close() with a code that is none throws before anything changes', async () => {
+  const port = await rawServer((socket) => socket.on('data', () => {}))
+  const ws = new SocketWebSocket(`ws://127.0.0.1:${port}/`)
+  const e = events(ws)
+  await e.opened
+  expect(() => ws.close(70_000)).toThrow(RangeError)
+  expect(ws.readyState).toBe(1)
+  ws.close(1000)
+  expect(ws.readyState).toBe(2)
+})

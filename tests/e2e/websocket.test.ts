@@ -416,6 +416,24 @@ for (const target of TARGETS) {
     })
 
     test(
+      'an upstream that reads nothing for the idle timeout is stalled, not slow: cut (1013)',
+      async () => {
+        const seen = upstream.next()
+        const client = await openClient(`${gateway.url}/stall`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+        await seen
+        const chunk = new Uint8Array(60 * 1024)
+        for (let i = 0; i < 300; i++) client.ws.send(chunk)
+        const closed = await Promise.race([client.closed, sleep(12_000).then(() => undefined)])
+        expect(closed).toBeDefined()
+        await sleep(100)
+        expect(gateway.events('request').at(-1)?.close).toBe('slow_receiver')
+      },
+      15_000,
+    )
+
+    test(
       'a client gone while the upstream is dialled: the upstream closed, its place given back',
       async () => {
         upstream.dialled.length = 0

@@ -115,6 +115,37 @@ export function mergeSettings(
   const size = (b: number | string) => (typeof b === 'number' ? b : parseSize(b))
   // A size with a default: never undefined (the schemas checked it).
   const sizeOf = (b: number | string) => size(b)!
+  const websockets = {
+    enabled: pick('JWTGATE_WEBSOCKETS', file?.websockets?.enabled),
+    maxMessageBytes: pick('JWTGATE_WEBSOCKET_MAX_MESSAGE', file?.websockets?.maxMessage, sizeOf),
+    maxBufferedBytes: pick(
+      'JWTGATE_WEBSOCKET_MAX_BUFFERED',
+      file?.websockets?.maxBuffered,
+      sizeOf,
+    ),
+    idleTimeoutSec: Math.ceil(
+      pick('JWTGATE_WEBSOCKET_IDLE_TIMEOUT', file?.websockets?.idleTimeout, durationMs) / 1000,
+    ),
+    maxConnections: pick('JWTGATE_WEBSOCKET_MAX_CONNECTIONS', file?.websockets?.maxConnections),
+    expiryGraceMs: pick(
+      'JWTGATE_WEBSOCKET_EXPIRY_GRACE',
+      file?.websockets?.expiryGrace,
+      durationMs,
+    ),
+  }
+  // A sender is held back at half the bound: a whole message must fit in the other half, or
+  // one message arriving after a hold would cut the connection.
+  if (websockets.maxBufferedBytes < 2 * websockets.maxMessageBytes) {
+    issues.push({
+      path: set('JWTGATE_WEBSOCKET_MAX_BUFFERED')
+        ? 'JWTGATE_WEBSOCKET_MAX_BUFFERED'
+        : set('JWTGATE_WEBSOCKET_MAX_MESSAGE')
+        ? 'JWTGATE_WEBSOCKET_MAX_MESSAGE'
+        : 'websockets.maxBuffered',
+      message:
+        `must leave room for two messages: ${websockets.maxBufferedBytes} buffered bytes for messages of up to ${websockets.maxMessageBytes}`,
+    })
+  }
 
   return {
     mode: pick('JWTGATE_MODE', file?.mode),
@@ -150,28 +181,7 @@ export function mergeSettings(
         durationMs,
       ),
     },
-    websockets: {
-      enabled: pick('JWTGATE_WEBSOCKETS', file?.websockets?.enabled),
-      maxMessageBytes: pick(
-        'JWTGATE_WEBSOCKET_MAX_MESSAGE',
-        file?.websockets?.maxMessage,
-        sizeOf,
-      ),
-      maxBufferedBytes: pick(
-        'JWTGATE_WEBSOCKET_MAX_BUFFERED',
-        file?.websockets?.maxBuffered,
-        sizeOf,
-      ),
-      idleTimeoutSec: Math.ceil(
-        pick('JWTGATE_WEBSOCKET_IDLE_TIMEOUT', file?.websockets?.idleTimeout, durationMs) / 1000,
-      ),
-      maxConnections: pick('JWTGATE_WEBSOCKET_MAX_CONNECTIONS', file?.websockets?.maxConnections),
-      expiryGraceMs: pick(
-        'JWTGATE_WEBSOCKET_EXPIRY_GRACE',
-        file?.websockets?.expiryGrace,
-        durationMs,
-      ),
-    },
+    websockets,
     rateLimit: pick('JWTGATE_RATE_LIMIT', file?.rateLimit, parseRateLimit),
     tokenCache: {
       size: pick('JWTGATE_TOKEN_CACHE_SIZE', file?.tokenCache?.size),

@@ -129,6 +129,7 @@ export async function proxyWebSocket(
     {
       maxMessageBytes: settings.maxMessageBytes,
       maxBufferedBytes: settings.maxBufferedBytes,
+      maxHoldMs: settings.idleTimeoutSec * 1000,
       counters: deps.connections.counters,
     },
     token,

@@ -88,6 +88,11 @@ export interface ConnectionRecord {
 export interface RelayLimits {
   readonly maxMessageBytes: number
   readonly maxBufferedBytes: number
+  /**
+   * How long a sender may stay held while its receiver makes no progress: past it the connection
+   * is closed (1013), as one whose receiver never reads (the idle timeout).
+   */
+  readonly maxHoldMs: number
   /** `jwtgate_websocket_messages_total` and `_bytes_total`, by direction (shared cells). */
   readonly counters: RelayCounters
 }
@@ -279,6 +284,7 @@ export class Relay implements ClientEvents {
 
   /** The client caught up: a held upstream reads again at once (else its timer does it). */
   drained(): void {
+    if (this.#done) return
     const held = this.#upstreamHeld
     const client = this.#client
     if (held === undefined || client === undefined) return
@@ -324,13 +330,20 @@ export class Relay implements ClientEvents {
     const low = this.#limits.maxBufferedBytes / 8
     const hold: Hold = { sender: sender as PausableSocket, timer: undefined }
     let wait = 1
+    let least = receiver.bufferedAmount
+    let progressAt = this.#now()
     const check = () => {
-      if (receiver.bufferedAmount > low) {
-        wait = Math.min(wait * 2, RESUME_CHECK_MS)
-        hold.timer = setTimeout(check, wait)
-        return
+      const buffered = receiver.bufferedAmount
+      if (buffered <= low) return this.#release(hold)
+      // A receiver that takes nothing for the idle timeout is not slow but stalled: cut.
+      if (buffered < least) {
+        least = buffered
+        progressAt = this.#now()
+      } else if (this.#now() - progressAt > this.#limits.maxHoldMs) {
+        return this.end('slow_receiver', TRY_LATER, 'stalled', TRY_LATER, 'stalled')
       }
-      this.#release(hold)
+      wait = Math.min(wait * 2, RESUME_CHECK_MS)
+      hold.timer = setTimeout(check, wait)
     }
     hold.timer = setTimeout(check, wait)
     return hold
@@ -377,8 +390,9 @@ export class Relay implements ClientEvents {
     if (this.#done) return
     this.#done = true
     clearTimeout(this.#timer)
-    clearTimeout(this.#upstreamHeld?.timer)
-    clearTimeout(this.#clientHeld?.timer)
+    // Held sides read again: a closing handshake needs the peer's answer read.
+    if (this.#upstreamHeld !== undefined) this.#release(this.#upstreamHeld)
+    if (this.#clientHeld !== undefined) this.#release(this.#clientHeld)
     this.record.cause = cause
     this.record.closeCode = clientCode
     if (cause !== 'client' && cause !== 'client_lost') {

@@ -408,3 +408,17 @@ test('loadConfig() treats empty variables as unset and ignores other variables',
   assert.equal(c.port, 8080)
   assert.deepEqual(c.providers[0]!.verify.audiences, [])
 })
+
+test('websockets: the buffered bound must hold two messages (a sender is held at half of it)', async () => {
+  await assert.rejects(
+    loadConfig({ ...BASE, JWTGATE_WEBSOCKET_MAX_MESSAGE: '3mb' }),
+    (e: Error) =>
+      e.message.includes('JWTGATE_WEBSOCKET_MAX_MESSAGE: must leave room for two messages'),
+  )
+  const ok = await loadConfig({
+    ...BASE,
+    JWTGATE_WEBSOCKET_MAX_MESSAGE: '3mb',
+    JWTGATE_WEBSOCKET_MAX_BUFFERED: '6mb',
+  })
+  assert.equal(ok.websockets.maxBufferedBytes, 6 * 1024 * 1024)
+})

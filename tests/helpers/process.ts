@@ -183,18 +183,23 @@ export function spawnTarget(
   }
 }
 
-/** The `listen` address of the start line, JSON (`"listen":"h:p"`) or pretty (`listen=h:p`). */
-export function listenAddress(stdout: string): string | undefined {
+/**
+ * The `listen` address (or `field`'s: `admin`) of the start line, JSON (`"listen":"h:p"`) or
+ * pretty (`listen=h:p`).
+ */
+export function listenAddress(stdout: string, field = 'listen'): string | undefined {
   for (const line of stdout.split('\n')) {
     if (line.startsWith('{')) {
       try {
-        const event = JSON.parse(line) as { event?: unknown; listen?: unknown }
-        if (event.event === 'start' && typeof event.listen === 'string') return event.listen
+        const event = JSON.parse(line) as Record<string, unknown>
+        if (event.event === 'start' && typeof event[field] === 'string') {
+          return event[field] as string
+        }
       } catch {
         // a partial line: wait for more
       }
     } else {
-      const m = / INFO +start .*\blisten=(\S+)/.exec(line)
+      const m = new RegExp(` INFO +start .*\\b${field}=(\\S+)`).exec(line)
       if (m) return m[1]
     }
   }
@@ -203,7 +208,10 @@ export function listenAddress(stdout: string): string | undefined {
 
 /** Options of `startGateway`. */
 export interface GatewayOptions {
-  /** Also listen on a free JWTGATE_ADMIN_PORT (then `adminUrl` is set). */
+  /**
+   * Also listen on an admin port (then `adminUrl` is set): JWTGATE_ADMIN_PORT=0, the port the
+   * start line reports — never one picked before, which another process could take meanwhile.
+   */
   readonly admin?: boolean
   /** How long to wait for the start line (default 10 s). */
   readonly timeoutMs?: number
@@ -218,9 +226,8 @@ export async function startGateway(
   env: Readonly<Record<string, string>>,
   options: GatewayOptions = {},
 ): Promise<Gateway> {
-  const adminPort = options.admin ? freePort() : undefined
   const vars: Record<string, string> = { JWTGATE_HOST: '127.0.0.1', JWTGATE_PORT: '0', ...env }
-  if (adminPort !== undefined) vars.JWTGATE_ADMIN_PORT = String(adminPort)
+  if (options.admin && vars.JWTGATE_ADMIN_PORT === undefined) vars.JWTGATE_ADMIN_PORT = '0'
   const running = spawnTarget(target, ['serve'], vars)
   let listen: string
   try {
@@ -229,11 +236,13 @@ export async function startGateway(
     await running.kill()
     throw e
   }
-  const port = Number(listen.slice(listen.lastIndexOf(':') + 1))
+  const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1))
+  const port = portOf(listen)
+  const admin = options.admin ? listenAddress(running.stdout(), 'admin') : undefined
   return Object.assign(running, {
     url: `http://127.0.0.1:${port}`,
     port,
-    adminUrl: adminPort === undefined ? undefined : `http://127.0.0.1:${adminPort}`,
+    adminUrl: admin === undefined ? undefined : `http://127.0.0.1:${portOf(admin)}`,
     events: (name?: string) =>
       logEvents(running.stdout()).filter((e) => name === undefined || e.event === name),
   })

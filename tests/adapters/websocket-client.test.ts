@@ -278,3 +278,35 @@ test('close() with a code that is none throws before anything changes', async ()
   ws.close(1000)
   expect(ws.readyState).toBe(2)
 })
+
+test("wss:// verifies the server's certificate: a self-signed one fails the handshake (1006)", async () => {
+  const { mkdtempSync, readFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { createServer: createTlsServer } = await import('node:tls')
+  const { selfSigned } = await import('../helpers/files.ts')
+  const pair = selfSigned(mkdtempSync(join(tmpdir(), 'jwtgate-wss-')), 'upstream')
+  let handshakes = 0
+  const tlsServer = createTlsServer({
+    cert: pair.certPem,
+    key: readFileSync(pair.key, 'utf8'),
+  }, (socket) => {
+    handshakes++
+    socket.on('error', () => {})
+  })
+  const port = await new Promise<number>((resolve) =>
+    tlsServer.listen(0, '127.0.0.1', () => resolve((tlsServer.address() as { port: number }).port))
+  )
+  try {
+    const ws = new SocketWebSocket(`wss://127.0.0.1:${port}/`)
+    const e = events(ws)
+    let opened = false
+    void e.opened.then(() => (opened = true))
+    expect((await e.closed).code).toBe(1006)
+    expect(opened).toBe(false)
+    // The TLS handshake never completed: no request was ever written to that server.
+    expect(handshakes).toBe(0)
+  } finally {
+    tlsServer.close()
+  }
+})

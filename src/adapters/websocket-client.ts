@@ -353,7 +353,7 @@ export class SocketWebSocket extends EventTarget {
         break
       }
       at = offset + length
-      this.#frame1((b0 & 0x80) !== 0, opcode, buffer.subarray(offset, at))
+      this.#onFrame((b0 & 0x80) !== 0, opcode, buffer.subarray(offset, at))
     }
     if (at < buffer.length) {
       const rest = buffer.subarray(at)
@@ -362,10 +362,9 @@ export class SocketWebSocket extends EventTarget {
     }
   }
 
-  /** One frame from the server. */
-  #frame1(fin: boolean, opcode: number, payload: Buffer): void {
+  /** One whole frame from the server (its header already checked in #frames). */
+  #onFrame(fin: boolean, opcode: number, payload: Buffer): void {
     if (opcode >= 0x8) {
-      if (!fin || payload.length > 125) return this.#fail(1002, 'protocol error')
       if (opcode === 0x9) {
         if (this.readyState === OPEN) this.#frame(0xa, payload)
       } else if (opcode === 0x8) this.#serverClose(payload)

@@ -23,7 +23,20 @@ function writeLine(line: string): void {
       // A non-blocking or closed stdout: the stream below.
     }
   }
+  streamed = true
   process.stdout.write(`${line}\n`)
+}
+let streamed = false
+
+/**
+ * Exits once the lines written through process.stdout have been handed to the OS (a pipe's
+ * writes are asynchronous: process.exit alone can drop the last access lines, a draining
+ * worker's), waiting a second at most.
+ */
+function exitAfterOutput(code: number): void {
+  if (!streamed) process.exit(code)
+  setTimeout(() => process.exit(code), 1000).unref()
+  process.stdout.write('', () => process.exit(code))
 }
 
 const host: Host = {
@@ -95,4 +108,4 @@ const host: Host = {
   },
 }
 
-if (import.meta.main) void main(process.argv.slice(2), host).then((code) => process.exit(code))
+if (import.meta.main) void main(process.argv.slice(2), host).then(exitAfterOutput)

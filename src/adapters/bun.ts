@@ -26,10 +26,15 @@ import {
 export type { Handler, RuntimeDeps, Servable, ServeOptions, Server } from './types.ts'
 
 /**
- * Bun's fetch decodes compressed bodies unless told not to: keep the upstream's bytes. Pass it
- * to `createGateway` (spread, to add `connectionIdleMs` or a logger).
+ * Bun's fetch decodes compressed bodies unless told not to: keep the upstream's bytes. Bun's
+ * request headers are mutable: a proxied request's are edited into the upstream request's, not
+ * copied (so a request handed to the gateway is spent, its body streamed and its headers
+ * changed). Pass it to `createGateway` (spread, to add `connectionIdleMs` or a logger).
  */
-export const runtimeDeps: RuntimeDeps = Object.freeze({ fetchInit: { decompress: false } })
+export const runtimeDeps: RuntimeDeps = Object.freeze({
+  fetchInit: { decompress: false },
+  headerBuild: 'edit',
+})
 
 /** Bun.serve refuses a longer idle timeout. */
 export const MAX_IDLE_TIMEOUT_SEC = 255

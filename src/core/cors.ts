@@ -101,10 +101,15 @@ export function preflightResponse(cors: CorsConfig, request: Request, requestId:
 
 /**
  * Adds the CORS response headers for an allowed origin to an answer that is not a preflight's
- * (401 and 403 included, so that browsers can read them).
+ * (401 and 403 included, so that browsers can read them). `origin` is the request's, read before
+ * it was proxied (its headers may have been edited on the way: HeaderBuild).
  */
-export function allowOrigin(cors: CorsConfig, request: Request, headers: Headers): void {
+export function allowOrigin(
+  cors: CorsConfig,
+  request: Request,
+  origin: string | null,
+  headers: Headers,
+): void {
   if (isPreflight(request)) return
-  const origin = request.headers.get('origin')
   if (origin !== null && originAllowed(cors, origin)) addCorsHeaders(cors, origin, headers)
 }

@@ -98,7 +98,8 @@ export interface GatewayDeps {
   readonly decodesStackedEncodings?: boolean
   /**
    * How this runtime builds header lists fastest (default `copy`): Deno's adapter says `append`,
-   * its `new Headers(headers)` being slow (see HeaderBuild).
+   * its `new Headers(headers)` being slow, Bun's `edit`, its request headers being mutable (see
+   * HeaderBuild).
    */
   readonly headerBuild?: HeaderBuild
   /**
@@ -352,6 +353,8 @@ export function createGateway(
     // The state at arrival serves the whole request, even if a reload swaps it meanwhile.
     const s = state
     const x = openExchange(request, requestIdOf(request), clientOf(s, request, info), now())
+    // Read first: proxying may edit the request's headers (HeaderBuild `edit`).
+    const origin = s.config.cors === undefined ? null : request.headers.get('origin')
     metrics.inFlight.value++
     let response: Response
     try {
@@ -363,7 +366,7 @@ export function createGateway(
     }
     // An upgrade's answer is the runtime's (Bun's: a marker shared by every upgrade).
     if (s.config.cors !== undefined && x.websocket === undefined) {
-      allowOrigin(s.config.cors, request, response.headers)
+      allowOrigin(s.config.cors, request, origin, response.headers)
     }
     metrics.inFlight.value--
     settle(x, response, metrics, accessLog, now)

@@ -134,6 +134,21 @@ test('cors: preflights are answered without a token and never forwarded; errors 
   }
 })
 
+test('cors: the Origin is read before the request is proxied (its headers may be edited on the way)', async () => {
+  // A client's Connection header names Origin: it is left out upstream, and still answered.
+  const g = await setup({ JWTGATE_CORS_ORIGINS: 'https://app.example.com' })
+  try {
+    const res = await g.call('/x', {
+      headers: { ...(await auth()), origin: 'https://app.example.com', connection: 'origin' },
+    })
+    assert.equal(res.status, 200)
+    assert.equal(res.headers.get('access-control-allow-origin'), 'https://app.example.com')
+    assert.equal(g.upstream.seen[0]!.headers.get('origin'), null)
+  } finally {
+    await g.close()
+  }
+})
+
 test('cors: without configuration an OPTIONS request is an ordinary request', async () => {
   const g = await setup()
   try {

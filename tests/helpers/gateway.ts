@@ -21,10 +21,13 @@ import { createLogger } from '../../src/core/log.ts'
 import { type Handler, type RecordingUpstream, recordingUpstream } from './serve.ts'
 import { isDeno } from './t.ts'
 
-/** What each entrypoint passes for its runtime's fetch (see src/bun.ts and src/deno.ts). */
+/**
+ * What each runtime's adapter passes (runtimeDeps in src/adapters/bun.ts and deno.ts): its fetch
+ * options and how it builds header lists, so that every core suite runs as the binary does.
+ */
 export const RUNTIME: GatewayDeps = isDeno
-  ? { decodedEncodings: ['gzip', 'br'] }
-  : { fetchInit: { decompress: false } }
+  ? { decodedEncodings: ['gzip', 'br'], headerBuild: 'append' }
+  : { fetchInit: { decompress: false }, headerBuild: 'edit' }
 
 /** The Host header `call()` sends unless the test gives one. */
 export const FIXTURE_HOST = 'gw.test'

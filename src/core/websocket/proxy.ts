@@ -255,8 +255,10 @@ function dial(
 ): Promise<WebSocket> {
   const route = decision.route.route
   const upstream = s.upstreams.get(route.upstream)!
+  // The runtime's upgrade still reads the client's handshake headers: they are copied, not edited.
+  const build = deps.proxy.headerBuild === 'edit' ? 'copy' : deps.proxy.headerBuild
   const { headers, search, kept } = forwarded(
-    deps.proxy,
+    { headerBuild: build },
     s,
     request,
     target.search,

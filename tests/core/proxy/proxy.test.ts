@@ -22,7 +22,7 @@ const DEPS: ProxyDeps = {
   fetchInit: isDeno ? {} : { decompress: false },
   decodedEncodings: isDeno ? ['gzip', 'br'] : [],
   decodesStacked: false,
-  headerBuild: isDeno ? 'append' : 'copy',
+  headerBuild: isDeno ? 'append' : 'edit',
   connectionIdleMs: undefined,
   now: Date.now,
 }

@@ -223,6 +223,8 @@ export interface ForwardContext {
    * every other token source is left out. Undefined: no token goes upstream.
    */
   readonly keptToken: TokenSource | undefined
+  /** The client's Accept-Encoding goes upstream (false where the runtime's fetch negotiates codings). */
+  readonly acceptEncoding: boolean
 }
 
 /** What of the client's headers never goes upstream beyond the fixed lists. */
@@ -329,6 +331,7 @@ export type HeaderBuild = 'copy' | 'append' | 'edit'
 interface Pass {
   readonly filter: HeaderFilter
   readonly kept: TokenSource | undefined
+  readonly acceptEncoding: boolean
   /** The headers being built; with `copy` or `edit`, the list to delete from. */
   readonly out: Headers
   readonly build: HeaderBuild
@@ -359,6 +362,7 @@ function visit(this: Pass, value: string, name: string): void {
     !filter.strip.has(name) &&
     !filter.prefixes.matches(name) &&
     !droppedToken(filter.tokenHeaders.get(name), value, this.kept) &&
+    (this.acceptEncoding || name !== 'accept-encoding') &&
     !((name.includes('_') || name.includes('.')) && folded(name, filter))
   ) {
     if (this.build === 'append') this.out.append(name, value)
@@ -385,6 +389,7 @@ export function upstreamHeaders(
   const pass: Pass = {
     filter,
     kept: ctx.keptToken,
+    acceptEncoding: ctx.acceptEncoding,
     out: build === 'edit' ? incoming : build === 'copy' ? new Headers(incoming) : new Headers(),
     build,
     drop: undefined,

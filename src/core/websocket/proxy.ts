@@ -258,7 +258,7 @@ function dial(
   // The runtime's upgrade still reads the client's handshake headers: they are copied, not edited.
   const build = deps.proxy.headerBuild === 'edit' ? 'copy' : deps.proxy.headerBuild
   const { headers, search, kept } = forwarded(
-    { headerBuild: build },
+    { headerBuild: build, decodedEncodings: deps.proxy.decodedEncodings },
     s,
     request,
     target.search,

@@ -19,6 +19,7 @@ const CTX: ForwardContext = {
   requestId: 'rid-1',
   trustedProxies: 0,
   keptToken: undefined,
+  acceptEncoding: true,
 }
 const filter = (strip: Iterable<string> = [], extra: Partial<HeaderFilter> = {}): HeaderFilter => ({
   strip: new Set(strip),
@@ -308,7 +309,7 @@ test('upstreamHeaders() and downstreamHeaders(): building by copy, by append (De
     }),
   ]
   const requests: Record<string, string>[] = [
-    { host: 'api.test', authorization: 'Bearer a.b.c', accept: '*/*' },
+    { host: 'api.test', authorization: 'Bearer a.b.c', accept: '*/*', 'accept-encoding': 'gzip' },
     {
       host: 'api.test',
       connection: 'keep-alive, X-Keep-Me',
@@ -331,6 +332,13 @@ test('upstreamHeaders() and downstreamHeaders(): building by copy, by append (De
       const copy = upstreamHeaders(incoming, CTX, f, 'copy')
       const append = upstreamHeaders(incoming, CTX, f, 'append')
       assert.deepEqual([...append], [...copy])
+      // Where the runtime negotiates codings, the client's Accept-Encoding is left out by each.
+      const noCodings = { ...CTX, acceptEncoding: false }
+      const copied = upstreamHeaders(incoming, noCodings, f, 'copy')
+      assert.equal(copied.has('accept-encoding'), false)
+      assert.deepEqual([...upstreamHeaders(incoming, noCodings, f, 'append')], [...copied])
+      const ownCopy = new Headers(incoming)
+      assert.deepEqual([...upstreamHeaders(ownCopy, noCodings, f, 'edit')], [...copied])
       // Editing changes the client's own list (every name it leaves out is deleted after the
       // pass: deleting while Headers.forEach iterates would skip the next name).
       const own = new Headers(incoming)

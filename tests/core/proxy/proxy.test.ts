@@ -355,6 +355,51 @@ test('proxy() leaves Accept-Encoding to a runtime whose fetch decodes bodies its
   }
 })
 
+test('proxy() copies responses whose headers are immutable, and learns it from the first', async () => {
+  const g = await setup({}, () =>
+    new Response('ok', {
+      headers: { 'content-length': '2', connection: 'x-hop', 'x-hop': '1', 'x-kept': '1' },
+    }))
+  try {
+    // Headers that refuse every change, as Deno's and undici's fetch responses have.
+    let refused = 0
+    const immutable = (headers: Headers) =>
+      new Proxy(headers, {
+        get(target, key) {
+          if (key === 'set' || key === 'delete' || key === 'append') {
+            return () => {
+              refused++
+              throw new TypeError('immutable')
+            }
+          }
+          const value = Reflect.get(target, key)
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      })
+    const deps: ProxyDeps = {
+      ...DEPS,
+      immutableResponses: undefined,
+      fetch: (async (url: string, init: RequestInit) => {
+        const response = await fetch(url, init)
+        Object.defineProperty(response, 'headers', { value: immutable(response.headers) })
+        return response
+      }) as typeof fetch,
+    }
+    for (let i = 0; i < 3; i++) {
+      const request = clientRequest('/x', { headers: { authorization: `Bearer ${await token()}` } })
+      const p = await send(g.state, request, deps)
+      assert.equal(p.response.headers.get('x-request-id'), 'req-1')
+      assert.equal(p.response.headers.get('x-hop'), null)
+      assert.equal(p.response.headers.get('x-kept'), '1')
+      assert.equal(await p.response.text(), 'ok')
+    }
+    assert.equal(deps.immutableResponses, true)
+    assert.equal(refused, 1)
+  } finally {
+    await g.close()
+  }
+})
+
 test('decodedByRuntime(): decoded when the coding, or with stacked decoding every coding listed, is one the runtime decodes', () => {
   const undici = ['gzip', 'x-gzip', 'deflate', 'br']
   assert.equal(decodedByRuntime('gzip', undici, true), true)

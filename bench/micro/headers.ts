@@ -12,9 +12,10 @@ export function headerBenches(f: Fixture): void {
   const ctx: ForwardContext = {
     clientAddress: '192.0.2.7',
     proto: 'http',
-    url: 'http://gateway.test/x',
     requestId: 'req-0123456789',
     trustedProxies: 0,
+    keptToken: undefined,
+    acceptEncoding: true,
   }
   group('upstream headers', () => {
     bench(

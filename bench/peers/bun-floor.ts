@@ -88,3 +88,6 @@ Bun.serve({
     return response
   },
 })
+
+// A module, not a script: the peers share names (tsc -p bench checks them together).
+export {}

@@ -22,3 +22,6 @@ Bun.serve({
     })
   },
 })
+
+// A module, not a script: the peers share names (tsc -p bench checks them together).
+export {}

@@ -40,3 +40,6 @@ Bun.serve<Pair>({
     },
   },
 })
+
+// A module, not a script: the peers share names (tsc -p bench checks them together).
+export {}

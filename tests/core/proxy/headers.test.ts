@@ -349,14 +349,30 @@ test('upstreamHeaders() and downstreamHeaders(): building by copy, by append (De
   }
   const upstream = new Headers({
     'content-type': 'text/plain',
-    connection: 'x-secret',
+    connection: 'keep-alive, X-Secret ,',
     'x-secret': '1',
+    'keep-alive': 'timeout=5',
+    'transfer-encoding': 'chunked',
+    'proxy-authenticate': 'Basic',
+    'content-encoding': 'gzip',
+    'content-length': '12',
+    'x-request-id': 'upstream-id',
   })
   upstream.append('set-cookie', 'a=1')
   upstream.append('set-cookie', 'b=2')
+  for (const decoded of [false, true]) {
+    const copied = downstreamHeaders(upstream, decoded, 'rid', 'copy')
+    const appended = downstreamHeaders(upstream, decoded, 'rid', 'append')
+    assert.deepEqual([...appended], [...copied])
+    assert.deepEqual([...copied.keys()].filter((n) => n !== 'set-cookie'), [
+      ...(decoded ? [] : ['content-encoding', 'content-length']),
+      'content-type',
+      'x-request-id',
+    ])
+    assert.equal(copied.get('x-request-id'), 'rid')
+  }
   const copy = downstreamHeaders(upstream, false, 'rid', 'copy')
   const append = downstreamHeaders(upstream, false, 'rid', 'append')
-  assert.deepEqual([...append], [...copy])
   assert.deepEqual([...downstreamHeaders(upstream, false, 'rid', 'edit')], [...copy])
   assert.deepEqual(append.getSetCookie(), ['a=1', 'b=2'])
 })

@@ -27,6 +27,28 @@ export const CONFIGS = [
       'bun-passthrough + what any gateway must add (forwarding headers, request id, timeout, hop-by-hop removal), no auth',
   },
   { name: 'jwtgate', auth: true, jit: true, what: 'dist/jwtgate' },
+  // Deno's three run only when CONFIGS names them (deno-floor and deno-passthrough are references).
+  {
+    name: 'deno-passthrough',
+    auth: false,
+    jit: true,
+    optional: true,
+    what: 'Deno.serve + fetch, no auth (the Deno ceiling)',
+  },
+  {
+    name: 'deno-floor',
+    auth: false,
+    jit: true,
+    optional: true,
+    what: "bun-floor's work in Deno's API (peers/deno-floor.ts), no auth",
+  },
+  {
+    name: 'jwtgate-deno',
+    auth: true,
+    jit: true,
+    optional: true,
+    what: 'deno run src/deno.ts, one process (JWTGATE_WORKERS=1)',
+  },
   {
     name: 'jwtgate-redis',
     auth: true,
@@ -90,8 +112,8 @@ export function workersConfig(n) {
 }
 
 /**
- * `{ cmd, args, env }` for `name` verifying `alg` on `port`. `ctx`: { bench, bun, node, jwtgate,
- * upstreamPort, tokens, workDir, haproxyThreads }.
+ * `{ cmd, args, env }` for `name` verifying `alg` on `port`. `ctx`: { bench, checkout, bun, deno,
+ * node, jwtgate, upstreamPort, tokens, workDir, haproxyThreads }.
  */
 export function command(name, alg, port, ctx) {
   const upstream = `http://${HOST}:${ctx.upstreamPort}`
@@ -116,6 +138,14 @@ export function command(name, alg, port, ctx) {
     const spec = command('jwtgate', alg, port, ctx)
     const { JWTGATE_UPSTREAM: _none, ...auth } = spec.env
     return nginxFront(name, alg, port, ctx, auth)
+  }
+  if (name === 'jwtgate-deno') {
+    const spec = command('jwtgate', alg, port, ctx)
+    return {
+      cmd: ctx.deno,
+      args: ['run', '-A', path.join(ctx.checkout, 'src', 'deno.ts')],
+      env: { ...spec.env, JWTGATE_WORKERS: '1', DENO_NO_UPDATE_CHECK: '1' },
+    }
   }
   if (name === 'jwtgate-redis') {
     const spec = command('jwtgate', alg, port, ctx)
@@ -168,6 +198,15 @@ export function command(name, alg, port, ctx) {
       return peer('bun-passthrough.ts', ctx.bun)
     case 'bun-floor':
       return peer('bun-floor.ts', ctx.bun)
+    case 'deno-passthrough':
+    case 'deno-floor': {
+      const spec = peer(`${name}.ts`, ctx.deno)
+      return {
+        ...spec,
+        args: ['run', '-A', ...spec.args],
+        env: { ...spec.env, DENO_NO_UPDATE_CHECK: '1' },
+      }
+    }
     case 'bun-jose':
       return peer('bun-jose.ts', ctx.bun)
     case 'hono-bun':

@@ -108,7 +108,9 @@ async function main() {
   const upstreamPort = opts.portBase
   const ctx = {
     bench: BENCH,
+    checkout,
     bun,
+    deno: process.env.DENO ?? path.join(BENCH, '..', 'node_modules', '.bin', 'deno'),
     node: process.execPath,
     jwtgate: opts.jwtgate,
     upstreamPort,
@@ -126,7 +128,8 @@ async function main() {
       opts.only !== undefined && !opts.only.includes(config.name) &&
       !config.name.startsWith('jwtgate-w')
     ) return
-    if (config.name.startsWith('jwtgate') && !jwtgateBuilt) {
+    if (opts.only === undefined && config.optional) return
+    if (config.name.startsWith('jwtgate') && config.name !== 'jwtgate-deno' && !jwtgateBuilt) {
       return warn(`jwtgate: not built (no ${opts.jwtgate}; npm run build)`)
     }
     const algs = config.auth ? opts.algs : [opts.algs[0]]

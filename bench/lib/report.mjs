@@ -5,7 +5,14 @@
  */
 import { median, pairedRatio, spread } from './stats.mjs'
 
-const REFERENCES = ['direct', 'bun-passthrough', 'bun-floor', 'nginx-alone']
+const REFERENCES = [
+  'direct',
+  'bun-passthrough',
+  'bun-floor',
+  'nginx-alone',
+  'deno-passthrough',
+  'deno-floor',
+]
 const fixed = (value, digits = 2) => (value === undefined ? '—' : value.toFixed(digits))
 const whole = (value) => (value === undefined ? '—' : Math.round(value).toLocaleString('en-US'))
 const ms = (us) => (us === undefined ? '—' : (us / 1000).toFixed(2))
@@ -113,6 +120,30 @@ export function buildReport(r) {
         return fixed(pairedRatio(runsOf('jwtgate', s), runsOf(peer, s)))
       })
       L.push(`| ${peer} | ${cells.join(' | ')} |`)
+    }
+    L.push('')
+  }
+
+  // Deno's ratios, paired within rounds like every other (when CONFIGS named Deno's configs).
+  const denoPairs = [
+    ['jwtgate-deno', 'deno-floor'],
+    ['jwtgate-deno', 'deno-passthrough'],
+    ['deno-floor', 'deno-passthrough'],
+    ['jwtgate-deno', 'jwtgate'],
+  ].filter(([a, b]) => configs.includes(a) && configs.includes(b))
+  if (denoPairs.length > 0) {
+    L.push('## Deno (req/s, same round)', '')
+    L.push(
+      `| ratio | ${scenarios.map((s) => s.label).join(' | ')} |`,
+      `|---|${scenarios.map(() => '--:').join('|')}|`,
+    )
+    for (const [a, b] of denoPairs) {
+      const cells = scenarios.map((s) =>
+        comparable(a, s.alg) && comparable(b, s.alg)
+          ? fixed(pairedRatio(runsOf(a, s), runsOf(b, s)))
+          : '—'
+      )
+      L.push(`| ${a} ÷ ${b} | ${cells.join(' | ')} |`)
     }
     L.push('')
   }

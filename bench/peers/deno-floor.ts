@@ -11,9 +11,10 @@
 //   request here, whichever way it is made).
 // - response: Deno's fetch responses have immutable headers, so the response is a new one over
 //   the upstream's body stream, its hop-by-hop fields left out and X-Request-Id set.
-// Run: deno run -A bench/peers/deno-floor.ts (PEER_UPSTREAM, PEER_HOST, PEER_PORT).
-const upstream = new URL(Deno.env.get('PEER_UPSTREAM') ?? 'http://127.0.0.1:18080').origin
-const TIMEOUT_MS = Number(Deno.env.get('PEER_TIMEOUT_MS') ?? 30_000)
+// Run: deno run -A bench/peers/deno-floor.ts (BENCH_UPSTREAM, BENCH_PORT; bench/run.sh starts it
+// with CONFIGS=deno-floor).
+const upstream = new URL(Deno.env.get('BENCH_UPSTREAM') ?? 'http://127.0.0.1:18080').origin
+const TIMEOUT_MS = Number(Deno.env.get('BENCH_TIMEOUT_MS') ?? 30_000)
 
 let current = new AbortController()
 const retired: { ctrl: AbortController; until: number }[] = []
@@ -70,8 +71,8 @@ function keepResponse(this: Pass, value: string, name: string): void {
 
 Deno.serve(
   {
-    hostname: Deno.env.get('PEER_HOST') ?? '127.0.0.1',
-    port: Number(Deno.env.get('PEER_PORT') ?? 18088),
+    hostname: '127.0.0.1',
+    port: Number(Deno.env.get('BENCH_PORT') ?? 18088),
     onListen() {},
   },
   async (req, info) => {

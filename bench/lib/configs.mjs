@@ -27,6 +27,15 @@ export const CONFIGS = [
       'bun-passthrough + what any gateway must add (forwarding headers, request id, timeout, hop-by-hop removal), no auth',
   },
   { name: 'jwtgate', auth: true, jit: true, what: 'dist/jwtgate' },
+  // A second build of jwtgate (BENCH_BIN_B) for an A/B of two commits in the same rounds; only
+  // when CONFIGS names it.
+  {
+    name: 'jwtgate-b',
+    auth: true,
+    jit: true,
+    optional: true,
+    what: 'BENCH_BIN_B: another build of jwtgate, given the same environment',
+  },
   // Deno's three run only when CONFIGS names them (deno-floor and deno-passthrough are references).
   {
     name: 'deno-passthrough',
@@ -113,7 +122,7 @@ export function workersConfig(n) {
 
 /**
  * `{ cmd, args, env }` for `name` verifying `alg` on `port`. `ctx`: { bench, checkout, bun, deno,
- * node, jwtgate, upstreamPort, tokens, workDir, haproxyThreads }.
+ * node, jwtgate, jwtgateB, upstreamPort, tokens, workDir, haproxyThreads }.
  */
 export function command(name, alg, port, ctx) {
   const upstream = `http://${HOST}:${ctx.upstreamPort}`
@@ -138,6 +147,12 @@ export function command(name, alg, port, ctx) {
     const spec = command('jwtgate', alg, port, ctx)
     const { JWTGATE_UPSTREAM: _none, ...auth } = spec.env
     return nginxFront(name, alg, port, ctx, auth)
+  }
+  if (name === 'jwtgate-b') {
+    if (ctx.jwtgateB === undefined) {
+      throw new Error('jwtgate-b needs BENCH_BIN_B (a jwtgate binary)')
+    }
+    return { ...command('jwtgate', alg, port, ctx), cmd: ctx.jwtgateB }
   }
   if (name === 'jwtgate-deno') {
     const spec = command('jwtgate', alg, port, ctx)

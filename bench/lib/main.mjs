@@ -113,6 +113,9 @@ async function main() {
     deno: process.env.DENO ?? path.join(BENCH, '..', 'node_modules', '.bin', 'deno'),
     node: process.execPath,
     jwtgate: opts.jwtgate,
+    jwtgateB: process.env.BENCH_BIN_B === undefined
+      ? undefined
+      : path.resolve(process.env.BENCH_BIN_B),
     upstreamPort,
     tokens,
     workDir: runDir,
@@ -129,7 +132,10 @@ async function main() {
       !config.name.startsWith('jwtgate-w')
     ) return
     if (opts.only === undefined && config.optional) return
-    if (config.name.startsWith('jwtgate') && config.name !== 'jwtgate-deno' && !jwtgateBuilt) {
+    // Every jwtgate-* but Deno's and the second build runs dist/jwtgate.
+    const binary = config.name.startsWith('jwtgate') && config.name !== 'jwtgate-deno' &&
+      config.name !== 'jwtgate-b'
+    if (binary && !jwtgateBuilt) {
       return warn(`jwtgate: not built (no ${opts.jwtgate}; npm run build)`)
     }
     const algs = config.auth ? opts.algs : [opts.algs[0]]

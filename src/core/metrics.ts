@@ -344,6 +344,19 @@ export class Metrics {
   }
 }
 
+/**
+ * Gauges of state each worker holds a copy of (the revocations in force, a store's health), not a
+ * share of: summed over workers they would count it once per worker, so `/metrics` reports the
+ * least of the workers' values — what is in force everywhere, up only where every worker sees it
+ * up. Every other gauge (requests in flight, open WebSockets) is a share and is summed. A new
+ * gauge is one or the other: tests/cli/workers.test.ts fails on a gauge in neither.
+ */
+export const COPY_GAUGES: ReadonlySet<string> = new Set([
+  'jwtgate_store_up',
+  'jwtgate_revocations',
+  'jwtgate_revocations_confirmed',
+])
+
 /** `jwtgate_store_up`, `jwtgate_store_failures_total`, `jwtgate_store_fallbacks_total`. */
 function renderStores(stores: readonly StoreHealth[]): string {
   if (stores.length === 0) return ''

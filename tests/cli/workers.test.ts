@@ -7,7 +7,7 @@ import { expect, test } from 'bun:test'
 import { Channel, type Message, readLines } from '../../src/cli/workers/channel.ts'
 import { availableCores, cgroupQuota, workerCount } from '../../src/cli/workers/count.ts'
 import { mergeMetrics } from '../../src/cli/workers/metrics.ts'
-import { Metrics } from '../../src/core/metrics.ts'
+import { COPY_GAUGES, Metrics } from '../../src/core/metrics.ts'
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts'
 
 /** Two channels wired to each other, as a primary and its worker are. */
@@ -87,6 +87,36 @@ test('mergeMetrics: counters, histograms and gauges add up; each family stays on
   const lines = text.split('\n')
   const family = lines.flatMap((l, i) => (l.startsWith('jwtgate_requests_total') ? [i] : []))
   expect(family[family.length - 1]! - family[0]!).toBe(family.length - 1)
+})
+
+test('mergeMetrics: gauges of state every worker holds a copy of are the least, not the sum', () => {
+  const store = (up: boolean) => ({ name: 'redis', up, failures: 1, fallbacks: 0 })
+  const a = new Metrics(1000_000)
+  const b = new Metrics(1000_000)
+  a.stores.push(store(true))
+  b.stores.push(store(false))
+  a.revocations = { size: 3, confirmed: true }
+  b.revocations = { size: 2, confirmed: false } // a sync behind
+  const { samples } = parsePrometheus(mergeMetrics([a.render(), b.render()]))
+  expect(sampleValue(samples, 'jwtgate_revocations')).toBe(2)
+  expect(sampleValue(samples, 'jwtgate_revocations_confirmed')).toBe(0)
+  expect(sampleValue(samples, 'jwtgate_store_up', { store: 'redis' })).toBe(0)
+  expect(sampleValue(samples, 'jwtgate_store_failures_total', { store: 'redis' })).toBe(2)
+  const agreed = parsePrometheus(mergeMetrics([a.render(), a.render()])).samples
+  expect(sampleValue(agreed, 'jwtgate_revocations')).toBe(3)
+  expect(sampleValue(agreed, 'jwtgate_store_up', { store: 'redis' })).toBe(1)
+})
+
+test('every gauge /metrics reports is either a share (summed over workers) or a copy (COPY_GAUGES)', () => {
+  const metrics = new Metrics()
+  metrics.stores.push({ name: 'redis', up: true, failures: 0, fallbacks: 0 })
+  metrics.revocations = { size: 0, confirmed: true }
+  const { types } = parsePrometheus(metrics.render())
+  const gauges = [...types].filter(([, type]) => type === 'gauge').map(([name]) => name).sort()
+  // A share of the gateway's work: the workers' values add up. The start time is the earliest.
+  const shares = ['jwtgate_requests_in_flight', 'jwtgate_websocket_connections']
+  const start = 'jwtgate_process_start_time_seconds'
+  expect(gauges).toEqual([...shares, ...COPY_GAUGES, start].sort())
 })
 
 const files = (map: Record<string, string>) => (path: string) => {

@@ -1,13 +1,16 @@
 /**
  * @module The workers' `/metrics` as one: their Prometheus texts merged family by family —
- * counters, histogram buckets, sums and counts, and gauges added up; a start time is the
- * earliest — followed by the primary's own (`jwtgate_workers`, `jwtgate_worker_restarts_total`).
+ * counters, histogram buckets, sums and counts, and gauges added up, but for those of state each
+ * worker holds a copy of (COPY_GAUGES: the least) and the start time (the earliest) — followed by
+ * the primary's own (`jwtgate_workers`, `jwtgate_worker_restarts_total`).
  */
+import { COPY_GAUGES } from '../../core/metrics.ts'
 
 interface Family {
   readonly comments: string[]
   readonly samples: Map<string, number>
-  readonly earliest: boolean
+  /** Merged by the least value (a start time, a copy gauge), not the sum. */
+  readonly least: boolean
 }
 
 /** One text of the workers' families, values added up series by series. */
@@ -24,7 +27,7 @@ export function mergeMetrics(texts: readonly string[]): string {
           family = {
             comments: [],
             samples: new Map(),
-            earliest: name.endsWith('_start_time_seconds'),
+            least: name.endsWith('_start_time_seconds') || COPY_GAUGES.has(name),
           }
           families.set(name, family)
         }
@@ -38,7 +41,7 @@ export function mergeMetrics(texts: readonly string[]): string {
       const known = family.samples.get(series)
       family.samples.set(
         series,
-        known === undefined ? value : family.earliest ? Math.min(known, value) : known + value,
+        known === undefined ? value : family.least ? Math.min(known, value) : known + value,
       )
     }
   }

@@ -16,7 +16,12 @@ import { createVerifier, type Verifier } from './auth/verify.ts'
 import type { Config, ProviderConfig, RouteConfig, UpstreamConfig } from './config/types.ts'
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
-import { foldHeaderName, type HeaderFilter, IDENTITY_PREFIXES, Prefixes } from './proxy/headers.ts'
+import {
+  foldHeaderName,
+  type HeaderFilter,
+  NOT_FORWARDED_PREFIXES,
+  Prefixes,
+} from './proxy/headers.ts'
 import { AddressSet, LOOPBACK } from './forward/addresses.ts'
 import type { ForwardAuth } from './forward/check.ts'
 import { type ActiveLimit, activeLimits } from './limits/policy.ts'
@@ -170,7 +175,7 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
       ]),
       // Folded like the names: `X_Internal-*` also takes a client's `X-Internal-Role`.
       prefixes: new Prefixes([
-        ...IDENTITY_PREFIXES,
+        ...NOT_FORWARDED_PREFIXES,
         ...config.stripHeaders.prefixes.map(foldHeaderName),
       ]),
       tokenHeaders: new Map(

@@ -4,7 +4,7 @@ import { describeTokenSource } from '../../src/core/auth/token.ts'
 import { type Config, loadConfig } from '../../src/core/config/load.ts'
 import { silentLogger } from '../../src/core/log.ts'
 import { Metrics } from '../../src/core/metrics.ts'
-import { IDENTITY_PREFIXES } from '../../src/core/proxy/headers.ts'
+import { NOT_FORWARDED_PREFIXES } from '../../src/core/proxy/headers.ts'
 import { RateLimiter } from '../../src/core/rate-limit.ts'
 import { buildState, isReady, retireState, type State } from '../../src/core/state.ts'
 import { keyPair, secret } from '../helpers/keys.ts'
@@ -111,7 +111,7 @@ test('buildState(): the header filter folds every route’s claim headers and th
   try {
     const f = s.headerFilter
     assert.deepEqual([...f.strip].sort(), ['x-debug', 'x-secret-thing', 'x-tenant', 'x-user-id'])
-    assert.deepEqual(f.prefixes.list, [...IDENTITY_PREFIXES, 'x-internal-'])
+    assert.deepEqual(f.prefixes.list, [...NOT_FORWARDED_PREFIXES, 'x-internal-'])
     assert.deepEqual([...f.tokenHeaders.keys()], ['authorization', 'x-token'])
     const authorization = f.tokenHeaders.get('authorization')!
     assert.equal(describeTokenSource(authorization.source), 'header:Authorization')
@@ -137,7 +137,7 @@ test('buildState(): a provider with the default token source; nothing stripped b
   try {
     assert.deepEqual(describeAuth(s, 0).sources, ['header:Authorization', 'protocol:bearer'])
     assert.deepEqual([...s.headerFilter.strip], [])
-    assert.deepEqual(s.headerFilter.prefixes.list, IDENTITY_PREFIXES)
+    assert.deepEqual(s.headerFilter.prefixes.list, NOT_FORWARDED_PREFIXES)
     assert.deepEqual([...s.headerFilter.tokenHeaders.keys()], [
       'authorization',
       'sec-websocket-protocol',

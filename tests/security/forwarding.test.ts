@@ -85,6 +85,9 @@ const IDENTITY_SPOOFS = [
   'X_Auth_Request_User',
   'X_Remote_User',
   'x_tenant',
+  // httpoxy (CGI reads `Proxy` as HTTP_PROXY), and any other Proxy-* header.
+  'Proxy',
+  'Proxy-Client-User',
 ]
 
 for (const target of TARGETS) {
@@ -204,6 +207,21 @@ for (const target of TARGETS) {
         expect(seen.headers.all('x-forwarded-for')).toEqual(['198.51.100.2, 127.0.0.1'])
         expect(seen.headers.all('x-forwarded-proto')).toEqual(['https'])
         expect(seen.headers.all('x-forwarded-host')).toEqual(['api.example'])
+        // A proxy that appends to X-Forwarded-Proto: its own entry, never the client's first one.
+        for (
+          const [value, expected] of [
+            ['https, http', 'http'],
+            [`${MARKER}`, 'http'],
+            ['HTTPS', 'https'],
+          ] as const
+        ) {
+          const proto = await send('GET /public/x HTTP/1.1', [
+            `X-Forwarded-Proto: ${value}`,
+          ], behindProxy)
+          expect([value, proto.seen[0]!.headers.all('x-forwarded-proto')]).toEqual([value, [
+            expected,
+          ]])
+        }
         expect(
           seen.headers.list.map(([name]) => name).filter((name) => name.startsWith('x-forwarded-'))
             .sort(),
@@ -363,6 +381,56 @@ for (const target of TARGETS) {
           seen.headers.all('cookie'),
         ]).toEqual([[], [], ['theme=dark']])
         expect(marked(seen)).toEqual([])
+      })
+
+      test('every spelling a backend reads as a token source: never upstream; beside the verified copy, a second copy', async () => {
+        // X-Token folded (`X_Token`), the cookie's name escaped or after a comma (PHP, Rack), the
+        // parameter's name with PHP's `.`, ` ` or `[` for `_`.
+        const respelled = {
+          headers: [`X_Token: ${forged}`, `x.token: ${forged}`],
+          cookies: [`sess%69on=${forged}`, `a=1, session=${forged}`],
+          query: [`access.token=${forged}`, `access+token=${forged}`, `access[token=${forged}`],
+        }
+        for (const via of [gateway, forwarding]) {
+          for (const cookie of respelled.cookies) {
+            for (const param of respelled.query) {
+              const sent = await send(`GET /orders?${param}&page=2 HTTP/1.1`, [
+                `Authorization: Bearer ${token}`,
+                ...respelled.headers,
+                `Cookie: theme=dark; ${cookie}`,
+              ], via)
+              expect({ cookie, param, status: sent.response?.status }).toEqual({
+                cookie,
+                param,
+                status: 200,
+              })
+              const seen = sent.seen[0]!
+              expect(seen.target).toBe('/orders?page=2')
+              expect(seen.headers.all('cookie')).toEqual([
+                cookie.startsWith('a=1') ? 'theme=dark; a=1' : 'theme=dark',
+              ])
+              expect(seen.headers.list.filter(([, value]) => value.includes(forged))).toEqual([])
+            }
+          }
+        }
+        // Beside the verified copy in its own source (forwarded): two copies, refused.
+        for (
+          const [line, lines] of [
+            ['GET /orders HTTP/1.1', [`Cookie: session=${token}; sess%69on=${forged}`]],
+            ['GET /orders HTTP/1.1', [`Cookie: session=${token}; a=1, session=${forged}`]],
+            [`GET /orders?access_token=${token}&access.token=${forged} HTTP/1.1`, []],
+          ] as const
+        ) {
+          expectRawRejected((await send(line, lines, forwarding)).response, 'token_malformed')
+        }
+        const viaXToken = await send('GET /orders HTTP/1.1', [
+          `X-Token: ${token}`,
+          ...respelled.headers,
+        ], forwarding)
+        expect(viaXToken.response?.status).toBe(200)
+        expect(viaXToken.seen[0]!.headers.list.filter(([n]) => n.includes('token'))).toEqual([
+          ['x-token', token],
+        ])
       })
 
       test('two copies in one source are token_malformed, and nothing goes upstream', async () => {

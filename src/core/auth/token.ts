@@ -129,11 +129,15 @@ const SOURCE_KINDS: { readonly [K in TokenSource['kind']]: SourceKind<Of<K>> } =
     describe: (source) => `query:${source.name}`,
     find(_headers, search, source) {
       if (search === '') return undefined
-      const values = new URLSearchParams(search).getAll(source.name)
-      if (values.length === 0) return undefined
-      if (values.length > 1) throw new TokenError('token_malformed', TWO_COPIES)
-      if (values[0] === '') throw new TokenError('token_malformed', EMPTY)
-      return values[0]
+      let found: string | undefined
+      // Every spelling a backend reads as this name is a copy (sameName).
+      for (const [key, value] of new URLSearchParams(search)) {
+        if (!sameName(key, source.name)) continue
+        if (found !== undefined) throw new TokenError('token_malformed', TWO_COPIES)
+        found = value
+      }
+      if (found === '') throw new TokenError('token_malformed', EMPTY)
+      return found
     },
     remove: (
       _headers,
@@ -273,17 +277,57 @@ export function checkTokenShape(token: string): void {
   if (!isCompactJws(token)) throw new TokenError('token_malformed', MALFORMED)
 }
 
+/** Characters without which a name other than `name` cannot read as `name` (sameName). */
+const RESPELLING = /[%+. [_]/
+
 /**
- * Value of cookie `name` in a Cookie header (RFC 6265 §4.2), or undefined. Two cookies of that
- * name are ambiguous (a backend may read either): `token_malformed`.
+ * True when a backend may read the cookie or query parameter `raw` (as written, or as
+ * URLSearchParams decoded it) as `name`: the same name, also percent-decoded with `+` as a space
+ * (PHP and Rack decode cookie names too) and with `.`, ` ` and `[` read as `_` (PHP's `$_GET` and
+ * `$_COOKIE`: `access.token` is `access_token`).
+ */
+function sameName(raw: string, name: string): boolean {
+  const n = raw.trim()
+  if (n === name) return true
+  if (!RESPELLING.test(n) && !RESPELLING.test(name)) return false
+  return phpName(decodeName(n)) === phpName(name)
+}
+
+function decodeName(raw: string): string {
+  const spaced = raw.replace(/\+/g, ' ')
+  try {
+    return decodeURIComponent(spaced)
+  } catch {
+    return spaced
+  }
+}
+
+const phpName = (name: string) => name.replace(/[. []/g, '_')
+
+/**
+ * The cookie pairs of a Cookie header: split at `;` (RFC 6265 §4.2) and at `,` too (Rack 2
+ * splits there; a cookie value never holds one, RFC 6265 §4.1.1).
+ */
+function cookiePairs(header: string): string[] {
+  return header.indexOf(',') < 0 ? header.split(';') : header.split(/[;,]/)
+}
+
+/** True when `pair` (`name=value`) is cookie `name` in any spelling a backend reads as it. */
+function isCookie(pair: string, name: string): boolean {
+  const eq = pair.indexOf('=')
+  return eq >= 0 && sameName(pair.slice(0, eq), name)
+}
+
+/**
+ * Value of cookie `name` in a Cookie header (RFC 6265 §4.2), or undefined. Two cookies a backend
+ * may read as that name (sameName) are ambiguous: `token_malformed`.
  */
 export function readCookie(header: string, name: string): string | undefined {
   let found: string | undefined
-  for (const pair of header.split(';')) {
-    const eq = pair.indexOf('=')
-    if (eq < 0 || pair.slice(0, eq).trim() !== name) continue
+  for (const pair of cookiePairs(header)) {
+    if (!isCookie(pair, name)) continue
     if (found !== undefined) throw new TokenError('token_malformed', TWO_COPIES)
-    const value = pair.slice(eq + 1).trim()
+    const value = pair.slice(pair.indexOf('=') + 1).trim()
     found = value.length >= 2 && value.startsWith('"') && value.endsWith('"')
       ? value.slice(1, -1)
       : value
@@ -291,15 +335,16 @@ export function readCookie(header: string, name: string): string | undefined {
   return found
 }
 
-/** The Cookie header without cookie `name`, or undefined when nothing is left. */
+/**
+ * The Cookie header without cookie `name` in any spelling a backend reads as it, or undefined
+ * when nothing is left. The other cookies keep their bytes (a `,` inside a pair too).
+ */
 export function removeCookie(header: string, name: string): string | undefined {
-  const kept = header
-    .split(';')
-    .filter((pair) => {
-      const eq = pair.indexOf('=')
-      return pair.trim() !== '' && (eq < 0 || pair.slice(0, eq).trim() !== name)
-    })
-    .map((pair) => pair.trim())
+  const kept: string[] = []
+  for (const pair of header.split(';')) {
+    const rest = pair.split(',').filter((part) => !isCookie(part, name)).join(',').trim()
+    if (rest !== '') kept.push(rest)
+  }
   return kept.length > 0 ? kept.join('; ') : undefined
 }
 
@@ -324,24 +369,18 @@ export function extractToken(
   return undefined
 }
 
-function decodedName(pair: string): string {
-  const eq = pair.indexOf('=')
-  const raw = (eq < 0 ? pair : pair.slice(0, eq)).replace(/\+/g, ' ')
-  try {
-    return decodeURIComponent(raw)
-  } catch {
-    return raw
-  }
-}
-
 /**
- * `search` without parameter `name` (however its name is escaped); the other parameters keep
- * their bytes exactly.
+ * `search` without parameter `name` in any spelling a backend reads as it (escaped, or PHP's
+ * `.` for `_`: sameName); the other parameters keep their bytes exactly.
  */
 export function searchWithout(search: string, name: string): string {
   const kept = search
     .slice(1)
     .split('&')
-    .filter((pair) => pair !== '' && decodedName(pair) !== name)
+    .filter((pair) => {
+      if (pair === '') return false
+      const eq = pair.indexOf('=')
+      return !sameName(decodeName(eq < 0 ? pair : pair.slice(0, eq)), name)
+    })
   return kept.length === 0 ? '' : `?${kept.join('&')}`
 }

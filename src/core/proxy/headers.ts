@@ -96,6 +96,12 @@ export const IDENTITY_PREFIXES: readonly string[] = [
   'x-ms-token-',
 ]
 
+/**
+ * Prefixes a client's header never goes upstream with: `Proxy-*` (Proxy-Authorization and
+ * Proxy-Connection are hop-by-hop, and no other is the backend's to read) and IDENTITY_PREFIXES.
+ */
+export const NOT_FORWARDED_PREFIXES: readonly string[] = ['proxy-', ...IDENTITY_PREFIXES]
+
 /** The operator's own headers to strip (JWTGATE_STRIP_HEADERS, `stripHeaders`): names and prefixes, lower-cased. */
 export interface StripHeaders {
   /** Exact header names. */
@@ -154,9 +160,12 @@ export class Prefixes {
 
 /**
  * Headers that let a client tell a backend to act on another path or method than the one the
- * gateway evaluated; never forwarded.
+ * gateway evaluated, or to send its own requests through another proxy; never forwarded.
  */
 export const OVERRIDE_HEADERS: readonly string[] = [
+  // httpoxy: CGI turns `Proxy` into HTTP_PROXY, which HTTP clients in the backend then use for
+  // their own outgoing requests.
+  'proxy',
   'x-original-url',
   'x-rewrite-url',
   'x-forwarded-uri',
@@ -189,10 +198,15 @@ export function foldHeaderName(name: string): string {
   return name.toLowerCase().replace(/[_.]/g, '-')
 }
 
-/** A name with `_` or `.` that a backend would fold into a stripped name or prefix. */
+/**
+ * A name with `_` or `.` that a backend would fold into a name left out: stripped, never
+ * forwarded, under a prefix left out, or a token header's (only the exact name's copy can be the
+ * verified one).
+ */
 function folded(name: string, filter: HeaderFilter): boolean {
   const f = foldHeaderName(name)
-  return filter.strip.has(f) || NOT_FORWARDED.has(f) || filter.prefixes.matches(f)
+  return filter.strip.has(f) || NOT_FORWARDED.has(f) || filter.prefixes.matches(f) ||
+    filter.tokenHeaders.has(f)
 }
 
 /**
@@ -234,7 +248,7 @@ export interface HeaderFilter {
    * any spelling.
    */
   readonly strip: ReadonlySet<string>
-  /** Prefixes left out: IDENTITY_PREFIXES and the operator's `Name-*` entries. */
+  /** Prefixes left out: NOT_FORWARDED_PREFIXES and the operator's `Name-*` entries. */
   readonly prefixes: Prefixes
   /**
    * Headers that tokens travel in (Authorization, custom token headers), by lower-cased name: a
@@ -262,6 +276,20 @@ export function forwardedFor(
     .slice(-trusted)
   if (clientAddress !== undefined) kept.push(clientAddress)
   return kept.length > 0 ? kept.join(', ') : undefined
+}
+
+/**
+ * `X-Forwarded-Proto` behind `trusted` proxies: the entry the outermost of them wrote (the
+ * `trusted`-th from the end; the first when there are fewer — proxies that replace the header
+ * leave one), when it is `http` or `https`; else the scheme of our own connection. A list
+ * (`https, http`) is never passed on: a backend reads its first entry, which a client writes
+ * when a proxy appends instead of replacing.
+ */
+export function forwardedProto(clientValue: string | null, own: string, trusted: number): string {
+  if (clientValue === null) return own
+  const entries = clientValue.split(',')
+  const proto = entries[Math.max(0, entries.length - trusted)]!.trim().toLowerCase()
+  return proto === 'http' || proto === 'https' ? proto : own
 }
 
 /**
@@ -416,7 +444,7 @@ export function upstreamHeaders(
   const behindProxy = ctx.trustedProxies > 0
   headers.append(
     'x-forwarded-proto',
-    behindProxy && pass.clientProto !== null ? pass.clientProto : ctx.proto,
+    behindProxy ? forwardedProto(pass.clientProto, ctx.proto, ctx.trustedProxies) : ctx.proto,
   )
   // Only from a Host header (checked by checkHost), never from the request-target: a request
   // without one gets none (see routing/host.ts for what the runtimes let through).

@@ -168,6 +168,55 @@ test('searchWithout() removes one parameter and keeps the others byte for byte',
   assert.equal(searchWithout('?a=1&access_token=x&access_token=y', 'access_token'), '?a=1')
 })
 
+/**
+ * Spellings of a cookie or query parameter name that backends read as the name: percent-escaped
+ * (PHP and Rack decode cookie names too), `+` for a space, and PHP's `.`, ` ` and `[` for `_`.
+ */
+const RESPELLED: readonly [string, string][] = [
+  ['sess%69on', 'session'],
+  ['%73ession', 'session'],
+  ['access.token', 'access_token'],
+  ['access+token', 'access_token'],
+  ['access%20token', 'access_token'],
+  ['access%2Etoken', 'access_token'],
+  ['access[token', 'access_token'],
+  ['access_token', 'access.token'],
+]
+
+test('a cookie in every spelling a backend reads as its name: a copy, and removed', () => {
+  for (const [spelling, name] of RESPELLED) {
+    const label = `${spelling} for ${name}`
+    assert.equal(readCookie(`a=1; ${spelling}=x.y.z`, name), 'x.y.z', label)
+    assert.throws(() => readCookie(`${name}=a.b.c; ${spelling}=x.y.z`, name), /twice/, label)
+    assert.equal(removeCookie(`a=1; ${spelling}=x.y.z; b=2`, name), 'a=1; b=2', label)
+  }
+  // Rack 2 also splits at commas: a cookie after one is a cookie.
+  assert.throws(() => readCookie('session=a.b.c; a=1, session=x.y.z', 'session'), /twice/)
+  assert.equal(removeCookie('a=1, session=x.y.z; b=2', 'session'), 'a=1; b=2')
+  assert.equal(removeCookie('a=1,2; b=x,y', 'session'), 'a=1,2; b=x,y')
+  // Other names stay, however close.
+  assert.equal(readCookie('sessions=x; Session=y; session_=z', 'session'), undefined)
+  assert.equal(removeCookie('sessions=x; Session=y', 'session'), 'sessions=x; Session=y')
+})
+
+test('a query parameter in every spelling a backend reads as its name: a copy, and removed', () => {
+  for (const [spelling, name] of RESPELLED) {
+    const label = `${spelling} for ${name}`
+    const query: TokenSource[] = [{ kind: 'query', name }]
+    assert.equal(extractToken(new Headers(), `?${spelling}=x.y.z`, query, 8192)?.token, 'x.y.z')
+    assert.throws(
+      () => extractToken(new Headers(), `?${name}=a.b.c&${spelling}=x.y.z`, query, 8192),
+      /twice/,
+      label,
+    )
+    assert.equal(searchWithout(`?a=1&${spelling}=x.y.z&b=2`, name), '?a=1&b=2', label)
+  }
+  assert.equal(
+    searchWithout('?access_tokens=1&accessXtoken=2', 'access_token'),
+    '?access_tokens=1&accessXtoken=2',
+  )
+})
+
 const PROTOCOL: TokenSource[] = [{ kind: 'authorization' }, { kind: 'protocol', name: 'bearer' }]
 const UPGRADE = { upgrade: 'websocket', connection: 'Upgrade' }
 

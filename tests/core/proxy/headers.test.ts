@@ -6,8 +6,9 @@ import {
   type ForwardContext,
   forwardedClient,
   forwardedFor,
+  forwardedProto,
   type HeaderFilter,
-  IDENTITY_PREFIXES,
+  NOT_FORWARDED_PREFIXES,
   Prefixes,
   upstreamHeaders,
 } from '../../../src/core/proxy/headers.ts'
@@ -23,7 +24,7 @@ const CTX: ForwardContext = {
 }
 const filter = (strip: Iterable<string> = [], extra: Partial<HeaderFilter> = {}): HeaderFilter => ({
   strip: new Set(strip),
-  prefixes: new Prefixes(IDENTITY_PREFIXES),
+  prefixes: new Prefixes(NOT_FORWARDED_PREFIXES),
   tokenHeaders: new Map(),
   maxBytes: Infinity,
   ...extra,
@@ -184,7 +185,7 @@ test("upstreamHeaders() removes the operator's names and prefixes", () => {
       accept: '*/*',
     }),
     CTX,
-    filter(['x-tenant'], { prefixes: new Prefixes([...IDENTITY_PREFIXES, 'x-internal-']) }),
+    filter(['x-tenant'], { prefixes: new Prefixes([...NOT_FORWARDED_PREFIXES, 'x-internal-']) }),
   )
   assert.deepEqual(
     [...h.keys()].filter((n) =>
@@ -279,6 +280,64 @@ test('upstreamHeaders() leaves out bearer tokens and custom token headers but th
   assert.equal(basic.get('authorization'), 'Basic dTpw')
 })
 
+test('upstreamHeaders(), each way of building: a token header spelt with `_` or `.` never goes, also beside the kept copy', () => {
+  const sources = ['header:Authorization', 'header:X-Api-Token']
+  const headers = sources.map((spec) => tokenHeader(parseTokenSource(spec)!)!)
+  const tokens = filter([], { tokenHeaders: new Map(headers.map((t) => [t.name, t])) })
+  const spelt = { x_api_token: 'forged', 'x.api.token': 'forged', 'X_Api-Token': 'forged' }
+  for (const build of ['copy', 'append', 'edit'] as const) {
+    const incoming = () => new Headers({ 'x-api-token': 'valid', ...spelt, accept: '*/*' })
+    const none = upstreamHeaders(incoming(), CTX, tokens, build)
+    assert.deepEqual([...none.keys()].filter((n) => n.includes('token')), [], build)
+    const kept = upstreamHeaders(
+      incoming(),
+      {
+        ...CTX,
+        keptToken: { kind: 'header', name: 'x-api-token' },
+      },
+      tokens,
+      build,
+    )
+    assert.deepEqual(
+      [...kept].filter(([n]) => n.includes('token')),
+      [['x-api-token', 'valid']],
+      build,
+    )
+  }
+})
+
+test('upstreamHeaders(), each way of building: Proxy (httpoxy) and every Proxy-* stay behind', () => {
+  for (const build of ['copy', 'append', 'edit'] as const) {
+    const h = upstreamHeaders(
+      new Headers({
+        proxy: 'http://evil.example:3128',
+        'proxy-foo': '1',
+        proxy_authorization: 'Basic x',
+        'proxy-connection': 'keep-alive',
+        proxyish: 'kept',
+      }),
+      CTX,
+      filter(),
+      build,
+    )
+    assert.deepEqual([...h.keys()].filter((n) => n.startsWith('proxy')), ['proxyish'], build)
+  }
+})
+
+test('forwardedProto(): the outermost trusted entry when it is http or https, else our own scheme', () => {
+  assert.equal(forwardedProto(null, 'http', 1), 'http')
+  assert.equal(forwardedProto('https', 'http', 1), 'https')
+  assert.equal(forwardedProto('HTTPS', 'http', 1), 'https')
+  // A proxy that appends: the client wrote the first entry.
+  assert.equal(forwardedProto('https, http', 'http', 1), 'http')
+  assert.equal(forwardedProto('http, https, http', 'http', 2), 'https')
+  // Fewer entries than trusted hops: proxies that replace the header leave one.
+  assert.equal(forwardedProto('https', 'http', 3), 'https')
+  for (const bad of ['ftp', 'javascript', '', 'https x', 'http,']) {
+    assert.equal(forwardedProto(bad, 'https', 1), 'https', bad)
+  }
+})
+
 test('upstreamHeaders() enforces the header size cap in the same pass', () => {
   assert.throws(
     () =>
@@ -304,7 +363,7 @@ test('upstreamHeaders() and downstreamHeaders(): building by copy, by append (De
   const filters = [
     filter(),
     filter(['x-user-id'], {
-      prefixes: new Prefixes([...IDENTITY_PREFIXES, 'x-internal-']),
+      prefixes: new Prefixes([...NOT_FORWARDED_PREFIXES, 'x-internal-']),
       tokenHeaders: new Map([['authorization', bearer]]),
     }),
   ]

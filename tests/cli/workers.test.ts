@@ -1,14 +1,22 @@
 /**
  * The parts of JWTGATE_WORKERS that need no process: the line protocol, the metrics merge, the
- * count `auto` comes to (cgroup quotas read through a fake file system). The processes themselves:
- * tests/e2e/workers.test.ts.
+ * count `auto` comes to (cgroup quotas read through a fake file system), and the primary and a
+ * worker each against the other's end played here (races a process cannot time: a worker ending
+ * mid-reload, one that cannot be spawned). The processes themselves: tests/e2e/workers.test.ts.
  */
 import { expect, test } from 'bun:test'
+import type { Handler, Host } from '../../src/cli/host.ts'
 import { Channel, type Message, readLines } from '../../src/cli/workers/channel.ts'
 import { availableCores, cgroupQuota, workerCount } from '../../src/cli/workers/count.ts'
 import { mergeMetrics } from '../../src/cli/workers/metrics.ts'
+import { type PrimaryTimings, runPrimary } from '../../src/cli/workers/primary.ts'
+import { runWorker } from '../../src/cli/workers/worker.ts'
 import { COPY_GAUGES, Metrics } from '../../src/core/metrics.ts'
+import { secret, sign } from '../helpers/keys.ts'
+import { sleep } from '../helpers/process.ts'
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts'
+import { recordingUpstream } from '../helpers/serve.ts'
+import { pollUntil } from '../helpers/wait.ts'
 
 /** Two channels wired to each other, as a primary and its worker are. */
 function pair(answer: (m: Message, reply: (f: object) => void) => void) {
@@ -176,4 +184,366 @@ test('workers elsewhere than Linux: auto is one; more than one is refused with t
   expect(workerCount('auto', mac)).toBe(1)
   expect(workerCount(1, mac)).toBe(1)
   expect(workerCount(4, mac)).toContain('needs Linux')
+})
+
+// The primary and a worker, each with the other end scripted by the test: what happens when a
+// worker ends, cannot be started, or is starting while a reload comes.
+
+const HS = secret(32)
+const CONFIG_PATH = '/etc/jwtgate.yaml'
+
+/** A configuration file whose one route needs `scope`. */
+const gatewayFile = (scope: string, upstream = 'http://127.0.0.1:9') =>
+  `log: {format: json}
+providers:
+  main: {secret: "${HS.config}"}
+upstreams:
+  app: {url: "${upstream}"}
+routes:
+  - {name: data, path: /data/*, upstream: app, require: {scopes: {all: [${scope}]}}}
+`
+
+/** What every test host shares: the file system, the output, the signals. */
+function baseHost(files: Record<string, string>) {
+  const out: string[] = []
+  const err: string[] = []
+  const listeners: { signal?: (s: string) => void; reload?: () => void } = {}
+  const host: Host = {
+    runtime: 'test',
+    env: {},
+    readFile(path) {
+      if (!(path in files)) throw new Error('ENOENT')
+      return files[path]!
+    },
+    networks: () => [],
+    appendFile() {},
+    stdout: (l) => void out.push(l),
+    stderr: (l) => void err.push(l),
+    serve: () => Promise.reject(new Error('no listener in this test')),
+    onSignal: (l) => void (listeners.signal = l),
+    exit: (code) => {
+      throw new Error(`exit ${code}`)
+    },
+    onReload: (l) => void (listeners.reload = l),
+    watchFile: () => () => {},
+    gatewayDeps: { fetchInit: { decompress: false } },
+    platform: 'linux',
+    pid: 1,
+    cpuCount: () => 2,
+    coresPerWorker: 1,
+    stdin: () => new ReadableStream(),
+    spawnWorker: () => {
+      throw new Error('no workers in this test host')
+    },
+  }
+  const events = (name: string) =>
+    out.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === name)
+  return {
+    host,
+    out,
+    err,
+    events,
+    signal: () => listeners.signal?.('SIGTERM'),
+    reload: () => listeners.reload?.(),
+  }
+}
+
+/** A worker process as the primary sees it, played by the test. */
+interface FakeWorker {
+  /** Its number (`_JWTGATE_WORKER`). */
+  readonly index: number
+  readonly pid: number
+  /** The configuration text it was given at start, then reloaded to. */
+  runs?: string
+  /** The messages from the primary (requests and others, not replies). */
+  readonly received: Message[]
+  readonly gone: boolean
+  /** Ends it: exit code 0 (drained), or killed. */
+  exit(signal?: string): void
+}
+
+/**
+ * A host whose workers are played by the test: each asks for its configuration, then says it is
+ * ready; it answers a reload with `onReload` (by default: applied), and ends when told to drain.
+ * `onSpawn` may throw (the program cannot be started).
+ */
+function primaryHost(script: {
+  onSpawn?: (attempt: number) => void
+  onReload?: (worker: FakeWorker, text: string, reply: (fields: object) => void) => void
+} = {}) {
+  const files: Record<string, string> = { [CONFIG_PATH]: gatewayFile('read') }
+  const base = baseHost(files)
+  const workers: FakeWorker[] = []
+  let attempts = 0
+  const encoder = new TextEncoder()
+  base.host.spawnWorker = (env) => {
+    script.onSpawn?.(attempts++)
+    let output!: ReadableStreamDefaultController<Uint8Array>
+    const stderr = new ReadableStream<Uint8Array>({ start: (c) => void (output = c) })
+    let exited!: (how: { code: number | null; signal: string | null }) => void
+    const worker: FakeWorker = {
+      index: Number(env._JWTGATE_WORKER),
+      pid: 100 + workers.length,
+      received: [],
+      gone: false,
+      exit(signal) {
+        if (worker.gone) return
+        Object.assign(worker, { gone: true })
+        channel.close()
+        output.close()
+        exited(signal === undefined ? { code: 0, signal: null } : { code: null, signal })
+      },
+    }
+    const channel = new Channel(
+      (line) => output.enqueue(encoder.encode(`${line}\n`)),
+      (message, reply) => {
+        worker.received.push(message)
+        if (message.t === 'status') reply({ ready: true, inFlight: 0, metrics: '' })
+        else if (message.t === 'drain') setTimeout(() => worker.exit(), 1)
+        else if (message.t === 'reload') {
+          const text = (message.file as { text: string }).text
+          if (script.onReload !== undefined) script.onReload(worker, text, reply)
+          else {
+            worker.runs = text
+            reply({ ok: true })
+          }
+        }
+      },
+    )
+    workers.push(worker)
+    void channel.request({ t: 'config' }, 1000).then((reply) => {
+      worker.runs = (reply.file as { text: string }).text
+      channel.send({ t: 'ready', port: 8080 })
+    }, () => {})
+    return {
+      pid: worker.pid,
+      write(text) {
+        if (worker.gone) throw new Error('EPIPE')
+        // A pipe: what is written arrives later.
+        for (const line of text.split('\n')) {
+          if (line !== '') setTimeout(() => void channel.receive(line), 0)
+        }
+      },
+      stderr,
+      exited: new Promise((resolve) => (exited = resolve)),
+      kill: (signal) => worker.exit(signal),
+    }
+  }
+  /** The workers running now, by their number. */
+  const running = (index: number) => workers.filter((w) => w.index === index && !w.gone)
+  return { ...base, files, workers, running }
+}
+
+/** Runs the primary of two workers on `h` until its start line; its exit code to come. */
+async function startPrimary(h: ReturnType<typeof primaryHost>, timings?: PrimaryTimings) {
+  const exit = runPrimary(h.host, { JWTGATE_CONFIG: CONFIG_PATH }, 2, timings)
+  await pollUntil(() => h.events('start').length === 1, 2000, 5)
+  return { exit }
+}
+
+/** Edits the file and sends SIGHUP. */
+function reloadTo(h: ReturnType<typeof primaryHost>, scope: string): void {
+  h.files[CONFIG_PATH] = gatewayFile(scope)
+  h.reload()
+}
+
+test('primary: a worker started while a reload is in flight is given the new text', async () => {
+  let release!: () => void
+  const h = primaryHost({
+    onReload(worker, text, reply) {
+      const apply = () => {
+        worker.runs = text
+        reply({ ok: true })
+      }
+      if (worker.index === 2) release = apply // worker 2 answers when the test says
+      else apply()
+    },
+  })
+  const { exit } = await startPrimary(h)
+  reloadTo(h, 'admin')
+  await pollUntil(
+    () => release !== undefined && h.running(1)[0]!.runs === gatewayFile('admin'),
+    2000,
+    5,
+  )
+  h.running(1)[0]!.exit('SIGKILL') // restarted after 100 ms: it asks for its configuration
+  await pollUntil(() => h.running(1)[0]?.runs !== undefined, 2000, 5)
+  expect(h.running(1)[0]!.runs).toBe(gatewayFile('admin'))
+  release()
+  await pollUntil(() => h.events('reload').length === 1, 2000, 5)
+  expect(h.events('reload_failed')).toEqual([])
+  expect(h.workers.filter((w) => !w.gone).map((w) => w.runs)).toEqual(
+    Array(2).fill(gatewayFile('admin')),
+  )
+  h.signal()
+  expect(await exit).toBe(0)
+})
+
+test('primary: a worker that ends during a reload does not fail it — started again, it loads the new text', async () => {
+  const h = primaryHost({
+    onReload(worker, text, reply) {
+      if (worker.index === 1) return worker.exit('SIGKILL') // it dies before it answers
+      worker.runs = text
+      reply({ ok: true })
+    },
+  })
+  const { exit } = await startPrimary(h)
+  reloadTo(h, 'admin')
+  await pollUntil(() => h.events('reload').length + h.events('reload_failed').length > 0, 2000, 5)
+  expect(h.events('reload_failed')).toEqual([])
+  expect(h.events('reload')[0]).toMatchObject({ trigger: 'SIGHUP', workers: 2 })
+  await pollUntil(() => h.running(1)[0]?.runs !== undefined, 2000, 5)
+  expect(h.running(1)[0]!.runs).toBe(gatewayFile('admin'))
+  const other = h.running(2)[0]!
+  expect(other.runs).toBe(gatewayFile('admin'))
+  expect(other.received.filter((m) => m.t === 'reload')).toHaveLength(1)
+  h.signal()
+  expect(await exit).toBe(0)
+})
+
+test('primary: a worker that answers a reload with an error fails it for all — the others go back, and a worker started later is given the previous text', async () => {
+  const h = primaryHost({
+    onReload(worker, text, reply) {
+      if (worker.index === 1 && text === gatewayFile('admin')) {
+        return reply({ ok: false, problems: ['providers.main.secret: cannot read'] })
+      }
+      worker.runs = text
+      reply({ ok: true })
+    },
+  })
+  const { exit } = await startPrimary(h)
+  reloadTo(h, 'admin')
+  await pollUntil(() => h.events('reload_failed').length === 1, 2000, 5)
+  expect(h.events('reload_failed')[0]).toMatchObject({
+    trigger: 'SIGHUP',
+    workers: ['1'],
+    problems: ['providers.main.secret: cannot read'],
+  })
+  expect(h.events('reload')).toEqual([])
+  // Worker 2 had applied it: it was given the previous text back.
+  const other = h.running(2)[0]!
+  expect(
+    other.received.filter((m) => m.t === 'reload').map((m) => (m.file as { text: string }).text),
+  )
+    .toEqual([gatewayFile('admin'), gatewayFile('read')])
+  expect(h.workers.map((w) => w.runs)).toEqual(Array(2).fill(gatewayFile('read')))
+  other.exit('SIGKILL')
+  await pollUntil(() => h.running(2)[0]?.runs !== undefined, 2000, 5)
+  expect(h.running(2)[0]!.runs).toBe(gatewayFile('read'))
+  h.signal()
+  expect(await exit).toBe(0)
+})
+
+test('primary: a worker that does not answer a reload in time is killed and started again with the new text; the reload holds', async () => {
+  const h = primaryHost({
+    onReload(worker, text, reply) {
+      if (worker.index === 1) return // never answers
+      worker.runs = text
+      reply({ ok: true })
+    },
+  })
+  const { exit } = await startPrimary(h, { reloadTimeoutMs: 50 })
+  const stuck = h.running(1)[0]!
+  reloadTo(h, 'admin')
+  await pollUntil(() => h.events('reload').length === 1, 2000, 5)
+  expect(h.events('worker_unresponsive')[0]).toMatchObject({ worker: 1, pid: stuck.pid })
+  expect(stuck.gone).toBe(true)
+  expect(h.events('worker_exit')[0]).toMatchObject({ worker: 1, signal: 'SIGKILL' })
+  await pollUntil(() => h.running(1)[0]?.runs !== undefined, 2000, 5)
+  expect(h.running(1)[0]!.runs).toBe(gatewayFile('admin'))
+  h.signal()
+  expect(await exit).toBe(0)
+})
+
+test('primary: SIGTERM while a worker waits to be started again — the others drain, exit 0, nothing started', async () => {
+  const h = primaryHost()
+  const { exit } = await startPrimary(h)
+  h.running(1)[0]!.exit('SIGKILL')
+  await pollUntil(() => h.events('worker_exit').length === 1, 2000, 5)
+  expect(h.events('worker_exit')[0]).toMatchObject({ worker: 1, restart_in_ms: 100 })
+  h.signal()
+  expect(await exit).toBe(0)
+  expect(h.events('stopped')[0]).not.toHaveProperty('reason')
+  expect(h.workers).toHaveLength(2)
+  await sleep(150) // past the back-off: still nothing started
+  expect(h.workers).toHaveLength(2)
+})
+
+test('primary: a worker that cannot be spawned is tried again with its back-off, each failure logged', async () => {
+  const h = primaryHost({
+    onSpawn(attempt) {
+      if (attempt === 2 || attempt === 3) throw new Error('ENOENT: posix_spawn /opt/jwtgate')
+    },
+  })
+  const { exit } = await startPrimary(h)
+  h.running(1)[0]!.exit('SIGKILL')
+  await pollUntil(() => h.events('worker_restart').length === 1, 3000, 5)
+  expect(h.events('worker_exit')[0]).toMatchObject({ worker: 1, restart_in_ms: 100 })
+  expect(h.events('worker_start_failed')).toEqual([
+    expect.objectContaining({
+      worker: 1,
+      error: 'ENOENT: posix_spawn /opt/jwtgate',
+      restart_in_ms: 200,
+    }),
+    expect.objectContaining({ worker: 1, restart_in_ms: 400 }),
+  ])
+  expect(h.running(1)).toHaveLength(1)
+  // And a SIGTERM during such a wait still ends with 0.
+  h.running(1)[0]!.exit('SIGKILL')
+  await pollUntil(() => h.events('worker_exit').length === 2, 2000, 5)
+  h.signal()
+  expect(await exit).toBe(0)
+})
+
+test('worker: a reload that comes while it starts is answered once applied, and it serves with it', async () => {
+  const upstream = await recordingUpstream(() => new Response('ok'))
+  try {
+    const base = baseHost({})
+    const encoder = new TextEncoder()
+    let input!: ReadableStreamDefaultController<Uint8Array>
+    const primary = new Channel(
+      (line) => input.enqueue(encoder.encode(`${line}\n`)),
+      (message, reply) => {
+        if (message.t === 'config') {
+          reply({ file: { path: CONFIG_PATH, text: gatewayFile('read', upstream.url) } })
+        }
+      },
+    )
+    let listened!: () => void
+    const listening = new Promise<void>((resolve) => (listened = resolve))
+    let handler: Handler | undefined
+    const host: Host = {
+      ...base.host,
+      stdin: () => new ReadableStream<Uint8Array>({ start: (c) => void (input = c) }),
+      stderr: (line) => void (primary.receive(line) || base.err.push(line)),
+      async serve(h) {
+        handler = h
+        await listening // the listener takes its time
+        return { port: 8080, stop: () => Promise.resolve() }
+      },
+    }
+    const exit = runWorker(host, { JWTGATE_CONFIG: CONFIG_PATH }, { index: 1, port: undefined })
+    await pollUntil(() => handler !== undefined, 2000, 5)
+    let answer: Message | undefined
+    const reloaded = primary.request({
+      t: 'reload',
+      file: { path: CONFIG_PATH, text: gatewayFile('admin', upstream.url) },
+    }, 2000).then((reply) => (answer = reply))
+    // Answered in order: once the status is, the reload has been read.
+    await primary.request({ t: 'status' }, 2000)
+    expect(answer).toBeUndefined()
+    listened()
+    expect(await reloaded).toMatchObject({ ok: true, routes: 1 })
+    const token = await sign({ sub: 'ann', scope: 'read' }, { alg: 'HS256', key: HS.raw })
+    const response = await handler!(
+      new Request('http://gateway/data/x', { headers: { authorization: `Bearer ${token}` } }),
+      { clientAddress: '127.0.0.1' },
+    )
+    expect(response.status).toBe(403)
+    expect(upstream.seen).toHaveLength(0)
+    primary.send({ t: 'drain' })
+    expect(await exit).toBe(0)
+  } finally {
+    await upstream.close()
+  }
 })

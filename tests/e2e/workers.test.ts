@@ -1,16 +1,19 @@
 /**
  * JWTGATE_WORKERS end to end (issue 13), with the binary and `deno run` alike: two workers share
- * the port and both serve; a killed worker is started again; SIGHUP reloads every worker (and a
- * bad file none); SIGTERM drains both without losing a request; the rate limits (JWTGATE_RATE_LIMIT
- * and a named one) hold in total;
+ * the port and both serve; a killed worker is started again (and one that cannot be spawned is
+ * tried again); SIGHUP reloads every worker (and a bad file none), a worker still starting or
+ * dying mid-reload included; SIGTERM drains both without losing a request, and exits 0 with a
+ * worker waiting for its restart; the rate limits (JWTGATE_RATE_LIMIT and a named one) hold in total;
  * /metrics adds up over workers; a JWK Set is fetched once for all; the primary's death takes its
  * workers with it. Which worker served a request is read from its access-log line (`worker`).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { readFileSync } from 'node:fs'
+import { copyFileSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { jwksServer, TempDir } from '../helpers/files.ts'
 import { keyPair, secret, sign } from '../helpers/keys.ts'
 import {
+  BINARY,
   freePort,
   type Gateway,
   runTarget,
@@ -20,6 +23,8 @@ import {
   TARGETS,
 } from '../helpers/process.ts'
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts'
+import { exchange } from '../helpers/raw-http.ts'
+import { relay, startRedis, type TestRedis } from '../helpers/redis.ts'
 import { type RecordingUpstream, recordingUpstream } from '../helpers/serve.ts'
 import { pollUntil, within } from '../helpers/wait.ts'
 
@@ -35,6 +40,15 @@ function children(pid: number): number[] {
   } catch {
     return []
   }
+}
+
+/**
+ * Resolves once the primary takes signals: it prints its start line a moment before its SIGHUP and
+ * SIGTERM handlers are in place (a signal before then ends it), and answers its admin listener
+ * only after they are.
+ */
+async function takingSignals(gateway: Gateway): Promise<void> {
+  expect((await fetch(`${gateway.adminUrl}/healthz`)).status).toBe(200)
 }
 
 function alive(pid: number): boolean {
@@ -85,6 +99,7 @@ for (const target of TARGETS) {
     let upstream: RecordingUpstream
     let token: string
     const gateways: Gateway[] = []
+    let redis: TestRedis
     const env = () => ({
       JWTGATE_WORKERS: '2',
       JWTGATE_UPSTREAM: upstream.url,
@@ -116,10 +131,12 @@ routes:
         return Response.json({ path: pathname, user: request.headers.get('x-user-id') })
       })
       token = await sign({ sub: 'ann', scope: 'read' }, { alg: 'HS256', key: key.raw })
+      redis = await startRedis()
     })
     afterAll(async () => {
       await Promise.all(gateways.map((g) => g.kill()))
       await upstream.close()
+      await redis?.kill()
       files.remove()
     })
 
@@ -191,6 +208,124 @@ routes:
       }
       expect(gateway.events('reload')).toHaveLength(0)
     })
+
+    test(
+      'a reload while a restarted worker is still starting reaches it: it listens with the new rule, as the other serves it',
+      async () => {
+        const name = `starting-${target.name.length}.yaml`
+        const path = files.write(name, file('read'))
+        // A way to Redis that hangs new connections: a worker starting then waits for it.
+        const door = relay(redis.port)
+        try {
+          const gateway = await start({
+            JWTGATE_CONFIG: path,
+            JWTGATE_REDIS_URL: `redis://127.0.0.1:${door.port}`,
+          })
+          door.hold()
+          process.kill(children(gateway.pid)[0]!, 'SIGKILL')
+          // Its successor has its configuration and waits for Redis (3 s at most) before it listens.
+          await pollUntil(() => door.held() > 0, 10_000, 10)
+          files.write(name, file('admin'))
+          await takingSignals(gateway)
+          gateway.signal('SIGHUP')
+          await pollUntil(() => gateway.events('reload').length === 1, 10_000, 20)
+          await pollUntil(() => gateway.events('worker_restart').length === 1, 10_000, 20)
+          expect(gateway.events('reload_failed')).toEqual([])
+          expect(await spread(gateway, '/data/starting', token)).toEqual(Array(SPREAD).fill(403))
+          expect(await servedBy(gateway, '/data/starting')).toEqual(new Set([1, 2]))
+        } finally {
+          door.cut()
+        }
+      },
+      15_000,
+    )
+
+    test(
+      'a worker dying mid-reload does not split the workers: the reload holds, and its successor runs it',
+      async () => {
+        const name = `dying-${target.name.length}.yaml`
+        const path = files.write(name, file('read'))
+        const gateway = await start({ JWTGATE_CONFIG: path })
+        const [stuck, other] = children(gateway.pid)
+        process.kill(stuck!, 'SIGSTOP') // it cannot answer the reload
+        let killed = false
+        try {
+          files.write(name, file('admin'))
+          await takingSignals(gateway)
+          gateway.signal('SIGHUP')
+          // Worker 2 has applied it; worker 1 has yet to. (A connection the kernel gives the stopped
+          // worker 1 waits: given up on, on a socket of its own.)
+          const probe =
+            `GET /data/probe HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\n` +
+            'connection: close\r\n\r\n'
+          await pollUntil(
+            async () => {
+              const { responses } = await exchange(gateway.port, probe, {
+                timeoutMs: 200,
+                idleMs: 0,
+              })
+              return responses[0]?.status === 403
+            },
+            5000,
+            20,
+          )
+          expect(gateway.events('reload')).toEqual([])
+          process.kill(stuck!, 'SIGKILL')
+          killed = true
+        } finally {
+          if (!killed) process.kill(stuck!, 'SIGKILL') // a stopped worker outlives its primary
+        }
+        await pollUntil(() => gateway.events('worker_restart').length === 1, 10_000, 20)
+        expect(gateway.events('reload')).toHaveLength(1)
+        expect(gateway.events('reload_failed')).toEqual([])
+        expect(children(gateway.pid)).toContain(other!)
+        expect(await spread(gateway, '/data/dying', token)).toEqual(Array(SPREAD).fill(403))
+        expect(await servedBy(gateway, '/data/dying')).toEqual(new Set([1, 2]))
+      },
+      15_000,
+    )
+
+    test('SIGTERM while a killed worker waits for its restart: the other drains, exit 0', async () => {
+      const gateway = await start(env())
+      const [victim, other] = children(gateway.pid)
+      await takingSignals(gateway)
+      process.kill(victim!, 'SIGKILL')
+      // At once: the restart is 100 ms away.
+      await gateway.waitFor((out) => (out.includes('"event":"worker_exit"') ? true : undefined))
+      gateway.signal('SIGTERM')
+      expect(await within(gateway.exited, 10_000, 'still running')).toBe(0)
+      expect(gateway.events('stopped')[0]).not.toHaveProperty('reason')
+      expect(alive(other!)).toBe(false)
+    })
+
+    // Under Deno the program a worker runs is deno itself, which a test cannot take away.
+    if (target === BINARY) {
+      test('a worker that cannot be spawned (the binary moved away) is tried again with back-off, each failure logged, until it can', async () => {
+        const copy = join(files.dir, 'jwtgate-copy')
+        copyFileSync(BINARY.command[0]!, copy)
+        const gateway = await startGateway(
+          { name: 'a copy of dist/jwtgate', command: [copy] },
+          env(),
+          { timeoutMs: 20_000 },
+        )
+        gateways.push(gateway)
+        rmSync(copy)
+        process.kill(children(gateway.pid)[0]!, 'SIGKILL')
+        await pollUntil(() => gateway.events('worker_start_failed').length === 2, 5000, 10)
+        expect(gateway.events('worker_start_failed')).toEqual([
+          expect.objectContaining({ worker: 1, restart_in_ms: 200 }),
+          expect.objectContaining({ worker: 1, restart_in_ms: 400 }),
+        ])
+        expect(String(gateway.events('worker_start_failed')[0]!.error)).toContain('jwtgate-copy')
+        copyFileSync(BINARY.command[0]!, copy)
+        await pollUntil(() => gateway.events('worker_restart').length === 1, 10_000, 20)
+        expect(children(gateway.pid)).toHaveLength(2)
+        expect(await spread(gateway, '/back', token)).toEqual(Array(SPREAD).fill(200))
+        expect(await servedBy(gateway, '/back')).toEqual(new Set([1, 2]))
+        gateway.signal('SIGTERM')
+        expect(await within(gateway.exited, 10_000, 'still running')).toBe(0)
+      })
+    }
 
     test('SIGTERM drains both workers: every request in flight completes, then exit 0', async () => {
       const gateway = await start(env())

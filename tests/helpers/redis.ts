@@ -106,22 +106,37 @@ export async function startRedis(): Promise<TestRedis> {
   }
 }
 
-/** A TCP relay to a loopback port that a test can cut (every connection closed, new ones refused) and restore. */
+/**
+ * A TCP relay to a loopback port that a test can cut (every connection closed, new ones refused)
+ * and restore, or hold: new connections then accepted and never answered (a Redis that hangs),
+ * and counted, while those made before go on.
+ */
 export interface Relay {
   readonly port: number
   cut(): void
   restore(): void
+  hold(): void
+  release(): void
+  /** Connections held since the relay started. */
+  held(): number
 }
 
 /** Relays 127.0.0.1:<port> to `target` (a connection between a client and Redis, to break at will). */
 export function relay(target: number): Relay {
-  type Pair = { client: Bun.Socket<Pair>; upstream?: Bun.TCPSocket; pending: Uint8Array[] }
+  type Pair = {
+    client: Bun.Socket<Pair>
+    upstream?: Bun.TCPSocket
+    pending: Uint8Array[]
+    held: boolean
+  }
   const open = new Set<Pair>()
+  const holding = { now: false, count: 0 }
   const handlers = {
     open(client: Bun.Socket<Pair>) {
-      const pair: Pair = { client, pending: [] }
+      const pair: Pair = { client, pending: [], held: holding.now }
       client.data = pair
       open.add(pair)
+      if (pair.held) return void holding.count++
       void Bun.connect({
         hostname: '127.0.0.1',
         port: target,
@@ -145,6 +160,7 @@ export function relay(target: number): Relay {
     },
     data(client: Bun.Socket<Pair>, chunk: Uint8Array) {
       const pair = client.data
+      if (pair.held) return
       if (pair.upstream === undefined) pair.pending.push(new Uint8Array(chunk))
       else pair.upstream.write(chunk)
     },
@@ -171,5 +187,8 @@ export function relay(target: number): Relay {
     restore() {
       listener ??= listen(port)
     },
+    hold: () => void (holding.now = true),
+    release: () => void (holding.now = false),
+    held: () => holding.count,
   }
 }

@@ -2,8 +2,9 @@
  * @module The primary of several workers (JWTGATE_WORKERS): it starts them (each serves the
  * listener on the shared port, worker.ts), and is the one gateway the operator sees — one start-up
  * line, the admin listener (`/metrics` summed over workers, `/readyz` ready when every worker is),
- * SIGHUP and file changes reloading every worker (a bad file reloads none), SIGTERM draining every
- * worker. A worker that ends unasked is logged and started again, with back-off. The primary holds
+ * SIGHUP and file changes reloading every worker (a bad file reloads none, and every worker runs
+ * the same configuration: see `reloadWorkers`), SIGTERM draining every worker. A worker that ends
+ * unasked, or cannot be started, is logged and started again, with back-off. The primary holds
  * what must be exact across workers (shared.ts).
  */
 import { healthResponse } from '../../core/admin.ts'
@@ -14,13 +15,14 @@ import type { Host, Server, WorkerProcess } from '../host.ts'
 import {
   announce,
   configLogger,
+  type FileText,
   firstSignal,
   listenAdmin,
   nextConfig,
   onReloads,
   reloadConfig,
 } from '../serve.ts'
-import { Channel, type Message, readLines } from './channel.ts'
+import { Channel, ChannelClosed, type Message, readLines } from './channel.ts'
 import { mergeMetrics, primaryMetrics } from './metrics.ts'
 import { Shared } from './shared.ts'
 import { PORT_VAR, WORKER_VAR } from './worker.ts'
@@ -34,7 +36,7 @@ const RESTART_RESET_MS = 30_000
 const REVOKE_TIMEOUT_MS = 5000
 /** How long `/metrics` and `/readyz` wait for a worker's answer. */
 const STATUS_TIMEOUT_MS = 2000
-/** How long a reload waits for every worker. */
+/** How long a reload waits for each worker (one starting waits for Redis 3 s at most first). */
 const RELOAD_TIMEOUT_MS = 30_000
 /** Beyond the shutdown timeout, how long a draining worker has to exit before it is killed. */
 const EXIT_GRACE_MS = 5000
@@ -46,8 +48,29 @@ interface Slot {
   ready: boolean
   startedAt: number
   failures: number
+  /**
+   * The generation of the configuration its worker was given at start or reloaded to (see
+   * `Approved`); undefined until the worker has asked for it.
+   */
+  runs?: number
   exited?: Promise<{ readonly code: number | null; readonly signal: string | null }>
   restart?: ReturnType<typeof setTimeout>
+}
+
+/**
+ * The configuration every worker runs and any worker (re)started is given: the file's text as the
+ * primary validated it (undefined without a file), numbered — each reload is a new generation,
+ * even of the same text (it reads the files named in it again).
+ */
+interface Approved {
+  readonly file: FileText | undefined
+  readonly generation: number
+}
+
+/** Timings a test may shorten. */
+export interface PrimaryTimings {
+  /** How long a reload waits for each worker before it ends that worker (RELOAD_TIMEOUT_MS). */
+  readonly reloadTimeoutMs?: number
 }
 
 /** Runs `count` workers until a shutdown signal; resolves with the exit code. */
@@ -55,7 +78,9 @@ export async function runPrimary(
   host: Host,
   env: Environment,
   count: number,
+  timings: PrimaryTimings = {},
 ): Promise<number> {
+  const reloadTimeoutMs = timings.reloadTimeoutMs ?? RELOAD_TIMEOUT_MS
   // Loaded here, keeping the file's text: workers load that text, never the file as it is later
   // (a worker restarted after an edit that was not reloaded runs what the others run).
   const first = await reloadConfig(host, env)
@@ -64,8 +89,10 @@ export async function runPrimary(
     host.stderr('jwtgate: refusing to start with an invalid configuration')
     return 1
   }
+  /** The running configuration: the admin listener's, and the shared buckets' and fetches'. */
   let config = first.config
-  let approved = first.file
+  let approved: Approved = { file: first.file, generation: 0 }
+  let generations = 0
   const logger = configLogger(host, config)
   const shared = new Shared(config)
   const slots: Slot[] = Array.from(
@@ -86,14 +113,18 @@ export async function runPrimary(
     } else if (message.t === 'fetch') {
       void shared.fetchDocument(String(message.url)).then(reply)
     } else if (message.t === 'config') {
-      reply({ file: approved })
+      slot.runs = approved.generation
+      reply({ file: approved.file })
     } else if (message.t === 'ready') {
       slot.ready = true
       if (port === undefined && typeof message.port === 'number') port = message.port
     }
   }
 
-  /** Starts the worker of `slot`; resolves true once it listens, false if it ended first. */
+  /**
+   * Starts the worker of `slot`; resolves true once it listens, false if it ended first or could
+   * not be started (at the gateway's start: said on stderr; later: logged, and tried again).
+   */
   function start(slot: Slot): Promise<boolean> {
     let child: WorkerProcess
     try {
@@ -102,16 +133,30 @@ export async function runPrimary(
         ...(port === undefined ? {} : { [PORT_VAR]: String(port) }),
       })
     } catch (e) {
-      host.stderr(
-        `jwtgate: cannot start worker ${slot.index}: ${e instanceof Error ? e.message : String(e)}`,
-      )
+      const error = e instanceof Error ? e.message : String(e)
+      if (draining) host.stderr(`jwtgate: cannot start worker ${slot.index}: ${error}`)
+      else {
+        // The program moved or was replaced mid-upgrade, a process limit: it may pass.
+        restartLater(slot, (delay) =>
+          logger.log('error', 'worker_start_failed', {
+            worker: slot.index,
+            error,
+            restart_in_ms: delay,
+          }))
+      }
       return Promise.resolve(false)
     }
     const channel = new Channel(
       (line) => child.write(`${line}\n`),
       (message, reply) => answer(slot, message, reply),
     )
-    Object.assign(slot, { process: child, channel, ready: false, startedAt: Date.now() })
+    Object.assign(slot, {
+      process: child,
+      channel,
+      ready: false,
+      startedAt: Date.now(),
+      runs: undefined,
+    })
     return new Promise((resolve) => {
       const output = readLines(child.stderr, (line) => {
         if (channel.receive(line)) {
@@ -121,7 +166,9 @@ export async function runPrimary(
       slot.exited = child.exited.then(async (how) => {
         await output
         channel.close()
-        if (slot.process === child) Object.assign(slot, { process: undefined, ready: false })
+        if (slot.process === child) {
+          Object.assign(slot, { process: undefined, ready: false, runs: undefined })
+        }
         resolve(false)
         if (!draining) ended(slot, child.pid, how)
         return how
@@ -135,26 +182,36 @@ export async function runPrimary(
     pid: number,
     how: { readonly code: number | null; readonly signal: string | null },
   ): void {
-    const lived = Date.now() - slot.startedAt
-    slot.failures = lived >= RESTART_RESET_MS ? 0 : slot.failures + 1
+    if (Date.now() - slot.startedAt >= RESTART_RESET_MS) slot.failures = 0
+    restartLater(slot, (delay) =>
+      logger.log('error', 'worker_exit', {
+        worker: slot.index,
+        pid,
+        code: how.code ?? undefined,
+        signal: how.signal ?? undefined,
+        restart_in_ms: delay,
+      }))
+  }
+
+  /**
+   * Starts the worker of `slot` again after its back-off, doubled per quick failure (`log` says
+   * why, with the delay); a start that fails comes back here.
+   */
+  function restartLater(slot: Slot, log: (delay: number) => void): void {
+    slot.failures++
     const delay = Math.min(RESTART_FIRST_MS * 2 ** (slot.failures - 1), RESTART_LONGEST_MS)
-    logger.log('error', 'worker_exit', {
-      worker: slot.index,
-      pid,
-      code: how.code ?? undefined,
-      signal: how.signal ?? undefined,
-      restart_in_ms: delay,
-    })
+    log(delay)
     slot.restart = setTimeout(() => {
       slot.restart = undefined
       if (draining) return
-      restarts++
-      void start(slot).then((ok) => {
+      const started = start(slot)
+      if (slot.process !== undefined) restarts++ // spawned (one that could not be is not counted)
+      void started.then((ok) => {
         if (ok) {
           logger.log('info', 'worker_restart', { worker: slot.index, pid: slot.process?.pid })
         }
       })
-    }, Math.max(delay, 0))
+    }, delay)
   }
 
   /** Each running worker's status, or undefined for one that does not answer. */
@@ -209,14 +266,18 @@ export async function runPrimary(
     if (reply.ok !== true) throw new Error(String(reply.error ?? 'not stored'))
   }
 
-  /** Asks every worker to drain; resolves with true when all exited with 0 in time. */
+  /**
+   * Asks every running worker to drain; resolves with true when all exited with 0 in time. One
+   * waiting to be started again is not: its end was logged when it came.
+   */
   async function stopAll(graceMs: number): Promise<boolean> {
     for (const slot of slots) {
-      if (slot.restart !== undefined) clearTimeout(slot.restart)
+      clearTimeout(slot.restart)
+      slot.restart = undefined
       slot.channel?.send({ t: 'drain' })
     }
     let timer: ReturnType<typeof setTimeout> | undefined
-    const exits = Promise.all(slots.map((s) => s.exited))
+    const exits = Promise.all(slots.filter((s) => s.process !== undefined).map((s) => s.exited))
     const timedOut = await Promise.race([
       exits.then(() => false),
       new Promise<boolean>((resolve) => (timer = setTimeout(resolve, graceMs, true))),
@@ -252,38 +313,73 @@ export async function runPrimary(
   }
   announce(host, config, logger, { port: port!, adminPort: adminServer?.port, workers: count })
 
+  /**
+   * Brings every running worker to the approved configuration: each one that was given or reloaded
+   * to another is asked to reload. Resolves with the workers that answered with an error (they
+   * keep what they ran). One that ends meanwhile is not among them: started again, it is given the
+   * approved text. One that does not answer in time is killed (what it runs is unknown): started
+   * again, the same.
+   */
+  async function reloadWorkers(): Promise<{ readonly slot: Slot; readonly problems: string[] }[]> {
+    const { file, generation } = approved
+    const behind = slots.filter((s) =>
+      s.process !== undefined && s.channel !== undefined && s.runs !== undefined &&
+      s.runs !== generation
+    )
+    const failed = await Promise.all(behind.map(async (slot) => {
+      const child = slot.process!
+      try {
+        const reply = await slot.channel!.request({ t: 'reload', file }, reloadTimeoutMs)
+        if (reply.ok !== true) {
+          const problems = Array.isArray(reply.problems) ? reply.problems.map(String) : []
+          return [{ slot, problems }]
+        }
+        if (slot.process === child) slot.runs = generation
+      } catch (e) {
+        if (!(e instanceof ChannelClosed)) {
+          logger.log('error', 'worker_unresponsive', {
+            worker: slot.index,
+            pid: child.pid,
+            waited_ms: reloadTimeoutMs,
+            reason: 'no answer to a reload; killed, to be started again with the approved text',
+          })
+          child.kill('SIGKILL')
+        }
+      }
+      return []
+    }))
+    return failed.flat()
+  }
+
+  // A reload: one configuration for all workers. The primary validates the file first; a bad one
+  // reloads no worker. A valid one is approved at once (every worker started from then on is given
+  // its text) and every running worker is asked to load it. A worker that ends, or does not answer
+  // in time, does not fail the reload: started again (killed first, if it did not answer), it loads
+  // the approved text. A worker that answers with an error (it cannot read a file the configuration
+  // names, say) fails it for all: the previous text is approved again, the workers that applied the
+  // new one load the previous one back, and one that cannot is drained, to be started again with it.
   const unwatch = onReloads(host, config, async (trigger) => {
     const next = await nextConfig(host, env, config, logger, trigger)
     if (next === undefined) return
-    const replies = await Promise.all(
-      slots.map((slot) =>
-        slot.channel === undefined || slot.process === undefined
-          ? undefined
-          : slot.channel.request({ t: 'reload', file: next.file }, RELOAD_TIMEOUT_MS).catch((
-            e: Error,
-          ) => ({
-            t: 'reply',
-            ok: false,
-            problems: [e.message],
-          }))
-      ),
-    )
-    const failed = slots.filter((_, i) => replies[i] !== undefined && replies[i]!.ok !== true)
-    if (failed.length > 0) {
-      logger.log('error', 'reload_failed', {
-        trigger,
-        workers: failed.map((s) => String(s.index)),
-        problems: [
-          ...new Set(failed.flatMap((s) => replies[slots.indexOf(s)]!.problems as string[])),
-        ],
-        keeping: 'the running configuration on those workers',
-      })
+    const previous = approved
+    approved = { file: next.file, generation: ++generations }
+    const failed = await reloadWorkers()
+    if (failed.length === 0) {
+      config = next.config
+      shared.configure(config)
+      logger.log('info', 'reload', { trigger, routes: config.routes.length, workers: count })
       return
     }
-    config = next.config
-    approved = next.file
-    shared.configure(config)
-    logger.log('info', 'reload', { trigger, routes: config.routes.length, workers: count })
+    approved = previous
+    const stuck = await reloadWorkers()
+    for (const { slot } of stuck) slot.channel?.send({ t: 'drain' })
+    logger.log('error', 'reload_failed', {
+      trigger,
+      workers: failed.map(({ slot }) => String(slot.index)),
+      problems: [...new Set(failed.flatMap(({ problems }) => problems))],
+      keeping: 'the running configuration, on every worker',
+      ...(stuck.length === 0 ? {} : { restarting: stuck.map(({ slot }) => String(slot.index)) }),
+    })
   })
 
   // First signal: every worker drains. A second one: every worker is killed.

@@ -6,7 +6,7 @@
  * with JWTGATE_REDIS_URL, its buckets are in Redis, which every worker reaches as an instance does.
  */
 import { MAX_DOCUMENT_BYTES } from '../../core/auth/fetch-json.ts'
-import type { Environment } from '../../core/config/types.ts'
+import type { Config, Environment } from '../../core/config/types.ts'
 import type { GatewayDeps } from '../../core/gateway.ts'
 import type { TakeResult } from '../../core/limits/gcra.ts'
 import { GuardedStore } from '../../core/limits/guarded.ts'
@@ -58,11 +58,33 @@ export async function runWorker(
   // Set once the configuration is loaded; the handlers below may run before then.
   // deno-lint-ignore prefer-const
   let logger: Logger | undefined
-  // Assigned once listening; the handlers below read it before then (deno lint wants a const).
-  // deno-lint-ignore prefer-const
+  // Assigned once listening; the handlers below read it before then.
   let listening: Listening | undefined
-  /** A reload that arrived before listening: applied before serving. */
-  let pending: { readonly file: FileText | undefined } | undefined
+  /** The configuration this worker runs (or will listen with): the primary's text, then each reload's. */
+  let runs: Config | undefined
+  /**
+   * The reloads, applied one at a time in the order they came, each answered once applied — never
+   * before: the primary logs a reload once every worker has said so. Closed until the
+   * configuration is loaded; held while the listener is set up (`held`). A reload that comes
+   * before the worker listens changes the configuration it will listen with.
+   */
+  let configured!: () => void
+  let reloads: Promise<unknown> = new Promise<void>((resolve) => (configured = resolve))
+  function reload(file: FileText | undefined, reply: (fields: object) => void): void {
+    reloads = reloads.then(async () => {
+      const next = await reloadConfig(host, env, file)
+      if ('problems' in next) return reply({ ok: false, problems: next.problems })
+      runs = next.config
+      listening?.gateway.reload(next.config)
+      reply({ ok: true, routes: next.config.routes.length })
+    })
+  }
+  /** Runs `step` after the reloads that came before it, and before those that come meanwhile. */
+  function held<T>(step: () => Promise<T>): Promise<T> {
+    const result = reloads.then(step)
+    reloads = result.catch(() => {})
+    return result
+  }
   let stopWanted = false
   // deno-lint-ignore prefer-const -- read by the message handler above, set once the store is open
   let storeDeps: OpenStore['deps'] | undefined
@@ -88,17 +110,7 @@ export async function runWorker(
         metrics: listening?.gateway.metrics.render() ?? '',
       })
     } else if (message.t === 'reload') {
-      const file = message.file as FileText | undefined
-      if (listening === undefined) {
-        pending = { file }
-        return reply({ ok: true })
-      }
-      const gateway = listening.gateway
-      void reloadConfig(host, env, file).then((next) => {
-        if ('problems' in next) return reply({ ok: false, problems: next.problems })
-        gateway.reload(next.config)
-        reply({ ok: true, routes: next.config.routes.length })
-      })
+      reload(message.file as FileText | undefined, reply)
     } else if (message.t === 'revoke') {
       const config = listening?.gateway.config
       const revoke = storeDeps?.revoke
@@ -130,37 +142,42 @@ export async function runWorker(
   host.onSignal(() => stop())
 
   // The configuration file's text the primary validated, not the file as it is now.
-  let loaded = await channel.request({ t: 'config' }, CONFIG_TIMEOUT_MS).then(
+  const loaded = await channel.request({ t: 'config' }, CONFIG_TIMEOUT_MS).then(
     (reply) => reloadConfig(host, env, reply.file as FileText | undefined),
     () => ({ problems: ['no configuration from the primary'] }),
   )
-  if ('config' in loaded && pending !== undefined) {
-    loaded = await reloadConfig(host, env, pending.file)
-  }
   if ('problems' in loaded) {
     for (const problem of loaded.problems) host.stderr(`jwtgate: worker ${role.index}: ${problem}`)
     return 1
   }
-  const config = loaded.config
-  logger = configLogger(host, config, { worker: role.index })
-  const store = await openStore(host, config, logger)
+  runs = loaded.config
+  configured()
+  const log = configLogger(host, runs, { worker: role.index })
+  logger = log
+  // What only a restart changes (Redis among it) is read from the configuration as it starts.
+  const store = await openStore(host, runs, log)
   if (typeof store === 'string') {
     host.stderr(`jwtgate: worker ${role.index}: ${store}`)
     return 1
   }
   storeDeps = store.deps
   await store.loaded
-  listening = await listen(host, config, logger, {
-    port: role.port,
-    reusePort: true,
-    deps: {
-      // Without Redis the primary holds the buckets; the revocations are read here either way.
-      ...(config.redis === undefined ? primaryBuckets(channel, logger) : {}),
-      ...store.deps,
-      // Only `(url, init)` is called (fetch-json.ts); Bun's fetch type adds `preconnect`.
-      keyFetch: ((input: string | URL | Request, init?: RequestInit) =>
-        sharedFetch(channel, input, init)) as typeof fetch,
-    },
+  // Listens with the reloads that came while it started applied; those that come meanwhile apply
+  // once it listens.
+  await held(async () => {
+    const config = runs!
+    listening = await listen(host, config, log, {
+      port: role.port,
+      reusePort: true,
+      deps: {
+        // Without Redis the primary holds the buckets; the revocations are read here either way.
+        ...(config.redis === undefined ? primaryBuckets(channel, log) : {}),
+        ...store.deps,
+        // Only `(url, init)` is called (fetch-json.ts); Bun's fetch type adds `preconnect`.
+        keyFetch: ((input: string | URL | Request, init?: RequestInit) =>
+          sharedFetch(channel, input, init)) as typeof fetch,
+      },
+    })
   })
   if (listening === undefined) {
     store.close()

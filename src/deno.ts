@@ -8,6 +8,11 @@ import type { Host } from './cli/host.ts'
 
 const encoder = new TextEncoder()
 
+/** Writes all of `bytes` to stdout: one writeSync may take only part of them. */
+function writeAll(bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at))
+}
+
 const host: Host = {
   runtime: `deno ${Deno.version.deno}`,
   env: Deno.env.toObject(),
@@ -21,7 +26,7 @@ const host: Host = {
       return []
     }
   },
-  stdout: (line) => void Deno.stdout.writeSync(encoder.encode(`${line}\n`)),
+  stdout: (line) => writeAll(encoder.encode(`${line}\n`)),
   stderr: (line) => void Deno.stderr.writeSync(encoder.encode(`${line}\n`)),
   serve: (handler, { host, port, tls, reusePort }) =>
     serve(handler, { hostname: host, port, tls, reusePort }),
@@ -67,7 +72,7 @@ const host: Host = {
       args: ['run', '--unstable-net', ...grantedPermissions(), Deno.mainModule, ...Deno.args],
       env,
       stdin: 'piped',
-      stdout: 'inherit',
+      stdout: 'piped',
       stderr: 'piped',
     }).spawn()
     const writer = child.stdin.getWriter()
@@ -77,6 +82,7 @@ const host: Host = {
         writer.write(encoder.encode(text)).catch(() => {})
       },
       stderr: child.stderr,
+      stdout: child.stdout,
       exited: child.status.then((status) => ({
         code: status.signal === null ? status.code : null,
         signal: status.signal,

@@ -29,6 +29,11 @@ export interface WorkerProcess {
   write(text: string): void
   /** Its standard error: its messages to the primary, and anything else it writes there. */
   readonly stderr: ReadableStream<Uint8Array>
+  /**
+   * Its standard output (access and event lines), a pipe of its own: the primary writes it on in
+   * whole lines (workers/output.ts).
+   */
+  readonly stdout: ReadableStream<Uint8Array>
   /** Resolves when it has ended: with its exit code, or the signal that ended it. */
   readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null }>
   kill(signal: 'SIGTERM' | 'SIGKILL'): void

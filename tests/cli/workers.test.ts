@@ -280,6 +280,8 @@ function primaryHost(script: {
     script.onSpawn?.(attempts++)
     let output!: ReadableStreamDefaultController<Uint8Array>
     const stderr = new ReadableStream<Uint8Array>({ start: (c) => void (output = c) })
+    let lines!: ReadableStreamDefaultController<Uint8Array>
+    const stdout = new ReadableStream<Uint8Array>({ start: (c) => void (lines = c) })
     let exited!: (how: { code: number | null; signal: string | null }) => void
     const worker: FakeWorker = {
       index: Number(env._JWTGATE_WORKER),
@@ -291,6 +293,7 @@ function primaryHost(script: {
         Object.assign(worker, { gone: true })
         channel.close()
         output.close()
+        lines.close()
         exited(signal === undefined ? { code: 0, signal: null } : { code: null, signal })
       },
     }
@@ -325,6 +328,7 @@ function primaryHost(script: {
         }
       },
       stderr,
+      stdout,
       exited: new Promise((resolve) => (exited = resolve)),
       kill: (signal) => worker.exit(signal),
     }

@@ -24,6 +24,7 @@ import {
 } from '../serve.ts'
 import { Channel, ChannelClosed, type Message, readLines } from './channel.ts'
 import { mergeMetrics, primaryMetrics } from './metrics.ts'
+import { relayLines } from './output.ts'
 import { Shared } from './shared.ts'
 import { PORT_VAR, WORKER_VAR } from './worker.ts'
 
@@ -163,8 +164,10 @@ export async function runPrimary(
           if (slot.ready) resolve(true)
         } else host.stderr(line)
       })
+      // Its lines go out through this process, whole (output.ts), until its stdout closes.
+      const lines = relayLines(child.stdout, host.stdout)
       slot.exited = child.exited.then(async (how) => {
-        await output
+        await Promise.all([output, lines])
         channel.close()
         if (slot.process === child) {
           Object.assign(slot, { process: undefined, ready: false, runs: undefined })

@@ -290,20 +290,22 @@ export async function serveOne(host: Host, env: Environment, config: Config): Pr
     store.close()
     return 1
   }
-  announce(host, config, logger, { port: server.port, adminPort: admin?.port })
-
+  // The signals are ours before the start line says so: a SIGHUP or SIGTERM sent on seeing it
+  // must not meet the runtime's default (which ends the process).
   const unwatch = onReloads(host, config, async (trigger) => {
     const next = await nextConfig(host, env, config, logger, trigger)
     if (next === undefined) return
     gateway.reload(next.config)
     logger.log('info', 'reload', { trigger, routes: next.config.routes.length })
   })
-
   // First signal: drain gracefully. A second one: exit at once.
-  const signal = await firstSignal(host, (name) => {
+  const signalled = firstSignal(host, (name) => {
     logger.log('warn', 'shutdown_forced', { signal: name })
     host.exit(1)
   })
+  announce(host, config, logger, { port: server.port, adminPort: admin?.port })
+
+  const signal = await signalled
   logger.log('info', 'shutdown', {
     signal,
     in_flight: gateway.metrics.inFlight.value,

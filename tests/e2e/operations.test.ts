@@ -491,6 +491,21 @@ for (const target of TARGETS) {
         return { result, settledAt: () => settledAt }
       }
 
+      test('SIGHUP and SIGTERM sent as soon as the start line is out are handled (one process and workers): reload, then exit 0', async () => {
+        for (const workers of ['1', '2']) {
+          const gateway = await gatewayWith({ JWTGATE_WORKERS: workers })
+          // startGateway returns on the start line: the signals go at once.
+          gateway.signal('SIGHUP')
+          await pollUntil(() => gateway.events('reload').length === 1, 5000, 5)
+          gateway.signal('SIGTERM')
+          expect([workers, await within(gateway.exited, 5000, 'still running')]).toEqual([
+            workers,
+            0,
+          ])
+          expect(gateway.events('stopped')).toHaveLength(1)
+        }
+      })
+
       test('SIGTERM with a slow request in flight: /readyz 503, new connections refused, the request completes, exit 0', async () => {
         const gateway = await gatewayWith({ JWTGATE_SHUTDOWN_TIMEOUT: '10s' }, { admin: true })
         const ready = await fetch(`${gateway.adminUrl}/readyz`)

@@ -314,7 +314,6 @@ export async function runPrimary(
       return 1
     }
   }
-  announce(host, config, logger, { port: port!, adminPort: adminServer?.port, workers: count })
 
   /**
    * Brings every running worker to the approved configuration: each one that was given or reloaded
@@ -385,12 +384,15 @@ export async function runPrimary(
     })
   })
 
-  // First signal: every worker drains. A second one: every worker is killed.
-  const signal = await firstSignal(host, (name) => {
+  // First signal: every worker drains. A second one: every worker is killed. The signals are ours
+  // before the start line says so (serve.ts does the same).
+  const signalled = firstSignal(host, (name) => {
     logger.log('warn', 'shutdown_forced', { signal: name })
     for (const slot of slots) slot.process?.kill('SIGKILL')
     host.exit(1)
   })
+  announce(host, config, logger, { port: port!, adminPort: adminServer?.port, workers: count })
+  const signal = await signalled
   draining = true
   const inFlight = (await statuses()).reduce((sum, s) => sum + Number(s?.inFlight ?? 0), 0)
   logger.log('info', 'shutdown', {

@@ -36,6 +36,7 @@ import { buildState, isReady, retireState, type State } from './state.ts'
 import { isWebSocketUpgrade } from './auth/token.ts'
 import { Connections } from './websocket/connections.ts'
 import {
+  checkWebSocketCheck,
   proxyWebSocket,
   type WebSocketClient,
   type WebSocketDeps,
@@ -283,7 +284,10 @@ export function createGateway(
       }, now())
       if (counted instanceof Promise) counted = await counted
     }
-    if (check !== undefined) return checkAnswer(s, decision, x.requestId, counted)
+    if (check !== undefined) {
+      checkWebSocketCheck(s, request, decision)
+      return checkAnswer(s, decision, x.requestId, counted)
+    }
     if (local !== undefined) {
       const response = await callLocal(local, request, decision, x.requestId)
       if (counted !== undefined) setLimitFields(counted, response.headers)

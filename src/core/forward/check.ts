@@ -98,7 +98,9 @@ export function checkOf(
       'A check needs both the original method and the original URI.',
     )
   }
-  return { method: chosen.method.toUpperCase(), uri: chosen.uri }
+  // As sent: methods are case-sensitive (RFC 9110 §9.1), and a lower-case one is refused (405)
+  // here as on a proxied request, not decided as its upper-case namesake.
+  return { method: chosen.method, uri: chosen.uri }
 }
 
 function pair(method: string | null, uri: string | null) {

@@ -6,7 +6,7 @@
  * upstream's chosen subprotocol and hands both ends to a Relay. The runtime's server does the
  * upgrade itself (`WebSocketUpgrade`, from the adapter).
  */
-import { sameSource, splitProtocols, type TokenSource } from '../auth/token.ts'
+import { isWebSocketUpgrade, sameSource, splitProtocols, type TokenSource } from '../auth/token.ts'
 import { originAllowed } from '../cors.ts'
 import type { Decision } from '../decide.ts'
 import { ClientClosedError, GatewayError, UnavailableError, UpstreamError } from '../errors.ts'
@@ -94,7 +94,13 @@ export async function proxyWebSocket(
     )
   }
   if (!isHandshake(request)) throw badUpgrade()
-  checkOrigin(s, request, decision, client)
+  checkOrigin(
+    s,
+    decision,
+    request.headers.get('origin'),
+    request.headers.get('host'),
+    client.protocol,
+  )
   const token = await connectionToken(s, decision)
   if (!deps.connections.reserve(settings.maxConnections)) {
     throw new UnavailableError(
@@ -165,6 +171,21 @@ export function checkWebSocketRoute(config: Config, route: RouteConfig): void {
 }
 
 /**
+ * A forward-authentication check about a WebSocket handshake (it carries the client's
+ * `Sec-WebSocket-Key`, or asks for an upgrade) meets the rules proxying it would: the route
+ * accepts WebSockets, and one authenticated by a cookie comes from an allowed origin — the
+ * original host and scheme being the asking proxy's `X-Forwarded-Host`/`-Proto`, else the
+ * check's `Host` over http. Throws `websocket_not_allowed` or `origin_rejected` (403).
+ */
+export function checkWebSocketCheck(s: State, request: Request, decision: Decision): void {
+  const h = request.headers
+  if (!h.has('sec-websocket-key') && !isWebSocketUpgrade(h)) return
+  checkWebSocketRoute(s.config, decision.route.route)
+  const proto = h.get('x-forwarded-proto')?.trim().toLowerCase() === 'https' ? 'https' : 'http'
+  checkOrigin(s, decision, h.get('origin'), h.get('x-forwarded-host') ?? h.get('host'), proto)
+}
+
+/**
  * A GET with `Connection: Upgrade`, `Sec-WebSocket-Key` and `Sec-WebSocket-Version: 13` (RFC
  * 6455 §4.2.1): what the runtimes upgrade; checked before the upstream is dialled.
  */
@@ -193,13 +214,18 @@ function badUpgrade(cause?: unknown): GatewayError {
  * origin is the `Host` it was sent to, over https — or over http when the client connected with
  * http (never an http page for a gateway reached over https).
  */
-function checkOrigin(s: State, request: Request, decision: Decision, client: Client): void {
+function checkOrigin(
+  s: State,
+  decision: Decision,
+  origin: string | null,
+  host: string | null,
+  protocol: 'http' | 'https',
+): void {
   if (decision.found?.source.kind !== 'cookie') return
-  const origin = request.headers.get('origin')
   if (origin === null) return
   const cors = s.config.cors
   if (cors !== undefined && cors.credentials && originAllowed(cors, origin)) return
-  if (!sameOrigin(origin, request.headers.get('host'), client.protocol)) {
+  if (!sameOrigin(origin, host, protocol)) {
     throw new GatewayError(
       'origin_rejected',
       403,

@@ -323,3 +323,85 @@ test("JWTGATE_AUTH_HEADERS=path: Envoy's convention alone; a client's X-Original
     await g.close()
   }
 })
+
+test('a check of a WebSocket handshake meets the rules proxying it would: the route, and the origin of a cookie login', async () => {
+  const g = await gatewayFixture({
+    file: () => `
+mode: auth
+providers:
+  main: { secret: "${KEY.config}", tokenSources: [header:Authorization, cookie:session] }
+routes:
+  - { name: chat, path: /chat }
+  - { name: plain, path: /plain, websockets: false }
+`,
+  })
+  try {
+    const t = await token({ sub: 'alice' })
+    const handshake = {
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      'sec-websocket-version': '13',
+    }
+    const ask = async (uri: string, headers: Record<string, string>) => {
+      const response = await g.call('/auth', nginx('GET', uri, { ...handshake, ...headers }), PROXY)
+      return response.status === 200 ? 200 : (await response.json()).code
+    }
+    const cookie = { cookie: `session=${t}` }
+    // Cross-site WebSocket hijacking: a page elsewhere opening a socket with the user's cookie.
+    assert.equal(
+      await ask('/chat', { ...cookie, origin: 'https://evil.example' }),
+      'origin_rejected',
+    )
+    assert.equal(
+      await ask('/chat', {
+        ...cookie,
+        origin: 'https://app.example',
+        'x-forwarded-host': 'api.example',
+        'x-forwarded-proto': 'https',
+      }),
+      'origin_rejected',
+    )
+    // The page's own origin, as the asking proxy reports the original host and scheme.
+    assert.equal(
+      await ask('/chat', {
+        ...cookie,
+        origin: 'https://api.example',
+        'x-forwarded-host': 'api.example',
+        'x-forwarded-proto': 'https',
+      }),
+      200,
+    )
+    // A bearer token is no browser's ambient credential: any origin.
+    assert.equal(
+      await ask('/chat', { authorization: `Bearer ${t}`, origin: 'https://evil.example' }),
+      200,
+    )
+    // A route without WebSockets refuses the handshake, as when proxying it.
+    assert.equal(await ask('/plain', { authorization: `Bearer ${t}` }), 'websocket_not_allowed')
+    // The same requests without a handshake are plain checks.
+    const plain = await g.call(
+      '/auth',
+      nginx('GET', '/plain', { authorization: `Bearer ${t}`, origin: 'https://evil.example' }),
+      PROXY,
+    )
+    assert.equal(plain.status, 200)
+  } finally {
+    await g.close()
+  }
+})
+
+test('a lower-case method in a check is refused (405) as on a proxied request, not decided as GET', async () => {
+  const g = await setup()
+  try {
+    const t = await token({ sub: 'alice', scope: 'orders:read' })
+    for (const build of [nginx, traefik]) {
+      const response = await g.call(
+        '/auth',
+        build('get', '/orders/7', { authorization: `Bearer ${t}` }),
+        PROXY,
+      )
+      assert.equal(response.status, 405)
+    }
+  } finally {
+    await g.close()
+  }
+})

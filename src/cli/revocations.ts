@@ -110,7 +110,7 @@ export class FileRevocations {
 
   /** Appends `entry` to the file and puts it in force here. */
   revoke(entry: Revocation): Promise<void> {
-    if (!this.list.hasRoomFor(entry)) {
+    if (!this.list.hasRoomFor(entry, this.options.now())) {
       return Promise.reject(
         new Error(`the revocation list is full (${this.list.maxEntries} entries)`),
       )

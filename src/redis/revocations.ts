@@ -1,7 +1,7 @@
 /**
  * @module Revocations in Redis, mirrored in every process: a sorted set `<prefix>rv` holds each
  * entry (its JSON, scored by when it may be forgotten, in ms), and the channel `<prefix>rv`
- * announces each new one. A process subscribes, then loads the whole set — at start and after
+ * announces each new one. A process subscribes, then loads the whole set (page by page) — at start and after
  * every reconnect of its subscription, since pub/sub does not keep what it could not deliver —
  * and adds what is announced meanwhile. The request path only reads the mirror
  * (core/revocation/list.ts); it never calls Redis.
@@ -21,6 +21,27 @@ import type { RevocationList } from '../core/revocation/list.ts'
 
 /** Time between two attempts at a full sync that failed. */
 const RESYNC_RETRY_MS = 500
+/**
+ * Members read per call of a full sync: each call stays far within the client's per-command
+ * deadline (50 ms by default), whatever the set's size (one read of 200,000 entries passed it).
+ */
+const SCAN_COUNT = 1000
+
+/**
+ * The members of the sorted set `key` scored `minScore` or more, page by page (ZSCAN: every
+ * member present for the whole scan is returned, some maybe twice — adding one twice changes
+ * nothing).
+ */
+async function* scanMembers(client: Redis, key: string, minScore: number): AsyncGenerator<string> {
+  let cursor = '0'
+  do {
+    const [next, page] = await client.zscan(key, cursor, 'COUNT', SCAN_COUNT)
+    for (let i = 0; i + 1 < page.length; i += 2) {
+      if (Number(page[i + 1]) >= minScore) yield page[i]!
+    }
+    cursor = next
+  } while (cursor !== '0')
+}
 
 /** Stores a revocation in Redis and announces it (one transaction). */
 export async function storeRevocation(
@@ -84,7 +105,7 @@ export class RedisRevocations {
 
   /** Stores `entry` in Redis for every process, and puts it in force here. */
   async revoke(entry: Revocation): Promise<void> {
-    if (!this.list.hasRoomFor(entry)) {
+    if (!this.list.hasRoomFor(entry, this.options.now())) {
       throw new Error(`the revocation list is full (${this.list.maxEntries} entries)`)
     }
     await storeRevocation(this.client, this.options.prefix, entry, this.options.now())
@@ -113,9 +134,8 @@ export class RedisRevocations {
       const now = this.options.now()
       const key = `${this.options.prefix}rv`
       await this.client.zremrangebyscore(key, '-inf', now)
-      const members = await this.client.zrangebyscore(key, now, '+inf')
       const entries: Revocation[] = []
-      for (const member of members) {
+      for await (const member of scanMembers(this.client, key, now)) {
         const entry = this.#parse(member)
         if (entry !== undefined) entries.push(entry)
       }

@@ -5,7 +5,7 @@
  * process starting later loads what is there.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import type { Redis } from 'ioredis'
+import { type Redis, Redis as IORedis } from 'ioredis'
 import { createLogger } from '../../src/core/log.ts'
 import { parseRevocation, type Revocation } from '../../src/core/revocation/entry.ts'
 import { RevocationList } from '../../src/core/revocation/list.ts'
@@ -29,12 +29,12 @@ afterAll(async () => {
 })
 
 /** A process's mirror: its own two connections (through `port`, default Redis's own). */
-async function mirror(port = redis.port, prefix = 'rv-test:') {
+async function mirror(port = redis.port, prefix = 'rv-test:', timeoutMs = 200, waitMs = 5000) {
   const lines: string[] = []
   const logger = createLogger({ level: 'debug', format: 'json', sink: (l) => lines.push(l) })
   const config = {
     url: `redis://127.0.0.1:${port}`,
-    timeoutMs: 200,
+    timeoutMs,
     onFailure: 'local',
     prefix,
   } as const
@@ -54,7 +54,7 @@ async function mirror(port = redis.port, prefix = 'rv-test:') {
       subscriber.disconnect()
     },
   })
-  await pollUntil(() => list.confirmed, 5000, 10)
+  await pollUntil(() => list.confirmed, waitMs, 10)
   return { list, sync, lines, events: () => lines.map((l) => JSON.parse(l).event) }
 }
 
@@ -66,6 +66,30 @@ test("a revocation stored by one process is in another's mirror within 100 ms", 
   await pollUntil(() => b.list.revoked({ sub: 'alice', iat: 1 }) === 'sub', 1000, 2)
   expect(performance.now() - started).toBeLessThan(100)
 })
+
+test(
+  'a large set (250,000 entries) loads within the per-command deadline of 50 ms, page by page',
+  async () => {
+    const filler = new IORedis(redis.port, '127.0.0.1')
+    const until = now() + 3000
+    await filler.eval(
+      `for i = 1, tonumber(ARGV[1]) do
+      redis.call('ZADD', KEYS[1], ARGV[2] * 1000, '{"jti":"j' .. i .. '","until":' .. ARGV[2] .. '}')
+    end`,
+      1,
+      'rv-big:rv',
+      250_000,
+      until,
+    )
+    filler.disconnect()
+    const big = await mirror(redis.port, 'rv-big:', 50, 20_000)
+    expect(big.list.size).toBe(250_000)
+    expect(big.list.revoked({ jti: 'j249999' })).toBe('jti')
+    // At the first attempt: no read of the whole set passing the deadline, and no retry.
+    expect(big.events().filter((e) => e === 'revocations_unconfirmed')).toEqual([])
+  },
+  30_000,
+)
 
 test('a process that starts later loads what is stored', async () => {
   const a = await mirror()

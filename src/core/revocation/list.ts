@@ -33,6 +33,7 @@ export class RevocationList {
   readonly #listeners = new Set<(entries: readonly Revocation[]) => void>()
   #size = 0
   #nextSweep = 0
+  #nextFullSweep = 0
 
   /** False while the list may lag its store. */
   confirmed = true
@@ -63,14 +64,23 @@ export class RevocationList {
   add(entry: Revocation, nowMs: number): boolean {
     this.#sweepSometimes(nowMs)
     if (entry.until * 1000 <= nowMs) return true
-    if (!this.hasRoomFor(entry)) return false
+    if (!this.hasRoomFor(entry, nowMs)) return false
     // An entry that changes nothing (announced again, written back) costs the listeners nothing.
     if (this.#put(entry)) { for (const listener of this.#listeners) listener([entry]) }
     return true
   }
 
-  /** True when `entry` can be added: the list has room, or already holds what it revokes. */
-  hasRoomFor(entry: Revocation): boolean {
+  /**
+   * True when `entry` can be added at `nowMs`: the list has room, or already holds what it
+   * revokes. A full list first drops its expired entries (at most once a second): they are in
+   * force no longer and must not keep a new revocation out.
+   */
+  hasRoomFor(entry: Revocation, nowMs: number): boolean {
+    if (this.#size >= this.maxEntries && nowMs >= this.#nextFullSweep) {
+      this.#nextFullSweep = nowMs + 1000
+      this.#nextSweep = 0
+      this.#sweepSometimes(nowMs)
+    }
     return this.#size < this.maxEntries || this.#has(entry)
   }
 
@@ -84,7 +94,7 @@ export class RevocationList {
     const added: Revocation[] = []
     for (const entry of entries) {
       if (entry.until * 1000 <= nowMs) continue
-      if (!this.hasRoomFor(entry)) left++
+      if (!this.hasRoomFor(entry, nowMs)) left++
       else if (this.#put(entry)) added.push(entry)
     }
     if (added.length > 0) { for (const listener of this.#listeners) listener(added) }

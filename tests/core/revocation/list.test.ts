@@ -86,6 +86,21 @@ test('RevocationList tells listeners of every change, once per change', () => {
   list.add(entry({ jti: 'c' }), MS)
   // The third change lists only what it changed: `b` was held already.
   assert.deepEqual(seen, [['jti'], ['sub', 'issuer'], ['jti']])
-  assert.equal(list.hasRoomFor(entry({ jti: 'z' })), false)
-  assert.equal(list.hasRoomFor(entry({ jti: 'x' })), true, 'already held')
+  assert.equal(list.hasRoomFor(entry({ jti: 'z' }), MS), false)
+  assert.equal(list.hasRoomFor(entry({ jti: 'x' }), MS), true, 'already held')
+})
+
+test('RevocationList: a full list makes room by dropping its expired entries, also within the minute between sweeps', () => {
+  const list = new RevocationList(2)
+  const soon = (jti: string) => entry({ jti, until: NOW + 10 })
+  assert.equal(list.add(soon('a'), MS), true)
+  assert.equal(list.add(soon('b'), MS), true)
+  assert.equal(list.add(entry({ jti: 'c' }), MS + 1000), false, 'full, none expired')
+  // 20 s later (the periodic sweep ran at MS): a and b are over; the new entry finds room.
+  const later = MS + 20_000
+  assert.equal(list.hasRoomFor(entry({ jti: 'c' }), later), true)
+  assert.equal(list.add(entry({ jti: 'c' }), later), true)
+  assert.equal(list.revoked({ jti: 'c' }), 'jti')
+  assert.equal(list.size, 1)
+  assert.equal(list.addAll([entry({ jti: 'd' }), entry({ jti: 'e' })], later), 1)
 })

@@ -18,9 +18,13 @@ export function addressKey(client: string | undefined): string {
   return `ip:${client ?? ''}`
 }
 
-/** The bucket of a verified token's subject. */
+/**
+ * The bucket of a verified token's subject. A NUL between issuer and subject, which neither
+ * contains: with `:` the issuer `https://a` and subject `b:c` would share the bucket of
+ * `https://a:b` and `c` (one user spending another's limit).
+ */
 export function subjectKey(iss: string | undefined, sub: string | undefined): string {
-  return `sub:${iss ?? ''}:${sub ?? ''}`
+  return `sub:${iss ?? ''}\0${sub ?? ''}`
 }
 
 /** A rate limit (JWTGATE_RATE_LIMIT `100/1m`): `limit` requests per `periodMs`. */

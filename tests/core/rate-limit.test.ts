@@ -3,10 +3,12 @@ import { parseDuration } from '../../src/core/config/values.ts'
 import { GuardedStore } from '../../src/core/limits/guarded.ts'
 import { MemoryStore } from '../../src/core/limits/store.ts'
 import {
+  addressKey,
   parseRateLimit,
   RateLimiter,
   SharedLimiter,
   StoreLimiter,
+  subjectKey,
 } from '../../src/core/rate-limit.ts'
 import { test } from '../helpers/t.ts'
 
@@ -127,4 +129,18 @@ test('StoreLimiter: JWTGATE_RATE_LIMIT in a shared store; a refused bucket is th
   assert.equal(await limiter.take('ip:1', t + 10), 990)
   assert.equal(calls, 3, 'the known refusal costs no store call')
   assert.equal(await limiter.take('ip:1', t + 1000), 0)
+})
+
+test('subjectKey(): no issuer and subject share the bucket of another pair, whatever their colons', () => {
+  const pairs: [string | undefined, string | undefined][] = [
+    ['https://a', 'b:c'],
+    ['https://a:b', 'c'],
+    ['https://a:b:c', undefined],
+    [undefined, 'https://a:b:c'],
+    ['', 'x'],
+    ['x', ''],
+  ]
+  const keys = new Set(pairs.map(([iss, sub]) => subjectKey(iss, sub)))
+  assert.equal(keys.size, pairs.length)
+  assert.notEqual(subjectKey('x', undefined), addressKey('x'))
 })

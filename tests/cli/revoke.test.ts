@@ -54,6 +54,8 @@ test('revoke flags: what is wrong, named by flag', async () => {
     .toMatch(/^--before must be seconds since the epoch/)
   expect(await revocationFromFlags({ token: 'not-a-jwt' }, config, NOW, none))
     .toBe('the --token value is not a compact JWT')
+  expect(await revocationFromFlags({ sub: 'a', until: '1' }, config, NOW, none))
+    .toMatch(/^the revocation would be over already: it ends at 1 \(--until, or --exp plus/)
 })
 
 test('a revocations file: JSON lines, comments and blanks allowed; bad lines named', () => {

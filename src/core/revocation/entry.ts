@@ -129,6 +129,17 @@ export function parseRevocation(
 }
 
 /**
+ * Why a new revocation (POST /revocations, `jwtgate revoke`) would revoke nothing, or undefined:
+ * it would be over already (`until`, or `exp` and its margin, not after now). Entries read from
+ * a store are not asked: expired ones are skipped there.
+ */
+export function overAlready(entry: Revocation, nowSec: number): string | undefined {
+  return entry.until > nowSec
+    ? undefined
+    : `the revocation would be over already: it ends at ${entry.until} ("until", or "exp" plus ${UNTIL_MARGIN_SEC} s), not after now (${nowSec})`
+}
+
+/**
  * The JSON object of an entry, with every field explicit (what is stored and published).
  *
  * @example

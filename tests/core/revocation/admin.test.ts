@@ -68,6 +68,21 @@ test('POST /revocations: bad bodies are 400, large ones 413, other methods 405, 
     assert.equal((await response.json()).code, 'bad_revocation')
   }
   assert.equal(w.stored.length, 0, 'a list with a bad entry stores none')
+  // Entries that would be over already revoke nothing: refused, not answered "revoked".
+  const nowSec = NOW / 1000
+  for (
+    const body of [
+      '{"sub":"alice","until":1}',
+      `{"jti":"x","exp":${nowSec - 7200}}`,
+      `{"issuer":"https://i","until":${nowSec}}`,
+      `[{"sub":"bob"},{"token_sha256":"${'A'.repeat(43)}","until":${nowSec - 1}}]`,
+    ]
+  ) {
+    const response = await revocationsResponse(post(body), w.writes)
+    assert.equal(response.status, 400, body)
+    assert.match((await response.json()).detail, /over already/, body)
+  }
+  assert.equal(w.stored.length, 0)
   const large = await revocationsResponse(post(`{"sub":"${'x'.repeat(70_000)}"}`), w.writes)
   assert.equal(large.status, 413)
   const get = await revocationsResponse(post('', `Bearer ${TOKEN}`, 'GET'), w.writes)

@@ -114,7 +114,7 @@ export async function storeEntry(
         new Promise<boolean>((resolve) => setTimeout(resolve, CONNECT_TIMEOUT_MS, false)),
       ])
       if (!ready) return `Redis did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`
-      await storeRevocation(client, config.redis.prefix, entry, Date.now())
+      await storeRevocation(client, config.redis.prefix, entry)
       return undefined
     } catch (e) {
       return `Redis refused the revocation: ${e instanceof Error ? e.message : String(e)}`

@@ -43,17 +43,24 @@ async function* scanMembers(client: Redis, key: string, minScore: number): Async
   } while (cursor !== '0')
 }
 
+/**
+ * Drops the entries that are over, by Redis's clock (TIME), never a writer's: a `jwtgate revoke`
+ * from a machine whose clock runs ahead would otherwise delete entries still in force for every
+ * instance that starts later.
+ */
+const PRUNE = `local t = redis.call('TIME')
+return redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (t[1] * 1000 + math.floor(t[2] / 1000)))`
+
 /** Stores a revocation in Redis and announces it (one transaction). */
 export async function storeRevocation(
   client: Redis,
   prefix: string,
   entry: Revocation,
-  nowMs: number,
 ): Promise<void> {
   const key = `${prefix}rv`
   const json = JSON.stringify(revocationJson(entry))
   const replies = await client.multi()
-    .zremrangebyscore(key, '-inf', nowMs)
+    .eval(PRUNE, 1, key)
     .zadd(key, entry.until * 1000, json)
     .publish(key, json)
     .exec()
@@ -108,7 +115,7 @@ export class RedisRevocations {
     if (!this.list.hasRoomFor(entry, this.options.now())) {
       throw new Error(`the revocation list is full (${this.list.maxEntries} entries)`)
     }
-    await storeRevocation(this.client, this.options.prefix, entry, this.options.now())
+    await storeRevocation(this.client, this.options.prefix, entry)
     this.#add(entry)
   }
 
@@ -133,7 +140,7 @@ export class RedisRevocations {
       await this.subscriber.subscribe(channel)
       const now = this.options.now()
       const key = `${this.options.prefix}rv`
-      await this.client.zremrangebyscore(key, '-inf', now)
+      await this.client.eval(PRUNE, 1, key)
       const entries: Revocation[] = []
       for await (const member of scanMembers(this.client, key, now)) {
         const entry = this.#parse(member)

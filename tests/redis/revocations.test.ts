@@ -29,7 +29,13 @@ afterAll(async () => {
 })
 
 /** A process's mirror: its own two connections (through `port`, default Redis's own). */
-async function mirror(port = redis.port, prefix = 'rv-test:', timeoutMs = 200, waitMs = 5000) {
+async function mirror(
+  port = redis.port,
+  prefix = 'rv-test:',
+  timeoutMs = 200,
+  waitMs = 5000,
+  clock = Date.now,
+) {
   const lines: string[] = []
   const logger = createLogger({ level: 'debug', format: 'json', sink: (l) => lines.push(l) })
   const config = {
@@ -44,7 +50,7 @@ async function mirror(port = redis.port, prefix = 'rv-test:', timeoutMs = 200, w
   const sync = new RedisRevocations(client, subscriber, list, {
     prefix,
     logger,
-    now: Date.now,
+    now: clock,
     maxLifetimeSec: 3600,
   })
   opened.push({
@@ -90,6 +96,19 @@ test(
   },
   30_000,
 )
+
+test("entries expire in Redis by Redis's clock: a writer whose clock runs 2 h ahead deletes none in force", async () => {
+  const prefix = 'rv-clock:'
+  const a = await mirror(redis.port, prefix)
+  await a.sync.revoke(entry({ jti: 'half-hour', until: now() + 1800 }))
+  const aheadMs = 2 * 3600_000
+  const ahead = await mirror(redis.port, prefix, 200, 5000, () => Date.now() + aheadMs)
+  const later = parseRevocation({ jti: 'later' }, now() + aheadMs / 1000, 3600) as Revocation
+  await ahead.sync.revoke(later)
+  const late = await mirror(redis.port, prefix)
+  expect(late.list.revoked({ jti: 'half-hour' })).toBe('jti')
+  expect(late.list.revoked({ jti: 'later' })).toBe('jti')
+})
 
 test('a process that starts later loads what is stored', async () => {
   const a = await mirror()

@@ -6,6 +6,7 @@ import { appendFileSync, readFileSync, unwatchFile, watchFile, writeSync } from 
 import { availableParallelism, networkInterfaces } from 'node:os'
 import { MAX_IDLE_TIMEOUT_SEC, runtimeDeps, serve } from './adapters/bun.ts'
 import { main } from './cli/main.ts'
+import { utf8Text } from './core/config/secrets.ts'
 import type { Host } from './cli/host.ts'
 
 // The start-up line goes out with one write(2): the first `process.stdout.write` builds Node's
@@ -51,7 +52,7 @@ function exitAfterOutput(code: number): void {
 const host: Host = {
   runtime: `bun ${Bun.version}`,
   env: process.env,
-  readFile: (path) => readFileSync(path, 'utf8'),
+  readFile: (path) => utf8Text(readFileSync(path)),
   appendFile: (path, text) => appendFileSync(path, text),
   networks: () =>
     Object.values(networkInterfaces()).flatMap((list) =>

@@ -5,6 +5,7 @@
 import { runtimeDeps, serve } from './adapters/deno.ts'
 import { main } from './cli/main.ts'
 import type { Host } from './cli/host.ts'
+import { utf8Text } from './core/config/secrets.ts'
 
 const encoder = new TextEncoder()
 
@@ -16,7 +17,7 @@ function writeAll(bytes: Uint8Array): void {
 const host: Host = {
   runtime: `deno ${Deno.version.deno}`,
   env: Deno.env.toObject(),
-  readFile: (path) => Deno.readTextFileSync(path),
+  readFile: (path) => utf8Text(Deno.readFileSync(path)),
   appendFile: (path, text) => Deno.writeTextFileSync(path, text, { append: true }),
   networks() {
     try {

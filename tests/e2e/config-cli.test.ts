@@ -3,6 +3,7 @@
  * overrides next to a file, `schema`, and `explain` (which never contacts the upstream).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { writeFileSync } from 'node:fs'
 import type { JWTPayload } from 'jose'
 import { secret, sign } from '../helpers/keys.ts'
 import { BINARY, runTarget } from '../helpers/process.ts'
@@ -238,6 +239,34 @@ routes:
     const broken = await jwtgate(['check', '--config', files.write('broken.yaml', 'routes: [\n')])
     expect(broken.code).toBe(1)
     expect(lines(broken.stderr)[0]).toContain('is not valid YAML')
+  })
+
+  test('a JSON file that is not JSON: where, never what it holds there (a secret, perhaps)', async () => {
+    const path = files.write('leaky.json', '{"admin": {"token": hunter2-0123456789abcdef}}')
+    const result = await jwtgate(['check', '--config', path])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(`${path}: is not valid JSON`)
+    expect(result.stderr).not.toContain('hunter2')
+    const trailing = await jwtgate(['check', '--config', files.write('comma.json', '{"a": 1,\n}')])
+    expect(trailing.stderr).not.toContain('"a"')
+  })
+
+  test('a secret file that is not UTF-8 text (a binary key) is refused, never read as another key', async () => {
+    const path = `${files.dir}/binary.key`
+    // 48 bytes no UTF-8 text has: read as text, each would become U+FFFD (the same 3 bytes).
+    writeFileSync(path, Uint8Array.from({ length: 48 }, (_, i) => 0x80 + (i % 64)))
+    for (
+      const env of [
+        { JWTGATE_SECRET_FILE: path } as Record<string, string>,
+        { JWTGATE_SECRET: alphaKey.config, JWTGATE_ADMIN_TOKEN_FILE: path },
+      ]
+    ) {
+      const result = await jwtgate(['check'], { JWTGATE_UPSTREAM: upstream.url, ...env })
+      expect(result.code).toBe(1)
+      expect(result.stderr).toContain(
+        `cannot read file ${JSON.stringify(path)}: not UTF-8 text (a binary key goes in as base64:`,
+      )
+    }
   })
 })
 

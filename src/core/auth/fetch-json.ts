@@ -26,6 +26,20 @@ export function insecureUrlProblem(url: string, allowInsecure: boolean): string 
 }
 
 /** A fetch failure with a message safe to log. */
+/**
+ * A key document's URL as logs and `jwtgate check` show it: without user and password, and
+ * without its query (`?…`), where an API key may travel.
+ */
+export function describeUrl(url: string): string {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return '(not a URL)'
+  }
+  return `${u.protocol}//${u.host}${u.pathname}${u.search === '' ? '' : '?…'}`
+}
+
 export class FetchDocumentError extends Error {
   override readonly name = 'FetchDocumentError'
 }

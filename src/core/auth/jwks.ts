@@ -6,7 +6,7 @@
 import type { JWK } from 'jose'
 import type { Logger } from '../log.ts'
 import { importPublicJwk, unusableJwk, type VerifyKey } from './keys.ts'
-import { FetchDocumentError, fetchJson, insecureUrlProblem } from './fetch-json.ts'
+import { describeUrl, FetchDocumentError, fetchJson, insecureUrlProblem } from './fetch-json.ts'
 import type { KeySource } from './source.ts'
 
 export interface RemoteSourceOptions {
@@ -47,8 +47,8 @@ class RemoteKeySource implements KeySource {
   constructor(readonly options: RemoteSourceOptions) {
     this.#jwksUrl = options.jwksUrl
     this.label = options.jwksUrl !== undefined
-      ? `jwks ${options.jwksUrl}`
-      : `oidc ${options.oidcIssuer}`
+      ? `jwks ${describeUrl(options.jwksUrl)}`
+      : `oidc ${describeUrl(options.oidcIssuer!)}`
   }
 
   current(): readonly VerifyKey[] | undefined {

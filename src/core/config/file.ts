@@ -7,6 +7,7 @@ import * as v from 'valibot'
 import type { ConfigIssue } from '../errors.ts'
 import { type FileConfig, FileSchema, LocalFileSchema } from './file-schema.ts'
 import { referenceIssues } from './references.ts'
+import { unreadable } from './secrets.ts'
 import type { ReadFile } from './types.ts'
 
 /** `routes[3].require.claims[0]` from a valibot issue path. */
@@ -43,14 +44,23 @@ async function parseConfigText(
     const { parse } = await import('yaml')
     return { value: parse(text, { uniqueKeys: true, maxAliasCount: 100 }) }
   } catch (e) {
+    if (path.endsWith('.json')) return { issue: { path, message: jsonProblem(text, e) } }
     const reason = e instanceof Error ? e.message.split('\n')[0] : 'unreadable'
-    return {
-      issue: {
-        path,
-        message: `is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${reason}`,
-      },
-    }
+    return { issue: { path, message: `is not valid YAML: ${reason}` } }
   }
+}
+
+/**
+ * Where a JSON file stops being JSON, never what it holds there: a runtime's message may quote
+ * the text around it (V8's does: `..."token":hunter2-ad"...`), a secret perhaps.
+ */
+function jsonProblem(text: string, e: unknown): string {
+  const at = /position (\d+)/.exec(e instanceof Error ? e.message : '')
+  if (at === null) return 'is not valid JSON'
+  const before = text.slice(0, Number(at[1]))
+  const line = before.split('\n').length
+  const column = before.length - before.lastIndexOf('\n')
+  return `is not valid JSON (line ${line}, column ${column})`
 }
 
 /** Validates a parsed file (an empty one is `{}`); returns its value or every problem found. */
@@ -85,8 +95,8 @@ export async function readConfigFile(
   try {
     if (readFile === undefined) throw new Error('no reader')
     text = readFile(path)
-  } catch {
-    issues.push({ path: 'JWTGATE_CONFIG', message: `cannot read file ${JSON.stringify(path)}` })
+  } catch (e) {
+    issues.push({ path: 'JWTGATE_CONFIG', message: unreadable(path, e) })
     return undefined
   }
   const parsed = await parseConfigText(text, path)

@@ -7,6 +7,31 @@ import type { ConfigIssue } from '../errors.ts'
 import type { SecretRefInput } from './file-schema.ts'
 import type { Environment, ReadFile } from './types.ts'
 
+/** A file read for configuration that is not UTF-8 text. */
+export class NotText extends Error {
+  override readonly name = 'NotText'
+}
+
+/**
+ * The text of a file read for configuration (the entrypoints' `readFile`): its bytes as UTF-8,
+ * refused when they are not. Decoded leniently, a binary key file would turn each invalid byte
+ * into U+FFFD (three bytes): another key, and eleven random bytes would pass the 32-byte minimum
+ * as a key anyone can forge with.
+ */
+export function utf8Text(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  } catch {
+    throw new NotText('not UTF-8 text (a binary key goes in as base64:<its bytes in base64>)')
+  }
+}
+
+/** Why a file could not be read, for an issue: its path, and the reason when it is ours to say. */
+export function unreadable(path: string, e: unknown): string {
+  const why = e instanceof NotText ? `: ${e.message}` : ''
+  return `cannot read file ${JSON.stringify(path)}${why}`
+}
+
 /** The message for a `base64:` secret whose rest is not base64. */
 export const INVALID_BASE64 = 'the base64: value is not valid base64'
 
@@ -41,8 +66,8 @@ export function readValueFile(
   }
   try {
     return readFile(path).replace(/\r?\n$/, '')
-  } catch {
-    issues.push({ path: place, message: `cannot read file ${JSON.stringify(path)}` })
+  } catch (e) {
+    issues.push({ path: place, message: unreadable(path, e) })
     return undefined
   }
 }

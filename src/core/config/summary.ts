@@ -3,6 +3,7 @@
  */
 import { describeLimitKey } from '../limits/policy.ts'
 import { describeRedis } from './redis.ts'
+import { describeUrl } from '../auth/fetch-json.ts'
 import { describeKeys } from '../auth/keys.ts'
 import { describeRequirements } from '../auth/requirements.ts'
 import { describeTokenSource } from '../auth/token.ts'
@@ -11,8 +12,10 @@ import type { Config, ProviderConfig, RouteConfig } from './types.ts'
 /** A provider's key sources, e.g. `secret (HS256), jwks https://idp/jwks.json`. */
 function describeKeySources(provider: ProviderConfig): string {
   const parts = provider.keys.local.map((l) => `${l.label} (${describeKeys(l.keys)})`)
-  if (provider.keys.jwksUrl !== undefined) parts.push(`jwks ${provider.keys.jwksUrl}`)
-  if (provider.keys.oidcIssuer !== undefined) parts.push(`oidc ${provider.keys.oidcIssuer}`)
+  if (provider.keys.jwksUrl !== undefined) parts.push(`jwks ${describeUrl(provider.keys.jwksUrl)}`)
+  if (provider.keys.oidcIssuer !== undefined) {
+    parts.push(`oidc ${describeUrl(provider.keys.oidcIssuer)}`)
+  }
   return parts.join(', ')
 }
 

@@ -229,3 +229,26 @@ test('remoteSource() discovers the JWK Set through OIDC metadata with an exactly
     await server.close()
   }
 })
+
+test('remoteSource() logs its URL without user, password or query (an API key may travel there)', async () => {
+  const a = await keyPair('ES256', 'a')
+  const server = await jwksServer({ keys: [a.publicJwk] })
+  const lines: string[] = []
+  const url = new URL(server.url)
+  url.username = 'svc'
+  url.password = 'pw-0123456789'
+  url.search = '?api_key=key-0123456789'
+  const source = remoteSource(options(url.href, lines))
+  try {
+    source.start()
+    await until(() => lines.some((l) => l.includes('jwks_loaded') || l.includes('jwks_failed')))
+    const logged = lines.join('\n')
+    assert.ok(logged.includes(`${url.host}${url.pathname}?…`), logged)
+    for (const secret of ['svc', 'pw-0123456789', 'key-0123456789']) {
+      assert.ok(!logged.includes(secret), secret)
+    }
+  } finally {
+    source.close()
+    await server.close()
+  }
+})

@@ -177,12 +177,30 @@ export async function reloadConfig(
   }
 }
 
-/** True when `next` changes what only a restart changes: addresses, TLS, workers, Redis. */
-function changesListeners(config: Config, next: Config): boolean {
-  return next.host !== config.host || next.port !== config.port ||
-    JSON.stringify(next.admin) !== JSON.stringify(config.admin) ||
-    next.tls?.cert !== config.tls?.cert || next.workers !== config.workers ||
-    JSON.stringify(next.redis) !== JSON.stringify(config.redis)
+/**
+ * The settings `next` changes that only a restart changes: what the listeners were opened with
+ * (addresses, TLS certificate and key, the server's WebSocket limits), the workers, the stores
+ * opened at start (Redis, the revocations file), the logger and the file watch. A reload applies
+ * everything else, the admin token included.
+ */
+export function restartOnly(config: Config, next: Config): string[] {
+  const differ = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b)
+  const server = (c: Config) => {
+    const w = c.websockets
+    return [w.idleTimeoutSec, w.maxMessageBytes, w.maxBufferedBytes]
+  }
+  const changed: [string, boolean][] = [
+    ['listen', next.host !== config.host || next.port !== config.port],
+    ['admin', next.admin?.host !== config.admin?.host || next.admin?.port !== config.admin?.port],
+    ['tls', differ(next.tls, config.tls)],
+    ['websockets (server limits)', differ(server(next), server(config))],
+    ['workers', next.workers !== config.workers],
+    ['redis', differ(next.redis, config.redis)],
+    ['revocations.file', next.revocations.file !== config.revocations.file],
+    ['log', differ(next.log, config.log)],
+    ['watch', next.file?.watch !== config.file?.watch],
+  ]
+  return changed.flatMap(([name, yes]) => (yes ? [name] : []))
 }
 
 /**
@@ -205,9 +223,11 @@ export async function nextConfig(
     })
     return undefined
   }
-  if (changesListeners(config, next.config)) {
-    logger.log('warn', 'reload_listen_unchanged', {
-      reason: 'listen addresses, TLS, workers and the Redis connection change only on restart',
+  const unchanged = restartOnly(config, next.config)
+  if (unchanged.length > 0) {
+    logger.log('warn', 'reload_needs_restart', {
+      settings: unchanged,
+      reason: 'these keep their running values until a restart; the rest of the reload applies',
     })
   }
   return next

@@ -1,0 +1,32 @@
+/** What a reload cannot apply, and says so (reload_needs_restart): the settings bound at start. */
+import { expect, test } from 'bun:test'
+import { restartOnly } from '../../src/cli/serve.ts'
+import { loadConfig } from '../../src/core/config/load.ts'
+
+const BASE = {
+  JWTGATE_UPSTREAM: 'http://127.0.0.1:9',
+  JWTGATE_SECRET: 'a-secret-of-at-least-32-bytes-long-0123',
+  JWTGATE_ADMIN_PORT: '9090',
+  JWTGATE_ADMIN_TOKEN: 'admin-token-0123456789abcdef0123456789',
+}
+
+test('restartOnly(): each setting bound at start is named; what a reload applies is not', async () => {
+  const running = await loadConfig(BASE)
+  const named = async (change: Record<string, string>) =>
+    restartOnly(running, await loadConfig({ ...BASE, ...change }))
+  expect(await named({})).toEqual([])
+  // Applied by a reload: not named (the admin token, the rules, strictness).
+  expect(await named({ JWTGATE_ADMIN_TOKEN: 'another-admin-token-0123456789abcdef' })).toEqual([])
+  expect(await named({ JWTGATE_REVOCATIONS_STRICT: 'true' })).toEqual([])
+  expect(await named({ JWTGATE_PORT: '9999' })).toEqual(['listen'])
+  expect(await named({ JWTGATE_ADMIN_PORT: '9091' })).toEqual(['admin'])
+  expect(await named({ JWTGATE_LOG_LEVEL: 'error' })).toEqual(['log'])
+  expect(await named({ JWTGATE_WEBSOCKET_MAX_MESSAGE: '2mb' })).toEqual([
+    'websockets (server limits)',
+  ])
+  expect(await named({ JWTGATE_REVOCATIONS_FILE: '/tmp/revoked.jsonl' })).toEqual([
+    'revocations.file',
+  ])
+  expect(await named({ JWTGATE_WORKERS: '3', JWTGATE_REDIS_URL: 'redis://127.0.0.1:6379' }))
+    .toEqual(['workers', 'redis'])
+})

@@ -36,10 +36,6 @@ const Duration = v.union(
   ],
   'must be a duration such as 500ms, 30s, 5m, or a number of seconds',
 )
-const StringList = v.union(
-  [v.string(), v.array(v.string())],
-  'must be a string or a list of strings',
-)
 const Integer = (min: number, max: number) =>
   v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max))
 const Port = Integer(0, 65535)
@@ -51,9 +47,21 @@ const SecretRef = v.union(
   'must be a string, { "env": "NAME" } or { "file": "/path" }',
 )
 
+/** Issuers or audiences a token is checked against: an empty list would check nothing. */
+const CheckedList = v.union(
+  [
+    v.pipe(v.string(), v.nonEmpty('is empty: give a value, or leave the key out (no check)')),
+    v.pipe(
+      v.array(v.pipe(v.string(), v.nonEmpty('is empty'))),
+      v.nonEmpty('is an empty list: give a value, or leave the key out (no check)'),
+    ),
+  ],
+  'must be a string or a non-empty list of strings',
+)
+
 const Provider = v.strictObject({
-  issuer: v.optional(StringList),
-  audience: v.optional(StringList),
+  issuer: v.optional(CheckedList),
+  audience: v.optional(CheckedList),
   secret: v.optional(SecretRef),
   publicKey: v.optional(SecretRef),
   jwksUrl: v.optional(Url),

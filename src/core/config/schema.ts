@@ -58,6 +58,18 @@ function parseAlgorithms(text: string): string[] | string {
 }
 
 const list = v.pipe(v.string(), v.transform((s: string) => parseList(s)))
+/**
+ * A list whose items are checked against a token (issuers, audiences): empty means no check, so
+ * a value that names nothing (`,`) is refused rather than read as empty; a blank one is unset.
+ */
+const claimList = v.pipe(
+  v.string(),
+  v.check(
+    (s: string) => s.trim() === '' || parseList(s).length > 0,
+    'names nothing (only commas or spaces): give a value, or leave the variable out (no check)',
+  ),
+  v.transform((s: string) => parseList(s)),
+)
 const spacedList = v.pipe(v.string(), v.transform((s: string) => parseList(s, true)))
 
 /** The schema over the environment; keys are variable names, so issue paths name them. */
@@ -82,8 +94,8 @@ const EnvSchema = v.object({
   JWTGATE_JWKS_TIMEOUT: v.optional(duration, DEFAULTS.provider.jwksTimeout),
   JWTGATE_JWKS_MAX_AGE: v.optional(duration, DEFAULTS.provider.jwksMaxAge),
   JWTGATE_ALLOW_INSECURE_JWKS: v.optional(boolean, text(DEFAULTS.provider.allowInsecureJwks)),
-  JWTGATE_ISSUER: v.optional(list, ''),
-  JWTGATE_AUDIENCE: v.optional(list, ''),
+  JWTGATE_ISSUER: v.optional(claimList, ''),
+  JWTGATE_AUDIENCE: v.optional(claimList, ''),
   JWTGATE_ALGORITHMS: v.optional(orMessage(parseAlgorithms)),
   JWTGATE_CLOCK_SKEW: v.optional(
     parsed((t) => parseInteger(t, 0, 3600), 'must be a whole number of seconds from 0 to 3600'),

@@ -298,3 +298,17 @@ test('route names must be unique', async () => {
 `)
   assert.deepEqual(out, ['routes[1].name: duplicates the name of routes[0]'])
 })
+
+test('an empty issuer or audience list in the file is refused, not read as "no check"', async () => {
+  for (const value of ['[]', '""', '[""]']) {
+    const text = `
+providers:
+  main: { secret: "${SECRET}", audience: ${value} }
+upstreams:
+  api: { url: "http://127.0.0.1:3000/v1" }
+`
+    const out = await problems(text)
+    assert.equal(out.length, 1, `${value}: ${out.join('; ')}`)
+    assert.match(out[0]!, /^providers\.main\.audience/, value)
+  }
+})

@@ -422,3 +422,16 @@ test('websockets: the buffered bound must hold two messages (a sender is held at
   })
   assert.equal(ok.websockets.maxBufferedBytes, 6 * 1024 * 1024)
 })
+
+test('JWTGATE_ISSUER and JWTGATE_AUDIENCE that name nothing are refused, not read as "no check"', async () => {
+  for (const name of ['JWTGATE_ISSUER', 'JWTGATE_AUDIENCE']) {
+    for (const value of [',', ' , ,']) {
+      const out = await issues({ ...BASE, [name]: value })
+      assert.equal(out.length, 1, `${name}=${value}`)
+      assert.match(out[0]!, new RegExp(`^${name}: names nothing`))
+    }
+    // Blank is unset (an env file's NAME=): no check, as documented.
+    const blank = await loadConfig({ ...BASE, [name]: '' })
+    assert.deepEqual(blank.providers[0]!.verify.audiences, [])
+  }
+})

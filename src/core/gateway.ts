@@ -397,7 +397,7 @@ export function createGateway(
     metrics,
     reload(next: Config) {
       const old = state
-      state = buildState(next, stateDeps, old)
+      state = buildState(boundAtStart(next, config), stateDeps, old)
       retireState(old, state)
     },
     drain() {
@@ -454,6 +454,28 @@ function clientOf(s: State, request: Request, info: ConnectionInfo): string | un
   const trusted = s.config.trustedProxies
   if (trusted === 0) return info.clientAddress
   return forwardedClient(request.headers.get('x-forwarded-for'), info.clientAddress, trusted)
+}
+
+/**
+ * `next` with the WebSocket limits the server was started with (`first`'s): the runtime's server
+ * enforces its own copy (Bun's backpressure limit, message cap and idle timeout are set when it
+ * listens), and a relay bounding buffers by a larger reloaded value would let the server drop
+ * messages silently (`send` returning 0). A reload says so (`reload_needs_restart`).
+ */
+function boundAtStart(next: Config, first: Config): Config {
+  const w = next.websockets
+  const f = first.websockets
+  if (
+    w.maxMessageBytes === f.maxMessageBytes && w.maxBufferedBytes === f.maxBufferedBytes &&
+    w.idleTimeoutSec === f.idleTimeoutSec
+  ) return next
+  const websockets = Object.freeze({
+    ...w,
+    maxMessageBytes: f.maxMessageBytes,
+    maxBufferedBytes: f.maxBufferedBytes,
+    idleTimeoutSec: f.idleTimeoutSec,
+  })
+  return Object.freeze({ ...next, websockets })
 }
 
 /** The client's X-Request-Id when it is a sane one, else a new UUID. */

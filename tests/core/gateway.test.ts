@@ -376,3 +376,33 @@ test('gateway logs one access line per request with the decision, never the toke
     await g.close()
   }
 })
+
+test("reload(): the WebSocket limits the server was started with stay (the runtime's server holds its own copy); the rest applies", async () => {
+  const { createGateway } = await import('../../src/core/gateway.ts')
+  const { loadConfig } = await import('../../src/core/config/load.ts')
+  const base = { JWTGATE_UPSTREAM: 'http://127.0.0.1:9', JWTGATE_SECRET: secret(32).config }
+  const gateway = createGateway(await loadConfig(base))
+  try {
+    const started = gateway.config.websockets
+    gateway.reload(
+      await loadConfig({
+        ...base,
+        JWTGATE_WEBSOCKET_MAX_BUFFERED: '100mb',
+        JWTGATE_WEBSOCKET_MAX_MESSAGE: '8mb',
+        JWTGATE_WEBSOCKET_IDLE_TIMEOUT: '10m',
+        JWTGATE_WEBSOCKET_MAX_CONNECTIONS: '7',
+        JWTGATE_PUBLIC_PATHS: '/open/*',
+      }),
+    )
+    const now = gateway.config.websockets
+    assert.deepEqual(
+      [now.maxBufferedBytes, now.maxMessageBytes, now.idleTimeoutSec],
+      [started.maxBufferedBytes, started.maxMessageBytes, started.idleTimeoutSec],
+    )
+    assert.equal(now.maxConnections, 7, 'a gateway-only limit applies')
+    assert.ok(Object.isFrozen(gateway.config) && Object.isFrozen(now))
+    assert.equal(gateway.config.routes.length > 1, true, 'the routes changed')
+  } finally {
+    gateway.close()
+  }
+})

@@ -111,7 +111,8 @@ class DenoClient {
     else if (event.type === 'open') this.#events.opened(this.#socket)
     else if (event.type === 'close') {
       const close = event as CloseEvent
-      this.#events.closed(close.code, close.reason)
+      // Deno reports 0 for a connection that dropped without a close frame: 1006, lost.
+      this.#events.closed(close.code >= 1000 ? close.code : 1006, close.reason)
     }
   }
 }

@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { secret, sign } from '../helpers/keys.ts'
 import { type Gateway, sleep, startGateway, TARGETS } from '../helpers/process.ts'
 import { openClient, rawUpgrade, wsUpstream } from '../helpers/websocket.ts'
+import { pollUntil } from '../helpers/wait.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'jwtgate-ws-'))
 
@@ -173,15 +174,25 @@ for (const target of TARGETS) {
       expect([closed.code, closed.reason]).toEqual([1008, 'token revoked'])
     }, 10_000)
 
-    test('a client that vanishes mid-stream frees the upstream connection', async () => {
-      const seen = upstream.next()
-      const raw = await rawUpgrade(gateway.port, '/echo', { authorization: `Bearer ${token}` })
-      expect(raw.status).toBe(101)
-      const conn = await seen
-      raw.socket.destroy()
-      const up = await Promise.race([conn.closed, sleep(5000).then(() => undefined)])
-      expect(up).toBeDefined()
-    }, 10_000)
+    test(
+      'a client that vanishes mid-stream frees the upstream connection, and is logged as lost',
+      async () => {
+        const seen = upstream.next()
+        const lost = () =>
+          gateway.events('request').filter((e) => e.websocket === true && e.close === 'client_lost')
+        const before = lost().length
+        const raw = await rawUpgrade(gateway.port, '/echo', { authorization: `Bearer ${token}` })
+        expect(raw.status).toBe(101)
+        const conn = await seen
+        raw.socket.destroy()
+        const up = await Promise.race([conn.closed, sleep(5000).then(() => undefined)])
+        expect(up).toBeDefined()
+        // No close frame came: 1006 (Deno reports 0), not a client's clean close.
+        await pollUntil(() => lost().length > before, 3000, 20)
+        expect(lost().at(-1)?.close_code).toBe(1006)
+      },
+      10_000,
+    )
 
     test(
       'a receiver that reads nothing holds the upstream back (its sends stop, nothing is cut); when it leaves, the upstream is closed',

@@ -21,9 +21,11 @@ import {
   authPathProblem,
   callerProblem,
   checked,
+  MAX_TIMER_MS,
   MAX_WORKERS,
   parseDuration,
   parseSize,
+  parseTimerDuration,
 } from './values.ts'
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
@@ -31,10 +33,18 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 const Name = v.pipe(v.string(), v.regex(NAME, 'must be a name of letters, digits, "_", "." or "-"'))
 const Duration = v.union(
   [
+    v.pipe(v.number(), v.minValue(0), v.maxValue(MAX_TIMER_MS / 1000)),
+    v.pipe(v.string(), v.check((s) => parseTimerDuration(s) !== undefined)),
+  ],
+  'must be a duration such as 500ms, 30s, 5m, or a number of seconds, up to 24 days',
+)
+/** A duration no timer waits for (a token's lifetime): any length. */
+const LongDuration = v.union(
+  [
     v.pipe(v.number(), v.minValue(0)),
     v.pipe(v.string(), v.check((s) => parseDuration(s) !== undefined)),
   ],
-  'must be a duration such as 500ms, 30s, 5m, or a number of seconds',
+  'must be a duration such as 12h, 720h, or a number of seconds',
 )
 const Integer = (min: number, max: number) =>
   v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max))
@@ -258,7 +268,7 @@ export const FileSchema = v.strictObject({
     v.strictObject({
       file: v.optional(v.string()),
       strict: v.optional(v.boolean(), DEFAULTS.revocations.strict),
-      maxTokenLifetime: v.optional(Duration, DEFAULTS.revocations.maxTokenLifetime),
+      maxTokenLifetime: v.optional(LongDuration, DEFAULTS.revocations.maxTokenLifetime),
       maxEntries: v.optional(Integer(1, 100_000_000), DEFAULTS.revocations.maxEntries),
     }),
   ),

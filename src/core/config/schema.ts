@@ -24,6 +24,7 @@ import {
   checkedList,
   count,
   duration,
+  longDuration,
   MAX_WORKERS,
   orMessage,
   parsed,
@@ -163,7 +164,7 @@ const EnvSchema = v.object({
   JWTGATE_REVOCATIONS_FILE: v.optional(v.string()),
   JWTGATE_REVOCATIONS_STRICT: v.optional(boolean, text(DEFAULTS.revocations.strict)),
   JWTGATE_REVOCATIONS_MAX_TOKEN_LIFETIME: v.optional(
-    duration,
+    longDuration,
     DEFAULTS.revocations.maxTokenLifetime,
   ),
   JWTGATE_SHUTDOWN_TIMEOUT: v.optional(duration, DEFAULTS.shutdownTimeout),

@@ -123,9 +123,26 @@ export function parsed<T>(parse: Parse<T>, expected: string, secret = false) {
   )
 }
 
+/**
+ * The longest duration a timer can wait (2^31 − 1 ms, 24.8 days): a longer one fires at once in
+ * the runtimes (a shutdown timeout of 600h would cut every request in flight on SIGTERM).
+ */
+export const MAX_TIMER_MS = 2_147_483_647
+
+/** Parses a duration no longer than a timer can wait (MAX_TIMER_MS). */
+export function parseTimerDuration(text: string): number | undefined {
+  const ms = parseDuration(text)
+  return ms !== undefined && ms <= MAX_TIMER_MS ? ms : undefined
+}
+
 export const duration = parsed(
+  parseTimerDuration,
+  'must be a duration such as 500ms, 30s, 5m, or a number of seconds, up to 24 days',
+)
+/** A duration no timer waits for (a token's lifetime): any length. */
+export const longDuration = parsed(
   parseDuration,
-  'must be a duration such as 500ms, 30s, 5m, or a number of seconds',
+  'must be a duration such as 12h, 720h, or a number of seconds',
 )
 export const boolean = parsed(parseBoolean, 'must be true or false')
 export const port = parsed(

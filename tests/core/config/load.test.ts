@@ -318,7 +318,7 @@ test('loadConfig() reports every bad value at once, each naming its variable and
     'JWTGATE_LOG_FORMAT: must be json or pretty',
     'JWTGATE_LOG_LEVEL: must be one of debug, info, warn, error',
     'JWTGATE_PORT: must be a port number from 0 to 65535 (got "abc")',
-    'JWTGATE_UPSTREAM_TIMEOUT: must be a duration such as 500ms, 30s, 5m, or a number of seconds (got "soon")',
+    'JWTGATE_UPSTREAM_TIMEOUT: must be a duration such as 500ms, 30s, 5m, or a number of seconds, up to 24 days (got "soon")',
   ])
 })
 
@@ -434,4 +434,24 @@ test('JWTGATE_ISSUER and JWTGATE_AUDIENCE that name nothing are refused, not rea
     const blank = await loadConfig({ ...BASE, [name]: '' })
     assert.deepEqual(blank.providers[0]!.verify.audiences, [])
   }
+})
+
+test('a duration a timer waits for is at most 24 days (a longer one would fire at once); a token lifetime may be longer', async () => {
+  for (
+    const name of [
+      'JWTGATE_SHUTDOWN_TIMEOUT',
+      'JWTGATE_UPSTREAM_TIMEOUT',
+      'JWTGATE_STREAM_IDLE_TIMEOUT',
+      'JWTGATE_JWKS_TIMEOUT',
+      'JWTGATE_WEBSOCKET_IDLE_TIMEOUT',
+    ]
+  ) {
+    const out = await issues({ ...BASE, [name]: '600h' })
+    assert.equal(out.length, 1, name)
+    assert.match(out[0]!, new RegExp(`^${name}: .*up to 24 days`))
+  }
+  const long = await loadConfig({ ...BASE, JWTGATE_REVOCATIONS_MAX_TOKEN_LIFETIME: '2160h' })
+  assert.equal(long.revocations.maxTokenLifetimeSec, 90 * 86_400)
+  const edge = await loadConfig({ ...BASE, JWTGATE_SHUTDOWN_TIMEOUT: '576h' })
+  assert.equal(edge.shutdownTimeoutMs, 24 * 86_400_000)
 })

@@ -38,6 +38,14 @@ const Duration = v.union(
   ],
   'must be a duration such as 500ms, 30s, 5m, or a number of seconds, up to 24 days',
 )
+/** A deadline: a Duration above 0 (at 0 every call would fail). */
+const Timeout = v.union(
+  [
+    v.pipe(v.number(), v.gtValue(0), v.maxValue(MAX_TIMER_MS / 1000)),
+    v.pipe(v.string(), v.check((s) => (parseTimerDuration(s) ?? 0) > 0)),
+  ],
+  'must be a duration above 0 such as 500ms, 30s, 5m, or a number of seconds, up to 24 days',
+)
 /** A duration no timer waits for (a token's lifetime): any length. */
 const LongDuration = v.union(
   [
@@ -77,7 +85,7 @@ const Provider = v.strictObject({
   jwksUrl: v.optional(Url),
   oidcIssuer: v.optional(Url),
   jwksCooldown: v.optional(Duration, DEFAULTS.provider.jwksCooldown),
-  jwksTimeout: v.optional(Duration, DEFAULTS.provider.jwksTimeout),
+  jwksTimeout: v.optional(Timeout, DEFAULTS.provider.jwksTimeout),
   jwksMaxAge: v.optional(Duration, DEFAULTS.provider.jwksMaxAge),
   allowInsecureJwks: v.optional(v.boolean(), DEFAULTS.provider.allowInsecureJwks),
   algorithms: v.optional(
@@ -127,7 +135,7 @@ const NamedRateLimit = v.strictObject({
 
 const Redis = v.strictObject({
   url: SecretRef,
-  timeout: v.optional(Duration, DEFAULTS.redis.timeout),
+  timeout: v.optional(Timeout, DEFAULTS.redis.timeout),
   onFailure: v.optional(
     v.picklist(['local', 'allow', 'deny'], 'must be local, allow or deny'),
     DEFAULTS.redis.onFailure,
@@ -137,7 +145,7 @@ const Redis = v.strictObject({
 
 const Upstream = v.strictObject({
   url: v.string('must be a URL'),
-  timeout: v.optional(Duration, DEFAULTS.upstream.timeout),
+  timeout: v.optional(Timeout, DEFAULTS.upstream.timeout),
 })
 
 const Scalar = v.union([v.string(), v.number(), v.boolean()])
@@ -235,6 +243,11 @@ const Size = v.union([
   v.pipe(v.number(), v.integer(), v.minValue(0)),
   v.pipe(v.string(), v.check((s) => parseSize(s) !== undefined)),
 ], 'must be a size in bytes, or with a unit: 512k, 10mb, 2g')
+/** A cap on a message or a buffer: above 0 (at 0 nothing would pass). */
+const PositiveSize = v.union([
+  v.pipe(v.number(), v.integer(), v.minValue(1)),
+  v.pipe(v.string(), v.check((s) => (parseSize(s) ?? 0) > 0)),
+], 'must be a size above 0 in bytes, or with a unit: 512k, 10mb, 2g')
 
 /** The whole file. Unknown keys are errors, so a typo never silently weakens a rule. */
 export const FileSchema = v.strictObject({
@@ -318,8 +331,8 @@ export const FileSchema = v.strictObject({
   websockets: v.optional(
     v.strictObject({
       enabled: v.optional(v.boolean(), DEFAULTS.websockets.enabled),
-      maxMessage: v.optional(Size, DEFAULTS.websockets.maxMessage),
-      maxBuffered: v.optional(Size, DEFAULTS.websockets.maxBuffered),
+      maxMessage: v.optional(PositiveSize, DEFAULTS.websockets.maxMessage),
+      maxBuffered: v.optional(PositiveSize, DEFAULTS.websockets.maxBuffered),
       idleTimeout: v.optional(Duration, DEFAULTS.websockets.idleTimeout),
       maxConnections: v.optional(
         Integer(1, 10_000_000),

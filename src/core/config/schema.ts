@@ -32,8 +32,10 @@ import {
   parseList,
   parseWorkers,
   port,
+  positiveSize,
   shown,
   size,
+  timeout,
 } from './values.ts'
 
 function parseSources(text: string): TokenSource[] | undefined {
@@ -92,7 +94,7 @@ const EnvSchema = v.object({
     v.pipe(v.string(), v.url('must be the issuer URL, e.g. https://idp.example.com/realms/main')),
   ),
   JWTGATE_JWKS_COOLDOWN: v.optional(duration, DEFAULTS.provider.jwksCooldown),
-  JWTGATE_JWKS_TIMEOUT: v.optional(duration, DEFAULTS.provider.jwksTimeout),
+  JWTGATE_JWKS_TIMEOUT: v.optional(timeout, DEFAULTS.provider.jwksTimeout),
   JWTGATE_JWKS_MAX_AGE: v.optional(duration, DEFAULTS.provider.jwksMaxAge),
   JWTGATE_ALLOW_INSECURE_JWKS: v.optional(boolean, text(DEFAULTS.provider.allowInsecureJwks)),
   JWTGATE_ISSUER: v.optional(claimList, ''),
@@ -136,7 +138,7 @@ const EnvSchema = v.object({
   JWTGATE_ROLES_CLAIM: v.optional(v.string(), DEFAULTS.route.rolesClaim),
   JWTGATE_FORWARD_CLAIMS: v.optional(orMessage(parseClaimHeaders)),
   JWTGATE_FORWARD_TOKEN: v.optional(boolean, text(DEFAULTS.forwardToken)),
-  JWTGATE_UPSTREAM_TIMEOUT: v.optional(duration, DEFAULTS.upstream.timeout),
+  JWTGATE_UPSTREAM_TIMEOUT: v.optional(timeout, DEFAULTS.upstream.timeout),
   JWTGATE_TRUSTED_PROXIES: v.optional(count, text(DEFAULTS.trustedProxies)),
   JWTGATE_STRIP_HEADERS: v.optional(
     orMessage((s) => {
@@ -189,8 +191,8 @@ const EnvSchema = v.object({
   JWTGATE_MAX_BODY: v.optional(size),
   JWTGATE_STREAM_IDLE_TIMEOUT: v.optional(duration, DEFAULTS.limits.streamIdleTimeout),
   JWTGATE_WEBSOCKETS: v.optional(boolean, text(DEFAULTS.websockets.enabled)),
-  JWTGATE_WEBSOCKET_MAX_MESSAGE: v.optional(size, DEFAULTS.websockets.maxMessage),
-  JWTGATE_WEBSOCKET_MAX_BUFFERED: v.optional(size, DEFAULTS.websockets.maxBuffered),
+  JWTGATE_WEBSOCKET_MAX_MESSAGE: v.optional(positiveSize, DEFAULTS.websockets.maxMessage),
+  JWTGATE_WEBSOCKET_MAX_BUFFERED: v.optional(positiveSize, DEFAULTS.websockets.maxBuffered),
   JWTGATE_WEBSOCKET_IDLE_TIMEOUT: v.optional(duration, DEFAULTS.websockets.idleTimeout),
   JWTGATE_WEBSOCKET_MAX_CONNECTIONS: v.optional(
     parsed(
@@ -204,7 +206,7 @@ const EnvSchema = v.object({
     parsed(parseRateLimit, 'must be requests per period, such as 100/1m or 10/1s'),
   ),
   JWTGATE_REDIS_URL: v.optional(checked(redisUrlProblem)),
-  JWTGATE_REDIS_TIMEOUT: v.optional(duration, DEFAULTS.redis.timeout),
+  JWTGATE_REDIS_TIMEOUT: v.optional(timeout, DEFAULTS.redis.timeout),
   JWTGATE_REDIS_ON_FAILURE: v.optional(
     v.picklist(['local', 'allow', 'deny'], 'must be local, allow or deny'),
     DEFAULTS.redis.onFailure,

@@ -139,6 +139,22 @@ export const duration = parsed(
   parseTimerDuration,
   'must be a duration such as 500ms, 30s, 5m, or a number of seconds, up to 24 days',
 )
+/** A deadline (upstream, JWKS, Redis): a timer duration above 0 — at 0 every call would fail. */
+export const timeout = parsed(
+  (t) => {
+    const ms = parseTimerDuration(t)
+    return ms !== undefined && ms > 0 ? ms : undefined
+  },
+  'must be a duration above 0 such as 500ms, 30s, 5m, or a number of seconds, up to 24 days',
+)
+/** A size above 0 (a message or buffer cap: at 0 nothing would pass). */
+export const positiveSize = parsed(
+  (t) => {
+    const n = parseSize(t)
+    return n !== undefined && n > 0 ? n : undefined
+  },
+  'must be a size above 0 in bytes, or with a unit: 512k, 10mb, 2g',
+)
 /** A duration no timer waits for (a token's lifetime): any length. */
 export const longDuration = parsed(
   parseDuration,

@@ -318,7 +318,7 @@ test('loadConfig() reports every bad value at once, each naming its variable and
     'JWTGATE_LOG_FORMAT: must be json or pretty',
     'JWTGATE_LOG_LEVEL: must be one of debug, info, warn, error',
     'JWTGATE_PORT: must be a port number from 0 to 65535 (got "abc")',
-    'JWTGATE_UPSTREAM_TIMEOUT: must be a duration such as 500ms, 30s, 5m, or a number of seconds, up to 24 days (got "soon")',
+    'JWTGATE_UPSTREAM_TIMEOUT: must be a duration above 0 such as 500ms, 30s, 5m, or a number of seconds, up to 24 days (got "soon")',
   ])
 })
 
@@ -454,4 +454,20 @@ test('a duration a timer waits for is at most 24 days (a longer one would fire a
   assert.equal(long.revocations.maxTokenLifetimeSec, 90 * 86_400)
   const edge = await loadConfig({ ...BASE, JWTGATE_SHUTDOWN_TIMEOUT: '576h' })
   assert.equal(edge.shutdownTimeoutMs, 24 * 86_400_000)
+})
+
+test('a deadline of 0 and a message or buffer cap of 0 are refused: nothing would pass', async () => {
+  for (
+    const [name, value] of [
+      ['JWTGATE_UPSTREAM_TIMEOUT', '0'],
+      ['JWTGATE_JWKS_TIMEOUT', '0s'],
+      ['JWTGATE_REDIS_TIMEOUT', '0ms'],
+      ['JWTGATE_WEBSOCKET_MAX_MESSAGE', '0'],
+      ['JWTGATE_WEBSOCKET_MAX_BUFFERED', '0kb'],
+    ] as const
+  ) {
+    const out = await issues({ ...BASE, [name]: value })
+    assert.equal(out.length, 1, name)
+    assert.match(out[0]!, new RegExp(`^${name}: must be a (duration|size) above 0`))
+  }
 })

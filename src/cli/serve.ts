@@ -205,7 +205,8 @@ export function restartOnly(config: Config, next: Config): string[] {
 
 /**
  * A reload's first step: the configuration loaded again, or undefined when it is invalid
- * (`reload_failed` logged: the running one stays). Settings only a restart changes are warned of.
+ * (`reload_failed` logged: the running one stays), or that moves where revocations are kept. Other
+ * settings only a restart changes are warned of.
  */
 export async function nextConfig(
   host: Host,
@@ -224,6 +225,20 @@ export async function nextConfig(
     return undefined
   }
   const unchanged = restartOnly(config, next.config)
+  // Where revocations are read is opened at start: a reload that moved it would have
+  // `jwtgate revoke` write where this gateway does not read (a revocation not in force, while
+  // it says "revoked"). Refused, so that the operator restarts.
+  const stores = unchanged.filter((name) => name === 'redis' || name === 'revocations.file')
+  if (stores.length > 0) {
+    logger.log('error', 'reload_failed', {
+      trigger,
+      problems: stores.map((name) =>
+        `${name}: where revocations and shared limits are kept changes only on restart`
+      ),
+      keeping: 'the running configuration',
+    })
+    return undefined
+  }
   if (unchanged.length > 0) {
     logger.log('warn', 'reload_needs_restart', {
       settings: unchanged,

@@ -1,5 +1,6 @@
 /** What a reload cannot apply, and says so (reload_needs_restart): the settings bound at start. */
 import { expect, test } from 'bun:test'
+import type { Host } from '../../src/cli/host.ts'
 import { restartOnly } from '../../src/cli/serve.ts'
 import { loadConfig } from '../../src/core/config/load.ts'
 
@@ -29,4 +30,27 @@ test('restartOnly(): each setting bound at start is named; what a reload applies
   ])
   expect(await named({ JWTGATE_WORKERS: '3', JWTGATE_REDIS_URL: 'redis://127.0.0.1:6379' }))
     .toEqual(['workers', 'redis'])
+})
+
+test('nextConfig(): a reload that moves where revocations are kept is refused; one changing the log level applies, warned', async () => {
+  const { nextConfig } = await import('../../src/cli/serve.ts')
+  const { createLogger } = await import('../../src/core/log.ts')
+  const files: Record<string, string> = {}
+  const host = { readFile: (path: string) => files[path] ?? '' } as unknown as Host
+  const file = (extra: string) =>
+    `providers:\n  main: { secret: "${BASE.JWTGATE_SECRET}" }\nupstreams:\n  api: { url: "http://127.0.0.1:9" }\nroutes:\n  - { name: all, path: "/*", upstream: api }\n${extra}`
+  const env = { JWTGATE_CONFIG: '/etc/gw.yaml' }
+  files['/etc/gw.yaml'] = file('')
+  const running = await loadConfig(env, { readFile: host.readFile })
+  const lines: string[] = []
+  const logger = createLogger({ level: 'debug', format: 'json', sink: (l) => lines.push(l) })
+  const events = () => lines.map((l) => JSON.parse(l))
+  files['/etc/gw.yaml'] = file('revocations: { file: /var/lib/jwtgate/revoked.jsonl }\n')
+  expect(await nextConfig(host, env, running, logger, 'SIGHUP')).toBeUndefined()
+  expect(events().at(-1)).toMatchObject({ event: 'reload_failed', level: 'error' })
+  expect(String(events().at(-1)!.problems)).toContain('revocations.file')
+  files['/etc/gw.yaml'] = file('log: { level: warn }\n')
+  const applied = await nextConfig(host, env, running, logger, 'SIGHUP')
+  expect(applied?.config.log.level).toBe('warn')
+  expect(events().at(-1)).toMatchObject({ event: 'reload_needs_restart', settings: ['log'] })
 })

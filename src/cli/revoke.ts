@@ -7,8 +7,7 @@
  */
 import type { Config } from '../core/config/types.ts'
 import {
-  overAlready,
-  parseRevocation,
+  parseNewRevocation,
   type Revocation,
   revocationJson,
   tokenHash,
@@ -88,11 +87,10 @@ export async function revocationFromFlags(
     value.exp ??= exp
   }
   for (const k of Object.keys(value)) if (value[k] === undefined) delete value[k]
-  const entry = parseRevocation(value, nowSec, config.revocations.maxTokenLifetimeSec)
-  const problem = typeof entry === 'string' ? entry : overAlready(entry, nowSec)
-  return problem !== undefined
-    ? problem.replace(/"(\w+)"/g, (_, f) => `--${f === 'token_sha256' ? 'token' : f}`)
-    : entry as Revocation
+  const entry = parseNewRevocation(value, nowSec, config.revocations.maxTokenLifetimeSec)
+  return typeof entry === 'string'
+    ? entry.replace(/"(\w+)"/g, (_, f) => `--${f === 'token_sha256' ? 'token' : f}`)
+    : entry
 }
 
 /** Stores `entry` where the gateways of `config` read revocations; the problem, if any. */

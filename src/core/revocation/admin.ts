@@ -6,7 +6,7 @@
  * stored where every gateway reads it (Redis, or the revocations file); when it cannot be, 503.
  */
 import { FetchDocumentError, readCapped } from '../auth/fetch-json.ts'
-import { overAlready, parseRevocation, type Revocation, revocationJson } from './entry.ts'
+import { parseNewRevocation, type Revocation, revocationJson } from './entry.ts'
 
 /** What the admin listener needs to take revocations. */
 export interface RevocationWrites {
@@ -110,12 +110,10 @@ export async function revocationsResponse(
   const now = Math.floor(writes.now() / 1000)
   const entries: Revocation[] = []
   for (const [i, item] of items.entries()) {
-    const parsed = parseRevocation(item, now, writes.maxLifetimeSec)
-    const refused = typeof parsed === 'string' ? parsed : overAlready(parsed, now)
-    if (refused !== undefined) {
-      return problem(400, 'bad_revocation', Array.isArray(value) ? `[${i}]: ${refused}` : refused)
+    const entry = parseNewRevocation(item, now, writes.maxLifetimeSec)
+    if (typeof entry === 'string') {
+      return problem(400, 'bad_revocation', Array.isArray(value) ? `[${i}]: ${entry}` : entry)
     }
-    const entry = parsed as Revocation
     entries.push(entry)
   }
   const stored: Record<string, string | number>[] = []

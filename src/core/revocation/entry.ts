@@ -129,14 +129,18 @@ export function parseRevocation(
 }
 
 /**
- * Why a new revocation (POST /revocations, `jwtgate revoke`) would revoke nothing, or undefined:
- * it would be over already (`until`, or `exp` and its margin, not after now). Entries read from
- * a store are not asked: expired ones are skipped there.
+ * A new revocation (POST /revocations, `jwtgate revoke`): parseRevocation's, also refused when it
+ * would revoke nothing — over already (`until`, or `exp` and its margin, not after now). Entries
+ * read from a store are parsed with parseRevocation: expired ones are skipped there.
  */
-export function overAlready(entry: Revocation, nowSec: number): string | undefined {
-  return entry.until > nowSec
-    ? undefined
-    : `the revocation would be over already: it ends at ${entry.until} ("until", or "exp" plus ${UNTIL_MARGIN_SEC} s), not after now (${nowSec})`
+export function parseNewRevocation(
+  value: unknown,
+  nowSec: number,
+  maxLifetimeSec: number,
+): Revocation | string {
+  const entry = parseRevocation(value, nowSec, maxLifetimeSec)
+  if (typeof entry === 'string' || entry.until > nowSec) return entry
+  return `the revocation would be over already: it ends at ${entry.until} ("until", or "exp" plus ${UNTIL_MARGIN_SEC} s), not after now (${nowSec})`
 }
 
 /**

@@ -12,6 +12,7 @@ import type { Decision } from '../decide.ts'
 import { ClientClosedError, GatewayError, UnavailableError, UpstreamError } from '../errors.ts'
 import type { Config, RouteConfig } from '../config/types.ts'
 import { type Client, forwarded, type ProxyDeps } from '../proxy/proxy.ts'
+import { forwardedProto } from '../proxy/headers.ts'
 import { upstreamUrl } from '../proxy/url.ts'
 import { tokenHash } from '../revocation/entry.ts'
 import type { Target } from '../routing/path.ts'
@@ -181,8 +182,15 @@ export function checkWebSocketCheck(s: State, request: Request, decision: Decisi
   const h = request.headers
   if (!h.has('sec-websocket-key') && !isWebSocketUpgrade(h)) return
   checkWebSocketRoute(s.config, decision.route.route)
-  const proto = h.get('x-forwarded-proto')?.trim().toLowerCase() === 'https' ? 'https' : 'http'
-  checkOrigin(s, decision, h.get('origin'), h.get('x-forwarded-host') ?? h.get('host'), proto)
+  // The asking proxy is one more trusted hop, as for the check's client (forwardedClient).
+  const proto = forwardedProto(h.get('x-forwarded-proto'), 'http', s.config.trustedProxies + 1)
+  checkOrigin(
+    s,
+    decision,
+    h.get('origin'),
+    h.get('x-forwarded-host') ?? h.get('host'),
+    proto === 'https' ? 'https' : 'http',
+  )
 }
 
 /**

@@ -55,7 +55,18 @@ export interface TokenHeader {
   readonly carries: (value: string) => boolean
 }
 
-const isBearer = (value: string) => value.slice(0, 7).toLowerCase() === 'bearer '
+/**
+ * True when `value` starts with the scheme name `Bearer`, in any case (RFC 9110 §11.1), compared
+ * by character codes: no string is made for a test every request with a token makes.
+ */
+function hasBearerScheme(value: string): boolean {
+  return value.length >= 6 && (value.charCodeAt(0) | 32) === 98 &&
+    (value.charCodeAt(1) | 32) === 101 && (value.charCodeAt(2) | 32) === 97 &&
+    (value.charCodeAt(3) | 32) === 114 && (value.charCodeAt(4) | 32) === 101 &&
+    (value.charCodeAt(5) | 32) === 114
+}
+/** `Bearer ` and what follows: a bearer credential. */
+const isBearer = (value: string) => hasBearerScheme(value) && value.charCodeAt(6) === 32
 const always = () => true
 const QUERY_NAME = /^[A-Za-z0-9._~-]+$/
 const NO_TOKEN_AFTER = 'The token must follow its marker in Sec-WebSocket-Protocol.'
@@ -75,7 +86,7 @@ const SOURCE_KINDS: { readonly [K in TokenSource['kind']]: SourceKind<Of<K>> } =
       // Another scheme (Basic, Digest …) is no token. But a Bearer credential anywhere — also in
       // a second Authorization header, which arrives joined with ", " — must be exactly
       // `Bearer <token>` (RFC 6750 §2.1: scheme case-insensitive, one space).
-      if (value.slice(0, 6).toLowerCase() !== 'bearer') {
+      if (!hasBearerScheme(value)) {
         if (value.indexOf(',') >= 0 && BEARER_AFTER_COMMA.test(value)) {
           throw new TokenError('token_malformed', ONE_BEARER)
         }

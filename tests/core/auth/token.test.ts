@@ -65,6 +65,28 @@ test('extractToken() reads a Bearer token, scheme case-insensitive', () => {
   assert.equal(extract({ authorization: `BEARER ${JWT}` })?.token, JWT)
 })
 
+test('the Bearer scheme in each of its 64 case spellings, and no one-character change of it', () => {
+  // Compared by character codes (no lower-cased copy): every spelling a case-insensitive
+  // comparison accepts, and none of the bytes next to a letter (`@` beside `A`, `` ` `` beside
+  // `a`, `[`, `{`, `^` …).
+  for (let mask = 0; mask < 64; mask++) {
+    const scheme = [...'bearer'].map((c, i) => (mask & (1 << i) ? c.toUpperCase() : c)).join('')
+    assert.equal(extract({ authorization: `${scheme} ${JWT}` })?.token, JWT, scheme)
+    assert.equal(extract({ 'x-token': `${scheme} ${JWT}` }, ALL)?.token, JWT, scheme)
+  }
+  for (let i = 0; i < 6; i++) {
+    for (let code = 0x21; code < 0x7f; code++) {
+      const c = String.fromCharCode(code)
+      if (c.toLowerCase() === 'bearer'[i]) continue
+      const scheme = `${'Bearer'.slice(0, i)}${c}${'Bearer'.slice(i + 1)}`
+      assert.equal(extract({ authorization: `${scheme} ${JWT}` }), undefined, scheme)
+      // A custom header's value without the prefix is the token itself, whole.
+      const found = extractToken(new Headers({ 'x-token': `${scheme} x` }), '', ALL, 8192)
+      assert.equal(found?.token, `${scheme} x`, scheme)
+    }
+  }
+})
+
 test('extractToken() treats another scheme or no header as no token', () => {
   assert.equal(extract({}), undefined)
   assert.equal(extract({ authorization: 'Basic dXNlcjpwYXNz' }), undefined)

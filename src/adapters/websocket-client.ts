@@ -376,7 +376,9 @@ export class SocketWebSocket extends EventTarget {
       if (this.#fragments === undefined) return this.#fail(1002, 'protocol error')
       this.#fragmentBytes += payload.length
       if (this.#fragmentBytes > this.#maxMessage) return this.#fail(1009, 'message too big')
-      this.#fragments.push(Buffer.from(payload))
+      // An empty one adds nothing to keep: what is held grows with bytes, never with frames (an
+      // upstream could send 2-byte empty continuations without end).
+      if (payload.length > 0) this.#fragments.push(Buffer.from(payload))
       if (!fin) return
       const whole = Buffer.concat(this.#fragments)
       const kind = this.#fragmentOpcode

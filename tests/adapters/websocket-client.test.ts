@@ -130,6 +130,35 @@ test('fragments are joined; a ping is answered with a pong; a close is answered 
   expect(sent[(sent[1]! & 0x7f) + 6]).toBe(0x88) // then the close answered
 })
 
+test('empty continuation frames cost no memory: what is held grows with bytes, not frames', async () => {
+  // 2 bytes each on the wire: an upstream sending them without end must not grow the gateway.
+  const EMPTY_FRAMES = 400_000
+  let socket: Socket | undefined
+  const pong = Promise.withResolvers<void>()
+  const port = await rawServer((s) => {
+    socket = s
+    s.on('data', (c: Buffer) => {
+      if (c.includes(0x8a)) pong.resolve()
+    })
+    s.write(frame(0x1, 'a', false))
+    s.write(Buffer.concat(Array.from({ length: EMPTY_FRAMES }, () => frame(0x0, '', false))))
+    // Answered once every frame before it was read: the client reads in order.
+    s.write(frame(0x9, 'pp'))
+  })
+  Bun.gc(true)
+  const before = process.memoryUsage().heapUsed
+  const ws = new SocketWebSocket(`ws://127.0.0.1:${port}/`)
+  const e = events(ws)
+  await pong.promise
+  Bun.gc(true)
+  const grown = process.memoryUsage().heapUsed - before
+  socket!.write(frame(0x0, 'b', true))
+  await Bun.sleep(50)
+  expect(e.messages).toEqual(['ab'])
+  ws.close(1000, '')
+  expect(grown).toBeLessThan(8 * 1024 * 1024)
+})
+
 for (
   const [what, bytes, code] of [
     ['a frame over the size cap', frame(0x2, new Uint8Array(2000)), 1009],

@@ -36,13 +36,16 @@ interface Setup {
 }
 
 /** A State over one recording upstream; `file` adds to (or replaces parts of) the configuration. */
-async function setup(file: Record<string, unknown> = {}, respond?: Handler): Promise<Setup> {
+async function setup(
+  file: Record<string, unknown> | ((upstreamUrl: string) => Record<string, unknown>) = {},
+  respond?: Handler,
+): Promise<Setup> {
   const upstream = await recordingUpstream(respond)
   const text = JSON.stringify({
     providers: { p: { issuer: 'https://p.test', secret: HS.config } },
     upstreams: { api: { url: `${upstream.url}/base` } },
     routes: [{ path: '/*', upstream: 'api', claimHeaders: { sub: 'X-User-Id', roles: 'X-Roles' } }],
-    ...file,
+    ...(typeof file === 'function' ? file(upstream.url) : file),
   })
   const config = await loadConfig({ JWTGATE_CONFIG: 'x.json' }, { readFile: () => text })
   const state = buildState(config, { fetch, now: Date.now, logger: silentLogger })
@@ -112,6 +115,37 @@ test('proxy() reports the upstream, its status and time, and the sizes from Cont
     assert.equal(seen.headers.get('x-forwarded-for'), '192.0.2.7')
     assert.equal(seen.headers.get('x-forwarded-host'), 'gw.test')
     assert.equal(seen.headers.get('x-request-id'), 'req-1')
+  } finally {
+    await g.close()
+  }
+})
+
+test('proxy(): the upstream timeout ends with the response headers, a slow body and a slow upload go on', async () => {
+  // The deadline's slot is given up once the headers arrive: were it kept, the sweep would abort
+  // the body 150 ms in (deadline.ts), or a watched upload still moving.
+  const g = await setup(
+    (url) => ({ upstreams: { api: { url: `${url}/base`, timeout: '150ms' } } }),
+    async (r) => {
+      const got = await r.text()
+      return new Response(
+        new ReadableStream({
+          async start(c) {
+            c.enqueue(new TextEncoder().encode(`${got.length}:a`))
+            await new Promise((res) => setTimeout(res, 400))
+            c.enqueue(new TextEncoder().encode('b'))
+            c.close()
+          },
+        }),
+      )
+    },
+  )
+  try {
+    for (const init of [{}, { method: 'POST', body: 'x'.repeat(10) }]) {
+      const headers = { authorization: `Bearer ${await token()}` }
+      const p = await send(g.state, clientRequest('/slow', { ...init, headers }))
+      assert.equal(p.response.status, 200)
+      assert.equal(await p.response.text(), `${'body' in init ? 10 : 0}:ab`)
+    }
   } finally {
     await g.close()
   }

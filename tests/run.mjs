@@ -111,6 +111,7 @@ run('unit tests (bun test)', bin('bun'), [
   'tests/core',
   'tests/cli',
   'tests/redis',
+  'tests/bench',
   'tests/adapters/bun.test.ts',
   'tests/adapters/websocket-client.test.ts',
 ], bunCounts)

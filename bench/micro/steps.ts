@@ -1,0 +1,178 @@
+/**
+ * @module Where jwtgate's CPU per request goes above bun-floor's, step by step, in one process:
+ *   node_modules/.bin/bun bench/micro/steps.ts        (STEPS_REQUEST=browser STEPS_ROUNDS=12 STEPS_CALLS=60000)
+ * Copies of `src/` with one more step cut out each (cuts.ts, cumulative), and bun-floor's
+ * per-request work (`floor` below: the shared harness's peer, without its server), each answered
+ * by the same stub upstream, in alternating rounds; medians of µs per request (a new client
+ * Request each call, ~1.5 µs of every figure, as a server hands one over). Between runs of the
+ * shared harness the noise on this machine is ±3 µs per request; here it is ±0.3–0.5, which is
+ * what makes steps of a fraction of a µs visible. The request is the harness's (`wrk`: Host and a
+ * bearer token) or a browser's (`browser`: ten headers). Bun only (the copies import as Bun does).
+ */
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fixture } from './fixtures.ts'
+import { applyEdit, CUTS } from './cuts.ts'
+import { clientRequest } from './fixtures.ts'
+
+const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } })
+  .process.env
+const ROUNDS = Number(env.STEPS_ROUNDS ?? 12)
+const CALLS = Number(env.STEPS_CALLS ?? 60_000)
+const BROWSER = env.STEPS_REQUEST === 'browser'
+
+const root = new URL('../..', import.meta.url).pathname
+/** Under the checkout, so that the copies resolve jose and valibot as src/ does; removed at the end. */
+const scratch = join(root, 'bench', '.steps')
+
+const BODY = '{"ok":true,"service":"bench-upstream","items":[1,2,3]}'
+/** The upstream: a sized response at once, as the harness's nginx sends. */
+const stub = (_url: string, _init: RequestInit) =>
+  Promise.resolve(
+    new Response(BODY, {
+      headers: { 'content-type': 'application/json', 'content-length': String(BODY.length) },
+    }),
+  )
+
+const f = await fixture('HS256')
+const request = BROWSER
+  ? () => clientRequest(f.token)
+  : () =>
+    new Request('http://127.0.0.1:18090/', {
+      headers: { host: '127.0.0.1:18090', authorization: `Bearer ${f.token}` },
+    })
+
+// bun-floor's per-request work (../shared/bench's peer, which the harness serves): hop-by-hop
+// fields out both ways, Host and Authorization out, X-Forwarded-*, X-Request-Id and X-User-Id
+// set in place, the path cut from the URL, one shared abort signal.
+const shared = new AbortController()
+function dropHopByHop(h: Headers): void {
+  let drop: string[] | undefined
+  for (const name of h.keys()) {
+    switch (name) {
+      case 'connection':
+      case 'keep-alive':
+      case 'te':
+      case 'trailer':
+      case 'transfer-encoding':
+      case 'upgrade':
+        ;(drop ??= []).push(name)
+        break
+      default:
+        if (name.startsWith('proxy-')) (drop ??= []).push(name)
+    }
+  }
+  if (drop === undefined) return
+  const connection = h.get('connection')
+  if (connection !== null) {
+    for (const listed of connection.split(',')) {
+      const n = listed.trim()
+      if (n !== '') drop.push(n)
+    }
+  }
+  for (const name of drop) h.delete(name)
+}
+function floor(req: Request): Promise<Response> {
+  const id = crypto.randomUUID()
+  const h = req.headers
+  const host = h.get('host')
+  dropHopByHop(h)
+  h.delete('host')
+  h.delete('authorization')
+  h.set('x-forwarded-for', '192.0.2.7')
+  h.set('x-forwarded-proto', 'http')
+  if (host !== null) h.set('x-forwarded-host', host)
+  h.set('x-request-id', id)
+  h.set('x-user-id', 'anonymous')
+  const url = req.url
+  const slash = url.indexOf('/', url.indexOf('://') + 3)
+  const init = {
+    method: req.method,
+    headers: h,
+    body: req.body,
+    redirect: 'manual',
+    decompress: false,
+    signal: shared.signal,
+  } as RequestInit
+  return stub('http://127.0.0.1:9' + url.slice(slash), init).then((res) => {
+    dropHopByHop(res.headers)
+    res.headers.set('x-request-id', id)
+    return res
+  })
+}
+
+/** Copies of src/: [0] as it is, [i] with cuts 1..i. */
+function copies(): string[] {
+  rmSync(scratch, { recursive: true, force: true })
+  const dirs: string[] = []
+  const edited = new Map<string, string>()
+  for (let i = 0; i <= CUTS.length; i++) {
+    const dir = join(scratch, String(i))
+    mkdirSync(dir, { recursive: true })
+    cpSync(join(root, 'src'), join(dir, 'src'), { recursive: true })
+    if (i > 0) {
+      for (const edit of CUTS[i - 1]!.edits) {
+        const text = edited.get(edit.file) ?? readFileSync(join(root, 'src', edit.file), 'utf8')
+        edited.set(edit.file, applyEdit(text, edit))
+      }
+    }
+    for (const [file, text] of edited) writeFileSync(join(dir, 'src', file), text)
+    dirs.push(join(dir, 'src'))
+  }
+  return dirs
+}
+
+interface Handler {
+  readonly label: string
+  readonly fetch: (request: Request) => Promise<Response>
+}
+
+const handlers: Handler[] = [{ label: "bun-floor's per-request work", fetch: floor }]
+try {
+  const dirs = copies()
+  for (let i = 0; i < dirs.length; i++) {
+    const { createGateway } = await import(join(dirs[i]!, 'core', 'gateway.ts'))
+    const gateway = createGateway(f.config, {
+      fetchInit: { decompress: false },
+      headerBuild: 'edit',
+      connectionIdleMs: 120_000,
+      fetch: stub as unknown as typeof fetch,
+    })
+    const info = { clientAddress: '192.0.2.7', protocol: 'http' as const }
+    handlers.push({
+      label: i === 0 ? 'jwtgate' : `… without ${CUTS[i - 1]!.label}`,
+      fetch: (r) => gateway.fetch(r, info),
+    })
+  }
+} finally {
+  rmSync(scratch, { recursive: true, force: true })
+}
+
+const times: number[][] = handlers.map(() => [])
+const gc = (globalThis as unknown as { Bun?: { gc(full: boolean): void } }).Bun?.gc
+for (let round = 0; round < ROUNDS; round++) {
+  for (let h = 0; h < handlers.length; h++) {
+    gc?.(true)
+    const handler = handlers[h]!
+    const started = performance.now()
+    for (let i = 0; i < CALLS; i++) {
+      const response = await handler.fetch(request())
+      if (response.status !== 200) throw new Error(`${handler.label}: ${response.status}`)
+    }
+    times[h]!.push(((performance.now() - started) * 1000) / CALLS)
+  }
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!
+const medians = times.map(median)
+console.log(
+  `${
+    BROWSER ? 'A browser-like request (ten headers)' : 'The harness’s request (Host, bearer token)'
+  }` +
+    `, ${ROUNDS} alternating rounds of ${CALLS} calls, median µs per request:\n`,
+)
+console.log('| what runs | µs | step |\n|---|--:|--:|')
+for (let h = 0; h < handlers.length; h++) {
+  const step = h >= 2 ? (medians[h - 1]! - medians[h]!).toFixed(2) : ''
+  console.log(`| ${handlers[h]!.label} | ${medians[h]!.toFixed(2)} | ${step} |`)
+}

@@ -10,7 +10,13 @@ import { Channel, type Message, readLines } from '../../src/cli/workers/channel.
 import { availableCores, cgroupQuota, workerCount } from '../../src/cli/workers/count.ts'
 import { mergeMetrics } from '../../src/cli/workers/metrics.ts'
 import { type PrimaryTimings, runPrimary } from '../../src/cli/workers/primary.ts'
-import { runWorker } from '../../src/cli/workers/worker.ts'
+import { Shared } from '../../src/cli/workers/shared.ts'
+import { runWorker, sharedFetch } from '../../src/cli/workers/worker.ts'
+import { remoteSource } from '../../src/core/auth/jwks.ts'
+import { loadConfig } from '../../src/core/config/load.ts'
+import { silentLogger } from '../../src/core/log.ts'
+import { jwksServer } from '../helpers/files.ts'
+import { keyPair } from '../helpers/keys.ts'
 import { COPY_GAUGES, Metrics } from '../../src/core/metrics.ts'
 import { secret, sign } from '../helpers/keys.ts'
 import { sleep } from '../helpers/process.ts'
@@ -131,6 +137,62 @@ const files = (map: Record<string, string>) => (path: string) => {
   if (path in map) return map[path]!
   throw new Error('ENOENT')
 }
+
+test('a key set the primary shares: a copy counts the cooldown from its fetch, so a rotation reaches every worker within one cooldown', async () => {
+  const k1 = await keyPair('ES256', 'k1')
+  const k2 = await keyPair('ES256', 'k2')
+  const jwks = jwksServer([k1.publicJwk])
+  let now = 1_000_000
+  const clock = () => now
+  try {
+    const config = await loadConfig({
+      JWTGATE_UPSTREAM: 'http://127.0.0.1:9',
+      JWTGATE_JWKS_URL: jwks.url,
+      JWTGATE_JWKS_COOLDOWN: '30s',
+    })
+    const shared = new Shared(config, globalThis.fetch, clock)
+    // A worker's key source, asking the primary over its channel (worker.ts's keyFetch); pair()'s
+    // second end answers, as the primary's does.
+    const worker = () => {
+      const { primary: channel } = pair((m, reply) =>
+        void shared.fetchDocument(String(m.url)).then(reply)
+      )
+      return remoteSource({
+        ...config.providers[0]!.keys,
+        algorithms: undefined,
+        fetch: ((url: string, init?: RequestInit) =>
+          sharedFetch(channel, url, init)) as typeof fetch,
+        now: clock,
+        logger: silentLogger,
+      })
+    }
+    const first = worker()
+    first.start()
+    await pollUntil(() => Promise.resolve(first.current() !== undefined), 3000)
+    expect(jwks.fetches).toBe(1)
+    // The key rotates 10 s after the primary's fetch; a second worker is given the kept copy.
+    now += 10_000
+    jwks.keys = [k1.publicJwk, k2.publicJwk]
+    const second = worker()
+    second.start()
+    await pollUntil(() => Promise.resolve(second.current() !== undefined), 3000)
+    expect(jwks.fetches).toBe(1)
+    expect(second.current()!.map((k) => k.kid)).toEqual(['k1'])
+    // Within the cooldown of the copy's fetch: nothing fetched, for either worker.
+    now += 19_000
+    expect(await second.refresh()).toBe(false)
+    expect(jwks.fetches).toBe(1)
+    // One cooldown after the primary's fetch (not after the second worker's ask, 10 s later).
+    now += 1_001
+    expect(await second.refresh()).toBe(true)
+    expect(jwks.fetches).toBe(2)
+    expect(second.current()!.map((k) => k.kid)).toEqual(['k1', 'k2'])
+    first.close()
+    second.close()
+  } finally {
+    jwks.stop()
+  }
+})
 
 test('workers auto under Bun: three for every four cores — the CPUs, capped by the tightest cgroup quota on the way to the root, rounded down', () => {
   // As under Bun: a worker keeps ~4/3 cores busy.

@@ -11,9 +11,17 @@ import type { TakeResult } from '../../core/limits/gcra.ts'
 import { MemoryStore } from '../../core/limits/store.ts'
 import { RateLimiter, type RemoteTake } from '../../core/rate-limit.ts'
 
-/** What a worker learns of a fetch: a status and body, or why there is none. */
+/**
+ * What a worker learns of a fetch: a status and body — with how long ago the primary's fetch of it
+ * began, when it is a copy kept for the window — or why there is none.
+ */
 export type FetchReply =
-  | { readonly status: number; readonly body: string; readonly tooLarge?: boolean }
+  | {
+    readonly status: number
+    readonly body: string
+    readonly tooLarge?: boolean
+    readonly ageMs?: number
+  }
   | { readonly error: string }
 
 /** How long the primary waits for a key document (the workers keep their own, shorter deadlines). */
@@ -70,12 +78,17 @@ export class Shared {
 
   /**
    * GETs a key document for a worker. A fetch in flight is shared; a successful one is reused
-   * within the window; a failed one is not kept (each worker retries with its own back-off).
+   * within the window, with its age (from when its fetch began: the worker's cooldown counts
+   * from there, so a key rotated since reaches it within one cooldown); a failed one is not kept
+   * (each worker retries with its own back-off).
    */
   fetchDocument(url: string): Promise<FetchReply> {
     const now = this.now()
     const known = this.#fetches.get(url)
-    if (known !== undefined && now - known.at < this.#windowMs) return known.reply
+    if (known !== undefined && now - known.at < this.#windowMs) {
+      const ageMs = now - known.at
+      return ageMs === 0 ? known.reply : known.reply.then((r) => withAge(r, ageMs))
+    }
     const reply = this.#get(url)
     const entry = { at: now, reply }
     this.#fetches.set(url, entry)
@@ -107,4 +120,9 @@ export class Shared {
       return { error: timedOut ? `no response within ${FETCH_TIMEOUT_MS} ms` : 'connection failed' }
     }
   }
+}
+
+/** `reply` as a copy `ageMs` old (a failure stays as it is). */
+function withAge(reply: FetchReply, ageMs: number): FetchReply {
+  return 'status' in reply ? { ...reply, ageMs } : reply
 }

@@ -5,7 +5,7 @@
  * and JWK Set fetches go through the primary, so that they hold for all workers together — or,
  * with JWTGATE_REDIS_URL, its buckets are in Redis, which every worker reaches as an instance does.
  */
-import { MAX_DOCUMENT_BYTES } from '../../core/auth/fetch-json.ts'
+import { DOCUMENT_AGE, MAX_DOCUMENT_BYTES } from '../../core/auth/fetch-json.ts'
 import type { Config, Environment } from '../../core/config/types.ts'
 import type { GatewayDeps } from '../../core/gateway.ts'
 import type { TakeResult } from '../../core/limits/gcra.ts'
@@ -194,7 +194,7 @@ export async function runWorker(
  * A fetch of a JWK Set or OIDC metadata, made by the primary for every worker (shared.ts): the
  * key source's own deadline (`init.signal`) still applies here.
  */
-async function sharedFetch(
+export async function sharedFetch(
   channel: Channel,
   input: string | URL | Request,
   init?: RequestInit,
@@ -208,7 +208,12 @@ async function sharedFetch(
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   // Too large for the primary to pass on: the key source's own check says so.
   if (reply.tooLarge === true) headers['content-length'] = String(MAX_DOCUMENT_BYTES + 1)
-  return new Response(body, { status, headers })
+  const response = new Response(body, { status, headers })
+  // A copy the primary kept: the key source's cooldown counts from the primary's fetch.
+  if (typeof reply.ageMs === 'number') {
+    Object.defineProperty(response, DOCUMENT_AGE, { value: reply.ageMs })
+  }
+  return response
 }
 
 /** `promise`, or the signal's reason once it aborts. */

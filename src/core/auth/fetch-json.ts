@@ -70,6 +70,21 @@ export async function readCapped(
   return new TextDecoder().decode(bytes)
 }
 
+/**
+ * How old a document already is, in ms, when the fetch function serves a copy it keeps — the
+ * workers' primary shares one fetch of a key set among its workers within the cooldown
+ * (cli/workers/shared.ts) — set by that function on the Response it returns. Never read from a
+ * header: an `Age` a server or a CDN sends would shorten the cooldown, and with it bring a fetch
+ * per request that names an unknown `kid`.
+ */
+export const DOCUMENT_AGE: unique symbol = Symbol('jwtgate.documentAgeMs')
+
+/** A fetched document, and how old it was on arrival (0 unless the fetch said, DOCUMENT_AGE). */
+export interface FetchedDocument {
+  readonly value: unknown
+  readonly ageMs: number
+}
+
 /** GETs `url` and parses its JSON body; rejects with a FetchDocumentError on any problem. */
 export async function fetchJson(
   fetchImpl: typeof fetch,
@@ -77,6 +92,16 @@ export async function fetchJson(
   timeoutMs: number,
   maxBytes = MAX_DOCUMENT_BYTES,
 ): Promise<unknown> {
+  return (await fetchJsonDocument(fetchImpl, url, timeoutMs, maxBytes)).value
+}
+
+/** fetchJson, with the document's age as the fetch function gave it (DOCUMENT_AGE). */
+export async function fetchJsonDocument(
+  fetchImpl: typeof fetch,
+  url: string,
+  timeoutMs: number,
+  maxBytes = MAX_DOCUMENT_BYTES,
+): Promise<FetchedDocument> {
   let response: Response
   try {
     response = await fetchImpl(url, {
@@ -109,9 +134,12 @@ export async function fetchJson(
     if (e instanceof FetchDocumentError) throw e
     throw new FetchDocumentError('the response body could not be read in time')
   }
+  let value: unknown
   try {
-    return JSON.parse(text)
+    value = JSON.parse(text)
   } catch {
     throw new FetchDocumentError('response is not valid JSON')
   }
+  const age = (response as Response & { [DOCUMENT_AGE]?: unknown })[DOCUMENT_AGE]
+  return { value, ageMs: typeof age === 'number' && age > 0 && Number.isFinite(age) ? age : 0 }
 }

@@ -6,7 +6,13 @@
 import type { JWK } from 'jose'
 import type { Logger } from '../log.ts'
 import { importPublicJwk, unusableJwk, type VerifyKey } from './keys.ts'
-import { describeUrl, FetchDocumentError, fetchJson, insecureUrlProblem } from './fetch-json.ts'
+import {
+  describeUrl,
+  FetchDocumentError,
+  fetchJson,
+  fetchJsonDocument,
+  insecureUrlProblem,
+} from './fetch-json.ts'
 import type { KeySource } from './source.ts'
 
 export interface RemoteSourceOptions {
@@ -136,9 +142,8 @@ class RemoteKeySource implements KeySource {
     const { logger } = this.options
     try {
       const url = await this.#resolveJwksUrl()
-      const doc = (await fetchJson(this.options.fetch, url, this.options.timeoutMs)) as {
-        keys?: unknown
-      }
+      const fetched = await fetchJsonDocument(this.options.fetch, url, this.options.timeoutMs)
+      const doc = fetched.value as { keys?: unknown }
       if (typeof doc !== 'object' || doc === null || !Array.isArray(doc.keys)) {
         throw new FetchDocumentError('the document has no "keys" array')
       }
@@ -162,7 +167,12 @@ class RemoteKeySource implements KeySource {
       this.#keys = Object.freeze(keys)
       this.#version++
       this.#kids = kids
-      this.#loadedAt = this.options.now()
+      // A copy the fetch kept (the workers' primary): the cooldown and the max age count from
+      // when it was fetched, or a key rotated since would reach this process up to a cooldown
+      // late. Never more than a cooldown back: at most a refetch at once.
+      const age = Math.min(fetched.ageMs, this.options.cooldownMs)
+      this.#lastAttempt -= age
+      this.#loadedAt = this.options.now() - age
       this.#attempt = 0
       logger.log('info', 'jwks_loaded', {
         source: this.label,

@@ -4,6 +4,7 @@ import {
   type RemoteSourceOptions,
   startupDelay,
 } from '../../../src/core/auth/jwks.ts'
+import { DOCUMENT_AGE } from '../../../src/core/auth/fetch-json.ts'
 import { createLogger } from '../../../src/core/log.ts'
 import { keyPair } from '../../helpers/keys.ts'
 import { serve } from '../../helpers/serve.ts'
@@ -111,6 +112,48 @@ test('remoteSource() refetches at most once per cooldown, also after a failure',
     source.close()
     await server.close()
   }
+})
+
+test("remoteSource(): a document's age counts only when the fetch function says so (DOCUMENT_AGE), never a server's Age; at most a cooldown", async () => {
+  const a = await keyPair('ES256', 'a')
+  const server = await jwksServer({ keys: [a.publicJwk] })
+  let now = 1_000_000
+  // The server's own Age header, which a CDN also sends: ignored.
+  const withAgeHeader = (async (url: string, init?: RequestInit) => {
+    const r = await fetch(url, init)
+    return new Response(r.body, { status: r.status, headers: { age: '3600' } })
+  }) as typeof fetch
+  // A fetch function serving a copy it kept, as the workers' primary does: `age` ms old.
+  const keptCopy = (age: number) =>
+    (async (url: string, init?: RequestInit) =>
+      Object.defineProperty(await fetch(url, init), DOCUMENT_AGE, { value: age })) as typeof fetch
+  for (
+    const [fetchImpl, secondsUntilRefetch] of [
+      [withAgeHeader, 30],
+      [keptCopy(20_000), 10],
+      [keptCopy(3_600_000), 0],
+    ] as const
+  ) {
+    const source = remoteSource(options(server.url, [], { now: () => now, fetch: fetchImpl }))
+    try {
+      const hits = server.hits
+      source.start()
+      await until(() => source.current() !== undefined)
+      assert.equal(server.hits, hits + 1)
+      if (secondsUntilRefetch > 0) {
+        now += secondsUntilRefetch * 1000 - 1
+        assert.equal(await source.refresh(), false)
+        now += 1
+      }
+      assert.equal(await source.refresh(), true)
+      assert.equal(server.hits, hits + 2)
+      // The refetch's copy (as old) then holds the next one back for a cooldown again.
+      assert.equal(await source.refresh(), secondsUntilRefetch === 0)
+    } finally {
+      source.close()
+    }
+  }
+  await server.close()
 })
 
 test('remoteSource() keeps the last good keys when a refresh fails or returns an empty set', async () => {

@@ -49,7 +49,7 @@ describe('dist/jwtgate: a streamed response that goes silent', () => {
     const seconds = (performance.now() - started) / 1000
     expect(next).toBe('cut')
     expect(seconds).toBeGreaterThan(2.5)
-    const line = gateway.events('request').find((e) => e.path === '/live')!
+    const line = await gateway.eventsUntil('request', (e) => e.find((x) => x.path === '/live'))
     expect({ status: line.status, bytes_out: line.bytes_out, end: line.end }).toEqual({
       status: 200,
       bytes_out: undefined,

@@ -84,6 +84,12 @@ export interface Gateway extends Running {
   readonly adminUrl: string | undefined
   /** The JSON log lines in stdout so far, all or only those whose `event` is `name`. */
   events(name?: string): LogEvent[]
+  /**
+   * What `pick` finds in the log lines whose `event` is `name`, once it finds it (3 s at most):
+   * under workers an access line reaches stdout through the primary, a moment after the client
+   * had its response — read one with this, not with `events` right after the request.
+   */
+  eventsUntil<T>(name: string, pick: (events: LogEvent[]) => T | undefined): Promise<T>
 }
 
 const live = new Set<Bun.Subprocess>()
@@ -243,9 +249,15 @@ export async function startGateway(
     url: `http://127.0.0.1:${port}`,
     port,
     adminUrl: admin === undefined ? undefined : `http://127.0.0.1:${portOf(admin)}`,
-    events: (name?: string) =>
-      logEvents(running.stdout()).filter((e) => name === undefined || e.event === name),
+    events: (name?: string) => events(running.stdout(), name),
+    eventsUntil: <T>(name: string, pick: (events: LogEvent[]) => T | undefined) =>
+      running.waitFor((stdout) => pick(events(stdout, name)), 3000),
   })
+}
+
+/** The JSON log lines of `stdout`, all or only those whose `event` is `name`. */
+function events(stdout: string, name: string | undefined): LogEvent[] {
+  return logEvents(stdout).filter((e) => name === undefined || e.event === name)
 }
 
 /** Runs `target` with `args` to completion (bounded by `timeoutMs`). */

@@ -2,7 +2,7 @@
  * @module The steps of jwtgate's request path that bun-floor has no equivalent of, each as a cut:
  * text replacements that take the step out of a copy of `src/` (steps.ts measures the copies).
  * A cut that no longer applies — its text changed in `src/` — fails loudly (`applyCut`), and
- * tests/cli/bench-cuts.test.ts checks every one against the current source, so that the
+ * tests/bench/cuts.test.ts checks every one against the current source, so that the
  * measurement cannot silently measure something else.
  */
 

@@ -9,21 +9,35 @@
  * what makes steps of a fraction of a µs visible. The request is the harness's (`wrk`: Host and a
  * bearer token) or a browser's (`browser`: ten headers). Bun only (the copies import as Bun does).
  */
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fixture } from './fixtures.ts'
 import { applyEdit, CUTS } from './cuts.ts'
 import { clientRequest } from './fixtures.ts'
 
-const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } })
-  .process.env
+const env = process.env
 const ROUNDS = Number(env.STEPS_ROUNDS ?? 12)
 const CALLS = Number(env.STEPS_CALLS ?? 60_000)
 const BROWSER = env.STEPS_REQUEST === 'browser'
 
 const root = new URL('../..', import.meta.url).pathname
-/** Under the checkout, so that the copies resolve jose and valibot as src/ does; removed at the end. */
-const scratch = join(root, 'bench', '.steps')
+/**
+ * Under the checkout, so that the copies resolve jose and valibot as src/ does; one folder per run
+ * (two runs at once keep apart), removed at the end, also on Ctrl-C.
+ */
+const scratch = join(root, 'bench', '.steps', String(process.pid))
+function removeScratch(): void {
+  rmSync(scratch, { recursive: true, force: true })
+  try {
+    rmdirSync(join(root, 'bench', '.steps')) // when no other run uses it
+  } catch {
+    // another run's copies are there, or it is gone already
+  }
+}
+process.once('SIGINT', () => {
+  removeScratch()
+  process.exit(130)
+})
 
 const BODY = '{"ok":true,"service":"bench-upstream","items":[1,2,3]}'
 /** The upstream: a sized response at once, as the harness's nginx sends. */
@@ -103,7 +117,7 @@ function floor(req: Request): Promise<Response> {
 
 /** Copies of src/: [0] as it is, [i] with cuts 1..i. */
 function copies(): string[] {
-  rmSync(scratch, { recursive: true, force: true })
+  removeScratch()
   const dirs: string[] = []
   const edited = new Map<string, string>()
   for (let i = 0; i <= CUTS.length; i++) {
@@ -145,7 +159,7 @@ try {
     })
   }
 } finally {
-  rmSync(scratch, { recursive: true, force: true })
+  removeScratch()
 }
 
 const times: number[][] = handlers.map(() => [])

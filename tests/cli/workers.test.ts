@@ -194,6 +194,37 @@ test('a key set the primary shares: a copy counts the cooldown from its fetch, s
   }
 })
 
+test('the primary keeps no copy of a key set from the future (a clock stepped back), nor one older than a reload’s shorter window', async () => {
+  const k1 = await keyPair('ES256', 'k1')
+  const jwks = jwksServer([k1.publicJwk])
+  let now = 1_000_000
+  const env = (cooldown: string) => ({
+    JWTGATE_UPSTREAM: 'http://127.0.0.1:9',
+    JWTGATE_JWKS_URL: jwks.url,
+    JWTGATE_JWKS_COOLDOWN: cooldown,
+  })
+  try {
+    const long = await loadConfig(env('30s'))
+    const short = await loadConfig(env('5s'))
+    const shared = new Shared(long, globalThis.fetch, () => now)
+    const ask = () => shared.fetchDocument(jwks.url) as Promise<{ status: number; ageMs?: number }>
+    expect((await ask()).status).toBe(200)
+    expect(jwks.fetches).toBe(1)
+    now -= 60_000 // the clock steps back a minute: the copy is not 60 s younger than nothing
+    await ask()
+    expect(jwks.fetches).toBe(2)
+    now += 10_000
+    expect((await ask()).ageMs).toBe(10_000) // within the window: the copy, with its age
+    expect(jwks.fetches).toBe(2)
+    // A reload to a 5 s cooldown: during it the window is the shorter of the two.
+    shared.configure(long, short)
+    expect((await ask()).ageMs).toBeUndefined()
+    expect(jwks.fetches).toBe(3)
+  } finally {
+    jwks.stop()
+  }
+})
+
 test('workers auto under Bun: three for every four cores — the CPUs, capped by the tightest cgroup quota on the way to the root, rounded down', () => {
   // As under Bun: a worker keeps ~4/3 cores busy.
   const linux = (cpus: number, map: Record<string, string>) => ({

@@ -248,7 +248,7 @@ for (const target of TARGETS) {
       const closes = ['expired', 'too_big', 'revoked', 'upstream']
       const lines = await gateway.eventsUntil('request', (events) => {
         const ws = events.filter((e) => e.websocket === true)
-        return closes.every((c) => ws.some((e) => e.close === c)) ? ws : undefined
+        return ws.length >= 6 && closes.every((c) => ws.some((e) => e.close === c)) ? ws : undefined
       })
       expect(lines.length).toBeGreaterThanOrEqual(6)
       const causes = lines.map((e) => e.close)

@@ -251,7 +251,9 @@ export async function startGateway(
     adminUrl: admin === undefined ? undefined : `http://127.0.0.1:${portOf(admin)}`,
     events: (name?: string) => events(running.stdout(), name),
     eventsUntil: <T>(name: string, pick: (events: LogEvent[]) => T | undefined) =>
-      running.waitFor((stdout) => pick(events(stdout, name)), 3000),
+      running.waitFor((stdout) => pick(events(stdout, name)), 3000).catch(() => {
+        throw new Error(`no "${name}" log lines as expected within 3 s:\n${running.stdout()}`)
+      }),
   })
 }
 

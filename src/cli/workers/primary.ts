@@ -365,6 +365,7 @@ export async function runPrimary(
     if (next === undefined) return
     const previous = approved
     approved = { file: next.file, generation: ++generations }
+    shared.configure(config, next.config)
     const failed = await reloadWorkers()
     if (failed.length === 0) {
       config = next.config
@@ -374,6 +375,7 @@ export async function runPrimary(
     }
     approved = previous
     const stuck = await reloadWorkers()
+    shared.configure(config)
     for (const { slot } of stuck) slot.channel?.send({ t: 'drain' })
     logger.log('error', 'reload_failed', {
       trigger,

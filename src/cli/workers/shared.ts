@@ -41,9 +41,13 @@ export class Shared {
     this.configure(config)
   }
 
-  /** Takes the configuration's fetch window: its remote providers' shortest cooldown. */
-  configure(config: Config): void {
-    const cooldowns = config.providers
+  /**
+   * Takes the fetch window: the shortest cooldown of the remote providers of `configs` (during a
+   * reload, the old configuration's and the new one's: a worker on either never gets a copy older
+   * than its own cooldown).
+   */
+  configure(...configs: Config[]): void {
+    const cooldowns = configs.flatMap((config) => config.providers)
       .filter((p) => p.keys.jwksUrl !== undefined || p.keys.oidcIssuer !== undefined)
       .map((p) => p.keys.cooldownMs)
     this.#windowMs = cooldowns.length === 0 ? 0 : Math.min(...cooldowns)
@@ -85,8 +89,9 @@ export class Shared {
   fetchDocument(url: string): Promise<FetchReply> {
     const now = this.now()
     const known = this.#fetches.get(url)
-    if (known !== undefined && now - known.at < this.#windowMs) {
-      const ageMs = now - known.at
+    // Not a copy from the future either: a clock stepped back would keep it past its window.
+    const ageMs = known === undefined ? -1 : now - known.at
+    if (known !== undefined && ageMs >= 0 && ageMs < this.#windowMs) {
       return ageMs === 0 ? known.reply : known.reply.then((r) => withAge(r, ageMs))
     }
     const reply = this.#get(url)

@@ -169,8 +169,10 @@ class RemoteKeySource implements KeySource {
       this.#kids = kids
       // A copy the fetch kept (the workers' primary): the cooldown and the max age count from
       // when it was fetched, or a key rotated since would reach this process up to a cooldown
-      // late. Never more than a cooldown back: at most a refetch at once.
-      const age = Math.min(fetched.ageMs, this.options.cooldownMs)
+      // late. A copy as old as the cooldown or older counts as new — a primary still on a longer
+      // window during a reload would otherwise hand the same copy to every refresh, each one
+      // allowed at once.
+      const age = fetched.ageMs < this.options.cooldownMs ? fetched.ageMs : 0
       this.#lastAttempt -= age
       this.#loadedAt = this.options.now() - age
       this.#attempt = 0

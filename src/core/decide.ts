@@ -186,6 +186,7 @@ async function verify(
 ): Promise<Decision> {
   let provider: Provider
   let claims: Claims
+  let keys: number
   try {
     const header = readHeader(found.token)
     trace?.push({
@@ -198,6 +199,11 @@ async function verify(
     if (chosen === undefined) throw new TokenError('wrong_issuer', WRONG_ISSUER)
     provider = chosen
     trace?.push({ step: `provider ${provider.config.name}`, ok: true })
+    // The key-set version the verification starts from: a refresh that lands while it runs
+    // (another request's unknown kid) must not stamp this token as checked against the new
+    // set, or a token whose key was just removed would be served from the cache. A version read
+    // too early only costs a cache miss.
+    keys = state.keysVersion(provider.config.name)
     const started = performance.now()
     try {
       claims = await provider.verifier.verify(found.token, header)
@@ -220,7 +226,7 @@ async function verify(
     found.token,
     claims,
     name,
-    state.keysVersion(name),
+    keys,
     provider.config.verify.clockSkewSec,
     now,
   )

@@ -127,6 +127,49 @@ test('cache: a key-set change drops cached verifications', async () => {
   }
 })
 
+test('cache: a key set refreshed while a token is being verified does not vouch for that token', async () => {
+  // A slow signature check (a loaded machine, a large key) while another request's unknown kid
+  // makes the gateway refetch a key set that no longer has the token's key: the token was checked
+  // against the old set, so the cache must not hold it as checked against the new one.
+  const a = await keyPair('ES256', 'a')
+  const b = await keyPair('ES256', 'b')
+  let keys = [a.publicJwk]
+  const jwks = await serve(() => Response.json({ keys }))
+  const subtle = crypto.subtle
+  const verify = subtle.verify
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_JWKS_URL: `${jwks.url}/jwks`,
+      JWTGATE_JWKS_COOLDOWN: '0s',
+    }),
+  })
+  try {
+    for (let i = 0; i < 100 && !g.gateway.ready; i++) await new Promise((r) => setTimeout(r, 20))
+    const tokenA = await sign({ sub: 'a' }, { alg: 'ES256', key: a.privateKey, kid: 'a' })
+    const tokenB = await sign({ sub: 'b' }, { alg: 'ES256', key: b.privateKey, kid: 'b' })
+    const call = (t: string) => g.call('/x', { headers: { authorization: `Bearer ${t}` } })
+    subtle.verify = (async (...args: Parameters<typeof verify>) => {
+      await new Promise((r) => setTimeout(r, 150))
+      return verify.apply(subtle, args)
+    }) as typeof verify
+    keys = [b.publicJwk] // the IdP drops key a
+    const inFlight = call(tokenA) // checked against the set that still has a
+    await new Promise((r) => setTimeout(r, 20))
+    const refetched = call(tokenB) // unknown kid: the set is fetched again, without a
+    assert.equal((await inFlight).status, 200)
+    assert.equal((await refetched).status, 200)
+    subtle.verify = verify
+    const after = await call(tokenA)
+    assert.equal(after.status, 401)
+    assert.equal((await after.json()).code, 'unknown_key')
+  } finally {
+    subtle.verify = verify
+    await g.close()
+    await jwks.close()
+  }
+})
+
 test('cache: JWTGATE_TOKEN_CACHE_SIZE=0 verifies every time', async () => {
   const g = await gatewayFixture({
     env: ({ upstream }) => ({

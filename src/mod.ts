@@ -75,6 +75,8 @@ export {
   type Revocation,
   revocationJson,
   tokenHash,
+  type TokenHashes,
+  tokenHashes,
 } from './core/revocation/entry.ts'
 export { RevocationList, type RevokedBy } from './core/revocation/list.ts'
 export type { CounterCell, Metrics } from './core/metrics.ts'

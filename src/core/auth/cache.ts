@@ -7,6 +7,7 @@
  * Only successful verifications are kept. Route policy (scopes, roles, claim rules) still runs on
  * every request, and the provider a request would choose is checked by the caller (decide.ts).
  */
+import type { TokenHashes } from '../revocation/entry.ts'
 import type { Claims } from './claims.ts'
 
 export interface CachedToken {
@@ -21,8 +22,8 @@ export interface CachedToken {
   readonly until: number
   /** Encoded claim-header values, per route, filled on first use. */
   readonly headers: Map<string, readonly (readonly [string, string])[]>
-  /** The token's SHA-256 (base64url), once a revocation by token hash needed it. */
-  hash?: string
+  /** The token's `tokenHashes`, once a revocation by token hash needed them. */
+  hash?: TokenHashes
 }
 
 export interface TokenCacheOptions {

@@ -9,7 +9,7 @@ import type { Config } from '../config/types.ts'
 import type { Decision } from '../decide.ts'
 import type { Logger } from '../log.ts'
 import { TokenError, UnavailableError } from '../errors.ts'
-import { tokenHash } from './entry.ts'
+import { tokenHashes } from './entry.ts'
 import { RevocationList } from './list.ts'
 
 const REVOKED = 'The token has been revoked.'
@@ -40,7 +40,7 @@ export function checkRevoked(
     }
     return
   }
-  return tokenHash(decision.found!.token).then((hash) => {
+  return tokenHashes(decision.found!.token).then((hash) => {
     if (cached !== undefined) cached.hash = hash
     if (list.revoked(decision.claims!, hash) !== undefined) {
       throw new TokenError('token_revoked', REVOKED)

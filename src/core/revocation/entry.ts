@@ -4,8 +4,12 @@
  * `jwtgate revoke`. Times are seconds since the epoch, as in a JWT.
  *
  * - `{ "jti": "…", "iss"?: "…", "exp"?: … }`: one token, by its `jti` (and issuer, if given).
- * - `{ "token_sha256": "…", "exp"?: … }`: one token, by the SHA-256 of its compact form
- *   (base64url): `jwtgate revoke --token` computes it, so the token itself is never stored.
+ * - `{ "token_sha256": "…", "exp"?: … }`: one token, by the SHA-256 (base64url) of its signed
+ *   part, `header.payload` (`tokenHash`): `jwtgate revoke --token` computes it, so the token
+ *   itself is never stored. Not of the whole compact form: a signature has other spellings that
+ *   verify as well (the unused bits of its last base64url character; ECDSA's (r, n − s)), which
+ *   the token's holder can write. An entry from before 0.6.2, a hash of the compact form, still
+ *   revokes that exact spelling (`tokenHashes`).
  * - `{ "sub": "…", "iss"?: "…", "before"?: … }`: every token of a subject issued before a time
  *   (its `iat`; a token without `iat` counts as issued before).
  * - `{ "issuer": "…", "before"?: … }`: everything an issuer issued before a time.
@@ -173,15 +177,33 @@ export function revocationJson(entry: Revocation): Record<string, string | numbe
 }
 
 /**
- * SHA-256 of a token's compact form, base64url: the `token_sha256` of a revocation.
+ * The `token_sha256` of a revocation: SHA-256 of the token's signed part (`header.payload`, what
+ * its signature covers), base64url. Every spelling of the token's signature — which its holder
+ * can rewrite without the key — has the same one.
  *
  * @example
  * import { tokenHash } from 'jwtgate'
  * const revocation = { token_sha256: await tokenHash(stolenToken) }
  */
-export async function tokenHash(token: string): Promise<string> {
+export function tokenHash(token: string): Promise<string> {
+  const end = token.lastIndexOf('.')
+  return sha256(end < 0 ? token : token.slice(0, end))
+}
+
+/**
+ * The values of `token_sha256` that revoke a verified token: its `tokenHash`, and the hash of its
+ * whole compact form, which entries made before 0.6.2 hold (they revoke that spelling only).
+ */
+export type TokenHashes = readonly [signed: string, compact: string]
+
+/** A token's TokenHashes. */
+export async function tokenHashes(token: string): Promise<TokenHashes> {
+  return [await tokenHash(token), await sha256(token)]
+}
+
+async function sha256(text: string): Promise<string> {
   const digest = new Uint8Array(
-    await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token)),
+    await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)),
   )
   let binary = ''
   for (const byte of digest) binary += String.fromCharCode(byte)

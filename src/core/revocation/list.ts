@@ -6,7 +6,7 @@
  * entries are swept as entries come.
  */
 import type { Claims } from '../auth/claims.ts'
-import type { Revocation } from './entry.ts'
+import type { Revocation, TokenHashes } from './entry.ts'
 
 /** Why a token is revoked (for the log), or undefined. */
 export type RevokedBy = 'jti' | 'token' | 'sub' | 'issuer'
@@ -136,17 +136,17 @@ export class RevocationList {
   }
 
   /**
-   * What revokes a verified token, if anything. `hash` is its `token_sha256`, needed only when
-   * `hasHashes`.
+   * What revokes a verified token, if anything. `hash` is its `tokenHashes` (the values of
+   * `token_sha256` that cover it), needed only when `hasHashes`.
    */
-  revoked(claims: Claims, hash?: string): RevokedBy | undefined {
+  revoked(claims: Claims, hash?: TokenHashes): RevokedBy | undefined {
     if (this.#size === 0) return undefined
     const iss = typeof claims.iss === 'string' ? claims.iss : ''
     if (typeof claims.jti === 'string') {
       const byIss = this.#jti.get(claims.jti)
       if (byIss !== undefined && (byIss.has('') || byIss.has(`=${iss}`))) return 'jti'
     }
-    if (hash !== undefined && this.#hash.has(hash)) return 'token'
+    if (hash !== undefined && (this.#hash.has(hash[0]) || this.#hash.has(hash[1]))) return 'token'
     const iat = typeof claims.iat === 'number' ? claims.iat : -Infinity
     const issuer = this.#issuer.get(iss)
     if (issuer !== undefined && iat < issuer.before) return 'issuer'

@@ -14,7 +14,7 @@ import type { Config, RouteConfig } from '../config/types.ts'
 import { type Client, forwarded, type ProxyDeps } from '../proxy/proxy.ts'
 import { forwardedProto } from '../proxy/headers.ts'
 import { upstreamUrl } from '../proxy/url.ts'
-import { tokenHash } from '../revocation/entry.ts'
+import { tokenHashes } from '../revocation/entry.ts'
 import type { Target } from '../routing/path.ts'
 import { upstreamPath } from '../routing/rewrite.ts'
 import type { State } from '../state.ts'
@@ -266,7 +266,7 @@ async function connectionToken(
   const claims = decision.claims
   if (claims === undefined) return undefined
   const cached = decision.cached
-  const hash = cached?.hash ?? await tokenHash(decision.found!.token)
+  const hash = cached?.hash ?? await tokenHashes(decision.found!.token)
   if (cached !== undefined) cached.hash = hash
   const skewSec = decision.provider?.config.verify.clockSkewSec ?? 0
   const closesAt = typeof claims.exp === 'number'

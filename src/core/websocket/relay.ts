@@ -6,6 +6,7 @@
  * what went through, for the connection's access-log line and metrics.
  */
 import type { Claims } from '../auth/claims.ts'
+import type { TokenHashes } from '../revocation/entry.ts'
 import type { CounterCell } from '../metrics.ts'
 
 /** A message as the runtimes deliver it: text, or bytes. */
@@ -108,8 +109,8 @@ export interface RelayCounters {
 /** The verified token a connection was opened with, for expiry and revocation. */
 export interface ConnectionToken {
   readonly claims: Claims
-  /** The token's SHA-256 (base64url), for revocations by token. */
-  readonly hash: string
+  /** The token's `tokenHashes`, for revocations by token. */
+  readonly hash: TokenHashes
   /** When the connection must close (`exp` + clock skew + grace), ms since the epoch. */
   readonly closesAt: number | undefined
 }

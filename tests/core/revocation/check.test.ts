@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict'
-import { parseRevocation, type Revocation, tokenHash } from '../../../src/core/revocation/entry.ts'
+import {
+  parseRevocation,
+  type Revocation,
+  tokenHash,
+  tokenHashes,
+} from '../../../src/core/revocation/entry.ts'
 import { RevocationList } from '../../../src/core/revocation/list.ts'
 import { gatewayFixture } from '../../helpers/gateway.ts'
-import { secret, sign } from '../../helpers/keys.ts'
+import { keyPair, secret, sign } from '../../helpers/keys.ts'
 import { test } from '../../helpers/t.ts'
 
 const KEY = secret(32)
@@ -75,6 +80,86 @@ test('a token revoked by its hash is refused; the hash is computed once per cach
     list.add(entry({ token_sha256: await tokenHash(token) }), Date.now())
     for (let i = 0; i < 3; i++) assert.equal((await g.call('/x', bearer(token))).status, 401)
     for (let i = 0; i < 3; i++) assert.equal((await g.call('/x', bearer(other))).status, 200)
+  } finally {
+    await g.close()
+  }
+})
+
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+/** The signature's other spellings of the same bytes: the unused low bits of its last character. */
+function respellings(token: string): string[] {
+  const dot = token.lastIndexOf('.')
+  const chars = token.length - dot - 1
+  const spareBits = chars * 6 - Math.floor((chars * 6) / 8) * 8
+  const last = B64URL.indexOf(token[token.length - 1]!)
+  const out: string[] = []
+  for (let bits = 1; bits < 1 << spareBits; bits++) {
+    out.push(token.slice(0, -1) + B64URL[last ^ bits])
+  }
+  return out
+}
+
+const fromB64url = (s: string) =>
+  Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0))
+const toB64url = (b: Uint8Array) =>
+  btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+
+/** ECDSA P-256's other valid signature of the same message: (r, n − s). */
+function flipS(token: string): string {
+  const n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n
+  const dot = token.lastIndexOf('.')
+  const sig = fromB64url(token.slice(dot + 1))
+  const s = BigInt(`0x${[...sig.slice(32)].map((b) => b.toString(16).padStart(2, '0')).join('')}`)
+  const flipped = (n - s).toString(16).padStart(64, '0')
+  const out = new Uint8Array(64)
+  out.set(sig.slice(0, 32))
+  for (let i = 0; i < 32; i++) out[32 + i] = parseInt(flipped.slice(2 * i, 2 * i + 2), 16)
+  return `${token.slice(0, dot + 1)}${toB64url(out)}`
+}
+
+test('a token revoked by its hash stays revoked in every spelling of its signature that verifies', async () => {
+  // The signature is not signed: its holder can write the same bytes otherwise (the spare bits of
+  // the last base64url character) and, for ECDSA, another valid signature (r, n − s).
+  const ec = await keyPair('ES256')
+  const list = new RevocationList()
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_SECRET: KEY.config,
+      JWTGATE_PUBLIC_KEY: JSON.stringify(ec.publicJwk),
+    }),
+    deps: { revocations: list },
+  })
+  try {
+    const hs = await sign({ sub: 'alice' }, { alg: 'HS256', key: KEY.raw })
+    const es = await sign({ sub: 'bob' }, { alg: 'ES256', key: ec.privateKey })
+    for (const token of [hs, es]) {
+      const variants = [...respellings(token), ...(token === es ? [flipS(token)] : [])]
+      // Each variant verifies on its own before the revocation (so the test is not vacuous).
+      for (const v of variants) assert.equal((await g.call('/x', bearer(v))).status, 200, v)
+      list.add(entry({ token_sha256: await tokenHash(token) }), Date.now())
+      for (const v of [token, ...variants]) {
+        const refused = await g.call('/x', bearer(v))
+        assert.equal(refused.status, 401, v)
+        assert.equal((await refused.json()).code, 'token_revoked')
+      }
+    }
+  } finally {
+    await g.close()
+  }
+})
+
+test('an entry from before 0.6.2 (the hash of the compact form) still revokes that spelling', async () => {
+  const list = new RevocationList()
+  const g = await setup(list)
+  try {
+    const token = await sign({ sub: 'alice' }, { alg: 'HS256', key: KEY.raw })
+    const [signed, compact] = await tokenHashes(token)
+    assert.equal(signed, await tokenHash(token))
+    assert.notEqual(signed, compact)
+    list.add(entry({ token_sha256: compact }), Date.now())
+    assert.equal((await g.call('/x', bearer(token))).status, 401)
   } finally {
     await g.close()
   }

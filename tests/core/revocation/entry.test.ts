@@ -4,6 +4,8 @@ import {
   type Revocation,
   revocationJson,
   tokenHash,
+  type TokenHashes,
+  tokenHashes,
   UNTIL_MARGIN_SEC,
 } from '../../../src/core/revocation/entry.ts'
 import { RevocationList } from '../../../src/core/revocation/list.ts'
@@ -93,7 +95,11 @@ test('revocationJson() round-trips through parseRevocation()', () => {
 })
 
 /** Whether `entry` alone revokes a token with `claims` (and SHA-256 `hash`). */
-function covers(entry: Revocation, claims: Record<string, unknown>, hash?: string): boolean {
+function covers(
+  entry: Revocation,
+  claims: Record<string, unknown>,
+  hash?: TokenHashes,
+): boolean {
   const list = new RevocationList()
   list.add(entry, NOW * 1000)
   return list.revoked(claims, hash) !== undefined
@@ -109,10 +115,25 @@ test('one entry revokes: by jti (and issuer), hash, subject or issuer before a t
   assert.equal(covers(entry({ issuer: 'i', before: NOW }), { iss: 'i', iat: NOW - 1 }), true)
   assert.equal(covers(entry({ issuer: 'i', before: NOW }), { iss: 'j', iat: NOW - 1 }), false)
   const h = 'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0'
-  assert.equal(covers(entry({ token_sha256: h }), {}, h), true)
+  const other = 'x'.repeat(43)
+  assert.equal(covers(entry({ token_sha256: h }), {}, [h, other]), true)
+  assert.equal(
+    covers(entry({ token_sha256: h }), {}, [other, h]),
+    true,
+    'the compact form (pre-0.6.2)',
+  )
+  assert.equal(covers(entry({ token_sha256: h }), {}, [other, other]), false)
   assert.equal(covers(entry({ token_sha256: h }), {}), false)
 })
 
-test('tokenHash() is SHA-256 in base64url', async () => {
+test('tokenHash() is SHA-256 in base64url of the signed part; tokenHashes() adds the compact form', async () => {
   assert.equal(await tokenHash('abc'), 'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0')
+  // SHA-256 of "abc", whatever the signature says.
+  assert.equal(await tokenHash('abc.sig1'), 'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0')
+  assert.equal(await tokenHash('a.b.c'), await tokenHash('a.b.other'))
+  // [SHA-256 of "a.b", SHA-256 of "a.b.c"]: each written as a token whose signed part it is.
+  assert.deepEqual(await tokenHashes('a.b.c'), [
+    await tokenHash('a.b.x'),
+    await tokenHash('a.b.c.'),
+  ])
 })

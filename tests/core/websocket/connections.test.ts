@@ -6,7 +6,7 @@ import { test } from '../../helpers/t.ts'
 
 const token = {
   claims: { sub: 'ann', jti: 'j1', iat: 100 },
-  hash: 'h'.repeat(43),
+  hash: ['h'.repeat(43), 'c'.repeat(43)] as const,
   closesAt: undefined,
 }
 

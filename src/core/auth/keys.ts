@@ -94,6 +94,33 @@ export function algorithmsForJwk(jwk: JWK): string[] {
   return []
 }
 
+/**
+ * RSA keys below this size are refused when they are read (RFC 7518 §3.3, §3.5): jose refuses to
+ * verify with them, and one such key met first among a set's candidates failed every token.
+ */
+const MIN_RSA_BITS = 2048
+
+/** The bit length of a JWK's RSA modulus (`n`, base64url), or 0 when it cannot be read. */
+function modulusBits(n: string): number {
+  let bytes: string
+  try {
+    bytes = atob(n.replace(/-/g, '+').replace(/_/g, '/'))
+  } catch {
+    return 0
+  }
+  let i = 0
+  while (i < bytes.length && bytes.charCodeAt(i) === 0) i++
+  if (i === bytes.length) return 0
+  return (bytes.length - i - 1) * 8 + (32 - Math.clz32(bytes.charCodeAt(i)))
+}
+
+/** Why an RSA key of `bits` may not be used, or undefined. */
+function rsaSizeProblem(bits: number): string | undefined {
+  return bits < MIN_RSA_BITS
+    ? `its RSA modulus has ${bits} bits; at least ${MIN_RSA_BITS} are needed`
+    : undefined
+}
+
 /** Why a JWK may not verify signatures, or undefined when it may. */
 export function unusableJwk(jwk: JWK): string | undefined {
   if (jwk.kty === 'oct') {
@@ -113,6 +140,10 @@ export function unusableJwk(jwk: JWK): string | undefined {
     return `its "alg" ${JSON.stringify(jwk.alg)} is not supported`
   }
   if (algorithmsForJwk(jwk).length === 0) return 'no supported algorithm fits it'
+  if (jwk.kty === 'RSA') {
+    if (typeof jwk.n !== 'string') return 'its "n" (the RSA modulus) is missing'
+    return rsaSizeProblem(modulusBits(jwk.n))
+  }
   return undefined
 }
 
@@ -168,6 +199,11 @@ async function importPem(
       }
     }
     if (imported.length > 0) {
+      const algorithm = (imported[0]!.key as CryptoKey).algorithm as Partial<RsaHashedKeyAlgorithm>
+      const small = algorithm.modulusLength === undefined
+        ? undefined
+        : rsaSizeProblem(algorithm.modulusLength)
+      if (small !== undefined) throw new KeyImportError(`the PEM key is refused: ${small}`)
       return imported.filter((k) => allowed === undefined || allowed.includes(k.alg))
     }
   }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { exportJWK } from 'jose'
 import {
   remoteSource,
   type RemoteSourceOptions,
@@ -66,10 +67,22 @@ test('startupDelay() retries within 1 s first and caps at 10 s', () => {
   assert.ok(startupDelay(1) > startupDelay(0))
 })
 
-test('remoteSource() loads a JWK Set, skipping oct and encryption keys', async () => {
+test('remoteSource() loads a JWK Set, skipping oct, encryption and short RSA keys', async () => {
   const a = await keyPair('RS256', 'a')
+  // A legacy 1024-bit key without a kid, first: were it imported, every RS256 token would be tried
+  // against it first and fail there (jose refuses such keys when verifying).
+  const legacy = await crypto.subtle.generateKey(
+    {
+      name: 'RSASSA-PKCS1-v1_5',
+      modulusLength: 1024,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: 'SHA-256',
+    },
+    true,
+    ['sign', 'verify'],
+  ) as CryptoKeyPair
   const server = await jwksServer({
-    keys: [a.publicJwk, { kty: 'oct', k: 'AAAA', kid: 's' }, {
+    keys: [await exportJWK(legacy.publicKey), a.publicJwk, { kty: 'oct', k: 'AAAA', kid: 's' }, {
       ...a.publicJwk,
       kid: 'enc',
       use: 'enc',
@@ -83,7 +96,7 @@ test('remoteSource() loads a JWK Set, skipping oct and encryption keys', async (
     await until(() => source.current() !== undefined)
     assert.deepEqual([...new Set(source.current()!.map((k) => k.kid))], ['a'])
     const loaded = JSON.parse(lines.find((l) => l.includes('jwks_loaded'))!)
-    assert.equal(loaded.skipped, 2)
+    assert.equal(loaded.skipped, 3)
     assert.deepEqual(loaded.added, ['a'])
   } finally {
     source.close()

@@ -274,6 +274,41 @@ test('importPublicKeyText() names what is wrong with an unusable key or text', a
   )
 })
 
+test('an RSA key under 2048 bits is refused when read, as a JWK or a PEM; 2048 bits and more are taken', async () => {
+  // jose will not verify with such a key: imported, it failed every token it was tried for.
+  const rsa = async (modulusLength: number) => {
+    const pair = await crypto.subtle.generateKey(
+      {
+        name: 'RSASSA-PKCS1-v1_5',
+        modulusLength,
+        publicExponent: new Uint8Array([1, 0, 1]),
+        hash: 'SHA-256',
+      },
+      true,
+      ['sign', 'verify'],
+    ) as CryptoKeyPair
+    const spki = new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey))
+    return { jwk: await exportJWK(pair.publicKey), pem: pem('PUBLIC KEY', spki) }
+  }
+  for (const bits of [1024, 1536, 1920]) {
+    const small = await rsa(bits)
+    const why = `its RSA modulus has ${bits} bits; at least 2048 are needed`
+    assert.equal(await refusal(importPublicKeyText(JSON.stringify(small.jwk), undefined)), why)
+    assert.equal(
+      await refusal(importPublicKeyText(small.pem, undefined)),
+      `the PEM key is refused: ${why}`,
+    )
+  }
+  const big = await rsa(2048)
+  assert.equal((await importPublicKeyText(JSON.stringify(big.jwk), ['RS256'])).length, 1)
+  assert.equal((await importPublicKeyText(big.pem, ['RS256'])).length, 1)
+  const { n: _n, ...noModulus } = big.jwk
+  assert.equal(
+    await refusal(importPublicKeyText(JSON.stringify(noModulus), undefined)),
+    'its "n" (the RSA modulus) is missing',
+  )
+})
+
 test('describeKeys() lists the distinct algorithms, in order', async () => {
   const rsa = await keyPair('RS256')
   const keys = [

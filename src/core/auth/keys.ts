@@ -130,6 +130,11 @@ export function unusableJwk(jwk: JWK): string | undefined {
     return `unsupported key type ${JSON.stringify(jwk.kty)}`
   }
   if (jwk.d !== undefined) return 'it is a private key; give the public key only'
+  // Another type would read as no kid at all: a key tried for every token, whatever its kid.
+  if (jwk.kid !== undefined && typeof jwk.kid !== 'string') return 'its "kid" is not a string'
+  if (jwk.key_ops !== undefined && !Array.isArray(jwk.key_ops)) {
+    return 'its "key_ops" is not a list'
+  }
   if (jwk.use !== undefined && jwk.use !== 'sig') {
     return `its "use" is ${JSON.stringify(jwk.use)}, not "sig"`
   }

@@ -170,6 +170,14 @@ function finiteDates(claims: Claims): void {
       throw new TokenError('claim_invalid', `The token's "${name}" claim is invalid.`)
     }
   }
+  // Strings (RFC 7519 §4.1): a number would never match a revocation by subject or `jti`, nor a
+  // subject's rate-limit bucket, so such a token could not be revoked.
+  for (const name of ['iss', 'sub', 'jti'] as const) {
+    const value = claims[name]
+    if (value !== undefined && typeof value !== 'string') {
+      throw new TokenError('claim_invalid', `The token's "${name}" claim is invalid.`)
+    }
+  }
 }
 
 export function createVerifier(options: VerifierOptions): Verifier {

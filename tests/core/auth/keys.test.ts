@@ -309,6 +309,16 @@ test('an RSA key under 2048 bits is refused when read, as a JWK or a PEM; 2048 b
   )
 })
 
+test('a JWK whose "kid" is not a string, or whose "key_ops" is not a list, is refused', async () => {
+  // Read as no kid, the key would be tried for every token whatever its kid.
+  const es = await keyPair('ES256')
+  const refused = (jwk: object) => refusal(importPublicKeyText(JSON.stringify(jwk), undefined))
+  for (const kid of [7, true, null, ['a'], { a: 1 }]) {
+    assert.equal(await refused({ ...es.publicJwk, kid }), 'its "kid" is not a string')
+  }
+  assert.equal(await refused({ ...es.publicJwk, key_ops: 'verify' }), 'its "key_ops" is not a list')
+})
+
 test('describeKeys() lists the distinct algorithms, in order', async () => {
   const rsa = await keyPair('RS256')
   const keys = [

@@ -230,6 +230,20 @@ test('verify() rejects non-finite or non-numeric NumericDates as claim_invalid',
   assert.equal(await rejection(v.verify(await hand('{"exp":"9999999999"}'))), 'claim_invalid')
 })
 
+test('verify() rejects an iss, sub or jti that is not a string as claim_invalid (it could not be revoked)', async () => {
+  const v = await verifierWith(await hsKeys(), { requiredClaims: [] })
+  for (const name of ['iss', 'sub', 'jti']) {
+    for (const value of ['42', 'true', 'null', '["a"]', '{"a":1}']) {
+      assert.equal(
+        await rejection(v.verify(await signedBytes(`{"${name}":${value}}`))),
+        'claim_invalid',
+        `${name}: ${value}`,
+      )
+    }
+    assert.ok(await v.verify(await signedBytes(`{"${name}":"a"}`)))
+  }
+})
+
 test('verify() answers 503 keys_unavailable while a source has not loaded and no key matches', async () => {
   const pending: KeySource = {
     label: 'jwks',

@@ -196,7 +196,13 @@ export function tokenHash(token: string): Promise<string> {
  */
 export type TokenHashes = readonly [signed: string, compact: string]
 
-/** A token's TokenHashes. */
+/**
+ * A token's TokenHashes.
+ *
+ * @example
+ * import { RevocationList, tokenHashes } from 'jwtgate'
+ * const revokedBy = list.revoked(claims, await tokenHashes(token))
+ */
 export async function tokenHashes(token: string): Promise<TokenHashes> {
   return [await tokenHash(token), await sha256(token)]
 }

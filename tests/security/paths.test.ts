@@ -4,8 +4,9 @@
  * either the gateway (or the runtime before it) rejects it and the upstream receives nothing for
  * that id, or the path the upstream receives, byte for byte on the wire, is the configured prefix
  * plus exactly the path the policy evaluated (the `path` of the JSON access line with that id).
- * A forwarded path must also be in normal form (no dot segments, no encoded slash, no escaped
- * unreserved character, upper-case escapes), so that no backend can read it two ways.
+ * A forwarded path must also be in normal form (no dot segments, no empty segments, no encoded
+ * slash, no escaped unreserved character, upper-case escapes), so that no backend can read it two
+ * ways.
  *
  * Each target runs twice: with a valid token, and without one, where a forwarded request must
  * have been evaluated as a public path.
@@ -26,6 +27,9 @@ const CORPUS: readonly string[] = [
   '/a//',
   '//a//b',
   '///a',
+  '/public//x',
+  '/public/x//',
+  '//public/x',
   '/a/b.json',
   '/.a/..b/c.',
   '/a.',
@@ -139,6 +143,8 @@ const UNRESERVED = /^[A-Za-z0-9\-._~]$/
 /** Why a forwarded path is not in normal form, or undefined when it is. */
 function notNormal(path: string): string | undefined {
   if (!path.startsWith('/')) return 'does not start with /'
+  // nginx (merge_slashes), Apache and Rails read /a//b as /a/b.
+  if (path.includes('//')) return 'empty segment (//)'
   for (const segment of path.split('/').slice(1)) {
     if (segment === '.' || segment === '..') return `dot segment ${segment}`
   }

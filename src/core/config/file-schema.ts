@@ -12,6 +12,7 @@ import { parseTokenSource } from '../auth/token.ts'
 import { stripItemProblem } from '../proxy/headers.ts'
 import { ALLOWED_METHODS } from '../routing/method.ts'
 import { patternProblem } from '../routing/routes.ts'
+import { stripPrefixProblem } from '../routing/rewrite.ts'
 import { templateProblem } from '../routing/template.ts'
 import { originPatternProblem } from '../cors.ts'
 import { parseRateLimit } from '../rate-limit.ts'
@@ -228,7 +229,7 @@ const Route = v.strictObject({
     DEFAULTS.route.auth,
   ),
   providers: v.optional(v.array(v.string())),
-  stripPrefix: v.optional(v.pipe(v.string(), v.startsWith('/', 'must start with /'))),
+  stripPrefix: v.optional(checked(stripPrefixProblem)),
   rewrite: v.optional(checked((s) => templateProblem(s, true))),
   claimHeaders: v.optional(
     v.record(v.string(), v.pipe(v.string(), v.check(isToken, 'must be a header name'))),

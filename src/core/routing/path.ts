@@ -33,11 +33,28 @@ function reject(detail: string): never {
   throw new BadRequestError('bad_path', detail)
 }
 
-/** The path-and-query of `request.url` (which may be absolute-form: `http://host/x`). */
+/** A scheme and `//` at the very start (RFC 3986 §3.1): the url is absolute, its authority next. */
+const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//
+
+/**
+ * The path-and-query of `request.url`: absolute (`http://host/x`) only when it starts with a
+ * scheme, else origin-form as it is. Bun hands over a relative `request.url` for HTTP/1.0 without
+ * Host, so a `://` further on (`/api/x/http://h/public/x`) is part of the path, never a scheme.
+ */
 export function rawTarget(url: string): string {
-  const scheme = url.indexOf('://')
-  const slash = url.indexOf('/', scheme < 0 ? 0 : scheme + 3)
-  return slash < 0 ? '/' : url.slice(slash)
+  const scheme = ABSOLUTE.exec(url)
+  if (scheme === null) {
+    const slash = url.indexOf('/')
+    return slash < 0 ? '/' : url.slice(slash)
+  }
+  // The authority ends at the first `/`, `?` or `#` (§3.2); a query right after it has path `/`.
+  const from = scheme[0].length
+  for (let i = from; i < url.length; i++) {
+    const c = url.charCodeAt(i)
+    if (c === 47 /* / */) return url.slice(i)
+    if (c === 63 /* ? */ || c === 35 /* # */) return `/${url.slice(i)}`
+  }
+  return '/'
 }
 
 /** Percent-decodes unreserved characters, upper-cases other escapes, rejects the ambiguous ones. */
@@ -116,7 +133,7 @@ function needsWork(path: string): boolean {
 /**
  * Normalises the request-target of `url` (a `request.url`). Throws BadRequestError (400) for an
  * encoded slash or backslash, a raw backslash, `;` path parameters, NUL and control characters,
- * a `#`, a bad escape, or dot segments that climb above the root.
+ * a `#`, a bad escape, an empty segment (`//`), or dot segments that climb above the root.
  */
 export function normalizeTarget(url: string): Target {
   return normalizePathAndQuery(rawTarget(url))
@@ -127,10 +144,9 @@ export function normalizeTarget(url: string): Target {
  * query, never a scheme — a `://` in it is part of the path or query, not a URL to cut at).
  * Stricter than a request's own: the proxy forwards its own form of the path, not the one decided
  * here, so every form two servers may read differently is refused — dot segments (`.`, `..`,
- * also percent-encoded), empty segments (`//`), an encoded `%` (`%25`: decoded twice, `%252e`
- * is a dot), and bytes beyond ASCII (a header carries them one
- * character per byte: whether they were UTF-8 is not ours to guess) — besides everything
- * `normalizeTarget` refuses.
+ * also percent-encoded), an encoded `%` (`%25`: decoded twice, `%252e` is a dot), and bytes
+ * beyond ASCII (a header carries them one character per byte: whether they were UTF-8 is not ours
+ * to guess) — besides everything `normalizeTarget` refuses (empty segments `//` among them).
  */
 export function normalizeOriginTarget(target: string): Target {
   if (!target.startsWith('/')) reject('The original URI must be a path (origin-form).')
@@ -161,7 +177,37 @@ function normalizePathAndQuery(target: string): Target {
   const rawPath = q < 0 ? target : target.slice(0, q)
   const search = q < 0 || q === target.length - 1 ? '' : target.slice(q)
   if (!rawPath.startsWith('/')) reject('The path must start with /.')
+  // An empty segment is read two ways: nginx (merge_slashes), Apache and Rails serve `/a//b` as
+  // `/a/b`, which a rule for `/a/b/*` would never have seen. Refused, as a checked request's is.
+  if (rawPath.includes('//')) reject('Empty path segments (//) are not allowed in the path.')
   if (!needsWork(rawPath)) return { path: rawPath, search }
   const decoded = decodePath(rawPath)
   return { path: decoded.includes('.') ? removeDotSegments(decoded) : decoded, search }
+}
+
+/** A path written in the configuration, in the form requests are compared in, or why none is. */
+export type ConfiguredPath = { readonly path: string } | { readonly problem: string }
+
+/**
+ * The form `normalizeTarget` gives a request for `path` (a route pattern's text, a stripPrefix),
+ * for the configuration to be checked against at load: a path that differs from its own form
+ * (`/%61pi`, `/caf%c3%a9`) is never equal to a request's path. `problem` when no request's path
+ * can be it at all (an encoded slash, a control character, `//`, a dot segment).
+ */
+export function configuredPath(path: string): ConfiguredPath {
+  let decoded: string
+  try {
+    decoded = decodePath(path)
+  } catch (e) {
+    if (!(e instanceof BadRequestError)) throw e
+    return { problem: e.detail.replace(/^./, (c) => c.toLowerCase()).replace(/\.$/, '') }
+  }
+  if (/[?#]/.test(decoded)) {
+    return { problem: 'a path has no ? or # (a query or fragment starts there)' }
+  }
+  if (decoded.includes('//')) return { problem: 'empty path segments (//) are not allowed' }
+  for (const segment of decoded.split('/')) {
+    if (segment === '.' || segment === '..') return { problem: 'dot segments are not allowed' }
+  }
+  return { path: decoded }
 }

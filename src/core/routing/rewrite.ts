@@ -2,7 +2,18 @@
  * @module Path rewriting per route: strip a prefix, or replace the path with a template of the
  * route's params (each param percent-encoded, so a param can never add a segment or a query).
  */
+import { normalFormProblem } from './routes.ts'
 import { renderTemplate, type Template } from './template.ts'
+
+/**
+ * Why `prefix` is not a stripPrefix we accept, or undefined. It is compared with the normalised
+ * path (trailing slashes aside, which are dropped): written otherwise (`/%66iles`, `/a//b`) it
+ * would never be stripped, and the upstream would get paths it does not expect.
+ */
+export function stripPrefixProblem(prefix: string): string | undefined {
+  if (!prefix.startsWith('/')) return 'must start with /'
+  return normalFormProblem(prefix.replace(/\/+$/, '') || '/')
+}
 
 /** What rewriting needs of a route (a route's configuration has these fields). */
 export interface PathRewrite {

@@ -6,6 +6,8 @@
  * also governs HEAD.
  */
 import { IttyRouter } from 'itty-router'
+import { BadRequestError } from '../errors.ts'
+import { configuredPath } from './path.ts'
 
 /** One compiled route: its index in the configuration, pattern, methods and regex. */
 export interface CompiledRoute<T> {
@@ -27,7 +29,11 @@ export interface RouteMatch<T> {
 /** A segment: literal characters (unreserved, some sub-delims, `@`, escapes), `:name`, `:name+`, or `*`. */
 const SEGMENT = /^(?:[A-Za-z0-9._~!&',=@-]|%[0-9A-Fa-f]{2})+$|^:[A-Za-z_]\w*\+?$|^\*$/
 
-/** Why `pattern` is not a route pattern we accept, or undefined. */
+/**
+ * Why `pattern` is not a route pattern we accept, or undefined. Requests are matched in their
+ * normalised form (path.ts): a literal written otherwise (`/%61pi`, `/caf%c3%a9`, `/%7Eadmin`)
+ * would never match, and requests meant for it would fall through to a later route unnoticed.
+ */
 export function patternProblem(pattern: string): string | undefined {
   if (!pattern.startsWith('/')) return 'must start with /'
   const segments = pattern.split('/').slice(1)
@@ -41,7 +47,20 @@ export function patternProblem(pattern: string): string | undefined {
     }
     if (segment === '.' || segment === '..') return 'dot segments are not allowed'
   }
-  return undefined
+  return normalFormProblem(pattern)
+}
+
+/**
+ * Why no request's path can ever equal `path` as written (a pattern's literal text, a
+ * stripPrefix), or undefined: the message names the spelling to use, when there is one.
+ */
+export function normalFormProblem(path: string): string | undefined {
+  const normal = configuredPath(path)
+  if ('problem' in normal) return `never matches a request: ${normal.problem}`
+  if (normal.path === path) return undefined
+  return `never matches a request: requests are compared in normalised form, write ${
+    JSON.stringify(normal.path)
+  }`
 }
 
 /**
@@ -79,15 +98,23 @@ export function compileRoutes<
 
 const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({})
 
+/**
+ * A path parameter, percent-decoded. One whose escapes are not UTF-8 (`%C0`) is refused (400
+ * bad_path): kept encoded, it would be compared half-decoded in claim conditions and encoded a
+ * second time by a rewrite (`%25C0`).
+ */
 function decodeParam(value: string): string {
   try {
     return decodeURIComponent(value)
   } catch {
-    return value
+    throw new BadRequestError('bad_path', 'A path parameter is not valid UTF-8.')
   }
 }
 
-/** Whether the route's path pattern matches, ignoring methods; params when it does. */
+/**
+ * Whether the route's path pattern matches, ignoring methods; params when it does. Throws
+ * BadRequestError (400 bad_path) when it matches with a parameter that is not valid UTF-8.
+ */
 export function matchPath<T>(
   route: CompiledRoute<T>,
   path: string,
@@ -104,7 +131,7 @@ export function matchPath<T>(
   return params
 }
 
-/** The first route whose methods and pattern match. */
+/** The first route whose methods and pattern match (throws as matchPath does). */
 export function matchRoute<T>(
   routes: readonly CompiledRoute<T>[],
   method: string,
@@ -126,6 +153,16 @@ function samplePath(pattern: string): string {
     .join('/')
 }
 
+/** Whether `route` takes `path`: it matches, or refuses it for a parameter that is not UTF-8. */
+function covers<T>(route: CompiledRoute<T>, path: string): boolean {
+  try {
+    return matchPath(route, path) !== undefined
+  } catch (e) {
+    if (e instanceof BadRequestError) return true
+    throw e
+  }
+}
+
 /** Indexes pairs [shadowed, by]: a later route whose sample path and methods an earlier one covers. */
 export function shadowedRoutes<T>(routes: readonly CompiledRoute<T>[]): [number, number][] {
   const out: [number, number][] = []
@@ -134,7 +171,7 @@ export function shadowedRoutes<T>(routes: readonly CompiledRoute<T>[]): [number,
     const earlier = routes.find(
       (r) =>
         r.index < later.index &&
-        matchPath(r, sample) !== undefined &&
+        covers(r, sample) &&
         (r.methods === undefined ||
           (later.methods !== undefined && [...later.methods].every((m) => r.methods!.has(m)))),
     )

@@ -226,6 +226,30 @@ routes:
   )
 })
 
+test('a route path or stripPrefix no normalised request can match is refused, naming the spelling', async () => {
+  const out = await problems(`${BASE}
+routes:
+  - { path: /ok/*, upstream: api, stripPrefix: /ok/ }
+  - { path: "/%61pi/*", upstream: api }
+  - { path: "/caf%c3%a9/*", upstream: api }
+  - { path: "/%7Eadmin/:id", upstream: api }
+  - { path: "/a%2Fb/*", upstream: api }
+  - { path: /files/*, upstream: api, stripPrefix: "/%66iles" }
+  - { path: /g/*, upstream: api, stripPrefix: "/g//h" }
+  - { path: /*, upstream: api, auth: public }
+`)
+  const normalised = (spelling: string) =>
+    `never matches a request: requests are compared in normalised form, write "${spelling}"`
+  assert.deepEqual(out, [
+    `routes[1].path: ${normalised('/api/*')}`,
+    `routes[2].path: ${normalised('/caf%C3%A9/*')}`,
+    `routes[3].path: ${normalised('/~admin/:id')}`,
+    'routes[4].path: never matches a request: encoded slashes and backslashes are not allowed in the path',
+    `routes[5].stripPrefix: ${normalised('/files')}`,
+    'routes[6].stripPrefix: never matches a request: empty path segments (//) are not allowed',
+  ])
+})
+
 test('route claim headers are checked like JWTGATE_FORWARD_CLAIMS: no reserved header, none mapped twice', async () => {
   const out = await problems(`${BASE}
 routes:

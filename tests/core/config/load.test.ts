@@ -360,6 +360,24 @@ test('loadConfig() parses public paths and rejects other wildcards', async () =>
   )
 })
 
+test('loadConfig() refuses public paths no normalised request can match, naming the spelling', async () => {
+  for (
+    const [written, spelling] of [
+      ['/%7Estatus', '/~status'],
+      ['/%68ealth', '/health'],
+      ['/docs/caf%c3%a9/*', '/docs/caf%C3%A9/*'],
+    ]
+  ) {
+    assert.deepEqual(await issues({ ...BASE, JWTGATE_PUBLIC_PATHS: `/ok, ${written}` }), [
+      `JWTGATE_PUBLIC_PATHS: "${written}": never matches a request: requests are compared in normalised form, write "${spelling}"`,
+    ])
+  }
+  assert.match(
+    (await issues({ ...BASE, JWTGATE_PUBLIC_PATHS: '/a%2f/*' }))[0]!,
+    /^JWTGATE_PUBLIC_PATHS: "\/a%2f\/\*": never matches a request: encoded slashes/,
+  )
+})
+
 test('loadConfig() parses forwarded claims and refuses reserved or duplicate headers', async () => {
   const c = await loadConfig({
     ...BASE,

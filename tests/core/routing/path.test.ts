@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { BadRequestError } from '../../../src/core/errors.ts'
-import { normalizeTarget, rawTarget } from '../../../src/core/routing/path.ts'
+import { configuredPath, normalizeTarget, rawTarget } from '../../../src/core/routing/path.ts'
 import { checkMethod } from '../../../src/core/routing/method.ts'
 import { test } from '../../helpers/t.ts'
 
@@ -24,11 +24,87 @@ test('rawTarget() takes the path and query of origin-form and absolute-form URLs
   assert.equal(rawTarget('http://h'), '/')
 })
 
+test('rawTarget() reads a scheme only at the start: a later :// is part of the path or query', () => {
+  // Bun's request.url is relative for HTTP/1.0 without Host: the target as the client wrote it.
+  for (
+    const target of [
+      '/api/x/http://h/public/x',
+      '/api/x/https://h:443/public/x',
+      '/api?next=http://h/public/x',
+      '/api/x?a=1&u=ws://h/public',
+      '/a:b://c/d',
+      '/+x://h/public',
+      '/',
+    ]
+  ) assert.equal(rawTarget(target), target, target)
+  // Absolute-form: any scheme (RFC 3986 §3.1), any case; the authority ends at / ? or #.
+  assert.equal(rawTarget('HTTPS://h:8443/a/b'), '/a/b')
+  assert.equal(rawTarget('web+x.y-z://h/a?q'), '/a?q')
+  assert.equal(rawTarget('http://h?next=/public/x'), '/?next=/public/x')
+  assert.equal(rawTarget('http://user@h/a'), '/a')
+  assert.equal(rawTarget('http://[::1]:8080/a'), '/a')
+  assert.deepEqual(normalizeTarget('/api?next=http://h/public/x'), {
+    path: '/api',
+    search: '?next=http://h/public/x',
+  })
+  assert.deepEqual(normalizeTarget('http://h?next=/public/x'), {
+    path: '/',
+    search: '?next=/public/x',
+  })
+})
+
 test('normalizeTarget() leaves ordinary paths and queries untouched', () => {
   assert.deepEqual(norm('/orders/7?x=1&y=%2F'), { path: '/orders/7', search: '?x=1&y=%2F' })
   assert.deepEqual(norm('/'), { path: '/', search: '' })
   assert.deepEqual(norm('/a?'), { path: '/a', search: '' })
-  assert.deepEqual(norm('//double//slash'), { path: '//double//slash', search: '' })
+  assert.deepEqual(norm('/a?x=//y&z=http://h//w'), { path: '/a', search: '?x=//y&z=http://h//w' })
+})
+
+test('normalizeTarget() refuses an empty segment (//) anywhere in the path, not in the query', () => {
+  // nginx (merge_slashes), Apache and Rails read /api//admin/x as /api/admin/x.
+  for (
+    const target of [
+      '//',
+      '//a',
+      '///a',
+      '/a//',
+      '/a//b',
+      '//double//slash',
+      '/api//admin/x',
+      '/api/admin//x',
+      '/a//../b',
+      '/a/.//b',
+      '/a/%2e//b',
+      '/a//%41',
+      '/caf\u00e9//x',
+      '/a//b?x=1',
+    ]
+  ) assert.ok(rejected(target), target)
+  assert.throws(() => normalizeTarget('http://h//a'), BadRequestError)
+  assert.throws(() => normalizeTarget('//a/b'), BadRequestError)
+  assert.equal(norm('/a/b?//').search, '?//')
+})
+
+test('configuredPath() is the form a request for a configured path takes, or why none can', () => {
+  const same = ['/', '/api/*', '/orders/:id', '/docs/:rest+', '/a%20b', '/caf%C3%A9', "/a'b@c"]
+  for (const path of same) assert.deepEqual(configuredPath(path), { path }, path)
+  assert.deepEqual(configuredPath('/%61pi/*'), { path: '/api/*' })
+  assert.deepEqual(configuredPath('/%7Eadmin'), { path: '/~admin' })
+  assert.deepEqual(configuredPath('/caf%c3%a9'), { path: '/caf%C3%A9' })
+  assert.deepEqual(configuredPath('/caf\u00e9'), { path: '/caf%C3%A9' })
+  for (
+    const path of [
+      '/a%2Fb',
+      '/a%5c',
+      '/a%00',
+      '/a%zz',
+      '/a//b',
+      '/a/%2e/b',
+      '/%2E%2e',
+      '/a?b',
+      '/a#',
+    ]
+  ) assert.ok('problem' in configuredPath(path), path)
 })
 
 test('normalizeTarget() decodes unreserved escapes and upper-cases the others', () => {

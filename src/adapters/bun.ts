@@ -15,6 +15,7 @@
 import type { ClientEvents, ClientSocket, Message } from '../core/websocket/relay.ts'
 import type { WebSocketAnswer } from '../core/websocket/proxy.ts'
 import { GatewayError } from '../core/errors.ts'
+import { errorResponse } from '../core/respond.ts'
 import {
   handlerOf,
   type RuntimeDeps,
@@ -68,6 +69,8 @@ interface BunServe {
     idleTimeout: number
     reusePort: boolean
     maxRequestBodySize: number
+    development: boolean
+    error: (error: unknown) => Response
     fetch: (
       request: Request,
       server: BunServer,
@@ -141,6 +144,9 @@ function upgradeOn(
   return UPGRADED
 }
 
+/** Bun's answer for a handler that threw: the generic 500, without the error's details. */
+const internalError = () => errorResponse(undefined)
+
 const unmark = (response: Response) => (response === UPGRADED ? undefined : response)
 
 /**
@@ -170,6 +176,10 @@ export function serve(servable: Servable, options: ServeOptions = {}): Promise<S
       reusePort: options.reusePort ?? false,
       // Bun caps request bodies at 128 MB by default; uploads stream through, so no cap here.
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+      // A handler that throws or rejects (the gateway's never do) gets the generic problem+json
+      // 500: never Bun's error page, which in development mode shows the error and the source.
+      development: false,
+      error: internalError,
       fetch(request, srv) {
         const clientAddress = srv.requestIP(request)?.address
         if (request.headers.get('upgrade') === null) {

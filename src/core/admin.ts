@@ -7,6 +7,20 @@ import type { Metrics } from './metrics.ts'
 
 const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' }
 
+/** An optional `scheme://authority`, then the path up to the query or fragment. */
+const PATH_OF_URL = /^(?:[a-z][a-z0-9+.-]*:\/\/[^/?#]*)?([^?#]*)/i
+
+/**
+ * The path of an admin request's `request.url`, without its query: origin-form (`/metrics`, what
+ * Bun hands over for an HTTP/1.0 request without Host) or absolute (`http://host/metrics`). Never
+ * throws, unlike `new URL`, which refuses a relative URL; not normalised: the admin paths are
+ * matched exactly, and anything else is a 404.
+ */
+export function adminPath(url: string): string {
+  const path = PATH_OF_URL.exec(url)![1]!
+  return path === '' ? '/' : path
+}
+
 /** True for a health probe the main listener answers itself. */
 export function isHealthProbe(method: string, path: string): boolean {
   return (path === '/healthz' || path === '/readyz') && (method === 'GET' || method === 'HEAD')
@@ -36,7 +50,7 @@ export function adminResponse(
   ready: boolean,
   draining: boolean,
 ): Response {
-  const path = new URL(request.url).pathname
+  const path = adminPath(request.url)
   if (path === '/metrics') {
     return new Response(metrics.render(), {
       headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },

@@ -1,7 +1,8 @@
 /**
  * @module CORS for browser clients (off unless origins are configured): preflights answered by
  * the gateway itself, without a token and never forwarded; the CORS headers added to every
- * answer to an allowed origin, 401 and 403 included, so browsers can read them.
+ * answer to an allowed origin, 401 and 403 included, so browsers can read them. Configured, the
+ * gateway's policy is the only one: the upstream's own `Access-Control-*` headers are dropped.
  * https://fetch.spec.whatwg.org/#http-cors-protocol
  */
 
@@ -58,15 +59,20 @@ export function originAllowed(cors: CorsConfig, origin: string): boolean {
   return false
 }
 
-/** Adds the CORS headers for an allowed `origin` to a response's headers. */
+/** Adds the CORS headers for an allowed `origin` to a response's headers, `Vary: Origin` too. */
 export function addCorsHeaders(cors: CorsConfig, origin: string, headers: Headers): void {
+  setAllowances(cors, origin, headers)
+  headers.append('vary', 'Origin')
+}
+
+/** The allowances for an allowed `origin`, without `Vary` (allowOrigin sets it on every answer). */
+function setAllowances(cors: CorsConfig, origin: string, headers: Headers): void {
   headers.set(
     'access-control-allow-origin',
     cors.origins.includes('*') && !cors.credentials ? '*' : origin,
   )
   if (cors.credentials) headers.set('access-control-allow-credentials', 'true')
   headers.set('access-control-expose-headers', EXPOSED)
-  headers.append('vary', 'Origin')
 }
 
 /** True for a CORS preflight: OPTIONS with an Origin and Access-Control-Request-Method. */
@@ -99,10 +105,17 @@ export function preflightResponse(cors: CorsConfig, request: Request, requestId:
   return new Response(null, { status: 204, headers })
 }
 
+/** Vary tokens that already cover `Origin`: itself, or `*`. */
+const VARIES_BY_ORIGIN = /(?:^|,)\s*(?:origin|\*)\s*(?:,|$)/i
+
 /**
- * Adds the CORS response headers for an allowed origin to an answer that is not a preflight's
- * (401 and 403 included, so that browsers can read them). `origin` is the request's, read before
- * it was proxied (its headers may have been edited on the way: HeaderBuild).
+ * The gateway's CORS answer on a response that is not a preflight's (401 and 403 included, so
+ * that browsers can read them). The gateway's configuration is the only CORS policy: every
+ * `Access-Control-*` header of the upstream's (or a guarded handler's) response is removed first,
+ * so that an upstream reflecting any Origin, or allowing credentials, cannot widen it. The
+ * allowances are added for an allowed `origin` (the request's, read before it was proxied: its
+ * headers may have been edited on the way, HeaderBuild), and `Vary: Origin` on every answer, to a
+ * missing or refused origin too: a cache must not give one origin's answer to another.
  */
 export function allowOrigin(
   cors: CorsConfig,
@@ -111,5 +124,13 @@ export function allowOrigin(
   headers: Headers,
 ): void {
   if (isPreflight(request)) return
-  if (origin !== null && originAllowed(cors, origin)) addCorsHeaders(cors, origin, headers)
+  let foreign: string[] | undefined
+  for (const name of headers.keys()) {
+    if (name.startsWith('access-control-')) (foreign ??= []).push(name)
+  }
+  if (foreign !== undefined) { for (const name of foreign) headers.delete(name) }
+  if (origin !== null && originAllowed(cors, origin)) setAllowances(cors, origin, headers)
+  const vary = headers.get('vary')
+  if (vary === null) headers.set('vary', 'Origin')
+  else if (!VARIES_BY_ORIGIN.test(vary)) headers.append('vary', 'Origin')
 }

@@ -7,7 +7,7 @@
  * the request, and every error becomes a response in respond.ts.
  */
 import type { Config } from './config/types.ts'
-import { adminResponse, healthResponse, isHealthProbe } from './admin.ts'
+import { adminPath, adminResponse, healthResponse, isHealthProbe } from './admin.ts'
 import { allowOrigin, isPreflight, preflightResponse } from './cors.ts'
 import type { Claims } from './auth/claims.ts'
 import { authenticate, authorize, type Decision, route } from './decide.ts'
@@ -138,7 +138,10 @@ export interface Gateway {
    * `X-Forwarded-For` gets no entry for the client.
    */
   fetch(request: Request, info?: ConnectionInfo): Promise<Response>
-  /** The admin listener's handler: `/metrics`, `/healthz`, `/readyz`, `POST /revocations`. */
+  /**
+   * The admin listener's handler: `/metrics`, `/healthz`, `/readyz`, `POST /revocations`. It
+   * never throws either: a failure is a problem+json 500, logged as `internal_error`.
+   */
   admin(request: Request): Response | Promise<Response>
   /** True once every key source has a key set, until draining starts. */
   readonly ready: boolean
@@ -357,8 +360,9 @@ export function createGateway(
     // The state at arrival serves the whole request, even if a reload swaps it meanwhile.
     const s = state
     const x = openExchange(request, requestIdOf(request), clientOf(s, request, info), now())
+    const cors = s.config.cors
     // Read first: proxying may edit the request's headers (HeaderBuild `edit`).
-    const origin = s.config.cors === undefined ? null : request.headers.get('origin')
+    const origin = cors === undefined ? null : request.headers.get('origin')
     metrics.inFlight.value++
     let response: Response
     try {
@@ -369,25 +373,57 @@ export function createGateway(
       if (counted !== undefined) await counted.catch(() => 0)
     }
     // An upgrade's answer is the runtime's (Bun's: a marker shared by every upgrade).
-    if (s.config.cors !== undefined && x.websocket === undefined) {
-      allowOrigin(s.config.cors, request, origin, response.headers)
+    if (cors !== undefined && x.websocket === undefined) {
+      try {
+        allowOrigin(cors, request, origin, response.headers)
+      } catch (e) {
+        // Headers that cannot be edited: callLocal re-wraps a handler's, and the gateway's own
+        // and proxied responses have mutable ones, so this is a bug; still a response, never a
+        // rejected promise with the request left in flight.
+        response.body?.cancel().catch(() => {})
+        response = refuse(s, e, x)
+        allowOrigin(cors, request, origin, response.headers)
+      }
     }
     metrics.inFlight.value--
     settle(x, response, metrics, accessLog, now)
     return response
   }
 
-  return {
-    fetch: handle,
-    admin: (request) =>
-      new URL(request.url).pathname === '/revocations'
+  /**
+   * The admin listener's handler. It never throws: a failure is the generic problem+json 500,
+   * logged as `internal_error` (the runtime's own error answer could show the error, and Bun's
+   * development page the source).
+   */
+  function admin(request: Request): Response | Promise<Response> {
+    try {
+      const answer = adminPath(request.url) === '/revocations'
         ? revocationsResponse(request, {
           token: state.config.admin?.token,
           revoke: deps.revoke,
           now,
           maxLifetimeSec: state.config.revocations.maxTokenLifetimeSec,
         })
-        : adminResponse(request, metrics, ready(), draining),
+        : adminResponse(request, metrics, ready(), draining)
+      return answer instanceof Promise ? answer.catch(adminFailed) : answer
+    } catch (e) {
+      return adminFailed(e)
+    }
+  }
+
+  /** An admin request that failed: logged as the proxy's are, answered problem+json. */
+  function adminFailed(e: unknown): Response {
+    const requestId = crypto.randomUUID()
+    if (!(e instanceof GatewayError)) {
+      const error = e instanceof Error ? e.name : 'unknown'
+      logger.log('error', 'internal_error', { request_id: requestId, listener: 'admin', error })
+    }
+    return errorResponse(e, requestId)
+  }
+
+  return {
+    fetch: handle,
+    admin,
     get ready() {
       return ready()
     },
@@ -437,11 +473,16 @@ async function callLocal(
     route: decision.route.route.name,
     params: decision.params,
   }
-  const response = await local(request, guarded)
+  let response = await local(request, guarded)
   try {
     response.headers.set('x-request-id', requestId)
   } catch {
-    // Immutable headers (a Response.redirect, a fetch response under Deno): passed on as they are.
+    // Immutable headers (a Response.redirect, a fetch response under Deno): copied once into a
+    // response of the same status, status text, headers and body, so that every later edit (the
+    // request id, the rate-limit fields, CORS) can be made. One that cannot be copied (a used
+    // body, Deno's Response.error() with its status 0) throws here: a 500, as a failing handler.
+    response = new Response(response.body, response)
+    response.headers.set('x-request-id', requestId)
   }
   return response
 }

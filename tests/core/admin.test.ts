@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { adminResponse, healthResponse, isHealthProbe } from '../../src/core/admin.ts'
+import { adminPath, adminResponse, healthResponse, isHealthProbe } from '../../src/core/admin.ts'
 import { Metrics } from '../../src/core/metrics.ts'
 import { test } from '../helpers/t.ts'
 
@@ -10,6 +10,41 @@ const admin = (path: string, init?: RequestInit) =>
     ...init,
     headers: { host: '127.0.0.1:9090', ...init?.headers },
   })
+
+/**
+ * A request as Bun's server hands over an HTTP/1.0 request without Host: its `url` is the
+ * request-target alone (`/metrics`), which `new Request` would refuse and `new URL` throws on.
+ */
+const relative = (target: string, method = 'GET') =>
+  ({ url: target, method, headers: new Headers(), body: null }) as unknown as Request
+
+test('adminPath(): the path of an origin-form or absolute URL, without query or fragment, never a throw', () => {
+  const cases: [string, string][] = [
+    ['/metrics', '/metrics'],
+    ['/metrics?x=1', '/metrics'],
+    ['/metrics#f', '/metrics'],
+    ['http://127.0.0.1:9090/metrics', '/metrics'],
+    ['https://admin.test/revocations?a=/b', '/revocations'],
+    ['HTTP://h/readyz', '/readyz'],
+    ['http://h', '/'],
+    ['http://h?x=/metrics', '/'],
+    ['/x/http://h/metrics', '/x/http://h/metrics'],
+    ['*', '*'],
+    ['', '/'],
+    ['%', '%'],
+  ]
+  for (const [url, path] of cases) assert.equal(adminPath(url), path, url)
+})
+
+test('adminResponse(): a relative request.url (HTTP/1.0 without Host, under Bun) is answered, not thrown on', async () => {
+  const metrics = new Metrics(1_700_000_000_000)
+  const res = adminResponse(relative('/metrics'), metrics, true, false)
+  assert.equal(res.status, 200)
+  assert.equal(await res.text(), metrics.render())
+  assert.equal(adminResponse(relative('/readyz?probe'), metrics, true, false).status, 200)
+  assert.equal(adminResponse(relative('/nowhere'), metrics, true, false).status, 404)
+  assert.equal(adminResponse(relative('*', 'OPTIONS'), metrics, true, false).status, 404)
+})
 
 test('isHealthProbe() is GET or HEAD of /healthz or /readyz, exactly', () => {
   for (const method of ['GET', 'HEAD']) {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import {
   addCorsHeaders,
+  allowOrigin,
   type CorsConfig,
   isPreflight,
   originAllowed,
@@ -104,4 +105,62 @@ test('addCorsHeaders() echoes the origin and exposes WWW-Authenticate', () => {
   const star = new Headers()
   addCorsHeaders({ ...CORS, origins: ['*'], credentials: false }, 'https://x', star)
   assert.equal(star.get('access-control-allow-origin'), '*')
+})
+
+test("allowOrigin(): the upstream's Access-Control-* headers are removed, whatever the origin", () => {
+  const upstream = () =>
+    new Headers({
+      'Access-Control-Allow-Origin': 'https://evil.test',
+      'access-control-allow-credentials': 'true',
+      'access-control-allow-methods': 'DELETE',
+      'access-control-allow-headers': '*',
+      'access-control-expose-headers': 'x-secret',
+      'access-control-max-age': '86400',
+      'access-control-allow-private-network': 'true',
+      'content-type': 'text/plain',
+      'x-access-control-note': 'kept',
+    })
+  const get = new Request('http://gw.test/x')
+  const cors = (h: Headers) => [...h].filter(([n]) => n.startsWith('access-control-'))
+  const noCredentials = { ...CORS, credentials: false }
+  for (const origin of [null, 'https://evil.test', 'null']) {
+    const h = upstream()
+    allowOrigin(noCredentials, get, origin, h)
+    assert.deepEqual(cors(h), [], String(origin))
+    assert.equal(h.get('content-type'), 'text/plain')
+    assert.equal(h.get('x-access-control-note'), 'kept')
+  }
+  const allowed = upstream()
+  allowOrigin(noCredentials, get, 'https://app.example.com', allowed)
+  assert.deepEqual(cors(allowed), [
+    ['access-control-allow-origin', 'https://app.example.com'],
+    ['access-control-expose-headers', 'www-authenticate, x-request-id, retry-after'],
+  ])
+})
+
+test('allowOrigin(): Vary: Origin on every answer, to a missing or refused origin too, once', () => {
+  const get = new Request('http://gw.test/x')
+  const cases: [string | null, string | null, string][] = [
+    [null, null, 'Origin'],
+    ['https://evil.test', null, 'Origin'],
+    ['https://app.example.com', null, 'Origin'],
+    ['https://app.example.com', 'Accept-Encoding', 'Accept-Encoding, Origin'],
+    [null, 'accept-encoding, origin', 'accept-encoding, origin'],
+    ['https://evil.test', 'Origin,Accept', 'Origin,Accept'],
+    [null, '*', '*'],
+    [null, 'X-Origin-Id', 'X-Origin-Id, Origin'],
+  ]
+  for (const [origin, vary, expected] of cases) {
+    const h = new Headers(vary === null ? {} : { vary })
+    allowOrigin(CORS, get, origin, h)
+    assert.equal(h.get('vary'), expected, `${origin} ${vary}`)
+  }
+  // A preflight's answer is preflightResponse's own: left alone.
+  const preflight = new Request('http://gw.test/x', {
+    method: 'OPTIONS',
+    headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET' },
+  })
+  const own = new Headers({ 'access-control-allow-origin': 'https://app.example.com' })
+  allowOrigin(CORS, preflight, 'https://app.example.com', own)
+  assert.deepEqual([...own], [['access-control-allow-origin', 'https://app.example.com']])
 })

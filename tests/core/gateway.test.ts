@@ -406,3 +406,119 @@ test("reload(): the WebSocket limits the server was started with stay (the runti
     gateway.close()
   }
 })
+
+test('admin(): a relative request.url (Bun: HTTP/1.0 without Host) is answered; a failure is a logged problem+json 500, never a throw', async () => {
+  const ADMIN = 'admin-token-0123456789abcdef0123456789'
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_SECRET: HS.config,
+      JWTGATE_ADMIN_PORT: '0',
+      JWTGATE_ADMIN_TOKEN: ADMIN,
+    }),
+    deps: { revoke: async () => {} },
+  })
+  // What Bun's server hands over: `new Request` would refuse this URL, and `new URL` throws on it.
+  const relative = (target: string, method = 'GET') =>
+    ({ url: target, method, headers: new Headers(), body: null }) as unknown as Request
+  try {
+    const metrics = await g.gateway.admin(relative('/metrics'))
+    assert.equal(metrics.status, 200)
+    assert.match(await metrics.text(), /^jwtgate_requests_in_flight 0$/m)
+    assert.equal((await g.gateway.admin(relative('/readyz'))).status, 200)
+    assert.equal((await g.gateway.admin(relative('/revocations', 'POST'))).status, 401)
+    assert.equal((await g.gateway.admin(relative('/revocations', 'GET'))).status, 405)
+    // An upload the client resets half-way: reading the body throws.
+    const broken = new Request('http://admin/revocations', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}` },
+      body: new ReadableStream({ pull: (c) => c.error(new TypeError('connection reset')) }),
+      duplex: 'half',
+    } as RequestInit)
+    const failed = await g.gateway.admin(broken)
+    assert.equal(failed.status, 500)
+    assert.equal(failed.headers.get('content-type'), 'application/problem+json')
+    const text = await failed.text()
+    assert.equal(JSON.parse(text).code, 'internal_error')
+    assert.ok(!text.includes('connection reset'), 'no detail of the error')
+    const logged = g.lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'internal_error')
+    assert.deepEqual(
+      logged.map((l) => [l.level, l.listener, l.error, l.request_id]),
+      [['error', 'admin', 'TypeError', failed.headers.get('x-request-id')]],
+    )
+  } finally {
+    await g.close()
+  }
+})
+
+test("cors: the gateway's policy is the only one: the upstream's Access-Control-* headers go, Vary: Origin on every answer", async () => {
+  // An upstream with its own CORS: any Origin reflected, with credentials.
+  const g = await setup(
+    { JWTGATE_CORS_ORIGINS: 'https://app.example.com', JWTGATE_CORS_CREDENTIALS: 'false' },
+    (r) =>
+      new Response('secret', {
+        headers: {
+          'access-control-allow-origin': r.headers.get('origin') ?? '*',
+          'Access-Control-Allow-Credentials': 'true',
+          'access-control-expose-headers': 'x-internal',
+          'access-control-allow-private-network': 'true',
+          'access-control-max-age': '86400',
+          vary: 'Accept-Encoding',
+        },
+      }),
+  )
+  try {
+    const a = await bearer()
+    const answer = async (origin?: string) => {
+      const res = await g.call('/x', {
+        headers: origin === undefined ? a : { ...a, origin },
+      })
+      assert.equal(await res.text(), 'secret')
+      const cors = [...res.headers.keys()].filter((n) => n.startsWith('access-control-'))
+      return {
+        allow: res.headers.get('access-control-allow-origin'),
+        credentials: res.headers.get('access-control-allow-credentials'),
+        expose: res.headers.get('access-control-expose-headers'),
+        cors: cors.length,
+        vary: res.headers.get('vary'),
+      }
+    }
+    const allowed = await answer('https://app.example.com')
+    assert.equal(allowed.allow, 'https://app.example.com')
+    assert.equal(allowed.credentials, null, 'credentials: false is the configuration')
+    assert.doesNotMatch(allowed.expose!, /x-internal/)
+    assert.equal(allowed.cors, 2, 'allow-origin and expose-headers, the gateway’s own')
+    assert.equal(allowed.vary, 'Accept-Encoding, Origin')
+    for (const origin of ['https://evil.test', 'null', undefined]) {
+      assert.deepEqual(await answer(origin), {
+        allow: null,
+        credentials: null,
+        expose: null,
+        cors: 0,
+        vary: 'Accept-Encoding, Origin',
+      }, String(origin))
+    }
+    // The gateway's own answers vary by Origin too, to a refused origin as well.
+    const refused = await g.call('/x', { headers: { origin: 'https://evil.test' } })
+    assert.equal(refused.status, 401)
+    assert.equal(refused.headers.get('vary'), 'Origin')
+    assert.equal(refused.headers.get('access-control-allow-origin'), null)
+  } finally {
+    await g.close()
+  }
+})
+
+test('cors: without configuration the upstream’s own CORS headers pass untouched, and no Vary is added', async () => {
+  const g = await setup({}, () =>
+    new Response('x', {
+      headers: { 'access-control-allow-origin': 'https://any.test', vary: 'Accept-Encoding' },
+    }))
+  try {
+    const res = await g.call('/x', { headers: { ...(await bearer()), origin: 'https://o.test' } })
+    await res.text()
+    assert.equal(res.headers.get('access-control-allow-origin'), 'https://any.test')
+    assert.equal(res.headers.get('vary'), 'Accept-Encoding')
+  } finally {
+    await g.close()
+  }
+})

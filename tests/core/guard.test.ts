@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { loadConfig } from '../../src/core/config/load.ts'
 import { ConfigError } from '../../src/core/errors.ts'
 import { createVerifier, type Guarded, protect } from '../../src/core/guard.ts'
+import { createLogger } from '../../src/core/log.ts'
 import { RevocationList } from '../../src/core/revocation/list.ts'
 import { secret, sign } from '../helpers/keys.ts'
 import { test } from '../helpers/t.ts'
@@ -153,5 +154,129 @@ test('createVerifier() given no list for a configuration that names revocations:
     assert.equal((await refused.json()).code, 'revocations_unavailable')
   } finally {
     verifier.close()
+  }
+})
+
+/**
+ * `response` with headers that refuse every edit, as a fetch() response's do under Deno and
+ * undici (Bun's are mutable, and so is its Response.redirect's: Deno's is not).
+ */
+function immutable(response: Response): Response {
+  const headers = new Headers(response.headers)
+  for (const method of ['set', 'append', 'delete'] as const) {
+    Object.defineProperty(headers, method, {
+      value: () => {
+        throw new TypeError('Headers are immutable')
+      },
+    })
+  }
+  return Object.defineProperty(response, 'headers', { value: headers })
+}
+
+test('protect(): a handler response with immutable headers still gets the request id, rate-limit fields and CORS; fetch never rejects', async () => {
+  const config = await loadConfig({ JWTGATE_CONFIG: 'app.json' }, {
+    local: true,
+    readFile: () =>
+      JSON.stringify({
+        providers: { main: { issuer: 'https://idp.test', secret: HS.config } },
+        cors: { origins: ['https://app.example.com'] },
+        rateLimits: { 'per-address': { rate: '100/1m', key: 'address', routes: ['limited'] } },
+        routes: [
+          { name: 'login', path: '/login', auth: 'public' },
+          { name: 'limited', path: '/limited', auth: 'public' },
+        ],
+      }),
+  })
+  const handlers: [string, () => Response][] = [
+    ['Response.redirect', () => Response.redirect('https://app.example.com/done', 302)],
+    ['immutable headers', () =>
+      immutable(
+        new Response('moved', {
+          status: 302,
+          statusText: 'Found here',
+          headers: { location: '/done', 'x-handler': 'yes' },
+        }),
+      )],
+  ]
+  for (const [name, handler] of handlers) {
+    const lines: string[] = []
+    const logger = createLogger({ level: 'info', format: 'json', sink: (l) => lines.push(l) })
+    const guarded = protect(config, handler, { logger })
+    try {
+      for (const path of ['/login', '/limited']) {
+        for (const origin of [undefined, 'https://app.example.com']) {
+          const headers: Record<string, string> = { host: 'app.test', 'x-request-id': 'rid-1' }
+          if (origin !== undefined) headers.origin = origin
+          const res = await guarded.fetch(new Request(`http://app.test${path}`, { headers }), {
+            clientAddress: '192.0.2.1',
+          })
+          const what = `${name} ${path} ${origin}`
+          assert.equal(res.status, 302, what)
+          assert.ok(res.headers.get('location')?.endsWith('/done'), what)
+          assert.equal(res.headers.get('x-request-id'), 'rid-1', what)
+          assert.equal(res.headers.get('access-control-allow-origin'), origin ?? null, what)
+          assert.equal(res.headers.get('vary'), 'Origin', what)
+          const limited = path === '/limited' ? '"per-address";q=100;w=60' : null
+          assert.equal(res.headers.get('ratelimit-policy'), limited, what)
+          if (name === 'immutable headers') {
+            assert.equal(res.statusText, 'Found here', what)
+            assert.equal(res.headers.get('x-handler'), 'yes', what)
+            assert.equal(await res.text(), 'moved', what)
+          }
+        }
+      }
+      assert.match(guarded.metrics.render(), /^jwtgate_requests_in_flight 0$/m, name)
+      const access = lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'request')
+      assert.deepEqual(access.map((l) => l.status), [302, 302, 302, 302], name)
+    } finally {
+      guarded.close()
+    }
+  }
+})
+
+test('protect(): fetch never rejects, even when a response refuses the CORS headers after taking the request id', async () => {
+  const config = await loadConfig({ JWTGATE_CONFIG: 'app.json' }, {
+    local: true,
+    readFile: () =>
+      JSON.stringify({
+        providers: { main: { issuer: 'https://idp.test', secret: HS.config } },
+        cors: { origins: ['https://app.example.com'] },
+        routes: [{ name: 'login', path: '/login', auth: 'public' }],
+      }),
+  })
+  const lines: string[] = []
+  const logger = createLogger({ level: 'info', format: 'json', sink: (l) => lines.push(l) })
+  let cancelled = false
+  const guarded = protect(config, () => {
+    const response = new Response(
+      new ReadableStream({ cancel: () => void (cancelled = true) }),
+    )
+    const set = response.headers.set.bind(response.headers)
+    Object.defineProperty(response.headers, 'set', {
+      value: (name: string, value: string) => {
+        if (name !== 'x-request-id') throw new TypeError('Headers are immutable')
+        set(name, value)
+      },
+    })
+    return response
+  }, { logger })
+  try {
+    const res = await guarded.fetch(
+      new Request('http://app.test/login', {
+        headers: { host: 'app.test', origin: 'https://app.example.com' },
+      }),
+    )
+    assert.equal(res.status, 500)
+    assert.equal((await res.json()).code, 'internal_error')
+    assert.equal(res.headers.get('access-control-allow-origin'), 'https://app.example.com')
+    assert.equal(cancelled, true, "the handler's body is cancelled")
+    assert.match(guarded.metrics.render(), /^jwtgate_requests_in_flight 0$/m)
+    const events = lines.map((l) => JSON.parse(l))
+    assert.deepEqual(events.filter((l) => l.event === 'request').map((l) => l.status), [500])
+    assert.deepEqual(events.filter((l) => l.event === 'internal_error').map((l) => l.error), [
+      'TypeError',
+    ])
+  } finally {
+    guarded.close()
   }
 })

@@ -15,6 +15,7 @@ import {
   renderTemplate,
   type Template,
   type TemplateContext,
+  templateParams,
 } from '../routing/template.ts'
 import { type ClaimPath, claimPath, type Claims, readClaim } from './claims.ts'
 
@@ -134,6 +135,39 @@ export function compileCondition(input: ConditionInput, place: string): Conditio
     return { op: 'contains', claim, expected: expectedValue(input.contains), place }
   }
   return { op: 'matches', claim, regex: new RegExp(`^(?:${input.matches})$`), place }
+}
+
+/**
+ * The route parameters the conditions' expected values name (`{params.tenant}`), each with the
+ * place of the condition that names it: a name the route's pattern lacks would render as '' and
+ * compare with an empty claim (from-file.ts refuses it at load).
+ */
+export function conditionParams(
+  conditions: readonly Condition[],
+): { readonly name: string; readonly place: string }[] {
+  const out: { name: string; place: string }[] = []
+  const expected = (value: Scalar | Template, place: string) => {
+    if (typeof value === 'object') {
+      for (const name of templateParams(value)) out.push({ name, place })
+    }
+  }
+  const walk = (c: Condition): void => {
+    switch (c.op) {
+      case 'all':
+      case 'any':
+        return c.conditions.forEach(walk)
+      case 'not':
+        return walk(c.condition)
+      case 'oneOf':
+        for (const e of c.expected) expected(e, c.place)
+        return
+      case 'equals':
+      case 'contains':
+        return expected(c.expected, c.place)
+    }
+  }
+  conditions.forEach(walk)
+  return out
 }
 
 function render(expected: Scalar | Template, ctx: TemplateContext): Scalar {

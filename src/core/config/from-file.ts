@@ -3,7 +3,7 @@
  * upstreams and ordered routes, with the checks between them. The file is validated already and
  * its defaults filled in (file-schema.ts); each problem is reported at its place in the file.
  */
-import { compileRequirements, NO_REQUIREMENTS } from '../auth/requirements.ts'
+import { compileRequirements, conditionParams, NO_REQUIREMENTS } from '../auth/requirements.ts'
 import { parseTokenSource } from '../auth/token.ts'
 import type { ConfigIssue } from '../errors.ts'
 import { parseUpstreamBase, upstreamBaseProblem } from '../proxy/url.ts'
@@ -120,6 +120,16 @@ function route(
       })
     }
   }
+  const require = r.require === undefined
+    ? NO_REQUIREMENTS
+    : compileRequirements(r.require, `${place}.require`)
+  // A claim condition naming a parameter the path lacks would compare the claim with '' (a
+  // token whose claim is empty passes): refused, as a rewrite's is.
+  for (const { name, place: where } of conditionParams(require.claims)) {
+    if (!params.has(name)) {
+      issues.push({ path: where, message: `{params.${name}} is not a parameter of ${r.path}` })
+    }
+  }
   return {
     name: r.name ?? place,
     place,
@@ -132,9 +142,7 @@ function route(
     stripPrefix: r.stripPrefix?.replace(/\/+$/, ''),
     rewrite,
     claimHeaders: claimHeadersFromFile(r.claimHeaders ?? {}, place, issues),
-    require: r.require === undefined
-      ? NO_REQUIREMENTS
-      : compileRequirements(r.require, `${place}.require`),
+    require,
     websockets: r.websockets ?? auth !== 'public',
   }
 }

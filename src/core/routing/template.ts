@@ -56,14 +56,18 @@ export function parseTemplate(text: string): Template {
   })
 }
 
-/** The template's text with placeholders filled in; a missing param renders as ''. */
+/**
+ * The template's text with placeholders filled in; a missing param renders as '' (the
+ * configuration names only parameters its route has: from-file.ts), an inherited property
+ * (`{params.constructor}`) never counts.
+ */
 export function renderTemplate(template: Template, ctx: TemplateContext): string {
   if (template.constant) return template.text
   let out = ''
   for (const part of template.parts) {
     if (typeof part === 'string') out += part
     else if ('method' in part) out += ctx.method
-    else out += ctx.params[part.param] ?? ''
+    else out += Object.hasOwn(ctx.params, part.param) ? ctx.params[part.param] : ''
   }
   return out
 }

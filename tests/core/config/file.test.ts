@@ -226,6 +226,30 @@ routes:
   )
 })
 
+test('a claim condition naming a parameter its route lacks is refused, at any depth; one the route has loads', async () => {
+  // Rendered as '', it would compare the claim with an empty string: a token whose claim is empty
+  // would pass (`{params.tenant}` on `/orgs/:org/*`, a typo).
+  const out = await problems(`${BASE}
+routes:
+  - path: /orgs/:org/*
+    upstream: api
+    require:
+      claims:
+        - { claim: tenant, equals: "{params.tenant}" }
+        - any:
+            - { claim: t, oneOf: [x, "{params.org}", "a-{params.team}"] }
+            - not: { claim: u, contains: "{params.constructor}" }
+  - path: /teams/:team/*
+    upstream: api
+    require: { claims: [{ claim: team, equals: "{params.team}" }, { claim: m, equals: "{method}" }] }
+`)
+  assert.deepEqual(out.sort(), [
+    'routes[0].require.claims[0]: {params.tenant} is not a parameter of /orgs/:org/*',
+    'routes[0].require.claims[1].any[0]: {params.team} is not a parameter of /orgs/:org/*',
+    'routes[0].require.claims[1].any[1].not: {params.constructor} is not a parameter of /orgs/:org/*',
+  ])
+})
+
 test('a route path or stripPrefix no normalised request can match is refused, naming the spelling', async () => {
   const out = await problems(`${BASE}
 routes:

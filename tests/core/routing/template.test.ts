@@ -106,3 +106,8 @@ test('templateProblem() finds unbalanced braces and a path not starting with /',
   assert.equal(templateProblem('', true), 'must start with /')
   assert.equal(templateProblem('v2/{params.id}'), undefined)
 })
+
+test('renderTemplate() takes only the route’s own parameters, never an inherited property', () => {
+  const t = parseTemplate('[{params.constructor}|{params.toString}|{params.__proto__}|{params.id}]')
+  assert.equal(renderTemplate(t, { method: 'GET', params: { id: '7' } }), '[|||7]')
+})

@@ -8,7 +8,10 @@
 
 /** CORS settings (JWTGATE_CORS_*, or the file's `cors`): which origins, methods and headers. */
 export interface CorsConfig {
-  /** Exact origins (`https://app.example.com`), subdomain patterns (`*.example.com`), or `*`. */
+  /**
+   * Exact origins (`https://app.example.com`), subdomain patterns (`*.example.com`: https only;
+   * `http://*.example.com` for plain http), or `*`.
+   */
   readonly origins: readonly string[]
   /** Methods a preflight may ask for. */
   readonly methods: readonly string[]
@@ -23,13 +26,16 @@ export interface CorsConfig {
 /** Response headers a browser script may read besides the CORS-safelisted ones. */
 const EXPOSED = 'www-authenticate, x-request-id, retry-after'
 
+/** A subdomain pattern: `*.example.com` (https), or with its scheme written out. */
+const SUBDOMAINS = /^(?:(https?):\/\/)?\*(\.[a-z0-9.-]+)$/
+
 /** Why an origin pattern is unusable, or undefined. */
 export function originPatternProblem(pattern: string): string | undefined {
   if (pattern === '*') return undefined
-  if (pattern.startsWith('*.')) {
-    return /^\*\.[a-z0-9.-]+$/.test(pattern)
+  if (pattern.includes('*')) {
+    return SUBDOMAINS.test(pattern)
       ? undefined
-      : `${JSON.stringify(pattern)} must look like *.example.com`
+      : `${JSON.stringify(pattern)} must look like *.example.com (or http://*.example.com)`
   }
   try {
     const url = new URL(pattern)
@@ -45,16 +51,21 @@ export function originPatternProblem(pattern: string): string | undefined {
   }
 }
 
-/** True when `origin` (a request's Origin header) is allowed. */
+/**
+ * True when `origin` (a request's Origin header) is allowed. A subdomain pattern takes only its
+ * scheme — https unless it says `http://` — so that `*.example.com` with credentials never lets a
+ * page served over plain http (which anyone on its path can write) read credentialed answers.
+ */
 export function originAllowed(cors: CorsConfig, origin: string): boolean {
   for (const pattern of cors.origins) {
     if (pattern === '*' || pattern === origin) return true
-    if (pattern.startsWith('*.')) {
-      const scheme = origin.indexOf('://')
-      if (scheme < 0) continue
-      const host = origin.slice(scheme + 3).replace(/:\d+$/, '')
-      if (host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1) return true
-    }
+    const sub = pattern.includes('*') ? SUBDOMAINS.exec(pattern) : null
+    if (sub === null) continue
+    const prefix = `${sub[1] ?? 'https'}://`
+    if (!origin.startsWith(prefix)) continue
+    const host = origin.slice(prefix.length).replace(/:\d+$/, '')
+    const suffix = sub[2]!
+    if (host.endsWith(suffix) && host.length > suffix.length) return true
   }
   return false
 }

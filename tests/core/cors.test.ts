@@ -29,6 +29,28 @@ test('originAllowed() matches exact origins and subdomain patterns only', () => 
   assert.equal(originAllowed(CORS, 'null'), false)
 })
 
+test('a subdomain pattern takes https only, unless it writes its scheme: http://*.example.org', () => {
+  // A page over plain http can be written by anyone on its path: with credentials allowed, it
+  // would read every credentialed answer.
+  for (const origin of ['http://a.example.org', 'ws://a.example.org', 'foo://a.example.org']) {
+    assert.equal(originAllowed(CORS, origin), false, origin)
+  }
+  const http = { ...CORS, origins: ['http://*.example.org'] }
+  assert.equal(originAllowed(http, 'http://a.example.org'), true)
+  assert.equal(originAllowed(http, 'http://a.example.org:8080'), true)
+  assert.equal(originAllowed(http, 'https://a.example.org'), false)
+  assert.equal(originAllowed(http, 'http://example.org'), false)
+  const https = { ...CORS, origins: ['https://*.example.org'] }
+  assert.equal(originAllowed(https, 'https://a.example.org'), true)
+  assert.equal(originAllowed(https, 'http://a.example.org'), false)
+  for (const pattern of ['http://*.example.org', 'https://*.example.org', '*.example.org']) {
+    assert.equal(originPatternProblem(pattern), undefined, pattern)
+  }
+  for (const pattern of ['ws://*.example.org', 'https://a.*.example.org', '*example.org', '**.a']) {
+    assert.match(originPatternProblem(pattern)!, /must look like/, pattern)
+  }
+})
+
 test('originPatternProblem() explains bad patterns', () => {
   assert.equal(originPatternProblem('https://a.example'), undefined)
   assert.equal(originPatternProblem('*'), undefined)

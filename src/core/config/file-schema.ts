@@ -24,6 +24,7 @@ import {
   checked,
   MAX_TIMER_MS,
   MAX_WORKERS,
+  mediaType,
   parseDuration,
   parseSize,
   parseTimerDuration,
@@ -94,7 +95,7 @@ const Provider = v.strictObject({
   ),
   clockSkew: v.optional(Integer(0, 3600), DEFAULTS.provider.clockSkew),
   requiredClaims: v.optional(v.array(v.string()), () => [...DEFAULTS.provider.requiredClaims]),
-  requiredTyp: v.optional(v.string()),
+  requiredTyp: v.optional(mediaType),
   tokenSources: v.optional(
     v.array(
       v.pipe(

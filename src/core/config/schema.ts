@@ -26,6 +26,7 @@ import {
   duration,
   longDuration,
   MAX_WORKERS,
+  mediaType,
   orMessage,
   parsed,
   parseInteger,
@@ -108,9 +109,7 @@ const EnvSchema = v.object({
     v.pipe(v.string(), v.transform((s: string) => (s.trim() === 'none' ? [] : parseList(s)))),
     text(DEFAULTS.provider.requiredClaims),
   ),
-  JWTGATE_REQUIRED_TYP: v.optional(
-    v.pipe(v.string(), v.regex(/^[\x21-\x7e]{1,100}$/, 'must be a media type such as at+jwt')),
-  ),
+  JWTGATE_REQUIRED_TYP: v.optional(mediaType),
   JWTGATE_TOKEN_SOURCES: v.optional(
     parsed(
       parseSources,

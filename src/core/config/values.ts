@@ -210,3 +210,12 @@ export function checkedList(problem: (item: string) => string | undefined) {
     return items
   })
 }
+
+/**
+ * A token's required `typ` (JWTGATE_REQUIRED_TYP, a provider's `requiredTyp`): a media type of
+ * visible ASCII, as a JWS header carries it (`at+jwt`, RFC 9068).
+ */
+export const mediaType = v.pipe(
+  v.string(),
+  v.regex(/^[\x21-\x7e]{1,100}$/, 'must be a media type such as at+jwt'),
+)

@@ -360,3 +360,19 @@ upstreams:
     assert.match(out[0]!, /^providers\.main\.audience/, value)
   }
 })
+
+test('a provider’s requiredTyp is checked as JWTGATE_REQUIRED_TYP is: visible ASCII, 1–100', async () => {
+  for (const value of ['""', '"at jwt"', `"${'a'.repeat(101)}"`, '"jwt\\u00e9"']) {
+    const out = await problems(`
+providers:
+  main: { secret: "${SECRET}", requiredTyp: ${value} }
+upstreams:
+  api: { url: "http://127.0.0.1:3000/v1" }
+`)
+    assert.deepEqual(
+      out,
+      ['providers.main.requiredTyp: must be a media type such as at+jwt'],
+      value,
+    )
+  }
+})

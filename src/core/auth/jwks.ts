@@ -32,6 +32,13 @@ export interface RemoteSourceOptions {
   readonly onFetch?: ((ok: boolean) => void) | undefined
 }
 
+/**
+ * The most keys taken from one key set (identity providers publish a few): a token without a
+ * `kid` is tried against every key without one, so a set of thousands (a 1 MB document holds
+ * ~2,400 RSA keys) would cost a verification each per forged token. Those past it are skipped.
+ */
+export const MAX_SET_KEYS = 64
+
 /** Start-up retries: first within 1 s, doubling, capped at 10 s. */
 export function startupDelay(attempt: number): number {
   return Math.min(500 * 2 ** attempt, 10_000)
@@ -149,13 +156,18 @@ class RemoteKeySource implements KeySource {
       }
       const keys: VerifyKey[] = []
       let skipped = 0
+      let taken = 0
       for (const jwk of doc.keys as JWK[]) {
-        if (typeof jwk !== 'object' || jwk === null || unusableJwk(jwk) !== undefined) {
+        if (
+          taken === MAX_SET_KEYS || typeof jwk !== 'object' || jwk === null ||
+          unusableJwk(jwk) !== undefined
+        ) {
           skipped++
           continue
         }
         try {
           keys.push(...(await importPublicJwk(jwk, this.options.algorithms)))
+          taken++
         } catch {
           skipped++
         }

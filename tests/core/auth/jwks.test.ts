@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { exportJWK } from 'jose'
 import {
+  MAX_SET_KEYS,
   remoteSource,
   type RemoteSourceOptions,
   startupDelay,
@@ -98,6 +99,29 @@ test('remoteSource() loads a JWK Set, skipping oct, encryption and short RSA key
     const loaded = JSON.parse(lines.find((l) => l.includes('jwks_loaded'))!)
     assert.equal(loaded.skipped, 3)
     assert.deepEqual(loaded.added, ['a'])
+  } finally {
+    source.close()
+    await server.close()
+  }
+})
+
+test('remoteSource() takes at most MAX_SET_KEYS keys of a set, skipping the rest', async () => {
+  // A token without a kid is tried against every key without one: thousands would cost a
+  // verification each per forged token.
+  const pair = await keyPair('ES256')
+  const keys = Array.from(
+    { length: MAX_SET_KEYS + 10 },
+    (_, i) => ({ ...pair.publicJwk, kid: `k${i}` }),
+  )
+  const server = await jwksServer({ keys })
+  const lines: string[] = []
+  const source = remoteSource(options(server.url, lines))
+  try {
+    source.start()
+    await until(() => source.current() !== undefined)
+    assert.equal(new Set(source.current()!.map((k) => k.kid)).size, MAX_SET_KEYS)
+    const loaded = JSON.parse(lines.find((l) => l.includes('jwks_loaded'))!)
+    assert.equal(loaded.skipped, 10)
   } finally {
     source.close()
     await server.close()

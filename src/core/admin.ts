@@ -4,21 +4,20 @@
  * listener, and `/metrics` on the admin listener only.
  */
 import type { Metrics } from './metrics.ts'
+import { rawTarget } from './routing/path.ts'
 
 const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' }
 
-/** An optional `scheme://authority`, then the path up to the query or fragment. */
-const PATH_OF_URL = /^(?:[a-z][a-z0-9+.-]*:\/\/[^/?#]*)?([^?#]*)/i
-
 /**
  * The path of an admin request's `request.url`, without its query: origin-form (`/metrics`, what
- * Bun hands over for an HTTP/1.0 request without Host) or absolute (`http://host/metrics`). Never
- * throws, unlike `new URL`, which refuses a relative URL; not normalised: the admin paths are
- * matched exactly, and anything else is a 404.
+ * Bun hands over for an HTTP/1.0 request without Host) or absolute (`http://host/metrics`), read
+ * as the proxy reads its requests' (`rawTarget`). Never throws, unlike `new URL`, which refuses a
+ * relative URL; not normalised: the admin paths are matched exactly, and anything else is a 404.
  */
 export function adminPath(url: string): string {
-  const path = PATH_OF_URL.exec(url)![1]!
-  return path === '' ? '/' : path
+  const target = rawTarget(url)
+  const end = target.search(/[?#]/)
+  return end < 0 ? target : target.slice(0, end)
 }
 
 /** True for a health probe the main listener answers itself. */

@@ -29,9 +29,11 @@ test('adminPath(): the path of an origin-form or absolute URL, without query or 
     ['http://h', '/'],
     ['http://h?x=/metrics', '/'],
     ['/x/http://h/metrics', '/x/http://h/metrics'],
-    ['*', '*'],
+    // No path: read as the proxy reads a request-target (rawTarget), then not an admin path.
+    ['*', '/'],
     ['', '/'],
-    ['%', '%'],
+    ['%', '/'],
+    ['metrics', '/'],
   ]
   for (const [url, path] of cases) assert.equal(adminPath(url), path, url)
 })

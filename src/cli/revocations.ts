@@ -59,9 +59,43 @@ function undatedProblem(value: unknown): string | undefined {
   return undefined
 }
 
-/** Appends `entry` to the revocations file at `path` (created if absent). */
-export function appendRevocation(host: Host, path: string, entry: Revocation): void {
-  host.appendFile(path, `${JSON.stringify(revocationJson(entry))}\n`)
+/** The revocations file's text; undefined when it does not exist yet. Throws when unreadable. */
+function readRevocationsText(host: Host, path: string): string | undefined {
+  try {
+    return host.readFile(path)
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOENT' || (e as Error).name === 'NotFound') {
+      return undefined
+    }
+    throw new Error(`cannot read the revocations file ${path}`)
+  }
+}
+
+/**
+ * Appends `entry` to the revocations file at `path` (created if absent) on a line of its own —
+ * after a newline when the file's last line has none (a hand edit, a write cut short: the entry
+ * would otherwise join that line, and the file stop loading) — then reads the file back as every
+ * gateway will. Throws when it does not load, so that `jwtgate revoke` and `POST /revocations`
+ * never report a revocation no gateway reads.
+ */
+export function appendRevocation(
+  host: Host,
+  path: string,
+  entry: Revocation,
+  nowSec: number,
+  maxLifetimeSec: number,
+): void {
+  const before = readRevocationsText(host, path) ?? ''
+  const line = `${JSON.stringify(revocationJson(entry))}\n`
+  host.appendFile(path, before === '' || before.endsWith('\n') ? line : `\n${line}`)
+  const after = parseRevocationsFile(readRevocationsText(host, path) ?? '', nowSec, maxLifetimeSec)
+  if ('problems' in after) {
+    throw new Error(
+      `the revocations file ${path} does not load (${
+        after.problems.slice(0, 5).join('; ')
+      }): the revocation is written, but no gateway reads the file until it is repaired`,
+    )
+  }
 }
 
 /** A revocations file mirrored in `list`. */
@@ -116,7 +150,13 @@ export class FileRevocations {
       )
     }
     try {
-      appendRevocation(this.host, this.path, entry)
+      appendRevocation(
+        this.host,
+        this.path,
+        entry,
+        Math.floor(this.options.now() / 1000),
+        this.options.maxLifetimeSec,
+      )
     } catch (e) {
       return Promise.reject(e)
     }
@@ -125,13 +165,13 @@ export class FileRevocations {
   }
 
   #read(): Revocation[] | string {
-    let text: string
+    let text: string | undefined
     try {
-      text = this.host.readFile(this.path)
+      text = readRevocationsText(this.host, this.path)
     } catch (e) {
-      if ((e as { code?: string }).code === 'ENOENT' || (e as Error).name === 'NotFound') return []
-      return `cannot read the revocations file ${this.path}`
+      return (e as Error).message
     }
+    if (text === undefined) return []
     const parsed = parseRevocationsFile(
       text,
       Math.floor(this.options.now() / 1000),

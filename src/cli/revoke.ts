@@ -122,10 +122,19 @@ export async function storeEntry(
   }
   if (config.revocations.file !== undefined) {
     try {
-      appendRevocation(host, config.revocations.file, entry)
+      appendRevocation(
+        host,
+        config.revocations.file,
+        entry,
+        Math.floor(Date.now() / 1000),
+        config.revocations.maxTokenLifetimeSec,
+      )
       return undefined
-    } catch {
-      return `cannot append to the revocations file ${config.revocations.file}`
+    } catch (e) {
+      const why = e instanceof Error && e.message.startsWith('the revocations file')
+        ? e.message
+        : ''
+      return why !== '' ? why : `cannot append to the revocations file ${config.revocations.file}`
     }
   }
   return 'no revocation store: set JWTGATE_REDIS_URL, or JWTGATE_REVOCATIONS_FILE for one instance (or POST /revocations to a gateway)'

@@ -3,9 +3,16 @@ import { loadConfig } from '../../src/core/config/load.ts'
 import { tokenHash } from '../../src/core/revocation/entry.ts'
 import { RevocationList } from '../../src/core/revocation/list.ts'
 import { parseTime, revocationFromFlags } from '../../src/cli/revoke.ts'
-import { FileRevocations, parseRevocationsFile } from '../../src/cli/revocations.ts'
+import {
+  appendRevocation,
+  FileRevocations,
+  parseRevocationsFile,
+} from '../../src/cli/revocations.ts'
 import { createLogger } from '../../src/core/log.ts'
 import type { Host } from '../../src/cli/host.ts'
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const NOW = 1_800_000_000
 const config = await loadConfig({
@@ -121,4 +128,34 @@ test('FileRevocations: loads, appends, reloads on change; a bad edit keeps the l
   ])
   files['/r.jsonl'] = 'garbage'
   expect(file.load()).toMatch(/line 1: not JSON/)
+})
+
+test('appendRevocation(): a line of its own after a last line without a newline; a file that does not load is an error', () => {
+  // A real file, as `jwtgate revoke` appends to it and every gateway reads it.
+  const dir = mkdtempSync(join(tmpdir(), 'jwtgate-revocations-'))
+  const path = join(dir, 'revocations.jsonl')
+  const host = {
+    readFile: (p: string) => readFileSync(p, 'utf8'),
+    appendFile: (p: string, text: string) => appendFileSync(p, text),
+  } as unknown as Host
+  const entry = (jti: string) => ({ kind: 'jti', jti, iss: undefined, until: NOW + 100 }) as const
+  const load = () => parseRevocationsFile(readFileSync(path, 'utf8'), NOW, 3600)
+  try {
+    appendRevocation(host, path, entry('a'), NOW, 3600) // created
+    for (const lastLine of ['# added by hand', `{"jti":"b","until":${NOW + 100}}`]) {
+      writeFileSync(path, `${readFileSync(path, 'utf8')}${lastLine}`) // no newline at its end
+      appendRevocation(host, path, entry('c'), NOW, 3600)
+      const loaded = load()
+      expect('entries' in loaded).toBe(true)
+      expect(readFileSync(path, 'utf8').endsWith(`${lastLine}\n{"jti":"c","until":${NOW + 100}}\n`))
+        .toBe(true)
+    }
+    // A line no gateway can read: the revocation is written, and said not to be in force.
+    writeFileSync(path, `${readFileSync(path, 'utf8')}oops\n`)
+    expect(() => appendRevocation(host, path, entry('d'), NOW, 3600)).toThrow(
+      /revocations file .* does not load \(line \d+: not JSON\): the revocation is written/,
+    )
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })

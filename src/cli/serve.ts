@@ -269,12 +269,29 @@ export function onReloads(
   return () => unwatch?.()
 }
 
-/** Resolves with the first shutdown signal's name; a second signal calls `forced`. */
-export function firstSignal(host: Host, forced: (signal: string) => void): Promise<string> {
-  let signals = 0
+/**
+ * A second signal this soon after the first is the same stop request delivered twice, not an
+ * operator insisting: a launcher forwarding it to a process that also got it from its group
+ * (Ctrl-C, `kill -- -PGID`) or its cgroup (systemd's `KillMode=control-group`) — measured 5 ms
+ * apart through the npm launcher.
+ */
+export const DUPLICATE_SIGNAL_MS = 100
+
+/**
+ * Resolves with the first shutdown signal's name; a second one calls `forced`, unless it came
+ * within DUPLICATE_SIGNAL_MS of the first.
+ */
+export function firstSignal(
+  host: Host,
+  forced: (signal: string) => void,
+  now: () => number = performance.now.bind(performance),
+): Promise<string> {
+  let first: number | undefined
   return new Promise<string>((resolve) =>
     host.onSignal((name) => {
-      if (++signals > 1) forced(name)
+      const at = now()
+      if (first === undefined) first = at
+      else if (at - first >= DUPLICATE_SIGNAL_MS) forced(name)
       resolve(name)
     })
   )

@@ -1,7 +1,7 @@
 /** What a reload cannot apply, and says so (reload_needs_restart): the settings bound at start. */
 import { expect, test } from 'bun:test'
 import type { Host } from '../../src/cli/host.ts'
-import { restartOnly } from '../../src/cli/serve.ts'
+import { DUPLICATE_SIGNAL_MS, firstSignal, restartOnly } from '../../src/cli/serve.ts'
 import { loadConfig } from '../../src/core/config/load.ts'
 
 const BASE = {
@@ -53,4 +53,21 @@ test('nextConfig(): a reload that moves where revocations are kept is refused; o
   const applied = await nextConfig(host, env, running, logger, 'SIGHUP')
   expect(applied?.config.log.level).toBe('warn')
   expect(events().at(-1)).toMatchObject({ event: 'reload_needs_restart', settings: ['log'] })
+})
+
+test('firstSignal(): one stop request delivered twice within 100 ms is one; a later second forces', async () => {
+  // A launcher forwarding the signal its process group also delivered (Ctrl-C, systemd).
+  let deliver: (name: string) => void = () => {}
+  const host = { onSignal: (listener: (name: string) => void) => (deliver = listener) }
+  let now = 1000
+  const forced: string[] = []
+  const first = firstSignal(host as unknown as Host, (name) => forced.push(name), () => now)
+  deliver('SIGTERM')
+  now += DUPLICATE_SIGNAL_MS - 1
+  deliver('SIGTERM') // the same request, again
+  expect(await first).toBe('SIGTERM')
+  expect(forced).toEqual([])
+  now += 1
+  deliver('SIGINT') // an operator insisting
+  expect(forced).toEqual(['SIGINT'])
 })

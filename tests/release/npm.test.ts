@@ -121,6 +121,84 @@ describe('npm install of the tarballs into an empty project', () => {
     )
   })
 
+  test('the launcher runs only the executable of its own version', () => {
+    // Resolution also looks further up the tree and on NODE_PATH: a stray copy of another version
+    // must not run in its place.
+    const manifest = join(project, 'node_modules', '@jwtgate', 'cli-linux-x64', 'package.json')
+    const original = readFileSync(manifest, 'utf8')
+    try {
+      writeFileSync(manifest, original.replace(`"version": "${version}"`, '"version": "0.0.1"'))
+      const result = spawnSync('node', [join(project, 'node_modules/jwtgate/bin/jwtgate.mjs')], {
+        cwd: project,
+        encoding: 'utf8',
+        timeout: 30_000,
+      })
+      expect(result.status).toBe(1)
+      expect(result.stderr).toContain(
+        `is @jwtgate/cli-linux-x64@0.0.1, not @jwtgate/cli-linux-x64@${version}`,
+      )
+    } finally {
+      writeFileSync(manifest, original)
+    }
+  })
+
+  test(
+    'a stop signal to the launcher’s whole process group drains once, never forced',
+    async () => {
+      // Ctrl-C, `kill -- -PGID`, systemd's control-group kill: the executable gets the signal from
+      // the group and again from the launcher, a few ms apart — one stop request, not two.
+      const upstream = await recordingUpstream(async () => {
+        await sleep(400)
+        return new Response('slow ok')
+      })
+      const key = secret(32)
+      const child = Bun.spawn(['node', join(project, 'node_modules/jwtgate/bin/jwtgate.mjs')], {
+        cwd: project,
+        env: {
+          PATH: process.env.PATH ?? '',
+          JWTGATE_UPSTREAM: upstream.url,
+          JWTGATE_SECRET: key.config,
+          JWTGATE_HOST: '127.0.0.1',
+          JWTGATE_PORT: '0',
+        },
+        stdout: 'pipe',
+        stderr: 'pipe',
+        detached: true, // its own process group, as a shell job is
+      })
+      try {
+        const reader = child.stdout.getReader()
+        let out = ''
+        while (!out.includes('"event":"start"')) {
+          const { done, value } = await reader.read()
+          if (done) break
+          out += new TextDecoder().decode(value)
+        }
+        // A request in flight: the drain waits for it, so a second signal would cut it.
+        const port = /"listen":"127\.0\.0\.1:(\d+)"/.exec(out)![1]
+        const token = await sign({ sub: 'alice' }, { alg: 'HS256', key: key.raw })
+        const slow = fetch(`http://127.0.0.1:${port}/slow`, {
+          headers: { authorization: `Bearer ${token}` },
+        }).then((r) => r.text(), (e) => `failed: ${e}`)
+        while (upstream.seen.length === 0) await sleep(10)
+        process.kill(-child.pid, 'SIGTERM')
+        expect(await slow).toBe('slow ok')
+        for (;;) {
+          const { done, value } = await reader.read()
+          if (done) break
+          out += new TextDecoder().decode(value)
+        }
+        expect(await child.exited).toBe(0)
+        expect(out).toContain('"event":"shutdown"')
+        expect(out).not.toContain('shutdown_forced')
+        expect(out).toContain('"event":"stopped"')
+      } finally {
+        child.kill('SIGKILL')
+        await upstream.close()
+      }
+    },
+    20_000,
+  )
+
   /** The README's embedding, as an installed package: a gateway refuses a request without a token. */
   const PROBE = `
     import { createGateway, loadConfig } from 'jwtgate'

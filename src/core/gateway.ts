@@ -28,7 +28,7 @@ import { addressKey, type Limiter, type RateLimit, subjectKey } from './rate-lim
 import { errorResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
 import { checkMethod } from './routing/method.ts'
-import { normalizeOriginTarget, normalizeTarget } from './routing/path.ts'
+import { checkNoDotSegments, normalizeOriginTarget, normalizeTarget } from './routing/path.ts'
 import { checkOf } from './forward/check.ts'
 import { claimHeaders } from './proxy/claim-headers.ts'
 import type { Counted } from './limits/policy.ts'
@@ -36,6 +36,7 @@ import { buildState, isReady, retireState, type State } from './state.ts'
 import { isWebSocketUpgrade } from './auth/token.ts'
 import { Connections } from './websocket/connections.ts'
 import {
+  checkLocalWebSocket,
   checkWebSocketCheck,
   proxyWebSocket,
   type WebSocketClient,
@@ -252,6 +253,8 @@ export function createGateway(
     const target = check === undefined
       ? normalizeTarget(request.url)
       : normalizeOriginTarget(check.uri)
+    // A guarded handler routes on request.url itself: a path it would read unresolved is refused.
+    if (local !== undefined && check === undefined) checkNoDotSegments(request.url)
     x.path = target.path
     if (check === undefined && isHealthProbe(method, target.path)) {
       return healthResponse(target.path, x.requestId, ready(), draining)
@@ -292,6 +295,7 @@ export function createGateway(
       return checkAnswer(s, decision, x.requestId, counted)
     }
     if (local !== undefined) {
+      checkLocalWebSocket(s, request, decision, info.protocol)
       const response = await callLocal(local, request, decision, x.requestId)
       if (counted !== undefined) setLimitFields(counted, response.headers)
       return response

@@ -22,7 +22,8 @@ import { acceptableRequestId } from './proxy/headers.ts'
 import { errorResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
 import { checkMethod } from './routing/method.ts'
-import { normalizeTarget } from './routing/path.ts'
+import { checkNoDotSegments, normalizeTarget } from './routing/path.ts'
+import { checkLocalWebSocket } from './websocket/proxy.ts'
 import { buildState, retireState } from './state.ts'
 
 export type { Guarded, LocalHandler }
@@ -85,12 +86,15 @@ export function createVerifier(
         checkMethod(request.method)
         checkHost(request.headers.get('host'))
         const target = normalizeTarget(request.url)
+        // The caller routes on request.url itself: a path it would read unresolved is refused.
+        checkNoDotSegments(request.url)
         const match = route(state, request.method, target.path)
         const decision = await authenticate(state, match, request, target, info.clientAddress)
         if (revocations !== undefined && decision.claims !== undefined) {
           await checkRevoked(revocations, decision, config.revocations.strict)
         }
         authorize(decision, request.method)
+        checkLocalWebSocket(state, request, decision, info.protocol)
         return { claims: decision.claims, route: match.route.route.name, params: decision.params }
       } catch (e) {
         const incoming = request.headers.get('x-request-id')

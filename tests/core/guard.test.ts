@@ -280,3 +280,115 @@ test('protect(): fetch never rejects, even when a response refuses the CORS head
     guarded.close()
   }
 })
+
+/** A request as Deno hands one over: its url as the client wrote it, dot segments unresolved. */
+const raw = (url: string, headers: Record<string, string> = {}) =>
+  ({
+    url,
+    method: 'GET',
+    headers: new Headers({ host: 'app.test', ...headers }),
+    body: null,
+    signal: new AbortController().signal,
+  }) as unknown as Request
+
+const DOTS_FILE = JSON.stringify({
+  providers: { main: { issuer: 'https://idp.test', secret: HS.config } },
+  routes: [
+    { name: 'assets', path: '/assets/*', auth: 'public' },
+    { name: 'rest', path: '/*' },
+  ],
+})
+
+test('protect() and createVerifier(): a path with dot segments, plain or escaped, is 400 bad_path and never reaches the handler', async () => {
+  // Decided as the public /assets/…, a handler routing on request.url (Hono under Deno) serves
+  // /admin/* with it.
+  const config = await loadConfig(
+    { JWTGATE_CONFIG: 'app.json' },
+    { readFile: () => DOTS_FILE, local: true },
+  )
+  let reached = 0
+  const guarded = protect(config, () => {
+    reached++
+    return new Response('handler')
+  })
+  const verifier = createVerifier(config)
+  try {
+    for (
+      const path of [
+        '/admin/../assets/a.css',
+        '/admin/%2e%2e/assets/a.css',
+        '/admin/.%2E/assets/a.css',
+        '/admin/./../assets/a.css',
+        '/assets/./a.css',
+      ]
+    ) {
+      const res = await guarded.fetch(raw(`http://app.test${path}`))
+      assert.equal(res.status, 400, path)
+      assert.equal((await res.json()).code, 'bad_path', path)
+      const verified = await verifier.verify(raw(`http://app.test${path}`))
+      assert.ok(verified instanceof Response && verified.status === 400, path)
+    }
+    assert.equal(reached, 0)
+    // Dots inside a segment are no dot segment.
+    assert.equal((await guarded.fetch(raw('http://app.test/assets/a..b.css'))).status, 200)
+    assert.equal(reached, 1)
+  } finally {
+    guarded.close()
+    verifier.close()
+  }
+})
+
+test('protect() and createVerifier(): a WebSocket handshake meets the route and origin rules a proxied one does', async () => {
+  const file = JSON.stringify({
+    providers: {
+      main: { issuer: 'https://idp.test', secret: HS.config, tokenSources: ['cookie:session'] },
+    },
+    routes: [
+      { name: 'feed', path: '/feed', websockets: false },
+      { name: 'ws', path: '/ws' },
+    ],
+  })
+  const config = await loadConfig(
+    { JWTGATE_CONFIG: 'app.json' },
+    { readFile: () => file, local: true },
+  )
+  const guarded = protect(config, () => new Response('upgraded by the handler'))
+  const verifier = createVerifier(config)
+  const victim = await token({ iss: 'https://idp.test', sub: 'victim' })
+  const handshake = (path: string, origin: string) =>
+    new Request(`https://app.test${path}`, {
+      headers: {
+        host: 'app.test',
+        cookie: `session=${victim}`,
+        origin,
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        'sec-websocket-version': '13',
+      },
+    })
+  const info = { protocol: 'https' as const }
+  try {
+    for (
+      const [path, origin, code] of [
+        ['/ws', 'https://evil.example', 'origin_rejected'],
+        ['/feed', 'https://app.test', 'websocket_not_allowed'],
+      ] as const
+    ) {
+      const res = await guarded.fetch(handshake(path, origin), info)
+      assert.equal(res.status, 403, path)
+      assert.equal((await res.json()).code, code, path)
+      const verified = await verifier.verify(handshake(path, origin), info)
+      assert.ok(verified instanceof Response, path)
+      assert.equal((await verified.json()).code, code, path)
+    }
+    // From its own origin, a handshake to a route that takes WebSockets is the handler's.
+    assert.equal((await guarded.fetch(handshake('/ws', 'https://app.test'), info)).status, 200)
+    assert.ok(
+      !((await verifier.verify(handshake('/ws', 'https://app.test'), info)) instanceof Response),
+    )
+  } finally {
+    guarded.close()
+    verifier.close()
+  }
+})

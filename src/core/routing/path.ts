@@ -185,6 +185,30 @@ function normalizePathAndQuery(target: string): Target {
   return { path: decoded.includes('.') ? removeDotSegments(decoded) : decoded, search }
 }
 
+/**
+ * True when the path of `url` (a `request.url`) has a dot segment, written plainly or escaped
+ * (`..`, `%2e%2E`). Normalised away before any rule runs, they reach a handler that routes on
+ * `request.url` itself unresolved (Deno hands them over; Hono's router does not resolve them):
+ * `/admin/../assets/a.css` is decided as public `/assets/…` and served by `/admin/*`. A guarded
+ * handler (`protect`, `createVerifier`) is therefore not given such a request at all.
+ */
+export function hasDotSegment(url: string): boolean {
+  const target = rawTarget(url)
+  const q = target.search(/[?#]/)
+  const path = q < 0 ? target : target.slice(0, q)
+  if (!path.includes('.') && !/%2e/i.test(path)) return false
+  for (const segment of path.split('/')) {
+    const s = segment.replace(/%2e/gi, '.')
+    if (s === '.' || s === '..') return true
+  }
+  return false
+}
+
+/** Throws 400 `bad_path` when `url`'s path has a dot segment (hasDotSegment): for guarded handlers. */
+export function checkNoDotSegments(url: string): void {
+  if (hasDotSegment(url)) reject('Dot segments are not allowed in the path.')
+}
+
 /** A path written in the configuration, in the form requests are compared in, or why none is. */
 export type ConfiguredPath = { readonly path: string } | { readonly problem: string }
 

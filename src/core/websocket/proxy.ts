@@ -194,6 +194,25 @@ export function checkWebSocketCheck(s: State, request: Request, decision: Decisi
 }
 
 /**
+ * A WebSocket handshake that a guarded handler upgrades itself (`protect`, `createVerifier`, the
+ * Hono middleware) meets the rules a proxied one does: the route accepts WebSockets, and one
+ * authenticated by a cookie comes from an allowed origin — the gateway's own being the `Host` over
+ * `protocol` (https when the adapter did not say). Throws `websocket_not_allowed` or
+ * `origin_rejected` (403). Closing at the token's expiry or revocation is the handler's to do.
+ */
+export function checkLocalWebSocket(
+  s: State,
+  request: Request,
+  decision: Decision,
+  protocol: 'http' | 'https' | undefined,
+): void {
+  const h = request.headers
+  if (!h.has('sec-websocket-key') && !isWebSocketUpgrade(h)) return
+  checkWebSocketRoute(s.config, decision.route.route)
+  checkOrigin(s, decision, h.get('origin'), h.get('host'), protocol ?? 'https')
+}
+
+/**
  * A GET with `Connection: Upgrade`, `Sec-WebSocket-Key` and `Sec-WebSocket-Version: 13` (RFC
  * 6455 §4.2.1): what the runtimes upgrade; checked before the upstream is dialled.
  */

@@ -119,13 +119,13 @@ export function serve(servable: Servable, options: ServeOptions = {}): Promise<S
   const state: State = { handler, protocol, stopping: false, server }
   server.on(
     'request',
-    (req: IncomingMessage, res: ServerResponse) => void exchange(state, req, res),
+    (req: IncomingMessage, res: ServerResponse) => void guarded(state, req, res, false),
   )
   // `Expect: 100-continue`: the 100 goes out only when the handler starts reading the body, so
   // a request refused on its headers (a bad token) never invites the upload.
   server.on(
     'checkContinue',
-    (req: IncomingMessage, res: ServerResponse) => void exchange(state, req, res, true),
+    (req: IncomingMessage, res: ServerResponse) => void guarded(state, req, res, true),
   )
 
   let closed: Promise<void> | undefined
@@ -163,6 +163,19 @@ interface BodyUse {
   cancelled: boolean
   /** Stops feeding the stream (the exchange is over). */
   detach(): void
+}
+
+/**
+ * `exchange`, and the last resort should it reject anyway: the connection is cut. Node ends the
+ * process on an unhandled rejection, taking every other connection with it.
+ */
+function guarded(
+  state: State,
+  req: IncomingMessage,
+  res: ServerResponse,
+  expectsContinue: boolean,
+): Promise<void> {
+  return exchange(state, req, res, expectsContinue).catch(() => void res.destroy())
 }
 
 /** One request and its response. Never rejects: every failure ends in a status or a cut. */
@@ -342,10 +355,19 @@ async function writeResponse(
   }
   // A body without a length may be a slow stream (SSE): the head goes out now, not with it.
   if (!response.headers.has('content-length')) res.flushHeaders()
-  const reader = body.getReader()
+  let reader: ReadableStreamDefaultReader<Uint8Array>
+  try {
+    // Throws for a body already read or locked (a handler answering with one Response twice).
+    reader = body.getReader()
+  } catch {
+    return void res.destroy()
+  }
   const onClose = () => {
     // The client left mid-response: cancel the body (the gateway closes the upstream request).
-    if (!res.writableFinished) reader.cancel(new Error('The client closed the connection.'))
+    // A stream whose cancel fails (errored already, or its own cancel throws) is done with too.
+    if (!res.writableFinished) {
+      reader.cancel(new Error('The client closed the connection.')).catch(() => {})
+    }
   }
   res.once('close', onClose)
   try {

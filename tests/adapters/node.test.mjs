@@ -475,6 +475,40 @@ test('a handler that throws: 500, its error not shown', async () => {
   })
 })
 
+test('a handler failing late never ends the process: a Response given twice, a body whose cancel throws', async () => {
+  // Node ends the process on an unhandled rejection, every other connection with it: each case
+  // cuts its own connection, and the server answers the next request.
+  const reused = new Response('once\n')
+  const sse = () =>
+    new Response(
+      new ReadableStream({
+        start(c) {
+          c.enqueue(new TextEncoder().encode('event: hello\n\n'))
+        },
+        cancel() {
+          throw new Error('cleanup failed')
+        },
+      }),
+      { headers: { 'content-type': 'text/event-stream' } },
+    )
+  const handler = (request) => {
+    const path = new URL(request.url).pathname
+    if (path === '/reused') return reused
+    if (path === '/events') return sse()
+    return new Response('fine')
+  }
+  await withServer(handler, async (s) => {
+    assert.equal((await request(s.port, { path: '/reused' })).status, 200)
+    await assert.rejects(request(s.port, { path: '/reused' })) // its body is spent: cut
+    const socket = connect(s.port, '127.0.0.1')
+    socket.write('GET /events HTTP/1.1\r\nHost: a\r\n\r\n')
+    await new Promise((resolve) => socket.once('data', resolve))
+    socket.destroy() // gone mid-stream: the body's cancel throws
+    await sleep(100)
+    assert.equal((await request(s.port, { path: '/ok' })).body.toString(), 'fine')
+  })
+})
+
 test('HEAD: the body of the response is cancelled, not read or sent', async () => {
   let pulls = 0
   let cancelled

@@ -8,7 +8,7 @@ import type { Config } from './config/types.ts'
 import { isWebSocketUpgrade } from './auth/token.ts'
 import { authenticate, authorize, type Decision, route as routeFor } from './decide.ts'
 import { GatewayError } from './errors.ts'
-import { silentLogger } from './log.ts'
+import { silentLogger, terminalSafe } from './log.ts'
 import { upstreamUrl } from './proxy/url.ts'
 import { checkMethod } from './routing/method.ts'
 import { normalizeTarget } from './routing/path.ts'
@@ -125,8 +125,10 @@ function explainWebSocket(config: Config, decision: Decision, steps: Trace): voi
 
 /** Plain-text form: one line per step, ✓ or ✗, then the final status. */
 export function formatExplanation(e: Explanation): string {
+  // A step shows the token's own values (its roles, its claims): the issuer's text, never the
+  // terminal's commands.
   const lines = e.steps.map((s) =>
-    `${s.ok ? '✓' : '✗'} ${s.step}${s.detail !== undefined ? ` (${s.detail})` : ''}`
+    terminalSafe(`${s.ok ? '✓' : '✗'} ${s.step}${s.detail !== undefined ? ` (${s.detail})` : ''}`)
   )
   lines.push(
     `→ ${e.status} ${e.decision}${e.route !== undefined ? ` via route "${e.route}"` : ''}${

@@ -36,16 +36,34 @@ export interface LoggerOptions {
   readonly fields?: LogFields
 }
 
-/** Characters JSON.stringify leaves raw that a terminal or a log shipper may act on: DEL, C1 controls, line separators. */
-const RAW_CONTROLS = /[\x7f-\x9f\u2028\u2029]/g
+/**
+ * Characters JSON.stringify leaves raw that a terminal, a log viewer or a log shipper may act on:
+ * DEL and C1 controls, line and paragraph separators, and the invisible ones that reorder or hide
+ * text (bidirectional controls, zero-width characters, the byte-order mark): a `sub` of
+ * `bidi\u202egnp.exe` would show as another name.
+ */
+const RAW_CONTROLS = /[\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g
+/** The same and C0 controls but tab: what text for a terminal must not carry raw. */
+const TERMINAL_CONTROLS =
+  /[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g
+
+const escapeChar = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
 
 /** JSON text with every control character escaped (JSON.stringify escapes only C0). */
 function escapedJson(value: unknown): string {
   const text = JSON.stringify(value)
   RAW_CONTROLS.lastIndex = 0
-  return RAW_CONTROLS.test(text)
-    ? text.replace(RAW_CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-    : text
+  return RAW_CONTROLS.test(text) ? text.replace(RAW_CONTROLS, escapeChar) : text
+}
+
+/**
+ * `text` with every character a terminal acts on written as `\uXXXX` (escape sequences that clear
+ * the screen or set a window title, line breaks that forge another line): for text that holds
+ * a token's values and goes to a terminal as it is (`jwtgate explain`).
+ */
+export function terminalSafe(text: string): string {
+  TERMINAL_CONTROLS.lastIndex = 0
+  return TERMINAL_CONTROLS.test(text) ? text.replace(TERMINAL_CONTROLS, escapeChar) : text
 }
 
 /** A value as it is when plain printable ASCII without `"`, `=` or spaces; else quoted and escaped as in JSON. */

@@ -339,3 +339,25 @@ test('explain(): an upgrade goes to ws:// on a route that takes them, with the t
     await upstream.close()
   }
 })
+
+test('formatExplanation(): a token’s values never reach the terminal as its commands', () => {
+  // A role an identity provider's user may set: escapes clearing the screen and setting the window
+  // title, and a line break forging an outcome line.
+  const role = '\u001b[2J\u001b[31mFAKE\nrejected: nothing\u001b]0;pwned\u0007\u202e'
+  const text = formatExplanation({
+    method: 'GET',
+    path: '/a',
+    status: 403,
+    decision: 'insufficient_role',
+    route: 'r1',
+    upstream: undefined,
+    steps: [{
+      step: 'routes[0].require.roles: any of [admin] in roles',
+      ok: false,
+      detail: `saw [${role}]`,
+    }],
+  })
+  assert.equal(text.split('\n').length, 2)
+  assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/.test(text), JSON.stringify(text))
+  assert.ok(text.includes('\\u001b[2J\\u001b[31mFAKE\\u000arejected: nothing'), text)
+})

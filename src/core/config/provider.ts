@@ -81,6 +81,10 @@ export async function compileProvider(
     const problem = url === undefined ? undefined : insecureUrlProblem(url, allowInsecure)
     if (problem !== undefined) issues.push({ path: spec.place(field), message: problem })
   }
+  const issuerProblem = oidcIssuer === undefined ? undefined : oidcIssuerProblem(oidcIssuer)
+  if (issuerProblem !== undefined) {
+    issues.push({ path: spec.place('oidcIssuer'), message: issuerProblem })
+  }
   const remote = jwksUrl !== undefined || oidcIssuer !== undefined
   const unresolved = issues.some((i) =>
     i.path === spec.place('secret') || i.path === spec.place('publicKey')
@@ -136,4 +140,23 @@ export async function compileProvider(
     },
     tokenSources: spec.tokenSources,
   }
+}
+
+/**
+ * Why an OIDC issuer is not one, or undefined: it is also the tokens' `iss` and is shown in the
+ * start line and every key-set log line, so it carries no credentials, and OpenID Connect
+ * Discovery §3 gives it no query or fragment.
+ */
+function oidcIssuerProblem(issuer: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(issuer)
+  } catch {
+    return undefined // the schema says so
+  }
+  if (url.username !== '' || url.password !== '') return 'must not contain credentials'
+  if (url.search !== '' || url.hash !== '' || /[?#]/.test(issuer)) {
+    return 'must have no query or fragment (OpenID Connect Discovery §3)'
+  }
+  return undefined
 }

@@ -266,6 +266,23 @@ test('loadConfig() derives the issuer from JWTGATE_OIDC_ISSUER', async () => {
   assert.deepEqual(out, ['JWTGATE_ISSUER: must include the OIDC issuer https://idp.example.com'])
 })
 
+test('JWTGATE_OIDC_ISSUER with credentials, a query or a fragment is refused (it is also "iss", and shown in logs)', async () => {
+  for (
+    const [issuer, why] of [
+      ['https://user:secret@idp.example.com', 'must not contain credentials'],
+      ['https://user@idp.example.com', 'must not contain credentials'],
+      ['https://idp.example.com/?tenant=a', 'must have no query or fragment'],
+      ['https://idp.example.com/#x', 'must have no query or fragment'],
+      ['https://idp.example.com/?', 'must have no query or fragment'],
+    ]
+  ) {
+    const out = await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_OIDC_ISSUER: issuer })
+    assert.equal(out.length, 1, issuer)
+    assert.match(out[0]!, new RegExp(`^JWTGATE_OIDC_ISSUER: ${why}`), issuer)
+    assert.ok(!out[0]!.includes('secret'), out[0])
+  }
+})
+
 test('loadConfig() parses lists, durations and numbers', async () => {
   const c = await loadConfig({
     ...BASE,

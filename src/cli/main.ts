@@ -63,7 +63,8 @@ export function parseArgs(argv: readonly string[]): Args | string {
       else if (
         arg.startsWith('-') && positional.length > 0 &&
         !['--help', '-h', '--version', '-v'].includes(arg)
-      ) return `unknown option ${arg}`
+        // Only the name: `--token=eyJ…` must not print the token back.
+      ) return `unknown option ${arg.split('=')[0]}`
       else positional.push(arg)
     } catch (e) {
       return (e as Error).message

@@ -105,6 +105,17 @@ test('--version and --help print and exit 0; an unknown command exits 2', async 
   expect(await main(['check', 'extra'], h)).toBe(2)
 })
 
+test('an unknown option is named without its value: `--token=eyJ…` never prints the token', async () => {
+  const h = testHost({})
+  for (const args of [['revoke', '--token=eyJsecret.part.sig'], ['explain', '--jti=abc', 'GET']]) {
+    expect(await main(args, h)).toBe(2)
+    const said = h.err.join('\n')
+    expect(said).toContain(`unknown option ${args[1]!.split('=')[0]}`)
+    expect(said).not.toContain('secret')
+    expect(said).not.toContain('abc')
+  }
+})
+
 test('check exits 0 with a summary that holds no secret', async () => {
   const h = testHost({
     JWTGATE_UPSTREAM: 'http://127.0.0.1:3000/api',

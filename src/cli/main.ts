@@ -138,7 +138,7 @@ async function explainCommand(host: Host, args: Args): Promise<number> {
   const [method, target] = args.positional
   if (method === undefined || target === undefined || args.positional.length > 2) {
     host.stderr(
-      'usage: jwtgate explain METHOD URL-OR-PATH [--token T | --header "Name: value"]... [--json] [--config FILE]',
+      'usage: jwtgate explain METHOD URL-OR-PATH [--token T | --token - (from stdin) | --header "Name: value"]... [--json] [--config FILE]',
     )
     return 2
   }
@@ -148,12 +148,15 @@ async function explainCommand(host: Host, args: Args): Promise<number> {
   for (const h of args.headers) {
     const colon = h.indexOf(':')
     if (colon <= 0) {
-      host.stderr(`jwtgate: --header must be "Name: value" (got ${JSON.stringify(h)})`)
+      // Not echoed: a mistyped `Authorization Bearer …` would print the token.
+      host.stderr('jwtgate: --header must be "Name: value"')
       return 2
     }
     headers.append(h.slice(0, colon).trim(), h.slice(colon + 1).trim())
   }
-  if (args.token !== undefined) headers.set('authorization', `Bearer ${args.token}`)
+  // `--token -` reads it from standard input: out of the shell history and the process list.
+  const token = args.token === '-' ? (await new Response(host.stdin()).text()).trim() : args.token
+  if (token !== undefined) headers.set('authorization', `Bearer ${token}`)
   const url = /^https?:\/\//.test(target)
     ? target
     : `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}${

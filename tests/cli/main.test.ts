@@ -277,6 +277,15 @@ test('explain prints the decision without contacting the upstream, and exits 1 f
       '✗ routes[1].require.claims[0]: claim tenant equals "acme" (saw "globex")',
     )
     expect(rejected.out.join('\n')).toContain('→ 403 claim_mismatch')
+    // `--token -`: the same token from standard input (out of the shell history).
+    const piped = { ...testHost({}, files), stdin: () => new Response(`${token}\n`).body! }
+    expect(
+      await main(
+        ['explain', 'GET', '/tenants/acme/x', '--token', '-', '--config', '/c.yaml'],
+        piped,
+      ),
+    ).toBe(1)
+    expect(piped.out.join('\n')).toContain('(saw "globex")')
     const json = testHost({}, files)
     expect(
       await main(

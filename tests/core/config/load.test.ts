@@ -274,12 +274,12 @@ test('JWTGATE_OIDC_ISSUER with credentials, a query or a fragment is refused (it
       ['https://idp.example.com/?tenant=a', 'must have no query or fragment'],
       ['https://idp.example.com/#x', 'must have no query or fragment'],
       ['https://idp.example.com/?', 'must have no query or fragment'],
-    ]
+    ] as const
   ) {
     const out = await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_OIDC_ISSUER: issuer })
     assert.equal(out.length, 1, issuer)
     assert.match(out[0]!, new RegExp(`^JWTGATE_OIDC_ISSUER: ${why}`), issuer)
-    assert.ok(!out[0]!.includes('secret'), out[0])
+    assert.ok(!out[0]!.includes('secret'), String(out[0]))
   }
 })
 

@@ -45,6 +45,7 @@ export interface LoggerOptions {
 const RAW_CONTROLS = /[\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g
 /** The same and C0 controls but tab: what text for a terminal must not carry raw. */
 const TERMINAL_CONTROLS =
+  // deno-lint-ignore no-control-regex -- the control characters are what it finds
   /[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g
 
 const escapeChar = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`

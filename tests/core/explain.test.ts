@@ -358,6 +358,7 @@ test('formatExplanation(): a token’s values never reach the terminal as its co
     }],
   })
   assert.equal(text.split('\n').length, 2)
+  // deno-lint-ignore no-control-regex -- the control characters are what it looks for
   assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/.test(text), JSON.stringify(text))
   assert.ok(text.includes('\\u001b[2J\\u001b[31mFAKE\\u000arejected: nothing'), text)
 })

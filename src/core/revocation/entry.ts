@@ -8,7 +8,7 @@
  *   part, `header.payload` (`tokenHash`): `jwtgate revoke --token` computes it, so the token
  *   itself is never stored. Not of the whole compact form: a signature has other spellings that
  *   verify as well (the unused bits of its last base64url character; ECDSA's (r, n − s)), which
- *   the token's holder can write. An entry from before 0.6.2, a hash of the compact form, still
+ *   the token's holder can write. An entry from before 0.7.0, a hash of the compact form, still
  *   revokes that exact spelling (`tokenHashes`).
  * - `{ "sub": "…", "iss"?: "…", "before"?: … }`: every token of a subject issued before a time
  *   (its `iat`; a token without `iat` counts as issued before).
@@ -192,7 +192,7 @@ export function tokenHash(token: string): Promise<string> {
 
 /**
  * The values of `token_sha256` that revoke a verified token: its `tokenHash`, and the hash of its
- * whole compact form, which entries made before 0.6.2 hold (they revoke that spelling only).
+ * whole compact form, which entries made before 0.7.0 hold (they revoke that spelling only).
  */
 export type TokenHashes = readonly [signed: string, compact: string]
 

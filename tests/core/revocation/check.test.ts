@@ -150,7 +150,7 @@ test('a token revoked by its hash stays revoked in every spelling of its signatu
   }
 })
 
-test('an entry from before 0.6.2 (the hash of the compact form) still revokes that spelling', async () => {
+test('an entry from before 0.7.0 (the hash of the compact form) still revokes that spelling', async () => {
   const list = new RevocationList()
   const g = await setup(list)
   try {

@@ -120,7 +120,7 @@ test('one entry revokes: by jti (and issuer), hash, subject or issuer before a t
   assert.equal(
     covers(entry({ token_sha256: h }), {}, [other, h]),
     true,
-    'the compact form (pre-0.6.2)',
+    'the compact form (pre-0.7.0)',
   )
   assert.equal(covers(entry({ token_sha256: h }), {}, [other, other]), false)
   assert.equal(covers(entry({ token_sha256: h }), {}), false)

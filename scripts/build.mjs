@@ -10,10 +10,11 @@
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createReadStream, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { buildPackages } from './npm/package.mjs'
 
-const root = new URL('..', import.meta.url).pathname
+const root = fileURLToPath(new URL('..', import.meta.url))
 const bun = join(root, 'node_modules', '.bin', 'bun')
 
 /** Every release target: `bun build --compile --target=bun-<name>`. */
@@ -97,11 +98,18 @@ if (process.argv.includes('--release')) {
     lines.push(`${await sha256(join(dir, name))}  ${name}`)
     process.stdout.write(`dist/release/${name}\n`)
   }
-  writeFileSync(join(dir, 'SHA256SUMS'), `${lines.join('\n')}\n`)
-  process.stdout.write(`dist/release/SHA256SUMS (${TARGETS.length} executables, commit ${stamp})\n`)
-  for (const tarball of buildPackages(TARGETS)) {
+  // The npm tarballs too: what `npm install` of a downloaded tarball runs is checked as the
+  // executables are (`sha256sum -c SHA256SUMS` in dist/release).
+  const tarballs = buildPackages(TARGETS)
+  for (const tarball of tarballs) {
+    lines.push(`${await sha256(tarball)}  ${relative(dir, tarball)}`)
     process.stdout.write(`${tarball.slice(root.length)}\n`)
   }
+  writeFileSync(join(dir, 'SHA256SUMS'), `${lines.join('\n')}\n`)
+  process.stdout.write(
+    `dist/release/SHA256SUMS (${TARGETS.length} executables, ${tarballs.length} npm tarballs, ` +
+      `commit ${stamp})\n`,
+  )
 } else {
   if (!existsSync(join(root, 'dist'))) mkdirSync(join(root, 'dist'))
   compile(hostTarget(), join(root, 'dist', 'jwtgate'), stamp, true)

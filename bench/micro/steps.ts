@@ -11,6 +11,7 @@
  */
 import { cpSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { fixture } from './fixtures.ts'
 import { applyEdit, CUTS } from './cuts.ts'
 import { clientRequest } from './fixtures.ts'
@@ -20,7 +21,7 @@ const ROUNDS = Number(env.STEPS_ROUNDS ?? 12)
 const CALLS = Number(env.STEPS_CALLS ?? 60_000)
 const BROWSER = env.STEPS_REQUEST === 'browser'
 
-const root = new URL('../..', import.meta.url).pathname
+const root = fileURLToPath(new URL('../..', import.meta.url))
 /**
  * Under the checkout, so that the copies resolve jose and valibot as src/ does; one folder per run
  * (two runs at once keep apart), removed at the end, also on Ctrl-C.

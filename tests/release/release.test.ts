@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { secret, sign } from '../helpers/keys.ts'
 import { ROOT, runTarget, startGateway, type Target } from '../helpers/process.ts'
@@ -77,11 +77,17 @@ function head(path: string): Uint8Array {
 }
 
 describe('dist/release', () => {
-  test('holds one executable per target and a SHA256SUMS line for each, which sha256sum -c accepts', () => {
+  test('holds one executable per target; SHA256SUMS has a line for each and for every npm tarball, which sha256sum -c accepts', () => {
     const sums = readFileSync(join(DIR, 'SHA256SUMS'), 'utf8')
     const lines = sums.trimEnd().split('\n')
-    expect(lines.map((l) => l.slice(66)).sort()).toEqual(Object.keys(EXPECTED).sort())
-    for (const line of lines) expect(line).toMatch(/^[0-9a-f]{64} {2}jwtgate-[a-z0-9-]+(\.exe)?$/)
+    const named = lines.map((l) => l.slice(66))
+    expect(named.filter((n) => !n.startsWith('npm/')).sort()).toEqual(Object.keys(EXPECTED).sort())
+    expect(named.filter((n) => n.startsWith('npm/')).sort()).toEqual(
+      readdirSync(join(DIR, 'npm')).filter((f) => f.endsWith('.tgz')).map((f) => `npm/${f}`).sort(),
+    )
+    for (const line of lines) {
+      expect(line).toMatch(/^[0-9a-f]{64} {2}(jwtgate-[a-z0-9-]+(\.exe)?|npm\/[a-z0-9.-]+\.tgz)$/)
+    }
     const check = spawnSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: DIR, encoding: 'utf8' })
     expect({ status: check.status, out: check.stdout.trim().split('\n').length }).toEqual({
       status: 0,

@@ -77,23 +77,30 @@ function head(path: string): Uint8Array {
 }
 
 describe('dist/release', () => {
-  test('holds one executable per target; SHA256SUMS has a line for each and for every npm tarball, which sha256sum -c accepts', () => {
-    const sums = readFileSync(join(DIR, 'SHA256SUMS'), 'utf8')
-    const lines = sums.trimEnd().split('\n')
-    const named = lines.map((l) => l.slice(66))
-    expect(named.filter((n) => !n.startsWith('npm/')).sort()).toEqual(Object.keys(EXPECTED).sort())
-    expect(named.filter((n) => n.startsWith('npm/')).sort()).toEqual(
-      readdirSync(join(DIR, 'npm')).filter((f) => f.endsWith('.tgz')).map((f) => `npm/${f}`).sort(),
-    )
-    for (const line of lines) {
-      expect(line).toMatch(/^[0-9a-f]{64} {2}(jwtgate-[a-z0-9-]+(\.exe)?|npm\/[a-z0-9.-]+\.tgz)$/)
-    }
-    const check = spawnSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: DIR, encoding: 'utf8' })
-    expect({ status: check.status, out: check.stdout.trim().split('\n').length }).toEqual({
-      status: 0,
-      out: lines.length,
-    })
-  })
+  test(
+    'holds one executable per target; SHA256SUMS has a line for each and for every npm tarball, which sha256sum -c accepts',
+    () => {
+      const sums = readFileSync(join(DIR, 'SHA256SUMS'), 'utf8')
+      const lines = sums.trimEnd().split('\n')
+      const named = lines.map((l) => l.slice(66))
+      expect(named.filter((n) => !n.startsWith('npm/')).sort()).toEqual(
+        Object.keys(EXPECTED).sort(),
+      )
+      expect(named.filter((n) => n.startsWith('npm/')).sort()).toEqual(
+        readdirSync(join(DIR, 'npm')).filter((f) => f.endsWith('.tgz')).map((f) => `npm/${f}`)
+          .sort(),
+      )
+      for (const line of lines) {
+        expect(line).toMatch(/^[0-9a-f]{64} {2}(jwtgate-[a-z0-9-]+(\.exe)?|npm\/[a-z0-9.-]+\.tgz)$/)
+      }
+      const check = spawnSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: DIR, encoding: 'utf8' })
+      expect({ status: check.status, out: check.stdout.trim().split('\n').length }).toEqual({
+        status: 0,
+        out: lines.length,
+      })
+    },
+    60_000,
+  ) // ~1.5 GB to hash: the executables and the tarballs holding them
 
   for (const [name, expected] of Object.entries(EXPECTED)) {
     test(`${name} is ${expected}, of a plausible size`, () => {

@@ -4,21 +4,9 @@
  * listener, and `/metrics` on the admin listener only.
  */
 import type { Metrics } from './metrics.ts'
-import { rawTarget } from './routing/path.ts'
+import { rawPath } from './routing/path.ts'
 
 const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' }
-
-/**
- * The path of an admin request's `request.url`, without its query: origin-form (`/metrics`, what
- * Bun hands over for an HTTP/1.0 request without Host) or absolute (`http://host/metrics`), read
- * as the proxy reads its requests' (`rawTarget`). Never throws, unlike `new URL`, which refuses a
- * relative URL; not normalised: the admin paths are matched exactly, and anything else is a 404.
- */
-export function adminPath(url: string): string {
-  const target = rawTarget(url)
-  const end = target.search(/[?#]/)
-  return end < 0 ? target : target.slice(0, end)
-}
 
 /** True for a health probe the main listener answers itself. */
 export function isHealthProbe(method: string, path: string): boolean {
@@ -49,7 +37,8 @@ export function adminResponse(
   ready: boolean,
   draining: boolean,
 ): Response {
-  const path = adminPath(request.url)
+  // Not normalised: the admin paths are matched exactly, anything else is a 404.
+  const path = rawPath(request.url)
   if (path === '/metrics') {
     return new Response(metrics.render(), {
       headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },

@@ -7,7 +7,7 @@
  * the request, and every error becomes a response in respond.ts.
  */
 import type { Config } from './config/types.ts'
-import { adminPath, adminResponse, healthResponse, isHealthProbe } from './admin.ts'
+import { adminResponse, healthResponse, isHealthProbe } from './admin.ts'
 import { allowOrigin, isPreflight, preflightResponse } from './cors.ts'
 import type { Claims } from './auth/claims.ts'
 import { authenticate, authorize, type Decision, route } from './decide.ts'
@@ -28,7 +28,12 @@ import { addressKey, type Limiter, type RateLimit, subjectKey } from './rate-lim
 import { errorResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
 import { checkMethod } from './routing/method.ts'
-import { checkNoDotSegments, normalizeOriginTarget, normalizeTarget } from './routing/path.ts'
+import {
+  checkNoDotSegments,
+  normalizeOriginTarget,
+  normalizeTarget,
+  rawPath,
+} from './routing/path.ts'
 import { checkOf } from './forward/check.ts'
 import { claimHeaders } from './proxy/claim-headers.ts'
 import type { Counted } from './limits/policy.ts'
@@ -401,7 +406,7 @@ export function createGateway(
    */
   function admin(request: Request): Response | Promise<Response> {
     try {
-      const answer = adminPath(request.url) === '/revocations'
+      const answer = rawPath(request.url) === '/revocations'
         ? revocationsResponse(request, {
           token: state.config.admin?.token,
           revoke: deps.revoke,

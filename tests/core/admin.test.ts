@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { adminPath, adminResponse, healthResponse, isHealthProbe } from '../../src/core/admin.ts'
+import { adminResponse, healthResponse, isHealthProbe } from '../../src/core/admin.ts'
+import { rawPath } from '../../src/core/routing/path.ts'
 import { Metrics } from '../../src/core/metrics.ts'
 import { test } from '../helpers/t.ts'
 
@@ -18,7 +19,7 @@ const admin = (path: string, init?: RequestInit) =>
 const relative = (target: string, method = 'GET') =>
   ({ url: target, method, headers: new Headers(), body: null }) as unknown as Request
 
-test('adminPath(): the path of an origin-form or absolute URL, without query or fragment, never a throw', () => {
+test('rawPath(): the path of an origin-form or absolute URL, without query or fragment, never a throw', () => {
   const cases: [string, string][] = [
     ['/metrics', '/metrics'],
     ['/metrics?x=1', '/metrics'],
@@ -35,7 +36,7 @@ test('adminPath(): the path of an origin-form or absolute URL, without query or 
     ['%', '/'],
     ['metrics', '/'],
   ]
-  for (const [url, path] of cases) assert.equal(adminPath(url), path, url)
+  for (const [url, path] of cases) assert.equal(rawPath(url), path, url)
 })
 
 test('adminResponse(): a relative request.url (HTTP/1.0 without Host, under Bun) is answered, not thrown on', async () => {

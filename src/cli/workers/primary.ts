@@ -7,7 +7,8 @@
  * unasked, or cannot be started, is logged and started again, with back-off. The primary holds
  * what must be exact across workers (shared.ts).
  */
-import { adminPath, healthResponse } from '../../core/admin.ts'
+import { healthResponse } from '../../core/admin.ts'
+import { rawPath } from '../../core/routing/path.ts'
 import { revocationsResponse } from '../../core/revocation/admin.ts'
 import { type Revocation, revocationJson } from '../../core/revocation/entry.ts'
 import type { Environment } from '../../core/config/types.ts'
@@ -230,7 +231,7 @@ export async function runPrimary(
 
   async function admin(request: Request): Promise<Response> {
     // Not `new URL`: Bun hands over a relative URL for an HTTP/1.0 request without Host.
-    const path = adminPath(request.url)
+    const path = rawPath(request.url)
     if (path === '/metrics') {
       const all = await statuses()
       const running = slots.filter((s) => s.process !== undefined).length

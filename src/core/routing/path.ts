@@ -33,6 +33,17 @@ function reject(detail: string): never {
   throw new BadRequestError('bad_path', detail)
 }
 
+/**
+ * The raw path of `request.url`, without query or fragment (`rawTarget`'s reading): what a handler
+ * routing on the URL itself sees, and what the admin listener matches exactly. Never throws,
+ * unlike `new URL`, which refuses the relative URL Bun hands over for HTTP/1.0 without Host.
+ */
+export function rawPath(url: string): string {
+  const target = rawTarget(url)
+  const end = target.search(/[?#]/)
+  return end < 0 ? target : target.slice(0, end)
+}
+
 /** A scheme and `//` at the very start (RFC 3986 §3.1): the url is absolute, its authority next. */
 const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//
 
@@ -197,9 +208,7 @@ function normalizePathAndQuery(target: string): Target {
  * handler (`protect`, `createVerifier`) is therefore not given such a request at all.
  */
 export function hasDotSegment(url: string): boolean {
-  const target = rawTarget(url)
-  const q = target.search(/[?#]/)
-  const path = q < 0 ? target : target.slice(0, q)
+  const path = rawPath(url)
   if (!path.includes('.') && !/%2e/i.test(path)) return false
   for (const segment of path.split('/')) {
     const s = segment.replace(/%2e/gi, '.')

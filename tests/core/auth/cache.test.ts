@@ -94,7 +94,11 @@ test('cache: policy runs per route on cached claims (no cross-route leak)', asyn
   }
 })
 
-test('cache: a key-set change drops cached verifications', async () => {
+/**
+ * A gateway on a JWK Set that serves key a until `rotate()` leaves only key b (cooldown 0: an
+ * unknown kid refetches at once), ready, with a token of each key.
+ */
+async function rotatingKeys() {
   const a = await keyPair('ES256', 'a')
   const b = await keyPair('ES256', 'b')
   let keys = [a.publicJwk]
@@ -106,24 +110,33 @@ test('cache: a key-set change drops cached verifications', async () => {
       JWTGATE_JWKS_COOLDOWN: '0s',
     }),
   })
+  for (let i = 0; i < 100 && !g.gateway.ready; i++) await new Promise((r) => setTimeout(r, 20))
+  return {
+    tokenA: await sign({ sub: 'a' }, { alg: 'ES256', key: a.privateKey, kid: 'a' }),
+    tokenB: await sign({ sub: 'b' }, { alg: 'ES256', key: b.privateKey, kid: 'b' }),
+    call: (t: string) => g.call('/x', { headers: { authorization: `Bearer ${t}` } }),
+    /** The IdP drops key a. */
+    rotate: () => void (keys = [b.publicJwk]),
+    async close() {
+      await g.close()
+      await jwks.close()
+    },
+  }
+}
+
+test('cache: a key-set change drops cached verifications', async () => {
+  const { tokenA, tokenB, call, rotate, close } = await rotatingKeys()
   try {
-    for (let i = 0; i < 100 && !g.gateway.ready; i++) await new Promise((r) => setTimeout(r, 20))
-    const tokenA = await sign({ sub: 'a' }, { alg: 'ES256', key: a.privateKey, kid: 'a' })
-    const call = (t: string) => g.call('/x', { headers: { authorization: `Bearer ${t}` } })
     assert.equal((await call(tokenA)).status, 200)
     assert.equal((await call(tokenA)).status, 200)
     // Rotation: the IdP drops key a. A token with the new kid makes the gateway refetch.
-    keys = [b.publicJwk]
-    assert.equal(
-      (await call(await sign({ sub: 'b' }, { alg: 'ES256', key: b.privateKey, kid: 'b' }))).status,
-      200,
-    )
+    rotate()
+    assert.equal((await call(tokenB)).status, 200)
     const stale = await call(tokenA)
     assert.equal(stale.status, 401)
     assert.equal((await stale.json()).code, 'unknown_key')
   } finally {
-    await g.close()
-    await jwks.close()
+    await close()
   }
 })
 
@@ -131,29 +144,15 @@ test('cache: a key set refreshed while a token is being verified does not vouch 
   // A slow signature check (a loaded machine, a large key) while another request's unknown kid
   // makes the gateway refetch a key set that no longer has the token's key: the token was checked
   // against the old set, so the cache must not hold it as checked against the new one.
-  const a = await keyPair('ES256', 'a')
-  const b = await keyPair('ES256', 'b')
-  let keys = [a.publicJwk]
-  const jwks = await serve(() => Response.json({ keys }))
+  const { tokenA, tokenB, call, rotate, close } = await rotatingKeys()
   const subtle = crypto.subtle
   const verify = subtle.verify
-  const g = await gatewayFixture({
-    env: ({ upstream }) => ({
-      JWTGATE_UPSTREAM: upstream.url,
-      JWTGATE_JWKS_URL: `${jwks.url}/jwks`,
-      JWTGATE_JWKS_COOLDOWN: '0s',
-    }),
-  })
   try {
-    for (let i = 0; i < 100 && !g.gateway.ready; i++) await new Promise((r) => setTimeout(r, 20))
-    const tokenA = await sign({ sub: 'a' }, { alg: 'ES256', key: a.privateKey, kid: 'a' })
-    const tokenB = await sign({ sub: 'b' }, { alg: 'ES256', key: b.privateKey, kid: 'b' })
-    const call = (t: string) => g.call('/x', { headers: { authorization: `Bearer ${t}` } })
     subtle.verify = (async (...args: Parameters<typeof verify>) => {
       await new Promise((r) => setTimeout(r, 150))
       return verify.apply(subtle, args)
     }) as typeof verify
-    keys = [b.publicJwk] // the IdP drops key a
+    rotate()
     const inFlight = call(tokenA) // checked against the set that still has a
     await new Promise((r) => setTimeout(r, 20))
     const refetched = call(tokenB) // unknown kid: the set is fetched again, without a
@@ -165,8 +164,7 @@ test('cache: a key set refreshed while a token is being verified does not vouch 
     assert.equal((await after.json()).code, 'unknown_key')
   } finally {
     subtle.verify = verify
-    await g.close()
-    await jwks.close()
+    await close()
   }
 })
 

@@ -65,7 +65,7 @@ export const CUTS: readonly Cut[] = [
       {
         file: 'core/proxy/forward.ts',
         find: '  const controller = new AbortController()\n' +
-          '  const slot = trackDeadline(controller, request, options.timeoutMs)',
+          '  const slot = trackDeadline(controller, request, options.timeoutMs, options.sent)',
         replace: '  const controller = SHARED\n  const slot = -1',
       },
       {

@@ -124,14 +124,15 @@ export function settle(
 ): void {
   // Bun answers an upgrade itself: the handler's response is only a marker.
   x.status = x.websocket !== undefined ? 101 : response.status
-  x.seconds = (now() - x.started) / 1000
+  const at = now()
+  x.seconds = (at - x.started) / 1000
   const ended = x.proxied?.ended ?? x.websocket?.ended
   if (ended !== undefined) {
     void ended.then(() => account(x, metrics, logger, now()))
     return
   }
   if (logger !== undefined && x.proxied === undefined) x.bytesOut = bodySize(response)
-  account(x, metrics, logger, now())
+  account(x, metrics, logger, at)
 }
 
 /** The size of a response the gateway wrote itself. */

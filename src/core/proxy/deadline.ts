@@ -61,20 +61,21 @@ function sweep(): void {
 }
 
 /**
- * Registers an upstream request: `controller` is aborted once `timeoutMs` passed (within the
- * sweep interval) or once the client of `request` goes away. Returns the slot to give
- * `untrackDeadline` when the response headers arrived.
+ * Registers an upstream request: `controller` is aborted once `timeoutMs` passed since `sent` (a
+ * `performance.now()` reading; within the sweep interval) or once the client of `request` goes
+ * away. Returns the slot to give `untrackDeadline` when the response headers arrived.
  */
 export function trackDeadline(
   controller: AbortController,
   request: Request,
   timeoutMs: number,
+  sent: number = performance.now(),
 ): number {
   if (free.length === 0) grow()
   const slot = free.pop()!
   controllers[slot] = controller
   clients[slot] = request
-  deadlines[slot] = performance.now() + timeoutMs
+  deadlines[slot] = sent + timeoutMs
   tracked++
   if (sweeper === undefined) {
     sweeper = setInterval(sweep, Math.min(SWEEP_MS, Math.max(1, timeoutMs)))

@@ -11,6 +11,8 @@ export interface ForwardOptions {
   readonly fetch: typeof fetch
   /** Time allowed until the upstream's response headers. */
   readonly timeoutMs: number
+  /** When the request is sent (`performance.now()`; default: now): the timeout counts from here. */
+  readonly sent?: number
   /** Runtime-specific fetch options merged into every upstream request (Bun: `decompress: false`). */
   readonly init: Readonly<Record<string, unknown>>
 }
@@ -35,7 +37,7 @@ export async function forward(
   upload?: Upload,
 ): Promise<Response> {
   const controller = new AbortController()
-  const slot = trackDeadline(controller, request, options.timeoutMs)
+  const slot = trackDeadline(controller, request, options.timeoutMs, options.sent)
   if (upload !== undefined) {
     upload.slot = slot
     upload.controller = controller

@@ -211,8 +211,9 @@ function folded(name: string, filter: HeaderFilter): boolean {
 
 /**
  * Removes hop-by-hop headers and every header that `Connection` names (the response direction:
- * the upstream is trusted to name what it likes). Asking for each name allocates nothing; going
- * through the header list would make a string of every name (measured: no faster either).
+ * the upstream is trusted to name what it likes). Deleting each name allocates nothing, and costs
+ * what asking for it would (so no `has` first); going through the header list would make a string
+ * of every name (measured: no faster either).
  */
 export function removeHopByHop(headers: Headers): void {
   const connection = headers.get('connection')
@@ -222,7 +223,7 @@ export function removeHopByHop(headers: Headers): void {
       if (n !== '') headers.delete(n)
     }
   }
-  for (const name of HOP_BY_HOP) if (headers.has(name)) headers.delete(name)
+  for (const name of HOP_BY_HOP) headers.delete(name)
 }
 
 /** What the gateway adds to the upstream request, all computed before the headers are built. */

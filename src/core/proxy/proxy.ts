@@ -104,7 +104,7 @@ export async function proxy(
     body,
     upstreamUrl(upstream.base, path, search),
     headers,
-    { fetch: deps.fetch, timeoutMs: upstream.timeoutMs, init: deps.fetchInit },
+    { fetch: deps.fetch, timeoutMs: upstream.timeoutMs, sent, init: deps.fetchInit },
     p,
     upload,
   )

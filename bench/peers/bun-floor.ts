@@ -7,7 +7,7 @@
  * it and jwtgate is jwtgate's own work: routing, the token, the cache, policy, metrics.
  */
 const upstream = process.env.BENCH_UPSTREAM!
-const TIMEOUT_MS = 30_000
+const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 30_000)
 const SLOTS = 4096
 const HOP_BY_HOP = new Set([
   'connection',

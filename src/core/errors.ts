@@ -18,6 +18,7 @@ export type TokenErrorCode =
   | 'claim_invalid'
   | 'wrong_type'
   | 'token_revoked'
+  | 'token_too_old'
 
 /** Every stable code a gateway response can carry. */
 export type ErrorCode =

@@ -273,7 +273,7 @@ export function createGateway(
       x.sub = typeof claims.sub === 'string' ? claims.sub : undefined
       x.iss = typeof claims.iss === 'string' ? claims.iss : undefined
       if (revocations !== undefined) {
-        const checked = checkRevoked(revocations, decision, s.config.revocations.strict)
+        const checked = checkRevoked(revocations, decision, s.config.revocations, x.started)
         if (checked !== undefined) await checked
       }
       authorize(decision, method)

@@ -91,7 +91,7 @@ export function createVerifier(
         const match = route(state, request.method, target.path)
         const decision = await authenticate(state, match, request, target, info.clientAddress)
         if (revocations !== undefined && decision.claims !== undefined) {
-          await checkRevoked(revocations, decision, config.revocations.strict)
+          await checkRevoked(revocations, decision, config.revocations, state.now())
         }
         authorize(decision, request.method)
         checkLocalWebSocket(state, request, decision, info.protocol)

@@ -392,3 +392,22 @@ test('protect() and createVerifier(): a WebSocket handshake meets the route and 
     verifier.close()
   }
 })
+
+test('createVerifier() with a revocation list: a token older than the longest token lifetime is 401 token_too_old', async () => {
+  const verifier = createVerifier(await local(), { revocations: new RevocationList() })
+  try {
+    const old = await token({
+      iss: 'https://idp.test',
+      sub: 'alice',
+      scope: 'orders:read',
+      iat: Math.floor(Date.now() / 1000) - 25 * 3600,
+      exp: Math.floor(Date.now() / 1000) + 3600,
+    })
+    const refused = await verifier.verify(request('/orders/9', old))
+    assert.ok(refused instanceof Response)
+    assert.equal(refused.status, 401)
+    assert.equal((await refused.json()).code, 'token_too_old')
+  } finally {
+    verifier.close()
+  }
+})

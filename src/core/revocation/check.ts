@@ -4,8 +4,16 @@
  * refused 503 `revocations_unavailable` while the list cannot be confirmed. An empty list costs
  * one comparison; a token is hashed only when some entry is by hash, and then once per cache
  * entry.
+ *
+ * A revocation is kept until the tokens it covers have expired, which for a subject or issuer
+ * revocation (and one by `jti` or hash given without `exp`) is known only as the longest lifetime
+ * the gateway is told of (`revocations.maxTokenLifetime`). So with revocations in force a token
+ * must say when it was issued (`iat`, else 401 `claim_missing`) and is refused once older than
+ * that lifetime (401 `token_too_old`; plus its provider's clock skew, within the hour every entry
+ * is kept beyond), whatever its `exp`: no token a revocation covered can outlive the revocation
+ * and become valid again when it is forgotten.
  */
-import type { Config } from '../config/types.ts'
+import type { Config, RevocationsConfig } from '../config/types.ts'
 import type { Decision } from '../decide.ts'
 import type { Logger } from '../log.ts'
 import { TokenError, UnavailableError } from '../errors.ts'
@@ -14,38 +22,57 @@ import { RevocationList } from './list.ts'
 
 const REVOKED = 'The token has been revoked.'
 
-/** Throws when the decision's token is revoked; a promise only when the token must be hashed. */
+/**
+ * Throws when the decision's token is revoked, or could outlive a revocation (no `iat`, or older
+ * than `settings.maxTokenLifetimeSec` at `now`, epoch ms); a promise only when the token must be
+ * hashed.
+ */
 export function checkRevoked(
   list: RevocationList,
   decision: Decision,
-  strict: boolean,
+  settings: Pick<RevocationsConfig, 'strict' | 'maxTokenLifetimeSec'>,
+  now: number,
 ): void | Promise<void> {
-  if (strict && !list.confirmed) {
+  if (settings.strict && !list.confirmed) {
     throw new UnavailableError(
       'Revocations cannot be confirmed right now; retry later.',
       1,
       'revocations_unavailable',
     )
   }
-  if (list.size === 0 || decision.claims === undefined) return
+  const claims = decision.claims
+  if (claims === undefined) return
+  const skew = decision.provider?.config.verify.clockSkewSec ?? 0
+  checkLifetime(claims.iat, settings.maxTokenLifetimeSec + skew, now)
+  if (list.size === 0) return
   if (!list.hasHashes) {
-    if (list.revoked(decision.claims) !== undefined) throw new TokenError('token_revoked', REVOKED)
+    if (list.revoked(claims) !== undefined) throw new TokenError('token_revoked', REVOKED)
     return
   }
   const cached = decision.cached
   const known = cached?.hash
   if (known !== undefined) {
-    if (list.revoked(decision.claims, known) !== undefined) {
+    if (list.revoked(claims, known) !== undefined) {
       throw new TokenError('token_revoked', REVOKED)
     }
     return
   }
   return tokenHashes(decision.found!.token).then((hash) => {
     if (cached !== undefined) cached.hash = hash
-    if (list.revoked(decision.claims!, hash) !== undefined) {
+    if (list.revoked(claims, hash) !== undefined) {
       throw new TokenError('token_revoked', REVOKED)
     }
   })
+}
+
+/** Throws unless a token issued at `iat` (seconds; verified as a finite number) is within `maxSec` of `now`. */
+function checkLifetime(iat: unknown, maxSec: number, now: number): void {
+  if (typeof iat !== 'number') {
+    throw new TokenError('claim_missing', 'The token lacks the required "iat" claim.')
+  }
+  if (now / 1000 - iat > maxSec) {
+    throw new TokenError('token_too_old', 'The token is older than this gateway accepts.')
+  }
 }
 
 /**

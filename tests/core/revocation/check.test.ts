@@ -243,3 +243,65 @@ test('strict revocations without any store: nothing to confirm, tokens pass', as
     await g.close()
   }
 })
+
+test('with revocations in force a token carries iat and is refused once older than the longest token lifetime, fresh or cached', async () => {
+  let clock = Date.now()
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_SECRET: KEY.config,
+      JWTGATE_REVOCATIONS_MAX_TOKEN_LIFETIME: '1h',
+      JWTGATE_CLOCK_SKEW: '30',
+    }),
+    deps: { revocations: new RevocationList(), now: () => clock },
+  })
+  try {
+    const seconds = Math.floor(clock / 1000)
+    const young = await sign({ sub: 'alice' }, { alg: 'HS256', key: KEY.raw, expiresIn: 4 * 3600 })
+    const old = await sign({ sub: 'bob', iat: seconds - 3632 }, { alg: 'HS256', key: KEY.raw })
+    const dateless = await sign({ sub: 'carol', iat: undefined }, { alg: 'HS256', key: KEY.raw })
+    assert.equal((await g.call('/x', bearer(young))).status, 200)
+    const seen = g.upstream.seen.length
+    const refusal = async (token: string, code: string) => {
+      const refused = await g.call('/x', bearer(token))
+      assert.equal(refused.status, 401)
+      assert.match(refused.headers.get('www-authenticate')!, /error="invalid_token"/)
+      assert.equal((await refused.json()).code, code)
+    }
+    // Older than the lifetime and the clock skew at first sight, and without an issue time at all.
+    await refusal(old, 'token_too_old')
+    await refusal(dateless, 'claim_missing')
+    // The same token from the cache, within the hour (and skew) and past it: its exp (4 h) is
+    // still ahead.
+    clock += 3629 * 1000
+    assert.equal((await g.call('/x', bearer(young))).status, 200)
+    clock += 3000
+    await refusal(young, 'token_too_old')
+    // Only the allowed request went upstream.
+    assert.equal(g.upstream.seen.length, seen + 1)
+    assert.match(
+      g.gateway.metrics.render(),
+      /^jwtgate_rejections_total\{reason="token_too_old"\} 2$/m,
+    )
+  } finally {
+    await g.close()
+  }
+})
+
+test('without revocations neither the age of a token nor a missing iat is looked at', async () => {
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_SECRET: KEY.config,
+      JWTGATE_REVOCATIONS_MAX_TOKEN_LIFETIME: '1h',
+    }),
+  })
+  try {
+    const old = await sign({ sub: 'bob', iat: now() - 7200 }, { alg: 'HS256', key: KEY.raw })
+    const dateless = await sign({ sub: 'carol', iat: undefined }, { alg: 'HS256', key: KEY.raw })
+    assert.equal((await g.call('/x', bearer(old))).status, 200)
+    assert.equal((await g.call('/x', bearer(dateless))).status, 200)
+  } finally {
+    await g.close()
+  }
+})

@@ -15,7 +15,7 @@
 import type { ClientEvents, ClientSocket, Message } from '../core/websocket/relay.ts'
 import type { WebSocketAnswer } from '../core/websocket/proxy.ts'
 import { GatewayError } from '../core/errors.ts'
-import { errorResponse } from '../core/respond.ts'
+import { failureResponse } from '../core/respond.ts'
 import {
   handlerOf,
   type RuntimeDeps,
@@ -144,9 +144,6 @@ function upgradeOn(
   return UPGRADED
 }
 
-/** Bun's answer for a handler that threw: the generic 500, without the error's details. */
-const internalError = () => errorResponse(undefined)
-
 const unmark = (response: Response) => (response === UPGRADED ? undefined : response)
 
 /**
@@ -179,7 +176,7 @@ export function serve(servable: Servable, options: ServeOptions = {}): Promise<S
       // A handler that throws or rejects (the gateway's never do) gets the generic problem+json
       // 500: never Bun's error page, which in development mode shows the error and the source.
       development: false,
-      error: internalError,
+      error: (e) => failureResponse(e, options.logger),
       fetch(request, srv) {
         const clientAddress = srv.requestIP(request)?.address
         if (request.headers.get('upgrade') === null) {

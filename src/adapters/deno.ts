@@ -11,6 +11,7 @@
  * const gateway = createGateway(await loadConfig(Deno.env.toObject()), runtimeDeps)
  * const server = await serve(gateway, { port: 8080 })
  */
+import { failureResponse } from '../core/respond.ts'
 import type { ClientEvents } from '../core/websocket/relay.ts'
 import type { WebSocketAnswer, WebSocketClient } from '../core/websocket/proxy.ts'
 import { SocketWebSocket } from './websocket-client.ts'
@@ -88,7 +89,8 @@ export function serve(servable: Servable, options: ServeOptions = {}): Promise<S
                 if (!force) await server.finished
               },
             }),
-          onError: () => new Response(null, { status: 500 }),
+          // A handler that threw: the generic problem+json 500, reported to the logger.
+          onError: (e) => failureResponse(e, options.logger),
         },
         connected,
       )

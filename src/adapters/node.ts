@@ -28,6 +28,8 @@ import {
 import { createServer as createHttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
 import * as zlib from 'node:zlib'
+import type { Logger } from '../core/log.ts'
+import { failureResponse } from '../core/respond.ts'
 import { isHostValue } from '../core/routing/host.ts'
 import {
   type Handler,
@@ -86,7 +88,8 @@ const NO_BODY = new Set([204, 205, 304])
 /**
  * Listens with node:http (node:https with `tls`) and serves `servable` (a gateway, or any
  * handler) with the client's address and protocol. Resolves once listening; rejects when it cannot
- * (the port is taken, a bad PEM). A handler that throws or returns no Response gets a 500.
+ * (the port is taken, a bad PEM). A handler that throws or returns no Response gets the generic
+ * problem+json 500, reported to `options.logger`.
  *
  * @example
  * import { createGateway, loadConfig } from 'jwtgate'
@@ -116,7 +119,7 @@ export function serve(servable: Servable, options: ServeOptions = {}): Promise<S
   // The socket idle timeout: with no 'timeout' listener, Node destroys a silent socket.
   server.setTimeout(idleMs)
 
-  const state: State = { handler, protocol, stopping: false, server }
+  const state: State = { handler, protocol, stopping: false, server, logger: options.logger }
   server.on(
     'request',
     (req: IncomingMessage, res: ServerResponse) => void guarded(state, req, res, false),
@@ -152,6 +155,7 @@ interface State {
   readonly handler: Handler
   readonly protocol: 'http' | 'https'
   readonly server: HttpServer
+  readonly logger: Logger | undefined
   stopping: boolean
 }
 
@@ -230,10 +234,10 @@ async function exchange(
       protocol: state.protocol,
     })
     if (!(response instanceof Response)) throw new TypeError('The handler returned no Response.')
-  } catch {
-    // The handler's error stays here: the client learns only that it failed.
-    if (!res.headersSent && !res.destroyed) return plain(res, 500, 'Internal Server Error')
-    return void res.destroy()
+  } catch (e) {
+    // The handler's error stays here (its name in the log): the client learns only that it failed.
+    response = failureResponse(e, state.logger)
+    if (res.headersSent || res.destroyed) return void res.destroy()
   }
   await writeResponse(state, req, res, response, wireBody, use)
 }

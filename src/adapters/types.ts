@@ -4,6 +4,7 @@
  * about that runtime's fetch. The CLI hosts use the same adapters.
  */
 import type { ConnectionInfo, Gateway, GatewayDeps } from '../core/gateway.ts'
+import type { Logger } from '../core/log.ts'
 
 /** A gateway's fetch, or any handler that takes the connection's facts. */
 export type Handler = (request: Request, info: ConnectionInfo) => Response | Promise<Response>
@@ -38,6 +39,12 @@ export interface ServeOptions {
     readonly maxMessageBytes: number
     readonly maxBufferedBytes?: number
   }
+  /**
+   * Where a handler that throws or rejects is reported: `internal_error` at error, with its
+   * request id and the error's name (never its message, which may carry a secret). It is answered
+   * with the generic problem+json 500 either way. A gateway's own `fetch` never throws.
+   */
+  readonly logger?: Logger
 }
 
 /** What an adapter's `serve` resolves with: the bound port, and a way to stop. */

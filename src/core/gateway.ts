@@ -25,7 +25,7 @@ import { checkRevoked, revocationsFor } from './revocation/check.ts'
 import type { Revocation } from './revocation/entry.ts'
 import { RevocationList } from './revocation/list.ts'
 import { addressKey, type Limiter, type RateLimit, subjectKey } from './rate-limit.ts'
-import { errorResponse } from './respond.ts'
+import { errorResponse, failureResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
 import { checkMethod } from './routing/method.ts'
 import {
@@ -164,6 +164,7 @@ export interface Gateway {
 }
 
 const NO_INFO: ConnectionInfo = Object.freeze({})
+const ADMIN_LISTENER = Object.freeze({ listener: 'admin' })
 
 /**
  * Builds a gateway from a loaded Config (see mod.ts for serving it from Bun or Deno).
@@ -422,12 +423,7 @@ export function createGateway(
 
   /** An admin request that failed: logged as the proxy's are, answered problem+json. */
   function adminFailed(e: unknown): Response {
-    const requestId = crypto.randomUUID()
-    if (!(e instanceof GatewayError)) {
-      const error = e instanceof Error ? e.name : 'unknown'
-      logger.log('error', 'internal_error', { request_id: requestId, listener: 'admin', error })
-    }
-    return errorResponse(e, requestId)
+    return failureResponse(e, logger, ADMIN_LISTENER)
   }
 
   return {

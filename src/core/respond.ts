@@ -3,6 +3,7 @@
  * 401/403 and an RFC 9457 `application/problem+json` body carrying our stable `code`.
  */
 import { ForbiddenError, GatewayError, LimitError, TokenError, UnavailableError } from './errors.ts'
+import type { Logger } from './log.ts'
 import { ALLOWED_METHODS } from './routing/method.ts'
 
 const TITLES: Record<number, string> = {
@@ -51,6 +52,25 @@ export function challenge(error: GatewayError): string | undefined {
     }${scope}`
   }
   return undefined
+}
+
+/**
+ * The answer to a failure outside the request pipeline (the admin listener; a handler a server
+ * adapter serves that throws): a GatewayError's own response; anything else the generic 500,
+ * logged as `internal_error` with the error's name only (its message may carry a secret) and
+ * `fields`. Both under a new request id, so that the answer and the log line meet.
+ */
+export function failureResponse(
+  thrown: unknown,
+  logger: Logger | undefined,
+  fields?: Readonly<Record<string, string>>,
+): Response {
+  const requestId = crypto.randomUUID()
+  if (!(thrown instanceof GatewayError)) {
+    const error = thrown instanceof Error ? thrown.name : 'unknown'
+    logger?.log('error', 'internal_error', { request_id: requestId, ...fields, error })
+  }
+  return errorResponse(thrown, requestId)
 }
 
 /**

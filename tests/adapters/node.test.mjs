@@ -466,14 +466,31 @@ test('the request signal aborts when the client leaves before the response, not 
   })
 })
 
-test('a handler that throws: 500, its error not shown', async () => {
-  await withServer(() => {
+test('a handler that throws or returns no Response: the generic problem+json 500, its error not shown but named in the log', async () => {
+  const logged = []
+  const logger = {
+    enabled: () => true,
+    log: (level, event, fields) => void logged.push({ level, event, ...fields }),
+  }
+  await withServer((request) => {
+    if (request.url.endsWith('/none')) return 'not a response'
     throw new Error('secret detail')
   }, async (s) => {
-    const r = await request(s.port)
-    assert.equal(r.status, 500)
-    assert.doesNotMatch(r.body.toString(), /secret/)
-  })
+    for (const [path, error] of [['/', 'Error'], ['/none', 'TypeError']]) {
+      const r = await request(s.port, { path })
+      assert.equal(r.status, 500)
+      assert.equal(r.headers['content-type'], 'application/problem+json')
+      assert.equal(JSON.parse(r.body.toString()).code, 'internal_error')
+      assert.doesNotMatch(r.body.toString(), /secret/)
+      assert.deepEqual(logged.at(-1), {
+        level: 'error',
+        event: 'internal_error',
+        request_id: r.headers['x-request-id'],
+        error,
+      })
+    }
+    assert.doesNotMatch(JSON.stringify(logged), /secret/)
+  }, { logger })
 })
 
 test('a handler failing late never ends the process: a Response given twice, a body whose cancel throws', async () => {

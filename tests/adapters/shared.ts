@@ -83,4 +83,42 @@ export function adapterContract(name: string, serve: Serve, runtimeDeps: Runtime
       await server.stop(true)
     }
   })
+
+  test(`${name}: a handler that throws or rejects is the generic problem+json 500, its error's name logged under the answer's request id`, async () => {
+    const logged: Record<string, unknown>[] = []
+    const logger = {
+      enabled: () => true,
+      log: (level: string, event: string, fields?: Record<string, unknown>) =>
+        void logged.push({ level, event, ...fields }),
+    }
+    const server = await serve(
+      (request: Request) => {
+        if (request.url.endsWith('/reject')) return Promise.reject(new RangeError('secret detail'))
+        throw new TypeError('secret detail')
+      },
+      { hostname: '127.0.0.1', port: 0, logger },
+    )
+    try {
+      const cases: [string, string][] = [['/throw', 'TypeError'], ['/reject', 'RangeError']]
+      for (const [path, name] of cases) {
+        const res = await fetch(`http://127.0.0.1:${server.port}${path}`)
+        assert.equal(res.status, 500, path)
+        assert.equal(res.headers.get('content-type'), 'application/problem+json', path)
+        const text = await res.text()
+        assert.equal(JSON.parse(text).code, 'internal_error', path)
+        assert.doesNotMatch(text, /secret detail/, path)
+        const line = logged.at(-1)!
+        assert.deepEqual(line, {
+          level: 'error',
+          event: 'internal_error',
+          request_id: res.headers.get('x-request-id'),
+          error: name,
+        })
+      }
+      assert.equal(logged.length, 2)
+      assert.doesNotMatch(JSON.stringify(logged), /secret detail/)
+    } finally {
+      await server.stop(true)
+    }
+  })
 }

@@ -11,6 +11,7 @@ import { GatewayError } from './errors.ts'
 import { silentLogger, terminalSafe } from './log.ts'
 import { upstreamUrl } from './proxy/url.ts'
 import { checkMethod } from './routing/method.ts'
+import { checkTokenAge, revocationsConfigured } from './revocation/check.ts'
 import { normalizeTarget } from './routing/path.ts'
 import { upstreamPath } from './routing/rewrite.ts'
 import { buildState, isReady, retireState } from './state.ts'
@@ -60,6 +61,12 @@ export async function explain(
     const match = routeFor(state, request.method, target.path, steps)
     routeName = match.route.route.name
     const decision = await authenticate(state, match, request, target, undefined, steps)
+    if (decision.claims !== undefined && revocationsConfigured(config)) {
+      // The rule a gateway with revocations applies; the list itself is not consulted here.
+      const max = config.revocations.maxTokenLifetimeSec
+      checkTokenAge(decision, max, now())
+      steps.push({ step: `token: issued within the longest token lifetime (${max}s)`, ok: true })
+    }
     authorize(decision, request.method, steps)
     const route = decision.route.route
     const base = state.upstreams.get(route.upstream)!.base

@@ -362,3 +362,34 @@ test('formatExplanation(): a token’s values never reach the terminal as its co
   assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/.test(text), JSON.stringify(text))
   assert.ok(text.includes('\\u001b[2J\\u001b[31mFAKE\\u000arejected: nothing'), text)
 })
+
+test('explain: with revocations configured, a token without iat or older than the longest token lifetime is refused as the gateway refuses it', async () => {
+  const { config, upstream } = await setup({
+    revocations: { file: '/var/lib/jwtgate/revoked.jsonl', maxTokenLifetime: '1h' },
+  })
+  const plain = await setup()
+  try {
+    const old = await token({ iat: Math.floor(Date.now() / 1000) - 7200 })
+    const dateless = await token({ iat: undefined })
+    const young = await token()
+    const refused = await explain(config, req('/orders/1', { token: old }))
+    assert.deepEqual([refused.status, refused.decision], [401, 'token_too_old'])
+    const missing = await explain(config, req('/orders/1', { token: dateless }))
+    assert.deepEqual([missing.status, missing.decision], [401, 'claim_missing'])
+    const allowed = await explain(config, req('/orders/1', { token: young }))
+    assert.equal(allowed.decision, 'allowed')
+    assert.ok(
+      stepNames(allowed).includes('✓ token: issued within the longest token lifetime (3600s)'),
+    )
+    // Without revocations neither is looked at.
+    for (const t of [old, dateless]) {
+      assert.equal(
+        (await explain(plain.config, req('/orders/1', { token: t }))).decision,
+        'allowed',
+      )
+    }
+  } finally {
+    await upstream.close()
+    await plain.upstream.close()
+  }
+})

@@ -42,8 +42,7 @@ export function checkRevoked(
   }
   const claims = decision.claims
   if (claims === undefined) return
-  const skew = decision.provider?.config.verify.clockSkewSec ?? 0
-  checkLifetime(claims.iat, settings.maxTokenLifetimeSec + skew, now)
+  checkTokenAge(decision, settings.maxTokenLifetimeSec, now)
   if (list.size === 0) return
   if (!list.hasHashes) {
     if (list.revoked(claims) !== undefined) throw new TokenError('token_revoked', REVOKED)
@@ -65,14 +64,25 @@ export function checkRevoked(
   })
 }
 
-/** Throws unless a token issued at `iat` (seconds; verified as a finite number) is within `maxSec` of `now`. */
-function checkLifetime(iat: unknown, maxSec: number, now: number): void {
+/**
+ * With revocations in force: throws unless the decision's verified token says when it was issued
+ * (`iat`, verified as a finite number) and is no older at `now` (epoch ms) than `maxLifetimeSec`
+ * plus its provider's clock skew (see the module's comment).
+ */
+export function checkTokenAge(decision: Decision, maxLifetimeSec: number, now: number): void {
+  const iat = decision.claims?.iat
   if (typeof iat !== 'number') {
     throw new TokenError('claim_missing', 'The token lacks the required "iat" claim.')
   }
-  if (now / 1000 - iat > maxSec) {
+  const skew = decision.provider?.config.verify.clockSkewSec ?? 0
+  if (now / 1000 - iat > maxLifetimeSec + skew) {
     throw new TokenError('token_too_old', 'The token is older than this gateway accepts.')
   }
+}
+
+/** True when the configuration names a revocation store (Redis, a revocations file). */
+export function revocationsConfigured(config: Config): boolean {
+  return config.redis !== undefined || config.revocations.file !== undefined
 }
 
 /**
@@ -87,7 +97,7 @@ export function revocationsFor(
   logger: Logger,
 ): RevocationList | undefined {
   if (given !== undefined) return given
-  if (config.redis === undefined && config.revocations.file === undefined) return undefined
+  if (!revocationsConfigured(config)) return undefined
   logger.log('warn', 'revocations_not_checked', {
     reason:
       'the configuration names a revocation store but no revocation list was given (GatewayDeps.revocations)',

@@ -8,7 +8,7 @@ import { expect, test } from 'bun:test'
 import type { Handler, Host } from '../../src/cli/host.ts'
 import { Channel, type Message, readLines } from '../../src/cli/workers/channel.ts'
 import { availableCores, cgroupQuota, workerCount } from '../../src/cli/workers/count.ts'
-import { mergeMetrics } from '../../src/cli/workers/metrics.ts'
+import { countsOf, mergeMetrics } from '../../src/cli/workers/metrics.ts'
 import { type PrimaryTimings, runPrimary } from '../../src/cli/workers/primary.ts'
 import { Shared } from '../../src/cli/workers/shared.ts'
 import { runWorker, sharedFetch } from '../../src/cli/workers/worker.ts'
@@ -119,6 +119,30 @@ test('mergeMetrics: gauges of state every worker holds a copy of are the least, 
   const agreed = parsePrometheus(mergeMetrics([a.render(), a.render()])).samples
   expect(sampleValue(agreed, 'jwtgate_revocations')).toBe(3)
   expect(sampleValue(agreed, 'jwtgate_store_up', { store: 'redis' })).toBe(1)
+})
+
+test('countsOf: a worker that ended leaves its counters and histograms, not its gauges', () => {
+  const m = new Metrics(1000_000)
+  m.countRequest('data', 'GET', 200, 0.002)
+  m.countRequest('data', 'GET', 401, 0.001)
+  m.inFlight.value = 3
+  m.revocations = { size: 4, confirmed: true }
+  const kept = parsePrometheus(countsOf(m.render())).samples
+  const names = new Set(kept.map((s) => s.name))
+  expect(names.has('jwtgate_requests_total')).toBe(true)
+  expect(names.has('jwtgate_request_duration_seconds_bucket')).toBe(true)
+  expect(sampleValue(kept, 'jwtgate_request_duration_seconds_count', { route: 'data' })).toBe(2)
+  for (
+    const gauge of [
+      'jwtgate_requests_in_flight',
+      'jwtgate_revocations',
+      'jwtgate_start_time_seconds',
+    ]
+  ) {
+    expect(names.has(gauge)).toBe(false)
+  }
+  // Each kept line under its own family's comments, as the merge reads them.
+  expect(mergeMetrics([countsOf(m.render())])).toBe(countsOf(m.render()))
 })
 
 test('every gauge /metrics reports is either a share (summed over workers) or a copy (COPY_GAUGES)', () => {
@@ -363,6 +387,8 @@ interface FakeWorker {
 function primaryHost(script: {
   onSpawn?: (attempt: number) => void
   onReload?: (worker: FakeWorker, text: string, reply: (fields: object) => void) => void
+  /** Its answer to a status request (default: ready, no metrics); undefined: no answer. */
+  onStatus?: (worker: FakeWorker) => object | undefined
 } = {}) {
   const files: Record<string, string> = { [CONFIG_PATH]: gatewayFile('read') }
   const base = baseHost(files)
@@ -394,8 +420,12 @@ function primaryHost(script: {
       (line) => output.enqueue(encoder.encode(`${line}\n`)),
       (message, reply) => {
         worker.received.push(message)
-        if (message.t === 'status') reply({ ready: true, inFlight: 0, metrics: '' })
-        else if (message.t === 'drain') setTimeout(() => worker.exit(), 1)
+        if (message.t === 'status') {
+          const status = script.onStatus === undefined
+            ? { ready: true, inFlight: 0, metrics: '' }
+            : script.onStatus(worker)
+          if (status !== undefined) reply(status)
+        } else if (message.t === 'drain') setTimeout(() => worker.exit(), 1)
         else if (message.t === 'reload') {
           const text = (message.file as { text: string }).text
           if (script.onReload !== undefined) script.onReload(worker, text, reply)
@@ -643,4 +673,60 @@ test('worker: a reload that comes while it starts is answered once applied, and 
   } finally {
     await upstream.close()
   }
+})
+
+test('primary: /metrics never goes back — a worker that misses a scrape counts as it last answered, one that ended leaves its counts', async () => {
+  const requests = new Map<number, number>() // by worker pid
+  let silent: number | undefined // the pid that does not answer
+  const render = (n: number) => {
+    const m = new Metrics(1000_000)
+    for (let i = 0; i < n; i++) m.countRequest('data', 'GET', 200, 0.001)
+    m.inFlight.value = 1
+    return m.render()
+  }
+  const h = primaryHost({
+    onStatus: (w) =>
+      w.pid === silent
+        ? undefined
+        : { ready: true, inFlight: 0, metrics: render(requests.get(w.pid) ?? 0) },
+  })
+  let admin!: Handler
+  h.host.serve = (handler) => {
+    admin = handler
+    return Promise.resolve({ port: 9090, stop: () => Promise.resolve() })
+  }
+  const env = { JWTGATE_CONFIG: CONFIG_PATH, JWTGATE_ADMIN_PORT: '9090' }
+  const exit = runPrimary(h.host, env, 2, { statusTimeoutMs: 100 })
+  await pollUntil(() => h.events('start').length === 1, 2000, 5)
+  const scrape = async () => {
+    const response = await admin(new Request('http://127.0.0.1:9090/metrics'), {})
+    return parsePrometheus(await response.text()).samples
+  }
+  const sum = (samples: ReturnType<typeof parsePrometheus>['samples'], name: string) =>
+    samples.filter((s) => s.name === name).reduce((total, s) => total + s.value, 0)
+  const one = h.running(1)[0]!
+  const two = h.running(2)[0]!
+  requests.set(one.pid, 5)
+  requests.set(two.pid, 7)
+  let samples = await scrape()
+  expect(sum(samples, 'jwtgate_requests_total')).toBe(12)
+  expect(sum(samples, 'jwtgate_requests_in_flight')).toBe(2)
+  // Worker 1 misses a scrape: counted as it last answered.
+  silent = one.pid
+  requests.set(two.pid, 8)
+  samples = await scrape()
+  expect(sum(samples, 'jwtgate_requests_total')).toBe(13)
+  expect(sum(samples, 'jwtgate_request_duration_seconds_count')).toBe(13)
+  // Worker 1 dies and is started again: its counts stay in the sum, its gauges go with it.
+  silent = undefined
+  one.exit('SIGKILL')
+  await pollUntil(() => h.running(1).length === 1, 2000, 5)
+  requests.set(h.running(1)[0]!.pid, 1)
+  samples = await scrape()
+  expect(sum(samples, 'jwtgate_requests_total')).toBe(5 + 1 + 8)
+  expect(sum(samples, 'jwtgate_request_duration_seconds_count')).toBe(5 + 1 + 8)
+  expect(sum(samples, 'jwtgate_requests_in_flight')).toBe(2)
+  expect(sum(samples, 'jwtgate_worker_restarts_total')).toBe(1)
+  h.signal()
+  expect(await exit).toBe(0)
 })

@@ -2,7 +2,8 @@
  * @module The workers' `/metrics` as one: their Prometheus texts merged family by family —
  * counters, histogram buckets, sums and counts, and gauges added up, but for those of state each
  * worker holds a copy of (COPY_GAUGES: the least) and the start time (the earliest) — followed by
- * the primary's own (`jwtgate_workers`, `jwtgate_worker_restarts_total`).
+ * the primary's own (`jwtgate_workers`, `jwtgate_worker_restarts_total`). The counts of workers
+ * that ended stay in the sum (`countsOf`), so that no counter of the whole goes back.
  */
 import { COPY_GAUGES } from '../../core/metrics.ts'
 
@@ -49,6 +50,32 @@ export function mergeMetrics(texts: readonly string[]): string {
   for (const family of families.values()) {
     for (const comment of family.comments) out += `${comment}\n`
     for (const [series, value] of family.samples) out += `${series} ${value}\n`
+  }
+  return out
+}
+
+/**
+ * The counters and histograms of one worker's text (their comments too), without its gauges: what
+ * a worker that ended leaves in the sum. Its gauges (requests in flight, connections, copies of
+ * state) end with it.
+ */
+export function countsOf(text: string): string {
+  const types = new Map<string, string>()
+  for (const line of text.split('\n')) {
+    if (line.startsWith('# TYPE ')) {
+      const [, , name = '', type = ''] = line.split(' ')
+      types.set(name, type)
+    }
+  }
+  let kept = true
+  let out = ''
+  for (const line of text.split('\n')) {
+    if (line === '') continue
+    if (line.startsWith('# ')) {
+      const type = types.get(line.split(' ')[2] ?? '')
+      kept = type === 'counter' || type === 'histogram'
+    }
+    if (kept) out += `${line}\n`
   }
   return out
 }

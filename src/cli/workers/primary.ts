@@ -24,7 +24,7 @@ import {
   reloadConfig,
 } from '../serve.ts'
 import { Channel, ChannelClosed, type Message, readLines } from './channel.ts'
-import { mergeMetrics, primaryMetrics } from './metrics.ts'
+import { countsOf, mergeMetrics, primaryMetrics } from './metrics.ts'
 import { relayLines } from './output.ts'
 import { Shared } from './shared.ts'
 import { PORT_VAR, WORKER_VAR } from './worker.ts'
@@ -57,6 +57,8 @@ interface Slot {
   runs?: number
   exited?: Promise<{ readonly code: number | null; readonly signal: string | null }>
   restart?: ReturnType<typeof setTimeout>
+  /** The `/metrics` text its worker last answered with. */
+  metrics?: string
 }
 
 /**
@@ -73,6 +75,8 @@ interface Approved {
 export interface PrimaryTimings {
   /** How long a reload waits for each worker before it ends that worker (RELOAD_TIMEOUT_MS). */
   readonly reloadTimeoutMs?: number
+  /** How long `/metrics` and `/readyz` wait for each worker's answer (STATUS_TIMEOUT_MS). */
+  readonly statusTimeoutMs?: number
 }
 
 /** Runs `count` workers until a shutdown signal; resolves with the exit code. */
@@ -83,6 +87,7 @@ export async function runPrimary(
   timings: PrimaryTimings = {},
 ): Promise<number> {
   const reloadTimeoutMs = timings.reloadTimeoutMs ?? RELOAD_TIMEOUT_MS
+  const statusTimeoutMs = timings.statusTimeoutMs ?? STATUS_TIMEOUT_MS
   // Loaded here, keeping the file's text: workers load that text, never the file as it is later
   // (a worker restarted after an edit that was not reloaded runs what the others run).
   const first = await reloadConfig(host, env)
@@ -105,6 +110,8 @@ export async function runPrimary(
   let port = config.port === 0 ? undefined : config.port
   let draining = false
   let restarts = 0
+  /** The counters and histograms of the workers that ended, as they last answered (`countsOf`). */
+  let retired = ''
 
   /** What the primary answers a worker. */
   function answer(slot: Slot, message: Message, reply: (fields: object) => void): void {
@@ -171,7 +178,14 @@ export async function runPrimary(
         await Promise.all([output, lines])
         channel.close()
         if (slot.process === child) {
-          Object.assign(slot, { process: undefined, ready: false, runs: undefined })
+          // Its counts stay in the sum: a counter of the whole never goes back.
+          if (slot.metrics !== undefined) retired = mergeMetrics([retired, countsOf(slot.metrics)])
+          Object.assign(slot, {
+            process: undefined,
+            ready: false,
+            runs: undefined,
+            metrics: undefined,
+          })
         }
         resolve(false)
         if (!draining) ended(slot, child.pid, how)
@@ -223,7 +237,7 @@ export async function runPrimary(
     return Promise.all(
       slots.map((slot) =>
         slot.channel !== undefined && slot.process !== undefined
-          ? slot.channel.request({ t: 'status' }, STATUS_TIMEOUT_MS).catch(() => undefined)
+          ? slot.channel.request({ t: 'status' }, statusTimeoutMs).catch(() => undefined)
           : undefined
       ),
     )
@@ -233,9 +247,17 @@ export async function runPrimary(
     // Not `new URL`: Bun hands over a relative URL for an HTTP/1.0 request without Host.
     const path = rawPath(request.url)
     if (path === '/metrics') {
+      const asked = slots.map((slot) => slot.process)
       const all = await statuses()
       const running = slots.filter((s) => s.process !== undefined).length
-      const texts = all.flatMap((s) => (typeof s?.metrics === 'string' ? [s.metrics] : []))
+      const texts = retired === '' ? [] : [retired]
+      slots.forEach((slot, i) => {
+        if (slot.process === undefined || slot.process !== asked[i]) return
+        const text = all[i]?.metrics
+        if (typeof text === 'string') slot.metrics = text
+        // One that did not answer in time is counted as it last answered.
+        if (slot.metrics !== undefined) texts.push(slot.metrics)
+      })
       return new Response(mergeMetrics(texts) + primaryMetrics(running, restarts), {
         headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
       })

@@ -522,3 +522,32 @@ test('cors: without configuration the upstream’s own CORS headers pass untouch
     await g.close()
   }
 })
+
+test('a Connection field listing something that is no field name, from the client or the upstream, is no failure: 200, the names it lists removed', async () => {
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({ JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: HS.config }),
+    deps: {
+      // As an upstream's fetch response arrives: its headers as sent, mutable under Bun.
+      fetch: (() =>
+        Promise.resolve(
+          new Response('ok', {
+            headers: { connection: 'keep-alive, a b, X-Internal', 'x-internal': '1' },
+          }),
+        )) as unknown as typeof fetch,
+    },
+  })
+  try {
+    for (let i = 0; i < 2; i++) {
+      const res = await g.call('/x', {
+        headers: { ...(await bearer()), connection: 'a b, X-Client-Only', 'x-client-only': '1' },
+      })
+      assert.equal(res.status, 200)
+      assert.equal(await res.text(), 'ok')
+      assert.equal(res.headers.get('x-internal'), null)
+      assert.equal(res.headers.get('connection'), null)
+    }
+    assert.ok(!g.lines.some((l) => JSON.parse(l).event === 'internal_error'))
+  } finally {
+    await g.close()
+  }
+})

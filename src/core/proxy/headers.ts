@@ -220,7 +220,8 @@ export function removeHopByHop(headers: Headers): void {
   if (connection !== null) {
     for (const name of connection.split(',')) {
       const n = name.trim().toLowerCase()
-      if (n !== '') headers.delete(n)
+      // A listed name that is no field name (`a b`) names no header; deleting it would throw.
+      if (n !== '' && isToken(n)) headers.delete(n)
     }
   }
   for (const name of HOP_BY_HOP) headers.delete(name)
@@ -325,7 +326,8 @@ function connectionNames(connection: string | null): Set<string> | undefined {
   const names = new Set<string>()
   for (const name of connection.split(',')) {
     const n = name.trim().toLowerCase()
-    if (n !== '' && !CONNECTION_PROTECTED.has(n)) names.add(n)
+    // A listed name that is no field name (`a b`) names no header; deleting it would throw.
+    if (n !== '' && isToken(n) && !CONNECTION_PROTECTED.has(n)) names.add(n)
   }
   return names
 }

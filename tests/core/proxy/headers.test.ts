@@ -222,6 +222,30 @@ test('downstreamHeaders() strips hop-by-hop headers and keeps multiple Set-Cooki
   assert.equal(h.get('x-request-id'), 'rid')
 })
 
+test('a Connection value listing something that is no field name: the names it lists are removed, the rest ignored, nothing throws (each way of building, both directions)', () => {
+  const connection = 'keep-alive, a b, X-Internal, (x), '
+  for (const build of ['copy', 'append', 'edit'] as const) {
+    const up = upstreamHeaders(
+      new Headers({ connection, 'x-internal': '1', accept: 'text/plain', host: 'gw.example' }),
+      CTX,
+      filter(),
+      build,
+    )
+    assert.equal(up.get('x-internal'), null, build)
+    assert.equal(up.get('connection'), null, build)
+    assert.equal(up.get('accept'), 'text/plain', build)
+    const down = downstreamHeaders(
+      new Headers({ connection, 'x-internal': '1', 'content-type': 'text/plain' }),
+      false,
+      'rid',
+      build,
+    )
+    assert.equal(down.get('x-internal'), null, build)
+    assert.equal(down.get('connection'), null, build)
+    assert.equal(down.get('content-type'), 'text/plain', build)
+  }
+})
+
 test('downstreamHeaders() drops Content-Encoding and Content-Length of a body fetch decoded', () => {
   const h = downstreamHeaders(
     new Headers({ 'content-encoding': 'gzip', 'content-length': '42', etag: '"x"' }),

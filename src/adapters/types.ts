@@ -41,8 +41,9 @@ export interface ServeOptions {
   }
   /**
    * Where a handler that throws or rejects is reported: `internal_error` at error, with its
-   * request id and the error's name (never its message, which may carry a secret). It is answered
-   * with the generic problem+json 500 either way. A gateway's own `fetch` never throws.
+   * request id and the error's name (never its message, which may carry a secret), and answered
+   * with the generic problem+json 500. A `GatewayError` it throws is answered as the gateway
+   * answers one (its status and problem), unlogged. A gateway's own `fetch` never throws.
    */
   readonly logger?: Logger
 }

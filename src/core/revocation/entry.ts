@@ -17,7 +17,10 @@
  * `before` defaults to the second after now (tokens issued in this very second are covered).
  * Every entry has an `until`: when the tokens it covers have expired and it may be forgotten — a
  * token's `exp`, or `before` plus the longest token lifetime the gateway is told of
- * (`revocations.maxTokenLifetime`), plus the largest clock skew a provider may allow.
+ * (`revocations.maxTokenLifetime`), plus the largest clock skew a provider may allow. A `jti` or
+ * hash revocation without `exp` is kept from now plus that lifetime plus twice that skew: the
+ * token may say it was issued up to one skew ahead of now, and is taken (check.ts) until its `iat`
+ * plus the lifetime plus the skew again.
  */
 
 /** The clock skew every `until` is kept beyond (a provider's skew is at most an hour). */
@@ -120,7 +123,8 @@ export function parseRevocation(
     return '"iss" does not apply to "token_sha256"'
   }
   if (kind === 'jti' || kind === 'token_sha256') {
-    const end = until ?? (exp === undefined ? now + maxLifetimeSec : exp) + UNTIL_MARGIN_SEC
+    const end = until ??
+      (exp === undefined ? now + maxLifetimeSec + 2 * UNTIL_MARGIN_SEC : exp + UNTIL_MARGIN_SEC)
     return kind === 'jti'
       ? { kind: 'jti', jti: jti!, iss, until: end }
       : { kind: 'token', hash: hash!, until: end }

@@ -305,3 +305,32 @@ test('without revocations neither the age of a token nor a missing iat is looked
     await g.close()
   }
 })
+
+test('no token a revocation covers is taken once the revocation is forgotten: every kind, issue times from a lifetime ago to a skew ahead, the largest skew', async () => {
+  const { checkTokenAge } = await import('../../../src/core/revocation/check.ts')
+  const max = 86_400
+  const skew = 3600 // the largest a provider may allow
+  const made = 1_800_000_000 // when each revocation is made, in seconds
+  const entries = [
+    parseRevocation({ jti: 'j' }, made, max),
+    parseRevocation({ token_sha256: 'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0' }, made, max),
+    parseRevocation({ sub: 's' }, made, max),
+    parseRevocation({ issuer: 'https://i' }, made, max),
+  ] as Revocation[]
+  for (const entry of entries) {
+    // Tokens that exist when it is made: verified then, so issued at most a skew ahead; covered by
+    // a subject or issuer revocation only when issued before its `before`.
+    const latest = entry.kind === 'sub' || entry.kind === 'issuer' ? entry.before - 1 : made + skew
+    for (const iat of [made - max - skew, made - 3600, made, latest]) {
+      const decision = {
+        claims: { sub: 's', jti: 'j', iss: 'https://i', iat },
+        provider: { config: { verify: { clockSkewSec: skew } } },
+      } as unknown as Parameters<typeof checkTokenAge>[0]
+      assert.throws(
+        () => checkTokenAge(decision, max, (entry.until + 1) * 1000),
+        (e: Error & { code?: string }) => e.code === 'token_too_old',
+        `${entry.kind} iat ${iat - made}`,
+      )
+    }
+  }
+})

@@ -274,7 +274,7 @@ export function createGateway(
       x.sub = typeof claims.sub === 'string' ? claims.sub : undefined
       x.iss = typeof claims.iss === 'string' ? claims.iss : undefined
       if (revocations !== undefined) {
-        const checked = checkRevoked(revocations, decision, s.config.revocations, x.started)
+        const checked = checkRevoked(revocations, decision, s.config.revocations, now())
         if (checked !== undefined) await checked
       }
       authorize(decision, method)

@@ -8,7 +8,11 @@
  * shared harness the noise on this machine is ±3 µs per request; here it is ±0.3–0.5, which is
  * what makes steps of a fraction of a µs visible. The request is the harness's (`wrk`: Host and a
  * bearer token) or a browser's (`browser`: ten headers). Bun only (the copies import as Bun does).
+ * With STEPS_COMPARE=<git revision> it compares instead of cutting: the working tree's `src/` and
+ * that revision's (`git archive`), beside bun-floor's work, in the same alternating rounds — an A/B
+ * of a change in one process.
  */
+import { spawnSync } from 'node:child_process'
 import { cpSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -20,6 +24,7 @@ const env = process.env
 const ROUNDS = Number(env.STEPS_ROUNDS ?? 12)
 const CALLS = Number(env.STEPS_CALLS ?? 60_000)
 const BROWSER = env.STEPS_REQUEST === 'browser'
+const COMPARE = env.STEPS_COMPARE
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 /**
@@ -116,6 +121,25 @@ function floor(req: Request): Promise<Response> {
   })
 }
 
+/** `src/` of the working tree and of git revision `rev`, with their labels. */
+function compared(rev: string): { dir: string; label: string }[] {
+  removeScratch()
+  const out: { dir: string; label: string }[] = []
+  for (const [name, label] of [['tree', 'jwtgate (working tree)'], ['rev', `jwtgate at ${rev}`]]) {
+    const dir = join(scratch, name)
+    mkdirSync(dir, { recursive: true })
+    if (name === 'tree') cpSync(join(root, 'src'), join(dir, 'src'), { recursive: true })
+    else {
+      const archive = spawnSync('git', ['-C', root, 'archive', rev, 'src'], { maxBuffer: 1 << 28 })
+      if (archive.status !== 0) throw new Error(`git archive ${rev}: ${archive.stderr}`)
+      const untar = spawnSync('tar', ['-x', '-C', dir], { input: archive.stdout })
+      if (untar.status !== 0) throw new Error(`tar: ${untar.stderr}`)
+    }
+    out.push({ dir: join(dir, 'src'), label })
+  }
+  return out
+}
+
 /** Copies of src/: [0] as it is, [i] with cuts 1..i. */
 function copies(): string[] {
   removeScratch()
@@ -144,9 +168,14 @@ interface Handler {
 
 const handlers: Handler[] = [{ label: "bun-floor's per-request work", fetch: floor }]
 try {
-  const dirs = copies()
-  for (let i = 0; i < dirs.length; i++) {
-    const { createGateway } = await import(join(dirs[i]!, 'core', 'gateway.ts'))
+  const sources = COMPARE === undefined
+    ? copies().map((dir, i) => ({
+      dir,
+      label: i === 0 ? 'jwtgate' : `… without ${CUTS[i - 1]!.label}`,
+    }))
+    : compared(COMPARE)
+  for (const { dir, label } of sources) {
+    const { createGateway } = await import(join(dir, 'core', 'gateway.ts'))
     const gateway = createGateway(f.config, {
       fetchInit: { decompress: false },
       headerBuild: 'edit',
@@ -154,10 +183,7 @@ try {
       fetch: stub as unknown as typeof fetch,
     })
     const info = { clientAddress: '192.0.2.7', protocol: 'http' as const }
-    handlers.push({
-      label: i === 0 ? 'jwtgate' : `… without ${CUTS[i - 1]!.label}`,
-      fetch: (r) => gateway.fetch(r, info),
-    })
+    handlers.push({ label, fetch: (r) => gateway.fetch(r, info) })
   }
 } finally {
   removeScratch()
@@ -188,6 +214,6 @@ console.log(
 )
 console.log('| what runs | µs | step |\n|---|--:|--:|')
 for (let h = 0; h < handlers.length; h++) {
-  const step = h >= 2 ? (medians[h - 1]! - medians[h]!).toFixed(2) : ''
+  const step = h >= 2 && COMPARE === undefined ? (medians[h - 1]! - medians[h]!).toFixed(2) : ''
   console.log(`| ${handlers[h]!.label} | ${medians[h]!.toFixed(2)} | ${step} |`)
 }

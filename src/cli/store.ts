@@ -24,15 +24,18 @@ export interface OpenStore {
   readonly deps: Pick<GatewayDeps, 'limitStore' | 'limiter' | 'revocations' | 'revoke'>
   /**
    * Resolves once the revocations are loaded (at once from a file; from Redis at its first sync,
-   * or after FIRST_SYNC_MS without one): a gateway listens only then, so that no revoked token
-   * passes in its first moments.
+   * or after FIRST_SYNC_MS when Redis has not answered — a sync under way is waited for, up to
+   * FIRST_SYNC_LONGEST_MS): a gateway listens only then, so that no revoked token passes in its
+   * first moments.
    */
   readonly loaded: Promise<void>
   close(): void
 }
 
-/** How long a starting process waits for the revocations in Redis before it serves anyway. */
+/** How long a starting process waits for Redis to answer before it serves anyway. */
 const FIRST_SYNC_MS = 3000
+/** How long it waits for a first sync under way (a large set, a slow link) before it serves. */
+const FIRST_SYNC_LONGEST_MS = 30_000
 
 /**
  * The stores of `config`; problems that keep it from starting (an unreadable revocations file)
@@ -63,13 +66,8 @@ export async function openStore(
       now: Date.now,
       maxLifetimeSec: config.revocations.maxTokenLifetimeSec,
     })
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const loaded = Promise.race([
-      sync.synced,
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, FIRST_SYNC_MS))),
-    ]).then(() => clearTimeout(timer))
     return {
-      loaded,
+      loaded: firstSync(sync, logger),
       deps: {
         limitStore: limits,
         limiter: (rate) => new StoreLimiter(rate, limits),
@@ -99,4 +97,40 @@ export async function openStore(
     loaded: Promise.resolve(),
     close: unwatch,
   }
+}
+
+/**
+ * Resolves at the first full sync of `sync`; after FIRST_SYNC_MS without one only when none is
+ * under way (Redis has not answered), else when it ends or at FIRST_SYNC_LONGEST_MS. Serving
+ * without it is logged: a list that is not confirmed (strict revocations refuse every token).
+ */
+export async function firstSync(
+  sync: RedisRevocationsLike,
+  logger: Logger,
+  waits: { readonly firstMs: number; readonly longestMs: number } = {
+    firstMs: FIRST_SYNC_MS,
+    longestMs: FIRST_SYNC_LONGEST_MS,
+  },
+): Promise<void> {
+  const started = Date.now()
+  let done = false
+  void sync.synced.then(() => (done = true))
+  const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+  await Promise.race([sync.synced, pause(waits.firstMs)])
+  while (!done && sync.loading && Date.now() - started < waits.longestMs) {
+    await Promise.race([sync.synced, pause(50)])
+  }
+  if (done) return
+  logger.log('warn', 'revocations_unconfirmed', {
+    store: 'redis',
+    reason: `no full load of the revocations from Redis within ${
+      Math.round((Date.now() - started) / 1000)
+    } s; serving with what is loaded when it comes`,
+  })
+}
+
+/** What firstSync reads of a RedisRevocations. */
+export interface RedisRevocationsLike {
+  readonly synced: Promise<void>
+  readonly loading: boolean
 }

@@ -19,12 +19,13 @@ export function addressKey(client: string | undefined): string {
 }
 
 /**
- * The bucket of a verified token's subject. A NUL between issuer and subject, which neither
- * contains: with `:` the issuer `https://a` and subject `b:c` would share the bucket of
- * `https://a:b` and `c` (one user spending another's limit).
+ * The bucket of a verified token's subject: issuer and subject as JSON strings, which end where
+ * they say (with `:` between, the issuer `https://a` and subject `b:c` would share the bucket of
+ * `https://a:b` and `c`: one user spending another's limit) and spell a lone surrogate out (Redis
+ * keys are UTF-8: `\ud800` and `\ud801` would both become U+FFFD, one bucket).
  */
 export function subjectKey(iss: string | undefined, sub: string | undefined): string {
-  return `sub:${iss ?? ''}\0${sub ?? ''}`
+  return `sub:${JSON.stringify(iss ?? '')}${JSON.stringify(sub ?? '')}`
 }
 
 /** A rate limit (JWTGATE_RATE_LIMIT `100/1m`): `limit` requests per `periodMs`. */

@@ -7,7 +7,13 @@
  * (core/revocation/list.ts); it never calls Redis.
  *
  * While the subscription is down the mirror is not confirmed (`list.confirmed`): gateways keep
- * serving from it, or refuse tokens in strict mode; logged once per change.
+ * serving from it, or refuse tokens in strict mode; logged once per change. A connection can also
+ * die without closing (a network path that drops packets: TCP notices after minutes): every
+ * second a heartbeat is published on a channel of this process's own, and one that has not come
+ * back through the subscription within HEARTBEAT_TIMEOUT_MS makes the mirror unconfirmed and both
+ * connections start again — their return syncs. The heartbeat also asks whether the set is still
+ * there when the mirror holds entries: a FLUSHDB or an eviction (`maxmemory-policy allkeys-*`)
+ * removes it without any reconnect, and it is then written back at once.
  *
  * A sync adds what Redis holds to the mirror and never takes out what Redis lacks (there is no
  * unrevoking: entries only expire). What the mirror holds and Redis lacks — a Redis without
@@ -21,6 +27,10 @@ import type { RevocationList } from '../core/revocation/list.ts'
 
 /** Time between two attempts at a full sync that failed. */
 const RESYNC_RETRY_MS = 500
+/** Time between two heartbeats. */
+const HEARTBEAT_MS = 1000
+/** How long a heartbeat may take to come back through the subscription. */
+const HEARTBEAT_TIMEOUT_MS = 2000
 /**
  * Members read per call of a full sync: each call stays far within the client's per-command
  * deadline (50 ms by default), whatever the set's size (one read of 200,000 entries passed it).
@@ -79,6 +89,12 @@ export class RedisRevocations {
   /** Moves on every close and ready of the subscription (a sync spanning one is not trusted). */
   #generation = 0
   #again = false
+  /** This process's heartbeat channel, and the heartbeat awaited on it. */
+  readonly #beatChannel: string
+  #beats = 0
+  #awaited: string | undefined
+  #beatSent = 0
+  #heartbeat: ReturnType<typeof setInterval>
   #synced!: () => void
   /** Resolves at the first full sync. */
   readonly synced: Promise<void> = new Promise((resolve) => (this.#synced = resolve))
@@ -96,9 +112,12 @@ export class RedisRevocations {
   ) {
     list.confirmed = false
     const channel = `${options.prefix}rv`
+    this.#beatChannel = `${options.prefix}rv:heartbeat:${crypto.randomUUID()}`
     subscriber.on('message', (from: string, message: string) => {
       if (from === channel) this.#announce(message)
+      else if (from === this.#beatChannel && message === this.#awaited) this.#awaited = undefined
     })
+    this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS)
     subscriber.on('ready', () => {
       this.#generation++
       void this.#subscribeAndSync(channel)
@@ -108,6 +127,11 @@ export class RedisRevocations {
       this.#lost()
     })
     if (subscriber.status === 'ready') void this.#subscribeAndSync(channel)
+  }
+
+  /** A full sync is under way (its reads are running). */
+  get loading(): boolean {
+    return this.#syncing
   }
 
   /** Stores `entry` in Redis for every process, and puts it in force here. */
@@ -123,6 +147,47 @@ export class RedisRevocations {
   close(): void {
     this.#closed = true
     clearTimeout(this.#retry)
+    clearInterval(this.#heartbeat)
+  }
+
+  /**
+   * One heartbeat, while the mirror is confirmed: the last one not back in time means a
+   * connection died without closing; and a set gone while the mirror holds entries is written
+   * back.
+   */
+  #beat(): void {
+    if (this.#closed || !this.list.confirmed || this.#syncing) return
+    if (this.#awaited !== undefined) {
+      if (performance.now() - this.#beatSent < HEARTBEAT_TIMEOUT_MS) return
+      this.#awaited = undefined
+      this.#lost('no heartbeat came back from Redis within 2 s; connecting again')
+      // Both start again (ioredis: disconnect, then reconnect at once); their return syncs.
+      this.subscriber.disconnect(true)
+      this.client.disconnect(true)
+      return
+    }
+    const beat = String(++this.#beats)
+    this.#awaited = beat
+    this.#beatSent = performance.now()
+    this.client.publish(this.#beatChannel, beat).catch(() => {})
+    if (this.list.size > 0) void this.#checkStored()
+  }
+
+  /** Writes the mirror back when the set is gone from Redis (a FLUSHDB, an eviction). */
+  async #checkStored(): Promise<void> {
+    try {
+      if ((await this.client.exists(`${this.options.prefix}rv`)) !== 0) return
+      const now = this.options.now()
+      const inForce = this.list.entries().filter((e) => e.until * 1000 > now)
+      if (inForce.length > 0) {
+        await this.#writeBack(
+          inForce,
+          'the set was gone from Redis (FLUSHDB, or evicted: see maxmemory-policy)',
+        )
+      }
+    } catch {
+      // The heartbeat tells of a Redis that does not answer.
+    }
   }
 
   async #subscribeAndSync(channel: string): Promise<void> {
@@ -137,7 +202,7 @@ export class RedisRevocations {
     this.#again = false
     const generation = this.#generation
     try {
-      await this.subscriber.subscribe(channel)
+      await this.subscriber.subscribe(channel, this.#beatChannel)
       const now = this.options.now()
       const key = `${this.options.prefix}rv`
       await this.client.eval(PRUNE, 1, key)
@@ -194,7 +259,10 @@ export class RedisRevocations {
   }
 
   /** Writes back, in chunks of one transaction each, what Redis lacks; logged once. */
-  async #writeBack(entries: readonly Revocation[]): Promise<void> {
+  async #writeBack(
+    entries: readonly Revocation[],
+    reason = 'Redis lacked revocations this process holds (restarted without persistence?)',
+  ): Promise<void> {
     const key = `${this.options.prefix}rv`
     try {
       for (let i = 0; i < entries.length; i += 500) {
@@ -212,7 +280,7 @@ export class RedisRevocations {
       this.options.logger.log('warn', 'revocations_restored', {
         store: 'redis',
         entries: entries.length,
-        reason: 'Redis lacked revocations this process holds (restarted without persistence?)',
+        reason,
       })
     } catch (e) {
       // Tried again at the next reconnect, which finds them missing again.
@@ -224,13 +292,13 @@ export class RedisRevocations {
     }
   }
 
-  #lost(): void {
+  #lost(why = 'the subscription to Redis was lost'): void {
     if (!this.list.confirmed || this.#closed) return
     this.list.confirmed = false
     this.#reportedDown = true
     this.options.logger.log('warn', 'revocations_unconfirmed', {
       store: 'redis',
-      reason: 'the subscription to Redis was lost; serving from the last synced list',
+      reason: `${why}; serving from the last synced list`,
       entries: this.list.size,
     })
   }

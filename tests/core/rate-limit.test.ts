@@ -139,8 +139,16 @@ test('subjectKey(): no issuer and subject share the bucket of another pair, what
     [undefined, 'https://a:b:c'],
     ['', 'x'],
     ['x', ''],
+    ['a\u0000b', 'c'],
+    ['a', 'b\u0000c'],
+    // Redis keys are UTF-8: lone surrogates would all become U+FFFD there.
+    ['x', '\ud800'],
+    ['x', '\ud801'],
+    ['x', '\ufffd'],
   ]
   const keys = new Set(pairs.map(([iss, sub]) => subjectKey(iss, sub)))
   assert.equal(keys.size, pairs.length)
+  const utf8 = (s: string) => new TextDecoder().decode(new TextEncoder().encode(s))
+  for (const key of keys) assert.equal(utf8(key), key)
   assert.notEqual(subjectKey('x', undefined), addressKey('x'))
 })

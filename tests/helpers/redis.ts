@@ -119,6 +119,11 @@ export interface Relay {
   release(): void
   /** Connections held since the relay started. */
   held(): number
+  /**
+   * The connections open now go silent both ways without closing (a network path that drops
+   * packets: TCP notices after minutes); new ones are relayed as before.
+   */
+  silence(): void
 }
 
 /** Relays 127.0.0.1:<port> to `target` (a connection between a client and Redis, to break at will). */
@@ -128,6 +133,7 @@ export function relay(target: number): Relay {
     upstream?: Bun.TCPSocket
     pending: Uint8Array[]
     held: boolean
+    silent?: boolean
   }
   const open = new Set<Pair>()
   const holding = { now: false, count: 0 }
@@ -147,7 +153,7 @@ export function relay(target: number): Relay {
             pair.pending = []
           },
           data(_, chunk) {
-            pair.client.write(chunk)
+            if (!pair.silent) pair.client.write(chunk)
           },
           close() {
             pair.client.end()
@@ -160,7 +166,7 @@ export function relay(target: number): Relay {
     },
     data(client: Bun.Socket<Pair>, chunk: Uint8Array) {
       const pair = client.data
-      if (pair.held) return
+      if (pair.held || pair.silent) return
       if (pair.upstream === undefined) pair.pending.push(new Uint8Array(chunk))
       else pair.upstream.write(chunk)
     },
@@ -186,6 +192,9 @@ export function relay(target: number): Relay {
     },
     restore() {
       listener ??= listen(port)
+    },
+    silence() {
+      for (const pair of open) pair.silent = true
     },
     hold: () => void (holding.now = true),
     release: () => void (holding.now = false),

@@ -172,3 +172,31 @@ test(
   },
   20_000,
 )
+
+test(
+  'a connection that dies without closing: unconfirmed within the heartbeat timeout, both connections start again, and what was revoked meanwhile is loaded',
+  async () => {
+    const link = relay(redis.port)
+    const a = await mirror()
+    const b = await mirror(link.port)
+    link.silence() // the open connections drop everything; TCP would notice after minutes
+    await a.sync.revoke(entry({ jti: 'while-silent' }))
+    const silenced = Date.now()
+    await pollUntil(() => !b.list.confirmed, 5000, 10)
+    expect(Date.now() - silenced).toBeLessThan(4000)
+    expect(b.lines.some((l) => l.includes('no heartbeat came back'))).toBe(true)
+    // New connections go through: the mirror syncs again and has what it missed.
+    await pollUntil(() => b.list.confirmed, 10_000, 10)
+    expect(b.list.revoked({ jti: 'while-silent' })).toBe('jti')
+  },
+  20_000,
+)
+
+test('the set gone from Redis (FLUSHDB, an eviction) while the mirror holds entries: written back within a heartbeat', async () => {
+  const a = await mirror(redis.port, 'rv-flush:')
+  await a.sync.revoke(entry({ jti: 'kept' }))
+  await redis.command('DEL rv-flush:rv')
+  await pollUntil(() => a.events().includes('revocations_restored'), 5000, 20)
+  const later = await mirror(redis.port, 'rv-flush:')
+  expect(later.list.revoked({ jti: 'kept' })).toBe('jti')
+})

@@ -178,12 +178,15 @@ function keyValue(key: LimitKey, subject: LimitSubject): string {
   let value: unknown
   if (key.kind === 'sub') {
     const c = subject.claims
+    // JSON strings: self-delimiting, and a lone surrogate spelt out (see subjectKey).
     if (c !== undefined && typeof c.sub === 'string') {
-      return `s:${typeof c.iss === 'string' ? c.iss : ''}\u0000${c.sub}`
+      return `s:${JSON.stringify(typeof c.iss === 'string' ? c.iss : '')}${JSON.stringify(c.sub)}`
     }
   } else if (key.kind === 'claim') {
     if (subject.claims !== undefined) value = readClaim(subject.claims, key.claim)
-    if (typeof value === 'string' || typeof value === 'number') return `c:${value}`
+    // A string quoted, a number not: the claim 5 and the claim "5" are two buckets.
+    if (typeof value === 'string') return `c:${JSON.stringify(value)}`
+    if (typeof value === 'number') return `c:${value}`
   } else if (key.kind === 'header') {
     value = subject.headers.get(key.header)
     // A header is often a credential (X-Api-Key): its bucket is named by a hash of it, so the

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { parseLimitKey } from '../../../src/core/limits/policy.ts'
+import { type LimitStore, MemoryStore } from '../../../src/core/limits/store.ts'
 import { gatewayFixture } from '../../helpers/gateway.ts'
 import { secret, sign } from '../../helpers/keys.ts'
 import { test } from '../../helpers/t.ts'
@@ -155,5 +156,43 @@ test('parseLimitKey() reads sub, address, claim:<path>, header:<name>', () => {
   assert.deepEqual(parseLimitKey('header:X-Api-Key'), { kind: 'header', header: 'x-api-key' })
   for (const bad of ['', 'claim:', 'header:', 'header:a b', 'ip', 'subject', 'cookie:x']) {
     assert.equal(parseLimitKey(bad), undefined, bad)
+  }
+})
+
+test('bucket keys: claim values and subjects that differ only in lone surrogates, or as 5 and "5", are apart, and every key is well-formed text (a Redis key is UTF-8)', async () => {
+  const keys: string[] = []
+  const memory = new MemoryStore()
+  const recording: LimitStore = {
+    take(checks, now) {
+      for (const c of checks) keys.push(c.key)
+      return memory.take(checks, now)
+    },
+  }
+  const g = await gatewayFixture({
+    file: ({ upstream }) => `
+providers:
+  alpha: { issuer: https://alpha.test, secret: "${A.config}" }
+upstreams:
+  api: { url: "${upstream.url}" }
+routes:
+  - { name: orders, path: /orders/*, upstream: api }
+rateLimits:
+  per-tenant: { rate: 1/1m, key: "claim:tenant", routes: [orders] }
+  per-user: { rate: 1/1m, key: sub, routes: [orders] }
+`,
+    deps: { limitStore: recording },
+  })
+  try {
+    const values: unknown[] = ['\ud800', '\ud801', '\ufffd', 5, '5']
+    const subjects = ['\ud801', '\ufffd', '\ud800', 'u3', 'u4']
+    for (const [i, tenant] of values.entries()) {
+      const t = await token({ sub: subjects[i], tenant })
+      assert.equal((await g.call('/orders/1', bearer(t))).status, 200, String(i))
+    }
+    assert.equal(new Set(keys).size, keys.length)
+    const utf8 = (s: string) => new TextDecoder().decode(new TextEncoder().encode(s))
+    for (const key of keys) assert.equal(utf8(key), key, JSON.stringify(key))
+  } finally {
+    await g.close()
   }
 })

@@ -92,9 +92,12 @@ export class SocketWebSocket extends EventTarget {
   #pending: Buffer[] = []
   #pendingBytes = 0
   #need = 0
-  #fragments: Buffer[] | undefined
+  /** The fragmented message so far: its first #fragmentBytes bytes (the rest is room to grow). */
+  #fragments: Buffer | undefined
   #fragmentOpcode = 0
   #fragmentBytes = 0
+  /** The latest ping not answered yet: sent once the socket drains. */
+  #pong: Buffer | undefined
   #closeSent = false
   /** Frames that came with the handshake's answer wait for a later task; so does `close`. */
   #deferred = false
@@ -366,7 +369,7 @@ export class SocketWebSocket extends EventTarget {
   #onFrame(fin: boolean, opcode: number, payload: Buffer): void {
     if (opcode >= 0x8) {
       if (opcode === 0x9) {
-        if (this.readyState === OPEN) this.#frame(0xa, payload)
+        if (this.readyState === OPEN) this.#ping(payload)
       } else if (opcode === 0x8) this.#serverClose(payload)
       else if (opcode !== 0xa) this.#fail(1002, 'protocol error')
       return
@@ -374,13 +377,22 @@ export class SocketWebSocket extends EventTarget {
     if (this.readyState !== OPEN) return
     if (opcode === 0x0) {
       if (this.#fragments === undefined) return this.#fail(1002, 'protocol error')
-      this.#fragmentBytes += payload.length
-      if (this.#fragmentBytes > this.#maxMessage) return this.#fail(1009, 'message too big')
-      // An empty one adds nothing to keep: what is held grows with bytes, never with frames (an
-      // upstream could send 2-byte empty continuations without end).
-      if (payload.length > 0) this.#fragments.push(Buffer.from(payload))
+      const used = this.#fragmentBytes + payload.length
+      if (used > this.#maxMessage) return this.#fail(1009, 'message too big')
+      // Copied into one buffer that doubles when full: what is held grows with bytes, never with
+      // frames (an upstream could send a million one-byte continuations, ~120 bytes of heap each
+      // if each were kept apart, or empty ones without end).
+      if (used > this.#fragments.length) {
+        const grown = Buffer.allocUnsafe(
+          Math.min(this.#maxMessage, Math.max(used, this.#fragments.length * 2)),
+        )
+        this.#fragments.copy(grown, 0, 0, this.#fragmentBytes)
+        this.#fragments = grown
+      }
+      payload.copy(this.#fragments, this.#fragmentBytes)
+      this.#fragmentBytes = used
       if (!fin) return
-      const whole = Buffer.concat(this.#fragments)
+      const whole = this.#fragments.subarray(0, used)
       const kind = this.#fragmentOpcode
       this.#fragments = undefined
       this.#fragmentBytes = 0
@@ -391,9 +403,26 @@ export class SocketWebSocket extends EventTarget {
       return this.#fail(1002, 'protocol error')
     }
     if (fin) return this.#deliver(opcode, payload)
-    this.#fragments = [Buffer.from(payload)]
+    this.#fragments = Buffer.from(payload)
     this.#fragmentOpcode = opcode
     this.#fragmentBytes = payload.length
+  }
+
+  /**
+   * Answers a ping; while the socket is full (the server does not read) only the latest is kept,
+   * answered once it drains (RFC 6455 §5.5.3 allows answering only the latest): a server sending
+   * pings without reading grows nothing here.
+   */
+  #ping(payload: Buffer): void {
+    if (!this.#socket.writableNeedDrain) return this.#frame(0xa, payload)
+    if (this.#pong === undefined) {
+      this.#socket.once('drain', () => {
+        const latest = this.#pong
+        this.#pong = undefined
+        if (latest !== undefined && this.readyState === OPEN) this.#frame(0xa, latest)
+      })
+    }
+    this.#pong = Buffer.from(payload)
   }
 
   #deliver(opcode: number, payload: Buffer): void {

@@ -339,3 +339,56 @@ test("wss:// verifies the server's certificate: a self-signed one fails the hand
     tlsServer.close()
   }
 })
+
+test('one-byte continuation frames cost their bytes, not a buffer each', async () => {
+  // 3 bytes each on the wire, a million of them: under the 1 MB cap, ~120 MB of heap if each
+  // fragment were kept as its own buffer.
+  const FRAMES = 1_000_000
+  let socket: Socket | undefined
+  const pong = Promise.withResolvers<void>()
+  const port = await rawServer((s) => {
+    socket = s
+    s.on('data', (c: Buffer) => {
+      if (c.includes(0x8a)) pong.resolve()
+    })
+    s.write(frame(0x1, 'a', false))
+    const one = frame(0x0, 'b', false)
+    s.write(Buffer.concat(Array.from({ length: FRAMES }, () => one)))
+    s.write(frame(0x9, 'pp'))
+  })
+  Bun.gc(true)
+  const before = process.memoryUsage().heapUsed
+  const ws = new SocketWebSocket(`ws://127.0.0.1:${port}/`, { maxMessageBytes: 2 * FRAMES })
+  const e = events(ws)
+  await pong.promise
+  Bun.gc(true)
+  const grown = process.memoryUsage().heapUsed - before
+  socket!.write(frame(0x0, 'c', true))
+  await Bun.sleep(100)
+  expect(e.messages).toEqual([`a${'b'.repeat(FRAMES)}c`])
+  ws.close(1000, '')
+  expect(grown).toBeLessThan(24 * 1024 * 1024)
+}, 30_000)
+
+test(
+  'a server sending pings without reading grows nothing: only the latest ping waits for its pong',
+  async () => {
+    const PINGS = 4_000_000 // 8 MB of empty pings, the server never reading its socket
+    const port = await rawServer((s) => {
+      s.pause()
+      s.write(Buffer.concat(Array.from({ length: PINGS }, () => frame(0x9, ''))))
+    })
+    const ws = new SocketWebSocket(`ws://127.0.0.1:${port}/`)
+    const e = events(ws)
+    await e.opened
+    // Until every ping was read: the socket's own buffer fills, then only one pong waits.
+    let most = 0
+    for (let i = 0; i < 200; i++) {
+      most = Math.max(most, ws.bufferedAmount)
+      await Bun.sleep(10)
+    }
+    ws.close(1000, '')
+    expect(most).toBeLessThan(1024 * 1024)
+  },
+  30_000,
+)

@@ -13,6 +13,7 @@ import { ClientClosedError, GatewayError, UnavailableError, UpstreamError } from
 import type { Config, RouteConfig } from '../config/types.ts'
 import { type Client, forwarded, type ProxyDeps } from '../proxy/proxy.ts'
 import { forwardedProto } from '../proxy/headers.ts'
+import { isHostValue } from '../routing/host.ts'
 import { upstreamUrl } from '../proxy/url.ts'
 import { tokenHashes } from '../revocation/entry.ts'
 import type { Target } from '../routing/path.ts'
@@ -95,13 +96,8 @@ export async function proxyWebSocket(
     )
   }
   if (!isHandshake(request)) throw badUpgrade()
-  checkOrigin(
-    s,
-    decision,
-    request.headers.get('origin'),
-    request.headers.get('host'),
-    client.protocol,
-  )
+  const own = ownOrigin(s, request.headers, client.protocol)
+  checkOrigin(s, decision, request.headers.get('origin'), own.host, own.protocol)
   const token = await connectionToken(s, decision)
   if (!deps.connections.reserve(settings.maxConnections)) {
     throw new UnavailableError(
@@ -209,7 +205,29 @@ export function checkLocalWebSocket(
   const h = request.headers
   if (!h.has('sec-websocket-key') && !isWebSocketUpgrade(h)) return
   checkWebSocketRoute(s.config, decision.route.route)
-  checkOrigin(s, decision, h.get('origin'), h.get('host'), protocol ?? 'https')
+  const own = ownOrigin(s, h, protocol ?? 'https')
+  checkOrigin(s, decision, h.get('origin'), own.host, own.protocol)
+}
+
+/**
+ * The host and scheme the client used: its `Host` over the connection's protocol, or behind
+ * trusted proxies the `X-Forwarded-Proto`/`-Host` the outermost of them wrote — what the upstream
+ * is told (headers.ts). Else a TLS-terminating proxy in front would make every http page the
+ * gateway's own origin.
+ */
+function ownOrigin(
+  s: State,
+  h: Headers,
+  protocol: 'http' | 'https',
+): { host: string | null; protocol: 'http' | 'https' } {
+  const trusted = s.config.trustedProxies
+  if (trusted === 0) return { host: h.get('host'), protocol }
+  const proto = forwardedProto(h.get('x-forwarded-proto'), protocol, trusted)
+  const forwardedHost = h.get('x-forwarded-host')
+  return {
+    host: forwardedHost !== null && isHostValue(forwardedHost) ? forwardedHost : h.get('host'),
+    protocol: proto === 'https' ? 'https' : 'http',
+  }
 }
 
 /**

@@ -241,7 +241,10 @@ export class Relay implements ClientEvents {
       socket.close(close.code, close.reason)
       return
     }
-    if (!this.#done) this.#checkBuffered(socket.bufferedAmount)
+    // Opened after the relay gave it up (past OPEN_DEADLINE_MS): nothing is on the other side,
+    // and no expiry, revocation or shutdown would reach it.
+    if (this.#done) return void socket.close(GOING_AWAY, 'client went away')
+    this.#checkBuffered(socket.bufferedAmount)
   }
 
   message(data: Message): void {

@@ -95,12 +95,14 @@ async function fromOrigin(
   origin: string,
   protocol: 'http' | 'https' = 'https',
   host = 'gw.test',
+  extra: Record<string, string> = {},
 ) {
   const headers = new Headers({
     ...HANDSHAKE,
     host,
     origin,
     cookie: `session=${await cookieToken()}`,
+    ...extra,
   })
   const response = await g.fetch(new Request(`http://${host}/chat`, { headers }), {
     clientAddress: '127.0.0.1',
@@ -112,6 +114,45 @@ async function fromOrigin(
   // Past the origin check the (refusing) upstream is dialled: 502.
   return response.status === 502 ? 'passed' : (await response.json()).code
 }
+
+test('a cookie-authenticated upgrade behind a trusted TLS-terminating proxy: its own origin is the scheme and host the proxy reports', async () => {
+  const behind = await gateway({
+    JWTGATE_TOKEN_SOURCES: 'cookie:session',
+    JWTGATE_TRUSTED_PROXIES: '1',
+  })
+  const https = { 'x-forwarded-proto': 'https' }
+  const renamed = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com' }
+  try {
+    // The listener is plain http; the client used https through the proxy.
+    assert.equal(
+      await fromOrigin(behind, 'http://gw.test', 'http', 'gw.test', https),
+      'origin_rejected',
+    )
+    assert.equal(await fromOrigin(behind, 'https://gw.test', 'http', 'gw.test', https), 'passed')
+    // A proxy that rewrites Host: the host it reports is the gateway's own.
+    assert.equal(
+      await fromOrigin(behind, 'https://api.example.com', 'http', 'gw.test', renamed),
+      'passed',
+    )
+    assert.equal(
+      await fromOrigin(behind, 'https://gw.test', 'http', 'gw.test', renamed),
+      'origin_rejected',
+    )
+  } finally {
+    behind.close()
+  }
+  // Without trusted proxies a client's X-Forwarded-* are not believed.
+  const direct = await gateway({ JWTGATE_TOKEN_SOURCES: 'cookie:session' })
+  try {
+    assert.equal(
+      await fromOrigin(direct, 'https://api.example.com', 'https', 'gw.test', renamed),
+      'origin_rejected',
+    )
+    assert.equal(await fromOrigin(direct, 'http://gw.test', 'http', 'gw.test', https), 'passed')
+  } finally {
+    direct.close()
+  }
+})
 
 test("a cookie-authenticated upgrade: the gateway's own origin over https (or http when reached so), or a CORS origin with credentials", async () => {
   const plain = await gateway({ JWTGATE_TOKEN_SOURCES: 'cookie:session' })

@@ -206,13 +206,22 @@ export class RedisRevocations {
       const now = this.options.now()
       const key = `${this.options.prefix}rv`
       await this.client.eval(PRUNE, 1, key)
-      const entries: Revocation[] = []
+      // Put in force page by page, each between two reads: a large set (a million entries) never
+      // holds the event loop, and requests meet each page's entries as soon as it is read.
+      const stored = new Map<string, { before: number; until: number }>()
+      let page: Revocation[] = []
+      let left = 0
+      const putPage = () => {
+        widen(stored, page)
+        left += this.list.addAll(page, this.options.now())
+        page = []
+      }
       for await (const member of scanMembers(this.client, key, now)) {
         const entry = this.#parse(member)
-        if (entry !== undefined) entries.push(entry)
+        if (entry !== undefined) page.push(entry)
+        if (page.length >= SCAN_COUNT) putPage()
       }
-      const stored = widest(entries)
-      const left = this.list.addAll(entries, this.options.now())
+      putPage()
       if (left > 0) {
         this.options.logger.log('error', 'revocations_full', {
           max_entries: this.list.maxEntries,
@@ -234,8 +243,7 @@ export class RedisRevocations {
       }
       // What this process holds and Redis lost is written back (and announced), in one
       // transaction, after the list is confirmed: a failure here costs the next sync nothing.
-      const missing = this.list.entries().filter((e) => e.until * 1000 > now && !holds(stored, e))
-      if (missing.length > 0) void this.#writeBack(missing)
+      void this.#writeBackMissing(stored, now)
     } catch (e) {
       // Redis answered the subscription but not the read (or neither): try again shortly.
       if (!this.#reportedDown && !this.#closed) {
@@ -256,6 +264,22 @@ export class RedisRevocations {
       this.#syncing = false
       if (this.#again && !this.#closed) void this.#subscribeAndSync(channel)
     }
+  }
+
+  /** Writes back what this process holds in force at `now` and `stored` (Redis's) lacks. */
+  async #writeBackMissing(
+    stored: Map<string, { before: number; until: number }>,
+    now: number,
+  ): Promise<void> {
+    const held = this.list.entries()
+    const missing: Revocation[] = []
+    for (let i = 0; i < held.length; i++) {
+      const e = held[i]!
+      if (e.until * 1000 > now && !holds(stored, e)) missing.push(e)
+      // A yield every page: a million entries never hold the event loop.
+      if (i % SCAN_COUNT === SCAN_COUNT - 1) await new Promise((resolve) => setTimeout(resolve, 0))
+    }
+    if (missing.length > 0) await this.#writeBack(missing)
   }
 
   /** Writes back, in chunks of one transaction each, what Redis lacks; logged once. */
@@ -352,9 +376,11 @@ function identity(entry: Revocation): string {
   }
 }
 
-/** Per identity, the latest `before` and `until` among `entries`. */
-function widest(entries: readonly Revocation[]): Map<string, { before: number; until: number }> {
-  const out = new Map<string, { before: number; until: number }>()
+/** Widens `out` (per identity, the latest `before` and `until`) by `entries`. */
+function widen(
+  out: Map<string, { before: number; until: number }>,
+  entries: readonly Revocation[],
+): void {
   for (const e of entries) {
     const before = 'before' in e ? e.before : 0
     const known = out.get(identity(e))
@@ -363,7 +389,6 @@ function widest(entries: readonly Revocation[]): Map<string, { before: number; u
       until: Math.max(known?.until ?? 0, e.until),
     })
   }
-  return out
 }
 
 /** True when `stored` covers `entry` at least as widely. */

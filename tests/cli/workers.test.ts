@@ -67,6 +67,48 @@ test('readLines: lines split across chunks, and a last line without a newline', 
   expect(lines).toEqual(['abc', 'def', '', 'gh'])
 })
 
+test('readLines: a line longer than the cap is dropped whole, never held; the lines around it pass', async () => {
+  const encoder = new TextEncoder()
+  const chunks = ['a\n', 'x'.repeat(8), 'y'.repeat(8), 'z\nb\n', 'w'.repeat(30)]
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      for (const chunk of chunks) c.enqueue(encoder.encode(chunk))
+      c.close()
+    },
+  })
+  const lines: string[] = []
+  await readLines(stream, (l) => lines.push(l), 10)
+  expect(lines).toEqual(['a', 'b'])
+})
+
+test('the primary keeps for the window only a document the workers can use: not an error page with a 200, not one over the cap, never a file or data URL', async () => {
+  let calls = 0
+  const answers = [
+    () => new Response('<html>maintenance</html>', { headers: { 'content-type': 'text/html' } }),
+    () => new Response('x'.repeat(2 * 1024 * 1024)),
+    () => Response.json({ keys: [] }),
+  ]
+  const fetch =
+    (() => Promise.resolve(answers[Math.min(calls++, 2)]!())) as unknown as typeof globalThis.fetch
+  const config = await loadConfig({
+    JWTGATE_UPSTREAM: 'http://127.0.0.1:9',
+    JWTGATE_JWKS_URL: 'https://idp.test/jwks',
+    JWTGATE_JWKS_COOLDOWN: '30s',
+  })
+  const shared = new Shared(config, fetch, () => 1000)
+  await shared.fetchDocument('https://idp.test/jwks') // the error page: not kept
+  await shared.fetchDocument('https://idp.test/jwks') // over the cap: not kept
+  expect(calls).toBe(2)
+  const good = await shared.fetchDocument('https://idp.test/jwks')
+  expect(good).toMatchObject({ status: 200 })
+  await shared.fetchDocument('https://idp.test/jwks') // kept: within the window
+  expect(calls).toBe(3)
+  for (const url of ['file:///etc/hostname', 'data:application/json,{}']) {
+    expect(await shared.fetchDocument(url)).toEqual({ error: 'not an http or https URL' })
+  }
+  expect(calls).toBe(3)
+})
+
 test('mergeMetrics: counters, histograms and gauges add up; each family stays one group; start time is the earliest', () => {
   const a = new Metrics(2000_000)
   const b = new Metrics(1000_000)

@@ -50,6 +50,19 @@ test('RateLimiter keeps a bounded number of keys', () => {
   assert.ok(limiter.size <= 100)
 })
 
+test('RateLimiter at its bound with every bucket still counting: a new key makes room for a hundredth at once, so a stream of new keys pays the pass once per many', () => {
+  const limiter = new RateLimiter({ limit: 10, periodMs: 3_600_000 }, 1000)
+  for (let i = 0; i < 1000; i++) limiter.take(`k${i}`, 0)
+  assert.equal(limiter.size, 1000)
+  limiter.take('new-0', 1)
+  assert.equal(limiter.size, 1000 - 10 + 1)
+  // The next nine find room without a pass; the tenth makes room again.
+  for (let i = 1; i <= 9; i++) limiter.take(`new-${i}`, 1)
+  assert.equal(limiter.size, 1000)
+  limiter.take('new-10', 1)
+  assert.equal(limiter.size, 991)
+})
+
 test('RateLimiter.wait() tells what take() would answer, without taking', () => {
   const limiter = new RateLimiter({ limit: 2, periodMs: 2000 })
   const t = 1_000_000

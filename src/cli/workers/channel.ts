@@ -109,13 +109,25 @@ export class Channel {
   }
 }
 
-/** Calls `onLine` with each line of a byte stream (without its newline); resolves at its end. */
+/**
+ * The longest line read (characters): a message is a configuration file, a revocation, a
+ * `/metrics` text — far less; a longer one is no message, and is dropped rather than held.
+ */
+export const MAX_LINE = 16 * 1024 * 1024
+
+/**
+ * Calls `onLine` with each line of a byte stream (without its newline); resolves at its end. A
+ * line longer than `maxLine` is dropped whole, never buffered past it.
+ */
 export async function readLines(
   stream: ReadableStream<Uint8Array>,
   onLine: (line: string) => void,
+  maxLine = MAX_LINE,
 ): Promise<void> {
   const decoder = new TextDecoder()
   let buffered = ''
+  /** Inside a line over the cap: its rest is dropped up to its newline. */
+  let dropping = false
   const deliver = (line: string) => {
     try {
       onLine(line)
@@ -129,14 +141,19 @@ export async function readLines(
       buffered += decoder.decode(chunk, { stream: true })
       let newline = buffered.indexOf('\n')
       while (newline >= 0) {
-        deliver(buffered.slice(0, newline))
+        if (!dropping) deliver(buffered.slice(0, newline))
+        dropping = false
         buffered = buffered.slice(newline + 1)
         newline = buffered.indexOf('\n')
+      }
+      if (buffered.length > maxLine) {
+        buffered = ''
+        dropping = true
       }
     }
   } catch {
     // The pipe broke: the same as its end.
   }
   buffered += decoder.decode()
-  if (buffered !== '') deliver(buffered)
+  if (buffered !== '' && !dropping && buffered.length <= maxLine) deliver(buffered)
 }

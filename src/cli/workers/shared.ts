@@ -98,14 +98,18 @@ export class Shared {
     const entry = { at: now, reply }
     this.#fetches.set(url, entry)
     void reply.then((r) => {
-      if (!('status' in r) || r.status !== 200) {
-        if (this.#fetches.get(url) === entry) this.#fetches.delete(url)
-      }
+      // Only a document the workers can use is kept for the window: not a refusal, a body over
+      // the cap, nor an identity provider's error page with a 200 (no JSON object): a failed
+      // fetch is tried again by each worker with its own back-off, as in one process.
+      if (!usable(r) && this.#fetches.get(url) === entry) this.#fetches.delete(url)
     })
     return reply
   }
 
   async #get(url: string): Promise<FetchReply> {
+    // Only what the configuration may name (checked there): never a file or data URL, whatever
+    // a worker asks.
+    if (!/^https?:\/\//i.test(url)) return { error: 'not an http or https URL' }
     try {
       const response = await this.fetch(url, {
         headers: { accept: 'application/json' },
@@ -124,6 +128,17 @@ export class Shared {
       const timedOut = e instanceof Error && e.name === 'TimeoutError'
       return { error: timedOut ? `no response within ${FETCH_TIMEOUT_MS} ms` : 'connection failed' }
     }
+  }
+}
+
+/** A 200 with a body within the cap that is a JSON object (a key set, OpenID metadata). */
+function usable(reply: FetchReply): boolean {
+  if (!('status' in reply) || reply.status !== 200 || reply.tooLarge === true) return false
+  try {
+    const value: unknown = JSON.parse(reply.body)
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+  } catch {
+    return false
   }
 }
 

@@ -161,13 +161,20 @@ export function normalizeTarget(url: string): Target {
  * here, so every form two servers may read differently is refused — dot segments (`.`, `..`,
  * also percent-encoded), an encoded `%` (`%25`: decoded twice, `%252e` is a dot), and bytes
  * beyond ASCII (a header carries them one character per byte: whether they were UTF-8 is not ours
- * to guess) — besides everything `normalizeTarget` refuses (empty segments `//` among them).
+ * to guess), and a space, `"`, `<` or `>` anywhere in it: no request line carries them raw (a
+ * space ends the target), so they mean a header sent twice that `Headers.get` joined with `, ` —
+ * a client's `/public/x` before the proxy's `/admin` must not be decided as `/public/x,%20/admin`
+ * — besides everything `normalizeTarget` refuses (empty segments `//` among them).
  */
 export function normalizeOriginTarget(target: string): Target {
   if (!target.startsWith('/')) reject('The original URI must be a path (origin-form).')
   for (let i = 0; i < target.length; i++) {
-    if (target.charCodeAt(i) > 0x7e) {
-      reject('Characters beyond ASCII must be percent-encoded in a checked request.')
+    const c = target.charCodeAt(i)
+    if (c > 0x7e) reject('Characters beyond ASCII must be percent-encoded in a checked request.')
+    if (c === 32 || c === 34 || c === 60 || c === 62) {
+      reject(
+        'A checked URI cannot hold a space, ", < or > (the original URI header sent twice?).',
+      )
     }
   }
   const q = target.indexOf('?')

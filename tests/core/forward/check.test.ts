@@ -405,3 +405,33 @@ test('a lower-case method in a check is refused (405) as on a proxied request, n
     await g.close()
   }
 })
+
+test("an original URI sent twice (a client's copy, then the proxy's) is refused, not decided as the joined text; so is a raw space or quote", async () => {
+  const g = await setup()
+  try {
+    const conventions: [string, string][] = [
+      ['x-original-method', 'x-original-uri'],
+      ['x-forwarded-method', 'x-forwarded-uri'],
+    ]
+    for (const [method, uri] of conventions) {
+      const headers = new Headers({ [method]: 'GET' })
+      headers.append(uri, '/public/x') // the client's
+      headers.append(uri, '/admin/secret') // the proxy's, appended instead of replacing
+      const response = await g.call('/auth', { headers }, PROXY)
+      assert.equal(response.status, 400, uri)
+      assert.equal((await response.json()).code, 'bad_path', uri)
+      // In the query too: the path alone must not decide it.
+      const inQuery = new Headers({ [method]: 'GET' })
+      inQuery.append(uri, '/public/x?a=')
+      inQuery.append(uri, '/admin/secret')
+      assert.equal((await g.call('/auth', { headers: inQuery }, PROXY)).status, 400, `${uri} query`)
+    }
+    for (const uri of ['/public/a b', '/public/x?q="1"', '/public/<x>']) {
+      assert.equal((await g.call('/auth', nginx('GET', uri), PROXY)).status, 400, uri)
+    }
+    // What browsers leave raw in a query stays allowed.
+    assert.equal((await g.call('/auth', nginx('GET', '/public/x?a=b|c&d={e}'), PROXY)).status, 200)
+  } finally {
+    await g.close()
+  }
+})

@@ -3,7 +3,7 @@
  * booleans, ports. Pure functions returning `undefined` on bad input, plus the valibot actions that
  * wrap them with a message naming the expected form.
  */
-import { parseRange } from '../forward/addresses.ts'
+import { hostBitsSet, parseRange } from '../forward/addresses.ts'
 import * as v from 'valibot'
 
 const UNIT_MS = new Map([['ms', 1], ['s', 1000], ['m', 60_000], ['h', 3_600_000]])
@@ -194,9 +194,18 @@ export function authPathProblem(text: string): string | undefined {
 
 /** Why an entry of JWTGATE_AUTH_CALLERS is not an address or range; undefined when it is one. */
 export function callerProblem(text: string): string | undefined {
-  return parseRange(text) === undefined
-    ? `${JSON.stringify(text)} is not an address or CIDR range (10.0.0.0/8, fd00::/8, 192.0.2.7)`
-    : undefined
+  const range = parseRange(text)
+  if (range === undefined) {
+    return `${
+      JSON.stringify(text)
+    } is not an address or CIDR range (10.0.0.0/8, fd00::/8, 192.0.2.7)`
+  }
+  if (hostBitsSet(range)) {
+    return `${
+      JSON.stringify(text)
+    } has address bits set past its prefix: write the network it means (10.0.0.0/8, ::ffff:10.0.0.0/104)`
+  }
+  return undefined
 }
 
 /** A comma-separated list whose every item `problem` accepts (the first problem is the message). */

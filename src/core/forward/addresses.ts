@@ -56,7 +56,7 @@ function parseV6(t: string): Uint8Array | undefined {
   return bytes
 }
 
-interface Range {
+export interface Range {
   readonly bytes: Uint8Array
   readonly bits: number
 }
@@ -72,6 +72,18 @@ export function parseRange(text: string): Range | undefined {
   const n = text.slice(slash + 1).trim()
   if (!/^\d{1,3}$/.test(n) || Number(n) > max) return undefined
   return { bytes, bits: Number(n) + (v4 ? 96 : 0) }
+}
+
+/**
+ * True when `range` has bits set past its prefix (`10.0.0.1/8`): an interface's address says so
+ * (its network is meant), an operator's list should not — `::ffff:10.0.0.0/8` reads as an IPv6
+ * /8 that holds every IPv4 address, not as 10.0.0.0/8.
+ */
+export function hostBitsSet(range: Range): boolean {
+  for (let bit = range.bits; bit < 128; bit++) {
+    if ((range.bytes[bit >> 3]! >> (7 - (bit & 7))) & 1) return true
+  }
+  return false
 }
 
 /** Loopback, always among the callers a check may come from. */

@@ -75,4 +75,28 @@ test('forward-auth values: each problem at its place', async () => {
     }),
     ['JWTGATE_AUTH_PATH: must be a plain path, without // or dot segments'],
   )
+  // A range with bits past its prefix: `::ffff:10.0.0.0/8` would be an IPv6 /8 holding every
+  // IPv4 address, not 10.0.0.0/8.
+  for (const range of ['::ffff:10.0.0.0/8', '10.0.0.1/8', 'fd00::1/8']) {
+    assert.deepEqual(
+      await problems({
+        JWTGATE_SECRET: SECRET,
+        JWTGATE_UPSTREAM: 'http://a',
+        JWTGATE_AUTH_PATH: '/auth',
+        JWTGATE_AUTH_CALLERS: range,
+      }),
+      [
+        `JWTGATE_AUTH_CALLERS: "${range}" has address bits set past its prefix: write the network it means (10.0.0.0/8, ::ffff:10.0.0.0/104)`,
+      ],
+      range,
+    )
+  }
+  for (const range of ['::ffff:10.0.0.0/104', '10.0.0.0/8', '192.0.2.7', 'fd00::/8']) {
+    await loadConfig({
+      JWTGATE_SECRET: SECRET,
+      JWTGATE_UPSTREAM: 'http://a',
+      JWTGATE_AUTH_PATH: '/auth',
+      JWTGATE_AUTH_CALLERS: range,
+    })
+  }
 })

@@ -234,6 +234,9 @@ export class RedisRevocations {
       const steady = generation === this.#generation && this.subscriber.status === 'ready'
       this.list.confirmed = steady
       if (steady) {
+        // A heartbeat sent before the connections went (and never answered) is not this
+        // subscription's: the next one starts afresh.
+        this.#awaited = undefined
         this.#reportedDown = false
         this.#synced()
         this.options.logger.log(wasConfirmed ? 'debug' : 'info', 'revocations_synced', {

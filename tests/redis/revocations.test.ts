@@ -212,3 +212,22 @@ test('the set gone from Redis (FLUSHDB, an eviction) while the mirror holds entr
   const later = await mirror(redis.port, 'rv-flush:')
   expect(later.list.revoked({ jti: 'kept' })).toBe('jti')
 })
+
+test(
+  'a heartbeat left unanswered when the connections closed does not end the subscription that follows',
+  async () => {
+    const link = relay(redis.port)
+    const b = await mirror(link.port)
+    link.silence() // the next heartbeat goes out and is never answered…
+    await Bun.sleep(1200)
+    link.cut() // …then the connections close (Redis killed, say), before its 2 s are up
+    await pollUntil(() => !b.list.confirmed, 3000, 10)
+    link.restore()
+    await pollUntil(() => b.list.confirmed, 10_000, 10)
+    // Healthy from here: no heartbeat of the old connections counts against the new ones.
+    await Bun.sleep(3000)
+    expect(b.list.confirmed).toBe(true)
+    expect(b.lines.some((l) => l.includes('no heartbeat came back'))).toBe(false)
+  },
+  20_000,
+)

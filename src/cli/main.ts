@@ -192,9 +192,7 @@ export async function main(argv: readonly string[], host: Host): Promise<number>
   }
   if (command === 'explain') return explainCommand(host, args)
   if (args.positional.length > 0) {
-    host.stderr(
-      `jwtgate: unexpected argument ${JSON.stringify(args.positional[0])}; see jwtgate --help`,
-    )
+    host.stderr(`jwtgate: unexpected argument ${shown(args.positional[0]!)}; see jwtgate --help`)
     return 2
   }
   if (command === 'serve') return serve(host, args)
@@ -214,6 +212,17 @@ export async function main(argv: readonly string[], host: Host): Promise<number>
     host.stdout(JSON.stringify(jsonSchema(), null, 2))
     return 0
   }
-  host.stderr(`jwtgate: unknown command ${JSON.stringify(command)}; see jwtgate --help`)
+  host.stderr(`jwtgate: unknown command ${shown(command)}; see jwtgate --help`)
   return 2
+}
+
+/**
+ * An argument as an error message may quote it: a word as it is, an option by its name only, and
+ * anything else not at all — `jwtgate --token=eyJ…` or `jwtgate revoke eyJ…` (a forgotten
+ * `--token`) must not print the token back to a terminal or a CI log.
+ */
+function shown(arg: string): string {
+  if (/^[a-z][a-z-]{0,30}$/.test(arg)) return JSON.stringify(arg)
+  const name = /^--?[A-Za-z][A-Za-z-]{0,30}(?==|$)/.exec(arg)
+  return name !== null ? JSON.stringify(name[0]) : '(not shown)'
 }

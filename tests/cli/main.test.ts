@@ -114,6 +114,17 @@ test('an unknown option is named without its value: `--token=eyJ…` never print
     expect(said).not.toContain('secret')
     expect(said).not.toContain('abc')
   }
+  // Before any command, and a token where an argument does not belong: neither is echoed.
+  for (
+    const args of [['--token=eyJsecret.part.sig'], ['revoke', 'eyJsecret.part.sig'], [
+      'eyJsecret.part.sig',
+    ]]
+  ) {
+    h.err.length = 0
+    expect(await main(args, h)).toBe(2)
+    expect(h.err.join('\n')).not.toContain('secret')
+  }
+  expect(h.err.at(-1)).toContain('unknown command (not shown)')
 })
 
 test('check exits 0 with a summary that holds no secret', async () => {

@@ -8,6 +8,7 @@ import type { ConfigIssue } from '../errors.ts'
 import { type FileConfig, FileSchema, LocalFileSchema } from './file-schema.ts'
 import { referenceIssues } from './references.ts'
 import { unreadable } from './secrets.ts'
+import { hasDuplicateMembers } from '../auth/json.ts'
 import type { ReadFile } from './types.ts'
 
 /** `routes[3].require.claims[0]` from a valibot issue path. */
@@ -28,7 +29,23 @@ function issueMessage(issue: v.BaseIssue<unknown>): string {
   if (issue.input === undefined && issue.kind === 'schema' && issue.type !== 'union') {
     return issue.message.startsWith('Invalid') ? 'is required' : issue.message
   }
+  // valibot's own messages quote the value (`…but received "rediss://user:password@…"`): a secret
+  // written in the wrong place must not be echoed to stderr or the reload log. Its kind is said.
+  if (/^Invalid [\w ]+: Expected .* but received /.test(issue.message)) {
+    const what = issue.message.slice(0, issue.message.indexOf(':'))
+    return `${what}: expected ${issue.expected ?? 'another value'}, got ${kindOf(issue.input)}`
+  }
   return issue.message
+}
+
+/** What a value is — a number or boolean as itself, never the text of a string. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'a list'
+  if (typeof value === 'object') return 'a map'
+  if (typeof value === 'string') return 'a string'
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value)
+  return typeof value
 }
 
 /**
@@ -40,13 +57,30 @@ async function parseConfigText(
   path: string,
 ): Promise<{ value?: unknown; issue?: ConfigIssue }> {
   try {
-    if (path.endsWith('.json')) return { value: JSON.parse(text) }
-    const { parse } = await import('yaml')
-    return { value: parse(text, { uniqueKeys: true, maxAliasCount: 100 }) }
+    if (path.endsWith('.json')) {
+      const value: unknown = JSON.parse(text)
+      // As YAML files are read (uniqueKeys): JSON.parse would keep the last of two `routes`.
+      if (hasDuplicateMembers(text)) {
+        return { issue: { path, message: 'is not valid: a key appears twice in one object' } }
+      }
+      return { value }
+    }
+    const { parseDocument } = await import('yaml')
+    // Silent: the parser's own warnings (an unknown tag) go to the console with the source line,
+    // a secret perhaps. A warning is a problem here, said by its place and code only.
+    const doc = parseDocument(text, { uniqueKeys: true, logLevel: 'silent' })
+    const problem = doc.errors[0] ?? doc.warnings[0]
+    if (problem !== undefined) {
+      const at = problem.linePos?.[0]
+      const where = at === undefined ? '' : `, line ${at.line}, column ${at.col}`
+      const code = problem.code.toLowerCase().replaceAll('_', ' ')
+      return { issue: { path, message: `is not valid YAML (${code}${where})` } }
+    }
+    return { value: doc.toJS({ maxAliasCount: 100 }) }
   } catch (e) {
     if (path.endsWith('.json')) return { issue: { path, message: jsonProblem(text, e) } }
-    const reason = e instanceof Error ? e.message.split('\n')[0] : 'unreadable'
-    return { issue: { path, message: `is not valid YAML: ${reason}` } }
+    // Never the parser's message: it may quote the text (a secret).
+    return { issue: { path, message: 'is not valid YAML (too many aliases, or unreadable)' } }
   }
 }
 

@@ -53,7 +53,7 @@ rateLimits:
     [
       'rateLimits.a.rate: must be requests per period, such as 100/1m or 10/1s',
       'rateLimits.b.key: must be sub, address, claim:<claim path> or header:<Name>',
-      'rateLimits.c.burst: Invalid value: Expected >=1 but received 0',
+      'rateLimits.c.burst: Invalid value: expected >=1, got 0',
       'rateLimits.e.per: unknown key',
     ],
   )

@@ -125,7 +125,9 @@ export class FileRevocations {
   /** Reloads the file whenever it changes; returns the function that stops watching. */
   watch(): () => void {
     return this.host.watchFile(this.path, () => {
-      const read = this.#read()
+      // Gone after start (deleted, an unmounted volume): that lifts no revocation. An empty file
+      // is how the list is cleared on purpose.
+      const read = this.#read(`the revocations file ${this.path} is gone`)
       if (typeof read === 'string') {
         this.options.logger.log('error', 'revocations_reload_failed', {
           problem: read,
@@ -164,14 +166,15 @@ export class FileRevocations {
     return Promise.resolve()
   }
 
-  #read(): Revocation[] | string {
+  /** The file's entries; a problem as one line — `missing` when there is no file, if given. */
+  #read(missing?: string): Revocation[] | string {
     let text: string | undefined
     try {
       text = readRevocationsText(this.host, this.path)
     } catch (e) {
       return (e as Error).message
     }
-    if (text === undefined) return []
+    if (text === undefined) return missing ?? []
     const parsed = parseRevocationsFile(
       text,
       Math.floor(this.options.now() / 1000),

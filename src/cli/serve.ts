@@ -184,6 +184,8 @@ export async function reloadConfig(
  * everything else, the admin token included.
  */
 export function restartOnly(config: Config, next: Config): string[] {
+  const redisWhere = (c: Config) =>
+    c.redis === undefined ? undefined : [c.redis.url, c.redis.prefix]
   const differ = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b)
   const server = (c: Config) => {
     const w = c.websockets
@@ -195,8 +197,14 @@ export function restartOnly(config: Config, next: Config): string[] {
     ['tls', differ(next.tls, config.tls)],
     ['websockets (server limits)', differ(server(next), server(config))],
     ['workers', next.workers !== config.workers],
-    ['redis', differ(next.redis, config.redis)],
+    // Where things are kept (refused by a reload), then how the connection behaves (warned).
+    ['redis', differ(redisWhere(next), redisWhere(config))],
+    [
+      'redis (timeout, onFailure)',
+      differ(next.redis, config.redis) && !differ(redisWhere(next), redisWhere(config)),
+    ],
     ['revocations.file', next.revocations.file !== config.revocations.file],
+    ['revocations.maxEntries', next.revocations.maxEntries !== config.revocations.maxEntries],
     ['log', differ(next.log, config.log)],
     ['watch', next.file?.watch !== config.file?.watch],
   ]

@@ -30,6 +30,24 @@ test('restartOnly(): each setting bound at start is named; what a reload applies
   ])
   expect(await named({ JWTGATE_WORKERS: '3', JWTGATE_REDIS_URL: 'redis://127.0.0.1:6379' }))
     .toEqual(['workers', 'redis'])
+  // The list's size is fixed when it is made: named, not silently kept.
+  expect(await named({ JWTGATE_REVOCATIONS_FILE: '/tmp/r.jsonl' })).toEqual(['revocations.file'])
+  const fileWith = (entries: number) =>
+    loadConfig({ JWTGATE_CONFIG: '/c.yaml' }, {
+      readFile: () =>
+        `providers: { main: { secret: "${BASE.JWTGATE_SECRET}" } }\nupstreams: { api: { url: "http://127.0.0.1:9" } }\nroutes: [{ name: all, path: "/*", upstream: api }]\nrevocations: { file: /tmp/r.jsonl, maxEntries: ${entries} }\n`,
+    })
+  const withFile = await fileWith(1000)
+  const bigger = await fileWith(5000)
+  expect(restartOnly(withFile, bigger)).toContain('revocations.maxEntries')
+  // Redis: where things are kept refuses a reload (nextConfig), how the connection behaves waits.
+  const redis = await loadConfig({ ...BASE, JWTGATE_REDIS_URL: 'redis://127.0.0.1:6379' })
+  const slower = await loadConfig({
+    ...BASE,
+    JWTGATE_REDIS_URL: 'redis://127.0.0.1:6379',
+    JWTGATE_REDIS_TIMEOUT: '200ms',
+  })
+  expect(restartOnly(redis, slower)).toEqual(['redis (timeout, onFailure)'])
 })
 
 test('nextConfig(): a reload that moves where revocations are kept is refused; one changing the log level applies, warned', async () => {

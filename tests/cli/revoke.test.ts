@@ -126,6 +126,18 @@ test('FileRevocations: loads, appends, reloads on change; a bad edit keeps the l
     'revocations_synced',
     'revocations_reload_failed',
   ])
+  // The file gone after start (deleted, a volume unmounted): no revocation is lifted.
+  delete files['/r.jsonl']
+  changed!()
+  expect(list.revoked({ jti: 'j' })).toBe('jti')
+  expect(JSON.parse(lines.at(-1)!)).toMatchObject({
+    event: 'revocations_reload_failed',
+    problem: 'the revocations file /r.jsonl is gone',
+  })
+  // Emptied on purpose: the list is cleared.
+  files['/r.jsonl'] = ''
+  changed!()
+  expect(list.size).toBe(0)
   files['/r.jsonl'] = 'garbage'
   expect(file.load()).toMatch(/line 1: not JSON/)
 })

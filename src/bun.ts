@@ -2,11 +2,11 @@
  * @module The Bun entrypoint (compiled into `dist/jwtgate`): Bun's server (the adapter embedders
  * use too: adapters/bun.ts), files and signals, handed to the runtime-neutral command line.
  */
-import { appendFileSync, readFileSync, unwatchFile, watchFile, writeSync } from 'node:fs'
+import { appendFileSync, readFileSync, statSync, unwatchFile, watchFile, writeSync } from 'node:fs'
 import { availableParallelism, networkInterfaces } from 'node:os'
 import { MAX_IDLE_TIMEOUT_SEC, runtimeDeps, serve } from './adapters/bun.ts'
 import { main } from './cli/main.ts'
-import { utf8Text } from './core/config/secrets.ts'
+import { checkReadable, utf8Text } from './core/config/secrets.ts'
 import type { Host } from './cli/host.ts'
 
 // The start-up line goes out with one write(2): the first `process.stdout.write` builds Node's
@@ -52,7 +52,11 @@ function exitAfterOutput(code: number): void {
 const host: Host = {
   runtime: `bun ${Bun.version}`,
   env: process.env,
-  readFile: (path) => utf8Text(readFileSync(path)),
+  readFile(path) {
+    const stat = statSync(path)
+    checkReadable({ isFile: stat.isFile(), size: stat.size })
+    return utf8Text(readFileSync(path))
+  },
   appendFile: (path, text) => appendFileSync(path, text),
   networks: () =>
     Object.values(networkInterfaces()).flatMap((list) =>

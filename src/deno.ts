@@ -5,7 +5,7 @@
 import { runtimeDeps, serve } from './adapters/deno.ts'
 import { main } from './cli/main.ts'
 import type { Host } from './cli/host.ts'
-import { utf8Text } from './core/config/secrets.ts'
+import { checkReadable, utf8Text } from './core/config/secrets.ts'
 
 const encoder = new TextEncoder()
 
@@ -17,7 +17,10 @@ function writeAll(bytes: Uint8Array): void {
 const host: Host = {
   runtime: `deno ${Deno.version.deno}`,
   env: Deno.env.toObject(),
-  readFile: (path) => utf8Text(Deno.readFileSync(path)),
+  readFile(path) {
+    checkReadable(Deno.statSync(path))
+    return utf8Text(Deno.readFileSync(path))
+  },
   appendFile: (path, text) => Deno.writeTextFileSync(path, text, { append: true }),
   networks() {
     try {

@@ -7,7 +7,7 @@ import type { ConfigIssue } from '../errors.ts'
 import type { SecretRefInput } from './file-schema.ts'
 import type { Environment, ReadFile } from './types.ts'
 
-/** A file read for configuration that is not UTF-8 text. */
+/** A file read for configuration that is not UTF-8 text, or not a file to read (its message says). */
 export class NotText extends Error {
   override readonly name = 'NotText'
 }
@@ -24,6 +24,19 @@ export function utf8Text(bytes: Uint8Array): string {
   } catch {
     throw new NotText('not UTF-8 text (a binary key goes in as base64:<its bytes in base64>)')
   }
+}
+
+/** The largest file read for configuration (a revocations file of a million entries fits). */
+export const MAX_FILE_BYTES = 256 * 1024 * 1024
+
+/**
+ * Refuses, before it is opened, what the entrypoints' `readFile` must not read: anything but a
+ * regular file (a FIFO or a device would block the read, and a reload with it the whole server),
+ * and a file over MAX_FILE_BYTES. `stat` is the file's, as the runtime reports it.
+ */
+export function checkReadable(stat: { readonly isFile: boolean; readonly size: number }): void {
+  if (!stat.isFile) throw new NotText('not a regular file')
+  if (stat.size > MAX_FILE_BYTES) throw new NotText(`larger than ${MAX_FILE_BYTES / 1048576} MiB`)
 }
 
 /** Why a file could not be read, for an issue: its path, and the reason when it is ours to say. */

@@ -40,10 +40,10 @@ const Duration = v.union(
   ],
   'must be a duration such as 500ms, 30s, 5m, or a number of seconds, up to 24 days',
 )
-/** A deadline: a Duration above 0 (at 0 every call would fail). */
+/** A deadline: a Duration of at least 1 ms (at 0 every call would fail; 0.0004 s rounds to it). */
 const Timeout = v.union(
   [
-    v.pipe(v.number(), v.gtValue(0), v.maxValue(MAX_TIMER_MS / 1000)),
+    v.pipe(v.number(), v.minValue(0.001), v.maxValue(MAX_TIMER_MS / 1000)),
     v.pipe(v.string(), v.check((s) => (parseTimerDuration(s) ?? 0) > 0)),
   ],
   'must be a duration above 0 such as 500ms, 30s, 5m, or a number of seconds, up to 24 days',

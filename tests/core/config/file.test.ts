@@ -396,3 +396,21 @@ upstreams:
     )
   }
 })
+
+test('a timeout written as a number that rounds to 0 ms is refused, as its text form is', async () => {
+  const text = `
+providers:
+  main: { secret: "${SECRET}", jwksTimeout: 0.0004 }
+upstreams:
+  api: { url: "http://127.0.0.1:3000/v1", timeout: 0.0004 }
+routes:
+  - { name: all, path: "/*", upstream: api }
+`
+  const found = await problems(text)
+  assert.deepEqual(found.map((p) => p.split(':')[0]), [
+    'providers.main.jwksTimeout',
+    'upstreams.api.timeout',
+  ])
+  // One millisecond is the least.
+  await load(text.replaceAll('0.0004', '0.001'))
+})

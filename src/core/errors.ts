@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'client_closed'
   | 'bad_path'
   | 'bad_host'
+  | 'bad_content_length'
   | 'trailers_not_supported'
   | 'method_not_allowed'
   | 'payload_too_large'
@@ -242,6 +243,7 @@ export class BadRequestError extends GatewayError {
     code:
       | 'bad_path'
       | 'bad_host'
+      | 'bad_content_length'
       | 'trailers_not_supported'
       | 'method_not_allowed'
       | 'auth_headers_conflict'

@@ -551,3 +551,28 @@ test('a Connection field listing something that is no field name, from the clien
     await g.close()
   }
 })
+
+test('a Content-Length that is not one number (a field sent twice, as runtimes hand it over) is 400 bad_content_length, nothing sent upstream', async () => {
+  const g = await setup({ JWTGATE_MAX_BODY: '1000' })
+  try {
+    for (const length of ['1500, 1500', '5, 5', '+5', '0x5']) {
+      const res = await g.call('/x', {
+        method: 'POST',
+        headers: { ...(await bearer()), 'content-length': length },
+        body: 'hello',
+      })
+      assert.equal(res.status, 400, length)
+      assert.equal((await res.json()).code, 'bad_content_length', length)
+    }
+    assert.equal(g.upstream.seen.length, 0)
+    // One number: as before.
+    const ok = await g.call('/x', {
+      method: 'POST',
+      headers: { ...(await bearer()), 'content-length': '5' },
+      body: 'hello',
+    })
+    assert.equal(ok.status, 200)
+  } finally {
+    await g.close()
+  }
+})

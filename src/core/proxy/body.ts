@@ -5,7 +5,7 @@
  * and a clock read.
  */
 
-import { LimitError } from '../errors.ts'
+import { BadRequestError, LimitError } from '../errors.ts'
 import { type Upload, uploadMoved } from './deadline.ts'
 
 export type BodyEnd = 'done' | 'too_large' | 'idle' | 'aborted'
@@ -125,6 +125,15 @@ export function requestBody(
   const { maxBodyBytes, streamIdleMs } = limits
   const length = request.headers.get('content-length')
   if (length !== null) {
+    // Digits only: a runtime that takes the field twice hands over `1500, 1500`, which Number()
+    // reads as NaN — no cap would hold (Deno then sends the whole body), or the upstream fetch
+    // refuses it (Bun: a 502 that is the client's doing).
+    if (!/^\d{1,15}$/.test(length)) {
+      throw new BadRequestError(
+        'bad_content_length',
+        'The Content-Length header is not one number.',
+      )
+    }
     const size = Number(length)
     if (maxBodyBytes !== undefined && size > maxBodyBytes) {
       throw new LimitError('payload_too_large', 'The request body is larger than allowed.')

@@ -6,7 +6,7 @@
  */
 
 import { BadRequestError, LimitError } from '../errors.ts'
-import { type Upload, uploadMoved } from './deadline.ts'
+import { type Upload, uploadMoved, uploadWaiting } from './deadline.ts'
 
 export type BodyEnd = 'done' | 'too_large' | 'idle' | 'aborted'
 
@@ -20,6 +20,8 @@ export interface BodyWatch {
   readonly onEnd: (bytes: number, end: BodyEnd) => void
   /** Called when the reader took a chunk, and when the body ended whole. */
   readonly onProgress?: () => void
+  /** Called when the reader asks for the next chunk and the source is waited for. */
+  readonly onWaiting?: () => void
 }
 
 /** Thrown into a stream that went over its size cap. */
@@ -65,6 +67,7 @@ export function watchBody(
     },
     async pull(controller) {
       waitingSince = watch.now()
+      watch.onWaiting?.()
       let result: Awaited<ReturnType<typeof reader.read>>
       try {
         result = await reader.read()
@@ -154,5 +157,7 @@ export function requestBody(
       report.requestBodyEnd = end
     },
     onProgress: upload === undefined ? undefined : () => uploadMoved(upload),
+    // The client's silence is the idle timeout's to judge, when there is one.
+    onWaiting: upload === undefined || streamIdleMs <= 0 ? undefined : () => uploadWaiting(upload),
   })
 }

@@ -101,6 +101,18 @@ export interface Upload {
   readonly timeoutMs: number
 }
 
+/**
+ * The upload of `upload` waits for its client's next chunk: the upstream is not to blame, and its
+ * deadline stops until the chunk comes (uploadMoved) — a stall is the stream idle timeout's (408),
+ * never a 504 at the upstream timeout when that is the shorter.
+ */
+export function uploadWaiting(upload: Upload): void {
+  const controller = upload.controller
+  if (controller !== undefined && controllers[upload.slot] === controller) {
+    deadlines[upload.slot] = Infinity
+  }
+}
+
 /** The upload of `upload` moved on (a chunk taken, or its end): its deadline starts again. */
 export function uploadMoved(upload: Upload): void {
   const controller = upload.controller

@@ -449,3 +449,43 @@ test('decodedByRuntime(): decoded when the coding, or with stacked decoding ever
   assert.equal(decodedByRuntime('gzip', ['gzip', 'br'], false), true)
   assert.equal(decodedByRuntime('gzip, br', ['gzip', 'br'], false), false)
 })
+
+test('proxy(): a watched upload whose client pauses longer than the upstream timeout goes on; a stall past the idle timeout is 408, never 504', async () => {
+  // The upstream is not waited for while the client is: its deadline stops until the next chunk.
+  const g = await setup(
+    (url) => ({
+      upstreams: { api: { url: `${url}/base`, timeout: '200ms' } },
+      limits: { maxBody: '1mb', streamIdleTimeout: '900ms' },
+    }),
+    async (r) => new Response(`got ${(await r.text()).length}`),
+  )
+  const upload = (pauseMs: number) =>
+    new ReadableStream<Uint8Array>({
+      async start(c) {
+        c.enqueue(bytes(10))
+        await new Promise((res) => setTimeout(res, pauseMs))
+        c.enqueue(bytes(5))
+        c.close()
+      },
+    })
+  const post = async (pauseMs: number) =>
+    send(
+      g.state,
+      clientRequest('/up', {
+        method: 'POST',
+        body: upload(pauseMs),
+        headers: { authorization: `Bearer ${await token()}` },
+        duplex: 'half',
+      } as RequestInit),
+    )
+  try {
+    const paused = await post(500) // past the upstream timeout, within the idle timeout
+    assert.equal(paused.response.status, 200)
+    assert.equal(await paused.response.text(), 'got 15')
+    const stalled = await post(1500).catch((e) => e)
+    assert.equal(stalled.code, 'request_timeout')
+    assert.equal(stalled.status, 408)
+  } finally {
+    await g.close()
+  }
+})

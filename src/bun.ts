@@ -14,7 +14,14 @@ import type { Host } from './cli/host.ts'
 // goes through process.stdout, which never blocks the event loop on a slow reader. (Bun's own
 // file sink, tried first, stopped delivering lines under load: a flush that never completed.)
 let started = false
+/**
+ * The reader of stdout went away (EPIPE: `jwtgate | head`, a worker whose primary died): lines are
+ * dropped from then on. Unhandled, the stream's error would end the process — a primary with its
+ * workers, a draining worker with the requests it still serves.
+ */
+let stdoutGone = false
 function writeLine(line: string): void {
+  if (stdoutGone) return
   if (!started) {
     started = true
     try {
@@ -43,8 +50,14 @@ function written(): void {
  * delivered), so each line's own callback counts. A reader that never reads holds the exit 5 s
  * at most.
  */
+process.stdout.on('error', () => {
+  stdoutGone = true
+  unwritten = 0
+  if (exitCode !== undefined) process.exit(exitCode)
+})
+
 function exitAfterOutput(code: number): void {
-  if (unwritten === 0) process.exit(code)
+  if (unwritten === 0 || stdoutGone) process.exit(code)
   exitCode = code
   setTimeout(() => process.exit(code), 5000).unref()
 }

@@ -9,9 +9,21 @@ import { checkReadable, utf8Text } from './core/config/secrets.ts'
 
 const encoder = new TextEncoder()
 
-/** Writes all of `bytes` to stdout: one writeSync may take only part of them. */
+/** The reader of stdout went away (a broken pipe): lines are dropped from then on. */
+let stdoutGone = false
+
+/**
+ * Writes all of `bytes` to stdout (one writeSync may take only part of them); once its reader is
+ * gone (`jwtgate | head`, a worker whose primary died), nothing — never an error into the request
+ * that logged, or into a drain.
+ */
 function writeAll(bytes: Uint8Array): void {
-  for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at))
+  if (stdoutGone) return
+  try {
+    for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at))
+  } catch {
+    stdoutGone = true
+  }
 }
 
 const host: Host = {

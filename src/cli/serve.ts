@@ -212,6 +212,41 @@ export function restartOnly(config: Config, next: Config): string[] {
 }
 
 /**
+ * `next` with `start`'s values for every setting restartOnly() names: what a worker started again
+ * after a reload runs, so that it serves as the workers that kept running do (listening where
+ * they listen, logging as they log, falling back as they fall back) until the gateway restarts.
+ */
+export function keepStartSettings(next: Config, start: Config): Config {
+  const w = start.websockets
+  return Object.freeze({
+    ...next,
+    host: start.host,
+    port: start.port,
+    admin: next.admin === undefined || start.admin === undefined
+      ? start.admin
+      : Object.freeze({ ...next.admin, host: start.admin.host, port: start.admin.port }),
+    tls: start.tls,
+    websockets: Object.freeze({
+      ...next.websockets,
+      maxMessageBytes: w.maxMessageBytes,
+      maxBufferedBytes: w.maxBufferedBytes,
+      idleTimeoutSec: w.idleTimeoutSec,
+    }),
+    workers: start.workers,
+    redis: start.redis,
+    revocations: Object.freeze({
+      ...next.revocations,
+      file: start.revocations.file,
+      maxEntries: start.revocations.maxEntries,
+    }),
+    log: start.log,
+    file: next.file === undefined || start.file === undefined
+      ? next.file
+      : Object.freeze({ ...next.file, watch: start.file.watch }),
+  })
+}
+
+/**
  * A reload's first step: the configuration loaded again, or undefined when it is invalid
  * (`reload_failed` logged: the running one stays), or that moves where revocations are kept. Other
  * settings only a restart changes are warned of.

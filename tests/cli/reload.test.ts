@@ -1,7 +1,12 @@
 /** What a reload cannot apply, and says so (reload_needs_restart): the settings bound at start. */
 import { expect, test } from 'bun:test'
 import type { Host } from '../../src/cli/host.ts'
-import { DUPLICATE_SIGNAL_MS, firstSignal, restartOnly } from '../../src/cli/serve.ts'
+import {
+  DUPLICATE_SIGNAL_MS,
+  firstSignal,
+  keepStartSettings,
+  restartOnly,
+} from '../../src/cli/serve.ts'
 import { loadConfig } from '../../src/core/config/load.ts'
 
 const BASE = {
@@ -48,6 +53,24 @@ test('restartOnly(): each setting bound at start is named; what a reload applies
     JWTGATE_REDIS_TIMEOUT: '200ms',
   })
   expect(restartOnly(redis, slower)).toEqual(['redis (timeout, onFailure)'])
+})
+
+test('keepStartSettings(): a worker started after a reload keeps every restart-only setting of the start, and takes the rest', async () => {
+  const file = (extra: string, route: string) =>
+    `providers:\n  main: { secret: "${BASE.JWTGATE_SECRET}" }\nupstreams:\n  api: { url: "http://127.0.0.1:9" }\nroutes:\n  - { name: ${route}, path: "/*", upstream: api }\n${extra}`
+  const load = (text: string, env: Record<string, string> = {}) =>
+    loadConfig({ JWTGATE_CONFIG: '/c.yaml', ...env }, { readFile: () => text })
+  const start = await load(file('', 'first'), {})
+  const next = await load(
+    file(
+      'listen: { host: 0.0.0.0, port: 9999 }\nworkers: 3\nlog: { level: warn, format: pretty }\nwebsockets: { maxMessage: 2mb }\nrevocations: { maxEntries: 5000 }\nwatch: true\n',
+      'second',
+    ),
+  )
+  expect(restartOnly(start, next).length).toBeGreaterThan(4)
+  const merged = keepStartSettings(next, start)
+  expect(restartOnly(start, merged)).toEqual([])
+  expect(merged.routes[0]!.name).toBe('second')
 })
 
 test('nextConfig(): a reload that moves where revocations are kept is refused; one changing the log level applies, warned', async () => {

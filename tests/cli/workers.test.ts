@@ -414,6 +414,8 @@ interface FakeWorker {
   readonly pid: number
   /** The configuration text it was given at start, then reloaded to. */
   runs?: string
+  /** The gateway's start text, given with `runs` to a worker started after a reload. */
+  start?: string
   /** The messages from the primary (requests and others, not replies). */
   readonly received: Message[]
   readonly gone: boolean
@@ -481,6 +483,7 @@ function primaryHost(script: {
     workers.push(worker)
     void channel.request({ t: 'config' }, 1000).then((reply) => {
       worker.runs = (reply.file as { text: string }).text
+      worker.start = (reply.start as { text: string } | undefined)?.text
       channel.send({ t: 'ready', port: 8080 })
     }, () => {})
     return {
@@ -538,6 +541,8 @@ test('primary: a worker started while a reload is in flight is given the new tex
   h.running(1)[0]!.exit('SIGKILL') // restarted after 100 ms: it asks for its configuration
   await pollUntil(() => h.running(1)[0]?.runs !== undefined, 2000, 5)
   expect(h.running(1)[0]!.runs).toBe(gatewayFile('admin'))
+  // With the text the gateway started with: what only a restart changes is taken from it.
+  expect(h.running(1)[0]!.start).toBe(gatewayFile('read'))
   release()
   await pollUntil(() => h.events('reload').length === 1, 2000, 5)
   expect(h.events('reload_failed')).toEqual([])

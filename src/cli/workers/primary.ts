@@ -99,6 +99,8 @@ export async function runPrimary(
   /** The running configuration: the admin listener's, and the shared buckets' and fetches'. */
   let config = first.config
   let approved: Approved = { file: first.file, generation: 0 }
+  /** The text the gateway started with: what only a restart changes is taken from it. */
+  const startFile = first.file
   let generations = 0
   const logger = configLogger(host, config)
   const shared = new Shared(config)
@@ -123,7 +125,9 @@ export async function runPrimary(
       void shared.fetchDocument(String(message.url)).then(reply)
     } else if (message.t === 'config') {
       slot.runs = approved.generation
-      reply({ file: approved.file })
+      // After a reload, also the text it started with: the settings only a restart changes are
+      // taken from that (keepStartSettings), as the workers that kept running serve with them.
+      reply({ file: approved.file, ...(approved.generation > 0 ? { start: startFile } : {}) })
     } else if (message.t === 'ready') {
       slot.ready = true
       if (port === undefined && typeof message.port === 'number') port = message.port

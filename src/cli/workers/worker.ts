@@ -19,6 +19,7 @@ import {
   configLogger,
   drain,
   type FileText,
+  keepStartSettings,
   listen,
   type Listening,
   reloadConfig,
@@ -143,7 +144,14 @@ export async function runWorker(
 
   // The configuration file's text the primary validated, not the file as it is now.
   const loaded = await channel.request({ t: 'config' }, CONFIG_TIMEOUT_MS).then(
-    (reply) => reloadConfig(host, env, reply.file as FileText | undefined),
+    async (reply) => {
+      const next = await reloadConfig(host, env, reply.file as FileText | undefined)
+      if ('problems' in next || reply.start === undefined) return next
+      // Started again after a reload: what only a restart changes stays as the gateway started.
+      const start = await reloadConfig(host, env, reply.start as FileText | undefined)
+      if ('problems' in start) return start
+      return { ...next, config: keepStartSettings(next.config, start.config) }
+    },
     () => ({ problems: ['no configuration from the primary'] }),
   )
   if ('problems' in loaded) {

@@ -34,6 +34,13 @@ function writeLine(line: string): void {
   unwritten++
   process.stdout.write(`${line}\n`, written)
 }
+// Its reader gone (EPIPE): lines dropped from now on, and an exit waiting for them goes.
+process.stdout.on('error', () => {
+  stdoutGone = true
+  unwritten = 0
+  if (exitCode !== undefined) process.exit(exitCode)
+})
+
 /** Lines given to process.stdout and not yet handed to the OS. */
 let unwritten = 0
 let exitCode: number | undefined
@@ -50,12 +57,6 @@ function written(): void {
  * delivered), so each line's own callback counts. A reader that never reads holds the exit 5 s
  * at most.
  */
-process.stdout.on('error', () => {
-  stdoutGone = true
-  unwritten = 0
-  if (exitCode !== undefined) process.exit(exitCode)
-})
-
 function exitAfterOutput(code: number): void {
   if (unwritten === 0 || stdoutGone) process.exit(code)
   exitCode = code

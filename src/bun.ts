@@ -31,15 +31,25 @@ function writeLine(line: string): void {
       // A non-blocking or closed stdout: the stream below.
     }
   }
+  if (!streaming) {
+    // Only now: process.stdout is built on first use (see above), never at start-up.
+    streaming = true
+    process.stdout.on('error', stdoutFailed)
+  }
   unwritten++
   process.stdout.write(`${line}\n`, written)
 }
-// Its reader gone (EPIPE): lines dropped from now on, and an exit waiting for them goes.
-process.stdout.on('error', () => {
+let streaming = false
+/**
+ * Its reader gone (EPIPE): lines dropped from now on, and an exit waiting for them goes. Any other
+ * error (a write that could not be made this time) costs that line only.
+ */
+function stdoutFailed(e: unknown): void {
+  if ((e as { code?: string } | undefined)?.code !== 'EPIPE') return
   stdoutGone = true
   unwritten = 0
   if (exitCode !== undefined) process.exit(exitCode)
-})
+}
 
 /** Lines given to process.stdout and not yet handed to the OS. */
 let unwritten = 0

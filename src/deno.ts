@@ -21,8 +21,9 @@ function writeAll(bytes: Uint8Array): void {
   if (stdoutGone) return
   try {
     for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at))
-  } catch {
-    stdoutGone = true
+  } catch (e) {
+    // Its reader gone: from now on. Any other failure costs this line only.
+    if (e instanceof Deno.errors.BrokenPipe) stdoutGone = true
   }
 }
 

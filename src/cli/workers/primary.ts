@@ -10,6 +10,7 @@
 import { healthResponse } from '../../core/admin.ts'
 import { rawPath } from '../../core/routing/path.ts'
 import { revocationsResponse } from '../../core/revocation/admin.ts'
+import { revocationsConfigured } from '../../core/revocation/check.ts'
 import { type Revocation, revocationJson } from '../../core/revocation/entry.ts'
 import type { Environment } from '../../core/config/types.ts'
 import type { Host, Server, WorkerProcess } from '../host.ts'
@@ -267,10 +268,9 @@ export async function runPrimary(
       })
     }
     if (path === '/revocations') {
-      const stored = config.redis !== undefined || config.revocations.file !== undefined
       return revocationsResponse(request, {
         token: config.admin?.token,
-        revoke: stored ? revokeThroughWorker : undefined,
+        revoke: revocationsConfigured(config) ? revokeThroughWorker : undefined,
         now: Date.now,
         maxLifetimeSec: config.revocations.maxTokenLifetimeSec,
       })

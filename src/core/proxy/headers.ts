@@ -281,6 +281,19 @@ export function forwardedFor(
 }
 
 /**
+ * `X-Forwarded-Host` behind `trusted` proxies: the client's value when it is one `host[:port]`
+ * (what the outermost proxy wrote), else the request's own `Host`; without trusted proxies, always
+ * the own one.
+ */
+export function forwardedHost(
+  clientValue: string | null,
+  own: string | null,
+  trusted: number,
+): string | null {
+  return trusted > 0 && clientValue !== null && isHostValue(clientValue) ? clientValue : own
+}
+
+/**
  * `X-Forwarded-Proto` behind `trusted` proxies: the entry the outermost of them wrote (the
  * `trusted`-th from the end; the first when there are fewer — proxies that replace the header
  * leave one), when it is `http` or `https`; else the scheme of our own connection. A list
@@ -451,10 +464,8 @@ export function upstreamHeaders(
   )
   // Only from a Host header (checked by checkHost), never from the request-target: a request
   // without one gets none (see routing/host.ts for what the runtimes let through).
-  const forwardedHost = behindProxy && pass.clientHost !== null && isHostValue(pass.clientHost)
-    ? pass.clientHost
-    : pass.host
-  if (forwardedHost !== null) headers.append('x-forwarded-host', forwardedHost)
+  const host = forwardedHost(pass.clientHost, pass.host, ctx.trustedProxies)
+  if (host !== null) headers.append('x-forwarded-host', host)
   headers.append('x-request-id', ctx.requestId)
   return headers
 }

@@ -12,8 +12,7 @@ import type { Decision } from '../decide.ts'
 import { ClientClosedError, GatewayError, UnavailableError, UpstreamError } from '../errors.ts'
 import type { Config, RouteConfig } from '../config/types.ts'
 import { type Client, forwarded, type ProxyDeps } from '../proxy/proxy.ts'
-import { forwardedProto } from '../proxy/headers.ts'
-import { isHostValue } from '../routing/host.ts'
+import { forwardedHost, forwardedProto } from '../proxy/headers.ts'
 import { upstreamUrl } from '../proxy/url.ts'
 import { tokenHashes } from '../revocation/entry.ts'
 import type { Target } from '../routing/path.ts'
@@ -223,9 +222,8 @@ function ownOrigin(
   const trusted = s.config.trustedProxies
   if (trusted === 0) return { host: h.get('host'), protocol }
   const proto = forwardedProto(h.get('x-forwarded-proto'), protocol, trusted)
-  const forwardedHost = h.get('x-forwarded-host')
   return {
-    host: forwardedHost !== null && isHostValue(forwardedHost) ? forwardedHost : h.get('host'),
+    host: forwardedHost(h.get('x-forwarded-host'), h.get('host'), trusted),
     protocol: proto === 'https' ? 'https' : 'http',
   }
 }

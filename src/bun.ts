@@ -88,8 +88,8 @@ const host: Host = {
     ),
   stdout: writeLine,
   stderr: (line) => void process.stderr.write(`${line}\n`),
-  serve: (handler, { host, port, tls, idleTimeoutSec, reusePort, webSocket }) =>
-    serve(handler, { hostname: host, port, tls, idleTimeoutSec, reusePort, webSocket }),
+  serve: (servable, { host, port, tls, idleTimeoutSec, reusePort, webSocket }) =>
+    serve(servable, { hostname: host, port, tls, idleTimeoutSec, reusePort, webSocket }),
   onSignal(listener) {
     process.on('SIGINT', () => listener('SIGINT'))
     process.on('SIGTERM', () => listener('SIGTERM'))

@@ -45,8 +45,8 @@ const host: Host = {
   },
   stdout: (line) => writeAll(encoder.encode(`${line}\n`)),
   stderr: (line) => void Deno.stderr.writeSync(encoder.encode(`${line}\n`)),
-  serve: (handler, { host, port, tls, reusePort }) =>
-    serve(handler, { hostname: host, port, tls, reusePort }),
+  serve: (servable, { host, port, tls, reusePort }) =>
+    serve(servable, { hostname: host, port, tls, reusePort }),
   onSignal(listener) {
     Deno.addSignalListener('SIGINT', () => listener('SIGINT'))
     Deno.addSignalListener('SIGTERM', () => listener('SIGTERM'))

@@ -40,7 +40,7 @@ export const CUTS: readonly Cut[] = [
       },
       {
         file: 'core/gateway.ts',
-        find: '    settle(x, response, metrics, accessLog, now)\n',
+        find: '    settle(x, response, metrics, accessLog, elapsed)\n',
         replace: '',
       },
       {

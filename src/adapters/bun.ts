@@ -16,8 +16,9 @@ import type { ClientEvents, ClientSocket, Message } from '../core/websocket/rela
 import type { WebSocketAnswer } from '../core/websocket/proxy.ts'
 import { GatewayError } from '../core/errors.ts'
 import { failureResponse } from '../core/respond.ts'
+import type { Logger } from '../core/log.ts'
 import {
-  handlerOf,
+  type Handler,
   type RuntimeDeps,
   type Servable,
   type ServeOptions,
@@ -146,6 +147,18 @@ function upgradeOn(
 
 const unmark = (response: Response) => (response === UPGRADED ? undefined : response)
 
+/** `handler`, whose answers that are no Response (or its upgrade marker) become the generic 500. */
+function answersResponses(handler: Handler, logger: Logger | undefined): Handler {
+  const checked = (answer: Response) =>
+    answer instanceof Response
+      ? answer
+      : failureResponse(new TypeError('The handler returned no Response.'), logger)
+  return (request, info) => {
+    const answer = handler(request, info)
+    return answer instanceof Promise ? answer.then(checked) : checked(answer)
+  }
+}
+
 /**
  * Listens with Bun.serve and serves `servable` (a gateway, or any handler) with the client's
  * address and protocol. Resolves once listening; rejects when it cannot (the port is taken, a
@@ -160,7 +173,11 @@ const unmark = (response: Response) => (response === UPGRADED ? undefined : resp
  * // later: gateway.drain(); await server.stop(); gateway.close()
  */
 export function serve(servable: Servable, options: ServeOptions = {}): Promise<Server> {
-  const handler = handlerOf(servable)
+  // A gateway always answers with a Response; any other handler's answer is checked: Bun would
+  // answer a missing one with an empty 204 (Deno's and Node's adapters answer 500).
+  const handler = typeof servable === 'function'
+    ? answersResponses(servable, options.logger)
+    : servable.fetch
   const protocol = options.tls === undefined ? 'http' : 'https'
   const bun = (globalThis as unknown as { Bun: BunServe }).Bun
   let server: BunServer

@@ -29,8 +29,9 @@ import { createServer as createHttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
 import * as zlib from 'node:zlib'
 import type { Logger } from '../core/log.ts'
-import { failureResponse } from '../core/respond.ts'
+import { errorResponse, failureResponse } from '../core/respond.ts'
 import { isHostValue } from '../core/routing/host.ts'
+import { methodNotAllowed } from '../core/routing/method.ts'
 import {
   type Handler,
   handlerOf,
@@ -192,7 +193,6 @@ async function exchange(
   // A write to a connection the client already closed must not crash the process.
   res.on('error', () => {})
   const method = req.method ?? 'GET'
-  if (FORBIDDEN.has(method)) return plain(res, 405, 'Method Not Allowed')
   const url = urlOf(req, state.protocol)
   if (url === undefined) return plain(res, 400, 'Bad Request')
 
@@ -203,6 +203,12 @@ async function exchange(
   const wireBody = req.headers['transfer-encoding'] !== undefined ||
     Number(req.headers['content-length'] ?? 0) > 0
   const use: BodyUse = { read: false, cancelled: false, detach: () => {} }
+  if (FORBIDDEN.has(method)) {
+    // A Request cannot carry these: the gateway's own 405 (problem+json, Allow), as under Bun and
+    // Deno, whose servers hand them to the gateway.
+    const refused = errorResponse(methodNotAllowed(), crypto.randomUUID())
+    return void (await writeResponse(state, req, res, refused, wireBody, use))
+  }
   let request: Request
   try {
     const headers = new Headers()

@@ -2,7 +2,7 @@
  * @module What the command line needs from its runtime. Each entrypoint (bun.ts, deno.ts)
  * implements this once; the commands themselves are runtime-neutral.
  */
-import type { Handler, RuntimeDeps, Server } from '../adapters/types.ts'
+import type { Handler, RuntimeDeps, Servable, Server } from '../adapters/types.ts'
 
 export type { Handler, Server }
 
@@ -52,7 +52,7 @@ export interface Host {
   stdout(line: string): void
   stderr(line: string): void
   /** Listens; with `tls` (PEM text), serves HTTPS. Rejects when it cannot listen. */
-  serve(handler: Handler, options: ServeOptions): Promise<Server>
+  serve(servable: Servable, options: ServeOptions): Promise<Server>
   /** Calls `listener` on every SIGINT or SIGTERM. */
   onSignal(listener: (signal: string) => void): void
   /** Ends the process at once (a second shutdown signal). */

@@ -60,7 +60,7 @@ export async function listen(
   })
   const port = options.port ?? config.port
   try {
-    const server = await host.serve(gateway.fetch, {
+    const server = await host.serve(gateway, {
       host: config.host,
       port,
       tls: config.tls,

@@ -36,7 +36,7 @@ export interface Exchange {
   bytesOut: number | undefined
 }
 
-/** A new record for `request`, arrived at `started`. */
+/** A new record for `request`, arrived at `started` (a monotonic clock's milliseconds). */
 export function openExchange(
   request: Request,
   requestId: string,
@@ -100,7 +100,7 @@ export function account(
     upstream_ms: p?.upstreamSeconds === undefined
       ? undefined
       : Math.round(p.upstreamSeconds * 1000),
-    duration_ms: now - x.started,
+    duration_ms: Math.round(now - x.started),
     messages_in: ws?.messagesIn,
     messages_out: ws?.messagesOut,
     bytes_in: ws !== undefined ? ws.bytesIn : p?.bytesIn,

@@ -28,12 +28,7 @@ import { addressKey, type Limiter, type RateLimit, subjectKey } from './rate-lim
 import { errorResponse, failureResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
 import { checkMethod } from './routing/method.ts'
-import {
-  checkNoDotSegments,
-  normalizeOriginTarget,
-  normalizeTarget,
-  rawPath,
-} from './routing/path.ts'
+import { checkHandlerUrl, normalizeOriginTarget, normalizeTarget, rawPath } from './routing/path.ts'
 import { checkOf } from './forward/check.ts'
 import { claimHeaders } from './proxy/claim-headers.ts'
 import type { Counted } from './limits/policy.ts'
@@ -164,6 +159,12 @@ export interface Gateway {
 }
 
 const NO_INFO: ConnectionInfo = Object.freeze({})
+/**
+ * The clock of durations (the request histogram, the log's `duration_ms`): monotonic and below a
+ * millisecond, as the upstream's and verification's are — `Date.now()` put a third of 0.6 ms
+ * requests in the 100 µs bucket, and steps back when the wall clock is set back.
+ */
+const elapsed = () => performance.now()
 const ADMIN_LISTENER = Object.freeze({ listener: 'admin' })
 
 /**
@@ -204,7 +205,7 @@ export function createGateway(
     metrics,
   }
   if (deps.limitStore?.name !== undefined) metrics.stores.push(deps.limitStore as StoreHealth)
-  const revocations = revocationsFor(config, deps.revocations, logger)
+  const revocations = revocationsFor(config, deps.revocations)
   const connections = new Connections(metrics, revocations)
   const webSocketDeps: WebSocketDeps = {
     proxy: proxyDeps,
@@ -259,8 +260,8 @@ export function createGateway(
     const target = check === undefined
       ? normalizeTarget(request.url)
       : normalizeOriginTarget(check.uri)
-    // A guarded handler routes on request.url itself: a path it would read unresolved is refused.
-    if (local !== undefined && check === undefined) checkNoDotSegments(request.url)
+    // A guarded handler routes on request.url itself: one it would read otherwise is refused.
+    if (local !== undefined && check === undefined) checkHandlerUrl(request.url)
     x.path = target.path
     if (check === undefined && isHealthProbe(method, target.path)) {
       return healthResponse(target.path, x.requestId, ready(), draining)
@@ -369,7 +370,7 @@ export function createGateway(
   async function handle(request: Request, info: ConnectionInfo = NO_INFO): Promise<Response> {
     // The state at arrival serves the whole request, even if a reload swaps it meanwhile.
     const s = state
-    const x = openExchange(request, requestIdOf(request), clientOf(s, request, info), now())
+    const x = openExchange(request, requestIdOf(request), clientOf(s, request, info), elapsed())
     const cors = s.config.cors
     // Read first: proxying may edit the request's headers (HeaderBuild `edit`).
     const origin = cors === undefined ? null : request.headers.get('origin')
@@ -396,7 +397,7 @@ export function createGateway(
       }
     }
     metrics.inFlight.value--
-    settle(x, response, metrics, accessLog, now)
+    settle(x, response, metrics, accessLog, elapsed)
     return response
   }
 

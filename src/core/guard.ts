@@ -22,7 +22,7 @@ import { acceptableRequestId } from './proxy/headers.ts'
 import { errorResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
 import { checkMethod } from './routing/method.ts'
-import { checkNoDotSegments, normalizeTarget } from './routing/path.ts'
+import { checkHandlerUrl, normalizeTarget } from './routing/path.ts'
 import { checkLocalWebSocket } from './websocket/proxy.ts'
 import { buildState, retireState } from './state.ts'
 
@@ -74,7 +74,7 @@ export function createVerifier(
   config: Config,
   deps: Pick<GatewayDeps, 'fetch' | 'now' | 'logger' | 'revocations'> = {},
 ): RequestVerifier {
-  const revocations = revocationsFor(config, deps.revocations, deps.logger ?? silentLogger)
+  const revocations = revocationsFor(config, deps.revocations)
   const state = buildState(config, {
     fetch: deps.fetch ?? globalThis.fetch,
     now: deps.now ?? Date.now,
@@ -86,8 +86,8 @@ export function createVerifier(
         checkMethod(request.method)
         checkHost(request.headers.get('host'))
         const target = normalizeTarget(request.url)
-        // The caller routes on request.url itself: a path it would read unresolved is refused.
-        checkNoDotSegments(request.url)
+        // The caller routes on request.url itself: one it would read otherwise is refused.
+        checkHandlerUrl(request.url)
         const match = route(state, request.method, target.path)
         const decision = await authenticate(state, match, request, target, info.clientAddress)
         if (revocations !== undefined && decision.claims !== undefined) {

@@ -38,17 +38,23 @@ export interface LoggerOptions {
 
 /**
  * Characters JSON.stringify leaves raw that a terminal, a log viewer or a log shipper may act on:
- * DEL and C1 controls, line and paragraph separators, and the invisible ones that reorder or hide
- * text (bidirectional controls, zero-width characters, the byte-order mark): a `sub` of
+ * DEL and C1 controls, line and paragraph separators, and every format character (Unicode's Cf:
+ * the invisible ones that reorder or hide text — bidirectional controls and marks, zero-width
+ * characters, the soft hyphen, the byte-order mark, tag characters): a `sub` of
  * `bidi\u202egnp.exe` would show as another name.
  */
-const RAW_CONTROLS = /[\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g
+const RAW_CONTROLS = /[\x7f-\x9f\u2028\u2029\p{Cf}]/gu
 /** The same and C0 controls but tab: what text for a terminal must not carry raw. */
 const TERMINAL_CONTROLS =
   // deno-lint-ignore no-control-regex -- the control characters are what it finds
-  /[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g
+  /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\p{Cf}]/gu
 
-const escapeChar = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
+/** `\uXXXX` for each UTF-16 unit of `c` (a tag character is a pair: JSON's escape for it). */
+const escapeChar = (c: string) => {
+  let out = ''
+  for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`
+  return out
+}
 
 /** JSON text with every control character escaped (JSON.stringify escapes only C0). */
 function escapedJson(value: unknown): string {

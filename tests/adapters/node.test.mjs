@@ -371,6 +371,20 @@ test('the Host header, not an absolute-form target, names the authority', async 
   assert.equal(star.status, 400)
 })
 
+test('TRACE: the gateway’s own 405 (problem+json, Allow), as under Bun and Deno; nothing upstream', async () => {
+  const before = upstream.seen.length
+  // (TRACK never reaches the adapter: Node's parser answers it 400.)
+  for (const method of ['TRACE']) {
+    const r = await request(server.port, { method, path: '/x', headers: auth })
+    assert.equal(r.status, 405, method)
+    assert.equal(r.headers['content-type'], 'application/problem+json', method)
+    assert.equal(r.headers.allow, 'GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS', method)
+    assert.equal(JSON.parse(r.body).code, 'method_not_allowed', method)
+    assert.match(r.headers['x-request-id'] ?? '', /^[0-9a-f-]{36}$/, method)
+  }
+  assert.equal(upstream.seen.length, before)
+})
+
 // --- the adapter with plain handlers -----------------------------------------------------------
 
 /** Serves `handler` for one test and stops it after. */

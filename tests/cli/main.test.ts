@@ -1,6 +1,7 @@
 import { expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import type { Host } from '../../src/cli/host.ts'
+import { handlerOf } from '../../src/adapters/types.ts'
 import { main } from '../../src/cli/main.ts'
 import { startDemo } from '../../src/cli/demo.ts'
 import { VERSION } from '../../src/version.ts'
@@ -34,7 +35,8 @@ function testHost(env: Record<string, string>, files: Record<string, string> = {
     },
     stdout: (l) => void out.push(l),
     stderr: (l) => void err.push(l),
-    async serve(handler) {
+    async serve(servable) {
+      const handler = handlerOf(servable)
       const s = await serve((r) => handler(r, { clientAddress: '127.0.0.1' }))
       return { port: s.port, stop: () => s.close() }
     },

@@ -6,6 +6,7 @@
  */
 import { expect, test } from 'bun:test'
 import type { Handler, Host } from '../../src/cli/host.ts'
+import { handlerOf } from '../../src/adapters/types.ts'
 import { Channel, type Message, readLines } from '../../src/cli/workers/channel.ts'
 import { availableCores, cgroupQuota, workerCount } from '../../src/cli/workers/count.ts'
 import { countsOf, mergeMetrics } from '../../src/cli/workers/metrics.ts'
@@ -691,7 +692,7 @@ test('worker: a reload that comes while it starts is answered once applied, and 
       stdin: () => new ReadableStream<Uint8Array>({ start: (c) => void (input = c) }),
       stderr: (line) => void (primary.receive(line) || base.err.push(line)),
       async serve(h) {
-        handler = h
+        handler = handlerOf(h)
         await listening // the listener takes its time
         return { port: 8080, stop: () => Promise.resolve() }
       },
@@ -739,7 +740,7 @@ test('primary: /metrics never goes back — a worker that misses a scrape counts
   })
   let admin!: Handler
   h.host.serve = (handler) => {
-    admin = handler
+    admin = handlerOf(handler)
     return Promise.resolve({ port: 9090, stop: () => Promise.resolve() })
   }
   const env = { JWTGATE_CONFIG: CONFIG_PATH, JWTGATE_ADMIN_PORT: '9090' }

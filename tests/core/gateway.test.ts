@@ -428,14 +428,24 @@ test('admin(): a relative request.url (Bun: HTTP/1.0 without Host) is answered; 
     assert.equal((await g.gateway.admin(relative('/readyz'))).status, 200)
     assert.equal((await g.gateway.admin(relative('/revocations', 'POST'))).status, 401)
     assert.equal((await g.gateway.admin(relative('/revocations', 'GET'))).status, 405)
-    // An upload the client resets half-way: reading the body throws.
+    // An upload the client resets half-way: the client's doing, a 400.
     const broken = new Request('http://admin/revocations', {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN}` },
       body: new ReadableStream({ pull: (c) => c.error(new TypeError('connection reset')) }),
       duplex: 'half',
     } as RequestInit)
-    const failed = await g.gateway.admin(broken)
+    assert.equal((await g.gateway.admin(broken)).status, 400)
+    // A request that fails in the handler's hands (its headers throw): the logged 500.
+    const failing = {
+      url: '/revocations',
+      method: 'POST',
+      body: null,
+      get headers(): Headers {
+        throw new TypeError('connection reset')
+      },
+    } as unknown as Request
+    const failed = await g.gateway.admin(failing)
     assert.equal(failed.status, 500)
     assert.equal(failed.headers.get('content-type'), 'application/problem+json')
     const text = await failed.text()
@@ -572,6 +582,41 @@ test('a Content-Length that is not one number (a field sent twice, as runtimes h
       body: 'hello',
     })
     assert.equal(ok.status, 200)
+  } finally {
+    await g.close()
+  }
+})
+
+test('request durations come from a monotonic clock, below a millisecond: a 0.3 ms request is never in the 100 µs bucket', async () => {
+  // Date.now() counted whole milliseconds: most such requests showed 0 s, shorter than their own
+  // upstream call.
+  const g = await setup({}, () => {
+    const until = performance.now() + 0.3
+    while (performance.now() < until) {
+      // the upstream's work
+    }
+    return new Response('ok')
+  })
+  try {
+    const headers = await bearer()
+    for (let i = 0; i < 20; i++) {
+      const res = await g.call('/x', { headers })
+      assert.equal(res.status, 200)
+      await res.arrayBuffer()
+    }
+    const text = g.gateway.metrics.render()
+    const sample = (name: string) =>
+      Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN)
+    const bucket = (le: string) =>
+      Number(
+        new RegExp(`^jwtgate_request_duration_seconds_bucket\\{[^}]*le="${le}"\\} (\\S+)$`, 'm')
+          .exec(text)?.[1] ?? Number.NaN,
+      )
+    assert.equal(bucket('0.0001'), 0, text)
+    assert.equal(bucket('\\+Inf'), 20)
+    assert.ok(sample('jwtgate_request_duration_seconds_sum\\{[^}]*\\}') >= 20 * 0.0003, text)
+    const logged = g.lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'request')
+    assert.ok(logged.every((l) => Number.isInteger(l.duration_ms)))
   } finally {
     await g.close()
   }

@@ -138,21 +138,24 @@ test('createVerifier() with a revocation list: a revoked token is the 401 token_
   }
 })
 
-test('createVerifier() given no list for a configuration that names revocations: strict refuses', async () => {
-  const text = JSON.parse(FILE)
-  text.revocations = { file: '/var/lib/jwtgate/revoked.jsonl', strict: true }
-  const config = await loadConfig({ JWTGATE_CONFIG: 'app.json' }, {
-    readFile: () => JSON.stringify(text),
-    local: true,
-  })
-  const verifier = createVerifier(config)
-  try {
+test('createVerifier() and protect() given no list for a configuration that names revocations: refused at creation, strict or not', async () => {
+  for (const strict of [true, false]) {
+    const text = JSON.parse(FILE)
+    text.revocations = { file: '/var/lib/jwtgate/revoked.jsonl', strict }
+    const config = await loadConfig({ JWTGATE_CONFIG: 'app.json' }, {
+      readFile: () => JSON.stringify(text),
+      local: true,
+    })
+    assert.throws(
+      () => createVerifier(config),
+      /revocations file for revocations, but no RevocationList/,
+    )
+    assert.throws(() => protect(config, () => new Response('reached')), TypeError)
+    // An empty list checks none, on purpose.
+    const verifier = createVerifier(config, { revocations: new RevocationList() })
     const reader = await token({ iss: 'https://idp.test', sub: 'alice', scope: 'orders:read' })
-    const refused = await verifier.verify(request('/orders/9', reader))
-    assert.ok(refused instanceof Response)
-    assert.equal(refused.status, 503)
-    assert.equal((await refused.json()).code, 'revocations_unavailable')
-  } finally {
+    const verified = await verifier.verify(request('/orders/9', reader))
+    assert.ok(!(verified instanceof Response), String(strict))
     verifier.close()
   }
 })
@@ -410,4 +413,42 @@ test('createVerifier() with a revocation list: a token older than the longest to
   } finally {
     verifier.close()
   }
+})
+
+test('loadConfig({ local: true }) refuses claim headers and headers to strip (env and file): a guarded handler gets the client’s request, and would read the client’s X-User-Id', async () => {
+  const cases: [Record<string, string>, string | undefined, string[]][] = [
+    [{ JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id' }, undefined, ['JWTGATE_FORWARD_CLAIMS']],
+    [{ JWTGATE_STRIP_HEADERS: 'X-Internal-*' }, undefined, ['JWTGATE_STRIP_HEADERS']],
+    [{ JWTGATE_STRIP_HEADERS: 'X-Role' }, undefined, ['JWTGATE_STRIP_HEADERS']],
+    [
+      { JWTGATE_CONFIG: 'app.json' },
+      JSON.stringify({
+        providers: { main: { issuer: 'https://idp.test', secret: HS.config } },
+        stripHeaders: ['X-Role'],
+        routes: [
+          { name: 'a', path: '/a/*' },
+          { name: 'b', path: '/*', claimHeaders: { sub: 'X-User-Id' } },
+        ],
+      }),
+      ['routes[1].claimHeaders', 'stripHeaders'],
+    ],
+  ]
+  for (const [env, file, paths] of cases) {
+    const vars = file === undefined ? { JWTGATE_SECRET: HS.config, ...env } : env
+    await assert.rejects(
+      loadConfig(vars, { local: true, readFile: () => file ?? '' }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        JSON.stringify(e.issues.map((i) => i.path)) === JSON.stringify(paths) &&
+        e.issues.every((i) => /not applied to a handler guarded in this process/.test(i.message)),
+      JSON.stringify(env),
+    )
+    // The proxy, and forward authentication's answers, carry them.
+    if (file === undefined) await loadConfig({ JWTGATE_UPSTREAM: 'http://127.0.0.1:9', ...vars })
+  }
+  await loadConfig({
+    JWTGATE_SECRET: HS.config,
+    JWTGATE_MODE: 'auth',
+    JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id',
+  })
 })

@@ -32,12 +32,30 @@ test('formatLine(): a value with control characters never reaches the line raw, 
 
 test('formatLine(): the invisible characters that reorder or hide text are escaped too, in either format', () => {
   // `bidi\u202egnp.exe` shows as "bidiexe.png"; zero-width ones make two names look alike.
-  for (const c of ['\u202e', '\u202a', '\u2066', '\u2069', '\u200b', '\u200f', '\ufeff']) {
+  // Every format character (Cf): the Arabic letter mark, the word joiner, the soft hyphen, tag
+  // characters (a surrogate pair, escaped as JSON escapes one) too.
+  for (
+    const c of [
+      '\u202e',
+      '\u202a',
+      '\u2066',
+      '\u2069',
+      '\u200b',
+      '\u200f',
+      '\ufeff',
+      '\u061c',
+      '\u2060',
+      '\u00ad',
+      '\u{e0041}',
+    ]
+  ) {
     const sub = `bidi${c}gnp.exe`
+    const escaped = [...Array(c.length).keys()]
+      .map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('')
     for (const format of ['pretty', 'json'] as const) {
       const line = formatLine(format, 0, 'info', 'request', { sub })
       assert.ok(!line.includes(c), `${format}: ${JSON.stringify(line)}`)
-      assert.ok(line.includes(`bidi\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}gnp`), line)
+      assert.ok(line.includes(`bidi${escaped}gnp`), line)
     }
     assert.equal(JSON.parse(formatLine('json', 0, 'info', 'request', { sub })).sub, sub)
   }

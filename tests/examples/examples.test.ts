@@ -37,8 +37,10 @@ for (const { target, proxies } of EXAMPLES) {
         PORT: '0',
         JWTGATE_SECRET: key.config,
         JWTGATE_REQUIRED_SCOPES: 'orders:read',
-        JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id',
-        ...(proxies ? { JWTGATE_UPSTREAM: upstream.url } : {}),
+        // Claim headers act on an upstream's request: a guarded handler's configuration refuses them.
+        ...(proxies
+          ? { JWTGATE_UPSTREAM: upstream.url, JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id' }
+          : {}),
       })
       url = await app.waitFor((out) => /listening on (http:\/\/\S+)/.exec(out)?.[1], 15_000)
     })

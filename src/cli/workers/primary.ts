@@ -8,6 +8,7 @@
  * what must be exact across workers (shared.ts).
  */
 import { healthResponse } from '../../core/admin.ts'
+import { failureResponse } from '../../core/respond.ts'
 import { rawPath } from '../../core/routing/path.ts'
 import { revocationsResponse } from '../../core/revocation/admin.ts'
 import { revocationsConfigured } from '../../core/revocation/check.ts'
@@ -35,6 +36,7 @@ const RESTART_FIRST_MS = 100
 const RESTART_LONGEST_MS = 10_000
 /** A worker that ran this long before it ended starts the back-off afresh. */
 const RESTART_RESET_MS = 30_000
+const ADMIN_LISTENER = Object.freeze({ listener: 'admin' })
 /** How long a revocation from the admin listener waits for the worker storing it. */
 const REVOKE_TIMEOUT_MS = 5000
 /** How long `/metrics` and `/readyz` wait for a worker's answer. */
@@ -335,7 +337,12 @@ export async function runPrimary(
   draining = false
   let adminServer: Server | undefined
   if (config.admin !== undefined) {
-    adminServer = await listenAdmin(host, config, admin)
+    // A failure is logged and answered problem+json, as a single process's admin listener does.
+    adminServer = await listenAdmin(
+      host,
+      config,
+      (request) => admin(request).catch((e) => failureResponse(e, logger, ADMIN_LISTENER)),
+    )
     if (adminServer === undefined) {
       draining = true
       await stopAll(config.shutdownTimeoutMs + EXIT_GRACE_MS)

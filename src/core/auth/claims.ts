@@ -15,6 +15,18 @@ export interface ClaimPath {
   readonly parts: readonly string[]
 }
 
+/**
+ * `claims`, frozen all the way down: the verified claims are shared — the token cache hands the
+ * same object to every request with that token, and `protect`/`createVerifier` hand it to the
+ * application — so a handler adding a role to one request's copy must not grant it to the next.
+ */
+export function freezeClaims<T extends object>(claims: T): T {
+  for (const value of Object.values(claims)) {
+    if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) freezeClaims(value)
+  }
+  return Object.freeze(claims)
+}
+
 export function claimPath(raw: string): ClaimPath {
   return Object.freeze({ raw, parts: Object.freeze(raw.split('.')) })
 }
@@ -70,32 +82,85 @@ const utf8 = new TextEncoder()
  */
 function headerBytes(text: string): string {
   for (let i = 0; i < text.length; i++) {
-    if (text.charCodeAt(i) > 126) return String.fromCharCode(...utf8.encode(text))
+    if (text.charCodeAt(i) > 126) {
+      // An unpaired surrogate would go as U+FFFD's bytes: "bob\ud800" and "bob\ufffd" alike.
+      if (hasLoneSurrogate(text, i)) throw invalid('contains an unpaired surrogate')
+      return String.fromCharCode(...utf8.encode(text))
+    }
   }
   return text
+}
+
+/** True when `text` from `from` on has a surrogate that is not half of a pair. */
+function hasLoneSurrogate(text: string, from: number): boolean {
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0xd800 || c > 0xdfff) continue
+    const next = text.charCodeAt(i + 1)
+    if (c > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return true
+    i++
+  }
+  return false
+}
+
+/** A claim forwarded as a header that no header value can carry exactly. */
+function invalid(why: string): TokenError {
+  return new TokenError('claim_invalid', `A claim forwarded as a header ${why}.`)
+}
+
+/** 32: space, 9: tab — trimmed from header values by every HTTP stack. */
+const isBlank = (c: number) => c === 32 || c === 9
+
+/** A scalar's text, refused where the header would carry another value than the token holds. */
+function scalarText(value: string | number | boolean, inList: boolean): string {
+  if (typeof value === 'boolean') return value ? 'true' : 'false'
+  if (typeof value === 'number') {
+    // The token's digits were rounded when parsed: 9007199254740993 would go as …992.
+    if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
+      throw invalid('is an integer beyond 2^53, which a JSON number does not hold exactly')
+    }
+    return String(value)
+  }
+  if (
+    value.length > 0 &&
+    (isBlank(value.charCodeAt(0)) || isBlank(value.charCodeAt(value.length - 1)))
+  ) {
+    // Trimmed on the way (Headers, every server): " admin " would arrive as another user's "admin".
+    throw invalid('starts or ends with whitespace, which a header value loses')
+  }
+  if (inList && value.includes(',')) {
+    // ["users,admins"] would arrive as the two-item ["users", "admins"].
+    throw invalid('is a list with an item holding a comma, which would read as two items')
+  }
+  return value
 }
 
 /**
  * Encodes a claim value for a header: strings as they are, numbers as decimal strings, booleans
  * `true`/`false`, arrays of scalars joined with `,`, objects and nested arrays as JSON. Returns
- * undefined for an absent (or null) claim. A value with control characters is `claim_invalid`;
- * one beyond ASCII goes as UTF-8 bytes.
+ * undefined for an absent (or null) claim or an empty array. A value the header would carry
+ * otherwise than the token holds it is `claim_invalid`: control characters, an unpaired
+ * surrogate, surrounding whitespace (trimmed on the way), an integer beyond 2^53, a list item
+ * with a comma or null. One beyond ASCII goes as UTF-8 bytes.
  */
 export function encodeClaim(value: unknown): string | undefined {
   let text: string
   if (value === undefined || value === null) return undefined
-  if (typeof value === 'string') text = value
-  else if (typeof value === 'number' || typeof value === 'boolean') text = String(value)
-  else if (
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+    text = scalarText(value, false)
+  } else if (
     Array.isArray(value) && value.every((item) => item === null || typeof item !== 'object')
   ) {
-    text = value.map((item) => String(item)).join(',')
+    if (value.length === 0) return undefined
+    const items: string[] = []
+    for (const item of value) {
+      if (typeof item !== 'string' && typeof item !== 'number' && typeof item !== 'boolean') {
+        throw invalid('is a list with an item that is not a string, number or boolean')
+      }
+      items.push(scalarText(item, true))
+    }
+    text = items.join(',')
   } else text = JSON.stringify(value)
-  if (hasControlChar(text)) {
-    throw new TokenError(
-      'claim_invalid',
-      'A claim forwarded as a header contains control characters.',
-    )
-  }
+  if (hasControlChar(text)) throw invalid('contains control characters')
   return headerBytes(text)
 }

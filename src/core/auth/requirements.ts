@@ -174,8 +174,15 @@ function render(expected: Scalar | Template, ctx: TemplateContext): Scalar {
   return typeof expected === 'object' ? renderTemplate(expected, ctx) : expected
 }
 
-/** Scalars compare by value; a number or boolean claim also equals its decimal or text form. */
+/**
+ * Scalars compare by value; a number or boolean claim also equals its decimal or text form. An
+ * integer beyond 2^53 equals nothing: the token's digits were rounded when parsed
+ * (9007199254740993 reads as …992, its neighbour's).
+ */
 function sameScalar(actual: unknown, expected: Scalar): boolean {
+  if (typeof actual === 'number' && Number.isInteger(actual) && !Number.isSafeInteger(actual)) {
+    return false
+  }
   if (actual === expected) return true
   if (typeof expected === 'string' && (typeof actual === 'number' || typeof actual === 'boolean')) {
     return String(actual) === expected
@@ -206,8 +213,21 @@ export function evaluate(
       return condition.conditions.every((c) => evaluate(c, claims, ctx, trace))
     case 'any':
       return condition.conditions.some((c) => evaluate(c, claims, ctx, trace))
-    case 'not':
-      return !evaluate(condition.condition, claims, ctx, trace)
+    case 'not': {
+      if (evaluate(condition.condition, claims, ctx, trace)) return false
+      // A claim of another type than compared fails its condition, and so fails `not` too: a
+      // `role: ["guest"]` is no pass for `not: { claim: role, equals: guest }`. (A claim the
+      // token lacks stays a pass: `not: { claim: banned, equals: true }`.)
+      const comparable = isComparable(condition.condition, claims)
+      if (!comparable) {
+        trace?.push({
+          step: `${condition.place}: a claim of another type than compared`,
+          ok: false,
+          detail: 'not does not turn that into a pass',
+        })
+      }
+      return comparable
+    }
   }
   const actual = readClaim(claims, condition.claim)
   let ok: boolean
@@ -245,6 +265,33 @@ export function evaluate(
     detail: `saw ${show(actual)}`,
   })
   return ok
+}
+
+/**
+ * True when every claim `condition` compares is absent or of a type its operator compares: a
+ * scalar for `equals`/`oneOf` (not an integer beyond 2^53), an array or string for `contains`, a
+ * string for `matches`.
+ */
+function isComparable(condition: Condition, claims: Claims): boolean {
+  switch (condition.op) {
+    case 'all':
+    case 'any':
+      return condition.conditions.every((c) => isComparable(c, claims))
+    case 'not':
+      return isComparable(condition.condition, claims)
+  }
+  const actual = readClaim(claims, condition.claim)
+  if (actual === undefined) return true
+  switch (condition.op) {
+    case 'equals':
+    case 'oneOf':
+      return typeof actual === 'string' || typeof actual === 'boolean' ||
+        (typeof actual === 'number' && !(Number.isInteger(actual) && !Number.isSafeInteger(actual)))
+    case 'contains':
+      return Array.isArray(actual) || typeof actual === 'string'
+    case 'matches':
+      return typeof actual === 'string'
+  }
 }
 
 /** The token's scopes: the `scope` string, else an `scp` array or string. */

@@ -5,7 +5,7 @@
  */
 import { errors, jwtVerify, type JWTVerifyOptions } from 'jose'
 import { TokenError, UnavailableError } from '../errors.ts'
-import type { Claims } from './claims.ts'
+import { type Claims, freezeClaims } from './claims.ts'
 import { hasDuplicateMembers } from './json.ts'
 import type { VerifyKey } from './keys.ts'
 import type { KeySource } from './source.ts'
@@ -241,7 +241,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
         if (typeof payload.iat === 'number' && payload.iat > now() / 1000 + options.clockSkewSec) {
           throw new TokenError('token_not_yet_valid', 'The token is not yet valid.')
         }
-        return payload
+        return freezeClaims(payload)
       } catch (e) {
         if (e instanceof errors.JWSSignatureVerificationFailed) {
           lastError = e

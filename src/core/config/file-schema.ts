@@ -187,6 +187,17 @@ const validRegex = (s: string) => {
   }
 }
 
+/**
+ * A list that must name something: an empty one would be read as no check (`scopes.any: []`,
+ * `roles.any: []`, `all: []`) — a template rendering an empty list would open the route.
+ */
+function nonEmpty<T>(item: v.GenericSchema<T>, what: string) {
+  return v.pipe(
+    v.array(item),
+    v.minLength(1, `names no ${what}: give at least one, or leave the key out (no check)`),
+  )
+}
+
 const Condition: v.GenericSchema<ConditionInput> = v.lazy(() =>
   v.union(
     [
@@ -197,8 +208,8 @@ const Condition: v.GenericSchema<ConditionInput> = v.lazy(() =>
         claim: v.string(),
         matches: v.pipe(v.string(), v.check(validRegex, 'is not a valid regular expression')),
       }),
-      v.strictObject({ all: v.array(Condition) }),
-      v.strictObject({ any: v.array(Condition) }),
+      v.strictObject({ all: nonEmpty(Condition, 'condition') }),
+      v.strictObject({ any: nonEmpty(Condition, 'condition') }),
       v.strictObject({ not: Condition }),
     ],
     (issue) => conditionProblem(issue.input),
@@ -207,11 +218,14 @@ const Condition: v.GenericSchema<ConditionInput> = v.lazy(() =>
 
 const Requirements: v.GenericSchema<RequirementsInput> = v.strictObject({
   scopes: v.optional(
-    v.strictObject({ all: v.optional(v.array(v.string())), any: v.optional(v.array(v.string())) }),
+    v.strictObject({
+      all: v.optional(nonEmpty(v.string(), 'scope')),
+      any: v.optional(nonEmpty(v.string(), 'scope')),
+    }),
   ),
   roles: v.optional(
     v.strictObject({
-      any: v.array(v.string()),
+      any: nonEmpty(v.string(), 'role'),
       claim: v.optional(v.string(), DEFAULTS.route.rolesClaim),
     }),
   ),

@@ -15,6 +15,7 @@ import type { FileConfig } from './file-schema.ts'
 import { compileEnvironment } from './from-env.ts'
 import { compileFile } from './from-file.ts'
 import { mergeSettings } from './merge.ts'
+import { refuseUpstreamOnly } from './local.ts'
 import { compileRateLimits } from './rate-limits.ts'
 import { redisSettings } from './redis.ts'
 import { adminToken, revocationSettings } from './revocations.ts'
@@ -85,6 +86,9 @@ export async function loadConfig(
     ? await compileEnvironment(values, named, issues, local === true)
     : await compileFile(file, env, options.readFile, issues)
   const settings = mergeSettings(values, input, file, options.readFile, issues)
+  if (options.local === true) {
+    refuseUpstreamOnly(parts.routes, settings.stripHeaders, file !== undefined, issues)
+  }
   const rateLimits = compileRateLimits(file, parts.routes, parts.providers, issues)
   const redis = redisSettings(values, input, file, env, options.readFile, issues)
   const revocations = revocationSettings(values, input, file, redis !== undefined, issues)

@@ -66,15 +66,18 @@ const list = v.pipe(v.string(), v.transform((s: string) => parseList(s)))
  * A list whose items are checked against a token (issuers, audiences): empty means no check, so
  * a value that names nothing (`,`) is refused rather than read as empty; a blank one is unset.
  */
+const NAMES_NOTHING =
+  'names nothing (only commas or spaces): give a value, or leave the variable out (no check)'
 const claimList = v.pipe(
   v.string(),
-  v.check(
-    (s: string) => s.trim() === '' || parseList(s).length > 0,
-    'names nothing (only commas or spaces): give a value, or leave the variable out (no check)',
-  ),
+  v.check((s: string) => s.trim() === '' || parseList(s).length > 0, NAMES_NOTHING),
   v.transform((s: string) => parseList(s)),
 )
-const spacedList = v.pipe(v.string(), v.transform((s: string) => parseList(s, true)))
+const spacedList = v.pipe(
+  v.string(),
+  v.check((s: string) => s.trim() === '' || parseList(s, true).length > 0, NAMES_NOTHING),
+  v.transform((s: string) => parseList(s, true)),
+)
 
 /** The schema over the environment; keys are variable names, so issue paths name them. */
 const EnvSchema = v.object({

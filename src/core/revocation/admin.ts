@@ -54,14 +54,15 @@ async function sameSecret(given: string, expected: string): Promise<boolean> {
   return diff === 0
 }
 
-/** The body as text, or undefined when it is larger than MAX_BODY. */
-async function readBody(request: Request): Promise<string | undefined> {
+/** The body as text; undefined when it is larger than MAX_BODY, null when it breaks off. */
+async function readBody(request: Request): Promise<string | undefined | null> {
   if (request.body === null) return ''
   try {
     return await readCapped(request.body, MAX_BODY)
   } catch (e) {
     if (e instanceof FetchDocumentError) return undefined
-    throw e
+    // The client went away mid-body, or sent a broken one: its doing, no internal error.
+    return null
   }
 }
 
@@ -97,6 +98,7 @@ export async function revocationsResponse(
   }
   const text = await readBody(request)
   if (text === undefined) return problem(413, 'payload_too_large', `At most ${MAX_BODY} bytes.`)
+  if (text === null) return problem(400, 'bad_revocation', 'The body could not be read to its end.')
   let value: unknown
   try {
     value = JSON.parse(text)

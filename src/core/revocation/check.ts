@@ -15,10 +15,9 @@
  */
 import type { Config, RevocationsConfig } from '../config/types.ts'
 import type { Decision } from '../decide.ts'
-import type { Logger } from '../log.ts'
 import { TokenError, UnavailableError } from '../errors.ts'
 import { tokenHashes } from './entry.ts'
-import { RevocationList } from './list.ts'
+import type { RevocationList } from './list.ts'
 
 const REVOKED = 'The token has been revoked.'
 
@@ -86,25 +85,19 @@ export function revocationsConfigured(config: Config): boolean {
 }
 
 /**
- * The list a gateway or verifier checks: the one it was given; or, when the configuration names a
- * revocation store (Redis, a file) and none was given — an embedder's createGateway, protect or
- * createVerifier — none, said once in the log, and with strict revocations an unconfirmed empty
- * list, so that tokens are refused (503) rather than passed unchecked.
+ * The list a gateway or verifier checks: the one it was given. A configuration that names a
+ * revocation store (Redis, a file) with no list given — an embedder's createGateway, protect or
+ * createVerifier; the core reads no store itself — is refused with a TypeError at construction:
+ * checking nothing would pass every revoked token, and refusing every token (503) would say why
+ * only in a log. To use Redis for rate limits alone, give an empty list.
  */
 export function revocationsFor(
   config: Config,
   given: RevocationList | undefined,
-  logger: Logger,
 ): RevocationList | undefined {
-  if (given !== undefined) return given
-  if (!revocationsConfigured(config)) return undefined
-  logger.log('warn', 'revocations_not_checked', {
-    reason:
-      'the configuration names a revocation store but no revocation list was given (GatewayDeps.revocations)',
-    strict: config.revocations.strict,
-  })
-  if (!config.revocations.strict) return undefined
-  const closed = new RevocationList()
-  closed.confirmed = false
-  return closed
+  if (given !== undefined || !revocationsConfigured(config)) return given
+  const store = config.redis !== undefined ? 'Redis' : 'a revocations file'
+  throw new TypeError(
+    `jwtgate: the configuration names ${store} for revocations, but no RevocationList was given (deps.revocations): give one kept in step with it (add, addAll, replace), or an empty one to check none`,
+  )
 }

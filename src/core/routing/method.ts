@@ -16,7 +16,10 @@ export const ALLOWED_METHODS: readonly string[] = [
 
 /** Throws 405 method_not_allowed unless `method` is one of ALLOWED_METHODS exactly. */
 export function checkMethod(method: string): void {
-  if (!ALLOWED_METHODS.includes(method)) {
-    throw new BadRequestError('method_not_allowed', 'The request method is not allowed.')
-  }
+  if (!ALLOWED_METHODS.includes(method)) throw methodNotAllowed()
+}
+
+/** The 405 refusal (an adapter answers it itself for a method a `Request` cannot carry). */
+export function methodNotAllowed(): BadRequestError {
+  return new BadRequestError('method_not_allowed', 'The request method is not allowed.')
 }

@@ -224,8 +224,19 @@ export function hasDotSegment(url: string): boolean {
   return false
 }
 
-/** Throws 400 `bad_path` when `url`'s path has a dot segment (hasDotSegment): for guarded handlers. */
-export function checkNoDotSegments(url: string): void {
+const HTTP_URL = /^https?:\/\//i
+
+/**
+ * Throws 400 unless a handler that routes on `request.url` itself (`protect`, `createVerifier`)
+ * reads the path that was decided: `url` must be absolute — Bun hands an HTTP/1.0 request without
+ * Host over with the request-target alone (`/docs/orders/7`), and Hono's router, which skips to
+ * the first slash after the scheme's, serves it as `/orders/7` (400 `bad_host`) — and without a
+ * dot segment (hasDotSegment; 400 `bad_path`).
+ */
+export function checkHandlerUrl(url: string): void {
+  if (!HTTP_URL.test(url)) {
+    throw new BadRequestError('bad_host', 'The request has no Host header; one is required here.')
+  }
   if (hasDotSegment(url)) reject('Dot segments are not allowed in the path.')
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { claimPath, encodeClaim, readClaim } from '../../../src/core/auth/claims.ts'
+import { claimPath, encodeClaim, freezeClaims, readClaim } from '../../../src/core/auth/claims.ts'
 import { TokenError } from '../../../src/core/errors.ts'
 import { test } from '../../helpers/t.ts'
 
@@ -56,4 +56,43 @@ test('encodeClaim() sends values beyond ASCII as UTF-8 bytes, and rejects C1 con
   new Headers({ 'x-name': encoded }) // a valid header value
   assert.throws(() => encodeClaim('a\u0085b'), TokenError)
   assert.equal(encodeClaim('plain'), 'plain')
+})
+
+test('encodeClaim(): what a header would carry otherwise than the token holds it is claim_invalid', () => {
+  const bad: [unknown, RegExp][] = [
+    [' admin', /whitespace/],
+    ['admin ', /whitespace/],
+    ['\tadmin', /whitespace/],
+    [['users', ' admins'], /whitespace/],
+    [['users,admins'], /comma/],
+    [['a', null], /not a string, number or boolean/],
+    [JSON.parse('9007199254740993'), /2\^53/],
+    [[1, JSON.parse('-9007199254740993')], /2\^53/],
+    ['bob\ud800', /unpaired surrogate/],
+    ['\udc00bob', /unpaired surrogate/],
+    [['bob\ud800x'], /unpaired surrogate/],
+  ]
+  for (const [value, why] of bad) {
+    assert.throws(
+      () => encodeClaim(value),
+      (e: unknown) => e instanceof TokenError && e.code === 'claim_invalid' && why.test(e.detail),
+      JSON.stringify(value),
+    )
+  }
+  // What stays: inner spaces, a comma in a lone string, safe integers, pairs, an empty list sends no header.
+  assert.equal(encodeClaim('Ada Lovelace'), 'Ada Lovelace')
+  assert.equal(encodeClaim('Lovelace, Ada'), 'Lovelace, Ada')
+  assert.equal(encodeClaim(9007199254740991), '9007199254740991')
+  assert.equal(encodeClaim(0.25), '0.25')
+  assert.equal(encodeClaim('bob\ufffd'), 'bob\xef\xbf\xbd')
+  assert.equal(encodeClaim('\ud83d\ude00'), '\xf0\x9f\x98\x80')
+  assert.equal(encodeClaim([]), undefined)
+  assert.equal(encodeClaim(''), '')
+})
+
+test('freezeClaims(): a verified claims set cannot be changed, nested values neither', () => {
+  const claims = freezeClaims({ sub: 'a', roles: ['user'], org: { teams: ['x'] } })
+  assert.throws(() => (claims.roles as string[]).push('admin'), TypeError)
+  assert.throws(() => ((claims.org as { teams: string[] }).teams[0] = 'y'), TypeError)
+  assert.throws(() => ((claims as Record<string, unknown>).sub = 'b'), TypeError)
 })

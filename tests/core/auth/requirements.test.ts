@@ -121,6 +121,39 @@ test('claim conditions combine with all, any and not', () => {
   assert.equal(evaluate(cond, { tenant: 'x', plan: 'pro' }, ctx), false)
 })
 
+test('not: a claim of another type than compared fails, as the condition does; a missing claim still passes', () => {
+  const notGuest = compileCondition({ not: { claim: 'role', equals: 'guest' } }, 'c')
+  assert.equal(evaluate(notGuest, { role: 'staff' }, ctx), true)
+  assert.equal(evaluate(notGuest, { role: 'guest' }, ctx), false)
+  assert.equal(evaluate(notGuest, {}, ctx), true)
+  for (const role of [['guest'], { name: 'guest' }, null]) {
+    const trace: Trace = []
+    assert.equal(evaluate(notGuest, { role }, ctx, trace), false, JSON.stringify(role))
+    assert.ok(trace.some((t) => t.step.includes('another type')), JSON.stringify(trace))
+  }
+  const notIn = compileCondition({ not: { claim: 'groups', contains: 'banned' } }, 'c')
+  assert.equal(evaluate(notIn, { groups: ['a'] }, ctx), true)
+  assert.equal(evaluate(notIn, { groups: 7 }, ctx), false)
+  const notMatch = compileCondition(
+    { not: { all: [{ claim: 'email', matches: '@evil\\.' }] } },
+    'c',
+  )
+  assert.equal(evaluate(notMatch, { email: 'a@good.test' }, ctx), true)
+  assert.equal(evaluate(notMatch, { email: ['a@evil.test'] }, ctx), false)
+})
+
+test('an integer claim beyond 2^53 equals nothing (its digits were rounded when parsed), and fails under not', () => {
+  const big = JSON.parse('{"account_id":9007199254740993}')
+  for (const expected of ['9007199254740992', '9007199254740993', 9007199254740992]) {
+    const c = compileCondition({ claim: 'account_id', equals: expected }, 'c')
+    assert.equal(evaluate(c, big, ctx), false, String(expected))
+    const n = compileCondition({ not: { claim: 'account_id', equals: expected } }, 'c')
+    assert.equal(evaluate(n, big, ctx), false, String(expected))
+  }
+  const safe = compileCondition({ claim: 'n', oneOf: ['9007199254740991'] }, 'c')
+  assert.equal(evaluate(safe, { n: 9007199254740991 }, ctx), true)
+})
+
 test('checkRequirements() names the failed condition and traces what it saw', () => {
   const r = req({
     claims: [

@@ -471,6 +471,37 @@ test('JWTGATE_ISSUER and JWTGATE_AUDIENCE that name nothing are refused, not rea
   }
 })
 
+test('requirement lists that name nothing are refused, not read as "no check": the scopes and roles variables, a file’s scopes/roles/all/any', async () => {
+  for (const name of ['JWTGATE_REQUIRED_SCOPES', 'JWTGATE_REQUIRED_ROLES']) {
+    for (const value of [',', ' , ,', ' ']) {
+      if (value.trim() === '') continue
+      const out = await issues({ ...BASE, [name]: value })
+      assert.equal(out.length, 1, `${name}=${value}`)
+      assert.match(out[0]!, new RegExp(`^${name}: names nothing`))
+    }
+    await loadConfig({ ...BASE, [name]: '' })
+  }
+  const file = (require: unknown) => () =>
+    JSON.stringify({
+      providers: { main: { issuer: 'https://idp.test', secret: SECRET } },
+      upstreams: { api: { url: 'http://127.0.0.1:9' } },
+      routes: [{ path: '/*', upstream: 'api', require }],
+    })
+  const cases: [unknown, string][] = [
+    [{ roles: { any: [] } }, 'routes[0].require.roles.any: names no role'],
+    [{ scopes: { any: [] } }, 'routes[0].require.scopes.any: names no scope'],
+    [{ scopes: { all: [] } }, 'routes[0].require.scopes.all: names no scope'],
+    [{ claims: [{ all: [] }] }, 'routes[0].require.claims[0].all: names no condition'],
+    [{ claims: [{ not: { any: [] } }] }, 'routes[0].require.claims[0].not.any: names no condition'],
+  ]
+  for (const [require, problem] of cases) {
+    const out = await issues({ JWTGATE_CONFIG: 'a.json' }, file(require))
+    assert.equal(out.length, 1, JSON.stringify(require))
+    assert.ok(out[0]!.startsWith(problem), String(out[0]))
+  }
+  await loadConfig({ JWTGATE_CONFIG: 'a.json' }, { readFile: file({ scopes: { all: ['a'] } }) })
+})
+
 test('a duration a timer waits for is at most 24 days (a longer one would fire at once); a token lifetime may be longer', async () => {
   for (
     const name of [

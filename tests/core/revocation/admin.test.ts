@@ -109,3 +109,25 @@ test('POST /revocations: a store that fails is 503, saying how many were stored'
   assert.equal(body.code, 'revocation_not_stored')
   assert.match(body.detail, /^1 of 3 stored/)
 })
+
+test('POST /revocations: a body that breaks off (the client went away) is 400 bad_revocation, nothing stored, no throw', async () => {
+  const w = writes()
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode('[{"sub":"al'))
+      controller.error(new Error('connection reset'))
+    },
+  })
+  const request = new Request('http://admin/revocations', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    body,
+    duplex: 'half',
+  } as RequestInit)
+  const response = await revocationsResponse(request, w.writes)
+  assert.equal(response.status, 400)
+  const problem = await response.json()
+  assert.equal(problem.code, 'bad_revocation')
+  assert.match(problem.detail, /could not be read/)
+  assert.equal(w.stored.length, 0)
+})

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { loadConfig } from '../../../src/core/config/load.ts'
+import { createGateway } from '../../../src/core/gateway.ts'
 import {
   parseRevocation,
   type Revocation,
@@ -207,23 +209,30 @@ test('strict revocations: tokens are 503 revocations_unavailable while the list 
   }
 })
 
-test('a gateway whose configuration names revocations but was given no list says so; strict fails closed', async () => {
-  const g = await gatewayFixture({
-    env: ({ upstream }) => ({
-      JWTGATE_UPSTREAM: upstream.url,
+test('a gateway whose configuration names revocations (a file, Redis) but was given no list is refused at creation', async () => {
+  for (
+    const env of [
+      { JWTGATE_REVOCATIONS_FILE: '/var/lib/jwtgate/revoked.jsonl' },
+      {
+        JWTGATE_REVOCATIONS_FILE: '/var/lib/jwtgate/revoked.jsonl',
+        JWTGATE_REVOCATIONS_STRICT: 'true',
+      },
+      { JWTGATE_REDIS_URL: 'redis://127.0.0.1:1' },
+    ]
+  ) {
+    const config = await loadConfig({
+      JWTGATE_UPSTREAM: 'http://127.0.0.1:9',
       JWTGATE_SECRET: KEY.config,
-      JWTGATE_REVOCATIONS_FILE: '/var/lib/jwtgate/revoked.jsonl',
-      JWTGATE_REVOCATIONS_STRICT: 'true',
-    }),
-  })
-  try {
-    const t = await sign({ sub: 'alice' }, { alg: 'HS256', key: KEY.raw })
-    const response = await g.call('/x', bearer(t))
-    assert.equal(response.status, 503)
-    assert.equal((await response.json()).code, 'revocations_unavailable')
-    assert.ok(g.lines.some((l) => JSON.parse(l).event === 'revocations_not_checked'))
-  } finally {
-    await g.close()
+      ...env,
+    })
+    assert.throws(
+      () => createGateway(config),
+      (e: unknown) =>
+        e instanceof TypeError && /no RevocationList was given/.test(e.message) &&
+        e.message.includes(env.JWTGATE_REDIS_URL === undefined ? 'a revocations file' : 'Redis'),
+      JSON.stringify(env),
+    )
+    createGateway(config, { revocations: new RevocationList() }).close()
   }
 })
 

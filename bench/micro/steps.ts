@@ -1,8 +1,9 @@
 /**
  * @module Where jwtgate's CPU per request goes above bun-floor's, step by step, in one process:
  *   node_modules/.bin/bun bench/micro/steps.ts        (STEPS_REQUEST=browser STEPS_ROUNDS=12 STEPS_CALLS=60000)
- * Copies of `src/` with one more step cut out each (cuts.ts, cumulative), and bun-floor's
- * per-request work (`floor` below: the shared harness's peer, without its server), each answered
+ * Copies of `src/` with one more step cut out each (cuts.ts, cumulative), bun-floor's
+ * per-request work (the shared harness's peer, without its server) and minimal JWT gateways on it,
+ * duty by duty (floors.ts), each answered
  * by the same stub upstream, in alternating rounds; medians of µs per request (a new client
  * Request each call, ~1.5 µs of every figure, as a server hands one over). Between runs of the
  * shared harness the noise on this machine is ±3 µs per request; here it is ±0.3–0.5, which is
@@ -19,6 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { fixture } from './fixtures.ts'
 import { applyEdit, CUTS } from './cuts.ts'
 import { clientRequest } from './fixtures.ts'
+import { observed, references } from './floors.ts'
 
 const env = process.env
 const ROUNDS = Number(env.STEPS_ROUNDS ?? 12)
@@ -62,70 +64,15 @@ const request = BROWSER
       headers: { host: '127.0.0.1:18090', authorization: `Bearer ${f.token}` },
     })
 
-// bun-floor's per-request work (../shared/bench's peer, which the harness serves): hop-by-hop
-// fields out both ways, Host and Authorization out, X-Forwarded-*, X-Request-Id and X-User-Id
-// set in place, the path cut from the URL, one shared abort signal.
-const shared = new AbortController()
-function dropHopByHop(h: Headers): void {
-  let drop: string[] | undefined
-  for (const name of h.keys()) {
-    switch (name) {
-      case 'connection':
-      case 'keep-alive':
-      case 'te':
-      case 'trailer':
-      case 'transfer-encoding':
-      case 'upgrade':
-        ;(drop ??= []).push(name)
-        break
-      default:
-        if (name.startsWith('proxy-')) (drop ??= []).push(name)
-    }
-  }
-  if (drop === undefined) return
-  const connection = h.get('connection')
-  if (connection !== null) {
-    for (const listed of connection.split(',')) {
-      const n = listed.trim()
-      if (n !== '') drop.push(n)
-    }
-  }
-  for (const name of drop) h.delete(name)
-}
-function floor(req: Request): Promise<Response> {
-  const id = crypto.randomUUID()
-  const h = req.headers
-  const host = h.get('host')
-  dropHopByHop(h)
-  h.delete('host')
-  h.delete('authorization')
-  h.set('x-forwarded-for', '192.0.2.7')
-  h.set('x-forwarded-proto', 'http')
-  if (host !== null) h.set('x-forwarded-host', host)
-  h.set('x-request-id', id)
-  h.set('x-user-id', 'anonymous')
-  const url = req.url
-  const slash = url.indexOf('/', url.indexOf('://') + 3)
-  const init = {
-    method: req.method,
-    headers: h,
-    body: req.body,
-    redirect: 'manual',
-    decompress: false,
-    signal: shared.signal,
-  } as RequestInit
-  return stub('http://127.0.0.1:9' + url.slice(slash), init).then((res) => {
-    dropHopByHop(res.headers)
-    res.headers.set('x-request-id', id)
-    return res
-  })
-}
-
 /** `src/` of the working tree and of git revision `rev`, with their labels. */
 function compared(rev: string): { dir: string; label: string }[] {
   removeScratch()
   const out: { dir: string; label: string }[] = []
-  for (const [name, label] of [['tree', 'jwtgate (working tree)'], ['rev', `jwtgate at ${rev}`]]) {
+  const sides: [string, string][] = [['tree', 'jwtgate (working tree)'], [
+    'rev',
+    `jwtgate at ${rev}`,
+  ]]
+  for (const [name, label] of sides) {
     const dir = join(scratch, name)
     mkdirSync(dir, { recursive: true })
     if (name === 'tree') cpSync(join(root, 'src'), join(dir, 'src'), { recursive: true })
@@ -166,7 +113,9 @@ interface Handler {
   readonly fetch: (request: Request) => Promise<Response>
 }
 
-const handlers: Handler[] = [{ label: "bun-floor's per-request work", fetch: floor }]
+// bun-floor's work, and minimal JWT gateways on it (floors.ts): the first rows.
+const handlers: Handler[] = references(stub, f.token)
+const REFERENCES = handlers.length
 try {
   const sources = COMPARE === undefined
     ? copies().map((dir, i) => ({
@@ -214,6 +163,12 @@ console.log(
 )
 console.log('| what runs | µs | step |\n|---|--:|--:|')
 for (let h = 0; h < handlers.length; h++) {
-  const step = h >= 2 && COMPARE === undefined ? (medians[h - 1]! - medians[h]!).toFixed(2) : ''
+  // A cut's step, or a reference's cost above the one before it.
+  const step = COMPARE !== undefined || h === 0 || h === REFERENCES
+    ? ''
+    : h < REFERENCES
+    ? `+${(medians[h]! - medians[h - 1]!).toFixed(2)}`
+    : (medians[h - 1]! - medians[h]!).toFixed(2)
   console.log(`| ${handlers[h]!.label} | ${medians[h]!.toFixed(2)} | ${step} |`)
 }
+if (!(observed() > 0)) throw new Error('the minimal gateways observed nothing')

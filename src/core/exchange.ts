@@ -131,7 +131,10 @@ export function settle(
     void ended.then(() => account(x, metrics, logger, now()))
     return
   }
-  if (logger !== undefined && x.proxied === undefined) x.bytesOut = bodySize(response)
+  // A client that left (499) received nothing of the answer written for it.
+  if (logger !== undefined && x.proxied === undefined) {
+    x.bytesOut = x.code === 'client_closed' ? 0 : bodySize(response)
+  }
   account(x, metrics, logger, at)
 }
 

@@ -120,6 +120,12 @@ function remoteKey(p: ProviderConfig): string {
   ])
 }
 
+/**
+ * The providers a remote key source serves, each of which counts its fetches
+ * (`jwtgate_jwks_fetches_total`); a reload that keeps the source names them anew.
+ */
+const servedProviders = new WeakMap<KeySource, string[]>()
+
 /** Builds the running state; `previous` lends its remote key sources where settings match. */
 export function buildState(config: Config, deps: StateDeps, previous?: State): State {
   const remotes = new Map<string, KeySource & { start(): void }>()
@@ -128,8 +134,14 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
     const sources: KeySource[] = p.keys.local.map((l) => staticSource(l.label, l.keys))
     if (p.keys.jwksUrl !== undefined || p.keys.oidcIssuer !== undefined) {
       const key = remoteKey(p)
-      let remote = remotes.get(key) ?? previous?.remotes.get(key)
+      let remote = remotes.get(key)
       if (remote === undefined) {
+        remote = previous?.remotes.get(key)
+        // This state's providers only: a renamed or removed one no longer counts.
+        if (remote !== undefined) servedProviders.get(remote)!.length = 0
+      }
+      if (remote === undefined) {
+        const served: string[] = []
         remote = remoteSource({
           jwksUrl: p.keys.jwksUrl,
           oidcIssuer: p.keys.oidcIssuer,
@@ -141,12 +153,15 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
           fetch: deps.keyFetch ?? deps.fetch,
           now: deps.now,
           logger: deps.logger,
-          onFetch: deps.metrics === undefined
-            ? undefined
-            : (ok) => deps.metrics!.jwksFetches.inc([p.name, ok ? 'success' : 'failure']),
+          onFetch: deps.metrics === undefined ? undefined : (ok) => {
+            const result = ok ? 'success' : 'failure'
+            for (const name of served) deps.metrics!.jwksFetches.inc([name, result])
+          },
         })
+        servedProviders.set(remote, served)
         remote.start()
       }
+      servedProviders.get(remote)!.push(p.name)
       remotes.set(key, remote)
       sources.push(remote)
     }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { NoRouteError, TokenError } from '../../src/core/errors.ts'
+import { ClientClosedError, NoRouteError, TokenError } from '../../src/core/errors.ts'
 import { account, type Exchange, openExchange, settle } from '../../src/core/exchange.ts'
 import { createLogger } from '../../src/core/log.ts'
 import { Metrics } from '../../src/core/metrics.ts'
@@ -251,4 +251,16 @@ test('settle() of a watched response body defers accounting until `ended`; the d
   assert.equal(lines[0]!.status, 200)
   assert.equal(metrics.requests.get(['r', 'write', '200']), 1)
   assert.equal(metrics.requestDuration.series(['r']).sum, 0.2)
+})
+
+test('settle() of a 499: the client left, so nothing of the answer written for it went out (bytes_out 0)', () => {
+  const { logger, lines } = sink()
+  const x = openExchange(request(), 'req-5', '192.0.2.1', T0)
+  x.code = 'client_closed'
+  const response = errorResponse(new ClientClosedError())
+  assert.equal(response.status, 499)
+  assert.ok(Number(response.headers.get('content-length')) > 0)
+  settle(x, response, new Metrics(T0), logger, () => T0 + 2)
+  assert.equal(lines[0]!.status, 499)
+  assert.equal(lines[0]!.bytes_out, 0)
 })

@@ -380,3 +380,39 @@ test('buildState(): operator strip prefixes are folded like names (X_Internal-* 
   assert.ok(state.headerFilter.prefixes.matches('x-internal-role'))
   retireState(state)
 })
+
+test('buildState(): a remote source kept by a reload counts its fetches under the providers that use it now, each of them', async () => {
+  const jwks = await jwksServer()
+  const metrics = new Metrics()
+  const settings = { jwksCooldown: '0s' }
+  const first = await load({
+    providers: { alpha: remote(`${jwks.url}/k`, settings) },
+    routes: [{ path: '/*', upstream: 'main' }],
+  })
+  const s1 = buildState(first, deps(metrics))
+  let s2: State | undefined
+  try {
+    await until(() => isReady(s1))
+    assert.equal(metrics.jwksFetches.get(['alpha', 'success']), 1)
+    // Renamed, and a second provider with the same settings: one source, kept.
+    const second = await load({
+      providers: {
+        beta: remote(`${jwks.url}/k`, settings),
+        gamma: remote(`${jwks.url}/k`, settings),
+      },
+      routes: [{ path: '/*', upstream: 'main' }],
+    })
+    s2 = buildState(second, deps(metrics), s1)
+    const source = s2.remotes.values().next().value!
+    assert.equal(s2.remotes.size, 1)
+    assert.equal(source, s1.remotes.values().next().value)
+    assert.equal(await source.refresh(), true)
+    assert.equal(metrics.jwksFetches.get(['alpha', 'success']), 1)
+    assert.equal(metrics.jwksFetches.get(['beta', 'success']), 1)
+    assert.equal(metrics.jwksFetches.get(['gamma', 'success']), 1)
+  } finally {
+    if (s2 !== undefined) retireState(s1, s2)
+    retireState(s2 ?? s1)
+    await jwks.close()
+  }
+})

@@ -16,6 +16,7 @@ import { compileEnvironment } from './from-env.ts'
 import { compileFile } from './from-file.ts'
 import { mergeSettings } from './merge.ts'
 import { refuseUpstreamOnly } from './local.ts'
+import { audienceWarnings } from './provider.ts'
 import { compileRateLimits } from './rate-limits.ts'
 import { redisSettings } from './redis.ts'
 import { adminToken, revocationSettings } from './revocations.ts'
@@ -139,7 +140,10 @@ export async function loadConfig(
     file: filePath === undefined || file === undefined
       ? undefined
       : { path: filePath, watch: file.watch },
-    warnings: shadowWarnings(parts.routes),
+    warnings: [
+      ...shadowWarnings(parts.routes),
+      ...audienceWarnings(parts.providers, file !== undefined),
+    ],
   })
 }
 

@@ -160,3 +160,25 @@ function oidcIssuerProblem(issuer: string): string | undefined {
   }
   return undefined
 }
+
+/**
+ * A warning for each provider whose keys are the issuer's public ones (a JWK Set, OIDC discovery,
+ * a public key) and that checks no audience: a token its issuer signed for any other API passes
+ * too (RFC 8725 §3.9). Not an error: an issuer that states no `aud` exists.
+ */
+export function audienceWarnings(
+  providers: readonly ProviderConfig[],
+  fromFile: boolean,
+): string[] {
+  return providers.flatMap((p) => {
+    const shared = p.keys.jwksUrl !== undefined || p.keys.oidcIssuer !== undefined ||
+      p.keys.local.some((l) => l.label === 'public key')
+    if (!shared || p.verify.audiences.length > 0) return []
+    const where = fromFile ? `providers.${p.name}` : 'JWTGATE_AUDIENCE'
+    return [
+      `${where}: no audience is checked, so a token the issuer signed for another API passes too; set ${
+        fromFile ? 'audience' : 'it'
+      } to this API's`,
+    ]
+  })
+}

@@ -537,3 +537,29 @@ test('a deadline of 0 and a message or buffer cap of 0 are refused: nothing woul
     assert.match(out[0]!, new RegExp(`^${name}: must be a (duration|size) above 0`))
   }
 })
+
+test('a provider with the issuer’s public keys that checks no audience is a warning (RFC 8725 §3.9); a secret, or an audience, is not', async () => {
+  const pem = (await keyPair('RS256')).spki
+  const jwks = {
+    JWTGATE_UPSTREAM: 'http://127.0.0.1:3000',
+    JWTGATE_JWKS_URL: 'http://127.0.0.1:1/k',
+  }
+  assert.deepEqual((await loadConfig(jwks)).warnings, [
+    "JWTGATE_AUDIENCE: no audience is checked, so a token the issuer signed for another API passes too; set it to this API's",
+  ])
+  assert.deepEqual((await loadConfig({ ...jwks, JWTGATE_AUDIENCE: 'orders-api' })).warnings, [])
+  assert.deepEqual((await loadConfig(BASE)).warnings, [])
+  const file = JSON.stringify({
+    providers: {
+      keyed: { issuer: 'https://a.test', publicKey: pem },
+      scoped: { issuer: 'https://b.test', publicKey: pem, audience: ['orders-api'] },
+      shared: { issuer: 'https://c.test', secret: SECRET },
+    },
+    upstreams: { api: { url: 'http://127.0.0.1:9' } },
+    routes: [{ path: '/*', upstream: 'api', providers: ['keyed', 'scoped', 'shared'] }],
+  })
+  const c = await loadConfig({ JWTGATE_CONFIG: 'a.json' }, { readFile: () => file })
+  assert.deepEqual(c.warnings, [
+    "providers.keyed: no audience is checked, so a token the issuer signed for another API passes too; set audience to this API's",
+  ])
+})

@@ -87,6 +87,8 @@ export function appendRevocation(
 ): void {
   const before = readRevocationsText(host, path) ?? ''
   const line = `${JSON.stringify(revocationJson(entry))}\n`
+  // The same revocation again (a retried POST) is in the file already: not written twice.
+  if (`\n${before}`.includes(`\n${line}`)) return
   host.appendFile(path, before === '' || before.endsWith('\n') ? line : `\n${line}`)
   const after = parseRevocationsFile(readRevocationsText(host, path) ?? '', nowSec, maxLifetimeSec)
   if ('problems' in after) {

@@ -3,6 +3,8 @@
  * source has keys, and not draining), on the main listener without a token and on the admin
  * listener, and `/metrics` on the admin listener only.
  */
+import { isLoopbackHost } from './auth/fetch-json.ts'
+import { BadRequestError } from './errors.ts'
 import type { Metrics } from './metrics.ts'
 import { rawPath } from './routing/path.ts'
 
@@ -48,4 +50,26 @@ export function adminResponse(
     return healthResponse(path, crypto.randomUUID(), ready, draining)
   }
   return new Response('not found\n', { status: 404, headers: { 'content-type': 'text/plain' } })
+}
+
+/**
+ * Throws 400 `bad_host` when the admin listener is bound to loopback (`listenerHost`, the
+ * default) and the request's Host names another host: a web page in the operator's browser
+ * reaches 127.0.0.1 only through a name of its own re-pointed there (DNS rebinding), and could
+ * read `/metrics`. A request without Host (HTTP/1.0; no browser) passes; so does any on a listener
+ * bound elsewhere, where the network decides who reaches it.
+ */
+export function checkAdminHost(request: Request, listenerHost: string | undefined): void {
+  if (listenerHost === undefined || !isLoopbackHost(listenerHost)) return
+  const host = request.headers.get('host')
+  if (host === null) return
+  const name = host.startsWith('[')
+    ? host.slice(0, host.indexOf(']') + 1)
+    : host.replace(/:\d*$/, '')
+  if (!isLoopbackHost(name)) {
+    throw new BadRequestError(
+      'bad_host',
+      'This admin listener answers requests for its loopback address only (Host).',
+    )
+  }
 }

@@ -7,7 +7,7 @@
  * the request, and every error becomes a response in respond.ts.
  */
 import type { Config } from './config/types.ts'
-import { adminResponse, healthResponse, isHealthProbe } from './admin.ts'
+import { adminResponse, checkAdminHost, healthResponse, isHealthProbe } from './admin.ts'
 import { allowOrigin, isPreflight, preflightResponse } from './cors.ts'
 import type { Claims } from './auth/claims.ts'
 import { authenticate, authorize, type Decision, route } from './decide.ts'
@@ -408,6 +408,7 @@ export function createGateway(
    */
   function admin(request: Request): Response | Promise<Response> {
     try {
+      checkAdminHost(request, state.config.admin?.host)
       const answer = rawPath(request.url) === '/revocations'
         ? revocationsResponse(request, {
           token: state.config.admin?.token,

@@ -142,7 +142,7 @@ test('FileRevocations: loads, appends, reloads on change; a bad edit keeps the l
   expect(file.load()).toMatch(/line 1: not JSON/)
 })
 
-test('appendRevocation(): a line of its own after a last line without a newline; a file that does not load is an error', () => {
+test('appendRevocation(): a line of its own after a last line without a newline; the same revocation not twice; a file that does not load is an error', () => {
   // A real file, as `jwtgate revoke` appends to it and every gateway reads it.
   const dir = mkdtempSync(join(tmpdir(), 'jwtgate-revocations-'))
   const path = join(dir, 'revocations.jsonl')
@@ -154,14 +154,20 @@ test('appendRevocation(): a line of its own after a last line without a newline;
   const load = () => parseRevocationsFile(readFileSync(path, 'utf8'), NOW, 3600)
   try {
     appendRevocation(host, path, entry('a'), NOW, 3600) // created
-    for (const lastLine of ['# added by hand', `{"jti":"b","until":${NOW + 100}}`]) {
+    for (const [i, lastLine] of ['# added by hand', `{"jti":"b","until":${NOW + 100}}`].entries()) {
       writeFileSync(path, `${readFileSync(path, 'utf8')}${lastLine}`) // no newline at its end
-      appendRevocation(host, path, entry('c'), NOW, 3600)
+      appendRevocation(host, path, entry(`c${i}`), NOW, 3600)
       const loaded = load()
       expect('entries' in loaded).toBe(true)
-      expect(readFileSync(path, 'utf8').endsWith(`${lastLine}\n{"jti":"c","until":${NOW + 100}}\n`))
-        .toBe(true)
+      expect(
+        readFileSync(path, 'utf8').endsWith(`${lastLine}\n{"jti":"c${i}","until":${NOW + 100}}\n`),
+      ).toBe(true)
     }
+    // The same revocation again (a retried POST /revocations): the file does not grow.
+    const size = readFileSync(path, 'utf8').length
+    appendRevocation(host, path, entry('a'), NOW, 3600)
+    appendRevocation(host, path, entry('c1'), NOW, 3600)
+    expect(readFileSync(path, 'utf8').length).toBe(size)
     // A line no gateway can read: the revocation is written, and said not to be in force.
     writeFileSync(path, `${readFileSync(path, 'utf8')}oops\n`)
     expect(() => appendRevocation(host, path, entry('d'), NOW, 3600)).toThrow(

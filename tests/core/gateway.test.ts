@@ -621,3 +621,38 @@ test('request durations come from a monotonic clock, below a millisecond: a 0.3 
     await g.close()
   }
 })
+
+test('admin(): bound to loopback, it refuses a Host naming another host (DNS rebinding from a browser), 400 bad_host; bound elsewhere, any Host', async () => {
+  for (const bound of ['127.0.0.1', '0.0.0.0']) {
+    const g = await gatewayFixture({
+      env: ({ upstream }) => ({
+        JWTGATE_UPSTREAM: upstream.url,
+        JWTGATE_SECRET: HS.config,
+        JWTGATE_ADMIN_PORT: '9090',
+        JWTGATE_ADMIN_HOST: bound,
+      }),
+    })
+    try {
+      const ask = (host: string) =>
+        g.gateway.admin(new Request('http://127.0.0.1:9090/metrics', { headers: { host } }))
+      for (
+        const host of ['127.0.0.1:9090', 'localhost:9090', 'LOCALHOST', '[::1]:9090', '127.8.9.10']
+      ) {
+        assert.equal((await ask(host)).status, 200, `${bound} ${host}`)
+      }
+      for (
+        const host of ['rebound.example:9090', 'rebound.example', '[2001:db8::1]:9090', '10.0.0.1']
+      ) {
+        const res = await ask(host)
+        if (bound === '0.0.0.0') assert.equal(res.status, 200, `${bound} ${host}`)
+        else {
+          assert.equal(res.status, 400, `${bound} ${host}`)
+          assert.equal((await res.json()).code, 'bad_host')
+        }
+      }
+      assert.ok(!g.lines.some((l) => JSON.parse(l).event === 'internal_error'))
+    } finally {
+      await g.close()
+    }
+  }
+})

@@ -7,7 +7,7 @@
  * unasked, or cannot be started, is logged and started again, with back-off. The primary holds
  * what must be exact across workers (shared.ts).
  */
-import { healthResponse } from '../../core/admin.ts'
+import { checkAdminHost, healthResponse } from '../../core/admin.ts'
 import { failureResponse } from '../../core/respond.ts'
 import { rawPath } from '../../core/routing/path.ts'
 import { revocationsResponse } from '../../core/revocation/admin.ts'
@@ -251,6 +251,7 @@ export async function runPrimary(
   }
 
   async function admin(request: Request): Promise<Response> {
+    checkAdminHost(request, config.admin?.host)
     // Not `new URL`: Bun hands over a relative URL for an HTTP/1.0 request without Host.
     const path = rawPath(request.url)
     if (path === '/metrics') {

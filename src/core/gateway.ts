@@ -24,7 +24,7 @@ import { revocationsResponse } from './revocation/admin.ts'
 import { checkRevoked, revocationsFor } from './revocation/check.ts'
 import type { Revocation } from './revocation/entry.ts'
 import { RevocationList } from './revocation/list.ts'
-import { addressKey, type Limiter, type RateLimit, subjectKey } from './rate-limit.ts'
+import { addressKey, type Limiter, type RateLimit, tokenKey } from './rate-limit.ts'
 import { errorResponse, failureResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
 import { checkMethod } from './routing/method.ts'
@@ -229,6 +229,7 @@ export function createGateway(
   })
   let state = buildState(config, stateDeps)
   let draining = false
+  let checkWithoutClientSaid = false
   const ready = () => !draining && isReady(state)
 
   /** The pipeline for one request; each step returns what it found, or throws. */
@@ -241,13 +242,23 @@ export function createGateway(
     if (check !== undefined) {
       x.method = method
       // The caller is a trusted proxy: the client is the address it reported (X-Forwarded-For's
-      // last entry, or further back behind JWTGATE_TRUSTED_PROXIES more), never the proxy's own,
-      // so that one client's refusals do not fill the rate-limit bucket of every client.
-      x.client = forwardedClient(
+      // last entry, or further back behind JWTGATE_TRUSTED_PROXIES more), not the proxy's own,
+      // so that one client's refusals do not fill the rate-limit bucket of every client. A proxy
+      // that reports none leaves its own, which every client then shares: said once.
+      const reported = forwardedClient(
         request.headers.get('x-forwarded-for'),
-        info.clientAddress,
+        undefined,
         s.config.trustedProxies + 1,
       )
+      if (reported === undefined && !checkWithoutClientSaid) {
+        checkWithoutClientSaid = true
+        logger.log('warn', 'check_without_client', {
+          caller: info.clientAddress,
+          reason:
+            'a forward-authentication check without the client in X-Forwarded-For: its address rate limits and log lines are the proxy’s, which every client shares; set the header in the proxy',
+        })
+      }
+      x.client = reported ?? info.clientAddress
     }
     checkMethod(method)
     const cors = s.config.cors
@@ -281,7 +292,7 @@ export function createGateway(
       authorize(decision, method)
     }
     if (s.limiter !== undefined) {
-      const key = claims !== undefined ? subjectKey(x.iss, x.sub) : addressKey(x.client)
+      const key = claims !== undefined ? tokenKey(x.iss, x.sub, x.client) : addressKey(x.client)
       let wait = s.limiter.take(key, now())
       if (typeof wait !== 'number') wait = await wait
       if (wait > 0) throw limited(wait)
@@ -343,7 +354,9 @@ export function createGateway(
     if (s.limiter === undefined) return undefined
     let taken: number | Promise<number> | undefined
     if (e instanceof TokenError) taken = s.limiter.take(addressKey(x.client), now())
-    else if (e instanceof ForbiddenError) taken = s.limiter.take(subjectKey(x.iss, x.sub), now())
+    else if (e instanceof ForbiddenError) {
+      taken = s.limiter.take(tokenKey(x.iss, x.sub, x.client), now())
+    }
     return typeof taken === 'object' ? taken : undefined
   }
 

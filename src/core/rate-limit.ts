@@ -12,10 +12,24 @@
 import { unitMs } from './config/values.ts'
 import { type Bucket, bucketOf, type LimitCheck, waitOf } from './limits/gcra.ts'
 import type { LimitStore } from './limits/store.ts'
+import { clientBucket } from './limits/client.ts'
 
 /** The bucket of requests no verified token speaks for. */
 export function addressKey(client: string | undefined): string {
-  return `ip:${client ?? ''}`
+  return `ip:${clientBucket(client)}`
+}
+
+/**
+ * The bucket a verified token's request counts in: its subject's; for a token without `sub`
+ * (a machine's, often), which names no one, its address's — else every such token of an issuer
+ * would share one bucket, and one client spend the limit of all.
+ */
+export function tokenKey(
+  iss: string | undefined,
+  sub: string | undefined,
+  client: string | undefined,
+): string {
+  return sub === undefined ? addressKey(client) : subjectKey(iss, sub)
 }
 
 /**
@@ -88,13 +102,24 @@ export class RateLimiter implements Limiter {
   wait(key: string, now: number): number {
     const stored = this.#tat.get(key)
     if (stored === undefined) return 0
-    return Math.max(0, (stored < now ? now : stored) - now - this.#tolerance)
+    return Math.max(0, this.#tatAt(stored, now) - now - this.#tolerance)
+  }
+
+  /**
+   * The TAT a bucket holds at `now`: never behind now, nor further ahead than a full bucket's
+   * (tolerance and one interval), which no take under a steady clock exceeds — after the wall
+   * clock was set back an hour, a bucket used a moment before would otherwise refuse for an hour.
+   */
+  #tatAt(stored: number, now: number): number {
+    if (stored < now) return now
+    const most = now + this.#tolerance + this.#interval
+    return stored > most ? most : stored
   }
 
   /** Takes one request for `key` at `now`; returns 0 when allowed, else the ms until it would be. */
   take(key: string, now: number): number {
     const stored = this.#tat.get(key)
-    const tat = stored === undefined || stored < now ? now : stored
+    const tat = stored === undefined ? now : this.#tatAt(stored, now)
     const wait = tat - now - this.#tolerance
     if (wait > 0) return wait
     if (stored === undefined && this.#tat.size >= this.maxKeys) this.#evict(now)

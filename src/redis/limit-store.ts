@@ -21,7 +21,8 @@ import type { LimitStore } from '../core/limits/store.ts'
  * KEYS: the buckets of every request, in order. ARGV: the number of requests, then per request
  * its number of buckets, then per bucket its interval and its tolerance (µs). Returns per request
  * its verdict (1 allowed, 0 not) and per bucket its TAT minus now afterwards (µs). A key taken
- * twice in one call sees the first take (TATs are kept in a table), and each key moved is written
+ * twice in one call sees the first take (TATs are kept in a table); a TAT further ahead than a
+ * full bucket's (Redis's clock was set back) counts as a full bucket's. Each key moved is written
  * once, at the end. TATs are written with `%.0f`: `tostring` would round a µs timestamp to 14
  * digits.
  */
@@ -43,6 +44,8 @@ for r = 1, tonumber(ARGV[1]) do
     local tat = known[key]
     if tat == nil then tat = tonumber(redis.call('GET', key)) end
     if tat == nil or tat < now then tat = now end
+    local most = now + tonumber(ARGV[a + 2 * i]) + tonumber(ARGV[a + 2 * i + 1])
+    if tat > most then tat = most end
     tats[i] = tat
     if tat - now > tonumber(ARGV[a + 2 * i + 1]) then allowed = 0 end
   end

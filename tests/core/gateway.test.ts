@@ -656,3 +656,19 @@ test('admin(): bound to loopback, it refuses a Host naming another host (DNS reb
     }
   }
 })
+
+test('JWTGATE_RATE_LIMIT: tokens without sub count for their address, not in one bucket every such token of the issuer shares', async () => {
+  const g = await setup({ JWTGATE_RATE_LIMIT: '3/1m' })
+  try {
+    const machine = await bearer({ azp: 'client-a' })
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await g.call('/x', { headers: machine }, '198.51.100.1')).status, 200)
+    }
+    assert.equal((await g.call('/x', { headers: machine }, '198.51.100.1')).status, 429)
+    // Another client's sub-less token, from another address: its own bucket.
+    const other = await bearer({ azp: 'client-b' })
+    assert.equal((await g.call('/x', { headers: other }, '203.0.113.9')).status, 200)
+  } finally {
+    await g.close()
+  }
+})

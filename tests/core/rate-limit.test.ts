@@ -9,7 +9,10 @@ import {
   SharedLimiter,
   StoreLimiter,
   subjectKey,
+  tokenKey,
 } from '../../src/core/rate-limit.ts'
+import { clientBucket } from '../../src/core/limits/client.ts'
+import { bucketOf, takeAll } from '../../src/core/limits/gcra.ts'
 import { test } from '../helpers/t.ts'
 
 test('parseRateLimit() reads N/period', () => {
@@ -164,4 +167,49 @@ test('subjectKey(): no issuer and subject share the bucket of another pair, what
   const utf8 = (s: string) => new TextDecoder().decode(new TextEncoder().encode(s))
   for (const key of keys) assert.equal(utf8(key), key)
   assert.notEqual(subjectKey('x', undefined), addressKey('x'))
+})
+
+test('clientBucket(): one bucket per IPv4 address and per IPv6 /64, however spelt; other text as it is', () => {
+  const same: [string, string][] = [
+    ['192.0.2.1', '192.0.2.1'],
+    ['::ffff:192.0.2.1', '192.0.2.1'],
+    ['::FFFF:192.0.2.1', '192.0.2.1'],
+    ['192.0.2.1:4711', '192.0.2.1'],
+    ['2001:db8:1:2::1', '2001:db8:1:2::/64'],
+    ['2001:db8:1:2::14', '2001:db8:1:2::/64'],
+    ['2001:DB8:1:2:ffff:ffff:ffff:ffff', '2001:db8:1:2::/64'],
+    ['2001:0db8:0001:0002::1', '2001:db8:1:2::/64'],
+    ['[2001:db8:1:2::1]:4711', '2001:db8:1:2::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ['unknown', 'unknown'],
+  ]
+  for (const [address, bucket] of same) assert.equal(clientBucket(address), bucket, address)
+  assert.notEqual(clientBucket('2001:db8:1:3::1'), clientBucket('2001:db8:1:2::1'))
+  assert.equal(clientBucket(undefined), '')
+  assert.equal(addressKey('2001:db8:1:2::7'), addressKey('2001:db8:1:2::8'))
+})
+
+test('tokenKey(): a token’s subject, or — without sub, naming no one — its address; never one bucket for all sub-less tokens', () => {
+  assert.equal(tokenKey('https://idp', 'alice', '192.0.2.1'), subjectKey('https://idp', 'alice'))
+  assert.equal(tokenKey('https://idp', undefined, '192.0.2.1'), addressKey('192.0.2.1'))
+  assert.notEqual(
+    tokenKey('https://idp', undefined, '192.0.2.1'),
+    tokenKey('https://idp', undefined, '203.0.113.9'),
+  )
+})
+
+test('RateLimiter and takeAll(): a wall clock set back an hour refuses a bucket used just before for one interval, not an hour', () => {
+  const t0 = 1_800_000_000_000
+  const limiter = new RateLimiter({ limit: 100, periodMs: 60_000 })
+  assert.equal(limiter.take('alice', t0), 0)
+  const back = t0 - 3_600_000
+  assert.ok(limiter.wait('alice', back) <= 600, String(limiter.wait('alice', back)))
+  assert.ok(limiter.take('alice', back) <= 600)
+  const bucket = bucketOf(100, 60_000, 100)
+  const tats = new Map<string, number>()
+  const read = (k: string) => tats.get(k)
+  const write = (k: string, v: number) => void tats.set(k, v)
+  assert.equal(takeAll([{ key: 'a', bucket }], t0, read, write).allowed, true)
+  const after = takeAll([{ key: 'a', bucket }], back, read, write)
+  assert.ok(after.ahead[0]! <= bucket.toleranceMs + 2 * bucket.intervalMs, String(after.ahead[0]))
 })

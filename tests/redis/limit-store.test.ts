@@ -129,3 +129,16 @@ test('takes asked for in one turn go in one call, decided in order (a key taken 
   const pttl = await client.pttl('t:rl:turn')
   expect(pttl).toBeGreaterThan(59_000)
 })
+
+test('a TAT further ahead than a full bucket’s (Redis’s clock was set back) counts as a full bucket’s: refused for one interval, not for the step', async () => {
+  const bucket = bucketOf(10, 60_000, 10) // 6 s an interval, 54 s of tolerance
+  const [seconds, micros] = (await client.time()) as [number, number]
+  const nowUs = Number(seconds) * 1e6 + Number(micros)
+  // What a take an hour ahead left behind, as the clock now reads.
+  await client.set('t:rl:stepped', String(nowUs + 3_600_000_000), 'PX', 3_600_000)
+  const refused = await store.take([{ key: 'stepped', bucket }], 0)
+  expect(refused.allowed).toBe(false)
+  const wait = waitOf(refused.ahead[0]!, bucket)
+  expect(wait).toBeGreaterThan(5_900)
+  expect(wait).toBeLessThanOrEqual(6_000)
+})

@@ -72,7 +72,11 @@ export function takeAll(
   for (let i = 0; i < checks.length; i++) {
     const check = checks[i]!
     const stored = read(check.key)
-    const tat = stored === undefined || stored < now ? now : stored
+    let tat = stored === undefined || stored < now ? now : stored
+    // Never further ahead than a full bucket's, which no take under a steady clock exceeds: a
+    // wall clock set back would otherwise refuse a bucket used just before for as long.
+    const most = now + check.bucket.toleranceMs + check.bucket.intervalMs
+    if (tat > most) tat = most
     ahead[i] = tat - now
     if (tat - now > check.bucket.toleranceMs) allowed = false
   }

@@ -21,6 +21,7 @@ import {
   waitOf,
 } from './gcra.ts'
 import type { LimitStore } from './store.ts'
+import { clientBucket } from './client.ts'
 
 /** What a limit counts requests by. */
 export type LimitKey =
@@ -193,7 +194,7 @@ function keyValue(key: LimitKey, subject: LimitSubject): string {
     // store (Redis key names, SCAN, MONITOR) never holds the value itself.
     if (value !== null) return `h:${hash64(value as string)}`
   }
-  return `a:${subject.client ?? ''}`
+  return `a:${clientBucket(subject.client)}`
 }
 
 /** An RFC 8941 sf-string (names are letters, digits, `_`, `.`, `-`: nothing to escape). */

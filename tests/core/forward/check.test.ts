@@ -271,6 +271,28 @@ test("a check's client is the address its proxy reports: one client's refusals n
   }
 })
 
+test('a check without X-Forwarded-For counts as its proxy’s address, and the first one says so (check_without_client), once', async () => {
+  const g = await gatewayFixture({
+    env: () => ({ JWTGATE_MODE: 'auth', JWTGATE_SECRET: KEY.config }),
+  })
+  try {
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await g.call('/auth', nginx('GET', '/x'), PROXY)).status, 401)
+    }
+    const said = g.lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'check_without_client')
+    assert.equal(said.length, 1)
+    assert.equal(said[0].caller, PROXY)
+    const clients = g.lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'request')
+      .map((l) => l.client)
+    assert.deepEqual(clients, [PROXY, PROXY, PROXY])
+    // With the header: no warning for it.
+    await g.call('/auth', nginx('GET', '/x', { 'x-forwarded-for': '203.0.113.1' }), PROXY)
+    assert.equal(g.lines.filter((l) => JSON.parse(l).event === 'check_without_client').length, 1)
+  } finally {
+    await g.close()
+  }
+})
+
 test('a URI with :// in its path or query is checked as itself, never cut at the ://', async () => {
   const g = await setup('forwardAuth: { path: /ext_authz }')
   try {

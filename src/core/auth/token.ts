@@ -141,11 +141,13 @@ const SOURCE_KINDS: { readonly [K in TokenSource['kind']]: SourceKind<Of<K>> } =
     find(_headers, search, source) {
       if (search === '') return undefined
       let found: string | undefined
-      // Every spelling a backend reads as this name is a copy (sameName).
-      for (const [key, value] of new URLSearchParams(search)) {
-        if (!sameName(key, source.name)) continue
+      // Every spelling a backend reads as this name is a copy (sameName), also after a `;`
+      // (queryPairs).
+      for (const pair of queryPairs(search)) {
+        const eq = pair.indexOf('=')
+        if (!sameName(decodeName(eq < 0 ? pair : pair.slice(0, eq)), source.name)) continue
         if (found !== undefined) throw new TokenError('token_malformed', TWO_COPIES)
-        found = value
+        found = eq < 0 ? '' : decodeName(pair.slice(eq + 1))
       }
       if (found === '') throw new TokenError('token_malformed', EMPTY)
       return found
@@ -292,16 +294,25 @@ export function checkTokenShape(token: string): void {
 const RESPELLING = /[%+. [_]/
 
 /**
- * True when a backend may read the cookie or query parameter `raw` (as written, or as
- * URLSearchParams decoded it) as `name`: the same name, also percent-decoded with `+` as a space
- * (PHP and Rack decode cookie names too) and with `.`, ` ` and `[` read as `_` (PHP's `$_GET` and
- * `$_COOKIE`: `access.token` is `access_token`).
+ * True when a backend may read the cookie or query parameter `raw` (as written, or decoded) as
+ * `name`: the same name in any case (ASP.NET Core reads query and cookie names so), also
+ * percent-decoded with `+` as a space (PHP and Rack decode cookie names too), with `.`, ` ` and a
+ * lone `[` read as `_`, and `name[…]` read as `name` (PHP's `$_GET` and `$_COOKIE`:
+ * `access.token` is `access_token`, `access_token[]` an array of it; Rack's too).
  */
 function sameName(raw: string, name: string): boolean {
   const n = raw.trim()
-  if (n === name) return true
+  if (n === name || n.toLowerCase() === name.toLowerCase()) return true
   if (!RESPELLING.test(n) && !RESPELLING.test(name)) return false
-  return phpName(decodeName(n)) === phpName(name)
+  return phpName(decodeName(n)).toLowerCase() === phpName(name).toLowerCase()
+}
+
+/**
+ * The `name=value` pairs of a query (`?` first), split at `&` and at `;` — Rack before 3.0 and
+ * other backends split there too, so `x=;access_token=…` holds a copy of `access_token`.
+ */
+function queryPairs(search: string): string[] {
+  return search.slice(1).split(/[&;]/)
 }
 
 function decodeName(raw: string): string {
@@ -313,7 +324,12 @@ function decodeName(raw: string): string {
   }
 }
 
-const phpName = (name: string) => name.replace(/[. []/g, '_')
+/** The name PHP gives a parameter: up to a `[` that a `]` closes (an array), `.` ` ` `[` as `_`. */
+function phpName(name: string): string {
+  const open = name.indexOf('[')
+  const base = open > 0 && name.indexOf(']', open) > open ? name.slice(0, open) : name
+  return base.replace(/[. []/g, '_')
+}
 
 /**
  * The cookie pairs of a Cookie header: split at `;` (RFC 6265 §4.2) and at `,` too (Rack 2
@@ -388,10 +404,12 @@ export function searchWithout(search: string, name: string): string {
   const kept = search
     .slice(1)
     .split('&')
-    .filter((pair) => {
-      if (pair === '') return false
-      const eq = pair.indexOf('=')
-      return !sameName(decodeName(eq < 0 ? pair : pair.slice(0, eq)), name)
-    })
+    .filter((pair) => pair !== '' && !pair.split(';').some((part) => isParameter(part, name)))
   return kept.length === 0 ? '' : `?${kept.join('&')}`
+}
+
+/** True when `part` (`name=value`, or a bare name) is parameter `name` in any spelling. */
+function isParameter(part: string, name: string): boolean {
+  const eq = part.indexOf('=')
+  return sameName(decodeName(eq < 0 ? part : part.slice(0, eq)), name)
 }

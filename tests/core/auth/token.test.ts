@@ -175,7 +175,9 @@ test('readCookie() and removeCookie() handle one cookie among several', () => {
 test('two copies of a token in one cookie header or one query are token_malformed', () => {
   assert.throws(() => readCookie('sid=a; x=1; sid=b', 'sid'), /twice/)
   assert.throws(() => readCookie('sid=a;sid=a', 'sid'), /twice/)
-  assert.equal(readCookie('sid=a; SID=b; sidx=c', 'sid'), 'a')
+  // Another case is a copy too (ASP.NET Core reads cookie and query names so).
+  assert.throws(() => readCookie('sid=a; SID=b; sidx=c', 'sid'), /twice/)
+  assert.equal(readCookie('sid=a; sidx=c', 'sid'), 'a')
   const query: TokenSource[] = [{ kind: 'query', name: 'at' }]
   for (const search of ['?at=a.b.c&at=a.b.c', '?at=a.b.c&%61t=x.y.z', '?x=1&at=&at=a.b.c']) {
     assert.throws(() => extractToken(new Headers(), search, query, 8192), /twice/, search)
@@ -203,6 +205,11 @@ const RESPELLED: readonly [string, string][] = [
   ['access%2Etoken', 'access_token'],
   ['access[token', 'access_token'],
   ['access_token', 'access.token'],
+  ['Access_Token', 'access_token'],
+  ['SESSION', 'session'],
+  ['access_token[]', 'access_token'],
+  ['access_token[0]', 'access_token'],
+  ['access.token[x]', 'access_token'],
 ]
 
 test('a cookie in every spelling a backend reads as its name: a copy, and removed', () => {
@@ -217,8 +224,8 @@ test('a cookie in every spelling a backend reads as its name: a copy, and remove
   assert.equal(removeCookie('a=1, session=x.y.z; b=2', 'session'), 'a=1; b=2')
   assert.equal(removeCookie('a=1,2; b=x,y', 'session'), 'a=1,2; b=x,y')
   // Other names stay, however close.
-  assert.equal(readCookie('sessions=x; Session=y; session_=z', 'session'), undefined)
-  assert.equal(removeCookie('sessions=x; Session=y', 'session'), 'sessions=x; Session=y')
+  assert.equal(readCookie('sessions=x; session_=z; sess=y', 'session'), undefined)
+  assert.equal(removeCookie('sessions=x; sess=y', 'session'), 'sessions=x; sess=y')
 })
 
 test('a query parameter in every spelling a backend reads as its name: a copy, and removed', () => {
@@ -234,9 +241,18 @@ test('a query parameter in every spelling a backend reads as its name: a copy, a
     assert.equal(searchWithout(`?a=1&${spelling}=x.y.z&b=2`, name), '?a=1&b=2', label)
   }
   assert.equal(
-    searchWithout('?access_tokens=1&accessXtoken=2', 'access_token'),
-    '?access_tokens=1&accessXtoken=2',
+    searchWithout('?access_tokens=1&accessXtoken=2&access_token_x[]=3', 'access_token'),
+    '?access_tokens=1&accessXtoken=2&access_token_x[]=3',
   )
+  // After a `;` (Rack before 3.0 splits there too): a copy, and the pair holding it removed.
+  const at: TokenSource[] = [{ kind: 'query', name: 'access_token' }]
+  assert.throws(
+    () => extractToken(new Headers(), '?access_token=a.b.c&x=;access_token=x.y.z', at, 8192),
+    /twice/,
+  )
+  assert.equal(extractToken(new Headers(), '?x=1;access_token=x.y.z', at, 8192)?.token, 'x.y.z')
+  assert.equal(searchWithout('?a=1&x=;access_token=B&b=2', 'access_token'), '?a=1&b=2')
+  assert.equal(searchWithout('?a=1;b=2&c=3', 'access_token'), '?a=1;b=2&c=3')
 })
 
 const PROTOCOL: TokenSource[] = [{ kind: 'authorization' }, { kind: 'protocol', name: 'bearer' }]

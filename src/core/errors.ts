@@ -36,6 +36,7 @@ export type ErrorCode =
   | 'bad_host'
   | 'bad_content_length'
   | 'trailers_not_supported'
+  | 'transfer_coding_not_supported'
   | 'method_not_allowed'
   | 'payload_too_large'
   | 'request_timeout'
@@ -245,6 +246,7 @@ export class BadRequestError extends GatewayError {
       | 'bad_host'
       | 'bad_content_length'
       | 'trailers_not_supported'
+      | 'transfer_coding_not_supported'
       | 'method_not_allowed'
       | 'auth_headers_conflict'
       | 'auth_headers_missing',

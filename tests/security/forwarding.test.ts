@@ -486,6 +486,24 @@ for (const target of TARGETS) {
         expect(upstream.seen).toEqual([])
       })
 
+      test('a body transfer-coded other than chunked (gzip, chunked) is 400 before the upstream sees it: Bun refuses it itself, jwtgate under Deno', async () => {
+        for (const path of ['/public/x', '/orders']) {
+          const sent = await raw(
+            `POST ${path} HTTP/1.1`,
+            [
+              `Host: 127.0.0.1:${gateway.port}`,
+              `Authorization: Bearer ${token}`,
+              'Transfer-Encoding: gzip, chunked',
+            ],
+            gateway,
+            '5\r\nhello\r\n0\r\n\r\n',
+          )
+          expect(sent.response?.status).toBe(400)
+        }
+        await Bun.sleep(50)
+        expect(upstream.seen).toEqual([])
+      })
+
       test('unannounced trailer fields never reach the upstream; the body arrives whole or not at all (see SECURITY.md for Bun)', async () => {
         const sent = await raw(
           'POST /public/x HTTP/1.1',

@@ -360,6 +360,16 @@ function droppedToken(
  */
 const TRAILERS = () =>
   new BadRequestError('trailers_not_supported', 'Request trailer fields are not supported.')
+/**
+ * A request body transfer-coded other than `chunked` (`gzip, chunked`): Bun refuses one, Deno's
+ * and Node's servers undo the chunking and hand the rest over still coded, which would go
+ * upstream as if it were the body (RFC 9112 §6.1: a coding not understood is refused).
+ */
+const TRANSFER_CODING = () =>
+  new BadRequestError(
+    'transfer_coding_not_supported',
+    'Only the chunked transfer coding is supported.',
+  )
 
 /**
  * How a runtime builds a header list fastest: `copy` the client's in one call and delete what is
@@ -388,6 +398,8 @@ interface Pass {
   host: string | null
   connection: string | null
   trailer: boolean
+  /** A Transfer-Encoding other than `chunked` was sent. */
+  coded: boolean
 }
 
 /** Decides one client header: remembers what the gateway reads, and leaves out what never goes. */
@@ -399,6 +411,7 @@ function visit(this: Pass, value: string, name: string): void {
     if (name === 'host') this.host = value
     else if (name === 'connection') this.connection = value
     else if (name === 'trailer') this.trailer = true
+    else if (name === 'transfer-encoding') this.coded ||= value.trim().toLowerCase() !== 'chunked'
     else if (name === 'x-forwarded-for') this.clientXff = value
     else if (name === 'x-forwarded-proto') this.clientProto = value
     else if (name === 'x-forwarded-host') this.clientHost = value
@@ -444,9 +457,11 @@ export function upstreamHeaders(
     host: null,
     connection: null,
     trailer: false,
+    coded: false,
   }
   incoming.forEach(visit, pass)
   if (pass.trailer) throw TRAILERS()
+  if (pass.coded) throw TRANSFER_CODING()
   if (pass.bytes > filter.maxBytes) {
     throw new LimitError('headers_too_large', 'The request headers are too large.')
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { parseTokenSource, tokenHeader } from '../../../src/core/auth/token.ts'
+import { BadRequestError } from '../../../src/core/errors.ts'
 import {
   acceptableRequestId,
   downstreamHeaders,
@@ -469,4 +470,23 @@ test('Prefixes matches a name that starts with one of them, whatever its first c
   assert.ok(!prefixes.matches('authorization'))
   assert.ok(!prefixes.matches(''))
   assert.ok(!prefixes.matches('\u00e9x-forwarded-'))
+})
+
+test('upstreamHeaders(): a body transfer-coded other than chunked is 400 transfer_coding_not_supported, in every build; chunked alone passes', () => {
+  for (const build of ['copy', 'append', 'edit'] as const) {
+    for (const coding of ['gzip, chunked', 'GZIP,chunked', 'identity', 'chunked, chunked']) {
+      assert.throws(
+        () => upstreamHeaders(new Headers({ 'transfer-encoding': coding }), CTX, filter(), build),
+        (e: unknown) => e instanceof BadRequestError && e.code === 'transfer_coding_not_supported',
+        `${build} ${coding}`,
+      )
+    }
+    const chunked = upstreamHeaders(
+      new Headers({ 'transfer-encoding': ' Chunked ' }),
+      CTX,
+      filter(),
+      build,
+    )
+    assert.equal(chunked.get('transfer-encoding'), null, build)
+  }
 })

@@ -10,6 +10,9 @@ import { rawPath } from './routing/path.ts'
 
 const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' }
 
+/** The field an admin listener's failure is logged with (`internal_error`, `listener=admin`). */
+export const ADMIN_LISTENER = Object.freeze({ listener: 'admin' })
+
 /** True for a health probe the main listener answers itself. */
 export function isHealthProbe(method: string, path: string): boolean {
   return (path === '/healthz' || path === '/readyz') && (method === 'GET' || method === 'HEAD')

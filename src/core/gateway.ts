@@ -7,7 +7,13 @@
  * the request, and every error becomes a response in respond.ts.
  */
 import type { Config } from './config/types.ts'
-import { adminResponse, checkAdminHost, healthResponse, isHealthProbe } from './admin.ts'
+import {
+  ADMIN_LISTENER,
+  adminResponse,
+  checkAdminHost,
+  healthResponse,
+  isHealthProbe,
+} from './admin.ts'
 import { allowOrigin, isPreflight, preflightResponse } from './cors.ts'
 import type { Claims } from './auth/claims.ts'
 import { authenticate, authorize, type Decision, route } from './decide.ts'
@@ -165,7 +171,6 @@ const NO_INFO: ConnectionInfo = Object.freeze({})
  * requests in the 100 µs bucket, and steps back when the wall clock is set back.
  */
 const elapsed = () => performance.now()
-const ADMIN_LISTENER = Object.freeze({ listener: 'admin' })
 
 /**
  * Builds a gateway from a loaded Config (see mod.ts for serving it from Bun or Deno).

@@ -57,8 +57,15 @@ export function parseRateLimit(text: string): RateLimit | undefined {
   if (unit === undefined) return undefined
   const limit = Number(match![1])
   const periodMs = (match![2] === '' ? 1 : Number(match![2])) * unit
-  return limit >= 1 && periodMs >= 1 ? { limit, periodMs } : undefined
+  // A request costs at least a microsecond (Redis's script counts in µs; below, the cost rounds
+  // to nothing and no limit holds), and a period is at most a year.
+  if (!(limit >= 1 && periodMs >= 1 && periodMs <= MAX_PERIOD_MS && periodMs / limit >= 0.001)) {
+    return undefined
+  }
+  return { limit, periodMs }
 }
+
+const MAX_PERIOD_MS = 366 * 86_400_000
 
 /**
  * Where a gateway takes requests from buckets: in this process (RateLimiter), or shared with

@@ -22,6 +22,14 @@ test('parseRateLimit() reads N/period', () => {
   for (const bad of ['100', '0/1s', 'x/1s', '10/1d', '10/0s']) {
     assert.equal(parseRateLimit(bad), undefined, bad)
   }
+  // A request costs at least 1 µs (below, it rounds to nothing in Redis's µs and no limit holds);
+  // a period is at most a year.
+  assert.deepEqual(parseRateLimit('1000000/1s'), { limit: 1_000_000, periodMs: 1000 })
+  for (
+    const bad of ['1000001/1s', '99999999999999999999999/1s', '1/99999999999999999999h', '1/9000h']
+  ) {
+    assert.equal(parseRateLimit(bad), undefined, bad)
+  }
 })
 
 test('parseRateLimit() periods take the units of durations, and only those', () => {

@@ -7,7 +7,7 @@
  * unasked, or cannot be started, is logged and started again, with back-off. The primary holds
  * what must be exact across workers (shared.ts).
  */
-import { checkAdminHost, healthResponse } from '../../core/admin.ts'
+import { ADMIN_LISTENER, checkAdminHost, healthResponse } from '../../core/admin.ts'
 import { failureResponse } from '../../core/respond.ts'
 import { rawPath } from '../../core/routing/path.ts'
 import { revocationsResponse } from '../../core/revocation/admin.ts'
@@ -36,7 +36,6 @@ const RESTART_FIRST_MS = 100
 const RESTART_LONGEST_MS = 10_000
 /** A worker that ran this long before it ended starts the back-off afresh. */
 const RESTART_RESET_MS = 30_000
-const ADMIN_LISTENER = Object.freeze({ listener: 'admin' })
 /** How long a revocation from the admin listener waits for the worker storing it. */
 const REVOKE_TIMEOUT_MS = 5000
 /** How long `/metrics` and `/readyz` wait for a worker's answer. */

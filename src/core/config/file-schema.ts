@@ -110,12 +110,23 @@ const Provider = v.strictObject({
   ),
 })
 
+/**
+ * A list that must name something: an empty one would be read as no check (`scopes.any: []`,
+ * `roles.any: []`, `all: []`) — a template rendering an empty list would open the route — or,
+ * for a named limit's `routes`/`providers`, as applying nowhere.
+ */
+function nonEmpty<T>(item: v.GenericSchema<T>, what: string, without = 'no check') {
+  return v.pipe(
+    v.array(item),
+    v.minLength(1, `names no ${what}: give at least one, or leave the key out (${without})`),
+  )
+}
+
+const RATE_TEXT =
+  'must be requests per period, such as 100/1m or 10/1s (at most a million a second, a period of at most a year)'
 const RateText = v.pipe(
-  v.string('must be requests per period, such as 100/1m or 10/1s'),
-  v.check(
-    (s) => parseRateLimit(s) !== undefined,
-    'must be requests per period, such as 100/1m or 10/1s',
-  ),
+  v.string(RATE_TEXT),
+  v.check((s) => parseRateLimit(s) !== undefined, RATE_TEXT),
 )
 
 const NamedRateLimit = v.strictObject({
@@ -131,8 +142,9 @@ const NamedRateLimit = v.strictObject({
     ),
     DEFAULTS.rateLimit.key,
   ),
-  routes: v.optional(v.array(v.string())),
-  providers: v.optional(v.array(v.string())),
+  // Empty, the limit would apply nowhere: leave the key out for every route and provider.
+  routes: v.optional(nonEmpty(v.string(), 'route', 'every route')),
+  providers: v.optional(nonEmpty(v.string(), 'provider', 'every provider')),
 })
 
 const Redis = v.strictObject({
@@ -185,17 +197,6 @@ const validRegex = (s: string) => {
   } catch {
     return false
   }
-}
-
-/**
- * A list that must name something: an empty one would be read as no check (`scopes.any: []`,
- * `roles.any: []`, `all: []`) — a template rendering an empty list would open the route.
- */
-function nonEmpty<T>(item: v.GenericSchema<T>, what: string) {
-  return v.pipe(
-    v.array(item),
-    v.minLength(1, `names no ${what}: give at least one, or leave the key out (no check)`),
-  )
 }
 
 const Condition: v.GenericSchema<ConditionInput> = v.lazy(() =>

@@ -205,7 +205,10 @@ const EnvSchema = v.object({
   ),
   JWTGATE_WEBSOCKET_EXPIRY_GRACE: v.optional(duration, DEFAULTS.websockets.expiryGrace),
   JWTGATE_RATE_LIMIT: v.optional(
-    parsed(parseRateLimit, 'must be requests per period, such as 100/1m or 10/1s'),
+    parsed(
+      parseRateLimit,
+      'must be requests per period, such as 100/1m or 10/1s (at most a million a second, a period of at most a year)',
+    ),
   ),
   JWTGATE_REDIS_URL: v.optional(checked(redisUrlProblem)),
   JWTGATE_REDIS_TIMEOUT: v.optional(timeout, DEFAULTS.redis.timeout),

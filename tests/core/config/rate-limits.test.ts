@@ -49,12 +49,16 @@ rateLimits:
   c: { rate: 1/1s, burst: 0 }
   d: { rate: 1/1s, routes: [nope], providers: [ghost] }
   e: { rate: 1/1s, per: sub }
+  f: { rate: 1/1s, routes: [] }
+  g: { rate: 1/1s, providers: [] }
 `),
     [
-      'rateLimits.a.rate: must be requests per period, such as 100/1m or 10/1s',
+      'rateLimits.a.rate: must be requests per period, such as 100/1m or 10/1s (at most a million a second, a period of at most a year)',
       'rateLimits.b.key: must be sub, address, claim:<claim path> or header:<Name>',
       'rateLimits.c.burst: Invalid value: expected >=1, got 0',
       'rateLimits.e.per: unknown key',
+      'rateLimits.f.routes: names no route: give at least one, or leave the key out (every route)',
+      'rateLimits.g.providers: names no provider: give at least one, or leave the key out (every provider)',
     ],
   )
   assert.deepEqual(

@@ -7,6 +7,7 @@
  * the request, and every error becomes a response in respond.ts.
  */
 import type { Config } from './config/types.ts'
+import { assertGuardable } from './config/local.ts'
 import {
   ADMIN_LISTENER,
   adminResponse,
@@ -210,6 +211,7 @@ export function createGateway(
     metrics,
   }
   if (deps.limitStore?.name !== undefined) metrics.stores.push(deps.limitStore as StoreHealth)
+  if (local !== undefined) assertGuardable(config)
   const revocations = revocationsFor(config, deps.revocations)
   const connections = new Connections(metrics, revocations)
   const webSocketDeps: WebSocketDeps = {
@@ -276,12 +278,13 @@ export function createGateway(
     const target = check === undefined
       ? normalizeTarget(request.url)
       : normalizeOriginTarget(check.uri)
-    // A guarded handler routes on request.url itself: one it would read otherwise is refused.
-    if (local !== undefined && check === undefined) checkHandlerUrl(request.url)
     x.path = target.path
     if (check === undefined && isHealthProbe(method, target.path)) {
       return healthResponse(target.path, x.requestId, ready(), draining)
     }
+    // A guarded handler routes on request.url itself: one it would read otherwise is refused
+    // (after the probes, which reach no handler: HAProxy's httpchk sends HTTP/1.0 without Host).
+    if (local !== undefined && check === undefined) checkHandlerUrl(request.url)
     const match = route(s, method, target.path)
     x.route = match.route.route.name
     let decision = authenticate(s, match, request, target, x.client)
@@ -457,6 +460,9 @@ export function createGateway(
     },
     metrics,
     reload(next: Config) {
+      // Refused as at creation (a ConfigError, a TypeError): the old configuration stays.
+      if (local !== undefined) assertGuardable(next)
+      if (revocations === undefined) revocationsFor(next, undefined)
       const old = state
       state = buildState(boundAtStart(next, config), stateDeps, old)
       retireState(old, state)

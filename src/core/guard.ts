@@ -8,6 +8,7 @@
 import { checkRevoked, revocationsFor } from './revocation/check.ts'
 import type { Claims } from './auth/claims.ts'
 import type { Config } from './config/types.ts'
+import { assertGuardable } from './config/local.ts'
 import { authenticate, authorize, route } from './decide.ts'
 import {
   type ConnectionInfo,
@@ -74,6 +75,7 @@ export function createVerifier(
   config: Config,
   deps: Pick<GatewayDeps, 'fetch' | 'now' | 'logger' | 'revocations'> = {},
 ): RequestVerifier {
+  assertGuardable(config)
   const revocations = revocationsFor(config, deps.revocations)
   const state = buildState(config, {
     fetch: deps.fetch ?? globalThis.fetch,

@@ -137,6 +137,9 @@ test('adapters/bun: a guarded handler never gets an HTTP/1.0 request without Hos
       assert.equal(res.status, 200)
     }
     assert.deepEqual(reached, ['protect http://app.test/docs/a', 'verify http://app.test/docs/a'])
+    // protect's own health probes reach no handler: answered without Host too (HAProxy's httpchk).
+    const probe = (await exchange(servers[1]!.port, 'GET /healthz HTTP/1.0\r\n\r\n')).responses[0]!
+    assert.equal(probe.status, 200)
   } finally {
     for (const server of servers) await server.stop(true)
     guarded.close()

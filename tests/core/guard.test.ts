@@ -452,3 +452,30 @@ test('loadConfig({ local: true }) refuses claim headers and headers to strip (en
     JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id',
   })
 })
+
+test('protect() and createVerifier() refuse claim headers and headers to strip however the configuration was loaded, and so does a reload; a reload that names a revocation store with no list is refused', async () => {
+  // The proxy's own configuration (not { local: true }), handed to protect.
+  const proxyConfig = await loadConfig({
+    JWTGATE_UPSTREAM: 'http://127.0.0.1:9',
+    JWTGATE_SECRET: HS.config,
+    JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id',
+  })
+  const refused = (e: unknown) =>
+    e instanceof ConfigError && e.issues.some((i) => i.path === 'JWTGATE_FORWARD_CLAIMS')
+  assert.throws(() => protect(proxyConfig, () => new Response('reached')), refused)
+  assert.throws(() => createVerifier(proxyConfig), refused)
+  const plain = await loadConfig({ JWTGATE_SECRET: HS.config }, { local: true })
+  const guarded = protect(plain, (request) => new Response(request.headers.get('x-user-id')))
+  try {
+    assert.throws(() => guarded.reload(proxyConfig), refused)
+    assert.equal(guarded.config, plain)
+    const redis = await loadConfig(
+      { JWTGATE_SECRET: HS.config, JWTGATE_REDIS_URL: 'redis://127.0.0.1:1' },
+      { local: true },
+    )
+    assert.throws(() => guarded.reload(redis), /no RevocationList was given/)
+    assert.equal(guarded.config, plain)
+  } finally {
+    guarded.close()
+  }
+})

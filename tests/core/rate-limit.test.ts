@@ -22,11 +22,10 @@ test('parseRateLimit() reads N/period', () => {
   for (const bad of ['100', '0/1s', 'x/1s', '10/1d', '10/0s']) {
     assert.equal(parseRateLimit(bad), undefined, bad)
   }
-  // A request costs at least 1 µs (below, it rounds to nothing in Redis's µs and no limit holds);
-  // a period is at most a year.
-  assert.deepEqual(parseRateLimit('1000000/1s'), { limit: 1_000_000, periodMs: 1000 })
+  // A request costs at least 10 µs (Redis's script rounds to whole µs); a period is at most a year.
+  assert.deepEqual(parseRateLimit('100000/1s'), { limit: 100_000, periodMs: 1000 })
   for (
-    const bad of ['1000001/1s', '99999999999999999999999/1s', '1/99999999999999999999h', '1/9000h']
+    const bad of ['100001/1s', '99999999999999999999999/1s', '1/99999999999999999999h', '1/9000h']
   ) {
     assert.equal(parseRateLimit(bad), undefined, bad)
   }
@@ -177,7 +176,7 @@ test('subjectKey(): no issuer and subject share the bucket of another pair, what
   assert.notEqual(subjectKey('x', undefined), addressKey('x'))
 })
 
-test('clientBucket(): one bucket per IPv4 address and per IPv6 /64, however spelt; other text as it is', () => {
+test('clientBucket(): one bucket per IPv4 address and per public IPv6 /64, however spelt; per address for unique-local and link-local; other text as it is', () => {
   const same: [string, string][] = [
     ['192.0.2.1', '192.0.2.1'],
     ['::ffff:192.0.2.1', '192.0.2.1'],
@@ -188,11 +187,18 @@ test('clientBucket(): one bucket per IPv4 address and per IPv6 /64, however spel
     ['2001:DB8:1:2:ffff:ffff:ffff:ffff', '2001:db8:1:2::/64'],
     ['2001:0db8:0001:0002::1', '2001:db8:1:2::/64'],
     ['[2001:db8:1:2::1]:4711', '2001:db8:1:2::/64'],
-    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+    // A network's own (unique-local, link-local): one bucket per address (a node's pods).
+    ['fe80::1%eth0', 'fe80:0:0:0:0:0:0:1'],
+    ['fd00:10:244:1::1a', 'fd00:10:244:1:0:0:0:1a'],
+    ['FD00:10:244:1:0::1A', 'fd00:10:244:1:0:0:0:1a'],
     ['unknown', 'unknown'],
   ]
   for (const [address, bucket] of same) assert.equal(clientBucket(address), bucket, address)
   assert.notEqual(clientBucket('2001:db8:1:3::1'), clientBucket('2001:db8:1:2::1'))
+  assert.notEqual(clientBucket('fd00:10:244:1::1a'), clientBucket('fd00:10:244:1::2f'))
+  // Again, from the cache of recent addresses: the same answers.
+  assert.equal(clientBucket('2001:db8:1:2::14'), '2001:db8:1:2::/64')
+  assert.equal(clientBucket('::ffff:192.0.2.1'), '192.0.2.1')
   assert.equal(clientBucket(undefined), '')
   assert.equal(addressKey('2001:db8:1:2::7'), addressKey('2001:db8:1:2::8'))
 })
@@ -220,4 +226,18 @@ test('RateLimiter and takeAll(): a wall clock set back an hour refuses a bucket 
   assert.equal(takeAll([{ key: 'a', bucket }], t0, read, write).allowed, true)
   const after = takeAll([{ key: 'a', bucket }], back, read, write)
   assert.ok(after.ahead[0]! <= bucket.toleranceMs + 2 * bucket.intervalMs, String(after.ahead[0]))
+})
+
+test('SharedLimiter: a remembered refusal lasts at most one interval; after the clock went back, the holder is asked', async () => {
+  const t0 = 1_800_000_000_000
+  let asked = 0
+  const shared = new SharedLimiter({ limit: 100, periodMs: 60_000 }, () => {
+    asked++
+    return Promise.resolve({ wait: 600 })
+  })
+  assert.equal(await shared.take('alice', t0), 600)
+  assert.equal(shared.wait('alice', t0 + 100), 500)
+  assert.equal(shared.wait('alice', t0 - 3_600_000), 0)
+  await shared.take('alice', t0 - 3_600_000)
+  assert.equal(asked, 2)
 })

@@ -268,9 +268,9 @@ export function evaluate(
 }
 
 /**
- * True when every claim `condition` compares is absent or of a type its operator compares: a
- * scalar for `equals`/`oneOf` (not an integer beyond 2^53), an array or string for `contains`, a
- * string for `matches`.
+ * True when every claim `condition` compares is absent (or null) or of a type its operator can
+ * match with the expected value's: a `true`/`"true"` mismatch, a nested list under `contains`, an
+ * integer beyond 2^53 are not.
  */
 function isComparable(condition: Condition, claims: Claims): boolean {
   switch (condition.op) {
@@ -281,17 +281,35 @@ function isComparable(condition: Condition, claims: Claims): boolean {
       return isComparable(condition.condition, claims)
   }
   const actual = readClaim(claims, condition.claim)
-  if (actual === undefined) return true
+  if (actual === undefined || actual === null) return true
   switch (condition.op) {
     case 'equals':
+      return scalarComparable(actual, condition.expected)
     case 'oneOf':
-      return typeof actual === 'string' || typeof actual === 'boolean' ||
-        (typeof actual === 'number' && !(Number.isInteger(actual) && !Number.isSafeInteger(actual)))
+      return condition.expected.some((e) => scalarComparable(actual, e))
     case 'contains':
-      return Array.isArray(actual) || typeof actual === 'string'
+      return Array.isArray(actual)
+        ? actual.every((item) => item === null || scalarComparable(item, condition.expected))
+        : typeof actual === 'string' && kindOf(condition.expected) === 'string'
     case 'matches':
       return typeof actual === 'string'
   }
+}
+
+/** The type an expected value compares as (a template renders to a string). */
+function kindOf(expected: Scalar | Template): string {
+  return typeof expected === 'object' ? 'string' : typeof expected
+}
+
+/** True when sameScalar can match `actual` with a value of `expected`'s type. */
+function scalarComparable(actual: unknown, expected: Scalar | Template): boolean {
+  if (typeof actual === 'number' && Number.isInteger(actual) && !Number.isSafeInteger(actual)) {
+    return false
+  }
+  const kind = kindOf(expected)
+  const actualKind: string = typeof actual
+  if (actualKind === kind) return true
+  return kind === 'string' && (actualKind === 'number' || actualKind === 'boolean')
 }
 
 /** The token's scopes: the `scope` string, else an `scp` array or string. */

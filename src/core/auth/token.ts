@@ -295,24 +295,43 @@ const RESPELLING = /[%+. [_]/
 
 /**
  * True when a backend may read the cookie or query parameter `raw` (as written, or decoded) as
- * `name`: the same name in any case (ASP.NET Core reads query and cookie names so), also
- * percent-decoded with `+` as a space (PHP and Rack decode cookie names too), with `.`, ` ` and a
- * lone `[` read as `_`, and `name[…]` read as `name` (PHP's `$_GET` and `$_COOKIE`:
- * `access.token` is `access_token`, `access_token[]` an array of it; Rack's too).
+ * `name`: the same name, also percent-decoded with `+` as a space (PHP and Rack decode cookie
+ * names too), with `.`, ` ` and a lone `[` read as `_`, and `name[…]` read as `name` (PHP's
+ * `$_GET` and `$_COOKIE`: `access.token` is `access_token`, `access_token[]` an array of it;
+ * Rack's too). Case counts: cookie names are case-sensitive (RFC 6265), and a backend's own
+ * `SESSION` beside a token cookie `session` is another cookie (Spring Session's).
  */
 function sameName(raw: string, name: string): boolean {
   const n = raw.trim()
-  if (n === name || n.toLowerCase() === name.toLowerCase()) return true
+  if (n === name) return true
   if (!RESPELLING.test(n) && !RESPELLING.test(name)) return false
-  return phpName(decodeName(n)).toLowerCase() === phpName(name).toLowerCase()
+  return phpName(decodeName(n)) === phpName(name)
 }
 
 /**
- * The `name=value` pairs of a query (`?` first), split at `&` and at `;` — Rack before 3.0 and
- * other backends split there too, so `x=;access_token=…` holds a copy of `access_token`.
+ * The `name=value` pairs of a query (`?` first): split at `&`, and at a `;` that a `name=`
+ * follows — Rack before 3.0 and other backends split there too, so `x=;access_token=…` holds a
+ * copy of `access_token` (a `;` inside a value, `q=rust;go`, stays in it).
  */
 function queryPairs(search: string): string[] {
-  return search.slice(1).split(/[&;]/)
+  const pairs: string[] = []
+  for (const pair of search.slice(1).split('&')) {
+    if (pair.indexOf(';') < 0) pairs.push(pair)
+    else pairs.push(...splitAtNamedSemicolons(pair))
+  }
+  return pairs
+}
+
+/** `pair` split at each `;` whose next piece reads `name=…`; the others are part of the value. */
+function splitAtNamedSemicolons(pair: string): string[] {
+  const pieces = pair.split(';')
+  const out = [pieces[0]!]
+  for (let i = 1; i < pieces.length; i++) {
+    const piece = pieces[i]!
+    if (piece.indexOf('=') > 0) out.push(piece)
+    else out[out.length - 1] += `;${piece}`
+  }
+  return out
 }
 
 function decodeName(raw: string): string {
@@ -404,7 +423,9 @@ export function searchWithout(search: string, name: string): string {
   const kept = search
     .slice(1)
     .split('&')
-    .filter((pair) => pair !== '' && !pair.split(';').some((part) => isParameter(part, name)))
+    .filter((pair) =>
+      pair !== '' && !splitAtNamedSemicolons(pair).some((p) => isParameter(p, name))
+    )
   return kept.length === 0 ? '' : `?${kept.join('&')}`
 }
 

@@ -123,7 +123,7 @@ function nonEmpty<T>(item: v.GenericSchema<T>, what: string, without = 'no check
 }
 
 const RATE_TEXT =
-  'must be requests per period, such as 100/1m or 10/1s (at most a million a second, a period of at most a year)'
+  'must be requests per period, such as 100/1m or 10/1s (at most 100,000 a second, a period of at most a year)'
 const RateText = v.pipe(
   v.string(RATE_TEXT),
   v.check((s) => parseRateLimit(s) !== undefined, RATE_TEXT),

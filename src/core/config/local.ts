@@ -6,9 +6,9 @@
  * client wrote. Refused at load rather than ignored: the handler reads the verified claims it is
  * handed (`Guarded.claims`).
  */
-import type { ConfigIssue } from '../errors.ts'
+import { ConfigError, type ConfigIssue } from '../errors.ts'
 import type { StripHeaders } from '../proxy/headers.ts'
-import type { RouteConfig } from './types.ts'
+import type { Config, RouteConfig } from './types.ts'
 
 const NOT_APPLIED =
   'not applied to a handler guarded in this process, which gets the client’s request'
@@ -40,4 +40,15 @@ export function refuseUpstreamOnly(
       message: `headers to strip are ${NOT_APPLIED} as it came`,
     })
   }
+}
+
+/**
+ * Throws ConfigError when `config` has settings that act only on an upstream request: for a
+ * configuration given to `protect`/`createVerifier` (or a reload of one) that was not loaded with
+ * `{ local: true }`, such as the proxy's own.
+ */
+export function assertGuardable(config: Config): void {
+  const issues: ConfigIssue[] = []
+  refuseUpstreamOnly(config.routes, config.stripHeaders, config.file !== undefined, issues)
+  if (issues.length > 0) throw new ConfigError(issues)
 }

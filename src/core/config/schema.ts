@@ -207,7 +207,7 @@ const EnvSchema = v.object({
   JWTGATE_RATE_LIMIT: v.optional(
     parsed(
       parseRateLimit,
-      'must be requests per period, such as 100/1m or 10/1s (at most a million a second, a period of at most a year)',
+      'must be requests per period, such as 100/1m or 10/1s (at most 100,000 a second, a period of at most a year)',
     ),
   ),
   JWTGATE_REDIS_URL: v.optional(checked(redisUrlProblem)),

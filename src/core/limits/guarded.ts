@@ -98,7 +98,7 @@ export class GuardedStore implements LimitStore, StoreHealth {
   /** The ms until a bucket refused before takes a request again, as known here (0: not known). */
   known(check: LimitCheck, now: number): number {
     const tat = this.#refused.get(check.key)
-    return tat === undefined ? 0 : waitOf(tat - now, check.bucket)
+    return tat === undefined || !refusing(tat - now, check) ? 0 : waitOf(tat - now, check.bucket)
   }
 
   take(checks: readonly LimitCheck[], now: number): TakeResult | Promise<TakeResult> {
@@ -129,7 +129,7 @@ export class GuardedStore implements LimitStore, StoreHealth {
       const check = checks[i]!
       const tat = this.#refused.get(check.key)
       if (tat === undefined) continue
-      if (waitOf(tat - now, check.bucket) <= 0) {
+      if (!refusing(tat - now, check)) {
         this.#refused.delete(check.key)
         continue
       }
@@ -189,4 +189,14 @@ export class GuardedStore implements LimitStore, StoreHealth {
     for (const [key, tat] of this.#refused) if (tat <= now) this.#refused.delete(key)
     if (this.#refused.size >= this.#maxKeys) this.#refused.clear()
   }
+}
+
+/**
+ * True while a remembered refusal still holds: the bucket has not refilled, and its TAT is no
+ * further ahead than a full bucket's — further, the clock was set back since, and the store
+ * (which caps it so) is to be asked.
+ */
+function refusing(ahead: number, check: LimitCheck): boolean {
+  return waitOf(ahead, check.bucket) > 0 &&
+    ahead <= check.bucket.toleranceMs + check.bucket.intervalMs
 }

@@ -126,11 +126,21 @@ test('not: a claim of another type than compared fails, as the condition does; a
   assert.equal(evaluate(notGuest, { role: 'staff' }, ctx), true)
   assert.equal(evaluate(notGuest, { role: 'guest' }, ctx), false)
   assert.equal(evaluate(notGuest, {}, ctx), true)
-  for (const role of [['guest'], { name: 'guest' }, null]) {
+  for (const role of [['guest'], { name: 'guest' }]) {
     const trace: Trace = []
     assert.equal(evaluate(notGuest, { role }, ctx, trace), false, JSON.stringify(role))
     assert.ok(trace.some((t) => t.step.includes('another type')), JSON.stringify(trace))
   }
+  // A null claim is an absent one (as a claim header sends none for it).
+  assert.equal(evaluate(notGuest, { role: null }, ctx), true)
+  // A string where a boolean is compared, a nested list under contains: another type.
+  const notUnverified = compileCondition({ not: { claim: 'email_verified', equals: false } }, 'c')
+  assert.equal(evaluate(notUnverified, { email_verified: true }, ctx), true)
+  assert.equal(evaluate(notUnverified, { email_verified: 'false' }, ctx), false)
+  assert.equal(evaluate(notUnverified, { email_verified: 'true' }, ctx), false)
+  const notAdmin = compileCondition({ not: { claim: 'roles', contains: 'admin' } }, 'c')
+  assert.equal(evaluate(notAdmin, { roles: ['user'] }, ctx), true)
+  assert.equal(evaluate(notAdmin, { roles: [['admin']] }, ctx), false)
   const notIn = compileCondition({ not: { claim: 'groups', contains: 'banned' } }, 'c')
   assert.equal(evaluate(notIn, { groups: ['a'] }, ctx), true)
   assert.equal(evaluate(notIn, { groups: 7 }, ctx), false)

@@ -53,7 +53,7 @@ rateLimits:
   g: { rate: 1/1s, providers: [] }
 `),
     [
-      'rateLimits.a.rate: must be requests per period, such as 100/1m or 10/1s (at most a million a second, a period of at most a year)',
+      'rateLimits.a.rate: must be requests per period, such as 100/1m or 10/1s (at most 100,000 a second, a period of at most a year)',
       'rateLimits.b.key: must be sub, address, claim:<claim path> or header:<Name>',
       'rateLimits.c.burst: Invalid value: expected >=1, got 0',
       'rateLimits.e.per: unknown key',

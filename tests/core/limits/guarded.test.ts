@@ -120,3 +120,16 @@ test('GuardedStore: takes that failed in one store call (one error) count as one
   }
   assert.equal(store.up, false)
 })
+
+test('GuardedStore: a remembered refusal further ahead than a full bucket’s (the clock went back since) is forgotten and the store asked', async () => {
+  const r = remote()
+  const store = new GuardedStore(r.store, { name: 'redis' })
+  for (let i = 0; i < 3; i++) await store.take([check], T0)
+  assert.equal(r.state.calls, 3)
+  assert.ok(store.known(check, T0 + 10) > 0)
+  // An hour back: not refused for an hour from memory; the store decides (it caps its TAT).
+  const back = T0 - 3_600_000
+  assert.equal(store.known(check, back), 0)
+  await store.take([check], back)
+  assert.equal(r.state.calls, 4)
+})

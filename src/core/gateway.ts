@@ -22,7 +22,12 @@ import { ForbiddenError, GatewayError, LimitError, TokenError } from './errors.t
 import { type Exchange, openExchange, settle } from './exchange.ts'
 import { type Logger, silentLogger } from './log.ts'
 import { Metrics } from './metrics.ts'
-import { acceptableRequestId, forwardedClient, type HeaderBuild } from './proxy/headers.ts'
+import {
+  acceptableRequestId,
+  checkFraming,
+  forwardedClient,
+  type HeaderBuild,
+} from './proxy/headers.ts'
 import { proxy, type ProxyDeps } from './proxy/proxy.ts'
 import { countLimits, setLimitFields } from './limits/policy.ts'
 import type { StoreHealth } from './limits/guarded.ts'
@@ -322,6 +327,7 @@ export function createGateway(
     }
     if (local !== undefined) {
       checkLocalWebSocket(s, request, decision, info.protocol)
+      checkFraming(request.headers)
       const response = await callLocal(local, request, decision, x.requestId)
       if (counted !== undefined) setLimitFields(counted, response.headers)
       return response

@@ -19,7 +19,7 @@ import {
   type LocalHandler,
 } from './gateway.ts'
 import { silentLogger } from './log.ts'
-import { acceptableRequestId } from './proxy/headers.ts'
+import { acceptableRequestId, checkFraming } from './proxy/headers.ts'
 import { errorResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
 import { checkMethod } from './routing/method.ts'
@@ -97,6 +97,7 @@ export function createVerifier(
         }
         authorize(decision, request.method)
         checkLocalWebSocket(state, request, decision, info.protocol)
+        checkFraming(request.headers)
         return { claims: decision.claims, route: match.route.route.name, params: decision.params }
       } catch (e) {
         const incoming = request.headers.get('x-request-id')

@@ -479,3 +479,37 @@ test('protect() and createVerifier() refuse claim headers and headers to strip h
     guarded.close()
   }
 })
+
+test('protect() and createVerifier(): a body announcing trailers or transfer-coded but chunked is refused 400 before the handler (Deno and Node hand such bodies over)', async () => {
+  const config = await loadConfig(
+    { JWTGATE_SECRET: HS.config, JWTGATE_PUBLIC_PATHS: '/public/*' },
+    { local: true },
+  )
+  let reached = 0
+  const guarded = protect(config, () => {
+    reached++
+    return new Response('handler')
+  })
+  const verifier = createVerifier(config)
+  try {
+    const cases: [Record<string, string>, string][] = [
+      [{ 'transfer-encoding': 'gzip, chunked' }, 'transfer_coding_not_supported'],
+      [{ 'transfer-encoding': 'chunked', trailer: 'x-sum' }, 'trailers_not_supported'],
+    ]
+    for (const [headers, code] of cases) {
+      const res = await guarded.fetch(raw('http://app.test/public/x', headers))
+      assert.equal(res.status, 400, code)
+      assert.equal((await res.json()).code, code)
+      const verified = await verifier.verify(raw('http://app.test/public/x', headers))
+      assert.ok(verified instanceof Response && verified.status === 400, code)
+    }
+    assert.equal(reached, 0)
+    const chunked = await guarded.fetch(
+      raw('http://app.test/public/x', { 'transfer-encoding': 'chunked' }),
+    )
+    assert.equal(chunked.status, 200)
+  } finally {
+    guarded.close()
+    verifier.close()
+  }
+})

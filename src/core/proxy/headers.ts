@@ -372,6 +372,17 @@ const TRANSFER_CODING = () =>
   )
 
 /**
+ * Throws 400 for a request whose body framing a handler would read otherwise than announced:
+ * trailer fields, or a transfer coding but `chunked` — for guarded handlers, which the header
+ * pass (upstreamHeaders, where proxied requests are checked) does not see.
+ */
+export function checkFraming(headers: Headers): void {
+  if (headers.get('trailer') !== null) throw TRAILERS()
+  const coding = headers.get('transfer-encoding')
+  if (coding !== null && coding.trim().toLowerCase() !== 'chunked') throw TRANSFER_CODING()
+}
+
+/**
  * How a runtime builds a header list fastest: `copy` the client's in one call and delete what is
  * left out (a copy is one native call), `append` what is kept to an empty one (Deno, whose
  * `new Headers(headers)` costs ~8 µs where appending four headers costs ~1.4), or `edit` the

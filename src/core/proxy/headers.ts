@@ -371,6 +371,9 @@ const TRANSFER_CODING = () =>
     'Only the chunked transfer coding is supported.',
   )
 
+/** True for a Transfer-Encoding of the chunked coding alone. */
+const isChunked = (coding: string) => coding.trim().toLowerCase() === 'chunked'
+
 /**
  * Throws 400 for a request whose body framing a handler would read otherwise than announced:
  * trailer fields, or a transfer coding but `chunked` — for guarded handlers, which the header
@@ -379,7 +382,7 @@ const TRANSFER_CODING = () =>
 export function checkFraming(headers: Headers): void {
   if (headers.get('trailer') !== null) throw TRAILERS()
   const coding = headers.get('transfer-encoding')
-  if (coding !== null && coding.trim().toLowerCase() !== 'chunked') throw TRANSFER_CODING()
+  if (coding !== null && !isChunked(coding)) throw TRANSFER_CODING()
 }
 
 /**
@@ -422,7 +425,7 @@ function visit(this: Pass, value: string, name: string): void {
     if (name === 'host') this.host = value
     else if (name === 'connection') this.connection = value
     else if (name === 'trailer') this.trailer = true
-    else if (name === 'transfer-encoding') this.coded ||= value.trim().toLowerCase() !== 'chunked'
+    else if (name === 'transfer-encoding') this.coded ||= !isChunked(value)
     else if (name === 'x-forwarded-for') this.clientXff = value
     else if (name === 'x-forwarded-proto') this.clientProto = value
     else if (name === 'x-forwarded-host') this.clientHost = value

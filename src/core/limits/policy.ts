@@ -85,11 +85,20 @@ export function activeLimits(limits: readonly NamedLimit[], route: string): Acti
     limit,
     bucket: bucketOf(limit.rate.limit, limit.rate.periodMs, limit.burst),
     providers: limit.providers === undefined ? undefined : new Set(limit.providers),
-    policy: `${sfString(limit.name)};q=${limit.rate.limit};w=${
-      Math.max(1, Math.round(limit.rate.periodMs / 1000))
-    }`,
+    policy: `${sfString(limit.name)};${quotaAndWindow(limit.rate)}`,
     prefix: `${limit.name}:`,
   }))
+}
+
+/**
+ * RateLimit-Policy's `q` and `w`: the window is whole seconds, so a period that is none
+ * (`10/100ms`) is given as the window of whole seconds around it and the requests it allows
+ * there, rounded down (`q=100;w=1`): never more than the limit.
+ */
+function quotaAndWindow(rate: { readonly limit: number; readonly periodMs: number }): string {
+  if (rate.periodMs % 1000 === 0) return `q=${rate.limit};w=${rate.periodMs / 1000}`
+  const w = Math.ceil(rate.periodMs / 1000)
+  return `q=${Math.floor((rate.limit * w * 1000) / rate.periodMs)};w=${w}`
 }
 
 /** What a request brings for its limits' keys. */

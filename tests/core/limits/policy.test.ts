@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { parseLimitKey } from '../../../src/core/limits/policy.ts'
+import { activeLimits, type NamedLimit, parseLimitKey } from '../../../src/core/limits/policy.ts'
+import { parseRateLimit } from '../../../src/core/rate-limit.ts'
 import { type LimitStore, MemoryStore } from '../../../src/core/limits/store.ts'
 import { gatewayFixture } from '../../helpers/gateway.ts'
 import { secret, sign } from '../../helpers/keys.ts'
@@ -195,4 +196,22 @@ rateLimits:
   } finally {
     await g.close()
   }
+})
+
+test('activeLimits(): RateLimit-Policy windows are whole seconds; a period that is none is given as the whole seconds around it, its quota rounded down', () => {
+  const named = (rate: string) =>
+    ({
+      name: 'n',
+      rate: parseRateLimit(rate)!,
+      burst: 1,
+      key: { kind: 'address' },
+      routes: undefined,
+      providers: undefined,
+    }) as unknown as NamedLimit
+  const policy = (rate: string) => activeLimits([named(rate)], 'r')[0]!.policy
+  assert.equal(policy('100/1m'), '"n";q=100;w=60')
+  assert.equal(policy('10/1s'), '"n";q=10;w=1')
+  assert.equal(policy('10/100ms'), '"n";q=100;w=1')
+  assert.equal(policy('5/1500ms'), '"n";q=6;w=2')
+  assert.equal(policy('3/2h'), '"n";q=3;w=7200')
 })

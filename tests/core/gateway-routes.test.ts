@@ -171,7 +171,11 @@ test('routes: optional auth forwards claims when a valid token is present, anony
     assert.equal(g.orders.seen.at(-1)!.headers.get('x-user-id'), null)
     assert.equal((await send(g, 'GET', '/maybe/x', await beta({}))).status, 200)
     assert.equal(g.orders.seen.at(-1)!.headers.get('x-user-id'), 'bob')
-    const bad = await send(g, 'GET', '/maybe/x', `${(await beta({})).slice(0, -2)}xx`)
+    // A character inside the signature changed: the last one's spare bits may spell the same bytes.
+    const good = await beta({})
+    const at = good.length - 10
+    const other = good[at] === 'A' ? 'B' : 'A'
+    const bad = await send(g, 'GET', '/maybe/x', good.slice(0, at) + other + good.slice(at + 1))
     assert.equal(bad.status, 401)
     assert.equal(g.orders.seen.length, 2)
   } finally {

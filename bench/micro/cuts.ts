@@ -35,7 +35,7 @@ export const CUTS: readonly Cut[] = [
       },
       {
         file: 'core/gateway.ts',
-        find: '    metrics.observeUpstream(proxied.upstream, proxied.upstreamSeconds!)\n',
+        find: '        metrics.observeUpstream(outcome.upstream, outcome.upstreamSeconds!)\n',
         replace: '',
       },
       {
@@ -65,7 +65,7 @@ export const CUTS: readonly Cut[] = [
       {
         file: 'core/proxy/forward.ts',
         find: '  const controller = new AbortController()\n' +
-          '  const slot = trackDeadline(controller, request, options.timeoutMs, options.sent)',
+          '  const slot = trackDeadline(controller, request, timeoutMs, sentAt)',
         replace: '  const controller = SHARED\n  const slot = -1',
       },
       {
@@ -75,7 +75,7 @@ export const CUTS: readonly Cut[] = [
       },
       {
         file: 'core/proxy/forward.ts',
-        find: '    untrackDeadline(slot, controller)\n',
+        find: '  untrackDeadline(call.slot, call.controller!)\n',
         replace: '',
       },
     ],
@@ -125,7 +125,6 @@ export const CUTS: readonly Cut[] = [
         file: 'core/gateway.ts',
         find: "import type { Config } from './config/types.ts'\n",
         replace: "import type { Config } from './config/types.ts'\n" +
-          "import type { Target } from './routing/path.ts'\n" +
           'type RouteMatch = ReturnType<typeof route>\n',
       },
     ],

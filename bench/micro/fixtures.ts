@@ -84,6 +84,24 @@ export async function fixture(alg: Alg, poolSize = 64): Promise<Fixture> {
   }
 }
 
+const BODY = '{"ok":true,"service":"bench-upstream","items":[1,2,3]}'
+
+/** The upstream the in-process benchmarks proxy to: a sized response at once, as the harness's nginx sends. */
+export const upstreamStub = (_url: string, _init: RequestInit): Promise<Response> =>
+  Promise.resolve(
+    new Response(BODY, {
+      headers: { 'content-type': 'application/json', 'content-length': String(BODY.length) },
+    }),
+  )
+
+/** createGateway's dependencies as dist/jwtgate passes them (src/bun.ts), with `upstreamStub`. */
+export const binaryDeps = {
+  fetchInit: { decompress: false },
+  headerBuild: 'edit',
+  connectionIdleMs: 120_000,
+  fetch: upstreamStub as unknown as typeof fetch,
+} as const
+
 /** A GET as a client sends it: a browser-like set of headers and the bearer token. */
 export function clientRequest(
   token: string,

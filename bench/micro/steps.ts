@@ -17,9 +17,8 @@ import { spawnSync } from 'node:child_process'
 import { cpSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { fixture } from './fixtures.ts'
 import { applyEdit, CUTS } from './cuts.ts'
-import { clientRequest } from './fixtures.ts'
+import { binaryDeps, clientRequest, fixture, upstreamStub } from './fixtures.ts'
 import { observed, references } from './floors.ts'
 
 const env = process.env
@@ -46,15 +45,6 @@ process.once('SIGINT', () => {
   removeScratch()
   process.exit(130)
 })
-
-const BODY = '{"ok":true,"service":"bench-upstream","items":[1,2,3]}'
-/** The upstream: a sized response at once, as the harness's nginx sends. */
-const stub = (_url: string, _init: RequestInit) =>
-  Promise.resolve(
-    new Response(BODY, {
-      headers: { 'content-type': 'application/json', 'content-length': String(BODY.length) },
-    }),
-  )
 
 const f = await fixture('HS256')
 const request = BROWSER
@@ -114,7 +104,7 @@ interface Handler {
 }
 
 // bun-floor's work, and minimal JWT gateways on it (floors.ts): the first rows.
-const handlers: Handler[] = references(stub, f.token)
+const handlers: Handler[] = references(upstreamStub, f.token)
 const REFERENCES = handlers.length
 try {
   const sources = COMPARE === undefined
@@ -125,12 +115,7 @@ try {
     : compared(COMPARE)
   for (const { dir, label } of sources) {
     const { createGateway } = await import(join(dir, 'core', 'gateway.ts'))
-    const gateway = createGateway(f.config, {
-      fetchInit: { decompress: false },
-      headerBuild: 'edit',
-      connectionIdleMs: 120_000,
-      fetch: stub as unknown as typeof fetch,
-    })
+    const gateway = createGateway(f.config, binaryDeps)
     const info = { clientAddress: '192.0.2.7', protocol: 'http' as const }
     handlers.push({ label, fetch: (r) => gateway.fetch(r, info) })
   }

@@ -2,6 +2,7 @@
  * @module The gateway's record of one request — what its access-log line and metrics report —
  * and the accounting at its end. Only the gateway writes it, from what each step returned.
  */
+import type { Counted } from './limits/policy.ts'
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
 import type { Proxied } from './proxy/proxy.ts'
@@ -25,6 +26,8 @@ export interface Exchange {
   iss: string | undefined
   /** The route's upstream, once the request was allowed. */
   upstream: string | undefined
+  /** What the route's named limits counted: their fields go on the response. */
+  counted: Counted | undefined
   /** What proxying reported, once the upstream answered. */
   proxied: Proxied | undefined
   /** An upgraded request's WebSocket connection: its line is written when it ends. */
@@ -56,6 +59,7 @@ export function openExchange(
     sub: undefined,
     iss: undefined,
     upstream: undefined,
+    counted: undefined,
     proxied: undefined,
     websocket: undefined,
     status: 0,
@@ -128,7 +132,7 @@ export function settle(
   x.seconds = (at - x.started) / 1000
   const ended = x.proxied?.ended ?? x.websocket?.ended
   if (ended !== undefined) {
-    void ended.then(() => account(x, metrics, logger, now()))
+    accountWhenEnded(ended, x, metrics, logger, now)
     return
   }
   // A client that left (499) received nothing of the answer written for it.
@@ -136,6 +140,20 @@ export function settle(
     x.bytesOut = x.code === 'client_closed' ? 0 : bodySize(response)
   }
   account(x, metrics, logger, at)
+}
+
+/**
+ * Accounts for `x` once `ended` resolves. Its own function: the callback would otherwise cost
+ * every call of settle a scope object.
+ */
+function accountWhenEnded(
+  ended: Promise<void>,
+  x: Exchange,
+  metrics: Metrics,
+  logger: Logger | undefined,
+  now: () => number,
+): void {
+  void ended.then(() => account(x, metrics, logger, now()))
 }
 
 /** The size of a response the gateway wrote itself. */

@@ -28,7 +28,8 @@ import {
   forwardedClient,
   type HeaderBuild,
 } from './proxy/headers.ts'
-import { proxy, type ProxyDeps } from './proxy/proxy.ts'
+import { type Client, Proxied, type ProxyDeps, received, sendProxied } from './proxy/proxy.ts'
+import { upstreamFailure } from './proxy/forward.ts'
 import { countLimits, setLimitFields } from './limits/policy.ts'
 import type { StoreHealth } from './limits/guarded.ts'
 import type { LimitStore } from './limits/store.ts'
@@ -40,8 +41,14 @@ import { addressKey, type Limiter, type RateLimit, tokenKey } from './rate-limit
 import { errorResponse, failureResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
 import { checkMethod } from './routing/method.ts'
-import { checkHandlerUrl, normalizeOriginTarget, normalizeTarget, rawPath } from './routing/path.ts'
-import { checkOf } from './forward/check.ts'
+import {
+  checkHandlerUrl,
+  normalizeOriginTarget,
+  normalizeTarget,
+  rawPath,
+  type Target,
+} from './routing/path.ts'
+import { type Check, checkOf } from './forward/check.ts'
 import { claimHeaders } from './proxy/claim-headers.ts'
 import type { Counted } from './limits/policy.ts'
 import { buildState, isReady, retireState, type State } from './state.ts'
@@ -171,6 +178,22 @@ export interface Gateway {
 }
 
 const NO_INFO: ConnectionInfo = Object.freeze({})
+
+/** What the pipeline comes to: the response, or the upstream request in flight. */
+type Outcome = Response | Proxied
+
+/** One request on its way through the pipeline's steps, once it is routed: what they read. */
+interface Passage {
+  /** The state at the request's arrival. */
+  readonly s: State
+  readonly request: Request
+  readonly info: ConnectionInfo
+  /** The gateway's record of the request, which the steps fill in. */
+  readonly x: Exchange
+  /** A forward-authentication check's question, when the request is one. */
+  readonly check: Check | undefined
+  readonly target: Target
+}
 /**
  * The clock of durations (the request histogram, the log's `duration_ms`): monotonic and below a
  * millisecond, as the upstream's and verification's are — `Date.now()` put a third of 0.6 ms
@@ -244,8 +267,20 @@ export function createGateway(
   let checkWithoutClientSaid = false
   const ready = () => !draining && isReady(state)
 
-  /** The pipeline for one request; each step returns what it found, or throws. */
-  async function pipeline(s: State, request: Request, info: ConnectionInfo, x: Exchange) {
+  /**
+   * The pipeline for one request; each step returns what it found, or throws. It waits only where
+   * a step must — a token to verify, a bucket or a revocation list held elsewhere, a handler, an
+   * upgrade — and each later step is then chained on: a request with a cached token runs straight
+   * through to its upstream request, handed back in flight (`handle` awaits it). One await per
+   * request, not one per step: each async frame costs the heap a generator, a promise and its
+   * scopes (~1 µs of CPU per request for four, measured under load on Bun).
+   */
+  function pipeline(
+    s: State,
+    request: Request,
+    info: ConnectionInfo,
+    x: Exchange,
+  ): Outcome | Promise<Outcome> {
     // A forward-authentication check: the request it asks about is the one decided.
     const check = s.forwardAuth === undefined
       ? undefined
@@ -292,70 +327,124 @@ export function createGateway(
     if (local !== undefined && check === undefined) checkHandlerUrl(request.url)
     const match = route(s, method, target.path)
     x.route = match.route.route.name
-    let decision = authenticate(s, match, request, target, x.client)
-    if (decision instanceof Promise) decision = await decision
+    const decision = authenticate(s, match, request, target, x.client)
+    const q: Passage = { s, request, info, x, check, target }
+    if (decision instanceof Promise) return admitLater(q, decision)
+    return admit(q, decision)
+  }
+
+  // Each step that may wait has a `…Later` twin that awaits and goes on: a closure in the step
+  // itself would cost every request a scope object, also those that never wait.
+  async function admitLater(q: Passage, decision: Promise<Decision>): Promise<Outcome> {
+    return admit(q, await decision)
+  }
+
+  /** An authenticated request: its token checked against the revocations in force. */
+  function admit(q: Passage, decision: Decision): Outcome | Promise<Outcome> {
     const claims = decision.claims
     if (claims !== undefined) {
+      const x = q.x
       x.sub = typeof claims.sub === 'string' ? claims.sub : undefined
       x.iss = typeof claims.iss === 'string' ? claims.iss : undefined
       if (revocations !== undefined) {
-        const checked = checkRevoked(revocations, decision, s.config.revocations, now())
-        if (checked !== undefined) await checked
+        const checked = checkRevoked(revocations, decision, q.s.config.revocations, now())
+        if (checked !== undefined) return allowLater(q, decision, checked)
       }
-      authorize(decision, method)
     }
-    if (s.limiter !== undefined) {
-      const key = claims !== undefined ? tokenKey(x.iss, x.sub, x.client) : addressKey(x.client)
-      let wait = s.limiter.take(key, now())
-      if (typeof wait !== 'number') wait = await wait
-      if (wait > 0) throw limited(wait)
-    }
-    const limits = s.routeLimits.get(match.route.route)
-    let counted
-    if (limits !== undefined) {
-      counted = countLimits(s.limitStore, limits, {
-        claims,
-        provider: decision.provider?.config.name,
-        headers: request.headers,
-        client: x.client,
-      }, now())
-      if (counted instanceof Promise) counted = await counted
-    }
-    if (check !== undefined) {
+    return allow(q, decision)
+  }
+
+  async function allowLater(
+    q: Passage,
+    decision: Decision,
+    checked: Promise<void>,
+  ): Promise<Outcome> {
+    await checked
+    return allow(q, decision)
+  }
+
+  /** Not revoked: the route's requirements, then the client's JWTGATE_RATE_LIMIT bucket. */
+  function allow(q: Passage, decision: Decision): Outcome | Promise<Outcome> {
+    const x = q.x
+    authorize(decision, x.method)
+    const limiter = q.s.limiter
+    if (limiter === undefined) return count(q, decision, 0)
+    const key = decision.claims !== undefined
+      ? tokenKey(x.iss, x.sub, x.client)
+      : addressKey(x.client)
+    const wait = limiter.take(key, now())
+    if (typeof wait !== 'number') return countLater(q, decision, wait)
+    return count(q, decision, wait)
+  }
+
+  async function countLater(
+    q: Passage,
+    decision: Decision,
+    wait: Promise<number>,
+  ): Promise<Outcome> {
+    return count(q, decision, await wait)
+  }
+
+  /** Within JWTGATE_RATE_LIMIT (`wait` 0; else 429): the route's named limits count it. */
+  function count(q: Passage, decision: Decision, wait: number): Outcome | Promise<Outcome> {
+    if (wait > 0) throw limited(wait)
+    const limits = q.s.routeLimits.get(decision.route.route)
+    if (limits === undefined) return dispatch(q, decision)
+    const counted = countLimits(q.s.limitStore, limits, {
+      claims: decision.claims,
+      provider: decision.provider?.config.name,
+      headers: q.request.headers,
+      client: q.x.client,
+    }, now())
+    if (counted instanceof Promise) return dispatchLater(q, decision, counted)
+    q.x.counted = counted
+    return dispatch(q, decision)
+  }
+
+  async function dispatchLater(
+    q: Passage,
+    decision: Decision,
+    counted: Promise<Counted | undefined>,
+  ): Promise<Outcome> {
+    q.x.counted = await counted
+    return dispatch(q, decision)
+  }
+
+  /** Allowed: answered as a check, handed to the handler, upgraded, or sent upstream. */
+  function dispatch(q: Passage, decision: Decision): Outcome | Promise<Outcome> {
+    const { s, request, info, x } = q
+    if (q.check !== undefined) {
       checkWebSocketCheck(s, request, decision)
-      return checkAnswer(s, decision, x.requestId, counted)
+      return checkAnswer(s, decision, x.requestId, x.counted)
     }
     if (local !== undefined) {
       checkLocalWebSocket(s, request, decision, info.protocol)
       checkFraming(request.headers)
-      const response = await callLocal(local, request, decision, x.requestId)
-      if (counted !== undefined) setLimitFields(counted, response.headers)
-      return response
+      return callLocal(local, request, decision, x.requestId, x.counted)
     }
-    x.upstream = match.route.route.upstream
-    const client = {
+    x.upstream = decision.route.route.upstream
+    const client: Client = {
       address: info.clientAddress,
       protocol: info.protocol ?? 'http',
       requestId: x.requestId,
     }
-    if (isWebSocketUpgrade(request.headers)) {
-      const opened = await proxyWebSocket(
-        webSocketDeps,
-        s,
-        request,
-        target,
-        decision,
-        client,
-        info.upgrade,
-      )
-      x.websocket = opened.relay.record
-      return opened.response
-    }
-    const proxied = await proxy(proxyDeps, s, request, target, decision, client)
-    x.proxied = proxied
-    metrics.observeUpstream(proxied.upstream, proxied.upstreamSeconds!)
-    if (counted !== undefined) setLimitFields(counted, proxied.response.headers)
-    return proxied.response
+    if (isWebSocketUpgrade(request.headers)) return upgrade(q, decision, client)
+    return sendProxied(proxyDeps, s, request, q.target, decision, client)
+  }
+
+  /** An allowed upgrade: the WebSocket proxied; its record is the exchange's from now on. */
+  async function upgrade(q: Passage, decision: Decision, client: Client): Promise<Response> {
+    const opened = await proxyWebSocket(
+      webSocketDeps,
+      q.s,
+      q.request,
+      q.target,
+      decision,
+      client,
+      q.info.upgrade,
+    )
+    q.x.websocket = opened.relay.record
+    return opened.response
   }
 
   /**
@@ -402,9 +491,25 @@ export function createGateway(
     // Read first: proxying may edit the request's headers (HeaderBuild `edit`).
     const origin = cors === undefined ? null : request.headers.get('origin')
     metrics.inFlight.value++
+    // Declared here, not in the blocks: a block's variables that live across an await cost a
+    // scope object of their own.
     let response: Response
+    let outcome: Outcome | Promise<Outcome>
+    let upstream: Response
     try {
-      response = await pipeline(s, request, info, x)
+      outcome = pipeline(s, request, info, x)
+      if (outcome instanceof Promise) outcome = await outcome
+      if (outcome instanceof Proxied) {
+        try {
+          upstream = await outcome.pending!
+        } catch (e) {
+          throw upstreamFailure(outcome, request, e)
+        }
+        response = received(proxyDeps, s, outcome, upstream, x.requestId)
+        x.proxied = outcome
+        metrics.observeUpstream(outcome.upstream, outcome.upstreamSeconds!)
+        if (x.counted !== undefined) setLimitFields(x.counted, response.headers)
+      } else response = outcome
     } catch (e) {
       response = refuse(s, e, x)
       const counted = countRefusal(s, e, x)
@@ -504,6 +609,7 @@ async function callLocal(
   request: Request,
   decision: Decision,
   requestId: string,
+  counted: Counted | undefined,
 ): Promise<Response> {
   const guarded = {
     claims: decision.claims,
@@ -521,6 +627,7 @@ async function callLocal(
     response = new Response(response.body, response)
     response.headers.set('x-request-id', requestId)
   }
+  if (counted !== undefined) setLimitFields(counted, response.headers)
   return response
 }
 

@@ -3,7 +3,7 @@ import { ClientClosedError, NoRouteError, TokenError } from '../../src/core/erro
 import { account, type Exchange, openExchange, settle } from '../../src/core/exchange.ts'
 import { createLogger } from '../../src/core/log.ts'
 import { Metrics } from '../../src/core/metrics.ts'
-import type { Proxied } from '../../src/core/proxy/proxy.ts'
+import { Proxied } from '../../src/core/proxy/proxy.ts'
 import { errorResponse } from '../../src/core/respond.ts'
 import { test } from '../helpers/t.ts'
 
@@ -32,18 +32,14 @@ function fields(line: Record<string, unknown>): Record<string, unknown> {
 }
 
 function proxied(extra: Partial<Proxied> = {}): Proxied {
-  return {
+  return Object.assign(new Proxied('orders'), {
     response: new Response('ok'),
-    upstream: 'orders',
     upstreamStatus: 201,
     upstreamSeconds: 0.0126,
     bytesIn: 12,
     bytesOut: 345,
-    requestBodyEnd: undefined,
-    responseBodyEnd: undefined,
-    ended: undefined,
     ...extra,
-  }
+  })
 }
 
 /** An allowed request on route `r` that went upstream. */
@@ -78,6 +74,7 @@ test('openExchange() starts an empty record with the request method, id, client 
     sub: undefined,
     iss: undefined,
     upstream: undefined,
+    counted: undefined,
     proxied: undefined,
     status: 0,
     seconds: 0,

@@ -148,6 +148,21 @@ export function requestBody(
     maxBodyBytes === undefined && connectionIdleMs !== undefined &&
     connectionIdleMs <= streamIdleMs
   ) return body
+  return watchUpload(body, maxBodyBytes, streamIdleMs, now, report, upload)
+}
+
+/**
+ * `body` watched (requestBody), reporting to `report` and moving `upload`'s deadline. Its own
+ * function: the callbacks would otherwise cost every call of requestBody a scope object.
+ */
+function watchUpload(
+  body: ReadableStream<Uint8Array>,
+  maxBodyBytes: number | undefined,
+  streamIdleMs: number,
+  now: () => number,
+  report: RequestBodyReport,
+  upload: Upload | undefined,
+): ReadableStream<Uint8Array> {
   return watchBody(body, {
     maxBytes: maxBodyBytes,
     idleMs: streamIdleMs,

@@ -9,7 +9,7 @@ import type { Decision } from '../decide.ts'
 import type { State } from '../state.ts'
 import { type BodyEnd, requestBody, watchBody } from './body.ts'
 import { claimHeaders } from './claim-headers.ts'
-import { forward } from './forward.ts'
+import { arrived, send, type UpstreamCall, upstreamFailure } from './forward.ts'
 import { cleanDownstream, downstreamHeaders, type HeaderBuild, upstreamHeaders } from './headers.ts'
 import { upstreamUrl } from './url.ts'
 import type { Target } from '../routing/path.ts'
@@ -41,36 +41,104 @@ export interface Client {
   readonly requestId: string
 }
 
-/**
- * What happened while proxying, created by proxy() and filled in as it goes: bytes and ends
- * arrive as the bodies stream, after the response was handed over.
- */
-export interface Proxied {
-  /** The response for the client. */
-  response: Response
-  readonly upstream: string
-  upstreamStatus: number | undefined
-  /** Until the upstream's response headers. */
-  upstreamSeconds: number | undefined
-  /** The request body's size (from its Content-Length, or counted as it streamed), when known. */
-  bytesIn: number | undefined
-  /** The response body's size (from its Content-Length, or counted once it ended), when known. */
-  bytesOut: number | undefined
-  /** How a watched request body ended: a cap or an idle client explains a failed fetch. */
-  requestBodyEnd: BodyEnd | undefined
-  /** How a watched response body ended. */
-  responseBodyEnd: BodyEnd | undefined
-  /** Resolves when a watched response body has ended; undefined when it is not watched. */
-  ended: Promise<void> | undefined
-}
-
 const NO_RESPONSE = Response.error()
 
 /**
- * Sends the decided request upstream; resolves with the response to give the client and what
- * happened. Throws UpstreamError, ClientClosedError or LimitError (forward.ts, body.ts).
+ * What happened while proxying, created by sendProxied() and filled in as it goes: bytes and ends
+ * arrive as the bodies stream, after the response was handed over. It is also the upstream call
+ * (forward.ts) while the fetch is in flight. A class, so that the gateway tells it from a response
+ * at a glance.
  */
-export async function proxy(
+export class Proxied implements UpstreamCall {
+  /** The response for the client. */
+  response: Response = NO_RESPONSE
+  upstreamStatus: number | undefined = undefined
+  /** Until the upstream's response headers. */
+  upstreamSeconds: number | undefined = undefined
+  /** The request body's size (from its Content-Length, or counted as it streamed), when known. */
+  bytesIn: number | undefined = undefined
+  /** The response body's size (from its Content-Length, or counted once it ended), when known. */
+  bytesOut: number | undefined = undefined
+  /** How a watched request body ended: a cap or an idle client explains a failed fetch. */
+  requestBodyEnd: BodyEnd | undefined = undefined
+  /** How a watched response body ended. */
+  responseBodyEnd: BodyEnd | undefined = undefined
+  /** Resolves when a watched response body has ended; undefined when it is not watched. */
+  ended: Promise<void> | undefined = undefined
+  /** When the request was sent (`performance.now()`): the upstream time counts from here. */
+  sentAt = 0
+  /** The fetch in flight (forward.ts). */
+  pending: Promise<Response> | undefined = undefined
+  /** The upstream deadline's slot and abort (forward.ts). */
+  slot = -1
+  controller: AbortController | undefined = undefined
+
+  /** A record for a request to `upstream` (its name). */
+  constructor(readonly upstream: string) {}
+}
+
+/**
+ * Sends the decided request upstream: the record of it, with the fetch in flight (`pending`). Hand
+ * the upstream's response to `received`, a rejection to `upstreamFailure` (forward.ts). Never
+ * throws for the upstream's sake: a failed fetch is a rejected `pending`.
+ */
+export function sendProxied(
+  deps: ProxyDeps,
+  s: State,
+  request: Request,
+  target: Target,
+  decision: Decision,
+  client: Client,
+): Proxied {
+  const route = decision.route.route
+  const upstream = s.upstreams.get(route.upstream)!
+  const { headers, search } = forwarded(deps, s, request, target.search, decision, client)
+  const p = new Proxied(upstream.name)
+  // Only a body that has one: most requests carry none and need no Upload object.
+  const upload = request.body === null
+    ? undefined
+    : { slot: -1, controller: undefined, timeoutMs: upstream.timeoutMs }
+  const body = requestBody(request, s.config.limits, deps.connectionIdleMs, deps.now, p, upload)
+  const path = upstreamPath(route, target.path, request.method, decision.params)
+  p.sentAt = performance.now()
+  send(
+    p,
+    request,
+    body,
+    upstreamUrl(upstream.base, path, search),
+    headers,
+    deps.fetch,
+    deps.fetchInit,
+    upstream.timeoutMs,
+    p.sentAt,
+    upload,
+  )
+  return p
+}
+
+/**
+ * The upstream answered `p`: its record stamped (status, time), and the response to give the
+ * client made (`p.response`, also returned).
+ */
+export function received(
+  deps: ProxyDeps,
+  s: State,
+  p: Proxied,
+  response: Response,
+  requestId: string,
+): Response {
+  arrived(p)
+  p.upstreamSeconds = (performance.now() - p.sentAt) / 1000
+  p.upstreamStatus = response.status
+  p.response = respond(deps, s, response, p, requestId)
+  return p.response
+}
+
+/**
+ * `sendProxied` and `received` together: resolves with what happened, the client's response in
+ * it. Throws UpstreamError, ClientClosedError or LimitError (forward.ts, body.ts).
+ */
+export function proxy(
   deps: ProxyDeps,
   s: State,
   request: Request,
@@ -78,40 +146,16 @@ export async function proxy(
   decision: Decision,
   client: Client,
 ): Promise<Proxied> {
-  const route = decision.route.route
-  const upstream = s.upstreams.get(route.upstream)!
-  const { headers, search } = forwarded(deps, s, request, target.search, decision, client)
-  const p: Proxied = {
-    response: NO_RESPONSE,
-    upstream: upstream.name,
-    upstreamStatus: undefined,
-    upstreamSeconds: undefined,
-    bytesIn: undefined,
-    bytesOut: undefined,
-    requestBodyEnd: undefined,
-    responseBodyEnd: undefined,
-    ended: undefined,
-  }
-  // Only a body that has one: most requests carry none and need no Upload object.
-  const upload = request.body === null
-    ? undefined
-    : { slot: -1, controller: undefined, timeoutMs: upstream.timeoutMs }
-  const body = requestBody(request, s.config.limits, deps.connectionIdleMs, deps.now, p, upload)
-  const path = upstreamPath(route, target.path, request.method, decision.params)
-  const sent = performance.now()
-  const response = await forward(
-    request,
-    body,
-    upstreamUrl(upstream.base, path, search),
-    headers,
-    { fetch: deps.fetch, timeoutMs: upstream.timeoutMs, sent, init: deps.fetchInit },
-    p,
-    upload,
+  const p = sendProxied(deps, s, request, target, decision, client)
+  return p.pending!.then(
+    (response) => {
+      received(deps, s, p, response, client.requestId)
+      return p
+    },
+    (e) => {
+      throw upstreamFailure(p, request, e)
+    },
   )
-  p.upstreamSeconds = (performance.now() - sent) / 1000
-  p.upstreamStatus = response.status
-  p.response = respond(deps, s, response, p, client.requestId)
-  return p
 }
 
 /**
@@ -202,23 +246,38 @@ function respond(
     }
   }
   const headers = downstreamHeaders(response.headers, decoded, requestId, deps.headerBuild)
-  let body: ReadableStream<Uint8Array> | null = response.body
-  if (upstreamBody !== null) {
-    p.ended = new Promise<void>((resolve) => {
-      body = watchBody(upstreamBody, {
-        maxBytes: undefined,
-        idleMs: s.config.limits.streamIdleMs,
-        now: deps.now,
-        onEnd(bytes, end) {
-          p.bytesOut = bytes
-          p.responseBodyEnd = end
-          resolve()
-        },
-      })
-    })
-  }
+  const body = upstreamBody === null
+    ? response.body
+    : watchResponse(upstreamBody, p, s.config.limits.streamIdleMs, deps.now)
   const init = { status: response.status, statusText: response.statusText, headers }
   return new Response(body as BodyInit | null, init)
+}
+
+/**
+ * `body` watched for idleness and counted: `p.ended` resolves when it has ended, with its bytes and
+ * how it ended in `p`. Its own function: the callbacks would otherwise cost every call of respond
+ * a scope object.
+ */
+function watchResponse(
+  body: ReadableStream<Uint8Array>,
+  p: Proxied,
+  idleMs: number,
+  now: () => number,
+): ReadableStream<Uint8Array> {
+  let watched: ReadableStream<Uint8Array> | undefined
+  p.ended = new Promise<void>((resolve) => {
+    watched = watchBody(body, {
+      maxBytes: undefined,
+      idleMs,
+      now,
+      onEnd(bytes, end) {
+        p.bytesOut = bytes
+        p.responseBodyEnd = end
+        resolve()
+      },
+    })
+  })
+  return watched!
 }
 
 /**

@@ -226,6 +226,26 @@ for (const target of TARGETS) {
         }
       })
 
+      test('overlong and broken UTF-8 escapes: /public/%c0%ae%c0%ae/admin and its kind are 400 bad_path, never forwarded', async () => {
+        // A lenient decoder behind the gateway reads %C0%AE as `.`: forwarded, the request would
+        // climb from /public to /admin after the rules had decided it as public.
+        for (
+          const path of [
+            '/public/%c0%ae%c0%ae/admin',
+            '/public/%C0%AE%C0%AE/admin',
+            '/public/%e0%80%ae%e0%80%ae/admin',
+            '/public/%c0%af',
+            '/public/%ed%a0%80',
+            '/public/%f4%90%80%80',
+            '/public/%80',
+            '/public/%c3',
+          ]
+        ) {
+          expectRawRejected((await send(`GET ${path} HTTP/1.1`)).response, 'bad_path', 400)
+        }
+        expect(upstream.seen).toEqual([])
+      })
+
       test('/public/../admin without a token is 401 or 400, never forwarded as public', async () => {
         for (
           const path of [

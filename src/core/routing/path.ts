@@ -72,10 +72,37 @@ export function rawTarget(url: string): string {
   return '/'
 }
 
-/** Percent-decodes unreserved characters, upper-cases other escapes, rejects the ambiguous ones. */
+/**
+ * The range of the first continuation byte after a UTF-8 lead byte, and how many follow in all
+ * (Unicode Table 3-7, well-formed sequences): packed as `least << 16 | most << 8 | count`, 0 for
+ * a byte that cannot lead. What is not well-formed is refused — an overlong form (`%C0%AE` is `.`
+ * to a lenient decoder: `/public/%C0%AE%C0%AE/admin` would climb to `/admin` behind the rules'
+ * backs), a surrogate, a value past U+10FFFF, a lone or missing continuation byte.
+ */
+function utf8Lead(byte: number): number {
+  if (byte >= 0xc2 && byte <= 0xdf) return 0x80 << 16 | 0xbf << 8 | 1
+  if (byte === 0xe0) return 0xa0 << 16 | 0xbf << 8 | 2
+  if (byte === 0xed) return 0x80 << 16 | 0x9f << 8 | 2
+  if (byte >= 0xe1 && byte <= 0xef) return 0x80 << 16 | 0xbf << 8 | 2
+  if (byte === 0xf0) return 0x90 << 16 | 0xbf << 8 | 3
+  if (byte >= 0xf1 && byte <= 0xf3) return 0x80 << 16 | 0xbf << 8 | 3
+  if (byte === 0xf4) return 0x80 << 16 | 0x8f << 8 | 3
+  return 0
+}
+
+const NOT_UTF8 = 'The path’s percent-encoded bytes are not UTF-8 (an overlong or broken sequence).'
+
+/**
+ * Percent-decodes unreserved characters, upper-cases other escapes, rejects the ambiguous ones:
+ * escaped bytes beyond ASCII must spell well-formed UTF-8 (utf8Lead).
+ */
 function decodePath(raw: string): string {
   let out = ''
   let plainFrom = 0
+  // Continuation bytes still due in an escaped UTF-8 sequence, and the next one's range.
+  let due = 0
+  let least = 0x80
+  let most = 0xbf
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i)
     if (c === 37 /* % */) {
@@ -83,6 +110,18 @@ function decodePath(raw: string): string {
       const lo = hexValue(raw.charCodeAt(i + 2))
       if (hi < 0 || lo < 0) reject('The path has an invalid percent-encoding.')
       const byte = hi * 16 + lo
+      if (due > 0) {
+        if (byte < least || byte > most) reject(NOT_UTF8)
+        due--
+        least = 0x80
+        most = 0xbf
+      } else if (byte >= 0x80) {
+        const lead = utf8Lead(byte)
+        if (lead === 0) reject(NOT_UTF8)
+        due = lead & 0xff
+        least = lead >>> 16
+        most = (lead >>> 8) & 0xff
+      }
       if (byte === 0x2f || byte === 0x5c) {
         reject('Encoded slashes and backslashes are not allowed in the path.')
       }
@@ -93,6 +132,7 @@ function decodePath(raw: string): string {
       plainFrom = i + 1
       continue
     }
+    if (due > 0) reject(NOT_UTF8)
     if (c < 0x20 || c === 0x7f) reject('Control characters are not allowed in the path.')
     if (c === 92 /* \ */) reject('Backslashes are not allowed in the path.')
     if (c === 59 /* ; */) reject('Path parameters (;) are not allowed.')
@@ -113,6 +153,7 @@ function decodePath(raw: string): string {
       plainFrom = i + 1
     }
   }
+  if (due > 0) reject(NOT_UTF8)
   return plainFrom === 0 ? raw : out + raw.slice(plainFrom)
 }
 

@@ -157,6 +157,58 @@ test('normalizeTarget() rejects raw control characters and escapes raw non-ASCII
   assert.equal(norm('/a b').path, '/a%20b')
 })
 
+test('normalizeTarget() refuses escaped bytes beyond ASCII that are not well-formed UTF-8, and keeps those that are', () => {
+  // Overlong forms of `.` and `/` (a lenient decoder reads them as such), surrogates, values past
+  // U+10FFFF, bytes that cannot lead, continuation bytes alone, sequences cut short or broken
+  // by a plain character or an ASCII escape.
+  for (
+    const target of [
+      '/public/%C0%AE%C0%AE/admin',
+      '/public/%c0%ae%c0%ae/admin',
+      '/%C1%81',
+      '/%C0%AF',
+      '/public/%E0%80%AE%E0%80%AE/admin',
+      '/%F0%80%80%AE',
+      '/%F8%80%80%80%AE',
+      '/%FC%80%80%80%80%AE',
+      '/%ED%A0%80',
+      '/%ED%BF%BF',
+      '/%F4%90%80%80',
+      '/%F5%80%80%80',
+      '/%FF',
+      '/%FE',
+      '/%80',
+      '/%BF/x',
+      '/%C3',
+      '/%E2%82',
+      '/x/%F0%9F%98',
+      '/%C3a',
+      '/%C3/x',
+      '/%C3%41',
+      '/%E2%82%AC%AC',
+    ]
+  ) assert.ok(rejected(target), target)
+  // Well-formed: each boundary of Unicode Table 3-7, in either case of hex.
+  const kept: [string, string][] = [
+    ['/%c3%a9', '/%C3%A9'],
+    ['/%C2%80', '/%C2%80'],
+    ['/%DF%BF', '/%DF%BF'],
+    ['/%E0%A0%80', '/%E0%A0%80'],
+    ['/%E2%82%AC/x', '/%E2%82%AC/x'],
+    ['/%ED%9F%BF', '/%ED%9F%BF'],
+    ['/%EE%80%80', '/%EE%80%80'],
+    ['/%EF%BF%BD', '/%EF%BF%BD'],
+    ['/%F0%90%80%80', '/%F0%90%80%80'],
+    ['/%f0%9f%98%80', '/%F0%9F%98%80'],
+    ['/%F4%8F%BF%BF', '/%F4%8F%BF%BF'],
+    ['/%C3%A9%41', '/%C3%A9A'],
+    ['/caf%C3%A9/%2e%2e/x', '/x'],
+  ]
+  for (const [target, path] of kept) assert.equal(norm(target).path, path, target)
+  // Raw characters beyond ASCII are escaped as UTF-8 by the gateway itself: kept.
+  assert.equal(norm('/é').path, '/%C3%A9')
+})
+
 test('checkMethod() accepts the upper-case standard methods only', () => {
   for (const m of ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) checkMethod(m)
   for (const m of ['get', 'Get', 'TRACE', 'CONNECT', 'PROPFIND', 'FOO']) {

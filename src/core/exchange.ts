@@ -80,7 +80,8 @@ export function account(
   now: number,
 ): void {
   metrics.countRequest(x.route ?? 'none', x.method, x.status, x.seconds)
-  if (x.code !== undefined) metrics.rejections.inc([x.code])
+  // A client that left (499) was refused nothing: it counts as a request with its status only.
+  if (x.code !== undefined && x.code !== 'client_closed') metrics.rejections.inc([x.code])
   if (logger === undefined) return
   const p = x.proxied
   const end = p?.responseBodyEnd

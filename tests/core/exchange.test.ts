@@ -257,7 +257,12 @@ test('settle() of a 499: the client left, so nothing of the answer written for i
   const response = errorResponse(new ClientClosedError())
   assert.equal(response.status, 499)
   assert.ok(Number(response.headers.get('content-length')) > 0)
-  settle(x, response, new Metrics(T0), logger, () => T0 + 2)
+  const metrics = new Metrics(T0)
+  settle(x, response, metrics, logger, () => T0 + 2)
   assert.equal(lines[0]!.status, 499)
   assert.equal(lines[0]!.bytes_out, 0)
+  // Counted as a request with its status, not as a rejection: the gateway refused nothing.
+  assert.equal(metrics.rejections.get(['client_closed']), 0)
+  assert.match(metrics.render(), /^jwtgate_requests_total\{[^}]*status="499"\} 1$/m)
+  assert.doesNotMatch(metrics.render(), /jwtgate_rejections_total\{reason="client_closed"\}/)
 })

@@ -547,6 +547,7 @@ export function createGateway(
           revoke: deps.revoke,
           now,
           maxLifetimeSec: state.config.revocations.maxTokenLifetimeSec,
+          logger,
         })
         : adminResponse(request, metrics, ready(), draining)
       return answer instanceof Promise ? answer.catch(adminFailed) : answer

@@ -275,6 +275,7 @@ export async function runPrimary(
         revoke: revocationsConfigured(config) ? revokeThroughWorker : undefined,
         now: Date.now,
         maxLifetimeSec: config.revocations.maxTokenLifetimeSec,
+        logger,
       })
     }
     if (path === '/healthz') return healthResponse(path, crypto.randomUUID(), true, draining)

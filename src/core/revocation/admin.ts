@@ -4,8 +4,12 @@
  * (JWTGATE_ADMIN_TOKEN, a bearer secret): without one configured the listener takes no writes
  * at all (403), and a wrong or missing one is 401. A revocation is answered 201 only once it is
  * stored where every gateway reads it (Redis, or the revocations file); when it cannot be, 503.
+ * Every write is in the log, as an audit trail: each revocation stored (`revoked`, at info, its
+ * public form: no token, only its digest), a refused credential (`admin_unauthorized`, at warn)
+ * and a store that failed (`revocation_not_stored`, at error).
  */
 import { FetchDocumentError, readCapped } from '../auth/fetch-json.ts'
+import type { Logger } from '../log.ts'
 import { parseNewRevocation, type Revocation, revocationJson } from './entry.ts'
 
 /** What the admin listener needs to take revocations. */
@@ -21,6 +25,8 @@ export interface RevocationWrites {
   readonly now: () => number
   /** Fills in `until` for entries that give none (see entry.ts). */
   readonly maxLifetimeSec: number
+  /** Where the audit trail goes. */
+  readonly logger: Logger
 }
 
 const MAX_BODY = 65_536
@@ -84,6 +90,10 @@ export async function revocationsResponse(
   const auth = request.headers.get('authorization') ?? ''
   const given = /^Bearer +(\S+)\s*$/i.exec(auth)?.[1]
   if (given === undefined || !(await sameSecret(given, writes.token))) {
+    writes.logger.log('warn', 'admin_unauthorized', {
+      path: '/revocations',
+      reason: given === undefined ? 'no bearer credential' : 'a wrong bearer credential',
+    })
     await request.body?.cancel()
     return problem(401, 'admin_unauthorized', 'A valid admin bearer token is required.', {
       'www-authenticate': REALM,
@@ -123,6 +133,11 @@ export async function revocationsResponse(
     try {
       await writes.revoke(entry)
     } catch (e) {
+      writes.logger.log('error', 'revocation_not_stored', {
+        stored: stored.length,
+        of: entries.length,
+        error: e instanceof Error ? e.name : 'unknown',
+      })
       return problem(
         503,
         'revocation_not_stored',
@@ -131,7 +146,9 @@ export async function revocationsResponse(
         }). Retry.`,
       )
     }
-    stored.push(revocationJson(entry))
+    const json = revocationJson(entry)
+    writes.logger.log('info', 'revoked', json)
+    stored.push(json)
   }
   return new Response(JSON.stringify({ revoked: stored }), {
     status: 201,

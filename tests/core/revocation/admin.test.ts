@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import type { Revocation } from '../../../src/core/revocation/entry.ts'
 import { revocationsResponse, type RevocationWrites } from '../../../src/core/revocation/admin.ts'
+import { createLogger } from '../../../src/core/log.ts'
 import { test } from '../../helpers/t.ts'
 
 const TOKEN = 'a'.repeat(40)
@@ -8,9 +9,17 @@ const NOW = 1_800_000_000_000
 
 function writes(overrides: Partial<RevocationWrites> = {}) {
   const stored: Revocation[] = []
+  /** The audit trail: every log line, parsed. */
+  const lines: Record<string, unknown>[] = []
   return {
     stored,
+    lines,
     writes: {
+      logger: createLogger({
+        level: 'info',
+        format: 'json',
+        sink: (line) => lines.push(JSON.parse(line)),
+      }),
       token: TOKEN,
       revoke: (entry: Revocation) => {
         stored.push(entry)
@@ -44,6 +53,30 @@ test('POST /revocations stores each entry and answers 201 with what was stored',
     ],
   })
   assert.equal(w.stored.length, 2)
+  // The audit trail: one line per revocation stored, its public form.
+  assert.deepEqual(w.lines.map(({ time: _, ...line }) => line), [
+    {
+      level: 'info',
+      event: 'revoked',
+      sub: 'alice',
+      before: 1_800_000_001,
+      until: 1_800_000_001 + 3600 + 3600,
+    },
+    { level: 'info', event: 'revoked', jti: 'j', until: 1_800_000_100 + 3600 },
+  ])
+})
+
+test('POST /revocations of a token (its digest, as `jwtgate revoke` sends it): the audit trail has the digest', async () => {
+  const w = writes()
+  const digest = 'Qm9vdHN0cmFwcGVkLWRpZ2VzdC1vZi1hLXRva2VuLTE'
+  const response = await revocationsResponse(
+    post(JSON.stringify({ token_sha256: digest, exp: 1_800_000_100 })),
+    w.writes,
+  )
+  assert.equal(response.status, 201)
+  assert.deepEqual(w.lines.map(({ time: _, ...line }) => line), [
+    { level: 'info', event: 'revoked', token_sha256: digest, until: 1_800_000_100 + 3600 },
+  ])
 })
 
 test('POST /revocations without the admin credential: 403 when none is configured, else 401', async () => {
@@ -58,6 +91,14 @@ test('POST /revocations without the admin credential: 403 when none is configure
     assert.equal(response.headers.get('www-authenticate'), 'Bearer realm="jwtgate-admin"')
   }
   assert.equal(none.stored.length + w.stored.length, 0)
+  // Each refused credential is in the audit trail, at warn, and no credential is in it.
+  assert.deepEqual(w.lines.map((l) => [l.level, l.event, l.reason]), [
+    ['warn', 'admin_unauthorized', 'no bearer credential'],
+    ['warn', 'admin_unauthorized', 'a wrong bearer credential'],
+    ['warn', 'admin_unauthorized', 'no bearer credential'],
+    ['warn', 'admin_unauthorized', 'a wrong bearer credential'],
+  ])
+  assert.ok(!JSON.stringify(w.lines).includes(TOKEN.slice(1)))
 })
 
 test('POST /revocations: bad bodies are 400, large ones 413, other methods 405, no store 409', async () => {
@@ -108,6 +149,12 @@ test('POST /revocations: a store that fails is 503, saying how many were stored'
   const body = await response.json()
   assert.equal(body.code, 'revocation_not_stored')
   assert.match(body.detail, /^1 of 3 stored/)
+  assert.deepEqual(w.lines.map((l) => [l.level, l.event]), [
+    ['info', 'revoked'],
+    ['error', 'revocation_not_stored'],
+  ])
+  assert.equal(w.lines[1]!.stored, 1)
+  assert.equal(w.lines[1]!.of, 3)
 })
 
 test('POST /revocations: a body that breaks off (the client went away) is 400 bad_revocation, nothing stored, no throw', async () => {

@@ -332,3 +332,35 @@ test('explain: a request rejected by a claim, and one with no route', async () =
     await g.close()
   }
 })
+
+test('routes: a claim header `as: json` carries lists with commas and padded values the text form refuses', async () => {
+  const g = await setup(
+    `  - path: /groups/json/*
+    upstream: orders
+    claimHeaders: { sub: X-User-Id, groups: { header: X-Groups, as: json }, nick: { header: X-Nick, as: json } }
+  - { path: /groups/text/*, upstream: orders, claimHeaders: { groups: X-Groups } }
+`,
+  )
+  try {
+    const groups = ['CN=Admins,OU=Groups,DC=example,DC=com', 'CN=Users,OU=Groups,DC=example,DC=com']
+    const token = await alpha({ groups, nick: ' Ada ' })
+    // A client's own copies in any spelling never arrive beside the verified ones.
+    const res = await send(g, 'GET', '/groups/json/x', token, {
+      'x-groups': '["CN=Admins"]',
+      x_nick: 'spoofed',
+    })
+    assert.equal(res.status, 200)
+    const seen = g.orders.seen.at(-1)!.headers
+    assert.deepEqual(JSON.parse(seen.get('x-groups')!), groups)
+    assert.equal(seen.get('x-nick'), '" Ada "')
+    assert.equal(seen.get('x-user-id'), 'ann')
+    assert.equal(seen.get('x_nick'), null)
+    // The text form cannot carry an item holding a comma: the token is refused there.
+    const text = await send(g, 'GET', '/groups/text/x', token)
+    assert.equal(text.status, 401)
+    assert.equal((await text.json()).code, 'claim_invalid')
+    assert.equal(g.orders.seen.length, 1)
+  } finally {
+    await g.close()
+  }
+})

@@ -1,6 +1,7 @@
 /**
  * @module Claims: reading a claim by dot path (`realm_access.roles`,
- * `https://example.com/tenant`) and encoding a claim value as a header value.
+ * `https://example.com/tenant`) and encoding a claim value as a header value — as text
+ * (`encodeClaim`) or as JSON (`encodeClaimJson`, a claim header's `as: json`).
  */
 import { TokenError } from '../errors.ts'
 
@@ -116,9 +117,7 @@ function scalarText(value: string | number | boolean, inList: boolean): string {
   if (typeof value === 'boolean') return value ? 'true' : 'false'
   if (typeof value === 'number') {
     // The token's digits were rounded when parsed: 9007199254740993 would go as …992.
-    if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
-      throw invalid('is an integer beyond 2^53, which a JSON number does not hold exactly')
-    }
+    if (Number.isInteger(value) && !Number.isSafeInteger(value)) throw invalid(UNSAFE_INTEGER)
     return String(value)
   }
   if (
@@ -160,7 +159,43 @@ export function encodeClaim(value: unknown): string | undefined {
       items.push(scalarText(item, true))
     }
     text = items.join(',')
-  } else text = JSON.stringify(value)
+  } else {
+    if (hasUnsafeInteger(value)) throw invalid(UNSAFE_INTEGER)
+    text = JSON.stringify(value)
+  }
   if (hasControlChar(text)) throw invalid('contains control characters')
   return headerBytes(text)
+}
+
+/**
+ * Encodes a claim value as JSON for a header (`as: json`): any string, list or object arrives
+ * as the token holds it — commas, surrounding spaces and control characters included, which the
+ * text form refuses — in printable ASCII (every character beyond it, DEL and lone surrogates
+ * escaped `\uXXXX`). Returns undefined for an absent (or null) claim; an empty list is `[]`.
+ * Refused (`claim_invalid`): an integer beyond 2^53 anywhere in it (the token's digits were
+ * rounded when parsed).
+ */
+export function encodeClaimJson(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined
+  if (hasUnsafeInteger(value)) throw invalid(UNSAFE_INTEGER)
+  return JSON.stringify(value).replace(BEYOND_ASCII, escapeUnit)
+}
+
+const UNSAFE_INTEGER = 'is an integer beyond 2^53, which a JSON number does not hold exactly'
+
+/** DEL and every UTF-16 unit beyond ASCII (JSON.stringify leaves them, but C0 and lone surrogates). */
+const BEYOND_ASCII = /[\u007f-\uffff]/g
+
+function escapeUnit(c: string): string {
+  return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
+}
+
+/** True when `value` holds, at any depth, an integer a JSON number does not keep exactly. */
+function hasUnsafeInteger(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isInteger(value) && !Number.isSafeInteger(value)
+  if (typeof value !== 'object' || value === null) return false
+  for (const item of Array.isArray(value) ? value : Object.values(value)) {
+    if (hasUnsafeInteger(item)) return true
+  }
+  return false
 }

@@ -1,13 +1,15 @@
 /**
- * @module Claim headers: which claims go upstream in which request headers. One rule for
- * JWTGATE_FORWARD_CLAIMS and a route's `claimHeaders`: a header name, not a reserved one
- * (hop-by-hop, the gateway's own, Host, Authorization, Cookie, Content-*), none mapped twice.
+ * @module Claim headers: which claims go upstream in which request headers, written how. One rule
+ * for JWTGATE_FORWARD_CLAIMS and a route's `claimHeaders`: a header name, not a reserved one
+ * (hop-by-hop, the gateway's own, Host, Authorization, Cookie, Content-*), none mapped twice; the
+ * value as text (the default) or as JSON (`Header:json` in the variable, `{ header, as: json }`
+ * in a file).
  */
 import { claimPath } from '../auth/claims.ts'
 import type { ConfigIssue } from '../errors.ts'
 import { GATEWAY_HEADERS, HOP_BY_HOP } from '../proxy/headers.ts'
 import { isToken } from '../syntax.ts'
-import type { ClaimHeader } from './types.ts'
+import type { ClaimEncoding, ClaimHeader } from './types.ts'
 import { parseList, shown } from './values.ts'
 
 /** Headers a claim may never be forwarded as. */
@@ -40,11 +42,17 @@ function claimHeaderProblem(header: string, mapped: Set<string>): string | undef
   return problem
 }
 
-function claimHeader(claim: string, header: string): ClaimHeader {
-  return Object.freeze({ claim: claimPath(claim), header: header.toLowerCase() })
+function claimHeader(claim: string, header: string, as: ClaimEncoding): ClaimHeader {
+  return Object.freeze({ claim: claimPath(claim), header: header.toLowerCase(), as })
 }
 
-/** Parses JWTGATE_FORWARD_CLAIMS, `sub=X-User-Id,email=X-User-Email`, or says what is wrong. */
+/** The `:json` that asks for a JSON value (a header name cannot hold a colon). */
+const JSON_SUFFIX = ':json'
+
+/**
+ * Parses JWTGATE_FORWARD_CLAIMS, `sub=X-User-Id,email=X-User-Email,groups=X-Groups:json`, or says
+ * what is wrong.
+ */
 export function parseClaimHeaders(text: string): ClaimHeader[] | string {
   const out: ClaimHeader[] = []
   const mapped = new Set<string>()
@@ -54,26 +62,35 @@ export function parseClaimHeaders(text: string): ClaimHeader[] | string {
       return `each item must be claim=Header-Name (got ${shown(item)})`
     }
     const claim = item.slice(0, eq).trim()
-    const header = item.slice(eq + 1).trim()
+    const written = item.slice(eq + 1).trim()
+    const json = written.toLowerCase().endsWith(JSON_SUFFIX)
+    const header = json ? written.slice(0, -JSON_SUFFIX.length) : written
     const problem = claimHeaderProblem(header, mapped)
     if (problem !== undefined) return problem
-    out.push(claimHeader(claim, header))
+    out.push(claimHeader(claim, header, json ? 'json' : 'text'))
   }
   return out.length > 0 ? out : 'expected at least one claim=Header-Name pair'
 }
 
-/** A route's `claimHeaders: { claim: Header }`; each problem is at `<place>.claimHeaders.<claim>`. */
+/** How a file names a claim header: its name, or `{ header, as }`. */
+export type FileClaimHeader = string | { readonly header: string; readonly as?: ClaimEncoding }
+
+/**
+ * A route's `claimHeaders: { claim: Header }` (or `{ claim: { header: Header, as: json } }`); each
+ * problem is at `<place>.claimHeaders.<claim>`.
+ */
 export function claimHeadersFromFile(
-  map: Readonly<Record<string, string>>,
+  map: Readonly<Record<string, FileClaimHeader>>,
   place: string,
   issues: ConfigIssue[],
 ): ClaimHeader[] {
   const mapped = new Set<string>()
-  return Object.entries(map).map(([claim, header]) => {
+  return Object.entries(map).map(([claim, written]) => {
+    const header = typeof written === 'string' ? written : written.header
     const problem = claimHeaderProblem(header, mapped)
     if (problem !== undefined) {
       issues.push({ path: `${place}.claimHeaders.${claim}`, message: problem })
     }
-    return claimHeader(claim, header)
+    return claimHeader(claim, header, typeof written === 'string' ? 'text' : written.as ?? 'text')
   })
 }

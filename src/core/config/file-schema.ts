@@ -248,7 +248,17 @@ const Route = v.strictObject({
   stripPrefix: v.optional(checked(stripPrefixProblem)),
   rewrite: v.optional(checked((s) => templateProblem(s, true))),
   claimHeaders: v.optional(
-    v.record(v.string(), v.pipe(v.string(), v.check(isToken, 'must be a header name'))),
+    v.record(
+      v.string(),
+      v.union([
+        v.pipe(v.string(), v.check(isToken, 'must be a header name')),
+        v.strictObject({
+          header: v.pipe(v.string(), v.check(isToken, 'must be a header name')),
+          /** `text` (default): lists joined with `,`; `json`: the value as JSON, any shape. */
+          as: v.optional(v.picklist(['text', 'json'])),
+        }),
+      ], 'must be a header name, or { header, as: text | json }'),
+    ),
   ),
   require: v.optional(Requirements),
   /** Proxy WebSocket upgrades here (default: when the route authenticates). */

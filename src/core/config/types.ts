@@ -27,7 +27,15 @@ export interface ClaimHeader {
   readonly claim: ClaimPath
   /** Lower-cased header name. */
   readonly header: string
+  /**
+   * How the value is written: `text` (strings as they are, lists joined with `,`; a value the
+   * header cannot carry exactly refuses the token) or `json` (any value, as JSON in ASCII).
+   */
+  readonly as: ClaimEncoding
 }
+
+/** How a claim header writes its value (claims.ts: encodeClaim, encodeClaimJson). */
+export type ClaimEncoding = 'text' | 'json'
 
 /** Keys loaded at start, with where they came from. */
 export interface LocalKeys {

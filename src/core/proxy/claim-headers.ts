@@ -2,7 +2,7 @@
  * @module The route's claim headers for one decision: each configured claim encoded as a header
  * value (claims.ts), once per cached token and route (kept on the token's cache entry).
  */
-import { encodeClaim, readClaim } from '../auth/claims.ts'
+import { encodeClaim, encodeClaimJson, readClaim } from '../auth/claims.ts'
 import type { Decision } from '../decide.ts'
 
 type HeaderList = readonly (readonly [string, string])[]
@@ -16,8 +16,9 @@ export function claimHeaders(decision: Decision): HeaderList {
   const known = decision.cached?.headers.get(route.name)
   if (known !== undefined) return known
   const out: [string, string][] = []
-  for (const { claim, header } of route.claimHeaders) {
-    const value = encodeClaim(readClaim(decision.claims, claim))
+  for (const { claim, header, as } of route.claimHeaders) {
+    const found = readClaim(decision.claims, claim)
+    const value = as === 'json' ? encodeClaimJson(found) : encodeClaim(found)
     if (value !== undefined) out.push([header, value])
   }
   decision.cached?.headers.set(route.name, out)

@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict'
-import { claimPath, encodeClaim, freezeClaims, readClaim } from '../../../src/core/auth/claims.ts'
+import {
+  claimPath,
+  encodeClaim,
+  encodeClaimJson,
+  freezeClaims,
+  readClaim,
+} from '../../../src/core/auth/claims.ts'
 import { TokenError } from '../../../src/core/errors.ts'
 import { test } from '../../helpers/t.ts'
 
@@ -88,6 +94,50 @@ test('encodeClaim(): what a header would carry otherwise than the token holds it
   assert.equal(encodeClaim('\ud83d\ude00'), '\xf0\x9f\x98\x80')
   assert.equal(encodeClaim([]), undefined)
   assert.equal(encodeClaim(''), '')
+  // An object claim goes as JSON: an integer beyond 2^53 inside it would go rounded.
+  assert.equal(encodeClaim({ id: 7, tags: ['a'] }), '{"id":7,"tags":["a"]}')
+  for (const value of [{ id: JSON.parse('9007199254740993') }, [[JSON.parse('1e300')]]]) {
+    assert.throws(
+      () => encodeClaim(value),
+      (e: unknown) => e instanceof TokenError && e.code === 'claim_invalid',
+      JSON.stringify(value),
+    )
+  }
+})
+
+test('encodeClaimJson() (`as: json`) carries what the text form refuses, exactly, in printable ASCII', () => {
+  const values: unknown[] = [
+    ['CN=Admins,OU=Groups,DC=example,DC=com', 'CN=Users,OU=Groups,DC=example,DC=com'],
+    ' admin ',
+    'line\nbreak\u0000nul\u007fdel',
+    ['a', null, 1, true, { b: [] }],
+    [],
+    '',
+    'é日本\ud83d\ude00',
+    'lone \ud800 half',
+    { nested: { id: 9007199254740991, name: 'Ada, Countess' } },
+    0.25,
+    false,
+  ]
+  for (const value of values) {
+    const header = encodeClaimJson(value)!
+    // Printable ASCII only: no control character, nothing a header would trim or mangle.
+    assert.match(header, /^[\x20-\x7e]*$/, JSON.stringify(value))
+    assert.ok(header.charCodeAt(0) !== 32 && !header.endsWith(' '), header)
+    assert.deepEqual(JSON.parse(header), value, header)
+  }
+  assert.equal(encodeClaimJson(['a,b', ' c']), '["a,b"," c"]')
+  assert.equal(encodeClaimJson('é'), '"\\u00e9"')
+  assert.equal(encodeClaimJson([]), '[]')
+  assert.equal(encodeClaimJson(undefined), undefined)
+  assert.equal(encodeClaimJson(null), undefined)
+  for (const value of [JSON.parse('9007199254740993'), { a: [JSON.parse('-9007199254740993')] }]) {
+    assert.throws(
+      () => encodeClaimJson(value),
+      (e: unknown) =>
+        e instanceof TokenError && e.code === 'claim_invalid' && /2\^53/.test(e.detail),
+    )
+  }
 })
 
 test('freezeClaims(): a verified claims set cannot be changed, nested values neither', () => {

@@ -19,6 +19,30 @@ test('parseClaimHeaders() reads claim=Header pairs; headers lower-cased, claims 
   assert.equal(parseClaimHeaders('sub='), 'each item must be claim=Header-Name (got "sub=")')
 })
 
+test('a claim header writes its value as text by default, as JSON when asked (`:json`, `as: json`)', () => {
+  const out = parseClaimHeaders('sub=X-User-Id,groups=X-Groups:json,roles=X-Roles:JSON')
+  assert.ok(typeof out !== 'string')
+  assert.deepEqual(out.map((h) => [h.claim.raw, h.header, h.as]), [
+    ['sub', 'x-user-id', 'text'],
+    ['groups', 'x-groups', 'json'],
+    ['roles', 'x-roles', 'json'],
+  ])
+  assert.equal(parseClaimHeaders('groups=:json'), '"" is not a valid header name')
+  assert.equal(parseClaimHeaders('groups=X-G:xml'), '"X-G:xml" is not a valid header name')
+  const issues: ConfigIssue[] = []
+  const file = claimHeadersFromFile(
+    { sub: 'X-User', groups: { header: 'X-Groups', as: 'json' }, email: { header: 'X-Email' } },
+    'routes[0]',
+    issues,
+  )
+  assert.deepEqual(issues, [])
+  assert.deepEqual(file.map((h) => [h.claim.raw, h.header, h.as]), [
+    ['sub', 'x-user', 'text'],
+    ['groups', 'x-groups', 'json'],
+    ['email', 'x-email', 'text'],
+  ])
+})
+
 test('parseClaimHeaders() says the first problem, in order', () => {
   assert.equal(parseClaimHeaders('sub=X A'), '"X A" is not a valid header name')
   assert.equal(parseClaimHeaders('sub=Host,email=X A'), 'Host is reserved and cannot carry a claim')

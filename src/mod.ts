@@ -25,6 +25,7 @@ export {
 export { type Config, loadConfig, type LoadOptions } from './core/config/load.ts'
 export type {
   AuthMode,
+  ClaimEncoding,
   ClaimHeader,
   ForwardAuthConfig,
   LocalKeys,

@@ -42,7 +42,12 @@ function describeRoute(r: RouteConfig): string {
   if (r.stripPrefix !== undefined) parts.push(`strip ${r.stripPrefix}`)
   if (r.rewrite !== undefined) parts.push(`rewrite ${r.rewrite.text}`)
   if (r.claimHeaders.length > 0) {
-    parts.push(`claims ${r.claimHeaders.map((c) => `${c.claim.raw}→${c.header}${c.as === 'json' ? ' (json)' : ''}`).join(',')}`)
+    parts.push(
+      `claims ${
+        r.claimHeaders.map((c) => `${c.claim.raw}→${c.header}${c.as === 'json' ? ' (json)' : ''}`)
+          .join(',')
+      }`,
+    )
   }
   if (r.websockets) parts.push('websockets')
   return parts.join('; ')

@@ -117,7 +117,7 @@ function scalarText(value: string | number | boolean, inList: boolean): string {
   if (typeof value === 'boolean') return value ? 'true' : 'false'
   if (typeof value === 'number') {
     // The token's digits were rounded when parsed: 9007199254740993 would go as …992.
-    if (Number.isInteger(value) && !Number.isSafeInteger(value)) throw invalid(UNSAFE_INTEGER)
+    if (isInexact(value)) throw invalid(UNSAFE_INTEGER)
     return String(value)
   }
   if (
@@ -181,7 +181,8 @@ export function encodeClaimJson(value: unknown): string | undefined {
   return JSON.stringify(value).replace(BEYOND_ASCII, escapeUnit)
 }
 
-const UNSAFE_INTEGER = 'is an integer beyond 2^53, which a JSON number does not hold exactly'
+const UNSAFE_INTEGER =
+  'is a number a JSON number does not hold exactly (an integer beyond 2^53, or out of range)'
 
 /** DEL and every UTF-16 unit beyond ASCII (JSON.stringify leaves them, but C0 and lone surrogates). */
 const BEYOND_ASCII = /[\u007f-\uffff]/g
@@ -190,9 +191,17 @@ function escapeUnit(c: string): string {
   return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
 }
 
-/** True when `value` holds, at any depth, an integer a JSON number does not keep exactly. */
+/**
+ * True when `number` is not what the token's digits said: an integer beyond 2^53 (rounded when
+ * parsed), or one out of a double's range (`1e400` parses as Infinity, which JSON writes `null`).
+ */
+function isInexact(number: number): boolean {
+  return !Number.isFinite(number) || (Number.isInteger(number) && !Number.isSafeInteger(number))
+}
+
+/** True when `value` holds, at any depth, a number a JSON number does not keep exactly. */
 function hasUnsafeInteger(value: unknown): boolean {
-  if (typeof value === 'number') return Number.isInteger(value) && !Number.isSafeInteger(value)
+  if (typeof value === 'number') return isInexact(value)
   if (typeof value !== 'object' || value === null) return false
   for (const item of Array.isArray(value) ? value : Object.values(value)) {
     if (hasUnsafeInteger(item)) return true

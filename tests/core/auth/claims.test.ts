@@ -96,7 +96,15 @@ test('encodeClaim(): what a header would carry otherwise than the token holds it
   assert.equal(encodeClaim(''), '')
   // An object claim goes as JSON: an integer beyond 2^53 inside it would go rounded.
   assert.equal(encodeClaim({ id: 7, tags: ['a'] }), '{"id":7,"tags":["a"]}')
-  for (const value of [{ id: JSON.parse('9007199254740993') }, [[JSON.parse('1e300')]]]) {
+  for (
+    const value of [
+      { id: JSON.parse('9007199254740993') },
+      [[JSON.parse('1e300')]],
+      JSON.parse('1e400'),
+      JSON.parse('[1, -1e400]'),
+      JSON.parse('{"quota": 1e999}'),
+    ]
+  ) {
     assert.throws(
       () => encodeClaim(value),
       (e: unknown) => e instanceof TokenError && e.code === 'claim_invalid',
@@ -131,7 +139,16 @@ test('encodeClaimJson() (`as: json`) carries what the text form refuses, exactly
   assert.equal(encodeClaimJson([]), '[]')
   assert.equal(encodeClaimJson(undefined), undefined)
   assert.equal(encodeClaimJson(null), undefined)
-  for (const value of [JSON.parse('9007199254740993'), { a: [JSON.parse('-9007199254740993')] }]) {
+  // Out of a double's range, the token's digits parse as Infinity, which JSON would write `null`.
+  for (
+    const value of [
+      JSON.parse('9007199254740993'),
+      { a: [JSON.parse('-9007199254740993')] },
+      JSON.parse('1e400'),
+      JSON.parse('[1, -1e400]'),
+      JSON.parse('{"quota": 1e999}'),
+    ]
+  ) {
     assert.throws(
       () => encodeClaimJson(value),
       (e: unknown) =>

@@ -79,6 +79,13 @@ export function account(
   logger: Logger | undefined,
   now: number,
 ): void {
+  // An upgrade whose client left before its end opened received no 101 (relay.ts: opened).
+  const lost = x.websocket !== undefined && !x.websocket.opened &&
+    x.websocket.cause === 'client_lost'
+  if (lost) {
+    x.status = 499
+    x.code ??= 'client_closed'
+  }
   metrics.countRequest(x.route ?? 'none', x.method, x.status, x.seconds)
   // A client that left (499) was refused nothing: it counts as a request with its status only.
   if (x.code !== undefined && x.code !== 'client_closed') metrics.rejections.inc([x.code])

@@ -266,3 +266,38 @@ test('settle() of a 499: the client left, so nothing of the answer written for i
   assert.match(metrics.render(), /^jwtgate_requests_total\{[^}]*status="499"\} 1$/m)
   assert.doesNotMatch(metrics.render(), /jwtgate_rejections_total\{reason="client_closed"\}/)
 })
+
+test('settle() of an upgrade whose client left before its end opened: 499 client_closed, not 101', async () => {
+  const record = (opened: boolean, cause: 'client_lost' | 'upstream') => ({
+    messagesIn: 0,
+    bytesIn: 0,
+    messagesOut: 0,
+    bytesOut: 0,
+    closeCode: 1006,
+    cause,
+    opened,
+    ended: Promise.resolve(),
+  })
+  const { logger, lines } = sink()
+  const metrics = new Metrics(T0)
+  for (
+    const [id, ws] of [
+      ['never-opened', record(false, 'client_lost')],
+      ['opened-then-lost', record(true, 'client_lost')],
+      ['upstream-first', record(false, 'upstream')],
+    ] as const
+  ) {
+    const x = openExchange(request(), id, '192.0.2.1', T0)
+    x.route = 'ws'
+    x.websocket = ws
+    settle(x, new Response(null, { status: 200 }), metrics, logger, () => T0 + 2)
+  }
+  await new Promise((r) => setTimeout(r, 0))
+  assert.deepEqual(lines.map((l) => [l.request_id, l.status, l.decision]), [
+    ['never-opened', 499, 'client_closed'],
+    ['opened-then-lost', 101, 'allowed'],
+    ['upstream-first', 101, 'allowed'],
+  ])
+  assert.match(metrics.render(), /^jwtgate_requests_total\{[^}]*status="499"\} 1$/m)
+  assert.equal(metrics.rejections.get(['client_closed']), 0)
+})

@@ -81,6 +81,11 @@ export interface ConnectionRecord {
   closeCode: number | undefined
   /** Why the connection ended, once it has. */
   cause: CloseCause | undefined
+  /**
+   * The client's end opened: the runtime completed the upgrade. One that never did before the
+   * relay gave it up (`client_lost`) received no 101: its line says 499.
+   */
+  opened: boolean
   /** Resolves when the connection has ended. */
   readonly ended: Promise<void>
 }
@@ -199,6 +204,7 @@ export class Relay implements ClientEvents {
       bytesOut: 0,
       closeCode: undefined,
       cause: undefined,
+      opened: false,
       ended: new Promise((resolve) => (this.#resolve = resolve)),
     }
     upstream.binaryType = 'arraybuffer'
@@ -230,6 +236,7 @@ export class Relay implements ClientEvents {
 
   opened(socket: ClientSocket): void {
     clearTimeout(this.#openTimer)
+    this.record.opened = true
     this.#client = socket
     const waiting = this.#waiting
     this.#waiting = undefined

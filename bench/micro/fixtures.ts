@@ -86,7 +86,10 @@ export async function fixture(alg: Alg, poolSize = 64): Promise<Fixture> {
 
 const BODY = '{"ok":true,"service":"bench-upstream","items":[1,2,3]}'
 
-/** The upstream the in-process benchmarks proxy to: a sized response at once, as the harness's nginx sends. */
+/**
+ * The upstream the in-process benchmarks proxy to: a sized response at once, as the harness's
+ * nginx sends.
+ */
 export const upstreamStub = (_url: string, _init: RequestInit): Promise<Response> =>
   Promise.resolve(
     new Response(BODY, {

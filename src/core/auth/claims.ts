@@ -184,7 +184,7 @@ export function encodeClaimJson(value: unknown): string | undefined {
 const UNSAFE_INTEGER =
   'is a number a JSON number does not hold exactly (an integer beyond 2^53, or out of range)'
 
-/** DEL and every UTF-16 unit beyond ASCII (JSON.stringify leaves them, but C0 and lone surrogates). */
+/** DEL and every UTF-16 unit beyond ASCII: JSON.stringify escapes only C0 and lone surrogates. */
 const BEYOND_ASCII = /[\u007f-\uffff]/g
 
 function escapeUnit(c: string): string {

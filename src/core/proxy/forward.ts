@@ -24,8 +24,8 @@ export interface BodyState {
 
 /**
  * One upstream request: filled in by `send` (its deadline's slot and controller, the fetch in
- * flight), read by `arrived` and `upstreamFailure`. The proxy's record of the request is one (Proxied), so
- * that sending costs no object of its own.
+ * flight), read by `arrived` and `upstreamFailure`. The proxy's record of the request is one
+ * (Proxied), so that sending costs no object of its own.
  */
 export interface UpstreamCall extends BodyState {
   /** The fetch, until it settles: resolves with the upstream response once its headers arrive. */
@@ -37,9 +37,9 @@ export interface UpstreamCall extends BodyState {
 /**
  * Fetches `url` with the request's method and `body` (the client's stream, possibly watched),
  * `headers`, and the runtime's `init` options; the deadline is `timeoutMs` from `sentAt` (a
- * `performance.now()` reading). `call.pending` resolves with the upstream response once its headers arrive; its body still
- * streams. Give the response to `arrived`, a rejection to `upstreamFailure`. Never throws: a fetch that
- * throws at once is a rejected `pending`.
+ * `performance.now()` reading). `call.pending` resolves with the upstream response once its
+ * headers arrive; its body still streams. Give the response to `arrived`, a rejection to
+ * `upstreamFailure`. Never throws: a fetch that throws at once is a rejected `pending`.
  */
 export function send(
   call: UpstreamCall,
@@ -110,10 +110,10 @@ export function upstreamFailure(call: UpstreamCall, request: Request, e: unknown
 }
 
 /**
- * `send`, `arrived` and `upstreamFailure` together: resolves with the upstream response once its headers
- * arrive; throws UpstreamError on failure or timeout, LimitError when the body went over its cap
- * or stalled, ClientClosedError when the client went away. `bodyState` is where a watched body
- * reports how it ended (body.ts).
+ * `send`, `arrived` and `upstreamFailure` together: resolves with the upstream response once its
+ * headers arrive; throws UpstreamError on failure or timeout, LimitError when the body went over
+ * its cap or stalled, ClientClosedError when the client went away. `bodyState` is where a watched
+ * body reports how it ended (body.ts).
  */
 export function forward(
   request: Request,

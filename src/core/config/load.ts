@@ -17,7 +17,7 @@ import { compileFile } from './from-file.ts'
 import { mergeSettings } from './merge.ts'
 import { refuseUpstreamOnly } from './local.ts'
 import { audienceWarnings } from './provider.ts'
-import { compileRateLimits } from './rate-limits.ts'
+import { compileRateLimits, headerKeyWarnings } from './rate-limits.ts'
 import { redisSettings } from './redis.ts'
 import { adminToken, revocationSettings } from './revocations.ts'
 import { parseEnv, ROUTE_VARIABLES } from './schema.ts'
@@ -143,6 +143,7 @@ export async function loadConfig(
     warnings: [
       ...shadowWarnings(parts.routes),
       ...audienceWarnings(parts.providers, file !== undefined),
+      ...headerKeyWarnings(rateLimits, rateLimit !== undefined),
     ],
   })
 }

@@ -48,3 +48,24 @@ export function compileRateLimits(
   }
   return out
 }
+
+/**
+ * A warning for each limit keyed by a request header when no limit bounds every client as well:
+ * the client writes the header, so one sending another value with each request is in a new
+ * bucket each time, and the limit never holds for it. Not an error: behind a proxy that sets the
+ * header, or with JWTGATE_RATE_LIMIT or a limit keyed by address on every route, it does hold.
+ */
+export function headerKeyWarnings(
+  limits: readonly NamedLimit[],
+  everyClientLimited: boolean,
+): string[] {
+  const byAddress = limits.some((l) =>
+    l.key.kind === 'address' && l.routes === undefined && l.providers === undefined
+  )
+  if (everyClientLimited || byAddress) return []
+  return limits.flatMap((l) =>
+    l.key.kind !== 'header' ? [] : [
+      `rateLimits.${l.name}: keyed by the ${l.key.header} header, which the client writes: one sending another value with each request is in a new bucket each time; bound every client too (rateLimit, JWTGATE_RATE_LIMIT, or a limit keyed by address on every route)`,
+    ]
+  )
+}

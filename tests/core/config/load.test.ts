@@ -563,3 +563,33 @@ test('a provider with the issuer’s public keys that checks no audience is a wa
     "providers.keyed: no audience is checked, so a token the issuer signed for another API passes too; set audience to this API's",
   ])
 })
+
+test('a limit keyed by a request header is a warning unless every client is bounded too (JWTGATE_RATE_LIMIT, or an address limit on every route)', async () => {
+  const config = (rateLimits: Record<string, unknown>, top: Record<string, unknown> = {}) =>
+    loadConfig({ JWTGATE_CONFIG: 'a.json' }, {
+      readFile: () =>
+        JSON.stringify({
+          ...top,
+          providers: { p: { issuer: 'https://a.test', secret: SECRET } },
+          upstreams: { api: { url: 'http://127.0.0.1:9' } },
+          routes: [{ name: 'all', path: '/*', upstream: 'api', auth: 'optional' }],
+          rateLimits,
+        }),
+    })
+  const keyed = { keys: { rate: '10/1s', key: 'header:X-Api-Key' } }
+  assert.deepEqual((await config(keyed)).warnings, [
+    'rateLimits.keys: keyed by the x-api-key header, which the client writes: one sending another value with each request is in a new bucket each time; bound every client too (rateLimit, JWTGATE_RATE_LIMIT, or a limit keyed by address on every route)',
+  ])
+  assert.deepEqual((await config(keyed, { rateLimit: '100/1s' })).warnings, [])
+  assert.deepEqual(
+    (await config({ ...keyed, clients: { rate: '100/1s', key: 'address' } })).warnings,
+    [],
+  )
+  // An address limit on some routes only leaves the others unbounded.
+  assert.equal(
+    (await config({ ...keyed, clients: { rate: '100/1s', key: 'address', routes: ['all'] } }))
+      .warnings.length,
+    1,
+  )
+  assert.deepEqual((await config({ subs: { rate: '10/1s', key: 'sub' } })).warnings, [])
+})

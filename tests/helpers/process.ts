@@ -4,6 +4,8 @@
  * log events, signals, exit code and exit time, an optional admin port). Bun only (those suites
  * run under `bun test`).
  */
+import { closeSync, openSync, readSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 export const ROOT = join(import.meta.dir, '..', '..')
@@ -98,36 +100,72 @@ process.once('exit', () => {
   for (const proc of live) proc.kill('SIGKILL')
 })
 
+/** Processes started by this test process, numbering their output files. */
+let spawned = 0
+
 /** Starts `target` with `args`; the process is tracked until it exits. */
 export function spawnTarget(
   target: Target,
   args: readonly string[],
   env: Readonly<Record<string, string>>,
 ): Running {
+  // The process writes its output to files, read every 10 ms. A pipe read through Bun's stream
+  // stalled in this test process under CPU load: its lines stopped arriving while the process
+  // went on serving, and the stream did not end even after SIGKILL (seen in CI and with two CPU
+  // burners beside tests/e2e/websocket.test.ts: 3 failed runs in 9 on pipes, none in 7 on files).
+  const base = join(tmpdir(), `jwtgate-e2e-${process.pid}-${++spawned}`)
+  const files = { stdout: `${base}.out`, stderr: `${base}.err` }
   const proc = Bun.spawn({
     cmd: [...target.command, ...args],
     cwd: ROOT,
     env: cleanEnv(env),
     stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
+    stdout: Bun.file(files.stdout),
+    stderr: Bun.file(files.stderr),
   })
   live.add(proc)
   let all = ''
   const text = { stdout: '', stderr: '' }
   const listeners = new Set<() => void>()
-  const pump = async (stream: ReadableStream<Uint8Array>, name: 'stdout' | 'stderr') => {
-    const decoder = new TextDecoder()
-    for await (const chunk of stream) {
-      const s = decoder.decode(chunk, { stream: true })
-      text[name] += s
-      all += s
-      for (const l of listeners) l()
-    }
+  /** Each file's descriptor (once it exists), how far it was read, and its decoder. */
+  const readers = {
+    stdout: { fd: -1, at: 0, decoder: new TextDecoder() },
+    stderr: { fd: -1, at: 0, decoder: new TextDecoder() },
   }
-  const drained = Promise.all([pump(proc.stdout, 'stdout'), pump(proc.stderr, 'stderr')]).catch(
-    () => {},
-  )
+  const chunk = Buffer.alloc(64 * 1024)
+  /** Takes in what the files gained since the last read; tells the listeners when they did. */
+  const read = () => {
+    let grew = false
+    for (const name of ['stdout', 'stderr'] as const) {
+      const r = readers[name]
+      if (r.fd < 0) {
+        try {
+          r.fd = openSync(files[name], 'r')
+        } catch {
+          continue // not created yet
+        }
+      }
+      for (;;) {
+        const n = readSync(r.fd, chunk, 0, chunk.length, r.at)
+        if (n === 0) break
+        r.at += n
+        const s = r.decoder.decode(chunk.subarray(0, n), { stream: true })
+        text[name] += s
+        all += s
+        grew = true
+      }
+    }
+    if (grew) { for (const l of listeners) l() }
+  }
+  const poll = setInterval(read, 10)
+  const drained = proc.exited.then(() => {
+    clearInterval(poll)
+    read()
+    for (const name of ['stdout', 'stderr'] as const) {
+      if (readers[name].fd >= 0) closeSync(readers[name].fd)
+      rmSync(files[name], { force: true })
+    }
+  })
   let exitedAt: number | undefined
   let done = false
   const exited = proc.exited.then(async (code) => {

@@ -133,8 +133,11 @@ export function spawnTarget(
     stderr: { fd: -1, at: 0, decoder: new TextDecoder() },
   }
   const chunk = Buffer.alloc(64 * 1024)
+  /** The process exited and its output was read to the end: the files are gone. */
+  let finished = false
   /** Takes in what the files gained since the last read; tells the listeners when they did. */
   const read = () => {
+    if (finished) return
     let grew = false
     for (const name of ['stdout', 'stderr'] as const) {
       const r = readers[name]
@@ -161,8 +164,10 @@ export function spawnTarget(
   const drained = proc.exited.then(() => {
     clearInterval(poll)
     read()
+    finished = true
     for (const name of ['stdout', 'stderr'] as const) {
       if (readers[name].fd >= 0) closeSync(readers[name].fd)
+      readers[name].fd = -1
       rmSync(files[name], { force: true })
     }
   })
@@ -179,9 +184,10 @@ export function spawnTarget(
 
   return {
     pid: proc.pid,
-    output: () => all,
-    stdout: () => text.stdout,
-    stderr: () => text.stderr,
+    // Read at once, not at the next poll: a test reads a line right after its response.
+    output: () => (read(), all),
+    stdout: () => (read(), text.stdout),
+    stderr: () => (read(), text.stderr),
     exited,
     exitedAt: () => exitedAt,
     signal: (signal) => void proc.kill(signal),

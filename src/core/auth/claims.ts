@@ -117,7 +117,7 @@ function scalarText(value: string | number | boolean, inList: boolean): string {
   if (typeof value === 'boolean') return value ? 'true' : 'false'
   if (typeof value === 'number') {
     // The token's digits were rounded when parsed: 9007199254740993 would go as …992.
-    if (isInexact(value)) throw invalid(UNSAFE_INTEGER)
+    if (isInexact(value)) throw invalid(INEXACT_NUMBER)
     return String(value)
   }
   if (
@@ -160,7 +160,7 @@ export function encodeClaim(value: unknown): string | undefined {
     }
     text = items.join(',')
   } else {
-    if (hasUnsafeInteger(value)) throw invalid(UNSAFE_INTEGER)
+    if (hasInexactNumber(value)) throw invalid(INEXACT_NUMBER)
     text = JSON.stringify(value)
   }
   if (hasControlChar(text)) throw invalid('contains control characters')
@@ -172,16 +172,16 @@ export function encodeClaim(value: unknown): string | undefined {
  * as the token holds it — commas, surrounding spaces and control characters included, which the
  * text form refuses — in printable ASCII (every character beyond it, DEL and lone surrogates
  * escaped `\uXXXX`). Returns undefined for an absent (or null) claim; an empty list is `[]`.
- * Refused (`claim_invalid`): an integer beyond 2^53 anywhere in it (the token's digits were
- * rounded when parsed).
+ * Refused (`claim_invalid`): a number anywhere in it that is not what the token's digits said
+ * (an integer beyond 2^53, rounded when parsed; one out of a double's range, parsed as Infinity).
  */
 export function encodeClaimJson(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined
-  if (hasUnsafeInteger(value)) throw invalid(UNSAFE_INTEGER)
+  if (hasInexactNumber(value)) throw invalid(INEXACT_NUMBER)
   return JSON.stringify(value).replace(BEYOND_ASCII, escapeUnit)
 }
 
-const UNSAFE_INTEGER =
+const INEXACT_NUMBER =
   'is a number a JSON number does not hold exactly (an integer beyond 2^53, or out of range)'
 
 /** DEL and every UTF-16 unit beyond ASCII: JSON.stringify escapes only C0 and lone surrogates. */
@@ -200,11 +200,11 @@ function isInexact(number: number): boolean {
 }
 
 /** True when `value` holds, at any depth, a number a JSON number does not keep exactly. */
-function hasUnsafeInteger(value: unknown): boolean {
+function hasInexactNumber(value: unknown): boolean {
   if (typeof value === 'number') return isInexact(value)
   if (typeof value !== 'object' || value === null) return false
   for (const item of Array.isArray(value) ? value : Object.values(value)) {
-    if (hasUnsafeInteger(item)) return true
+    if (hasInexactNumber(item)) return true
   }
   return false
 }

@@ -130,6 +130,13 @@ export interface GatewayDeps {
    * otherwise goes through JavaScript, which costs memory on large uploads.
    */
   readonly connectionIdleMs?: number
+  /**
+   * Whether the rest of the gateway is ready as well: a worker asks its primary whether every
+   * worker is. The main listener's `/readyz` is 200 only when this process is ready and this
+   * resolves true (a rejection is not ready), so that a load balancer probing the port does not
+   * send to a worker still without keys. Default: this process is the whole gateway.
+   */
+  readonly othersReady?: () => Promise<boolean>
 }
 
 /** Runtime-neutral facts about the connection, filled in by each entrypoint. */
@@ -266,6 +273,13 @@ export function createGateway(
   let draining = false
   let checkWithoutClientSaid = false
   const ready = () => !draining && isReady(state)
+  const othersReady = deps.othersReady
+
+  /** `/readyz` of a process that is ready itself: 200 when the others are too (`othersReady`). */
+  async function readyLater(others: () => Promise<boolean>, requestId: string): Promise<Response> {
+    const all = await others().catch(() => false)
+    return healthResponse('/readyz', requestId, all && ready(), draining)
+  }
 
   /**
    * The pipeline for one request; each step returns what it found, or throws. It waits only where
@@ -320,6 +334,9 @@ export function createGateway(
       : normalizeOriginTarget(check.uri)
     x.path = target.path
     if (check === undefined && isHealthProbe(method, target.path)) {
+      if (target.path === '/readyz' && othersReady !== undefined && ready()) {
+        return readyLater(othersReady, x.requestId)
+      }
       return healthResponse(target.path, x.requestId, ready(), draining)
     }
     // A guarded handler routes on request.url itself: one it would read otherwise is refused

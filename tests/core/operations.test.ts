@@ -209,6 +209,41 @@ test('operations: drain() turns /readyz to 503 while requests still pass', async
   }
 })
 
+test('operations: othersReady (a worker asking its primary) decides /readyz when this process is ready; a rejection is not ready; /healthz does not ask', async () => {
+  let answer: boolean | Error = false
+  let asked = 0
+  const g = gatewayFixture({
+    env: ({ upstream }) => ({ JWTGATE_UPSTREAM: upstream.url, JWTGATE_SECRET: HS.config }),
+    deps: {
+      othersReady: () => {
+        asked++
+        return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer)
+      },
+    },
+  })
+  const { call, gateway, close } = await g
+  try {
+    const first = await call('/readyz')
+    assert.equal(first.status, 503)
+    assert.deepEqual(await first.json(), { status: 'starting' })
+    answer = true
+    const ready = await call('/readyz')
+    assert.equal(ready.status, 200)
+    assert.match(ready.headers.get('x-request-id') ?? '', /./)
+    answer = new Error('the primary did not answer')
+    assert.equal((await call('/readyz')).status, 503)
+    assert.equal(asked, 3)
+    assert.equal((await call('/healthz')).status, 200)
+    assert.equal(asked, 3)
+    answer = true
+    gateway.drain()
+    assert.deepEqual(await (await call('/readyz')).json(), { status: 'draining' })
+    assert.equal(asked, 3) // not ready itself: nothing to ask
+  } finally {
+    await close()
+  }
+})
+
 test('operations: the admin handler serves metrics that count what happened', async () => {
   const g = await setup()
   try {

@@ -156,6 +156,36 @@ routes:
       expect(ready.status).toBe(200)
     })
 
+    test(
+      "/readyz on the shared port is the whole gateway's: 503 while one worker does not answer, whichever worker takes the probe",
+      async () => {
+        const gateway = await start(env())
+        const probe = 'GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'
+        /** The status of the first probe a running worker answers (one the stopped worker takes waits). */
+        const readyz = async () => {
+          for (let i = 0; i < 8; i++) {
+            const { responses } = await exchange(gateway.port, probe, {
+              timeoutMs: 3500,
+              idleMs: 0,
+            })
+            if (responses[0] !== undefined) return responses[0].status
+          }
+          throw new Error('no worker answered /readyz')
+        }
+        expect(await readyz()).toBe(200)
+        const [stopped] = children(gateway.pid)
+        process.kill(stopped!, 'SIGSTOP') // it cannot say whether it is ready
+        try {
+          expect(await readyz()).toBe(503)
+          expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(503)
+        } finally {
+          process.kill(stopped!, 'SIGCONT')
+        }
+        await pollUntil(async () => (await readyz()) === 200, 8000, 50)
+      },
+      30_000,
+    )
+
     test('a killed worker is logged and started again; the other serves meanwhile', async () => {
       const gateway = await start(env())
       const [victim, other] = children(gateway.pid)

@@ -1,7 +1,8 @@
 /**
  * @module The primary of several workers (JWTGATE_WORKERS): it starts them (each serves the
  * listener on the shared port, worker.ts), and is the one gateway the operator sees — one start-up
- * line, the admin listener (`/metrics` summed over workers, `/readyz` ready when every worker is),
+ * line, the admin listener (`/metrics` summed over workers, `/readyz` ready when every worker is —
+ * also on the shared port, where the worker that takes the probe asks),
  * SIGHUP and file changes reloading every worker (a bad file reloads none, and every worker runs
  * the same configuration: see `reloadWorkers`), SIGTERM draining every worker. A worker that ends
  * unasked, or cannot be started, is logged and started again, with back-off. The primary holds
@@ -133,6 +134,9 @@ export async function runPrimary(
     } else if (message.t === 'ready') {
       slot.ready = true
       if (port === undefined && typeof message.port === 'number') port = message.port
+    } else if (message.t === 'readyz') {
+      // A worker's `/readyz` on the shared port: the gateway's answer, not that worker's alone.
+      void everyReady().then((ready) => reply({ ready }))
     }
   }
 
@@ -238,15 +242,27 @@ export async function runPrimary(
     }, delay)
   }
 
-  /** Each running worker's status, or undefined for one that does not answer. */
-  function statuses(): Promise<(Message | undefined)[]> {
+  /**
+   * Each running worker's status (with its `/metrics` text unless `metrics` is false), or
+   * undefined for one that does not answer.
+   */
+  function statuses(metrics = true): Promise<(Message | undefined)[]> {
     return Promise.all(
       slots.map((slot) =>
         slot.channel !== undefined && slot.process !== undefined
-          ? slot.channel.request({ t: 'status' }, statusTimeoutMs).catch(() => undefined)
+          ? slot.channel.request({ t: 'status', metrics }, statusTimeoutMs).catch(() => undefined)
           : undefined
       ),
     )
+  }
+
+  /**
+   * Whether the gateway is ready: not draining, and every worker running and ready (it has keys
+   * from every key source) — the admin listener's `/readyz`, and the shared port's (asked by the
+   * worker that took the probe).
+   */
+  async function everyReady(): Promise<boolean> {
+    return !draining && (await statuses(false)).every((s) => s?.ready === true)
   }
 
   async function admin(request: Request): Promise<Response> {
@@ -280,8 +296,7 @@ export async function runPrimary(
     }
     if (path === '/healthz') return healthResponse(path, crypto.randomUUID(), true, draining)
     if (path === '/readyz') {
-      const ready = !draining && (await statuses()).every((s) => s?.ready === true)
-      return healthResponse(path, crypto.randomUUID(), ready, draining)
+      return healthResponse(path, crypto.randomUUID(), await everyReady(), draining)
     }
     return new Response('not found\n', { status: 404, headers: { 'content-type': 'text/plain' } })
   }

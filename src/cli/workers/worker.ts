@@ -35,6 +35,11 @@ export const PORT_VAR = '_JWTGATE_WORKER_PORT'
 const LIMIT_TIMEOUT_MS = 1000
 /** How long a starting worker waits for its configuration from the primary. */
 const CONFIG_TIMEOUT_MS = 10_000
+/**
+ * How long `/readyz` waits for the primary's answer (which waits for each worker up to its
+ * STATUS_TIMEOUT_MS, 2 s); past it, not ready.
+ */
+const READYZ_TIMEOUT_MS = 3000
 
 /** A worker's place: its number, and the port the first worker bound. */
 export interface WorkerRole {
@@ -108,7 +113,9 @@ export async function runWorker(
       reply({
         ready: listening?.gateway.ready ?? false,
         inFlight: listening?.gateway.metrics.inFlight.value ?? 0,
-        metrics: listening?.gateway.metrics.render() ?? '',
+        ...(message.metrics === false
+          ? {}
+          : { metrics: listening?.gateway.metrics.render() ?? '' }),
       })
     } else if (message.t === 'reload') {
       reload(message.file as FileText | undefined, reply)
@@ -184,6 +191,11 @@ export async function runWorker(
         // Only `(url, init)` is called (fetch-json.ts); Bun's fetch type adds `preconnect`.
         keyFetch: ((input: string | URL | Request, init?: RequestInit) =>
           sharedFetch(channel, input, init)) as typeof fetch,
+        // `/readyz` on the shared port is the whole gateway's: a probe may reach any worker.
+        othersReady: () =>
+          channel.request({ t: 'readyz' }, READYZ_TIMEOUT_MS).then((reply) =>
+            reply.ready === true
+          ),
       },
     })
   })

@@ -56,6 +56,15 @@ class RemoteKeySource implements KeySource {
   #attempt = 0
   #closed = false
   #version = 0
+  /**
+   * The `keys` array of the document the keys came from, as JSON: a refetch that finds the same
+   * keeps the keys and their version, so the token cache stays valid — any token with an unknown
+   * `kid` makes a refetch (one per cooldown), and a new version would send every cached token
+   * back through signature verification.
+   */
+  #document = ''
+  /** The keys skipped in that document. */
+  #skipped = 0
 
   constructor(readonly options: RemoteSourceOptions) {
     this.#jwksUrl = options.jwksUrl
@@ -113,6 +122,19 @@ class RemoteKeySource implements KeySource {
     return this.#inflight
   }
 
+  /** A fetch succeeded; `ageMs`: how old the document was when this process got it. */
+  #fetched(ageMs: number): void {
+    // A copy the fetch kept (the workers' primary): the cooldown and the max age count from when
+    // it was fetched, or a key rotated since would reach this process up to a cooldown late. A
+    // copy as old as the cooldown or older counts as new — a primary still on a longer window
+    // during a reload would otherwise hand the same copy to every refresh, each one allowed at
+    // once.
+    const age = ageMs < this.options.cooldownMs ? ageMs : 0
+    this.#lastAttempt -= age
+    this.#loadedAt = this.options.now() - age
+    this.#attempt = 0
+  }
+
   async #resolveJwksUrl(): Promise<string> {
     if (this.#jwksUrl !== undefined) return this.#jwksUrl
     const { oidcIssuer, fetch, timeoutMs, allowInsecure } = this.options
@@ -154,6 +176,20 @@ class RemoteKeySource implements KeySource {
       if (typeof doc !== 'object' || doc === null || !Array.isArray(doc.keys)) {
         throw new FetchDocumentError('the document has no "keys" array')
       }
+      const document = JSON.stringify(doc.keys)
+      if (this.#keys !== undefined && document === this.#document) {
+        this.#fetched(fetched.ageMs)
+        logger.log('info', 'jwks_loaded', {
+          source: this.label,
+          keys: this.#kids.size,
+          skipped: this.#skipped,
+          added: [],
+          removed: [],
+          unchanged: true,
+        })
+        this.options.onFetch?.(true)
+        return true
+      }
       const keys: VerifyKey[] = []
       let skipped = 0
       let taken = 0
@@ -179,15 +215,9 @@ class RemoteKeySource implements KeySource {
       this.#keys = Object.freeze(keys)
       this.#version++
       this.#kids = kids
-      // A copy the fetch kept (the workers' primary): the cooldown and the max age count from
-      // when it was fetched, or a key rotated since would reach this process up to a cooldown
-      // late. A copy as old as the cooldown or older counts as new — a primary still on a longer
-      // window during a reload would otherwise hand the same copy to every refresh, each one
-      // allowed at once.
-      const age = fetched.ageMs < this.options.cooldownMs ? fetched.ageMs : 0
-      this.#lastAttempt -= age
-      this.#loadedAt = this.options.now() - age
-      this.#attempt = 0
+      this.#document = document
+      this.#skipped = skipped
+      this.#fetched(fetched.ageMs)
       logger.log('info', 'jwks_loaded', {
         source: this.label,
         keys: kids.size,

@@ -102,7 +102,11 @@ async function rotatingKeys() {
   const a = await keyPair('ES256', 'a')
   const b = await keyPair('ES256', 'b')
   let keys = [a.publicJwk]
-  const jwks = await serve(() => Response.json({ keys }))
+  let fetches = 0
+  const jwks = await serve(() => {
+    fetches++
+    return Response.json({ keys })
+  })
   const g = await gatewayFixture({
     env: ({ upstream }) => ({
       JWTGATE_UPSTREAM: upstream.url,
@@ -117,6 +121,13 @@ async function rotatingKeys() {
     call: (t: string) => g.call('/x', { headers: { authorization: `Bearer ${t}` } }),
     /** The IdP drops key a. */
     rotate: () => void (keys = [b.publicJwk]),
+    /** The key set's fetches so far. */
+    fetches: () => fetches,
+    /** The value of a sample on /metrics, 0 when absent. */
+    sample(line: string) {
+      const found = g.gateway.metrics.render().split('\n').find((l) => l.startsWith(`${line} `))
+      return found === undefined ? 0 : Number(found.slice(line.length + 1))
+    },
     async close() {
       await g.close()
       await jwks.close()
@@ -135,6 +146,30 @@ test('cache: a key-set change drops cached verifications', async () => {
     const stale = await call(tokenA)
     assert.equal(stale.status, 401)
     assert.equal((await stale.json()).code, 'unknown_key')
+  } finally {
+    await close()
+  }
+})
+
+test('cache: a refetch that finds the same key set keeps cached verifications — tokens with unknown kids cannot send every cached token back through verification', async () => {
+  const { tokenA, call, fetches, sample, close } = await rotatingKeys()
+  const stranger = await keyPair('ES256', 'x')
+  const hits = 'jwtgate_token_cache_total{result="hit"}'
+  try {
+    assert.equal((await call(tokenA)).status, 200)
+    assert.equal((await call(tokenA)).status, 200)
+    assert.equal(sample(hits), 1)
+    const before = fetches()
+    for (let i = 0; i < 3; i++) {
+      const kid = `unknown-${i}`
+      const forged = await sign({ sub: 'x' }, { alg: 'ES256', key: stranger.privateKey, kid })
+      const refused = await call(forged)
+      assert.equal(refused.status, 401)
+      assert.equal((await refused.json()).code, 'unknown_key')
+    }
+    assert.equal(fetches(), before + 3) // cooldown 0: each unknown kid refetched the set
+    assert.equal((await call(tokenA)).status, 200)
+    assert.equal(sample(hits), 2) // still cached: the set did not change
   } finally {
     await close()
   }

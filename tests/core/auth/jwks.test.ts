@@ -242,6 +242,42 @@ test('remoteSource() loads rotated keys on refresh and logs what changed', async
   }
 })
 
+test('remoteSource(): a refresh that finds the same keys keeps them and their version; a changed set is a new version', async () => {
+  const a = await keyPair('ES256', 'a')
+  const b = await keyPair('ES256', 'b')
+  const server = await jwksServer({ keys: [a.publicJwk] })
+  let now = 1_000_000
+  const lines: string[] = []
+  const source = remoteSource(options(server.url, lines, { now: () => now }))
+  try {
+    source.start()
+    await until(() => source.current() !== undefined)
+    const [keys, version] = [source.current(), source.version()]
+    now += 60_000
+    assert.equal(await source.refresh(), true)
+    assert.equal(server.hits, 2)
+    assert.equal(source.current(), keys)
+    assert.equal(source.version(), version)
+    const last = () => JSON.parse(lines.filter((l) => l.includes('jwks_loaded')).at(-1)!)
+    assert.deepEqual(
+      [last().keys, last().added, last().removed, last().unchanged],
+      [1, [], [], true],
+    )
+    // The cooldown counts from the unchanged fetch too.
+    assert.equal(await source.refresh(), false)
+    assert.equal(server.hits, 2)
+    server.body = { keys: [a.publicJwk, b.publicJwk] }
+    now += 60_000
+    assert.equal(await source.refresh(), true)
+    assert.notEqual(source.version(), version)
+    assert.deepEqual(source.current()!.map((k) => k.kid), ['a', 'b'])
+    assert.deepEqual([last().added, last().unchanged], [['b'], undefined])
+  } finally {
+    source.close()
+    await server.close()
+  }
+})
+
 test('remoteSource() retries at start until the endpoint answers', async () => {
   const a = await keyPair('ES256', 'a')
   const server = await jwksServer({ keys: [a.publicJwk] })

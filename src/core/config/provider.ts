@@ -161,6 +161,29 @@ function oidcIssuerProblem(issuer: string): string | undefined {
   return undefined
 }
 
+/** Below this, a JWK Set's cooldown is warned about (cooldownWarnings). */
+const SHORT_COOLDOWN_MS = 1000
+
+/**
+ * A warning for each provider with a remote JWK Set refetched sooner than SHORT_COOLDOWN_MS after
+ * the last fetch: any client can ask for a refetch (a token with an unknown `kid`), so with no
+ * real cooldown one client keeps the gateway fetching from the identity provider back to back.
+ * Not an error: a test set-up wants a rotation seen at once.
+ */
+export function cooldownWarnings(
+  providers: readonly ProviderConfig[],
+  fromFile: boolean,
+): string[] {
+  return providers.flatMap((p) => {
+    const remote = p.keys.jwksUrl !== undefined || p.keys.oidcIssuer !== undefined
+    if (!remote || p.keys.cooldownMs >= SHORT_COOLDOWN_MS) return []
+    const where = fromFile ? `providers.${p.name}.jwksCooldown` : 'JWTGATE_JWKS_COOLDOWN'
+    return [
+      `${where}: ${p.keys.cooldownMs} ms between JWK Set fetches, so any token with an unknown kid fetches the set again and one client can keep the gateway fetching it back to back; keep it at 1s or more (default 30s)`,
+    ]
+  })
+}
+
 /**
  * A warning for each provider whose keys are the issuer's public ones (a JWK Set, OIDC discovery,
  * a public key) and that checks no audience: a token its issuer signed for any other API passes

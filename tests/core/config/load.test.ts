@@ -564,6 +564,37 @@ test('a provider with the issuer’s public keys that checks no audience is a wa
   ])
 })
 
+test('a JWK Set cooldown under 1 s is a warning (any client can make the gateway refetch); 1 s, the default, or local keys are not', async () => {
+  const jwks = {
+    JWTGATE_UPSTREAM: 'http://127.0.0.1:3000',
+    JWTGATE_JWKS_URL: 'http://127.0.0.1:1/k',
+    JWTGATE_AUDIENCE: 'orders-api',
+  }
+  assert.deepEqual((await loadConfig({ ...jwks, JWTGATE_JWKS_COOLDOWN: '0s' })).warnings, [
+    'JWTGATE_JWKS_COOLDOWN: 0 ms between JWK Set fetches, so any token with an unknown kid fetches the set again and one client can keep the gateway fetching it back to back; keep it at 1s or more (default 30s)',
+  ])
+  assert.deepEqual((await loadConfig({ ...jwks, JWTGATE_JWKS_COOLDOWN: '1s' })).warnings, [])
+  assert.deepEqual((await loadConfig(jwks)).warnings, [])
+  assert.deepEqual((await loadConfig({ ...BASE, JWTGATE_JWKS_COOLDOWN: '0s' })).warnings, [])
+  const file = JSON.stringify({
+    providers: {
+      eager: {
+        issuer: 'https://a.test',
+        jwksUrl: 'http://127.0.0.1:1/k',
+        audience: 'a',
+        jwksCooldown: '500ms',
+      },
+      calm: { issuer: 'https://b.test', jwksUrl: 'http://127.0.0.1:1/k', audience: 'a' },
+    },
+    upstreams: { api: { url: 'http://127.0.0.1:9' } },
+    routes: [{ path: '/*', upstream: 'api', providers: ['eager', 'calm'] }],
+  })
+  const c = await loadConfig({ JWTGATE_CONFIG: 'a.json' }, { readFile: () => file })
+  assert.deepEqual(c.warnings, [
+    'providers.eager.jwksCooldown: 500 ms between JWK Set fetches, so any token with an unknown kid fetches the set again and one client can keep the gateway fetching it back to back; keep it at 1s or more (default 30s)',
+  ])
+})
+
 test('a limit keyed by a request header is a warning unless every client is bounded too (JWTGATE_RATE_LIMIT, or an address limit on every route)', async () => {
   const config = (rateLimits: Record<string, unknown>, top: Record<string, unknown> = {}) =>
     loadConfig({ JWTGATE_CONFIG: 'a.json' }, {

@@ -422,6 +422,8 @@ interface FakeWorker {
   readonly gone: boolean
   /** Ends it: exit code 0 (drained), or killed. */
   exit(signal?: string): void
+  /** Sends the primary a request, as a worker does; its reply. */
+  ask(fields: { readonly t: string }): Promise<Message>
 }
 
 /**
@@ -460,6 +462,7 @@ function primaryHost(script: {
         lines.close()
         exited(signal === undefined ? { code: 0, signal: null } : { code: null, signal })
       },
+      ask: (fields) => channel.request(fields, 2000),
     }
     const channel = new Channel(
       (line) => output.enqueue(encoder.encode(`${line}\n`)),
@@ -668,6 +671,77 @@ test('primary: a worker that cannot be spawned is tried again with its back-off,
   await pollUntil(() => h.events('worker_exit').length === 2, 2000, 5)
   h.signal()
   expect(await exit).toBe(0)
+})
+
+test("primary: a worker's readyz ask is every worker's status — asks that come together share one status round", async () => {
+  let ready = true
+  const h = primaryHost({ onStatus: () => ({ ready, inFlight: 0 }) })
+  const { exit } = await startPrimary(h)
+  const [one, two] = [h.running(1)[0]!, h.running(2)[0]!]
+  const statuses = () => [one, two].map((w) => w.received.filter((m) => m.t === 'status').length)
+  const answers = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? one : two).ask({ t: 'readyz' })),
+  )
+  expect(answers.map((a) => a.ready)).toEqual(Array(20).fill(true))
+  expect(statuses()).toEqual([1, 1])
+  // The status request leaves out the metrics text, which only /metrics needs.
+  expect(one.received.find((m) => m.t === 'status')).toMatchObject({ metrics: false })
+  ready = false
+  expect((await one.ask({ t: 'readyz' })).ready).toBe(false)
+  expect(statuses()).toEqual([2, 2])
+  h.signal()
+  expect(await exit).toBe(0)
+})
+
+test('worker: /readyz on its port asks the primary — once for probes that come together or within a second — and is 503 when the primary says not ready', async () => {
+  const upstream = await recordingUpstream(() => new Response('ok'))
+  try {
+    const base = baseHost({})
+    const encoder = new TextEncoder()
+    let input!: ReadableStreamDefaultController<Uint8Array>
+    let asks = 0
+    let everyReady = true
+    const primary = new Channel(
+      (line) => input.enqueue(encoder.encode(`${line}\n`)),
+      (message, reply) => {
+        if (message.t === 'config') {
+          reply({ file: { path: CONFIG_PATH, text: gatewayFile('read', upstream.url) } })
+        } else if (message.t === 'readyz') {
+          asks++
+          setTimeout(() => reply({ ready: everyReady }), 20)
+        }
+      },
+    )
+    let handler: Handler | undefined
+    const host: Host = {
+      ...base.host,
+      stdin: () => new ReadableStream<Uint8Array>({ start: (c) => void (input = c) }),
+      stderr: (line) => void (primary.receive(line) || base.err.push(line)),
+      serve(h) {
+        handler = handlerOf(h)
+        return Promise.resolve({ port: 8080, stop: () => Promise.resolve() })
+      },
+    }
+    const exit = runWorker(host, { JWTGATE_CONFIG: CONFIG_PATH }, { index: 1, port: undefined })
+    await pollUntil(() => handler !== undefined, 2000, 5)
+    const probe = async () =>
+      (await handler!(new Request('http://gateway/readyz'), { clientAddress: '127.0.0.1' })).status
+    expect(await Promise.all(Array.from({ length: 20 }, probe))).toEqual(Array(20).fill(200))
+    expect(asks).toBe(1)
+    expect(await probe()).toBe(200) // the answer of a moment ago
+    expect(asks).toBe(1)
+    everyReady = false
+    await sleep(1100)
+    expect(await probe()).toBe(503)
+    expect(asks).toBe(2)
+    // /healthz asks nothing.
+    expect((await handler!(new Request('http://gateway/healthz'), {})).status).toBe(200)
+    expect(asks).toBe(2)
+    primary.send({ t: 'drain' })
+    expect(await exit).toBe(0)
+  } finally {
+    await upstream.close()
+  }
 })
 
 test('worker: a reload that comes while it starts is answered once applied, and it serves with it', async () => {

@@ -256,13 +256,19 @@ export async function runPrimary(
     )
   }
 
+  /** The status round `everyReady` is waiting for, shared by those who ask meanwhile. */
+  let readiness: Promise<boolean> | undefined
   /**
    * Whether the gateway is ready: not draining, and every worker running and ready (it has keys
    * from every key source) — the admin listener's `/readyz`, and the shared port's (asked by the
-   * worker that took the probe).
+   * worker that took the probe). One status round at a time, whoever asks.
    */
-  async function everyReady(): Promise<boolean> {
-    return !draining && (await statuses(false)).every((s) => s?.ready === true)
+  function everyReady(): Promise<boolean> {
+    readiness ??= statuses(false).then((all) => {
+      readiness = undefined
+      return !draining && all.every((s) => s?.ready === true)
+    })
+    return readiness
   }
 
   async function admin(request: Request): Promise<Response> {

@@ -40,6 +40,12 @@ const CONFIG_TIMEOUT_MS = 10_000
  * STATUS_TIMEOUT_MS, 2 s); past it, not ready.
  */
 const READYZ_TIMEOUT_MS = 3000
+/**
+ * How long a worker reuses the primary's last answer to `/readyz`: probes are unauthenticated, and
+ * each ask costs the primary a status round over every worker — a flood of probes costs it one
+ * per this long (and one at a time).
+ */
+const READYZ_REUSE_MS = 1000
 
 /** A worker's place: its number, and the port the first worker bound. */
 export interface WorkerRole {
@@ -192,10 +198,7 @@ export async function runWorker(
         keyFetch: ((input: string | URL | Request, init?: RequestInit) =>
           sharedFetch(channel, input, init)) as typeof fetch,
         // `/readyz` on the shared port is the whole gateway's: a probe may reach any worker.
-        othersReady: () =>
-          channel.request({ t: 'readyz' }, READYZ_TIMEOUT_MS).then((reply) =>
-            reply.ready === true
-          ),
+        othersReady: gatewayReady(channel),
       },
     })
   })
@@ -208,6 +211,28 @@ export async function runWorker(
   channel.send({ t: 'ready', port: listening.server.port, pid: host.pid })
   await done
   return 0
+}
+
+/**
+ * Asks the primary whether every worker is ready, for `/readyz`: one ask at a time, its answer
+ * reused for READYZ_REUSE_MS; no answer within READYZ_TIMEOUT_MS is not ready.
+ */
+function gatewayReady(channel: Channel): () => Promise<boolean> {
+  let answer: Promise<boolean> | undefined
+  let asking = false
+  let answeredAt = 0
+  return () => {
+    if (answer !== undefined && (asking || Date.now() - answeredAt < READYZ_REUSE_MS)) return answer
+    asking = true
+    answer = channel.request({ t: 'readyz' }, READYZ_TIMEOUT_MS).then(
+      (reply) => reply.ready === true,
+      () => false,
+    ).finally(() => {
+      asking = false
+      answeredAt = Date.now()
+    })
+    return answer
+  }
 }
 
 /**

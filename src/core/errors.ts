@@ -37,6 +37,7 @@ export type ErrorCode =
   | 'bad_content_length'
   | 'trailers_not_supported'
   | 'transfer_coding_not_supported'
+  | 'method_override_not_supported'
   | 'method_not_allowed'
   | 'payload_too_large'
   | 'request_timeout'
@@ -247,6 +248,7 @@ export class BadRequestError extends GatewayError {
       | 'bad_content_length'
       | 'trailers_not_supported'
       | 'transfer_coding_not_supported'
+      | 'method_override_not_supported'
       | 'method_not_allowed'
       | 'auth_headers_conflict'
       | 'auth_headers_missing',

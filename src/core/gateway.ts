@@ -40,7 +40,7 @@ import { RevocationList } from './revocation/list.ts'
 import { addressKey, type Limiter, type RateLimit, tokenKey } from './rate-limit.ts'
 import { errorResponse, failureResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
-import { checkMethod } from './routing/method.ts'
+import { checkMethod, checkMethodOverride } from './routing/method.ts'
 import {
   checkHandlerUrl,
   normalizeOriginTarget,
@@ -333,6 +333,7 @@ export function createGateway(
       ? normalizeTarget(request.url)
       : normalizeOriginTarget(check.uri)
     x.path = target.path
+    checkMethodOverride(target.search)
     if (check === undefined && isHealthProbe(method, target.path)) {
       if (target.path === '/readyz' && othersReady !== undefined && ready()) {
         return readyLater(othersReady, x.requestId)

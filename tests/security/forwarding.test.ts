@@ -79,6 +79,26 @@ const IDENTITY_SPOOFS = [
   'X-Email',
   'X-Internal-Role',
   'X-Tenant',
+  // Client-address headers backends read first ("real IP" code).
+  'Client-IP',
+  'X-Forwarded',
+  'Forwarded-For',
+  'X-Originating-IP',
+  'X-ProxyUser-Ip',
+  'X-Original-Forwarded-For',
+  // Kong's and vouch-proxy's identity headers.
+  'X-Consumer-Id',
+  'X-Consumer-Custom-Id',
+  'X-Consumer-Username',
+  'X-Consumer-Groups',
+  'X-Credential-Identifier',
+  'X-Anonymous-Consumer',
+  'X-Authenticated-Userid',
+  'X-Authenticated-Scope',
+  'X-Authenticated-Groups',
+  'X-Userinfo',
+  'X-Vouch-User',
+  'X_Client_IP',
   // Folded spellings a backend may read as the names above.
   'X_Forwarded_User',
   'x.forwarded.email',
@@ -381,6 +401,32 @@ for (const target of TARGETS) {
           seen.headers.all('cookie'),
         ]).toEqual([[], [], ['theme=dark']])
         expect(marked(seen)).toEqual([])
+      })
+
+      test('public route: an Authorization value a backend may read as a bearer token never goes upstream unverified, in any spelling; another scheme does', async () => {
+        const bearers = [
+          `Bearer\t${forged}`,
+          `bearer\t${forged}`,
+          `Bearer\xA0${forged}`,
+          `Bearer${forged}`,
+          `Bearer  ${forged}`,
+          `BEARER ${forged}`,
+          `Basic dTpw, Bearer ${forged}`,
+        ]
+        for (const via of [gateway, forwarding]) {
+          for (const value of bearers) {
+            const sent = await send('GET /public/x HTTP/1.1', [`Authorization: ${value}`], via)
+            const shown = JSON.stringify(value.slice(0, 12))
+            expect({ shown, status: sent.response?.status }).toEqual({ shown, status: 200 })
+            expect({ shown, seen: sent.seen[0]!.headers.all('authorization') }).toEqual({
+              shown,
+              seen: [],
+            })
+          }
+          // The control: a credential of another scheme is the backend's.
+          const basic = await send('GET /public/x HTTP/1.1', ['Authorization: Basic dTpw'], via)
+          expect(basic.seen[0]!.headers.all('authorization')).toEqual(['Basic dTpw'])
+        }
       })
 
       test('every spelling a backend reads as a token source: never upstream; beside the verified copy, a second copy', async () => {

@@ -304,6 +304,46 @@ for (const target of TARGETS) {
       })
     })
 
+    describe('method override in the query', () => {
+      test('_method in any spelling a backend reads as it is 400 method_override_not_supported, with a token or on a public path; nothing goes upstream', async () => {
+        const overrides = [
+          '_method=DELETE',
+          '%5Fmethod=DELETE',
+          '%5fmethod=PUT',
+          '.method=DELETE',
+          '[method=DELETE',
+          '_method[]=DELETE',
+          '_method',
+          'a=1;_method=DELETE',
+          'page=2&_%6Dethod=PATCH',
+        ]
+        for (const query of overrides) {
+          for (
+            const [line, headers] of [[`POST /orders/7?${query} HTTP/1.1`, [auth()]], [
+              `POST /public/x?${query} HTTP/1.1`,
+              [],
+            ]] as const
+          ) {
+            const { response } = await send(line, [...headers, 'Content-Length: 0'])
+            expect({ line, status: response?.status }).toEqual({ line, status: 400 })
+            expectRawRejected(response, 'method_override_not_supported', 400)
+          }
+        }
+        expect(upstream.seen).toEqual([])
+      })
+
+      test('the controls: a parameter of another name, or _method as a value, goes upstream as sent', async () => {
+        // PHP drops a name's leading spaces: `+method` is `method`.
+        for (
+          const query of ['method=x', '_methods=x', 'q=_method', 'x_method=1', '+method=x', 'q=%20']
+        ) {
+          const sent = await send(`POST /orders/7?${query} HTTP/1.1`, [auth(), 'Content-Length: 0'])
+          expect({ query, status: sent.response?.status }).toEqual({ query, status: 200 })
+          expect(sent.seen.map((s) => s.target)).toEqual([`/orders/7?${query}`])
+        }
+      })
+    })
+
     describe('public paths are segment-aware and case-sensitive', () => {
       test('/publicity is 401, not public', async () => {
         expectRawRejected((await send('GET /publicity HTTP/1.1')).response, 'token_missing')

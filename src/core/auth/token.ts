@@ -6,6 +6,7 @@
  */
 import { isToken } from '../syntax.ts'
 import { TokenError } from '../errors.ts'
+import { decodeName, queryPairs, sameName, searchWithout } from '../routing/parameters.ts'
 
 /** One place a token may be found, parsed from `JWTGATE_TOKEN_SOURCES`. */
 export type TokenSource =
@@ -67,6 +68,14 @@ function hasBearerScheme(value: string): boolean {
 }
 /** `Bearer ` and what follows: a bearer credential. */
 const isBearer = (value: string) => hasBearerScheme(value) && value.charCodeAt(6) === 32
+/**
+ * An Authorization value a backend may read as a bearer token: any value starting `Bearer`,
+ * whatever follows (a tab, a no-break space, none — `find` refuses those, but on a public route
+ * it does not run, and many backends split on any white space), or a Bearer credential after a
+ * comma (two Authorization headers, joined). Such a value never goes upstream unverified.
+ */
+const carriesBearer = (value: string) =>
+  hasBearerScheme(value) || (value.indexOf(',') >= 0 && BEARER_AFTER_COMMA.test(value))
 const always = () => true
 const QUERY_NAME = /^[A-Za-z0-9._~-]+$/
 const NO_TOKEN_AFTER = 'The token must follow its marker in Sec-WebSocket-Protocol.'
@@ -100,7 +109,7 @@ const SOURCE_KINDS: { readonly [K in TokenSource['kind']]: SourceKind<Of<K>> } =
       }
       return value.slice(7)
     },
-    header: (source) => ({ source, name: 'authorization', carries: isBearer }),
+    header: (source) => ({ source, name: 'authorization', carries: carriesBearer }),
   },
   header: {
     prefix: 'header',
@@ -290,66 +299,6 @@ export function checkTokenShape(token: string): void {
   if (!isCompactJws(token)) throw new TokenError('token_malformed', MALFORMED)
 }
 
-/** Characters without which a name other than `name` cannot read as `name` (sameName). */
-const RESPELLING = /[%+. [_]/
-
-/**
- * True when a backend may read the cookie or query parameter `raw` (as written, or decoded) as
- * `name`: the same name, also percent-decoded with `+` as a space (PHP and Rack decode cookie
- * names too), with `.`, ` ` and a lone `[` read as `_`, and `name[…]` read as `name` (PHP's
- * `$_GET` and `$_COOKIE`: `access.token` is `access_token`, `access_token[]` an array of it;
- * Rack's too). Case counts: cookie names are case-sensitive (RFC 6265), and a backend's own
- * `SESSION` beside a token cookie `session` is another cookie (Spring Session's).
- */
-function sameName(raw: string, name: string): boolean {
-  const n = raw.trim()
-  if (n === name) return true
-  if (!RESPELLING.test(n) && !RESPELLING.test(name)) return false
-  return phpName(decodeName(n)) === phpName(name)
-}
-
-/**
- * The `name=value` pairs of a query (`?` first): split at `&`, and at a `;` that a `name=`
- * follows — Rack before 3.0 and other backends split there too, so `x=;access_token=…` holds a
- * copy of `access_token` (a `;` inside a value, `q=rust;go`, stays in it).
- */
-function queryPairs(search: string): string[] {
-  const pairs: string[] = []
-  for (const pair of search.slice(1).split('&')) {
-    if (pair.indexOf(';') < 0) pairs.push(pair)
-    else pairs.push(...splitAtNamedSemicolons(pair))
-  }
-  return pairs
-}
-
-/** `pair` split at each `;` whose next piece reads `name=…`; the others are part of the value. */
-function splitAtNamedSemicolons(pair: string): string[] {
-  const pieces = pair.split(';')
-  const out = [pieces[0]!]
-  for (let i = 1; i < pieces.length; i++) {
-    const piece = pieces[i]!
-    if (piece.indexOf('=') > 0) out.push(piece)
-    else out[out.length - 1] += `;${piece}`
-  }
-  return out
-}
-
-function decodeName(raw: string): string {
-  const spaced = raw.replace(/\+/g, ' ')
-  try {
-    return decodeURIComponent(spaced)
-  } catch {
-    return spaced
-  }
-}
-
-/** The name PHP gives a parameter: up to a `[` that a `]` closes (an array), `.` ` ` `[` as `_`. */
-function phpName(name: string): string {
-  const open = name.indexOf('[')
-  const base = open > 0 && name.indexOf(']', open) > open ? name.slice(0, open) : name
-  return base.replace(/[. []/g, '_')
-}
-
 /**
  * The cookie pairs of a Cookie header: split at `;` (RFC 6265 §4.2) and at `,` too (Rack 2
  * splits there; a cookie value never holds one, RFC 6265 §4.1.1).
@@ -413,24 +362,4 @@ export function extractToken(
     return { token, source }
   }
   return undefined
-}
-
-/**
- * `search` without parameter `name` in any spelling a backend reads as it (escaped, or PHP's
- * `.` for `_`: sameName); the other parameters keep their bytes exactly.
- */
-export function searchWithout(search: string, name: string): string {
-  const kept = search
-    .slice(1)
-    .split('&')
-    .filter((pair) =>
-      pair !== '' && !splitAtNamedSemicolons(pair).some((p) => isParameter(p, name))
-    )
-  return kept.length === 0 ? '' : `?${kept.join('&')}`
-}
-
-/** True when `part` (`name=value`, or a bare name) is parameter `name` in any spelling. */
-function isParameter(part: string, name: string): boolean {
-  const eq = part.indexOf('=')
-  return sameName(decodeName(eq < 0 ? part : part.slice(0, eq)), name)
 }

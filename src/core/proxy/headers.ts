@@ -40,6 +40,12 @@ export const GATEWAY_HEADERS: readonly string[] = [
   'cf-connecting-ip',
   'fastly-client-ip',
   'x-cluster-client-ip',
+  'client-ip', // PHP's HTTP_CLIENT_IP, read first by common "real IP" code
+  'x-forwarded', // the family without a suffix (the `x-forwarded-` prefix misses it)
+  'forwarded-for',
+  'x-originating-ip',
+  'x-proxyuser-ip',
+  'x-original-forwarded-for', // ingress-nginx's copy of the client's X-Forwarded-For
 ]
 
 /**
@@ -65,6 +71,17 @@ export const IDENTITY_HEADERS: readonly string[] = [
   'x-email',
   'x-auth-username',
   'x-auth-groups',
+  // Kong: the authenticated consumer and credential.
+  'x-consumer-id',
+  'x-consumer-custom-id',
+  'x-consumer-username',
+  'x-consumer-groups',
+  'x-credential-identifier',
+  'x-anonymous-consumer',
+  'x-authenticated-userid',
+  'x-authenticated-scope',
+  'x-authenticated-groups',
+  'x-userinfo',
 ]
 
 /**
@@ -94,6 +111,7 @@ export const IDENTITY_PREFIXES: readonly string[] = [
   'x-amzn-lattice-',
   'x-ms-client-principal',
   'x-ms-token-',
+  'x-vouch-',
 ]
 
 /**

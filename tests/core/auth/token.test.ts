@@ -6,9 +6,9 @@ import {
   parseTokenSource,
   readCookie,
   removeCookie,
-  searchWithout,
   type TokenSource,
 } from '../../../src/core/auth/token.ts'
+import { searchWithout } from '../../../src/core/routing/parameters.ts'
 import { TokenError } from '../../../src/core/errors.ts'
 import { test } from '../../helpers/t.ts'
 

@@ -87,7 +87,12 @@ export async function revocationFromFlags(
     value.exp ??= exp
   }
   for (const k of Object.keys(value)) if (value[k] === undefined) delete value[k]
-  const entry = parseNewRevocation(value, nowSec, config.revocations.maxTokenLifetimeSec)
+  const entry = parseNewRevocation(
+    value,
+    nowSec,
+    config.revocations.maxTokenLifetimeSec,
+    config.revocations.beforeMarginSec,
+  )
   return typeof entry === 'string'
     ? entry.replace(/"(\w+)"/g, (_, f) => `--${f === 'token_sha256' ? 'token' : f}`)
     : entry

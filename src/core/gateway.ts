@@ -565,6 +565,7 @@ export function createGateway(
           revoke: deps.revoke,
           now,
           maxLifetimeSec: state.config.revocations.maxTokenLifetimeSec,
+          beforeMarginSec: state.config.revocations.beforeMarginSec,
           logger,
         })
         : adminResponse(request, metrics, ready(), draining)

@@ -297,6 +297,7 @@ export async function runPrimary(
         revoke: revocationsConfigured(config) ? revokeThroughWorker : undefined,
         now: Date.now,
         maxLifetimeSec: config.revocations.maxTokenLifetimeSec,
+        beforeMarginSec: config.revocations.beforeMarginSec,
         logger,
       })
     }

@@ -92,7 +92,14 @@ export async function loadConfig(
   }
   const rateLimits = compileRateLimits(file, parts.routes, parts.providers, issues)
   const redis = redisSettings(values, input, file, env, options.readFile, issues)
-  const revocations = revocationSettings(values, input, file, redis !== undefined, issues)
+  const revocations = revocationSettings(
+    values,
+    input,
+    file,
+    redis !== undefined,
+    parts.providers,
+    issues,
+  )
   const token = adminToken(
     values,
     input,

@@ -6,18 +6,22 @@ import type { ConfigIssue } from '../errors.ts'
 import type { FileConfig } from './file-schema.ts'
 import type { EnvValues } from './schema.ts'
 import { resolveSecret } from './secrets.ts'
-import type { Environment, ReadFile, RevocationsConfig } from './types.ts'
+import type { Environment, ProviderConfig, ReadFile, RevocationsConfig } from './types.ts'
 import { durationMs } from './values.ts'
 
 /** The shortest admin credential accepted. */
 export const MIN_ADMIN_TOKEN = 32
 
-/** The revocation settings; `redis` says whether Redis keeps them instead of a file. */
+/**
+ * The revocation settings; `redis` says whether Redis keeps them instead of a file, `providers`
+ * how far ahead a token's `iat` may be (beforeMarginSec).
+ */
 export function revocationSettings(
   values: EnvValues,
   input: Readonly<Record<string, string>>,
   file: FileConfig | undefined,
   redis: boolean,
+  providers: readonly ProviderConfig[],
   issues: ConfigIssue[],
 ): RevocationsConfig {
   const set = (variable: string) => variable in input
@@ -47,6 +51,7 @@ export function revocationSettings(
       : fromFile.strict,
     maxTokenLifetimeSec: Math.ceil(lifetime / 1000),
     maxEntries: fromFile?.maxEntries ?? 1_000_000,
+    beforeMarginSec: Math.max(0, ...providers.map((p) => p.verify.clockSkewSec)),
   }
 }
 

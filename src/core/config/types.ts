@@ -256,6 +256,12 @@ export interface RevocationsConfig {
   readonly maxTokenLifetimeSec: number
   /** Entries kept at most. */
   readonly maxEntries: number
+  /**
+   * The largest clock skew of the providers: a new subject or issuer revocation without `before`
+   * covers tokens issued up to this long after it is made, as verification accepts an `iat` that
+   * far ahead (an identity provider whose clock runs ahead dates its tokens so).
+   */
+  readonly beforeMarginSec: number
 }
 
 /** WebSocket connections through the gateway. */

@@ -25,6 +25,8 @@ export interface RevocationWrites {
   readonly now: () => number
   /** Fills in `until` for entries that give none (see entry.ts). */
   readonly maxLifetimeSec: number
+  /** Added to `before` for subject and issuer entries that give none (RevocationsConfig). */
+  readonly beforeMarginSec: number
   /** Where the audit trail goes. */
   readonly logger: Logger
 }
@@ -122,7 +124,7 @@ export async function revocationsResponse(
   const now = Math.floor(writes.now() / 1000)
   const entries: Revocation[] = []
   for (const [i, item] of items.entries()) {
-    const entry = parseNewRevocation(item, now, writes.maxLifetimeSec)
+    const entry = parseNewRevocation(item, now, writes.maxLifetimeSec, writes.beforeMarginSec)
     if (typeof entry === 'string') {
       return problem(400, 'bad_revocation', Array.isArray(value) ? `[${i}]: ${entry}` : entry)
     }

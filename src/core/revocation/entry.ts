@@ -14,7 +14,8 @@
  *   (its `iat`; a token without `iat` counts as issued before).
  * - `{ "issuer": "…", "before"?: … }`: everything an issuer issued before a time.
  *
- * `before` defaults to the second after now (tokens issued in this very second are covered).
+ * `before` defaults to the second after now (tokens issued in this very second are covered); a
+ * new revocation's to that plus the providers' largest clock skew (parseNewRevocation).
  * Every entry has an `until`: when the tokens it covers have expired and it may be forgotten — a
  * token's `exp`, or `before` plus the longest token lifetime the gateway is told of
  * (`revocations.maxTokenLifetime`), plus the largest clock skew a provider may allow. A `jti` or
@@ -145,8 +146,16 @@ export function parseNewRevocation(
   value: unknown,
   nowSec: number,
   maxLifetimeSec: number,
+  beforeMarginSec = 0,
 ): Revocation | string {
-  const entry = parseRevocation(value, nowSec, maxLifetimeSec)
+  // A subject or issuer revocation without `before` covers what verification accepts as issued
+  // by now: an `iat` up to the clock skew ahead (an issuer whose clock runs ahead). Without the
+  // margin, such a token escaped the revocation for its whole life.
+  const dated = isRecord(value) && value.before === undefined &&
+      (value.sub !== undefined || value.issuer !== undefined) && beforeMarginSec > 0
+    ? { ...value, before: nowSec + 1 + beforeMarginSec }
+    : value
+  const entry = parseRevocation(dated, nowSec, maxLifetimeSec)
   if (typeof entry === 'string' || entry.until > nowSec) return entry
   return `the revocation would be over already: it ends at ${entry.until} ("until", or "exp" plus ${UNTIL_MARGIN_SEC} s), not after now (${nowSec})`
 }

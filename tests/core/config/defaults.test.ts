@@ -89,6 +89,7 @@ test('the environment and the file get the same defaults, the ones in the table'
       strict: DEFAULTS.revocations.strict,
       maxTokenLifetimeSec: ms(DEFAULTS.revocations.maxTokenLifetime) / 1000,
       maxEntries: DEFAULTS.revocations.maxEntries,
+      beforeMarginSec: DEFAULTS.provider.clockSkew,
     },
     tokenCache: { size: DEFAULTS.tokenCache.size, maxAgeMs: ms(DEFAULTS.tokenCache.maxAge) },
     upstreamTimeoutMs: ms(DEFAULTS.upstream.timeout),

@@ -19,6 +19,7 @@ test('revocations: defaults, and the variables', async () => {
     strict: false,
     maxTokenLifetimeSec: 86_400,
     maxEntries: 1_000_000,
+    beforeMarginSec: 30, // the default clock skew
   })
   const set = await loadConfig({
     ...ENV,
@@ -31,6 +32,7 @@ test('revocations: defaults, and the variables', async () => {
     strict: true,
     maxTokenLifetimeSec: 3600,
     maxEntries: 1_000_000,
+    beforeMarginSec: 30,
   })
 })
 
@@ -61,6 +63,7 @@ admin: { port: 9090, token: { env: ADMIN_TOKEN } }
     strict: true,
     maxTokenLifetimeSec: 43_200,
     maxEntries: 10,
+    beforeMarginSec: 30,
   })
   assert.deepEqual(config.admin, { host: '127.0.0.1', port: 9090, token: ADMIN })
 })

@@ -27,6 +27,7 @@ function writes(overrides: Partial<RevocationWrites> = {}) {
       },
       now: () => NOW,
       maxLifetimeSec: 3600,
+      beforeMarginSec: 0,
       ...overrides,
     } satisfies RevocationWrites,
   }

@@ -73,6 +73,63 @@ test('a subject revoked before a time: tokens issued earlier are refused, later 
   }
 })
 
+test('a subject or issuer revoked through the admin listener covers tokens dated up to the clock skew ahead (an issuer whose clock runs ahead), not only those dated before now', async () => {
+  const ADMIN = 'a'.repeat(40)
+  const revoke = async (skew: string, body: object, claims: Record<string, unknown>) => {
+    const list = new RevocationList()
+    const g = await gatewayFixture({
+      env: ({ upstream }) => ({
+        JWTGATE_UPSTREAM: upstream.url,
+        JWTGATE_SECRET: KEY.config,
+        JWTGATE_CLOCK_SKEW: skew,
+        JWTGATE_ADMIN_PORT: '9999',
+        JWTGATE_ADMIN_TOKEN: ADMIN,
+      }),
+      deps: {
+        revocations: list,
+        revoke: (e) => Promise.resolve(void list.add(e, Date.now())),
+      },
+    })
+    try {
+      const token = await sign(claims, { alg: 'HS256', key: KEY.raw })
+      assert.equal((await g.call('/x', bearer(token))).status, 200)
+      const posted = await g.gateway.admin(
+        new Request('http://127.0.0.1/revocations', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN}` },
+          body: JSON.stringify(body),
+        }),
+      )
+      assert.equal(posted.status, 201)
+      const [stored] = (await posted.json()).revoked
+      return { before: stored.before as number, status: (await g.call('/x', bearer(token))).status }
+    } finally {
+      await g.close()
+    }
+  }
+  // Dated 20 s ahead, within the default skew (30 s): verification accepts it, so must the revocation.
+  const t0 = now()
+  const sub = await revoke('30', { sub: 'alice' }, { sub: 'alice', iat: t0 + 20 })
+  assert.equal(sub.status, 401)
+  assert.ok(sub.before >= t0 + 31, String(sub.before - t0))
+  const issuer = await revoke('30', { issuer: 'https://idp.test' }, {
+    sub: 'bob',
+    iss: 'https://idp.test',
+    iat: now() + 20,
+  })
+  assert.equal(issuer.status, 401)
+  // A `before` given is kept as given; without skew, the second after now.
+  const given = await revoke('30', { sub: 'alice', before: now() - 60 }, {
+    sub: 'alice',
+    iat: now(),
+  })
+  assert.equal(given.status, 200)
+  const t1 = now()
+  const none = await revoke('0', { sub: 'alice' }, { sub: 'alice', iat: t1 - 5 })
+  assert.equal(none.status, 401)
+  assert.ok(none.before <= now() + 1, String(none.before - t1))
+})
+
 test('a token revoked by its hash is refused; the hash is computed once per cached token', async () => {
   const list = new RevocationList()
   const g = await setup(list)

@@ -16,7 +16,7 @@ import { compileEnvironment } from './from-env.ts'
 import { compileFile } from './from-file.ts'
 import { mergeSettings } from './merge.ts'
 import { refuseUpstreamOnly } from './local.ts'
-import { audienceWarnings, cooldownWarnings } from './provider.ts'
+import { audienceWarnings, cooldownWarnings, mixedIssuerWarnings } from './provider.ts'
 import { compileRateLimits, headerKeyWarnings } from './rate-limits.ts'
 import { redisSettings } from './redis.ts'
 import { adminToken, revocationSettings } from './revocations.ts'
@@ -151,6 +151,7 @@ export async function loadConfig(
       ...shadowWarnings(parts.routes),
       ...audienceWarnings(parts.providers, file !== undefined),
       ...cooldownWarnings(parts.providers, file !== undefined),
+      ...mixedIssuerWarnings(parts.routes),
       ...headerKeyWarnings(rateLimits, rateLimit !== undefined),
     ],
   })

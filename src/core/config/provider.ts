@@ -12,7 +12,7 @@ import {
 } from '../auth/keys.ts'
 import type { TokenSource } from '../auth/token.ts'
 import type { ConfigIssue } from '../errors.ts'
-import type { LocalKeys, ProviderConfig } from './types.ts'
+import type { LocalKeys, ProviderConfig, RouteConfig } from './types.ts'
 
 const ASYMMETRIC_ALGS = SUPPORTED_ALGS.filter((a) => !a.startsWith('HS'))
 
@@ -159,6 +159,24 @@ function oidcIssuerProblem(issuer: string): string | undefined {
     return 'must have no query or fragment (OpenID Connect Discovery §3)'
   }
   return undefined
+}
+
+/**
+ * A warning for each route that accepts tokens of several providers and sends claims upstream
+ * without the issuer: the upstream cannot tell whose subject `X-User-Id: 42` is, and a token of
+ * one provider can name a subject of another (a partner holding a shared secret signs any `sub`).
+ */
+export function mixedIssuerWarnings(routes: readonly RouteConfig[]): string[] {
+  return routes.flatMap((r) => {
+    if (r.providers.length < 2 || r.claimHeaders.length === 0) return []
+    if (r.claimHeaders.some((h) => h.claim.raw === 'iss')) return []
+    const headers = r.claimHeaders.map((h) => `${h.claim.raw} as ${h.header}`).join(', ')
+    return [
+      `${r.place}: accepts tokens of ${
+        r.providers.join(', ')
+      } and sends ${headers} upstream without the issuer, so a token of one provider can name a subject of another; send iss too (claimHeaders: { iss: X-Issuer }) or give each provider its own route`,
+    ]
+  })
 }
 
 /** Below this, a JWK Set's cooldown is warned about (cooldownWarnings). */

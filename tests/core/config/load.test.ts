@@ -595,6 +595,41 @@ test('a JWK Set cooldown under 1 s is a warning (any client can make the gateway
   ])
 })
 
+test('a route accepting several providers that sends claims upstream without iss is a warning; with iss, one provider, or no claim headers it is not', async () => {
+  const config = (routes: unknown[]) =>
+    loadConfig({ JWTGATE_CONFIG: 'a.json' }, {
+      readFile: () =>
+        JSON.stringify({
+          providers: {
+            staff: { issuer: 'https://a.test', secret: SECRET },
+            partners: { issuer: 'https://b.test', secret: SECRET },
+          },
+          upstreams: { api: { url: 'http://127.0.0.1:9' } },
+          routes,
+        }),
+    })
+  const mixed = await config([
+    { name: 'both', path: '/a/*', upstream: 'api', claimHeaders: { sub: 'X-User-Id' } },
+    {
+      name: 'with-iss',
+      path: '/b/*',
+      upstream: 'api',
+      claimHeaders: { sub: 'X-User-Id', iss: 'X-Issuer' },
+    },
+    {
+      name: 'one',
+      path: '/c/*',
+      upstream: 'api',
+      providers: ['staff'],
+      claimHeaders: { sub: 'X-User-Id' },
+    },
+    { name: 'none', path: '/d/*', upstream: 'api' },
+  ])
+  assert.deepEqual(mixed.warnings, [
+    'routes[0]: accepts tokens of staff, partners and sends sub as x-user-id upstream without the issuer, so a token of one provider can name a subject of another; send iss too (claimHeaders: { iss: X-Issuer }) or give each provider its own route',
+  ])
+})
+
 test('a limit keyed by a request header is a warning unless every client is bounded too (JWTGATE_RATE_LIMIT, or an address limit on every route)', async () => {
   const config = (rateLimits: Record<string, unknown>, top: Record<string, unknown> = {}) =>
     loadConfig({ JWTGATE_CONFIG: 'a.json' }, {

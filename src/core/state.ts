@@ -8,6 +8,7 @@ import { remoteSource } from './auth/jwks.ts'
 import { type KeySource, staticSource } from './auth/source.ts'
 import {
   describeTokenSource,
+  refererHeader,
   removedAfterHeaders,
   tokenHeader,
   type TokenSource,
@@ -194,10 +195,9 @@ export function buildState(config: Config, deps: StateDeps, previous?: State): S
         ...config.stripHeaders.prefixes.map(foldHeaderName),
       ]),
       tokenHeaders: new Map(
-        allSources.flatMap((t) => {
-          const header = tokenHeader(t)
-          return header === undefined ? [] : [[header.name, header] as const]
-        }),
+        [...allSources.map(tokenHeader), refererHeader(allSources)].flatMap((header) =>
+          header === undefined ? [] : [[header.name, header] as const]
+        ),
       ),
       maxBytes: config.limits.maxHeaderBytes,
     },

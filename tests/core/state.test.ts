@@ -112,7 +112,8 @@ test('buildState(): the header filter folds every route’s claim headers and th
     const f = s.headerFilter
     assert.deepEqual([...f.strip].sort(), ['x-debug', 'x-secret-thing', 'x-tenant', 'x-user-id'])
     assert.deepEqual(f.prefixes.list, [...NOT_FORWARDED_PREFIXES, 'x-internal-'])
-    assert.deepEqual([...f.tokenHeaders.keys()], ['authorization', 'x-token'])
+    // A query source makes the Referer a carrier too (a page opened with the token in its URL).
+    assert.deepEqual([...f.tokenHeaders.keys()], ['authorization', 'x-token', 'referer'])
     const authorization = f.tokenHeaders.get('authorization')!
     assert.equal(describeTokenSource(authorization.source), 'header:Authorization')
     assert.equal(authorization.carries('Bearer x.y.z'), true)

@@ -429,6 +429,35 @@ for (const target of TARGETS) {
         }
       })
 
+      test('a Referer naming a page opened with a token in its query never goes upstream (the token would); one without a token parameter does', async () => {
+        const page = (query: string) => `Referer: http://127.0.0.1/app/page?${query}#top`
+        for (const via of [gateway, forwarding]) {
+          for (
+            const query of [
+              `access_token=${forged}`,
+              `x=1&access%5Ftoken=${forged}`,
+              `access.token=${forged}`,
+              `a=1;access_token=${forged}`,
+            ]
+          ) {
+            const sent = await send('GET /orders HTTP/1.1', [
+              `Authorization: Bearer ${token}`,
+              page(query),
+            ], via)
+            expect({ query, status: sent.response?.status }).toEqual({ query, status: 200 })
+            expect({ query, referer: sent.seen[0]!.headers.all('referer') }).toEqual({
+              query,
+              referer: [],
+            })
+            expect(marked(sent.seen[0]!)).toEqual([])
+          }
+          const plain = await send('GET /public/x HTTP/1.1', [page('tab=2&token=x')], via)
+          expect(plain.seen[0]!.headers.all('referer')).toEqual([
+            'http://127.0.0.1/app/page?tab=2&token=x#top',
+          ])
+        }
+      })
+
       test('every spelling a backend reads as a token source: never upstream; beside the verified copy, a second copy', async () => {
         // X-Token folded (`X_Token`), the cookie's name escaped or after a comma (PHP, Rack), the
         // parameter's name with PHP's `.`, ` ` or `[` for `_`.

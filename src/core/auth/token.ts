@@ -6,7 +6,13 @@
  */
 import { isToken } from '../syntax.ts'
 import { TokenError } from '../errors.ts'
-import { decodeName, queryPairs, sameName, searchWithout } from '../routing/parameters.ts'
+import {
+  decodeName,
+  hasParameter,
+  queryPairs,
+  sameName,
+  searchWithout,
+} from '../routing/parameters.ts'
 
 /** One place a token may be found, parsed from `JWTGATE_TOKEN_SOURCES`. */
 export type TokenSource =
@@ -253,6 +259,31 @@ export function describeTokenSource(source: TokenSource): string {
 /** The header `source`'s tokens travel in, or undefined (cookies, query parameters). */
 export function tokenHeader(source: TokenSource): TokenHeader | undefined {
   return kindOf(source).header?.(source)
+}
+
+/** The source a Referer is counted as: none a request's token can be kept from. */
+const REFERER: TokenSource = Object.freeze({ kind: 'header', name: 'referer' })
+
+/**
+ * With query token sources, `Referer` carries tokens too: a page opened with `?access_token=…`
+ * names its URL in the Referer of every request it then makes to the same origin — which the
+ * gateway would hand the upstream, token and all. A Referer whose query holds a token parameter
+ * (in any spelling, sameName) never goes upstream; undefined without query sources.
+ */
+export function refererHeader(sources: readonly TokenSource[]): TokenHeader | undefined {
+  const names = sources.flatMap((s) => (s.kind === 'query' ? [s.name] : []))
+  if (names.length === 0) return undefined
+  return {
+    source: REFERER,
+    name: 'referer',
+    carries(value) {
+      const at = value.indexOf('?')
+      if (at < 0) return false
+      const end = value.indexOf('#', at)
+      const search = end < 0 ? value.slice(at) : value.slice(at, end)
+      return names.some((name) => hasParameter(search, name))
+    },
+  }
 }
 
 /**

@@ -316,6 +316,9 @@ for (const target of TARGETS) {
           '_method',
           'a=1;_method=DELETE',
           'page=2&_%6Dethod=PATCH',
+          '_method%00=DELETE', // PHP cuts a name at a NUL
+          '_method%00x=DELETE',
+          '%5Fmethod%00%E9=DELETE', // every good escape decoded, beside a bad one
         ]
         for (const query of overrides) {
           for (

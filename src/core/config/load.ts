@@ -151,7 +151,7 @@ export async function loadConfig(
       ...shadowWarnings(parts.routes),
       ...audienceWarnings(parts.providers, file !== undefined),
       ...cooldownWarnings(parts.providers, file !== undefined),
-      ...mixedIssuerWarnings(parts.routes),
+      ...mixedIssuerWarnings(parts.routes, parts.providers),
       ...headerKeyWarnings(rateLimits, rateLimit !== undefined),
     ],
   })

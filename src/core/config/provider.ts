@@ -162,19 +162,26 @@ function oidcIssuerProblem(issuer: string): string | undefined {
 }
 
 /**
- * A warning for each route that accepts tokens of several providers and sends claims upstream
- * without the issuer: the upstream cannot tell whose subject `X-User-Id: 42` is, and a token of
- * one provider can name a subject of another (a partner holding a shared secret signs any `sub`).
+ * A warning for each route that accepts tokens of several issuers — several providers, or one that
+ * accepts several `issuer`s — and sends claims upstream without the issuer: the upstream cannot
+ * tell whose subject `X-User-Id: 42` is, and a token of one issuer can name a subject of another
+ * (a partner holding a shared secret signs any `sub`).
  */
-export function mixedIssuerWarnings(routes: readonly RouteConfig[]): string[] {
+export function mixedIssuerWarnings(
+  routes: readonly RouteConfig[],
+  providers: readonly ProviderConfig[],
+): string[] {
+  const issuers = new Map(providers.map((p) => [p.name, p.verify.issuers.length]))
   return routes.flatMap((r) => {
-    if (r.providers.length < 2 || r.claimHeaders.length === 0) return []
-    if (r.claimHeaders.some((h) => h.claim.raw === 'iss')) return []
+    const one = r.providers.length === 1 ? r.providers[0]! : undefined
+    if (one === undefined ? r.providers.length < 2 : (issuers.get(one) ?? 0) < 2) return []
+    if (r.claimHeaders.length === 0 || r.claimHeaders.some((h) => h.claim.raw === 'iss')) return []
     const headers = r.claimHeaders.map((h) => `${h.claim.raw} as ${h.header}`).join(', ')
+    const whose = one === undefined
+      ? r.providers.join(', ')
+      : `the ${issuers.get(one)} issuers of provider ${one}`
     return [
-      `${r.place}: accepts tokens of ${
-        r.providers.join(', ')
-      } and sends ${headers} upstream without the issuer, so a token of one provider can name a subject of another; send iss too (claimHeaders: { iss: X-Issuer }) or give each provider its own route`,
+      `${r.place}: accepts tokens of ${whose} and sends ${headers} upstream without the issuer, so a token of one issuer can name a subject of another; send iss too (claimHeaders: { iss: X-Issuer }) or give each issuer its own route`,
     ]
   })
 }

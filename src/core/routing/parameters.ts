@@ -6,21 +6,28 @@
  */
 
 /** Characters without which a name other than `name` cannot read as `name` (sameName). */
-const RESPELLING = /[%+. [_]/
+const RESPELLING = /[%+. [_\0]/
 
 /**
  * True when a backend may read the cookie or query parameter `raw` (as written, or decoded) as
  * `name`: the same name, also percent-decoded with `+` as a space (PHP and Rack decode cookie
  * names too), with `.`, ` ` and a lone `[` read as `_`, and `name[…]` read as `name` (PHP's
  * `$_GET` and `$_COOKIE`: `access.token` is `access_token`, `access_token[]` an array of it;
- * Rack's too). Case counts: cookie names are case-sensitive (RFC 6265), and a backend's own
- * `SESSION` beside a token cookie `session` is another cookie (Spring Session's).
+ * Rack's too), and a name cut at a NUL (`session%00x`: PHP reads a name as a C string). Case
+ * counts: cookie names are case-sensitive (RFC 6265), and a backend's own `SESSION` beside a token
+ * cookie `session` is another cookie (Spring Session's).
  */
 export function sameName(raw: string, name: string): boolean {
   const n = raw.trim()
   if (n === name) return true
   if (!RESPELLING.test(n) && !RESPELLING.test(name)) return false
-  return phpName(decodeName(n)) === phpName(name)
+  return phpName(phpKey(decodeName(n))) === phpName(name)
+}
+
+/** The name PHP registers: up to the first NUL, its leading spaces dropped. */
+function phpKey(name: string): string {
+  const nul = name.indexOf('\0')
+  return (nul < 0 ? name : name.slice(0, nul)).replace(/^ +/, '')
 }
 
 /**
@@ -49,12 +56,21 @@ function splitAtNamedSemicolons(pair: string): string[] {
   return out
 }
 
+/**
+ * A parameter's name or value percent-decoded, `+` as a space — every good escape, also beside a
+ * bad one (`%5Fmethod%E9`: decodeURIComponent gives up on the whole string, PHP and Rack decode
+ * `%5F`); bytes that are no UTF-8 come out as Latin-1 characters.
+ */
 export function decodeName(raw: string): string {
-  const spaced = raw.replace(/\+/g, ' ')
+  const spaced = raw.indexOf('+') < 0 ? raw : raw.replace(/\+/g, ' ')
+  if (spaced.indexOf('%') < 0) return spaced
   try {
     return decodeURIComponent(spaced)
   } catch {
-    return spaced
+    return spaced.replace(
+      /%([0-9A-Fa-f]{2})/g,
+      (_, hex: string) => String.fromCharCode(parseInt(hex, 16)),
+    )
   }
 }
 

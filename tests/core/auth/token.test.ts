@@ -207,6 +207,12 @@ const RESPELLED: readonly [string, string][] = [
   ['access_token[]', 'access_token'],
   ['access_token[0]', 'access_token'],
   ['access.token[x]', 'access_token'],
+  // PHP reads a name as a C string, up to a NUL; and decodes each good escape even beside a bad
+  // one (decodeURIComponent gives up on the whole name).
+  ['session%00', 'session'],
+  ['session%00x', 'session'],
+  ['access_token%00', 'access_token'],
+  ['access%5Ftoken%00%E9', 'access_token'],
 ]
 
 test('a cookie in every spelling a backend reads as its name: a copy, and removed', () => {

@@ -626,8 +626,20 @@ test('a route accepting several providers that sends claims upstream without iss
     { name: 'none', path: '/d/*', upstream: 'api' },
   ])
   assert.deepEqual(mixed.warnings, [
-    'routes[0]: accepts tokens of staff, partners and sends sub as x-user-id upstream without the issuer, so a token of one provider can name a subject of another; send iss too (claimHeaders: { iss: X-Issuer }) or give each provider its own route',
+    'routes[0]: accepts tokens of staff, partners and sends sub as x-user-id upstream without the issuer, so a token of one issuer can name a subject of another; send iss too (claimHeaders: { iss: X-Issuer }) or give each issuer its own route',
   ])
+  // One provider accepting several issuers (tenants) is the same; one issuer is not.
+  const issuing = async (issuers: string) =>
+    (await loadConfig({
+      JWTGATE_UPSTREAM: 'http://127.0.0.1:9',
+      JWTGATE_SECRET: SECRET,
+      JWTGATE_ISSUER: issuers,
+      JWTGATE_FORWARD_CLAIMS: 'sub=X-User-Id',
+    })).warnings
+  assert.deepEqual(await issuing('https://a.test,https://b.test'), [
+    'default route: accepts tokens of the 2 issuers of provider default and sends sub as x-user-id upstream without the issuer, so a token of one issuer can name a subject of another; send iss too (claimHeaders: { iss: X-Issuer }) or give each issuer its own route',
+  ])
+  assert.deepEqual(await issuing('https://a.test'), [])
 })
 
 test('a limit keyed by a request header is a warning unless every client is bounded too (JWTGATE_RATE_LIMIT, or an address limit on every route)', async () => {

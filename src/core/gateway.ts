@@ -39,6 +39,7 @@ import type { Revocation } from './revocation/entry.ts'
 import { RevocationList } from './revocation/list.ts'
 import { addressKey, type Limiter, type RateLimit, tokenKey } from './rate-limit.ts'
 import { errorResponse, failureResponse } from './respond.ts'
+import { checkedOrigin, checkOrigin, CROSS_SITE, isCookieWrite, ownOrigin } from './origin.ts'
 import { checkHost } from './routing/host.ts'
 import { checkMethod, checkMethodOverride } from './routing/method.ts'
 import {
@@ -431,6 +432,14 @@ export function createGateway(
   /** Allowed: answered as a check, handed to the handler, upgraded, or sent upstream. */
   function dispatch(q: Passage, decision: Decision): Outcome | Promise<Outcome> {
     const { s, request, info, x } = q
+    if (isCookieWrite(decision, x.method)) {
+      // A cross-site form cannot post on the user's cookie (origin.ts).
+      const h = request.headers
+      const own = q.check !== undefined
+        ? checkedOrigin(s.config, h)
+        : ownOrigin(s.config, h, info.protocol ?? (local === undefined ? 'http' : 'https'))
+      checkOrigin(s.config, h, own, CROSS_SITE)
+    }
     if (q.check !== undefined) {
       checkWebSocketCheck(s, request, decision)
       return checkAnswer(s, decision, x.requestId, x.counted)

@@ -22,9 +22,10 @@ import { silentLogger } from './log.ts'
 import { acceptableRequestId, checkFraming } from './proxy/headers.ts'
 import { errorResponse } from './respond.ts'
 import { checkHost } from './routing/host.ts'
-import { checkMethod } from './routing/method.ts'
+import { checkMethod, checkMethodOverride } from './routing/method.ts'
 import { checkHandlerUrl, normalizeTarget } from './routing/path.ts'
 import { checkLocalWebSocket } from './websocket/proxy.ts'
+import { checkOrigin, CROSS_SITE, isCookieWrite, ownOrigin } from './origin.ts'
 import { buildState, retireState } from './state.ts'
 
 export type { Guarded, LocalHandler }
@@ -88,6 +89,7 @@ export function createVerifier(
         checkMethod(request.method)
         checkHost(request.headers.get('host'))
         const target = normalizeTarget(request.url)
+        checkMethodOverride(target.search)
         // The caller routes on request.url itself: one it would read otherwise is refused.
         checkHandlerUrl(request.url)
         const match = route(state, request.method, target.path)
@@ -97,6 +99,10 @@ export function createVerifier(
         }
         authorize(decision, request.method)
         checkLocalWebSocket(state, request, decision, info.protocol)
+        if (isCookieWrite(decision, request.method)) {
+          const own = ownOrigin(config, request.headers, info.protocol ?? 'https')
+          checkOrigin(config, request.headers, own, CROSS_SITE)
+        }
         checkFraming(request.headers)
         return { claims: decision.claims, route: match.route.route.name, params: decision.params }
       } catch (e) {

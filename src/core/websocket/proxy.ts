@@ -7,12 +7,11 @@
  * upgrade itself (`WebSocketUpgrade`, from the adapter).
  */
 import { isWebSocketUpgrade, sameSource, splitProtocols, type TokenSource } from '../auth/token.ts'
-import { originAllowed } from '../cors.ts'
 import type { Decision } from '../decide.ts'
 import { ClientClosedError, GatewayError, UnavailableError, UpstreamError } from '../errors.ts'
 import type { Config, RouteConfig } from '../config/types.ts'
 import { type Client, forwarded, type ProxyDeps } from '../proxy/proxy.ts'
-import { forwardedHost, forwardedProto } from '../proxy/headers.ts'
+import { checkedOrigin, checkOrigin, ownOrigin } from '../origin.ts'
 import { upstreamUrl } from '../proxy/url.ts'
 import { tokenHashes } from '../revocation/entry.ts'
 import type { Target } from '../routing/path.ts'
@@ -95,8 +94,14 @@ export async function proxyWebSocket(
     )
   }
   if (!isHandshake(request)) throw badUpgrade()
-  const own = ownOrigin(s, request.headers, client.protocol)
-  checkOrigin(s, decision, request.headers.get('origin'), own.host, own.protocol)
+  if (decision.found?.source.kind === 'cookie') {
+    checkOrigin(
+      s.config,
+      request.headers,
+      ownOrigin(s.config, request.headers, client.protocol),
+      WEBSOCKET,
+    )
+  }
   const token = await connectionToken(s, decision)
   if (!deps.connections.reserve(settings.maxConnections)) {
     throw new UnavailableError(
@@ -177,15 +182,9 @@ export function checkWebSocketCheck(s: State, request: Request, decision: Decisi
   const h = request.headers
   if (!h.has('sec-websocket-key') && !isWebSocketUpgrade(h)) return
   checkWebSocketRoute(s.config, decision.route.route)
-  // The asking proxy is one more trusted hop, as for the check's client (forwardedClient).
-  const proto = forwardedProto(h.get('x-forwarded-proto'), 'http', s.config.trustedProxies + 1)
-  checkOrigin(
-    s,
-    decision,
-    h.get('origin'),
-    h.get('x-forwarded-host') ?? h.get('host'),
-    proto === 'https' ? 'https' : 'http',
-  )
+  if (decision.found?.source.kind === 'cookie') {
+    checkOrigin(s.config, h, checkedOrigin(s.config, h), WEBSOCKET)
+  }
 }
 
 /**
@@ -204,27 +203,8 @@ export function checkLocalWebSocket(
   const h = request.headers
   if (!h.has('sec-websocket-key') && !isWebSocketUpgrade(h)) return
   checkWebSocketRoute(s.config, decision.route.route)
-  const own = ownOrigin(s, h, protocol ?? 'https')
-  checkOrigin(s, decision, h.get('origin'), own.host, own.protocol)
-}
-
-/**
- * The host and scheme the client used: its `Host` over the connection's protocol, or behind
- * trusted proxies the `X-Forwarded-Proto`/`-Host` the outermost of them wrote — what the upstream
- * is told (headers.ts). Else a TLS-terminating proxy in front would make every http page the
- * gateway's own origin.
- */
-function ownOrigin(
-  s: State,
-  h: Headers,
-  protocol: 'http' | 'https',
-): { host: string | null; protocol: 'http' | 'https' } {
-  const trusted = s.config.trustedProxies
-  if (trusted === 0) return { host: h.get('host'), protocol }
-  const proto = forwardedProto(h.get('x-forwarded-proto'), protocol, trusted)
-  return {
-    host: forwardedHost(h.get('x-forwarded-host'), h.get('host'), trusted),
-    protocol: proto === 'https' ? 'https' : 'http',
+  if (decision.found?.source.kind === 'cookie') {
+    checkOrigin(s.config, h, ownOrigin(s.config, h, protocol ?? 'https'), WEBSOCKET)
   }
 }
 
@@ -240,6 +220,9 @@ function isHandshake(request: Request): boolean {
     connection.split(',').some((t) => t.trim().toLowerCase() === 'upgrade')
 }
 
+/** What a cross-site WebSocket is refused with (origin.ts). */
+const WEBSOCKET = 'A WebSocket authenticated by a cookie must come from an allowed origin.'
+
 function badUpgrade(cause?: unknown): GatewayError {
   return new GatewayError(
     'bad_upgrade',
@@ -247,50 +230,6 @@ function badUpgrade(cause?: unknown): GatewayError {
     'A WebSocket handshake is a GET with Connection: Upgrade, Sec-WebSocket-Key and Sec-WebSocket-Version: 13.',
     { cause },
   )
-}
-
-/**
- * A WebSocket authenticated by a cookie must come from the gateway's own origin, or from one CORS
- * lets send credentials (`JWTGATE_CORS_CREDENTIALS`): browsers send cookies on cross-site
- * WebSocket handshakes, and no CORS check stops the page that opened it from reading the answers
- * (cross-site WebSocket hijacking). A request without `Origin` is no browser's. The gateway's own
- * origin is the `Host` it was sent to, over https — or over http when the client connected with
- * http (never an http page for a gateway reached over https).
- */
-function checkOrigin(
-  s: State,
-  decision: Decision,
-  origin: string | null,
-  host: string | null,
-  protocol: 'http' | 'https',
-): void {
-  if (decision.found?.source.kind !== 'cookie') return
-  if (origin === null) return
-  const cors = s.config.cors
-  if (cors !== undefined && cors.credentials && originAllowed(cors, origin)) return
-  if (!sameOrigin(origin, host, protocol)) {
-    throw new GatewayError(
-      'origin_rejected',
-      403,
-      'A WebSocket authenticated by a cookie must come from an allowed origin.',
-    )
-  }
-}
-
-/** True when `origin` is `host` over https (or http, for a client that connected with http). */
-function sameOrigin(origin: string, host: string | null, protocol: 'http' | 'https'): boolean {
-  if (host === null) return false
-  let o: URL
-  let own: URL
-  try {
-    o = new URL(origin)
-    if (o.protocol !== 'https:' && !(o.protocol === 'http:' && protocol === 'http')) return false
-    // The Host header parsed as the origin's scheme would: default ports drop out, case folds.
-    own = new URL(`${o.protocol}//${host}`)
-  } catch {
-    return false
-  }
-  return o.origin === own.origin
 }
 
 /** The verified token's expiry and hash, or undefined for a connection without one. */

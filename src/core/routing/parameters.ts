@@ -1,7 +1,7 @@
 /**
  * @module Request parameters as backends read them: a query's `name=value` pairs (split at `&`,
  * and at a `;` a `name=` follows), and the spellings a backend reads as one name — escaped, `+`
- * as a space, PHP's `.`, ` ` and `[` for `_`. Token query parameters and token cookies are found
+ * as a space, PHP's `.`, ` ` and `[` for `_`, cut at a NUL. Token query parameters and token cookies are found
  * and removed in every such spelling (auth/token.ts); so is a method override (routing/method.ts).
  */
 

@@ -39,7 +39,14 @@ import type { Revocation } from './revocation/entry.ts'
 import { RevocationList } from './revocation/list.ts'
 import { addressKey, type Limiter, type RateLimit, tokenKey } from './rate-limit.ts'
 import { errorResponse, failureResponse } from './respond.ts'
-import { checkedOrigin, checkOrigin, CROSS_SITE, isCookieWrite, ownOrigin } from './origin.ts'
+import {
+  checkedOrigin,
+  checkOrigin,
+  CROSS_SITE,
+  isCookieWrite,
+  ownOrigin,
+  urlProtocol,
+} from './origin.ts'
 import { checkHost } from './routing/host.ts'
 import { checkMethod, checkMethodOverride } from './routing/method.ts'
 import {
@@ -386,6 +393,8 @@ export function createGateway(
   function allow(q: Passage, decision: Decision): Outcome | Promise<Outcome> {
     const x = q.x
     authorize(decision, x.method)
+    // A cross-site form cannot post on the user's cookie (origin.ts) — nor use up its limits.
+    if (isCookieWrite(decision, x.method)) checkCrossSite(q)
     const limiter = q.s.limiter
     if (limiter === undefined) return count(q, decision, 0)
     const key = decision.claims !== undefined
@@ -394,6 +403,17 @@ export function createGateway(
     const wait = limiter.take(key, now())
     if (typeof wait !== 'number') return countLater(q, decision, wait)
     return count(q, decision, wait)
+  }
+
+  /** Refuses a cookie-authenticated write from another origin (403 origin_rejected). */
+  function checkCrossSite(q: Passage): void {
+    const s = q.s
+    const own = q.check !== undefined ? checkedOrigin(s.config, q.request.headers) : ownOrigin(
+      s.config,
+      q.request,
+      q.info.protocol ?? (local === undefined ? 'http' : urlProtocol(q.request.url)),
+    )
+    checkOrigin(s.config, q.request.headers, own, CROSS_SITE)
   }
 
   async function countLater(
@@ -432,14 +452,6 @@ export function createGateway(
   /** Allowed: answered as a check, handed to the handler, upgraded, or sent upstream. */
   function dispatch(q: Passage, decision: Decision): Outcome | Promise<Outcome> {
     const { s, request, info, x } = q
-    if (isCookieWrite(decision, x.method)) {
-      // A cross-site form cannot post on the user's cookie (origin.ts).
-      const h = request.headers
-      const own = q.check !== undefined
-        ? checkedOrigin(s.config, h)
-        : ownOrigin(s.config, h, info.protocol ?? (local === undefined ? 'http' : 'https'))
-      checkOrigin(s.config, h, own, CROSS_SITE)
-    }
     if (q.check !== undefined) {
       checkWebSocketCheck(s, request, decision)
       return checkAnswer(s, decision, x.requestId, x.counted)

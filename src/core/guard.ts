@@ -25,7 +25,7 @@ import { checkHost } from './routing/host.ts'
 import { checkMethod, checkMethodOverride } from './routing/method.ts'
 import { checkHandlerUrl, normalizeTarget } from './routing/path.ts'
 import { checkLocalWebSocket } from './websocket/proxy.ts'
-import { checkOrigin, CROSS_SITE, isCookieWrite, ownOrigin } from './origin.ts'
+import { checkOrigin, CROSS_SITE, isCookieWrite, ownOrigin, urlProtocol } from './origin.ts'
 import { buildState, retireState } from './state.ts'
 
 export type { Guarded, LocalHandler }
@@ -100,7 +100,7 @@ export function createVerifier(
         authorize(decision, request.method)
         checkLocalWebSocket(state, request, decision, info.protocol)
         if (isCookieWrite(decision, request.method)) {
-          const own = ownOrigin(config, request.headers, info.protocol ?? 'https')
+          const own = ownOrigin(config, request, info.protocol ?? urlProtocol(request.url))
           checkOrigin(config, request.headers, own, CROSS_SITE)
         }
         checkFraming(request.headers)

@@ -37,16 +37,40 @@ export function isCookieWrite(decision: Decision, method: string): boolean {
  * The host and scheme the client used: its `Host` over the connection's protocol, or behind
  * trusted proxies the `X-Forwarded-Proto`/`-Host` the outermost of them wrote — what the upstream
  * is told (headers.ts). Else a TLS-terminating proxy in front would make every http page the
- * gateway's own origin.
+ * gateway's own origin. Without `Host` (HTTP/2 under Deno: the authority is only in the URL), the
+ * authority of `url` — a browser wrote it, as it writes a Host.
  */
-export function ownOrigin(config: Config, h: Headers, protocol: 'http' | 'https'): OwnOrigin {
+export function ownOrigin(
+  config: Config,
+  request: Request,
+  protocol: 'http' | 'https',
+): OwnOrigin {
+  const h = request.headers
+  const host = h.get('host') ?? authorityOf(request.url)
   const trusted = config.trustedProxies
-  if (trusted === 0) return { host: h.get('host'), protocol }
+  if (trusted === 0) return { host, protocol }
   const proto = forwardedProto(h.get('x-forwarded-proto'), protocol, trusted)
   return {
-    host: forwardedHost(h.get('x-forwarded-host'), h.get('host'), trusted),
+    host: forwardedHost(h.get('x-forwarded-host'), host, trusted),
     protocol: proto === 'https' ? 'https' : 'http',
   }
+}
+
+/**
+ * The scheme a guarded handler's request came in with when its server did not say (`info.protocol`):
+ * its URL's (an embedding app's own server builds it), https for any other.
+ */
+export function urlProtocol(url: string): 'http' | 'https' {
+  return url.startsWith('http:') ? 'http' : 'https'
+}
+
+/** The authority of an absolute URL (`https://a.example:8443/x` → `a.example:8443`); else null. */
+function authorityOf(url: string): string | null {
+  const start = url.indexOf('//')
+  if (start < 0 || !/^[a-z][a-z0-9+.-]*:$/i.test(url.slice(0, start))) return null
+  const end = url.indexOf('/', start + 2)
+  const authority = end < 0 ? url.slice(start + 2) : url.slice(start + 2, end)
+  return authority === '' ? null : authority
 }
 
 /**

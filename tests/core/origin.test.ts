@@ -60,6 +60,58 @@ test('proxied: a cookie-authenticated POST, PUT, PATCH or DELETE from another or
   }
 })
 
+test("proxied: refused cross-site writes use up none of the user's rate limit; no Host (HTTP/2 under Deno) takes the URL's authority; behind a trusted proxy the origin is the one it reports", async () => {
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_SECRET: KEY.config,
+      JWTGATE_TOKEN_SOURCES: 'cookie:session',
+      JWTGATE_RATE_LIMIT: '3/1m',
+    }),
+  })
+  const behind = await gatewayFixture({
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_SECRET: KEY.config,
+      JWTGATE_TOKEN_SOURCES: 'cookie:session',
+      JWTGATE_TRUSTED_PROXIES: '1',
+    }),
+  })
+  try {
+    const cookie = `session=${await token({ sub: 'alice' })}`
+    const post = async (origin: string) =>
+      (await g.call('/orders/7', { method: 'POST', headers: { cookie, origin } })).status
+    for (let i = 0; i < 5; i++) assert.equal(await post(EVIL), 403)
+    assert.equal(await post(`http://${FIXTURE_HOST}`), 200)
+    // HTTP/2 carries no Host header: the authority the browser wrote is in the URL.
+    const h2 = (origin: string) =>
+      g.gateway.fetch(
+        new Request(`http://${FIXTURE_HOST}/orders/7`, {
+          method: 'POST',
+          headers: { cookie, origin },
+        }),
+        { clientAddress: '127.0.0.1', protocol: 'http' },
+      )
+    assert.equal((await h2(`http://${FIXTURE_HOST}`)).status, 200)
+    assert.equal((await h2(EVIL)).status, 403)
+    const reported = (origin: string) =>
+      behind.call('/orders/7', {
+        method: 'POST',
+        headers: {
+          cookie,
+          origin,
+          'x-forwarded-host': 'api.example',
+          'x-forwarded-proto': 'https',
+        },
+      })
+    assert.equal((await reported('https://api.example')).status, 200)
+    assert.equal((await reported(`http://${FIXTURE_HOST}`)).status, 403)
+  } finally {
+    await g.close()
+    await behind.close()
+  }
+})
+
 test('forward authentication: a check about a cookie-authenticated POST from another origin is refused; from the original host and scheme the asking proxy reports, allowed', async () => {
   const g = await gatewayFixture({
     file: () => `
@@ -130,6 +182,18 @@ test('protect() and createVerifier(): a cookie-authenticated POST from another o
       assert.equal((await verified.json()).code, code, url)
     }
     assert.equal(reached, 0)
+    // No protocol from the server (the Hono middleware passes none): the URL's scheme.
+    const http = post('http://app.test/orders/7', 'http://app.test')
+    assert.equal((await guarded.fetch(http)).status, 200)
+    assert.ok(
+      !((await verifier.verify(post('http://app.test/orders/7', 'http://app.test'))) instanceof
+        Response),
+    )
+    assert.equal(
+      (await guarded.fetch(post('https://app.test/orders/7', 'http://app.test'))).status,
+      403,
+    )
+    reached = 0
     assert.equal(
       (await guarded.fetch(post('https://app.test/orders/7', 'https://app.test'), info)).status,
       200,

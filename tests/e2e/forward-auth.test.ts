@@ -30,6 +30,8 @@ server {
     proxy_set_header X-Original-Method $request_method;
     proxy_set_header X-Original-URI $request_uri;
     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Host $host;
+    proxy_set_header X-Forwarded-Proto $scheme;
   }
   location / {
     auth_request /_jwtgate;

@@ -119,7 +119,11 @@ const SOURCE_KINDS: { readonly [K in TokenSource['kind']]: SourceKind<Of<K>> } =
   },
   header: {
     prefix: 'header',
-    parse: (name) => (isToken(name) ? { kind: 'header', name: name.toLowerCase() } : undefined),
+    // Not `Cookie`: a cookie login is `cookie:name`, which the cross-site rules know (origin.ts).
+    parse: (name) =>
+      isToken(name) && name.toLowerCase() !== 'cookie'
+        ? { kind: 'header', name: name.toLowerCase() }
+        : undefined,
     describe: (source) => `header:${source.name}`,
     find(headers, _search, source) {
       const value = headers.get(source.name)
@@ -243,7 +247,7 @@ export function parseTokenSource(spec: string): TokenSource | undefined {
 
 /** The forms `parseTokenSource` reads, for messages. */
 export const TOKEN_SOURCE_FORMS =
-  'header:Authorization, header:X-Name, cookie:name, query:name or protocol:marker'
+  'header:Authorization, header:X-Name (not Cookie), cookie:name, query:name or protocol:marker'
 
 /** True when `a` and `b` name the same place (sources of different providers are different objects). */
 export function sameSource(a: TokenSource, b: TokenSource | undefined): boolean {

@@ -11,7 +11,7 @@ import type { Decision } from '../decide.ts'
 import { ClientClosedError, GatewayError, UnavailableError, UpstreamError } from '../errors.ts'
 import type { Config, RouteConfig } from '../config/types.ts'
 import { type Client, forwarded, type ProxyDeps } from '../proxy/proxy.ts'
-import { checkedOrigin, checkOrigin, ownOrigin } from '../origin.ts'
+import { checkedOrigin, checkOrigin, ownOrigin, urlProtocol } from '../origin.ts'
 import { upstreamUrl } from '../proxy/url.ts'
 import { tokenHashes } from '../revocation/entry.ts'
 import type { Target } from '../routing/path.ts'
@@ -98,7 +98,7 @@ export async function proxyWebSocket(
     checkOrigin(
       s.config,
       request.headers,
-      ownOrigin(s.config, request.headers, client.protocol),
+      ownOrigin(s.config, request, client.protocol),
       WEBSOCKET,
     )
   }
@@ -191,7 +191,7 @@ export function checkWebSocketCheck(s: State, request: Request, decision: Decisi
  * A WebSocket handshake that a guarded handler upgrades itself (`protect`, `createVerifier`, the
  * Hono middleware) meets the rules a proxied one does: the route accepts WebSockets, and one
  * authenticated by a cookie comes from an allowed origin — the gateway's own being the `Host` over
- * `protocol` (https when the adapter did not say). Throws `websocket_not_allowed` or
+ * `protocol` (the URL's scheme when the adapter did not say). Throws `websocket_not_allowed` or
  * `origin_rejected` (403). Closing at the token's expiry or revocation is the handler's to do.
  */
 export function checkLocalWebSocket(
@@ -204,7 +204,12 @@ export function checkLocalWebSocket(
   if (!h.has('sec-websocket-key') && !isWebSocketUpgrade(h)) return
   checkWebSocketRoute(s.config, decision.route.route)
   if (decision.found?.source.kind === 'cookie') {
-    checkOrigin(s.config, h, ownOrigin(s.config, h, protocol ?? 'https'), WEBSOCKET)
+    checkOrigin(
+      s.config,
+      h,
+      ownOrigin(s.config, request, protocol ?? urlProtocol(request.url)),
+      WEBSOCKET,
+    )
   }
 }
 

@@ -37,6 +37,12 @@ function code(fn: () => unknown): string {
   return 'no error'
 }
 
+test('header:Cookie is no token source: a cookie login is cookie:name (the cross-site rules know it)', () => {
+  assert.equal(parseTokenSource('header:Cookie'), undefined)
+  assert.equal(parseTokenSource('header:cookie'), undefined)
+  assert.deepEqual(parseTokenSource('cookie:session'), { kind: 'cookie', name: 'session' })
+})
+
 test('isCompactJws() accepts three non-empty base64url segments and nothing else', () => {
   assert.ok(isCompactJws(JWT))
   for (

@@ -25,12 +25,17 @@ export const CROSS_SITE =
 /** Methods that change nothing (RFC 9110 §9.2.1): a cross-site one is no forgery. */
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS'])
 
+/** True for a request a token cookie authenticated: the credential a browser sends by itself. */
+export function isCookieLogin(decision: Decision): boolean {
+  return decision.found?.source.kind === 'cookie'
+}
+
 /**
  * True for a request a cookie authenticated whose method may change state: the one cross-site
  * forgery can use (checkOrigin decides). Cheap: most requests carry no cookie token.
  */
 export function isCookieWrite(decision: Decision, method: string): boolean {
-  return decision.found?.source.kind === 'cookie' && !SAFE_METHODS.has(method)
+  return isCookieLogin(decision) && !SAFE_METHODS.has(method)
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Decision } from '../decide.ts'
 import { ClientClosedError, GatewayError, UnavailableError, UpstreamError } from '../errors.ts'
 import type { Config, RouteConfig } from '../config/types.ts'
 import { type Client, forwarded, type ProxyDeps } from '../proxy/proxy.ts'
-import { checkedOrigin, checkOrigin, ownOrigin, urlProtocol } from '../origin.ts'
+import { checkedOrigin, checkOrigin, isCookieLogin, ownOrigin, urlProtocol } from '../origin.ts'
 import { upstreamUrl } from '../proxy/url.ts'
 import { tokenHashes } from '../revocation/entry.ts'
 import type { Target } from '../routing/path.ts'
@@ -94,7 +94,7 @@ export async function proxyWebSocket(
     )
   }
   if (!isHandshake(request)) throw badUpgrade()
-  if (decision.found?.source.kind === 'cookie') {
+  if (isCookieLogin(decision)) {
     checkOrigin(
       s.config,
       request.headers,
@@ -182,7 +182,7 @@ export function checkWebSocketCheck(s: State, request: Request, decision: Decisi
   const h = request.headers
   if (!h.has('sec-websocket-key') && !isWebSocketUpgrade(h)) return
   checkWebSocketRoute(s.config, decision.route.route)
-  if (decision.found?.source.kind === 'cookie') {
+  if (isCookieLogin(decision)) {
     checkOrigin(s.config, h, checkedOrigin(s.config, h), WEBSOCKET)
   }
 }
@@ -203,7 +203,7 @@ export function checkLocalWebSocket(
   const h = request.headers
   if (!h.has('sec-websocket-key') && !isWebSocketUpgrade(h)) return
   checkWebSocketRoute(s.config, decision.route.route)
-  if (decision.found?.source.kind === 'cookie') {
+  if (isCookieLogin(decision)) {
     checkOrigin(
       s.config,
       h,

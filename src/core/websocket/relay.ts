@@ -234,6 +234,14 @@ export class Relay implements ClientEvents {
     return this.#done
   }
 
+  /**
+   * Bytes waiting for the client: in its runtime's buffer once its end is open, and before that
+   * the upstream's messages kept here for it.
+   */
+  get bufferedAmount(): number {
+    return this.#client === undefined ? this.#waitingBytes : this.#client.bufferedAmount
+  }
+
   opened(socket: ClientSocket): void {
     clearTimeout(this.#openTimer)
     this.record.opened = true
@@ -442,19 +450,17 @@ export class Relay implements ClientEvents {
     this.#timer = setTimeout(() => this.#arm(), Math.min(wait, MAX_TIMER_MS))
   }
 
-  /** Bytes waiting for the client: past half the bound the upstream is held, past it cut. */
+  /**
+   * Bytes waiting for the client: past half the bound the upstream is held, past it cut. Also
+   * before the client's end is open: an upstream that sends at once (a feed, a replay) would
+   * otherwise fill the bound with what it sends while the runtime opens the client's end.
+   */
   #checkBuffered(buffered: number): void {
     if (buffered > this.#limits.maxBufferedBytes) {
       this.#waiting = undefined
       this.end('slow_receiver', TRY_LATER, 'client reads too slowly', TRY_LATER, 'too slow')
-    } else if (
-      buffered > this.#limits.maxBufferedBytes / 2 && this.#upstreamHeld === undefined &&
-      this.#client !== undefined
-    ) {
-      this.#upstreamHeld = this.#hold(
-        this.#upstream as unknown as Partial<PausableSocket>,
-        this.#client,
-      )
+    } else if (buffered > this.#limits.maxBufferedBytes / 2 && this.#upstreamHeld === undefined) {
+      this.#upstreamHeld = this.#hold(this.#upstream as unknown as Partial<PausableSocket>, this)
     }
   }
 }

@@ -33,7 +33,7 @@ import { upstreamFailure } from './proxy/forward.ts'
 import { countLimits, setLimitFields } from './limits/policy.ts'
 import type { StoreHealth } from './limits/guarded.ts'
 import type { LimitStore } from './limits/store.ts'
-import { revocationsResponse } from './revocation/admin.ts'
+import { RefusedCredentials, revocationsResponse } from './revocation/admin.ts'
 import { checkRevoked, revocationsFor } from './revocation/check.ts'
 import type { Revocation } from './revocation/entry.ts'
 import { RevocationList } from './revocation/list.ts'
@@ -43,6 +43,7 @@ import {
   checkedOrigin,
   checkOrigin,
   CROSS_SITE,
+  isCookieLogin,
   isCookieWrite,
   ownOrigin,
   urlProtocol,
@@ -64,6 +65,7 @@ import { isWebSocketUpgrade } from './auth/token.ts'
 import { Connections } from './websocket/connections.ts'
 import {
   checkLocalWebSocket,
+  checkProxiedWebSocket,
   checkWebSocketCheck,
   proxyWebSocket,
   type WebSocketClient,
@@ -233,6 +235,7 @@ export function createGateway(
   const logger = deps.logger ?? silentLogger
   const accessLog = logger.enabled('info') ? logger : undefined
   const metrics = new Metrics(now())
+  const refusedCredentials = new RefusedCredentials()
   const fetch = deps.fetch ?? globalThis.fetch
   const proxyDeps: ProxyDeps = {
     fetch,
@@ -392,9 +395,10 @@ export function createGateway(
   /** Not revoked: the route's requirements, then the client's JWTGATE_RATE_LIMIT bucket. */
   function allow(q: Passage, decision: Decision): Outcome | Promise<Outcome> {
     const x = q.x
+    // A cross-site page cannot use the user's cookie (origin.ts), nor use up the user's limits:
+    // refused before the requirements, whose refusals (403) count against the user.
+    if (isCookieLogin(decision)) checkCookieLogin(q, decision)
     authorize(decision, x.method)
-    // A cross-site form cannot post on the user's cookie (origin.ts) — nor use up its limits.
-    if (isCookieWrite(decision, x.method)) checkCrossSite(q)
     const limiter = q.s.limiter
     if (limiter === undefined) return count(q, decision, 0)
     const key = decision.claims !== undefined
@@ -403,6 +407,23 @@ export function createGateway(
     const wait = limiter.take(key, now())
     if (typeof wait !== 'number') return countLater(q, decision, wait)
     return count(q, decision, wait)
+  }
+
+  /**
+   * A request a cookie authenticated, before its route's requirements and the rate limits: a
+   * write from another origin is 403 `origin_rejected` (cross-site request forgery); a WebSocket
+   * handshake meets its route's and origin's rules (cross-site WebSocket hijacking), which the
+   * upgrade applies again. Refused after either, a page on any site could spend a user's limits
+   * by posting or opening WebSockets in the user's browser.
+   */
+  function checkCookieLogin(q: Passage, decision: Decision): void {
+    const { s, request, info } = q
+    if (isCookieWrite(decision, q.x.method)) checkCrossSite(q)
+    if (q.check !== undefined) checkWebSocketCheck(s, request, decision)
+    else if (local !== undefined) checkLocalWebSocket(s, request, decision, info.protocol)
+    else if (isWebSocketUpgrade(request.headers)) {
+      checkProxiedWebSocket(s.config, request, decision, info.protocol ?? 'http')
+    }
   }
 
   /** Refuses a cookie-authenticated write from another origin (403 origin_rejected). */
@@ -588,6 +609,7 @@ export function createGateway(
           maxLifetimeSec: state.config.revocations.maxTokenLifetimeSec,
           beforeMarginSec: state.config.revocations.beforeMarginSec,
           logger,
+          refused: refusedCredentials,
         })
         : adminResponse(request, metrics, ready(), draining)
       return answer instanceof Promise ? answer.catch(adminFailed) : answer

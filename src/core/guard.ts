@@ -97,12 +97,13 @@ export function createVerifier(
         if (revocations !== undefined && decision.claims !== undefined) {
           await checkRevoked(revocations, decision, config.revocations, state.now())
         }
-        authorize(decision, request.method)
+        // In the order `protect` checks: a cookie's origin before the route's requirements.
         checkLocalWebSocket(state, request, decision, info.protocol)
         if (isCookieWrite(decision, request.method)) {
           const own = ownOrigin(config, request, info.protocol ?? urlProtocol(request.url))
           checkOrigin(config, request.headers, own, CROSS_SITE)
         }
+        authorize(decision, request.method)
         checkFraming(request.headers)
         return { claims: decision.claims, route: match.route.route.name, params: decision.params }
       } catch (e) {

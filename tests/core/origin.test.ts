@@ -112,6 +112,30 @@ test("proxied: refused cross-site writes use up none of the user's rate limit; n
   }
 })
 
+test("proxied: a cross-site write with a token short of the route's requirements is refused for its origin, before the requirements, whose refusals count against the user", async () => {
+  const g = await gatewayFixture({
+    env: ({ upstream }) => ({
+      JWTGATE_UPSTREAM: upstream.url,
+      JWTGATE_SECRET: KEY.config,
+      JWTGATE_TOKEN_SOURCES: 'cookie:session',
+      JWTGATE_REQUIRED_SCOPES: 'admin',
+      JWTGATE_RATE_LIMIT: '3/1m',
+    }),
+  })
+  try {
+    const cookie = `session=${await token({ sub: 'alice', scope: 'read' })}`
+    const post = async (origin: string) => {
+      const response = await g.call('/orders/7', { method: 'POST', headers: { cookie, origin } })
+      return `${response.status} ${(await response.json()).code}`
+    }
+    for (let i = 0; i < 5; i++) assert.equal(await post(EVIL), '403 origin_rejected', `#${i + 1}`)
+    // The user's own post: refused for the scope, the limits untouched by the five above.
+    assert.equal(await post(`http://${FIXTURE_HOST}`), '403 insufficient_scope')
+  } finally {
+    await g.close()
+  }
+})
+
 test('forward authentication: a check about a cookie-authenticated POST from another origin is refused; from the original host and scheme the asking proxy reports, allowed', async () => {
   const g = await gatewayFixture({
     file: () => `

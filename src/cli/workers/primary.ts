@@ -11,7 +11,7 @@
 import { ADMIN_LISTENER, checkAdminHost, healthResponse } from '../../core/admin.ts'
 import { failureResponse } from '../../core/respond.ts'
 import { rawPath } from '../../core/routing/path.ts'
-import { revocationsResponse } from '../../core/revocation/admin.ts'
+import { RefusedCredentials, revocationsResponse } from '../../core/revocation/admin.ts'
 import { revocationsConfigured } from '../../core/revocation/check.ts'
 import { type Revocation, revocationJson } from '../../core/revocation/entry.ts'
 import type { Environment } from '../../core/config/types.ts'
@@ -271,6 +271,8 @@ export async function runPrimary(
     return readiness
   }
 
+  /** Refused admin credentials: a log line a second at most (revocation/admin.ts). */
+  const refusedCredentials = new RefusedCredentials()
   async function admin(request: Request): Promise<Response> {
     checkAdminHost(request, config.admin?.host)
     // Not `new URL`: Bun hands over a relative URL for an HTTP/1.0 request without Host.
@@ -299,6 +301,7 @@ export async function runPrimary(
         maxLifetimeSec: config.revocations.maxTokenLifetimeSec,
         beforeMarginSec: config.revocations.beforeMarginSec,
         logger,
+        refused: refusedCredentials,
       })
     }
     if (path === '/healthz') return healthResponse(path, crypto.randomUUID(), true, draining)

@@ -5,8 +5,9 @@
  * at all (403), and a wrong or missing one is 401. A revocation is answered 201 only once it is
  * stored where every gateway reads it (Redis, or the revocations file); when it cannot be, 503.
  * Every write is in the log, as an audit trail: each revocation stored (`revoked`, at info, its
- * public form: no token, only its digest), a refused credential (`admin_unauthorized`, at warn)
- * and a store that failed (`revocation_not_stored`, at error).
+ * public form: no token, only its digest), refused credentials (`admin_unauthorized`, at warn, at
+ * most one line a second: RefusedCredentials) and a store that failed (`revocation_not_stored`,
+ * at error).
  */
 import { FetchDocumentError, readCapped } from '../auth/fetch-json.ts'
 import type { Logger } from '../log.ts'
@@ -29,6 +30,40 @@ export interface RevocationWrites {
   readonly beforeMarginSec: number
   /** Where the audit trail goes. */
   readonly logger: Logger
+  /** The listener's refused credentials (one for the listener's life, not one per request). */
+  readonly refused: RefusedCredentials
+}
+
+/**
+ * Refused admin credentials in the audit trail: one `admin_unauthorized` line a second at most,
+ * so that a client trying credentials (or any client reaching the listener) cannot flood the log.
+ * A line counts the refusals held back since the one before it (`held_back`) and how many of
+ * those presented a wrong credential (`held_back_wrong`: guesses, not a missing header). Without
+ * a timer, the count of a last burst shows on the line of the next refusal.
+ */
+export class RefusedCredentials {
+  #loggedAt = -Infinity
+  #heldBack = 0
+  #heldBackWrong = 0
+
+  /** Logs the refusal (a wrong credential, else none given) at `now` (ms), or counts it. */
+  log(logger: Logger, now: number, wrong: boolean): void {
+    if (now - this.#loggedAt < 1000 && now >= this.#loggedAt) {
+      this.#heldBack++
+      if (wrong) this.#heldBackWrong++
+      return
+    }
+    const heldBack = this.#heldBack
+    const heldBackWrong = this.#heldBackWrong
+    this.#loggedAt = now
+    this.#heldBack = 0
+    this.#heldBackWrong = 0
+    logger.log('warn', 'admin_unauthorized', {
+      path: '/revocations',
+      reason: wrong ? 'a wrong bearer credential' : 'no bearer credential',
+      ...(heldBack > 0 ? { held_back: heldBack, held_back_wrong: heldBackWrong } : {}),
+    })
+  }
 }
 
 const MAX_BODY = 65_536
@@ -92,10 +127,7 @@ export async function revocationsResponse(
   const auth = request.headers.get('authorization') ?? ''
   const given = /^Bearer +(\S+)\s*$/i.exec(auth)?.[1]
   if (given === undefined || !(await sameSecret(given, writes.token))) {
-    writes.logger.log('warn', 'admin_unauthorized', {
-      path: '/revocations',
-      reason: given === undefined ? 'no bearer credential' : 'a wrong bearer credential',
-    })
+    writes.refused.log(writes.logger, writes.now(), given !== undefined)
     await request.body?.cancel()
     return problem(401, 'admin_unauthorized', 'A valid admin bearer token is required.', {
       'www-authenticate': REALM,

@@ -85,7 +85,7 @@ export async function proxyWebSocket(
   upgrade: WebSocketUpgrade | undefined,
 ): Promise<{ response: Response; relay: Relay }> {
   const settings = s.config.websockets
-  checkWebSocketRoute(s.config, decision.route.route)
+  checkProxiedWebSocket(s.config, request, decision, client.protocol)
   if (upgrade === undefined) {
     throw new GatewayError(
       'websocket_unsupported',
@@ -94,14 +94,6 @@ export async function proxyWebSocket(
     )
   }
   if (!isHandshake(request)) throw badUpgrade()
-  if (isCookieLogin(decision)) {
-    checkOrigin(
-      s.config,
-      request.headers,
-      ownOrigin(s.config, request, client.protocol),
-      WEBSOCKET,
-    )
-  }
   const token = await connectionToken(s, decision)
   if (!deps.connections.reserve(settings.maxConnections)) {
     throw new UnavailableError(
@@ -159,6 +151,24 @@ export async function proxyWebSocket(
   }
   deps.connections.add(relay)
   return { response, relay }
+}
+
+/**
+ * A handshake to proxy meets the rules: the route accepts WebSockets, and one authenticated by a
+ * cookie comes from an allowed origin — the gateway's own being the `Host` (or what trusted
+ * proxies report) over the client's `protocol`. Throws `websocket_not_allowed` or
+ * `origin_rejected` (403).
+ */
+export function checkProxiedWebSocket(
+  config: Config,
+  request: Request,
+  decision: Decision,
+  protocol: 'http' | 'https',
+): void {
+  checkWebSocketRoute(config, decision.route.route)
+  if (isCookieLogin(decision)) {
+    checkOrigin(config, request.headers, ownOrigin(config, request, protocol), WEBSOCKET)
+  }
 }
 
 /** Throws `websocket_not_allowed` (403) unless `route` takes WebSocket upgrades under `config`. */

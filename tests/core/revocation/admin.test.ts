@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict'
 import type { Revocation } from '../../../src/core/revocation/entry.ts'
-import { revocationsResponse, type RevocationWrites } from '../../../src/core/revocation/admin.ts'
+import {
+  RefusedCredentials,
+  revocationsResponse,
+  type RevocationWrites,
+} from '../../../src/core/revocation/admin.ts'
 import { createLogger } from '../../../src/core/log.ts'
 import { test } from '../../helpers/t.ts'
 
@@ -28,6 +32,7 @@ function writes(overrides: Partial<RevocationWrites> = {}) {
       now: () => NOW,
       maxLifetimeSec: 3600,
       beforeMarginSec: 0,
+      refused: new RefusedCredentials(),
       ...overrides,
     } satisfies RevocationWrites,
   }
@@ -85,20 +90,52 @@ test('POST /revocations without the admin credential: 403 when none is configure
   const disabled = await revocationsResponse(post('{"sub":"a"}'), none.writes)
   assert.equal(disabled.status, 403)
   assert.equal((await disabled.json()).code, 'admin_writes_disabled')
-  const w = writes()
-  for (const auth of ['', `Bearer ${TOKEN}x`, `Basic ${TOKEN}`, `Bearer ${TOKEN.slice(1)}`]) {
+  let now = NOW
+  const w = writes({ now: () => now })
+  const refuse = async (auth: string) => {
     const response = await revocationsResponse(post('{"sub":"a"}', auth), w.writes)
     assert.equal(response.status, 401, auth)
     assert.equal(response.headers.get('www-authenticate'), 'Bearer realm="jwtgate-admin"')
   }
+  for (const auth of ['', `Bearer ${TOKEN}x`, `Basic ${TOKEN}`, `Bearer ${TOKEN.slice(1)}`]) {
+    await refuse(auth)
+  }
+  now += 999
+  await refuse(`Bearer ${TOKEN}y`)
+  now += 1
+  await refuse(`Bearer ${TOKEN}z`)
+  now += 5000
+  await refuse('')
   assert.equal(none.stored.length + w.stored.length, 0)
-  // Each refused credential is in the audit trail, at warn, and no credential is in it.
-  assert.deepEqual(w.lines.map((l) => [l.level, l.event, l.reason]), [
-    ['warn', 'admin_unauthorized', 'no bearer credential'],
-    ['warn', 'admin_unauthorized', 'a wrong bearer credential'],
-    ['warn', 'admin_unauthorized', 'no bearer credential'],
-    ['warn', 'admin_unauthorized', 'a wrong bearer credential'],
-  ])
+  // Refused credentials are in the audit trail, at warn, a line a second at most (a client
+  // trying credentials cannot flood the log); each line counts those held back before it. No
+  // credential is in it.
+  assert.deepEqual(
+    w.lines.map(({ time: _, ...line }) => line),
+    [
+      {
+        level: 'warn',
+        event: 'admin_unauthorized',
+        path: '/revocations',
+        reason: 'no bearer credential',
+      },
+      {
+        level: 'warn',
+        event: 'admin_unauthorized',
+        path: '/revocations',
+        reason: 'a wrong bearer credential',
+        held_back: 4,
+        // `Bearer …x`, `Bearer …` (one short), `Bearer …y`; `Basic` gives no bearer credential.
+        held_back_wrong: 3,
+      },
+      {
+        level: 'warn',
+        event: 'admin_unauthorized',
+        path: '/revocations',
+        reason: 'no bearer credential',
+      },
+    ],
+  )
   assert.ok(!JSON.stringify(w.lines).includes(TOKEN.slice(1)))
 })
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { loadConfig } from '../../../src/core/config/load.ts'
 import { createGateway } from '../../../src/core/gateway.ts'
+import { protect } from '../../../src/core/guard.ts'
 import { secret, sign } from '../../helpers/keys.ts'
 import { recordingUpstream } from '../../helpers/serve.ts'
 import { test } from '../../helpers/t.ts'
@@ -198,6 +199,90 @@ test("a cookie-authenticated upgrade: the gateway's own origin over https (or ht
     open.close()
     listed.close()
     credentialed.close()
+  }
+})
+
+test("refused cookie-authenticated handshakes (a foreign origin, a route without WebSockets, also with a token short of the route's requirements) use up none of the user's rate limit: proxied, asked about, guarded", async () => {
+  const cookie = `session=${await cookieToken()}`
+  const modes = {
+    proxied: {
+      env: { JWTGATE_UPSTREAM: 'http://127.0.0.1:9' },
+      request: (headers: Record<string, string>) => new Request('http://gw.test/chat', { headers }),
+    },
+    // nginx's auth_request passes the client's headers: the handshake's, and the original URI.
+    asked: {
+      env: { JWTGATE_MODE: 'auth' },
+      request: (headers: Record<string, string>) =>
+        new Request('http://gw.test/auth', {
+          headers: {
+            'x-original-method': 'GET',
+            'x-original-uri': '/chat',
+            'x-forwarded-for': '192.0.2.7',
+            ...headers,
+          },
+        }),
+    },
+    guarded: {
+      env: {},
+      request: (headers: Record<string, string>) => new Request('http://gw.test/chat', { headers }),
+    },
+  }
+  for (const [mode, { env, request }] of Object.entries(modes)) {
+    for (
+      const [refusal, extra, origin, after] of [
+        ['origin_rejected', {}, 'https://evil.test', undefined],
+        ['websocket_not_allowed', { JWTGATE_WEBSOCKETS: 'false' }, 'http://gw.test', undefined],
+        // Refused for its origin before the requirements, whose own refusals count.
+        [
+          'origin_rejected',
+          { JWTGATE_REQUIRED_SCOPES: 'admin' },
+          'https://evil.test',
+          'insufficient_scope',
+        ],
+      ] as const
+    ) {
+      const config = await loadConfig({
+        JWTGATE_SECRET: K.config,
+        JWTGATE_TOKEN_SOURCES: 'cookie:session',
+        JWTGATE_RATE_LIMIT: '3/1m',
+        ...env,
+        ...extra,
+      }, { local: mode === 'guarded' })
+      const g = mode === 'guarded'
+        ? protect(config, () => new Response('handled'))
+        : createGateway(config, {
+          WebSocket: class {
+            constructor() {
+              throw new Error('the upstream must not be dialled')
+            }
+          } as never,
+        })
+      const info = {
+        clientAddress: '127.0.0.1',
+        protocol: 'http' as const,
+        upgrade: () => {
+          throw new Error('not upgraded in these tests')
+        },
+      }
+      try {
+        for (let i = 0; i < 5; i++) {
+          const response = await g.fetch(request({ ...HANDSHAKE, cookie, origin }), info)
+          assert.equal(response.status, 403, `${mode} ${refusal} #${i + 1}`)
+          assert.equal((await response.json()).code, refusal, `${mode} #${i + 1}`)
+        }
+        // The user's own next request is within the limit (3 a minute): none was used up.
+        const answered = await g.fetch(request({ host: 'gw.test', cookie }), info)
+        if (after === undefined) {
+          assert.notEqual(answered.status, 429, `${mode} ${refusal}`)
+          assert.notEqual(answered.status, 403, `${mode} ${refusal}`)
+        } else {
+          assert.equal(answered.status, 403, `${mode} ${after}`)
+          assert.equal((await answered.json()).code, after, mode)
+        }
+      } finally {
+        g.close()
+      }
+    }
   }
 })
 

@@ -248,10 +248,13 @@ export class Metrics {
     'Requests refused (429) by a named rate limit, by limit.',
     ['limit'],
   )
-  /** `jwtgate_websocket_connections`: WebSocket connections open (or being opened). */
+  /**
+   * `jwtgate_websocket_connections`: WebSocket connections open, being opened, or closed by the
+   * gateway and not yet by the client.
+   */
   readonly websocketsOpen = new Gauge(
     'jwtgate_websocket_connections',
-    'WebSocket connections open, or being opened.',
+    'WebSocket connections open, being opened, or closed by the gateway and not yet by the client.',
   )
   /** `jwtgate_websocket_messages_total`: messages relayed, by direction (in: client to upstream). */
   readonly websocketMessages = new Counter(

@@ -536,3 +536,63 @@ for (const target of TARGETS) {
     30_000,
   )
 }
+
+for (const target of TARGETS) {
+  test(
+    `${target.name}: a stalled client the gateway cut keeps its place under JWTGATE_WEBSOCKET_MAX_CONNECTIONS until its connection is gone`,
+    async () => {
+      const key = secret(32)
+      const upstream = wsUpstream()
+      const gateway = await startGateway(target, {
+        JWTGATE_WORKERS: '1',
+        JWTGATE_UPSTREAM: upstream.url,
+        JWTGATE_SECRET: key.config,
+        JWTGATE_WEBSOCKET_MAX_MESSAGE: '64k',
+        JWTGATE_WEBSOCKET_MAX_BUFFERED: '1mb',
+        JWTGATE_WEBSOCKET_IDLE_TIMEOUT: '1s',
+        JWTGATE_WEBSOCKET_MAX_CONNECTIONS: '1',
+      }, { admin: true })
+      try {
+        const token = await sign({ sub: 'ann', exp: Math.floor(Date.now() / 1000) + 600 }, {
+          alg: 'HS256',
+          key: key.raw,
+        })
+        const auth = { authorization: `Bearer ${token}` }
+        const stalled = await rawUpgrade(gateway.port, '/flood?mb=64', auth)
+        expect(stalled.status).toBe(101)
+        // Held, then cut as stalled after the idle timeout (1013) — its close frame queued behind
+        // what it never read.
+        await pollUntil(
+          () => gateway.events('request').some((e) => e.close === 'slow_receiver'),
+          5000,
+          50,
+        )
+        const metrics = async () => (await fetch(`${gateway.adminUrl}/metrics`)).text()
+        const closing = /^jwtgate_websocket_connections (\d+)$/m.exec(await metrics())?.[1]
+        const next = await rawUpgrade(gateway.port, '/echo', auth)
+        next.socket.destroy()
+        if (target.name === 'dist/jwtgate') {
+          // Bun ends such a connection itself, soon after the close: its place comes free then.
+          expect(next.status).toBe(closing === '1' ? 503 : 101)
+        } else {
+          // Deno keeps it open (the close frame waits behind the unread bytes): still counted.
+          expect(closing).toBe('1')
+          expect(next.status).toBe(503)
+        }
+        stalled.socket.destroy()
+        await pollUntil(
+          async () => (await metrics()).includes('jwtgate_websocket_connections 0\n'),
+          5000,
+          50,
+        )
+        const after = await rawUpgrade(gateway.port, '/echo', auth)
+        after.socket.destroy()
+        expect(after.status).toBe(101)
+      } finally {
+        await gateway.kill()
+        upstream.stop()
+      }
+    },
+    30_000,
+  )
+}

@@ -17,6 +17,8 @@ import {
 /** The open connections of one gateway (`Gateway` keeps one across reloads). */
 export class Connections {
   readonly #open = new Set<Relay>()
+  /** Ended by the gateway, their client's end not yet closed (Relay.closing): still counted. */
+  readonly #closing = new Set<Relay>()
   #reserved = 0
   #shuttingDown = false
   readonly #metrics: Metrics
@@ -37,9 +39,13 @@ export class Connections {
     for (const cause of CLOSE_CAUSES) metrics.websocketCloses.cell([cause])
   }
 
-  /** Connections open or being opened. */
+  /**
+   * Connections open, being opened, or closing: a connection the gateway ended keeps its place
+   * until the client's end has closed — a client that reads nothing holds its runtime's buffers
+   * meanwhile, and would otherwise open, stall and be cut again past the cap.
+   */
   get size(): number {
-    return this.#open.size + this.#reserved
+    return this.#open.size + this.#closing.size + this.#reserved
   }
 
   /** Takes a place for a connection being opened; false when `max` are taken. */
@@ -78,11 +84,20 @@ export class Connections {
     if (relay.done) this.ended(relay)
   }
 
-  /** A connection has ended: out of the set, into the counters (the relay's `onEnd`). */
+  /**
+   * A connection has ended: out of the open set (into the closing one while its client's end is
+   * open), into the counters (the relay's `onEnd`).
+   */
   ended(relay: Relay): void {
     if (!this.#open.delete(relay)) return
+    if (relay.closing) this.#closing.add(relay)
     this.#metrics.websocketsOpen.value = this.size
     this.#metrics.websocketCloses.inc([relay.record.cause as CloseCause])
+  }
+
+  /** The client's end of a connection the gateway ended has closed: its place is free. */
+  clientClosed(relay: Relay): void {
+    if (this.#closing.delete(relay)) this.#metrics.websocketsOpen.value = this.size
   }
 
   /** Closes every connection whose token `list` now revokes. */

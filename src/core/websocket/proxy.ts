@@ -95,6 +95,9 @@ export async function proxyWebSocket(
   }
   if (!isHandshake(request)) throw badUpgrade()
   const token = await connectionToken(s, decision)
+  // Shutdown may have begun since the request came in: refused before an upstream is dialled.
+  const early = deps.connections.refusal(token)
+  if (early !== undefined) throw early
   if (!deps.connections.reserve(settings.maxConnections)) {
     throw new UnavailableError(
       'Too many WebSocket connections are open; retry later.',
@@ -134,6 +137,7 @@ export async function proxyWebSocket(
     token,
     deps.proxy.now,
     (r) => deps.connections.ended(r),
+    (r) => deps.connections.clientClosed(r),
   )
   let response: Response
   try {

@@ -179,24 +179,33 @@ export class Relay implements ClientEvents {
   /** While the client is held for a slow upstream: the timer that resumes it. */
   #clientHeld: Hold | undefined
   #done = false
+  /** The client's end is open: opened, and its close not yet reported. */
+  #clientOpen = false
   #resolve!: () => void
   readonly #upstream: WebSocket
   readonly #limits: RelayLimits
   readonly #now: () => number
   readonly #onEnd: (relay: Relay) => void
+  readonly #onClientClosed: ((relay: Relay) => void) | undefined
 
+  /**
+   * `onEnd` is told when the connection ends; `onClientClosed` when, after that, the client's end
+   * the gateway closed has closed too (see `closing`).
+   */
   constructor(
     upstream: WebSocket,
     limits: RelayLimits,
     token: ConnectionToken | undefined,
     now: () => number,
     onEnd: (relay: Relay) => void,
+    onClientClosed?: (relay: Relay) => void,
   ) {
     this.#upstream = upstream
     this.#limits = limits
     this.token = token
     this.#now = now
     this.#onEnd = onEnd
+    this.#onClientClosed = onClientClosed
     this.record = {
       messagesIn: 0,
       bytesIn: 0,
@@ -235,6 +244,17 @@ export class Relay implements ClientEvents {
   }
 
   /**
+   * Ended, and the client's end still open: the gateway's close has been sent and the client has
+   * not closed. A client that reads nothing may never close, and its runtime keeps what waited
+   * for it meanwhile (measured under Deno: the close stays queued behind the unsent bytes, the
+   * connection open, for as long as the client reads nothing) — so such a connection still
+   * counts against the cap (connections.ts).
+   */
+  get closing(): boolean {
+    return this.#done && this.#clientOpen
+  }
+
+  /**
    * Bytes waiting for the client: in its runtime's buffer once its end is open, and before that
    * the upstream's messages kept here for it.
    */
@@ -246,6 +266,7 @@ export class Relay implements ClientEvents {
     clearTimeout(this.#openTimer)
     this.record.opened = true
     this.#client = socket
+    this.#clientOpen = true
     const waiting = this.#waiting
     this.#waiting = undefined
     if (waiting !== undefined) { for (const data of waiting) socket.send(data) }
@@ -285,7 +306,12 @@ export class Relay implements ClientEvents {
   }
 
   closed(code: number, reason: string): void {
-    if (this.#done) return
+    const wasOpen = this.#clientOpen
+    this.#clientOpen = false
+    if (this.#done) {
+      if (wasOpen) this.#onClientClosed?.(this)
+      return
+    }
     if (code === TOO_BIG) {
       // The runtime's server refused a message over its cap (the client was sent 1009).
       this.end('too_big', TOO_BIG, reason, TOO_BIG, 'message too big')
@@ -330,7 +356,17 @@ export class Relay implements ClientEvents {
       this.#checkBuffered(this.#waitingBytes)
       return
     }
-    client.send(data)
+    try {
+      client.send(data)
+    } catch {
+      // A client end that takes nothing more (some Deno versions throw once its close has
+      // begun): the connection ends here, the client's end taken as gone. Thrown on, the
+      // exception would leave the upstream's event listener — under Deno an uncaught error, which
+      // ends the process.
+      this.#clientOpen = false
+      this.end('client_lost', ABNORMAL, '', GOING_AWAY, 'client went away')
+      return
+    }
     this.#checkBuffered(client.bufferedAmount)
   }
 

@@ -286,6 +286,17 @@ test("refused cookie-authenticated handshakes (a foreign origin, a route without
   }
 })
 
+test('an upgrade that comes in once shutdown has begun (drain) is 503 shutting_down, the upstream never dialled', async () => {
+  const g = await gateway()
+  try {
+    g.drain()
+    const t = await cookieToken()
+    assert.deepEqual(await upgrade(g, '/chat', t), { status: 503, code: 'shutting_down' })
+  } finally {
+    g.close()
+  }
+})
+
 test('a handshake the runtime would refuse (no Connection: Upgrade, version 8, no key, POST) is 400 before the upstream', async () => {
   const g = await gateway()
   const t = await cookieToken()

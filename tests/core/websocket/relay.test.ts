@@ -87,3 +87,21 @@ test("an upstream that sends more than half the bound before the client's end is
     relay.end('shutdown', 1001, '', 1001, '')
   }
 })
+
+test("a client end that throws on send (some Deno versions once its close has begun) ends the connection; nothing is thrown into the upstream's event listener", () => {
+  const calls: string[] = []
+  const relay = relayOf({ maxMessageBytes: 64, maxBufferedBytes: 256 }, calls)
+  const socket = {
+    bufferedAmount: 0,
+    send() {
+      throw new DOMException('readyState not OPEN', 'InvalidStateError')
+    },
+    close: () => void calls.push('client closed'),
+  }
+  relay.opened(socket as unknown as Parameters<Relay['opened']>[0])
+  // As the upstream's WebSocket delivers it: an event to the relay, its listener.
+  relay.handleEvent(new MessageEvent('message', { data: 'after the client left' }))
+  assert.equal(relay.done, true)
+  assert.equal(relay.record.cause, 'client_lost')
+  assert.deepEqual(calls, ['upstream closed'])
+})

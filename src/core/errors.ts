@@ -47,6 +47,7 @@ export type ErrorCode =
   | 'untrusted_caller'
   | 'auth_headers_conflict'
   | 'auth_headers_missing'
+  | 'override_header_not_supported'
   | 'websocket_not_allowed'
   | 'websocket_unsupported'
   | 'bad_upgrade'
@@ -251,7 +252,8 @@ export class BadRequestError extends GatewayError {
       | 'method_override_not_supported'
       | 'method_not_allowed'
       | 'auth_headers_conflict'
-      | 'auth_headers_missing',
+      | 'auth_headers_missing'
+      | 'override_header_not_supported',
     detail: string,
   ) {
     super(code, code === 'method_not_allowed' ? 405 : 400, detail)

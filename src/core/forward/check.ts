@@ -12,7 +12,12 @@
  * `untrusted_caller`. Clients' own headers reach the check too — a client could send
  * `X-Original-URI` through Caddy, which sets only `X-Forwarded-Uri` — so a check carrying both
  * conventions is refused (400), unless JWTGATE_AUTH_HEADERS pins one and the other is ignored
- * (`path` pins Envoy's: both header conventions ignored).
+ * (`path` pins Envoy's: both header conventions ignored). Unpinned, a check whose own path lies
+ * below the check path is Envoy's: decided on that path, whatever headers it carries.
+ *
+ * The asking proxy forwards the client's request as it came, headers included: a header the
+ * backend reads as another method or path than the one checked cannot be taken off it here, as a
+ * proxied request's is, so a check carrying one is refused (OVERRIDES).
  */
 import type { ForwardAuthConfig } from '../config/types.ts'
 import { BadRequestError, GatewayError } from '../errors.ts'
@@ -34,6 +39,21 @@ export interface ForwardAuth {
   readonly callers: AddressSet
 }
 
+/**
+ * Headers a backend reads as another method (X-HTTP-Method-Override and its variants: Symfony,
+ * Laravel, Express's method-override) or path (X-Original-URL, X-Rewrite-URL: Symfony, IIS), or
+ * as its own outgoing proxy (`Proxy`: httpoxy) — those of proxy/headers.ts's OVERRIDE_HEADERS that
+ * are no check convention's own.
+ */
+const OVERRIDES: readonly string[] = [
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-original-url',
+  'x-rewrite-url',
+  'proxy',
+]
+
 /** The path part of a request-target (before `?`). */
 function pathOf(target: string): string {
   const q = target.indexOf('?')
@@ -42,7 +62,8 @@ function pathOf(target: string): string {
 
 /**
  * The check `request` asks for; undefined when it is not a check (proxy mode, another path).
- * Throws 403 `untrusted_caller`, 400 `auth_headers_conflict` or `auth_headers_missing`.
+ * Throws 403 `untrusted_caller`, 400 `override_header_not_supported`, `auth_headers_conflict` or
+ * `auth_headers_missing`.
  */
 export function checkOf(
   auth: ForwardAuth,
@@ -52,11 +73,14 @@ export function checkOf(
   const prefix = auth.config.path
   const target = rawTarget(request.url)
   let below: string | undefined
+  /** The check's own path is longer than the check path: it carries the original (Envoy's). */
+  let carriesPath = false
   if (prefix !== undefined) {
     const path = pathOf(target)
     if (path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`)) {
       const rest = target.slice(prefix.length)
       below = rest.startsWith('/') ? rest : `/${rest}`
+      carriesPath = path.length > prefix.length
     }
   }
   if (below === undefined && !auth.everyRequest) return undefined
@@ -67,11 +91,21 @@ export function checkOf(
       'Checks are answered only for the proxies configured in JWTGATE_AUTH_CALLERS.',
     )
   }
-  if (auth.config.headers === 'path') return { method: request.method, uri: below ?? target }
   const h = request.headers
+  for (const name of OVERRIDES) {
+    if (h.has(name)) {
+      throw new BadRequestError(
+        'override_header_not_supported',
+        'The request carries a header a backend reads as another method, path or proxy (X-HTTP-Method-Override, X-Original-URL, Proxy, ...): the proxy in front would pass it on; remove it there.',
+      )
+    }
+  }
+  const pinned = auth.config.headers
+  if (pinned === 'path' || (pinned === undefined && carriesPath)) {
+    return { method: request.method, uri: below ?? target }
+  }
   const original = pair(h.get('x-original-method'), h.get('x-original-uri'))
   const forwarded = pair(h.get('x-forwarded-method'), h.get('x-forwarded-uri'))
-  const pinned = auth.config.headers
   const chosen = pinned === 'original'
     ? original
     : pinned === 'forwarded'

@@ -457,3 +457,55 @@ test("an original URI sent twice (a client's copy, then the proxy's) is refused,
     await g.close()
   }
 })
+
+test('a check carrying a header a backend reads as another method, path or proxy is refused (400): the asking proxy would pass it on', async () => {
+  const g = await setup('forwardAuth: { path: /ext_authz }')
+  try {
+    const t = await token({ sub: 'carol', scope: 'orders:read' })
+    const auth = { authorization: `Bearer ${t}` }
+    const overrides = {
+      'x-http-method-override': 'DELETE',
+      'X-HTTP-Method': 'DELETE',
+      'x-method-override': 'DELETE',
+      'X-Original-URL': '/admin/x',
+      'x-rewrite-url': '/admin/x',
+      proxy: 'http://evil.example:3128',
+    }
+    for (const [name, value] of Object.entries(overrides)) {
+      for (
+        const [convention, path, init] of [
+          ['nginx', '/auth', nginx('GET', '/orders/7', { ...auth, [name]: value })],
+          ['traefik', '/', traefik('GET', '/orders/7', { ...auth, [name]: value })],
+          ['envoy', '/ext_authz/orders/7', { headers: { ...auth, [name]: value } }],
+        ] as const
+      ) {
+        const response = await g.call(path, init, PROXY)
+        assert.equal(response.status, 400, `${name} (${convention})`)
+        assert.equal((await response.json()).code, 'override_header_not_supported', name)
+      }
+    }
+    // Without them, the same checks pass.
+    assert.equal((await g.call('/auth', nginx('GET', '/orders/7', auth), PROXY)).status, 200)
+    assert.equal((await g.call('/ext_authz/orders/7', { headers: auth }, PROXY)).status, 200)
+  } finally {
+    await g.close()
+  }
+})
+
+test("unpinned, a check whose own path lies below the check path is Envoy's: decided on that path, never on headers a client added", async () => {
+  const g = await setup('forwardAuth: { path: /ext_authz }')
+  try {
+    const forged = await g.call(
+      '/ext_authz/admin/x',
+      nginx('GET', '/public/x'),
+      PROXY,
+    )
+    assert.equal(forged.status, 401, 'decided as /admin/x')
+    const forwarded = await g.call('/ext_authz/admin/x', traefik('GET', '/public/x'), PROXY)
+    assert.equal(forwarded.status, 401, 'decided as /admin/x')
+    // On the check path itself (nginx's auth_request location), the headers carry the original.
+    assert.equal((await g.call('/ext_authz', nginx('GET', '/public/x'), PROXY)).status, 200)
+  } finally {
+    await g.close()
+  }
+})

@@ -21,10 +21,35 @@ export interface CorsConfig {
   readonly credentials: boolean
   /** How long browsers may cache a preflight answer, in seconds. */
   readonly maxAgeSec: number
+  /**
+   * Response headers of the upstream's that scripts may read (`ETag`, `Location`, …), besides
+   * the gateway's own (EXPOSED). The upstream's own `Access-Control-Expose-Headers` is not
+   * taken: the gateway's policy is the only one.
+   */
+  readonly exposeHeaders: readonly string[]
 }
 
-/** Response headers a browser script may read besides the CORS-safelisted ones. */
-const EXPOSED = 'www-authenticate, x-request-id, retry-after'
+/**
+ * Response headers a browser script may read besides the CORS-safelisted ones: the gateway's own
+ * (its refusals' `WWW-Authenticate` and `Retry-After`, the request id, the rate-limit state), and
+ * `CorsConfig.exposeHeaders` (exposedOf).
+ */
+const EXPOSED = 'www-authenticate, x-request-id, retry-after, ratelimit, ratelimit-policy'
+
+/** Each configuration's `Access-Control-Expose-Headers` value, built once. */
+const exposedValues = new WeakMap<CorsConfig, string>()
+
+/** The `Access-Control-Expose-Headers` value of `cors`. */
+function exposedOf(cors: CorsConfig): string {
+  let value = exposedValues.get(cors)
+  if (value === undefined) {
+    value = cors.exposeHeaders.length === 0
+      ? EXPOSED
+      : `${EXPOSED}, ${cors.exposeHeaders.join(', ')}`
+    exposedValues.set(cors, value)
+  }
+  return value
+}
 
 /** A subdomain pattern: `*.example.com` (https), or with its scheme written out. */
 const SUBDOMAINS = /^(?:(https?):\/\/)?\*(\.[a-z0-9.-]+)$/
@@ -83,7 +108,7 @@ function setAllowances(cors: CorsConfig, origin: string, headers: Headers): void
     cors.origins.includes('*') && !cors.credentials ? '*' : origin,
   )
   if (cors.credentials) headers.set('access-control-allow-credentials', 'true')
-  headers.set('access-control-expose-headers', EXPOSED)
+  headers.set('access-control-expose-headers', exposedOf(cors))
 }
 
 /** True for a CORS preflight: OPTIONS with an Origin and Access-Control-Request-Method. */

@@ -8,6 +8,8 @@ import {
   originPatternProblem,
   preflightResponse,
 } from '../../src/core/cors.ts'
+import { loadConfig } from '../../src/core/config/load.ts'
+import { ConfigError } from '../../src/core/errors.ts'
 import { test } from '../helpers/t.ts'
 
 const CORS: CorsConfig = {
@@ -16,6 +18,7 @@ const CORS: CorsConfig = {
   headers: ['authorization', 'content-type'],
   credentials: true,
   maxAgeSec: 600,
+  exposeHeaders: [],
 }
 
 test('originAllowed() matches exact origins and subdomain patterns only', () => {
@@ -129,7 +132,7 @@ test('addCorsHeaders() echoes the origin and exposes WWW-Authenticate', () => {
   assert.equal(star.get('access-control-allow-origin'), '*')
 })
 
-test("allowOrigin(): the upstream's Access-Control-* headers are removed, whatever the origin", () => {
+test("allowOrigin(): the upstream's Access-Control-* headers are removed, whatever the origin; an allowed one may read the gateway's own headers and those the configuration exposes", () => {
   const upstream = () =>
     new Headers({
       'Access-Control-Allow-Origin': 'https://evil.test',
@@ -156,8 +159,23 @@ test("allowOrigin(): the upstream's Access-Control-* headers are removed, whatev
   allowOrigin(noCredentials, get, 'https://app.example.com', allowed)
   assert.deepEqual(cors(allowed), [
     ['access-control-allow-origin', 'https://app.example.com'],
-    ['access-control-expose-headers', 'www-authenticate, x-request-id, retry-after'],
+    [
+      'access-control-expose-headers',
+      'www-authenticate, x-request-id, retry-after, ratelimit, ratelimit-policy',
+    ],
   ])
+  // JWTGATE_CORS_EXPOSE_HEADERS: the upstream's headers the operator lets scripts read.
+  const etag = upstream()
+  allowOrigin(
+    { ...noCredentials, exposeHeaders: ['etag', 'location'] },
+    get,
+    'https://app.example.com',
+    etag,
+  )
+  assert.equal(
+    etag.get('access-control-expose-headers'),
+    'www-authenticate, x-request-id, retry-after, ratelimit, ratelimit-policy, etag, location',
+  )
 })
 
 test('allowOrigin(): Vary: Origin on every answer, to a missing or refused origin too, once', () => {
@@ -185,4 +203,53 @@ test('allowOrigin(): Vary: Origin on every answer, to a missing or refused origi
   const own = new Headers({ 'access-control-allow-origin': 'https://app.example.com' })
   allowOrigin(CORS, preflight, 'https://app.example.com', own)
   assert.deepEqual([...own], [['access-control-allow-origin', 'https://app.example.com']])
+})
+
+/** A configuration from the environment with CORS for one origin, and `vars`. */
+const corsConfig = (vars: Record<string, string>) =>
+  loadConfig({
+    JWTGATE_UPSTREAM: 'http://127.0.0.1:9',
+    JWTGATE_SECRET: 'a'.repeat(32),
+    JWTGATE_CORS_ORIGINS: 'https://app.example.com',
+    ...vars,
+  })
+
+/** Asserts that `vars` are refused at start, the first issue naming `variable`. */
+async function refused(vars: Record<string, string>, variable: string, message = /./) {
+  await assert.rejects(corsConfig(vars), (e: unknown) => {
+    assert.ok(e instanceof ConfigError, String(e))
+    assert.equal(e.issues[0]?.path, variable)
+    assert.match(e.issues[0]!.message, message)
+    return true
+  })
+}
+
+test('JWTGATE_CORS_METHODS takes methods as the file does: a lower-case or unknown one is refused at start, never a preflight that silently fails', async () => {
+  for (const methods of ['get,post,delete', 'GET,*', 'GET,FETCH']) {
+    await refused(
+      { JWTGATE_CORS_METHODS: methods },
+      'JWTGATE_CORS_METHODS',
+      /is not a method a preflight asks for/,
+    )
+  }
+  const config = await corsConfig({ JWTGATE_CORS_METHODS: 'GET, DELETE' })
+  assert.deepEqual(config.cors?.methods, ['GET', 'DELETE'])
+})
+
+test("JWTGATE_CORS_EXPOSE_HEADERS and the file's cors.exposeHeaders: header names, lower-cased; anything else refused at start", async () => {
+  const fromEnv = await corsConfig({ JWTGATE_CORS_EXPOSE_HEADERS: 'ETag, X-Total-Count' })
+  assert.deepEqual(fromEnv.cors?.exposeHeaders, ['etag', 'x-total-count'])
+  await refused({ JWTGATE_CORS_EXPOSE_HEADERS: 'etag, x total' }, 'JWTGATE_CORS_EXPOSE_HEADERS')
+  const file = (expose: string[]) =>
+    loadConfig({ JWTGATE_CONFIG: 'g.json' }, {
+      readFile: () =>
+        JSON.stringify({
+          upstreams: { api: { url: 'http://127.0.0.1:9' } },
+          providers: { main: { secret: 'a'.repeat(32) } },
+          routes: [{ name: 'all', path: '/*', upstream: 'api' }],
+          cors: { origins: ['https://app.example.com'], exposeHeaders: expose },
+        }),
+    })
+  assert.deepEqual((await file(['ETag'])).cors?.exposeHeaders, ['etag'])
+  await assert.rejects(file(['x total']), ConfigError)
 })

@@ -240,7 +240,7 @@ routes:
           const [name, value] of [
             ['X-HTTP-Method-Override', 'DELETE'],
             ['X-Original-URL', '/admin/x'],
-          ]
+          ] as const
         ) {
           const response = await get(port(), `/orders/7?override=${proxy}-${name}`, {
             authorization: `Bearer ${reader}`,

@@ -23,6 +23,7 @@ export const DEFAULTS = {
   cors: {
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     headers: ['authorization', 'content-type'],
+    exposeHeaders: [],
     credentials: false,
     maxAge: '10m',
   },

@@ -344,6 +344,10 @@ export const FileSchema = v.strictObject({
       origins: v.array(checked(originPatternProblem)),
       methods: v.optional(v.array(v.picklist(ALLOWED_METHODS)), () => [...DEFAULTS.cors.methods]),
       headers: v.optional(v.array(v.string()), () => [...DEFAULTS.cors.headers]),
+      exposeHeaders: v.optional(
+        v.array(checked((h) => (isToken(h) ? undefined : 'is not a header name'))),
+        () => [...DEFAULTS.cors.exposeHeaders],
+      ),
       credentials: v.optional(v.boolean(), DEFAULTS.cors.credentials),
       maxAge: v.optional(Duration, DEFAULTS.cors.maxAge),
     }),

@@ -107,6 +107,9 @@ export function mergeSettings(
       origins: corsOrigins,
       methods: pick('JWTGATE_CORS_METHODS', file?.cors?.methods),
       headers: pick('JWTGATE_CORS_HEADERS', file?.cors?.headers),
+      exposeHeaders: pick('JWTGATE_CORS_EXPOSE_HEADERS', file?.cors?.exposeHeaders).map((h) =>
+        h.toLowerCase()
+      ),
       credentials,
       maxAgeSec: Math.round(pick('JWTGATE_CORS_MAX_AGE', file?.cors?.maxAge, durationMs) / 1000),
     }

@@ -9,10 +9,12 @@ import { parseTokenSource, type TokenSource } from '../auth/token.ts'
 import type { ConfigIssue } from '../errors.ts'
 import { parseStripHeaders, stripItemProblem } from '../proxy/headers.ts'
 import { upstreamBaseProblem } from '../proxy/url.ts'
+import { ALLOWED_METHODS } from '../routing/method.ts'
 import { patternProblem } from '../routing/routes.ts'
 import { originPatternProblem } from '../cors.ts'
 import { parseRateLimit } from '../rate-limit.ts'
 import { parseClaimHeaders } from './claim-headers.ts'
+import { isToken } from '../syntax.ts'
 import { redisUrlProblem } from './redis.ts'
 import { DEFAULTS, defaultText as text } from './defaults.ts'
 import { decodeSecret, INVALID_BASE64 } from './secrets.ts'
@@ -179,8 +181,19 @@ const EnvSchema = v.object({
   JWTGATE_TLS_CERT: v.optional(v.string()),
   JWTGATE_TLS_KEY: v.optional(v.string()),
   JWTGATE_CORS_ORIGINS: v.optional(checkedList(originPatternProblem)),
-  JWTGATE_CORS_METHODS: v.optional(list, text(DEFAULTS.cors.methods)),
+  JWTGATE_CORS_METHODS: v.optional(
+    checkedList((m) =>
+      ALLOWED_METHODS.includes(m)
+        ? undefined
+        : `${shown(m)} is not a method a preflight asks for: use ${ALLOWED_METHODS.join(', ')}`
+    ),
+    text(DEFAULTS.cors.methods),
+  ),
   JWTGATE_CORS_HEADERS: v.optional(list, text(DEFAULTS.cors.headers)),
+  JWTGATE_CORS_EXPOSE_HEADERS: v.optional(
+    checkedList((h) => (isToken(h) ? undefined : `${shown(h)} is not a header name`)),
+    '',
+  ),
   JWTGATE_CORS_CREDENTIALS: v.optional(boolean, text(DEFAULTS.cors.credentials)),
   JWTGATE_CORS_MAX_AGE: v.optional(duration, DEFAULTS.cors.maxAge),
   JWTGATE_MAX_HEADER_BYTES: v.optional(

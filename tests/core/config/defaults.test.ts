@@ -118,6 +118,7 @@ test('sections the file opens take the same defaults as their variables', async 
     origins: ['https://a.test'],
     methods: DEFAULTS.cors.methods,
     headers: DEFAULTS.cors.headers,
+    exposeHeaders: DEFAULTS.cors.exposeHeaders,
     credentials: DEFAULTS.cors.credentials,
     maxAgeSec: ms(DEFAULTS.cors.maxAge) / 1000,
   })

@@ -4,7 +4,7 @@
  * them with `bun build --define`). Run from source, neither is known.
  */
 /** This jwtgate's version (semver), as in package.json and deno.json. */
-export const VERSION = '0.11.1'
+export const VERSION = '0.12.0'
 
 // Replaced by `bun build --define` in scripts/build.mjs; undeclared (typeof: 'undefined') elsewhere.
 declare const JWTGATE_COMMIT: string | undefined

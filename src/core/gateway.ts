@@ -283,7 +283,8 @@ export function createGateway(
   let state = buildState(config, stateDeps)
   let draining = false
   let checkWithoutClientSaid = false
-  const ready = () => !draining && isReady(state)
+  // Not before the revocations have been read once: an empty list is no list of none revoked.
+  const ready = () => !draining && isReady(state) && (revocations?.loaded ?? true)
   const othersReady = deps.othersReady
 
   /** `/readyz` of a process that is ready itself: 200 when the others are too (`othersReady`). */

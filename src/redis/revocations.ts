@@ -111,6 +111,7 @@ export class RedisRevocations {
     },
   ) {
     list.confirmed = false
+    list.loaded = false
     const channel = `${options.prefix}rv`
     this.#beatChannel = `${options.prefix}rv:heartbeat:${crypto.randomUUID()}`
     subscriber.on('message', (from: string, message: string) => {
@@ -222,6 +223,8 @@ export class RedisRevocations {
         if (page.length >= SCAN_COUNT) putPage()
       }
       putPage()
+      // Read whole once: from now on an outage serves this list, not an empty one.
+      this.list.loaded = true
       if (left > 0) {
         this.options.logger.log('error', 'revocations_full', {
           max_entries: this.list.maxEntries,

@@ -60,7 +60,8 @@ async function mirror(
       subscriber.disconnect()
     },
   })
-  await pollUntil(() => list.confirmed, waitMs, 10)
+  // waitMs 0: not waited for (a process started while Redis is away).
+  if (waitMs > 0) await pollUntil(() => list.confirmed, waitMs, 10)
   return { list, sync, lines, events: () => lines.map((l) => JSON.parse(l).event) }
 }
 
@@ -148,6 +149,24 @@ test('a cut subscription: unconfirmed meanwhile; on reconnecting, what was revok
   expect(b.list.revoked({ jti: 'while-away' })).toBe('jti')
   // One line per change: unconfirmed once, synced again once.
   expect(b.events().filter((e) => e === 'revocations_unconfirmed')).toHaveLength(1)
+})
+
+test('a process that starts while Redis is unreachable has no list loaded until Redis answers; then it has, and keeps it through the next outage', async () => {
+  const link = relay(redis.port)
+  const a = await mirror()
+  await a.sync.revoke(entry({ jti: 'before-start' }))
+  link.cut()
+  const b = await mirror(link.port, 'rv-test:', 200, 0)
+  await Bun.sleep(300)
+  expect(b.list.loaded).toBe(false)
+  expect(b.list.revoked({ jti: 'before-start' })).toBeUndefined()
+  link.restore()
+  await pollUntil(() => b.list.loaded && b.list.confirmed, 5000, 10)
+  expect(b.list.revoked({ jti: 'before-start' })).toBe('jti')
+  link.cut()
+  await pollUntil(() => !b.list.confirmed, 3000, 10)
+  expect(b.list.loaded).toBe(true)
+  link.restore()
 })
 
 test('an announcement that is not a revocation is logged and ignored', async () => {

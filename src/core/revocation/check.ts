@@ -1,7 +1,8 @@
 /**
  * @module The revocation step of the pipeline: a verified token (fresh or from the cache) is
- * refused 401 `token_revoked` when the list covers it; with strict revocations, every token is
- * refused 503 `revocations_unavailable` while the list cannot be confirmed. An empty list costs
+ * refused 401 `token_revoked` when the list covers it; every token is refused 503
+ * `revocations_unavailable` while the list has never been read from its store, and with strict
+ * revocations also while it cannot be confirmed. An empty list costs
  * one comparison; a token is hashed only when some entry is by hash, and then once per cache
  * entry.
  *
@@ -32,7 +33,7 @@ export function checkRevoked(
   settings: Pick<RevocationsConfig, 'strict' | 'maxTokenLifetimeSec'>,
   now: number,
 ): void | Promise<void> {
-  if (settings.strict && !list.confirmed) {
+  if (!list.loaded || (settings.strict && !list.confirmed)) {
     throw new UnavailableError(
       'Revocations cannot be confirmed right now; retry later.',
       1,

@@ -38,6 +38,13 @@ export class RevocationList {
   /** False while the list may lag its store. */
   confirmed = true
 
+  /**
+   * False until the list has been read from its store once (Redis: a process that started, or a
+   * worker that was started again, while Redis was down). Such a list is not a list of none
+   * revoked: the gateway refuses every token (503) and is not ready until it has been read.
+   */
+  loaded = true
+
   /** Entries kept at most. */
   constructor(readonly maxEntries = 1_000_000) {}
 

@@ -266,6 +266,29 @@ test('strict revocations: tokens are 503 revocations_unavailable while the list 
   }
 })
 
+test('a list never loaded from its store (started while Redis was down): every token 503 revocations_unavailable and /readyz 503, strict or not, until it is', async () => {
+  for (const strict of [true, false]) {
+    const list = new RevocationList()
+    list.confirmed = false
+    list.loaded = false
+    const g = await setup(list, strict)
+    try {
+      const token = await sign({ sub: 'alice' }, { alg: 'HS256', key: KEY.raw })
+      const response = await g.call('/x', bearer(token))
+      assert.equal(response.status, 503, `strict: ${strict}`)
+      assert.equal((await response.json()).code, 'revocations_unavailable')
+      assert.equal((await g.call('/readyz')).status, 503)
+      assert.equal((await g.call('/open')).status, 200, 'no token, nothing to check')
+      // Loaded (Redis answered), though not confirmed yet: served as a list that lags is.
+      list.loaded = true
+      assert.equal((await g.call('/x', bearer(token))).status, strict ? 503 : 200)
+      assert.equal((await g.call('/readyz')).status, 200)
+    } finally {
+      await g.close()
+    }
+  }
+})
+
 test('a gateway whose configuration names revocations (a file, Redis) but was given no list is refused at creation', async () => {
   for (
     const env of [

@@ -21,6 +21,7 @@
  */
 import type { ForwardAuthConfig } from '../config/types.ts'
 import { BadRequestError, GatewayError } from '../errors.ts'
+import { OVERRIDE_HEADERS } from '../proxy/headers.ts'
 import { rawTarget } from '../routing/path.ts'
 import type { AddressSet } from './addresses.ts'
 
@@ -40,19 +41,25 @@ export interface ForwardAuth {
 }
 
 /**
+ * Of OVERRIDE_HEADERS, those the asking proxies set themselves: the conventions' own, Traefik's
+ * prefix, Envoy's original path. A check carries them; the asking proxy decides what goes on.
+ */
+const SET_BY_PROXIES: ReadonlySet<string> = new Set([
+  'x-original-method',
+  'x-original-uri',
+  'x-forwarded-uri',
+  'x-forwarded-prefix',
+  'x-forwarded-path',
+  'x-envoy-original-path',
+])
+
+/**
  * Headers a backend reads as another method (X-HTTP-Method-Override and its variants: Symfony,
  * Laravel, Express's method-override) or path (X-Original-URL, X-Rewrite-URL: Symfony, IIS), or
- * as its own outgoing proxy (`Proxy`: httpoxy) — those of proxy/headers.ts's OVERRIDE_HEADERS that
- * are no check convention's own.
+ * as its own outgoing proxy (`Proxy`: httpoxy): the rest of OVERRIDE_HEADERS, which a proxied
+ * request goes without.
  */
-const OVERRIDES: readonly string[] = [
-  'x-http-method-override',
-  'x-http-method',
-  'x-method-override',
-  'x-original-url',
-  'x-rewrite-url',
-  'proxy',
-]
+const OVERRIDES: readonly string[] = OVERRIDE_HEADERS.filter((name) => !SET_BY_PROXIES.has(name))
 
 /** The path part of a request-target (before `?`). */
 function pathOf(target: string): string {

@@ -236,6 +236,7 @@ export function createGateway(
   const accessLog = logger.enabled('info') ? logger : undefined
   const metrics = new Metrics(now())
   const refusedCredentials = new RefusedCredentials()
+  const adminHost = config.admin?.host
   const fetch = deps.fetch ?? globalThis.fetch
   const proxyDeps: ProxyDeps = {
     fetch,
@@ -601,7 +602,8 @@ export function createGateway(
    */
   function admin(request: Request): Response | Promise<Response> {
     try {
-      checkAdminHost(request, state.config.admin?.host)
+      // The address the admin listener was opened on (at start; a reload does not move it).
+      checkAdminHost(request, adminHost)
       const answer = rawPath(request.url) === '/revocations'
         ? revocationsResponse(request, {
           token: state.config.admin?.token,

@@ -37,7 +37,9 @@ for (
           timeout: 20_000,
         })
         expect(run.status).toBe(1)
-        expect(run.stderr).toContain(`cannot read file "${path}": not a regular file`)
+        expect(run.stderr).toContain(
+          'JWTGATE_SECRET_FILE: cannot read the file it names: not a regular file',
+        )
         expect(Date.now() - started).toBeLessThan(15_000)
       }
     } finally {

@@ -672,3 +672,24 @@ test('JWTGATE_RATE_LIMIT: tokens without sub count for their address, not in one
     await g.close()
   }
 })
+
+test('admin(): a reload that moves admin.host (a restart-only setting) keeps the Host check of the address the listener was opened on', async () => {
+  const { createGateway } = await import('../../src/core/gateway.ts')
+  const { loadConfig } = await import('../../src/core/config/load.ts')
+  const env = {
+    JWTGATE_UPSTREAM: 'http://127.0.0.1:9',
+    JWTGATE_SECRET: HS.config,
+    JWTGATE_ADMIN_PORT: '9090',
+  }
+  const gateway = createGateway(await loadConfig(env))
+  try {
+    gateway.reload(await loadConfig({ ...env, JWTGATE_ADMIN_HOST: '0.0.0.0' }))
+    const res = await gateway.admin(
+      new Request('http://127.0.0.1:9090/metrics', { headers: { host: 'rebound.example' } }),
+    )
+    assert.equal(res.status, 400)
+    assert.equal((await res.json()).code, 'bad_host')
+  } finally {
+    gateway.close()
+  }
+})

@@ -715,7 +715,7 @@ for (const target of TARGETS) {
           JWTGATE_TLS_KEY: cert.key,
         })
         expect(result.code).toBe(1)
-        expect(result.stderr).toContain('JWTGATE_TLS_CERT: cannot read file')
+        expect(result.stderr).toContain('JWTGATE_TLS_CERT: cannot read the file it names')
         expect(result.stderr).not.toContain('JWTGATE_TLS_KEY')
       })
 

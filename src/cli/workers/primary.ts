@@ -101,6 +101,8 @@ export async function runPrimary(
   }
   /** The running configuration: the admin listener's, and the shared buckets' and fetches'. */
   let config = first.config
+  /** The address the admin listener was opened on (a reload does not move it). */
+  const adminHost = config.admin?.host
   let approved: Approved = { file: first.file, generation: 0 }
   /** The text the gateway started with: what only a restart changes is taken from it. */
   const startFile = first.file
@@ -274,7 +276,7 @@ export async function runPrimary(
   /** Refused admin credentials: a log line a second at most (revocation/admin.ts). */
   const refusedCredentials = new RefusedCredentials()
   async function admin(request: Request): Promise<Response> {
-    checkAdminHost(request, config.admin?.host)
+    checkAdminHost(request, adminHost)
     // Not `new URL`: Bun hands over a relative URL for an HTTP/1.0 request without Host.
     const path = rawPath(request.url)
     if (path === '/metrics') {

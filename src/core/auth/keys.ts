@@ -53,11 +53,31 @@ export function hmacAlgorithmsFor(byteLength: number): string[] {
   return HMAC_ALGS.filter((alg) => byteLength >= HMAC_MIN_BYTES[alg]!)
 }
 
-/** Imports an HMAC secret for each HS algorithm its length allows and `allowed` permits. */
+/**
+ * True for a secret that is key material of another kind: a PEM block (a public key, a
+ * certificate) or a JWK / JWK Set. Taken as an HMAC secret, a public key lets anyone who holds it
+ * sign tokens (algorithm confusion): it is published.
+ */
+function isOtherKey(bytes: Uint8Array): boolean {
+  const text = new TextDecoder().decode(bytes)
+  return /-----BEGIN [A-Z0-9 ]+-----/.test(text) || /^\s*\{[\s\S]*"(?:kty|keys)"\s*:/.test(text)
+}
+
+/**
+ * Imports an HMAC secret for each HS algorithm its length allows and `allowed` permits; refuses a
+ * secret that is a PEM block or a JWK (isOtherKey).
+ */
 export function importSecret(
   bytes: Uint8Array,
   allowed: readonly string[] | undefined,
 ): Promise<VerifyKey[]> {
+  if (isOtherKey(bytes)) {
+    return Promise.reject(
+      new KeyImportError(
+        'the secret is a PEM block or a JWK, not a shared secret: a public key as an HMAC secret lets anyone who has it sign tokens; give a public key as the public key (JWTGATE_PUBLIC_KEY, publicKey)',
+      ),
+    )
+  }
   if (bytes.byteLength < 32) {
     return Promise.reject(
       new KeyImportError(

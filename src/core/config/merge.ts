@@ -9,6 +9,7 @@ import { parseStripHeaders } from '../proxy/headers.ts'
 import { parseRateLimit } from '../rate-limit.ts'
 import type { FileConfig } from './file-schema.ts'
 import type { EnvValues } from './schema.ts'
+import { unreadableValueFile } from './secrets.ts'
 import type { Config, ReadFile } from './types.ts'
 import { durationMs, parseSize } from './values.ts'
 
@@ -48,7 +49,7 @@ function readTls(
       }
       return text
     } catch {
-      issues.push({ path: place(part), message: `cannot read file ${JSON.stringify(path)}` })
+      issues.push({ path: place(part), message: unreadableValueFile(undefined) })
       return ''
     }
   }

@@ -114,7 +114,12 @@ export async function compileProvider(
     else if (!issuers.includes(oidcIssuer)) {
       issues.push({
         path: spec.place('issuer'),
-        message: `must include the OIDC issuer ${oidcIssuer}`,
+        // As written (a trailing slash counts), but never with credentials (refused above).
+        message: `must include the OIDC issuer ${
+          /^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(oidcIssuer)
+            ? '(its URL holds credentials)'
+            : oidcIssuer
+        }`,
       })
     }
   }

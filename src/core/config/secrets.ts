@@ -41,8 +41,21 @@ export function checkReadable(stat: { readonly isFile: boolean; readonly size: n
 
 /** Why a file could not be read, for an issue: its path, and the reason when it is ours to say. */
 export function unreadable(path: string, e: unknown): string {
-  const why = e instanceof NotText ? `: ${e.message}` : ''
-  return `cannot read file ${JSON.stringify(path)}${why}`
+  return `cannot read file ${JSON.stringify(path)}${reasonOf(e)}`
+}
+
+/**
+ * Why a file that holds a value (a secret, a token, a key, a URL with a password) could not be
+ * read, without its path: what was given as the path may be the value itself, put where its
+ * file's path belongs (`JWTGATE_SECRET_FILE=<the secret>`, a key's PEM text as
+ * `JWTGATE_TLS_KEY`), and no issue shows a secret. The issue's place names the setting.
+ */
+export function unreadableValueFile(e: unknown): string {
+  return `cannot read the file it names${reasonOf(e)}`
+}
+
+function reasonOf(e: unknown): string {
+  return e instanceof NotText ? `: ${e.message}` : ''
 }
 
 /** The message for a `base64:` secret whose rest is not base64. */
@@ -80,7 +93,7 @@ export function readValueFile(
   try {
     return readFile(path).replace(/\r?\n$/, '')
   } catch (e) {
-    issues.push({ path: place, message: unreadable(path, e) })
+    issues.push({ path: place, message: unreadableValueFile(e) })
     return undefined
   }
 }

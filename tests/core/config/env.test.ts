@@ -68,7 +68,7 @@ test('envInput() reads a _FILE variable into its variable without one trailing n
 test('envInput() reports a _FILE variable it cannot read, or that duplicates its variable', () => {
   const { readFile, read } = reader({ '/s': 'x' })
   assert.deepEqual(lines(envInput({ JWTGATE_SECRET_FILE: '/missing' }, readFile).issues), [
-    'JWTGATE_SECRET_FILE: cannot read file "/missing"',
+    'JWTGATE_SECRET_FILE: cannot read the file it names',
   ])
   const both = envInput({ JWTGATE_SECRET: 'inline', JWTGATE_SECRET_FILE: '/s' }, readFile)
   assert.deepEqual(lines(both.issues), [

@@ -149,7 +149,7 @@ test('loadConfig() reads JWTGATE_SECRET_FILE and names it in problems', async ()
   )
   assert.deepEqual(
     await issues({ JWTGATE_UPSTREAM: 'http://a', JWTGATE_SECRET_FILE: '/missing' }, read),
-    ['JWTGATE_SECRET_FILE: cannot read file "/missing"'],
+    ['JWTGATE_SECRET_FILE: cannot read the file it names'],
   )
   assert.match(
     (await issues({ ...BASE, JWTGATE_SECRET_FILE: '/s' }, read))[0]!,
@@ -670,4 +670,59 @@ test('a limit keyed by a request header is a warning unless every client is boun
     1,
   )
   assert.deepEqual((await config({ subs: { rate: '10/1s', key: 'sub' } })).warnings, [])
+})
+
+test('a secret that is a public key (PEM) or a JWK is refused: taken as an HMAC secret, anyone who has the published key could sign tokens', async () => {
+  const pair = await keyPair('RS256')
+  const jwk = JSON.stringify(pair.publicJwk)
+  for (
+    const value of [
+      pair.spki,
+      `base64:${btoa(pair.spki)}`,
+      jwk,
+      JSON.stringify({ keys: [pair.publicJwk] }),
+    ]
+  ) {
+    const out = await issues({ ...BASE, JWTGATE_SECRET: value })
+    assert.equal(out.length, 1, value.slice(0, 40))
+    assert.match(
+      out[0]!,
+      /^JWTGATE_SECRET: the secret is a PEM block or a JWK, not a shared secret/,
+    )
+    assert.ok(!out[0]!.includes('MII') && !out[0]!.includes('"n"'), 'no key material shown')
+  }
+  // From a file too (JWTGATE_SECRET_FILE naming the provider's published key).
+  const fromFile = await issues(
+    { JWTGATE_UPSTREAM: BASE.JWTGATE_UPSTREAM, JWTGATE_SECRET_FILE: '/etc/idp/public.pem' },
+    () => `${pair.spki}\n`,
+  )
+  assert.match(fromFile[0]!, /is a PEM block or a JWK/)
+})
+
+test('what was given where a file path belongs is never shown when the file cannot be read: it may be the secret itself', async () => {
+  const secretText = 'Zq3-very-secret-value-0123456789abcdef'
+  const pem =
+    '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----'
+  const cases: Record<string, string>[] = [
+    { ...BASE, JWTGATE_ADMIN_TOKEN_FILE: secretText },
+    { JWTGATE_UPSTREAM: BASE.JWTGATE_UPSTREAM, JWTGATE_SECRET_FILE: secretText },
+    { ...BASE, JWTGATE_REDIS_URL_FILE: 'rediss://user:Zq3-password@redis.internal:6380' },
+    { ...BASE, JWTGATE_TLS_CERT: '/etc/tls/cert.pem', JWTGATE_TLS_KEY: pem },
+  ]
+  const missing = () => {
+    throw new Error('ENOENT')
+  }
+  for (const env of cases) {
+    const out = (await issues(env, missing)).join('\n')
+    assert.match(out, /cannot read the file it names/, JSON.stringify(env))
+    assert.ok(!out.includes('Zq3') && !out.includes('MIIE'), out)
+  }
+  // An OIDC issuer with credentials: refused, and its URL not repeated in another issue.
+  const oidc = (await issues({
+    JWTGATE_UPSTREAM: BASE.JWTGATE_UPSTREAM,
+    JWTGATE_OIDC_ISSUER: 'https://user:Zq3-password@idp.example.com',
+    JWTGATE_ISSUER: 'https://other.example.com',
+  })).join('\n')
+  assert.match(oidc, /must not contain credentials/)
+  assert.ok(!oidc.includes('Zq3'), oidc)
 })

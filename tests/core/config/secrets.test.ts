@@ -39,7 +39,8 @@ test('readValueFile() reports an unreadable file, or no reader, at its place', (
   assert.equal(readValueFile('/lf', undefined, 'there', issues), undefined)
   assert.equal(readValueFile('/lf', undefined, 'JWTGATE_X_FILE', issues, 'no files'), undefined)
   assert.deepEqual(issues, [
-    { path: 'here', message: 'cannot read file "/missing"' },
+    // Not its path: what was given may be the secret itself (JWTGATE_SECRET_FILE=<the secret>).
+    { path: 'here', message: 'cannot read the file it names' },
     { path: 'there', message: 'files cannot be read here' },
     { path: 'JWTGATE_X_FILE', message: 'no files' },
   ])
@@ -59,7 +60,7 @@ test('resolveSecret(): inline, { env }, { file } — a missing or empty variable
   assert.deepEqual(issues, [
     { path: 'a', message: 'environment variable UNSET is not set' },
     { path: 'b', message: 'environment variable EMPTY is not set' },
-    { path: 'c', message: 'cannot read file "/missing"' },
+    { path: 'c', message: 'cannot read the file it names' },
   ])
 })
 

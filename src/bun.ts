@@ -51,6 +51,22 @@ function stdoutFailed(e: unknown): void {
   if (exitCode !== undefined) process.exit(exitCode)
 }
 
+/**
+ * A line to stderr — where a worker also sends its primary its messages. Its reader gone (EPIPE:
+ * the primary was killed), the line is dropped: unhandled, the stream's error ends a Bun process
+ * (measured: a script writing to a closed stderr pipe exits 1), and a worker would cut the
+ * requests it still serves instead of draining them (it drains once its stdin closes).
+ */
+function writeErrorLine(line: string): void {
+  if (!stderrWatched) {
+    stderrWatched = true
+    process.stderr.on('error', ignoreError)
+  }
+  process.stderr.write(`${line}\n`)
+}
+let stderrWatched = false
+function ignoreError(): void {}
+
 /** Lines given to process.stdout and not yet handed to the OS. */
 let unwritten = 0
 let exitCode: number | undefined
@@ -87,7 +103,7 @@ const host: Host = {
       (list ?? []).flatMap((n) => (n.cidr === null ? [] : [{ address: n.address, cidr: n.cidr }]))
     ),
   stdout: writeLine,
-  stderr: (line) => void process.stderr.write(`${line}\n`),
+  stderr: writeErrorLine,
   serve: (servable, { host, port, tls, idleTimeoutSec, reusePort, webSocket }) =>
     serve(servable, { hostname: host, port, tls, idleTimeoutSec, reusePort, webSocket }),
   onSignal(listener) {

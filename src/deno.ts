@@ -44,7 +44,14 @@ const host: Host = {
     }
   },
   stdout: (line) => writeAll(encoder.encode(`${line}\n`)),
-  stderr: (line) => void Deno.stderr.writeSync(encoder.encode(`${line}\n`)),
+  stderr(line) {
+    try {
+      Deno.stderr.writeSync(encoder.encode(`${line}\n`))
+    } catch {
+      // Its reader gone (a worker whose primary was killed): the line is dropped, never thrown
+      // into the request or message that wrote it.
+    }
+  },
   serve: (servable, { host, port, tls, reusePort }) =>
     serve(servable, { hostname: host, port, tls, reusePort }),
   onSignal(listener) {

@@ -797,6 +797,41 @@ test('worker: a reload that comes while it starts is answered once applied, and 
   }
 })
 
+test('worker: a reload that comes before it listens keeps what only a restart changes — it listens where the others listen', async () => {
+  const base = baseHost({})
+  const encoder = new TextEncoder()
+  let input!: ReadableStreamDefaultController<Uint8Array>
+  const started = `listen: {host: 127.0.0.1, port: 8181}\n${gatewayFile('read')}`
+  const moved = `listen: {host: 0.0.0.0, port: 9191}\n${gatewayFile('admin')}`
+  let reloaded: Promise<Message> | undefined
+  const primary = new Channel(
+    (line) => input.enqueue(encoder.encode(`${line}\n`)),
+    (message, reply) => {
+      if (message.t === 'config') {
+        // A reload the primary sent while this worker was being started again: it comes first.
+        reloaded = primary.request({ t: 'reload', file: { path: CONFIG_PATH, text: moved } }, 2000)
+        reply({ file: { path: CONFIG_PATH, text: started } })
+      }
+    },
+  )
+  const served: { host?: string; port?: number }[] = []
+  const host: Host = {
+    ...base.host,
+    stdin: () => new ReadableStream<Uint8Array>({ start: (c) => void (input = c) }),
+    stderr: (line) => void (primary.receive(line) || base.err.push(line)),
+    serve(_h, options) {
+      served.push({ host: options.host, port: options.port })
+      return Promise.resolve({ port: options.port ?? 0, stop: () => Promise.resolve() })
+    },
+  }
+  const exit = runWorker(host, { JWTGATE_CONFIG: CONFIG_PATH }, { index: 1, port: undefined })
+  await pollUntil(() => served.length > 0, 2000, 5)
+  expect(await reloaded).toMatchObject({ ok: true })
+  expect(served).toEqual([{ host: '127.0.0.1', port: 8181 }])
+  primary.send({ t: 'drain' })
+  expect(await exit).toBe(0)
+})
+
 test('primary: /metrics never goes back — a worker that misses a scrape counts as it last answered, one that ended leaves its counts', async () => {
   const requests = new Map<number, number>() // by worker pid
   let silent: number | undefined // the pid that does not answer

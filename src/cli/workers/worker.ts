@@ -86,8 +86,11 @@ export async function runWorker(
     reloads = reloads.then(async () => {
       const next = await reloadConfig(host, env, file)
       if ('problems' in next) return reply({ ok: false, problems: next.problems })
-      runs = next.config
-      listening?.gateway.reload(next.config)
+      // What only a restart changes stays as this worker starts (or started): a reload that
+      // comes before it listens must not move its address, certificate or server limits away
+      // from the other workers'.
+      runs = keepStartSettings(next.config, runs!)
+      listening?.gateway.reload(runs)
       reply({ ok: true, routes: next.config.routes.length })
     })
   }

@@ -65,10 +65,24 @@ async function parseConfigText(
       }
       return { value }
     }
-    const { parseDocument } = await import('yaml')
+    const { parseDocument, isScalar } = await import('yaml')
     // Silent: the parser's own warnings (an unknown tag) go to the console with the source line,
-    // a secret perhaps. A warning is a problem here, said by its place and code only.
-    const doc = parseDocument(text, { uniqueKeys: true, logLevel: 'silent' })
+    // a secret perhaps. A warning is a problem here, said by its place and code only. Keys are
+    // compared as the object they become has them: `1` and `"1"` are one key, said twice.
+    const keyText = (node: unknown) => (isScalar(node) ? String(node.value) : node)
+    const doc = parseDocument(text, {
+      uniqueKeys: (a, b) => keyText(a) === keyText(b),
+      logLevel: 'silent',
+    })
+    if (doc.directives?.yaml.version !== undefined && doc.directives.yaml.version !== '1.2') {
+      return {
+        issue: {
+          path,
+          message:
+            'is not valid: only YAML 1.2 is read (a %YAML 1.1 line would make yes, on, 0755, 1:00 and << mean other things)',
+        },
+      }
+    }
     const problem = doc.errors[0] ?? doc.warnings[0]
     if (problem !== undefined) {
       const at = problem.linePos?.[0]

@@ -414,3 +414,16 @@ routes:
   // One millisecond is the least.
   await load(text.replaceAll('0.0004', '0.001'))
 })
+
+test('YAML is read as YAML 1.2 only: a %YAML 1.1 line is refused (yes, on, 0755, 1:00 and << would mean other things); keys 1 and "1" are one key said twice', async () => {
+  const routes = `routes:\n  - { path: /a/*, upstream: api, websockets: yes }\n`
+  const [old] = await problems(`%YAML 1.1\n---\n${BASE}${routes}`)
+  assert.match(old!, /is not valid: only YAML 1\.2 is read/)
+  // As YAML 1.2 reads it, `yes` is a string: refused by the schema, never taken as true.
+  const yes = await problems(`${BASE}${routes}`)
+  assert.ok(yes.some((p) => p.startsWith('routes[0].websockets')), yes.join('\n'))
+  const [twice] = await problems(
+    `${BASE}\nrateLimits:\n  1: { rate: 1/1s, routes: [r] }\n  "1": { rate: 100/1s, routes: [r] }\nroutes:\n  - { name: r, path: /a/*, upstream: api }\n`,
+  )
+  assert.match(twice!, /is not valid YAML \(duplicate key, line \d+, column \d+\)/)
+})

@@ -16,7 +16,12 @@ import { compileEnvironment } from './from-env.ts'
 import { compileFile } from './from-file.ts'
 import { mergeSettings } from './merge.ts'
 import { refuseUpstreamOnly } from './local.ts'
-import { audienceWarnings, cooldownWarnings, mixedIssuerWarnings } from './provider.ts'
+import {
+  audienceWarnings,
+  cooldownWarnings,
+  issuerWarnings,
+  mixedIssuerWarnings,
+} from './provider.ts'
 import { compileRateLimits, headerKeyWarnings } from './rate-limits.ts'
 import { redisSettings } from './redis.ts'
 import { adminToken, revocationSettings } from './revocations.ts'
@@ -150,6 +155,7 @@ export async function loadConfig(
     warnings: [
       ...shadowWarnings(parts.routes),
       ...audienceWarnings(parts.providers, file !== undefined),
+      ...issuerWarnings(parts.providers, file !== undefined),
       ...cooldownWarnings(parts.providers, file !== undefined),
       ...mixedIssuerWarnings(parts.routes, parts.providers),
       ...headerKeyWarnings(rateLimits, rateLimit !== undefined),

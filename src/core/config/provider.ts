@@ -215,6 +215,26 @@ export function cooldownWarnings(
 }
 
 /**
+ * A warning for each provider whose keys are published (a JWK Set, a public key) and that checks
+ * no issuer: a key set several issuers sign with (one per tenant of a multi-tenant identity
+ * provider, whose common keys all tenants share) lets one tenant's tokens pass as another's. OIDC
+ * discovery checks its issuer by itself.
+ */
+export function issuerWarnings(providers: readonly ProviderConfig[], fromFile: boolean): string[] {
+  return providers.flatMap((p) => {
+    const published = p.keys.jwksUrl !== undefined ||
+      p.keys.local.some((l) => l.label === 'public key')
+    if (!published || p.verify.issuers.length > 0) return []
+    const where = fromFile ? `providers.${p.name}` : 'JWTGATE_ISSUER'
+    return [
+      `${where}: no issuer is checked, so a token any issuer signed with these keys passes (the tenants of a multi-tenant identity provider share its keys); set ${
+        fromFile ? 'issuer' : 'it'
+      } to the issuer's`,
+    ]
+  })
+}
+
+/**
  * A warning for each provider whose keys are the issuer's public ones (a JWK Set, OIDC discovery,
  * a public key) and that checks no audience: a token its issuer signed for any other API passes
  * too (RFC 8725 §3.9). Not an error: an issuer that states no `aud` exists.

@@ -543,6 +543,7 @@ test('a provider with the issuer’s public keys that checks no audience is a wa
   const jwks = {
     JWTGATE_UPSTREAM: 'http://127.0.0.1:3000',
     JWTGATE_JWKS_URL: 'http://127.0.0.1:1/k',
+    JWTGATE_ISSUER: 'https://idp.test',
   }
   assert.deepEqual((await loadConfig(jwks)).warnings, [
     "JWTGATE_AUDIENCE: no audience is checked, so a token the issuer signed for another API passes too; set it to this API's",
@@ -569,6 +570,7 @@ test('a JWK Set cooldown under 1 s is a warning (any client can make the gateway
     JWTGATE_UPSTREAM: 'http://127.0.0.1:3000',
     JWTGATE_JWKS_URL: 'http://127.0.0.1:1/k',
     JWTGATE_AUDIENCE: 'orders-api',
+    JWTGATE_ISSUER: 'https://idp.test',
   }
   assert.deepEqual((await loadConfig({ ...jwks, JWTGATE_JWKS_COOLDOWN: '0s' })).warnings, [
     'JWTGATE_JWKS_COOLDOWN: 0 ms between JWK Set fetches, so any token with an unknown kid fetches the set again and one client can keep the gateway fetching it back to back; keep it at 1s or more (default 30s)',
@@ -725,4 +727,35 @@ test('what was given where a file path belongs is never shown when the file cann
   })).join('\n')
   assert.match(oidc, /must not contain credentials/)
   assert.ok(!oidc.includes('Zq3'), oidc)
+})
+
+test('a provider with published keys (a JWK Set, a public key) that checks no issuer is a warning: tenants sharing a key set would pass as each other; a secret, an issuer or OIDC discovery is not', async () => {
+  const pem = (await keyPair('RS256')).spki
+  const env = {
+    JWTGATE_UPSTREAM: 'http://127.0.0.1:3000',
+    JWTGATE_JWKS_URL: 'http://127.0.0.1:1/k',
+    JWTGATE_AUDIENCE: 'orders-api',
+  }
+  assert.deepEqual((await loadConfig(env)).warnings, [
+    "JWTGATE_ISSUER: no issuer is checked, so a token any issuer signed with these keys passes (the tenants of a multi-tenant identity provider share its keys); set it to the issuer's",
+  ])
+  assert.deepEqual((await loadConfig({ ...env, JWTGATE_ISSUER: 'https://idp.test' })).warnings, [])
+  assert.deepEqual((await loadConfig(BASE)).warnings, [])
+  const file = JSON.stringify({
+    providers: {
+      open: { publicKey: pem, audience: ['orders-api'] },
+      pinned: { issuer: 'https://b.test', publicKey: pem, audience: ['orders-api'] },
+      shared: { secret: SECRET },
+    },
+    upstreams: { api: { url: 'http://127.0.0.1:9' } },
+    routes: [
+      { path: '/a/*', upstream: 'api', providers: ['open'] },
+      { path: '/b/*', upstream: 'api', providers: ['pinned'] },
+      { path: '/c/*', upstream: 'api', providers: ['shared'] },
+    ],
+  })
+  const c = await loadConfig({ JWTGATE_CONFIG: 'a.json' }, { readFile: () => file })
+  assert.deepEqual(c.warnings.filter((w) => w.includes('no issuer')), [
+    "providers.open: no issuer is checked, so a token any issuer signed with these keys passes (the tenants of a multi-tenant identity provider share its keys); set issuer to the issuer's",
+  ])
 })

@@ -58,9 +58,19 @@ const SUBDOMAINS = /^(?:(https?):\/\/)?\*(\.[a-z0-9.-]+)$/
 export function originPatternProblem(pattern: string): string | undefined {
   if (pattern === '*') return undefined
   if (pattern.includes('*')) {
-    return SUBDOMAINS.test(pattern)
-      ? undefined
-      : `${JSON.stringify(pattern)} must look like *.example.com (or http://*.example.com)`
+    const sub = SUBDOMAINS.exec(pattern)
+    if (sub === null) {
+      return `${JSON.stringify(pattern)} must look like *.example.com (or http://*.example.com)`
+    }
+    // A domain of two labels at least, none empty, not an address: `*.com` would let every .com
+    // site in (and, with credentials, past the cookie-login origin rule), `*.0.0.1` 127.0.0.1.
+    const labels = sub[2]!.slice(1).split('.')
+    if (labels.length < 2 || labels.includes('') || /^\d+$/.test(labels.at(-1)!)) {
+      return `${
+        JSON.stringify(pattern)
+      } must name the subdomains of one domain, such as *.example.com (not a top-level domain or an address)`
+    }
+    return undefined
   }
   try {
     const url = new URL(pattern)

@@ -253,3 +253,16 @@ test("JWTGATE_CORS_EXPOSE_HEADERS and the file's cors.exposeHeaders: header name
   assert.deepEqual((await file(['ETag'])).cors?.exposeHeaders, ['etag'])
   await assert.rejects(file(['x total']), ConfigError)
 })
+
+test('a subdomain pattern names one domain: *.com, *.0.0.1 and *..example.com are refused', () => {
+  for (const pattern of ['*.com', 'http://*.com', '*.0.0.1', '*..example.com', '*.example.']) {
+    assert.match(
+      originPatternProblem(pattern) ?? '',
+      /must name the subdomains of one domain/,
+      pattern,
+    )
+  }
+  for (const pattern of ['*.example.com', 'http://*.example.co.uk', '*.a-b.example']) {
+    assert.equal(originPatternProblem(pattern), undefined, pattern)
+  }
+})

@@ -84,11 +84,22 @@ export function appendRevocation(
   entry: Revocation,
   nowSec: number,
   maxLifetimeSec: number,
+  /** Checked by a writer that holds no list (`jwtgate revoke`): the file's entries in force. */
+  maxEntries?: number,
 ): void {
   const before = readRevocationsText(host, path) ?? ''
   const line = `${JSON.stringify(revocationJson(entry))}\n`
   // The same revocation again (a retried POST) is in the file already: not written twice.
   if (`\n${before}`.includes(`\n${line}`)) return
+  if (maxEntries !== undefined) {
+    const held = parseRevocationsFile(before, nowSec, maxLifetimeSec)
+    const inForce = 'entries' in held ? held.entries.filter((e) => e.until > nowSec).length : 0
+    if (inForce >= maxEntries) {
+      throw new Error(
+        `the revocations file is full (${maxEntries} entries in force, revocations.maxEntries): not written`,
+      )
+    }
+  }
   host.appendFile(path, before === '' || before.endsWith('\n') ? line : `\n${line}`)
   const after = parseRevocationsFile(readRevocationsText(host, path) ?? '', nowSec, maxLifetimeSec)
   if ('problems' in after) {

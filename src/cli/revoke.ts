@@ -106,7 +106,7 @@ export async function storeEntry(
 ): Promise<string | undefined> {
   if (config.redis !== undefined) {
     // Imported here, as in store.ts: ioredis costs start-up time to every other command.
-    const [{ connectRedis }, { storeRevocation }] = await Promise.all([
+    const [{ connectRedis }, { roomProblem, storeRevocation }] = await Promise.all([
       import('../redis/client.ts'),
       import('../redis/revocations.ts'),
     ])
@@ -117,6 +117,13 @@ export async function storeEntry(
         new Promise<boolean>((resolve) => setTimeout(resolve, CONNECT_TIMEOUT_MS, false)),
       ])
       if (!ready) return `Redis did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`
+      const full = await roomProblem(
+        client,
+        config.redis.prefix,
+        entry,
+        config.revocations.maxEntries,
+      )
+      if (full !== undefined) return full
       await storeRevocation(client, config.redis.prefix, entry)
       return undefined
     } catch (e) {
@@ -133,6 +140,7 @@ export async function storeEntry(
         entry,
         Math.floor(Date.now() / 1000),
         config.revocations.maxTokenLifetimeSec,
+        config.revocations.maxEntries,
       )
       return undefined
     } catch (e) {

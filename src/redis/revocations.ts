@@ -80,6 +80,27 @@ export async function storeRevocation(
   }
 }
 
+/**
+ * Why `entry` cannot be stored by a writer that holds no list (`jwtgate revoke`): Redis holds
+ * `maxEntries` revocations in force already, and `entry` is not one of them. The gateways would
+ * log it as `revocations_full` and not put it in force; a gateway's own writes check their list
+ * (RedisRevocations.revoke).
+ */
+export async function roomProblem(
+  client: Redis,
+  prefix: string,
+  entry: Revocation,
+  maxEntries: number,
+): Promise<string | undefined> {
+  const key = `${prefix}rv`
+  await client.eval(PRUNE, 1, key)
+  if (await client.zcard(key) < maxEntries) return undefined
+  const stored = await client.zscore(key, JSON.stringify(revocationJson(entry)))
+  return stored === null
+    ? `the revocation list is full (${maxEntries} entries in force, revocations.maxEntries): not stored`
+    : undefined
+}
+
 /** Keeps `list` in step with Redis through `subscriber` (its own connection) and `client`. */
 export class RedisRevocations {
   #syncing = false

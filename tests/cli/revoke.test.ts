@@ -142,14 +142,19 @@ test('FileRevocations: loads, appends, reloads on change; a bad edit keeps the l
   expect(file.load()).toMatch(/line 1: not JSON/)
 })
 
-test('appendRevocation(): a line of its own after a last line without a newline; the same revocation not twice; a file that does not load is an error', () => {
-  // A real file, as `jwtgate revoke` appends to it and every gateway reads it.
+/** A revocations file in a new directory, and a host that reads and appends to it for real. */
+function revocationsFile() {
   const dir = mkdtempSync(join(tmpdir(), 'jwtgate-revocations-'))
-  const path = join(dir, 'revocations.jsonl')
   const host = {
     readFile: (p: string) => readFileSync(p, 'utf8'),
     appendFile: (p: string, text: string) => appendFileSync(p, text),
   } as unknown as Host
+  return { dir, path: join(dir, 'revocations.jsonl'), host }
+}
+
+test('appendRevocation(): a line of its own after a last line without a newline; the same revocation not twice; a file that does not load is an error', () => {
+  // A real file, as `jwtgate revoke` appends to it and every gateway reads it.
+  const { dir, path, host } = revocationsFile()
   const entry = (jti: string) => ({ kind: 'jti', jti, iss: undefined, until: NOW + 100 }) as const
   const load = () => parseRevocationsFile(readFileSync(path, 'utf8'), NOW, 3600)
   try {
@@ -173,6 +178,27 @@ test('appendRevocation(): a line of its own after a last line without a newline;
     expect(() => appendRevocation(host, path, entry('d'), NOW, 3600)).toThrow(
       /revocations file .* does not load \(line \d+: not JSON\): the revocation is written/,
     )
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('appendRevocation() for a writer without a list (jwtgate revoke): a file holding revocations.maxEntries in force takes no more — expired ones and the same one again do not count', () => {
+  const { dir, path, host } = revocationsFile()
+  const entry = (jti: string, until = NOW + 100) =>
+    ({ kind: 'jti', jti, iss: undefined, until }) as const
+  try {
+    writeFileSync(path, `{"jti":"old","until":${NOW - 10}}\n`)
+    appendRevocation(host, path, entry('a'), NOW, 3600, 2)
+    appendRevocation(host, path, entry('b'), NOW, 3600, 2)
+    expect(() => appendRevocation(host, path, entry('c'), NOW, 3600, 2)).toThrow(
+      /^the revocations file is full \(2 entries in force, revocations.maxEntries\): not written$/,
+    )
+    expect(readFileSync(path, 'utf8')).not.toContain('"c"')
+    appendRevocation(host, path, entry('a'), NOW, 3600, 2) // stored already: nothing to do
+    // Without the bound (a gateway's own write: it checked its list), as before.
+    appendRevocation(host, path, entry('c'), NOW, 3600)
+    expect(readFileSync(path, 'utf8')).toContain('"c"')
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

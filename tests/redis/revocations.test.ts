@@ -10,7 +10,7 @@ import { createLogger } from '../../src/core/log.ts'
 import { parseRevocation, type Revocation } from '../../src/core/revocation/entry.ts'
 import { RevocationList } from '../../src/core/revocation/list.ts'
 import { connectRedis } from '../../src/redis/client.ts'
-import { RedisRevocations } from '../../src/redis/revocations.ts'
+import { RedisRevocations, roomProblem, storeRevocation } from '../../src/redis/revocations.ts'
 import { relay, startRedis, type TestRedis } from '../helpers/redis.ts'
 import { pollUntil } from '../helpers/wait.ts'
 
@@ -250,3 +250,27 @@ test(
   },
   20_000,
 )
+
+test('roomProblem() (jwtgate revoke holds no list): Redis holding maxEntries revocations in force takes no new one — expired ones and one already stored do not count', async () => {
+  const client = connectRedis({
+    url: `redis://127.0.0.1:${redis.port}`,
+    timeoutMs: 500,
+    onFailure: 'local',
+    prefix: 'room:',
+  })
+  opened.push({ close: () => client.disconnect() })
+  await new Promise((resolve) => client.once('ready', resolve))
+  const expired = { ...entry({ jti: 'old' }), until: now() - 10 }
+  await client.zadd(
+    'room:rv',
+    expired.until * 1000,
+    JSON.stringify({ jti: 'old', until: expired.until }),
+  )
+  const [a, b, c] = ['a', 'b', 'c'].map((jti) => entry({ jti }))
+  for (const stored of [a!, b!]) await storeRevocation(client, 'room:', stored)
+  expect(await roomProblem(client, 'room:', c!, 2)).toMatch(
+    /^the revocation list is full \(2 entries in force, revocations.maxEntries\): not stored$/,
+  )
+  expect(await roomProblem(client, 'room:', a!, 2)).toBeUndefined()
+  expect(await roomProblem(client, 'room:', c!, 3)).toBeUndefined()
+})

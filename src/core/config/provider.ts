@@ -214,6 +214,11 @@ export function cooldownWarnings(
   })
 }
 
+/** True when `p`'s keys are the issuer's published ones: a JWK Set's URL, or a public key. */
+function hasPublishedKeys(p: ProviderConfig): boolean {
+  return p.keys.jwksUrl !== undefined || p.keys.local.some((l) => l.label === 'public key')
+}
+
 /**
  * A warning for each provider whose keys are published (a JWK Set, a public key) and that checks
  * no issuer: a key set several issuers sign with (one per tenant of a multi-tenant identity
@@ -222,9 +227,7 @@ export function cooldownWarnings(
  */
 export function issuerWarnings(providers: readonly ProviderConfig[], fromFile: boolean): string[] {
   return providers.flatMap((p) => {
-    const published = p.keys.jwksUrl !== undefined ||
-      p.keys.local.some((l) => l.label === 'public key')
-    if (!published || p.verify.issuers.length > 0) return []
+    if (!hasPublishedKeys(p) || p.verify.issuers.length > 0) return []
     const where = fromFile ? `providers.${p.name}` : 'JWTGATE_ISSUER'
     return [
       `${where}: no issuer is checked, so a token any issuer signed with these keys passes (the tenants of a multi-tenant identity provider share its keys); set ${
@@ -244,8 +247,7 @@ export function audienceWarnings(
   fromFile: boolean,
 ): string[] {
   return providers.flatMap((p) => {
-    const shared = p.keys.jwksUrl !== undefined || p.keys.oidcIssuer !== undefined ||
-      p.keys.local.some((l) => l.label === 'public key')
+    const shared = hasPublishedKeys(p) || p.keys.oidcIssuer !== undefined
     if (!shared || p.verify.audiences.length > 0) return []
     const where = fromFile ? `providers.${p.name}` : 'JWTGATE_AUDIENCE'
     return [
